@@ -1,0 +1,731 @@
+//! `drydock.toml`: the serde structs, and loading them into a validated [`Config`].
+//!
+//! Loading reports *every* problem at once, each as `file:line: key: message`: the text
+//! is parsed once keeping spans, each section and each data source is deserialized on
+//! its own (so one unknown key does not hide the next), and then semantic checks run
+//! (names, URLs, secrets). Code that holds a `Config` can rely on all of it: paths are
+//! absolute, names unique, secrets resolved.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Priority;
+use crate::secret::{Secret, SecretError};
+use crate::spans::{KeyPath, SpanIndex};
+
+/// A loaded, validated stack configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub file: PathBuf,
+    pub stack: StackConfig,
+    pub repository: RepositoryConfig,
+    pub retention: RetentionConfig,
+    pub drill: DrillConfig,
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackConfig {
+    pub name: String,
+    /// drydock's own state (history, temporary work). Relative paths are taken from the
+    /// config file's folder.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    pub path: PathBuf,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default = "RetentionConfig::default_daily")]
+    pub daily: u32,
+    #[serde(default = "RetentionConfig::default_weekly")]
+    pub weekly: u32,
+    #[serde(default = "RetentionConfig::default_monthly")]
+    pub monthly: u32,
+}
+
+impl RetentionConfig {
+    fn default_daily() -> u32 {
+        7
+    }
+    fn default_weekly() -> u32 {
+        4
+    }
+    fn default_monthly() -> u32 {
+        12
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { daily: 7, weekly: 4, monthly: 12 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    #[serde(default = "DrillConfig::default_rto", with = "duration_text")]
+    pub rto_target: Duration,
+    #[serde(default = "DrillConfig::default_rpo", with = "duration_text")]
+    pub rpo_target: Duration,
+}
+
+impl DrillConfig {
+    fn default_rto() -> Duration {
+        Duration::from_secs(30 * 60)
+    }
+    fn default_rpo() -> Duration {
+        Duration::from_secs(24 * 3600)
+    }
+}
+
+impl Default for DrillConfig {
+    fn default() -> Self {
+        DrillConfig { rto_target: Self::default_rto(), rpo_target: Self::default_rpo() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Infra,
+    App,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default)]
+    pub role: Option<Role>,
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub data: Vec<SourceConfig>,
+}
+
+/// How drydock may act on a service's process.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RuntimeConfig {
+    /// drydock only connects; it never starts or stops the service.
+    External,
+    /// No process owns the data (plain files, an app that only runs on demand).
+    None,
+    /// Shell commands drydock runs to start, stop and query the service.
+    Process(ProcessRuntimeConfig),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRuntimeConfig {
+    pub start: String,
+    pub stop: String,
+    /// Exits 0 while the service runs.
+    pub status: String,
+    #[serde(default = "ProcessRuntimeConfig::default_timeout", with = "duration_text")]
+    pub timeout: Duration,
+}
+
+impl ProcessRuntimeConfig {
+    fn default_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+/// One piece of data a service owns.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceConfig {
+    Postgres(PostgresSource),
+    Mysql(MysqlSource),
+    Redis(RedisSource),
+    Sqlite(SqliteSource),
+    Files(FilesSource),
+}
+
+/// The source kinds, for tags, manifests and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Postgres,
+    Mysql,
+    Redis,
+    Sqlite,
+    Files,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Postgres => "postgres",
+            SourceKind::Mysql => "mysql",
+            SourceKind::Redis => "redis",
+            SourceKind::Sqlite => "sqlite",
+            SourceKind::Files => "files",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    /// `postgres://USER@HOST:PORT/DATABASE`, without a password.
+    pub url: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    /// `mysql://USER@HOST:PORT/DATABASE`, without a password.
+    pub url: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    /// `redis://[USER@]HOST:PORT`, without a password.
+    pub url: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    pub path: PathBuf,
+    /// Glob patterns relative to `path`, e.g. `cache/**` or `*.tmp`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceConfig::Postgres(_) => SourceKind::Postgres,
+            SourceConfig::Mysql(_) => SourceKind::Mysql,
+            SourceConfig::Redis(_) => SourceKind::Redis,
+            SourceConfig::Sqlite(_) => SourceKind::Sqlite,
+            SourceConfig::Files(_) => SourceKind::Files,
+        }
+    }
+
+    /// The source's name within its service: `name`, or else its kind.
+    pub fn name(&self) -> &str {
+        let explicit = match self {
+            SourceConfig::Postgres(s) => &s.name,
+            SourceConfig::Mysql(s) => &s.name,
+            SourceConfig::Redis(s) => &s.name,
+            SourceConfig::Sqlite(s) => &s.name,
+            SourceConfig::Files(s) => &s.name,
+        };
+        explicit.as_deref().unwrap_or(self.kind().as_str())
+    }
+
+    pub fn priority(&self) -> Priority {
+        match self {
+            SourceConfig::Postgres(s) => s.priority,
+            SourceConfig::Mysql(s) => s.priority,
+            SourceConfig::Redis(s) => s.priority,
+            SourceConfig::Sqlite(s) => s.priority,
+            SourceConfig::Files(s) => s.priority,
+        }
+    }
+
+    fn secrets_mut(&mut self) -> Vec<(&'static str, &mut Secret)> {
+        let password = match self {
+            SourceConfig::Postgres(s) => s.password.as_mut(),
+            SourceConfig::Mysql(s) => s.password.as_mut(),
+            SourceConfig::Redis(s) => s.password.as_mut(),
+            SourceConfig::Sqlite(_) | SourceConfig::Files(_) => None,
+        };
+        password.into_iter().map(|s| ("password", s)).collect()
+    }
+
+    fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            SourceConfig::Sqlite(s) => vec![&mut s.path],
+            SourceConfig::Files(s) => vec![&mut s.path],
+            _ => vec![],
+        }
+    }
+
+    fn url(&self) -> Option<(&str, &'static [&'static str])> {
+        match self {
+            SourceConfig::Postgres(s) => Some((&s.url, &["postgres", "postgresql"])),
+            SourceConfig::Mysql(s) => Some((&s.url, &["mysql", "mariadb"])),
+            SourceConfig::Redis(s) => Some((&s.url, &["redis"])),
+            _ => None,
+        }
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// Dotted key path, empty for file-level problems.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one config file, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
+        }
+        let n = self.0.len();
+        write!(f, "{n} error{} in {}", if n == 1 { "" } else { "s" }, self.0.first().map(|e| e.file.display().to_string()).unwrap_or_default())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    /// The first error, for callers that take one.
+    pub fn first(&self) -> &ConfigError {
+        &self.0[0]
+    }
+}
+
+/// Collects errors with their lines while a load runs.
+struct Collector<'a> {
+    file: &'a Path,
+    spans: Option<&'a SpanIndex>,
+    errors: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, path: &KeyPath, message: impl Into<String>) {
+        let line = self.spans.and_then(|s| s.line(path));
+        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: path.to_string(), message: message.into() });
+    }
+
+    /// Deserializes one part of the document, recording a failure with its exact key.
+    fn section<T: DeserializeOwned>(&mut self, path: &KeyPath, value: toml::Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                let mut at = path.clone();
+                for seg in err.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Seq { index } => at = at.index(*index),
+                        serde_path_to_error::Segment::Map { key } => at = at.key(key),
+                        serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+                    }
+                }
+                let message = err.into_inner().to_string();
+                // The toml deserializer appends "in `key`" lines; the path says that better.
+                let message = message.lines().next().unwrap_or_default().trim().to_string();
+                // serde names an unknown key only in its message; point at that key's line.
+                if let Some(field) = unknown_field(&message) {
+                    if at.0.last() != Some(&crate::spans::Seg::Key(field.clone())) {
+                        at = at.key(&field);
+                    }
+                    self.push(&at, format!("{message}; remove it or fix its spelling"));
+                } else if message.starts_with("missing field") {
+                    self.push(&at, format!("{message}; add it"));
+                } else {
+                    self.push(&at, message);
+                }
+                None
+            }
+        }
+    }
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+impl Config {
+    /// Reads, parses and validates `file`, resolving every secret.
+    pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the config: {e}; check the path (or pass --config FILE)"),
+            }])
+        })?;
+        Self::from_text(file, &text)
+    }
+
+    /// Parses and validates config text that came from `file` (used for messages and
+    /// for resolving relative paths).
+    pub fn from_text(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { std::env::current_dir().unwrap_or_default() } else { base };
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let mut c = Collector { file, spans: None, errors: Vec::new() };
+
+        let spans = match SpanIndex::parse(text) {
+            Ok(s) => s,
+            Err(e) => {
+                let line = e.span().map(|s| crate::spans::line_of(&crate::spans::line_starts(text), s.start));
+                let message = e.message().trim().replace('\n', "; ");
+                return Err(ConfigErrors(vec![ConfigError {
+                    file: file.to_path_buf(),
+                    line,
+                    key: String::new(),
+                    message: format!("invalid TOML: {message}"),
+                }]));
+            }
+        };
+        c.spans = Some(&spans);
+        let mut root: toml::Table = match toml::from_str(text) {
+            Ok(t) => t,
+            Err(e) => {
+                c.push(&KeyPath::default(), format!("invalid TOML: {}", e.message()));
+                return Err(ConfigErrors(c.errors));
+            }
+        };
+
+        let top = KeyPath::default();
+        const SECTIONS: &[&str] = &["stack", "repository", "retention", "drill", "services"];
+        for key in root.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                let hint = match key.as_str() {
+                    "remote" => "remote copies are not supported by this version yet",
+                    _ => "expected one of stack, repository, retention, drill, services",
+                };
+                c.push(&top.key(key), format!("unknown section `{key}`: {hint}"));
+            }
+        }
+
+        let mut take = |name: &str, c: &mut Collector<'_>| -> Option<toml::Value> {
+            let v = root.remove(name);
+            if v.is_none() && (name == "stack" || name == "repository") {
+                c.push(&top, format!("missing section [{name}]; add it (see examples/)"));
+            }
+            v
+        };
+        let stack: Option<StackConfig> = take("stack", &mut c).and_then(|v| c.section(&top.key("stack"), v));
+        let repository: Option<RepositoryConfig> = take("repository", &mut c).and_then(|v| c.section(&top.key("repository"), v));
+        let retention = match take("retention", &mut c) {
+            Some(v) => c.section(&top.key("retention"), v),
+            None => Some(RetentionConfig::default()),
+        };
+        let drill = match take("drill", &mut c) {
+            Some(v) => c.section(&top.key("drill"), v),
+            None => Some(DrillConfig::default()),
+        };
+        let services = parse_services(take("services", &mut c), &mut c);
+
+        // Semantic checks run on every part that parsed, so one structural error does
+        // not hide a literal secret three sections further down.
+        let (mut stack, mut repository, mut services) = (stack, repository, services);
+        if let Some(stack) = stack.as_mut() {
+            validate_name(&mut c, &top.key("stack").key("name"), &stack.name, "stack");
+            stack.state_dir = absolute(&base, &stack.state_dir);
+        }
+        if let Some(repository) = repository.as_mut() {
+            repository.path = absolute(&base, &repository.path);
+            resolve(&mut c, &top.key("repository").key("password"), &mut repository.password);
+        }
+        for (service_name, service) in services.iter_mut() {
+            let at = top.key("services").key(service_name);
+            validate_name(&mut c, &at, service_name, "service");
+            if let RuntimeConfig::Process(p) = &service.runtime {
+                for (key, cmd) in [("start", &p.start), ("stop", &p.stop), ("status", &p.status)] {
+                    if cmd.trim().is_empty() {
+                        c.push(&at.key("runtime").key(key), "empty command; give the shell command drydock should run");
+                    }
+                }
+            }
+            let mut seen = BTreeMap::new();
+            for (i, source) in service.data.iter_mut() {
+                let (i, source) = (*i, source);
+                let at = at.key("data").index(i);
+                let name = source.name().to_string();
+                validate_name(&mut c, &at.key("name"), &name, "source");
+                if let Some(first) = seen.insert(name.clone(), i) {
+                    c.push(
+                        &at,
+                        format!("duplicate source name `{name}` (also data[{first}]); give each source of a service its own `name`"),
+                    );
+                }
+                if let Some((url, schemes)) = source.url() {
+                    if let Err(message) = validate_url(url, schemes, source.kind()) {
+                        c.push(&at.key("url"), message);
+                    }
+                }
+                for (key, secret) in source.secrets_mut() {
+                    resolve(&mut c, &at.key(key), secret);
+                }
+                for path in source.paths_mut() {
+                    *path = absolute(&base, path);
+                }
+                if let SourceConfig::Files(f) = source {
+                    for (j, pattern) in f.exclude.iter().enumerate() {
+                        if pattern.trim().is_empty() {
+                            c.push(&at.key("exclude").index(j), "empty exclude pattern; remove it");
+                        }
+                    }
+                }
+            }
+        }
+
+        let (Some(stack), Some(repository), Some(retention), Some(drill)) = (stack, repository, retention, drill) else {
+            return Err(ConfigErrors(sorted(c.errors)));
+        };
+        if !c.errors.is_empty() {
+            return Err(ConfigErrors(sorted(c.errors)));
+        }
+        let services = services
+            .into_iter()
+            .map(|(name, svc)| {
+                let PartialService { role, runtime, data } = svc;
+                (name, ServiceConfig { role, runtime, data: data.into_iter().map(|(_, s)| s).collect() })
+            })
+            .collect();
+        Ok(Config { file: file.to_path_buf(), stack, repository, retention, drill, services })
+    }
+
+    /// Every data source with its service, in config order.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &ServiceConfig, &SourceConfig)> {
+        self.services.iter().flat_map(|(name, svc)| svc.data.iter().map(move |src| (name.as_str(), svc, src)))
+    }
+}
+
+/// A service as far as it parsed: sources that failed to parse are left out (and
+/// reported), the rest keep their index for messages.
+struct PartialService {
+    role: Option<Role>,
+    runtime: RuntimeConfig,
+    data: Vec<(usize, SourceConfig)>,
+}
+
+/// The service keys besides `data`, which is parsed source by source.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceHead {
+    #[serde(default)]
+    role: Option<Role>,
+    runtime: RuntimeConfig,
+}
+
+fn parse_services(value: Option<toml::Value>, c: &mut Collector<'_>) -> BTreeMap<String, PartialService> {
+    let at = KeyPath::default().key("services");
+    let mut services = BTreeMap::new();
+    let Some(value) = value else { return services };
+    let toml::Value::Table(table) = value else {
+        c.push(&at, "must be a table of services: [services.NAME]");
+        return services;
+    };
+    for (name, value) in table {
+        let at = at.key(&name);
+        let toml::Value::Table(mut svc) = value else {
+            c.push(&at, "a service must be a table: [services.NAME]");
+            continue;
+        };
+        let data = svc.remove("data");
+        let head = c.section::<ServiceHead>(&at, toml::Value::Table(svc));
+        let mut sources = Vec::new();
+        match data {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    if let Some(src) = parse_source(&at.key("data").index(i), item, c) {
+                        sources.push((i, src));
+                    }
+                }
+            }
+            Some(_) => c.push(&at.key("data"), "must be a list of sources: data = [{ kind = \"...\", ... }]"),
+        }
+        if let Some(head) = head {
+            services.insert(name, PartialService { role: head.role, runtime: head.runtime, data: sources });
+        }
+    }
+    services
+}
+
+/// Reads `kind` first and then the kind's own struct, so errors keep exact key paths
+/// (serde's internally tagged enums lose them).
+fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Option<SourceConfig> {
+    const KINDS: &str = "postgres, mysql, redis, sqlite, files";
+    let toml::Value::Table(mut table) = item else {
+        c.push(at, "a source must be a table: { kind = \"...\", priority = \"...\", ... }");
+        return None;
+    };
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(_) => {
+            c.push(&at.key("kind"), format!("must be a string, one of {KINDS}"));
+            return None;
+        }
+        None => {
+            c.push(at, format!("missing field `kind`; add it (one of {KINDS})"));
+            return None;
+        }
+    };
+    let rest = toml::Value::Table(table);
+    match kind.as_str() {
+        "postgres" => c.section(at, rest).map(SourceConfig::Postgres),
+        "mysql" | "mariadb" => c.section(at, rest).map(SourceConfig::Mysql),
+        "redis" => c.section(at, rest).map(SourceConfig::Redis),
+        "sqlite" => c.section(at, rest).map(SourceConfig::Sqlite),
+        "files" => c.section(at, rest).map(SourceConfig::Files),
+        other => {
+            c.push(&at.key("kind"), format!("unknown source kind `{other}`; use one of {KINDS}"));
+            None
+        }
+    }
+}
+
+fn sorted(mut errors: Vec<ConfigError>) -> Vec<ConfigError> {
+    errors.sort_by_key(|e| e.line.unwrap_or(0));
+    errors
+}
+
+fn resolve(c: &mut Collector<'_>, at: &KeyPath, secret: &mut Secret) {
+    if let Err(e) = secret.resolve() {
+        let message = match e {
+            SecretError::Literal => "a literal secret is not allowed here; use \"${env:NAME}\" or \"${file:/path}\" and keep the value out of the config".to_string(),
+            other => other.to_string(),
+        };
+        c.push(at, message);
+    }
+}
+
+fn validate_name(c: &mut Collector<'_>, at: &KeyPath, name: &str, what: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        && !name.starts_with('-');
+    if !ok {
+        c.push(at, format!("invalid {what} name `{name}`: use 1-64 letters, digits, '-' or '_' (not starting with '-')"));
+    }
+}
+
+fn validate_url(raw: &str, schemes: &[&str], kind: crate::config::SourceKind) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL ({e}); expected {}://USER@HOST:PORT/...", schemes[0]))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!("scheme `{}` does not fit a {kind} source; expected {}://", url.scheme(), schemes.join(":// or ")));
+    }
+    if url.password().is_some() {
+        return Err("the URL contains a password; remove it from the URL and set `password = \"${env:NAME}\"` instead".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the URL has no host; expected {}://USER@HOST:PORT/...", schemes[0]));
+    }
+    let db = url.path().trim_start_matches('/');
+    match kind {
+        SourceKind::Postgres | SourceKind::Mysql if db.is_empty() || db.contains('/') => {
+            Err(format!("the URL names no database; expected {}://USER@HOST:PORT/DATABASE", schemes[0]))
+        }
+        SourceKind::Redis if !db.is_empty() => Err("drydock backs up the whole Redis instance; remove the /DB part of the URL".into()),
+        _ => Ok(()),
+    }
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+}
+
+/// Durations as operators write them: `90s`, `30m`, `24h`, `7d`.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 30m, 24h or 7d"))?;
+        let secs = match unit {
+            "s" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86400,
+            _ => return Err(format!("`{text}` has no known unit; write e.g. 90s, 30m, 24h or 7d")),
+        };
+        Ok(Duration::from_secs(secs))
+    }
+
+    pub fn format(d: Duration) -> String {
+        let s = d.as_secs();
+        match s {
+            s if s % 86400 == 0 && s > 0 => format!("{}d", s / 86400),
+            s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+            s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+}
+
+#[cfg(test)]
+mod tests;

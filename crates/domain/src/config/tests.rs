@@ -1,0 +1,127 @@
+//! Config loading: the good shape, and every bad shape users hit, with exact messages.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    // SAFETY: tests in this module only read these variables.
+    unsafe {
+        std::env::set_var("DRYDOCK_TEST_REPO_PW", "repo-canary-pw");
+        std::env::set_var("DRYDOCK_TEST_PG_PW", "pg-canary-pw");
+    }
+    Config::from_text(Path::new("/etc/drydock/drydock.toml"), text)
+}
+
+fn errors(text: &str) -> String {
+    load(text).expect_err("config should be rejected").to_string()
+}
+
+const GOOD: &str = r#"
+[stack]
+name = "clinic"
+state_dir = "state"
+
+[repository]
+path = "/opt/backups/repo"
+password = "${env:DRYDOCK_TEST_REPO_PW}"
+
+[services.db]
+role = "infra"
+runtime = { kind = "external" }
+data = [{ kind = "postgres", priority = "critical", url = "postgres://app@127.0.0.1:5432/app", password = "${env:DRYDOCK_TEST_PG_PW}" }]
+
+[services.app]
+runtime = { kind = "process", start = "systemctl start app", stop = "systemctl stop app", status = "systemctl is-active app" }
+data = [
+  { kind = "sqlite", priority = "high", path = "/var/lib/app/app.db" },
+  { kind = "files", name = "uploads", priority = "medium", path = "uploads", exclude = ["cache/**"] },
+]
+"#;
+
+#[test]
+fn a_good_config_loads_with_absolute_paths_and_resolved_secrets() {
+    let c = load(GOOD).unwrap();
+    assert_eq!(c.stack.state_dir, Path::new("/etc/drydock/state"));
+    assert_eq!(c.repository.password.expose(), "repo-canary-pw");
+    let names: Vec<String> = c.sources().map(|(s, _, src)| format!("{s}/{}", src.name())).collect();
+    assert_eq!(names, ["app/sqlite", "app/uploads", "db/postgres"]);
+    let SourceConfig::Files(f) = &c.services["app"].data[1] else { panic!() };
+    assert_eq!(f.path, Path::new("/etc/drydock/uploads"));
+    assert!(!format!("{c:?}").contains("canary"), "Debug must not show secrets");
+    assert!(!serde_json::to_string(&c).unwrap().contains("canary"), "JSON must not show secrets");
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    insta::assert_snapshot!(errors("[stack]\nname = \"x\"\nstate_dir = \n"), @r#"
+    /etc/drydock/drydock.toml:3: invalid TOML: invalid string; expected `"`, `'`
+    1 error in /etc/drydock/drydock.toml
+    "#);
+}
+
+#[test]
+fn every_error_is_reported_at_once_with_file_line_and_key() {
+    let text = r#"
+[stack]
+name = "clinic"
+state_dir = "/var/lib/drydock"
+colour = "blue"
+
+[repository]
+path = "/opt/backups/repo"
+password = "hunter2"
+
+[services.db]
+runtime = { kind = "external" }
+data = [
+  { kind = "postgres", priority = "critical", url = "postgres://app:pw@127.0.0.1:5432/app" },
+  { kind = "postgres", priority = "high", url = "postgres://app@127.0.0.1:5432/app", pasword = "${env:X}" },
+  { kind = "redis", priority = "urgent", url = "redis://127.0.0.1:6379" },
+  { kind = "mysql", priority = "low", url = "not a url", password = "${env:DRYDOCK_TEST_SURELY_UNDEFINED}" },
+]
+
+[services.cache]
+runtime = { kind = "external" }
+data = [
+  { kind = "redis", priority = "low", url = "redis://127.0.0.1:6379" },
+  { kind = "redis", priority = "low", url = "redis://127.0.0.1:6380" },
+]
+"#;
+    insta::assert_snapshot!(errors(text));
+}
+
+#[test]
+fn missing_sections_and_unknown_sections_are_named() {
+    insta::assert_snapshot!(errors("[stak]\nname = \"x\"\n"), @r"
+    /etc/drydock/drydock.toml: missing section [stack]; add it (see examples/)
+    /etc/drydock/drydock.toml: missing section [repository]; add it (see examples/)
+    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, retention, drill, services
+    3 errors in /etc/drydock/drydock.toml
+    ");
+}
+
+#[test]
+fn undefined_env_var_is_an_error_naming_it_never_an_empty_string() {
+    let text = GOOD.replace("DRYDOCK_TEST_PG_PW", "DRYDOCK_TEST_NOT_SET_ANYWHERE");
+    insta::assert_snapshot!(errors(&text), @r"
+    /etc/drydock/drydock.toml:13: services.db.data[0].password: environment variable `DRYDOCK_TEST_NOT_SET_ANYWHERE` is not set; export it or change the reference
+    1 error in /etc/drydock/drydock.toml
+    ");
+}
+
+#[test]
+fn literal_secret_message_does_not_echo_the_value() {
+    let text = GOOD.replace("${env:DRYDOCK_TEST_REPO_PW}", "correct-horse-battery");
+    let e = errors(&text);
+    assert!(!e.contains("correct-horse"), "{e}");
+    assert!(e.contains(":8: repository.password: a literal secret is not allowed"), "{e}");
+}
+
+#[test]
+fn bad_durations_and_runtimes_are_named() {
+    let text = format!("{GOOD}\n[drill]\nrto_target = \"soon\"\n");
+    assert!(errors(&text).contains(":23: drill.rto_target: `soon` is not a duration"), "{}", errors(&text));
+    let text = GOOD.replace("kind = \"external\"", "kind = \"kubernetes\"");
+    assert!(errors(&text).contains(":12: services.db.runtime.kind: unknown variant `kubernetes`"), "{}", errors(&text));
+}

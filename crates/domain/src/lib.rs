@@ -1,0 +1,20 @@
+//! drydock's domain: what a stack declares (`config`), how secrets are referenced
+//! (`secret`), what a backup records (`manifest`, `fingerprint`), which sources a run
+//! touches and in what order (`plan`), and the events core work reports (`events`).
+//!
+//! Nothing here talks to a server or a repository; adapters and the engine do.
+
+pub mod config;
+pub mod events;
+pub mod fingerprint;
+pub mod manifest;
+pub mod plan;
+pub mod secret;
+mod spans;
+
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use events::{Event, EventSink, NoEvents};
+pub use fingerprint::{Fingerprint, PartDigest, RowSetDigest};
+pub use manifest::{BackupId, Manifest, SourceRecord, SourceStatus};
+pub use plan::Priority;
+pub use secret::{Secret, SecretRef};

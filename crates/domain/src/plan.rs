@@ -1,0 +1,128 @@
+//! Which sources a run touches, and in what order: priorities, selection, ordering.
+//!
+//! A plan is computed from the config alone, so `backup`, `restore` and later `drill`
+//! agree on what "the critical sources" are and always handle them first.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ServiceConfig, SourceConfig};
+
+/// How much a source matters. Ordered: `Critical` sorts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Critical,
+    High,
+    Medium,
+    Low,
+    /// Declared, deliberately never backed up.
+    None,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 5] = [Priority::Critical, Priority::High, Priority::Medium, Priority::Low, Priority::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+            Priority::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown priority `{s}`; use critical, high, medium, low or none"))
+    }
+}
+
+/// Which sources a command asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    /// Empty: the default set (critical and high, as in seed 003's daily run).
+    pub priorities: Vec<Priority>,
+    /// Every source with a priority other than `none`.
+    pub all: bool,
+    /// Empty: every service.
+    pub services: Vec<String>,
+}
+
+impl Selection {
+    pub fn all() -> Self {
+        Selection { all: true, ..Default::default() }
+    }
+
+    fn wants(&self, priority: Priority) -> bool {
+        if priority == Priority::None {
+            return self.priorities.contains(&Priority::None);
+        }
+        if self.all {
+            return true;
+        }
+        if self.priorities.is_empty() {
+            return matches!(priority, Priority::Critical | Priority::High);
+        }
+        self.priorities.contains(&priority)
+    }
+}
+
+/// One source of a plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedSource<'a> {
+    pub service: &'a str,
+    pub service_config: &'a ServiceConfig,
+    pub source: &'a SourceConfig,
+}
+
+impl PlannedSource<'_> {
+    /// `service/source`, the name users see.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.service, self.source.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("no service named `{0}` in the config; known services: {1}")]
+    UnknownService(String, String),
+    #[error("the selection matches no data source; check --service/--priority or use --all")]
+    Empty,
+}
+
+/// The selected sources, critical first, then by service and source name.
+pub fn plan<'a>(config: &'a Config, selection: &Selection) -> Result<Vec<PlannedSource<'a>>, PlanError> {
+    for wanted in &selection.services {
+        if !config.services.contains_key(wanted) {
+            let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
+            return Err(PlanError::UnknownService(wanted.clone(), known.join(", ")));
+        }
+    }
+    let mut planned: Vec<PlannedSource<'a>> = config
+        .sources()
+        .filter(|(service, _, _)| selection.services.is_empty() || selection.services.iter().any(|s| s == service))
+        .filter(|(_, _, source)| selection.wants(source.priority()))
+        .map(|(service, service_config, source)| PlannedSource { service, service_config, source })
+        .collect();
+    planned.sort_by(|a, b| {
+        (a.source.priority(), a.service, a.source.name()).cmp(&(b.source.priority(), b.service, b.source.name()))
+    });
+    if planned.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    Ok(planned)
+}

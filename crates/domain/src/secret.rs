@@ -1,0 +1,197 @@
+//! Secret references: `${env:NAME}` and `${file:PATH}`, never literals.
+//!
+//! A `Secret` remembers where its value comes from and, once resolved at config load,
+//! the value itself. Debug, Display and Serialize show only the reference, so a secret
+//! cannot leak through logs, JSON or error messages by accident.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where a secret's value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `${env:NAME}`
+    Env(String),
+    /// `${file:PATH}`: the file's content, without one trailing newline.
+    File(PathBuf),
+    /// A value written straight into the config. Rejected by validation; kept only so
+    /// validation can report every literal at once with its line.
+    Literal,
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(name) => write!(f, "${{env:{name}}}"),
+            SecretRef::File(path) => write!(f, "${{file:{}}}", path.display()),
+            SecretRef::Literal => f.write_str("<literal value, redacted>"),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a secret reference could not be resolved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("a literal secret is not allowed; write a reference such as \"${{env:NAME}}\" or \"${{file:/path}}\"")]
+    Literal,
+    #[error("environment variable `{0}` is not set; export it or change the reference")]
+    UndefinedEnv(String),
+    #[error("environment variable `{0}` is empty; set it to the secret or change the reference")]
+    EmptyEnv(String),
+    #[error("cannot read secret file {path}: {reason}; create it (mode 0600) or change the reference")]
+    File { path: PathBuf, reason: String },
+    #[error("`{0}` looks like a reference but is not one of ${{env:NAME}} or ${{file:PATH}}")]
+    BadReference(String),
+}
+
+/// A secret-valued config field.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    reference: SecretRef,
+    value: Option<String>,
+    malformed: Option<String>,
+}
+
+impl Secret {
+    /// Parses a config string into a reference. A literal is accepted here and rejected
+    /// by [`Secret::resolve`], so that validation can list every literal at once.
+    pub fn parse(raw: &str) -> Self {
+        let mut malformed = None;
+        let reference = if let Some(inner) = raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            if let Some(name) = inner.strip_prefix("env:").filter(|n| is_env_name(n)) {
+                SecretRef::Env(name.to_string())
+            } else if let Some(path) = inner.strip_prefix("file:").filter(|p| !p.is_empty()) {
+                SecretRef::File(PathBuf::from(path))
+            } else {
+                malformed = Some(raw.to_string());
+                SecretRef::Literal
+            }
+        } else {
+            SecretRef::Literal
+        };
+        Secret { reference, value: None, malformed }
+    }
+
+    /// A secret whose value is known (tests, the demo stack); it reports as `${env:NAME}`.
+    pub fn from_env_value(name: &str, value: &str) -> Self {
+        Secret { reference: SecretRef::Env(name.to_string()), value: Some(value.to_string()), malformed: None }
+    }
+
+    pub fn reference(&self) -> &SecretRef {
+        &self.reference
+    }
+
+    /// Reads the referenced value and keeps it.
+    pub fn resolve(&mut self) -> Result<(), SecretError> {
+        if let Some(raw) = &self.malformed {
+            // Only the shape is echoed back, and only when it is not a literal value.
+            return Err(SecretError::BadReference(raw.clone()));
+        }
+        let value = match &self.reference {
+            SecretRef::Literal => return Err(SecretError::Literal),
+            SecretRef::Env(name) => match std::env::var(name) {
+                Ok(v) if v.is_empty() => return Err(SecretError::EmptyEnv(name.clone())),
+                Ok(v) => v,
+                Err(_) => return Err(SecretError::UndefinedEnv(name.clone())),
+            },
+            SecretRef::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| SecretError::File { path: path.clone(), reason: e.to_string() })?;
+                let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                if text.is_empty() {
+                    return Err(SecretError::File { path: path.clone(), reason: "the file is empty".into() });
+                }
+                text
+            }
+        };
+        self.value = Some(value);
+        Ok(())
+    }
+
+    /// The resolved value. Pass it to child processes through their environment or a
+    /// 0600 file, never on a command line.
+    ///
+    /// # Panics
+    /// If the secret was not resolved: config loading resolves every secret, so code
+    /// holding a validated config never sees that.
+    pub fn expose(&self) -> &str {
+        self.value.as_deref().expect("secret resolved at config load")
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.reference)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.reference, f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Ok(Secret::parse(&raw))
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.reference)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_and_literals_do_not() {
+        assert_eq!(Secret::parse("${env:PGPASSWORD}").reference(), &SecretRef::Env("PGPASSWORD".into()));
+        assert_eq!(Secret::parse("${file:/run/secrets/pg}").reference(), &SecretRef::File("/run/secrets/pg".into()));
+        assert_eq!(Secret::parse("hunter2").reference(), &SecretRef::Literal);
+        assert_eq!(Secret::parse("${env:}").resolve(), Err(SecretError::BadReference("${env:}".into())));
+        assert_eq!(Secret::parse("hunter2").resolve(), Err(SecretError::Literal));
+    }
+
+    #[test]
+    fn debug_and_serialize_never_show_the_value() {
+        let s = Secret::from_env_value("X", "canary-value-123");
+        assert!(!format!("{s:?} {s}").contains("canary"));
+        assert!(!serde_json::to_string(&s).unwrap().contains("canary"));
+        assert_eq!(s.expose(), "canary-value-123");
+    }
+
+    #[test]
+    fn undefined_env_var_is_an_error_naming_it() {
+        let mut s = Secret::parse("${env:DRYDOCK_TEST_SURELY_UNDEFINED}");
+        assert_eq!(s.resolve(), Err(SecretError::UndefinedEnv("DRYDOCK_TEST_SURELY_UNDEFINED".into())));
+    }
+
+    #[test]
+    fn file_secret_drops_one_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let mut s = Secret::parse(&format!("${{file:{}}}", path.display()));
+        s.resolve().unwrap();
+        assert_eq!(s.expose(), "s3cret");
+    }
+}

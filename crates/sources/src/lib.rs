@@ -1,0 +1,171 @@
+//! drydock's data sources: one adapter per engine, each behind [`DataSource`].
+//!
+//! A source knows how to take an application-consistent backup of its data, hand the
+//! bytes to a [`Store`], and describe exactly what it stored (counts and a
+//! [`Fingerprint`] taken from the same consistent view); how to restore from a
+//! [`Fetch`]; and how to describe what is there now ([`DataSource::inspect`]), so the
+//! engine can prove a restore exact. Adding an engine touches its own file and
+//! [`registry::build`], nothing else.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use drydock_domain::config::SourceKind;
+use drydock_domain::{EventSink, Fingerprint, SourceRecord};
+
+pub mod files;
+pub mod mysql;
+pub mod postgres;
+pub mod process;
+pub mod redis;
+pub mod registry;
+pub mod sqlite;
+pub mod tree;
+
+pub use registry::build;
+pub use tree::{EntryKind, TreeEntry};
+
+/// What the repository recorded for one stored stream or tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub snapshot_id: String,
+    /// Path of the stream inside the snapshot (for `restic dump`); `None` for trees.
+    pub path: Option<String>,
+    pub logical_bytes: u64,
+    pub stored_bytes: u64,
+    /// SHA-256 of exactly the bytes stored (streams only).
+    pub sha256: Option<String>,
+}
+
+/// A repository failure, already worded for the operator by the engine.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// Where a source's backup bytes go (the engine implements it over the repository).
+pub trait Store {
+    /// Stores one stream until `reader` reaches EOF. If the reader fails, nothing is
+    /// kept. The stream is stored under the source's name and `extension`.
+    fn put_stream(&self, reader: Box<dyn Read + Send>, extension: &str) -> Result<Stored, StoreError>;
+    /// Stores the tree under `root` (excluding the glob patterns), returning what each
+    /// entry looked like as stored, with the SHA-256 of every file's stored bytes.
+    fn put_tree(&self, root: &Path, excludes: &[String]) -> Result<(Stored, Vec<TreeEntry>), StoreError>;
+}
+
+/// Where a restore reads from (the engine implements it over the repository).
+pub trait Fetch {
+    /// Writes the stored stream to `out`; returns the byte count.
+    fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError>;
+    /// Recreates the stored tree under `dest`, which must not exist yet.
+    fn tree_into(&self, dest: &Path) -> Result<(), StoreError>;
+}
+
+/// What a backup of one source produced.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    pub stored: Stored,
+    /// `pg_dump-custom`, `mysql-dump-sql`, `redis-rdb`, `sqlite-db`, `tree`.
+    pub format: &'static str,
+    pub counts: BTreeMap<String, u64>,
+    pub fingerprint: Fingerprint,
+    /// The moment the stored data was consistent at.
+    pub consistent_at: jiff::Timestamp,
+}
+
+/// Counts and fingerprint of what a source holds now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub counts: BTreeMap<String, u64>,
+    pub fingerprint: Fingerprint,
+}
+
+/// How a restore reaches the data, which decides what must happen to the owning service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreMode {
+    /// Into a running server over its protocol (PostgreSQL, MariaDB, Redis RESTORE).
+    Logical,
+    /// Files replaced on disk: the owning service must be stopped (SQLite, directories).
+    FileLevel,
+}
+
+/// What a source gets from the engine for one operation.
+pub struct SourceContext<'a> {
+    /// `service/source`, for messages.
+    pub label: &'a str,
+    /// A private (0700) scratch directory on drydock's state volume, emptied afterwards.
+    pub scratch: &'a Path,
+    pub events: &'a dyn EventSink,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The server could not be reached or refused us.
+    #[error("{location}: cannot connect: {cause}. {fix}")]
+    Connect { location: String, cause: String, fix: String },
+    /// A dump/restore tool failed; `stderr` is its redacted tail.
+    #[error("{tool} failed ({status}) for {location}: {stderr}")]
+    Tool { tool: String, location: String, status: String, stderr: String },
+    #[error("{location}: {what}: {cause}")]
+    Query { location: String, what: String, cause: String },
+    #[error("{location}: {context}: {source}")]
+    Io { location: String, context: String, source: std::io::Error },
+    #[error("{location}: storing the data failed: {cause}")]
+    Store { location: String, cause: StoreError },
+    /// The source is not in a state drydock can work with.
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+    /// A required program is missing.
+    #[error("`{program}` not found: {fix}")]
+    MissingTool { program: String, fix: String },
+}
+
+impl SourceError {
+    pub fn io(location: &str, context: impl Into<String>, source: std::io::Error) -> Self {
+        SourceError::Io { location: location.to_string(), context: context.into(), source }
+    }
+    pub fn invalid(location: &str, message: impl Into<String>) -> Self {
+        SourceError::Invalid { location: location.to_string(), message: message.into() }
+    }
+    pub fn query(location: &str, what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        SourceError::Query { location: location.to_string(), what: what.into(), cause: cause.to_string() }
+    }
+    pub fn store(location: &str, e: StoreError) -> Self {
+        SourceError::Store { location: location.to_string(), cause: e }
+    }
+}
+
+/// One engine's adapter.
+pub trait DataSource: Send + Sync {
+    fn kind(&self) -> SourceKind;
+    /// Where the data lives (`postgres 127.0.0.1:5432/app`); never contains a secret.
+    fn location(&self) -> String;
+    fn restore_mode(&self) -> RestoreMode;
+    /// Fails with a clear error when the source cannot be reached (used before any work).
+    fn check(&self) -> Result<(), SourceError>;
+    /// Takes a consistent backup into `store`; counts and fingerprint describe exactly
+    /// the stored data. On error the engine discards whatever was stored.
+    fn backup(&self, store: &dyn Store, ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError>;
+    /// Whether the target holds data a restore would replace.
+    fn has_data(&self) -> Result<bool, SourceError>;
+    /// Replaces the target's data with the backup described by `record`. The engine has
+    /// already confirmed overwriting and stopped the owning service if needed.
+    fn restore(&self, fetch: &dyn Fetch, record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError>;
+    /// Counts and fingerprint of the data there now, comparable with a manifest's.
+    fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError>;
+}
+
+/// The unit a kind's fingerprint parts count (for difference messages).
+pub fn count_unit(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Postgres | SourceKind::Mysql | SourceKind::Sqlite => "rows",
+        SourceKind::Redis => "keys",
+        SourceKind::Files => "bytes",
+    }
+}
+
+/// Looks a program up on PATH (and, for PostgreSQL, in Debian's versioned folders).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}

@@ -1,0 +1,234 @@
+//! Child processes for dump and restore tools: spawned with secrets only in their
+//! environment or 0600 files (never argv), stderr's tail kept (redacted) for error
+//! messages, killed if dropped unfinished so a failed run leaves no stray dump behind.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::SourceError;
+
+/// How much of a tool's stderr an error message shows.
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// A running tool.
+pub struct Tool {
+    name: String,
+    location: String,
+    child: Option<Child>,
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    reader: Option<JoinHandle<()>>,
+    secrets: Vec<String>,
+}
+
+/// What to start.
+pub struct ToolSpec<'a> {
+    pub program: &'a Path,
+    pub args: Vec<&'a OsStr>,
+    /// Extra environment, e.g. `PGPASSWORD`, `REDISCLI_AUTH`.
+    pub env: Vec<(&'a str, &'a str)>,
+    pub stdin: bool,
+    pub stdout: bool,
+    /// Strings that must never appear in messages (passwords), besides `env` values.
+    pub secrets: Vec<&'a str>,
+}
+
+impl<'a> ToolSpec<'a> {
+    pub fn new(program: &'a Path) -> Self {
+        ToolSpec { program, args: Vec::new(), env: Vec::new(), stdin: false, stdout: false, secrets: Vec::new() }
+    }
+    pub fn arg(mut self, a: &'a (impl AsRef<OsStr> + ?Sized)) -> Self {
+        self.args.push(a.as_ref());
+        self
+    }
+    pub fn env(mut self, k: &'a str, v: &'a str) -> Self {
+        self.env.push((k, v));
+        self.secrets.push(v);
+        self
+    }
+    pub fn stdin(mut self) -> Self {
+        self.stdin = true;
+        self
+    }
+    pub fn stdout(mut self) -> Self {
+        self.stdout = true;
+        self
+    }
+
+    pub fn spawn(self, location: &str) -> Result<Tool, SourceError> {
+        let name = self.program.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let mut cmd = Command::new(self.program);
+        cmd.args(&self.args)
+            .envs(self.env.iter().copied())
+            .stdin(if self.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(if self.stdout { Stdio::piped() } else { Stdio::null() })
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                SourceError::MissingTool { program: name.clone(), fix: "install it (see README: Requirements) or put it on PATH".into() }
+            } else {
+                SourceError::io(location, format!("cannot start {name}"), e)
+            }
+        })?;
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_BYTES)));
+        let mut stderr = child.stderr.take().expect("stderr piped");
+        let sink = Arc::clone(&tail);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut t = sink.lock().unwrap();
+                t.extend(&buf[..n]);
+                let excess = t.len().saturating_sub(STDERR_TAIL_BYTES);
+                t.drain(..excess);
+            }
+        });
+        Ok(Tool {
+            name,
+            location: location.to_string(),
+            child: Some(child),
+            tail,
+            reader: Some(reader),
+            secrets: self.secrets.iter().filter(|s| !s.is_empty()).map(|s| s.to_string()).collect(),
+        })
+    }
+}
+
+impl Tool {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.child.as_mut().and_then(|c| c.stdout.take()).expect("stdout piped and taken once")
+    }
+
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.child.as_mut().and_then(|c| c.stdin.take()).expect("stdin piped and taken once")
+    }
+
+    /// The redacted tail of stderr so far.
+    pub fn stderr_tail(&self) -> String {
+        let bytes: Vec<u8> = self.tail.lock().unwrap().iter().copied().collect();
+        redact(String::from_utf8_lossy(&bytes).trim(), &self.secrets)
+    }
+
+    /// Waits for the tool; a non-zero exit or a signal becomes [`SourceError::Tool`]
+    /// carrying the redacted tail of its stderr.
+    pub fn finish(mut self) -> Result<(), SourceError> {
+        let mut child = self.child.take().expect("not finished yet");
+        let status = child.wait().map_err(|e| SourceError::io(&self.location, format!("waiting for {}", self.name), e))?;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if status.success() {
+            return Ok(());
+        }
+        let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => status.to_string(),
+        };
+        let tail = self.stderr_tail();
+        Err(SourceError::Tool {
+            tool: self.name.clone(),
+            location: self.location.clone(),
+            status,
+            stderr: if tail.is_empty() { "(no error output)".into() } else { tail },
+        })
+    }
+
+    /// Stops the tool now (used when the other side of a pipe failed).
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Replaces every secret in `text` with `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if s.len() >= 3 {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// A file only its owner can read (0600), created fresh, for passwords handed to tools
+/// (PGPASSFILE, MariaDB option files). Removed on drop.
+pub struct PrivateFile {
+    path: PathBuf,
+}
+
+impl PrivateFile {
+    pub fn create(dir: &Path, name: &str, content: &str) -> std::io::Result<Self> {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        Ok(PrivateFile { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_tool_reports_redacted_stderr_tail() {
+        let sh = Path::new("/bin/sh");
+        let tool = ToolSpec::new(sh)
+            .arg("-c")
+            .arg("echo \"connecting with $SECRET_PW failed\" >&2; exit 3")
+            .env("SECRET_PW", "canary-secret-42")
+            .spawn("test")
+            .unwrap();
+        let err = tool.finish().unwrap_err().to_string();
+        assert!(err.contains("exit status 3"), "{err}");
+        assert!(err.contains("connecting with *** failed"), "{err}");
+        assert!(!err.contains("canary-secret-42"), "{err}");
+    }
+
+    #[test]
+    fn killed_tool_is_a_failure() {
+        let tool = ToolSpec::new(Path::new("/bin/sh")).arg("-c").arg("kill -9 $$").spawn("test").unwrap();
+        assert!(tool.finish().unwrap_err().to_string().contains("killed by signal 9"));
+    }
+
+    #[test]
+    fn private_file_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = PrivateFile::create(dir.path(), "pw", "x").unwrap();
+        assert_eq!(std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

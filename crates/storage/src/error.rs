@@ -1,0 +1,131 @@
+//! The one error type of the storage crate.
+//!
+//! Every message names the thing (usually the repository path), the cause and
+//! what the operator can do about it, because these strings reach the
+//! terminal unchanged. No variant carries the repository password or key: the
+//! password is never stored by this crate, so it cannot leak through here.
+
+use std::path::PathBuf;
+
+use rustic_core::RusticError;
+
+/// What can go wrong while using a repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The path holds no repository (no `config` file).
+    #[error(
+        "{}: not a repository ({reason}); check [repository].path, or initialise a new repository there",
+        path.display()
+    )]
+    NotARepository { path: PathBuf, reason: String },
+
+    /// `init` was asked to create a repository where one already exists.
+    #[error(
+        "{}: already a repository (its config file exists); open it instead of initialising, or choose another [repository].path",
+        path.display()
+    )]
+    AlreadyARepository { path: PathBuf },
+
+    /// No key file of the repository decrypts with the given password.
+    #[error(
+        "repository at {}: wrong password (the key did not decrypt); check [repository].password",
+        path.display()
+    )]
+    WrongPassword { path: PathBuf },
+
+    /// Another drydock process (or thread) holds the repository lock.
+    #[error(
+        "repository at {}: locked by {holder}; wait until it finishes or stop it (a lock of a process that died is released by the kernel, no manual unlock is needed)",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
+
+    /// restic lock files exist: a restic process works on the repository.
+    #[error(
+        "repository at {}: restic lock present ({files}); a restic process is working on it; wait for it to finish, or if no restic runs, remove the stale lock with `restic -r {} unlock`",
+        path.display(), path.display()
+    )]
+    ResticLockPresent { path: PathBuf, files: String },
+
+    /// A file-system operation failed.
+    #[error("{what}: {source}; {fix}")]
+    Io {
+        what: String,
+        fix: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// No snapshot has the given id (or id prefix).
+    #[error(
+        "repository at {}: no snapshot with id {id}; list the snapshots (`drydock backups`, or `restic snapshots`) and use one of their ids",
+        path.display()
+    )]
+    SnapshotNotFound { path: PathBuf, id: String },
+
+    /// An id prefix matches more than one snapshot.
+    #[error(
+        "repository at {}: snapshot id {id} is ambiguous ({count} snapshots start with it); use the full id",
+        path.display()
+    )]
+    AmbiguousSnapshotId {
+        path: PathBuf,
+        id: String,
+        count: usize,
+    },
+
+    /// The producer of a stream (or a file of a tree) could not be read to
+    /// its end; whatever was saved has been removed again.
+    #[error(
+        "reading {what} failed: {cause}; no snapshot was kept; fix the cause and run the backup again"
+    )]
+    ReadFailed { what: String, cause: String },
+
+    /// The caller passed something this crate cannot work with.
+    #[error("{what}: {problem}; {fix}")]
+    InvalidInput {
+        what: String,
+        problem: String,
+        fix: String,
+    },
+
+    /// rustic_core reported an error; the string is its message with context.
+    #[error("repository engine: {0}")]
+    Engine(String),
+}
+
+impl StorageError {
+    /// Wraps a rustic error, prefixed by what drydock was doing.
+    pub(crate) fn engine(context: impl std::fmt::Display, err: &RusticError) -> Self {
+        // `display_log` is the one-line form; the multi-line `Display` adds
+        // bug-report boilerplate that misleads operators.
+        let msg = err.display_log();
+        let msg = msg.strip_prefix("Error: ").unwrap_or(&msg);
+        Self::Engine(format!("{context}: {msg}"))
+    }
+
+    pub(crate) fn io(
+        what: impl Into<String>,
+        fix: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            what: what.into(),
+            fix: fix.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(
+        what: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self::InvalidInput {
+            what: what.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! drydock's repository adapter: a small, typed, synchronous API over a
+//! restic-format repository, implemented with `rustic_core` 0.13 and the
+//! local backend of `rustic_backend` 0.7.
+//!
+//! Everything drydock stores goes through here: byte streams (database
+//! dumps) with [`Repository::backup_stream`], directory trees with
+//! [`Repository::backup_tree`]. Both return the SHA-256 of exactly the bytes
+//! stored, computed in the same pass that feeds the engine.
+//!
+//! The storage engine's known pitfalls are each handled in one place:
+//! - slow streams (short reads starve the chunker) and failed producers
+//!   (rustic saves a snapshot without the file): `reader`, checked by
+//!   `backup_stream` / `backup_tree`, which delete such a snapshot;
+//! - stale parents (a stream "matching" the previous snapshot is not read):
+//!   every backup runs with `ParentOptions::force(true)`;
+//! - no locking in rustic: [`Repository::lock`] (`lock` module);
+//! - cache: none (`RepositoryOptions::no_cache`), never `~/.cache/rustic`;
+//! - privacy: the process umask is set to 077 on open/init/lock/backup
+//!   (`repo::private_umask` says why), so repository files are 0600 and
+//!   directories 0700 whatever the caller's umask.
+//!
+//! Readability without drydock: `restic -r REPO snapshots` lists drydock's
+//! snapshots with their tags; a tree snapshot restores with
+//! `restic -r REPO restore ID --target DIR`; a stream snapshot must be read
+//! with `restic -r REPO dump ID /<path>` (rustic stores a stream's size as 0,
+//! so `restic restore` writes an empty file for it).
+//!
+//! Logging: rustic_core reports warnings (and some errors) only through the
+//! `log` crate. This crate installs no logger; the binary must install one
+//! (e.g. `tracing-log`) or those messages vanish. Problems that matter are
+//! returned as errors or in [`CheckReport`] regardless.
+//!
+//! Secrets: the password is used to decrypt the key and then dropped; no
+//! error, log line or `Debug` output of this crate contains it.
+
+mod error;
+mod lock;
+mod reader;
+mod repo;
+mod stream;
+mod tree;
+mod types;
+
+pub use error::StorageError;
+pub use lock::{LOCK_WAIT, RepoLock};
+pub use repo::Repository;
+pub use types::{
+    CheckReport, EntryKind, SnapshotMeta, SnapshotSummary, StoredSnapshot, TreeEntry,
+};
