@@ -1,1 +1,199 @@
-fn main() {}
+//! The `drydock` binary: parses the command line, loads the config, calls the engine,
+//! prints the result as text or JSON and exits with the documented code. No
+//! operational logic lives here.
+
+mod cli;
+mod progress;
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use drydock_domain::plan::Selection;
+use drydock_domain::{Config, EventSink};
+use drydock_engine::restore::{BackupRef, RestoreOptions};
+use drydock_engine::EngineError;
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, LogFormat};
+
+const EXIT_WARNING: u8 = 1;
+const EXIT_FAILURE: u8 = 2;
+const EXIT_REFUSED: u8 = 3;
+const EXIT_USAGE: u8 = 64;
+
+/// A failure with its exit code, printed once by `main`.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        let code = match e {
+            EngineError::Refused(_) | EngineError::NoBackup(_) => EXIT_REFUSED,
+            _ => EXIT_FAILURE,
+        };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    // Everything drydock creates (repository, state, scratch files) is private, even
+    // under a permissive umask: set it before any file is made.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli);
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            if cli.json {
+                #[derive(Serialize)]
+                struct JsonError<'a> {
+                    ok: bool,
+                    exit_code: u8,
+                    error: &'a str,
+                }
+                print_json(&JsonError { ok: false, exit_code: f.code, error: &f.message });
+            } else {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    // rustic_core logs through `log`; bridge it so its warnings are not lost.
+    let _ = tracing_log::LogTracer::init();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = match cli.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.without_time().try_init(),
+    };
+}
+
+fn events(cli: &Cli) -> Arc<dyn EventSink> {
+    if !cli.json && std::io::stderr().is_terminal() {
+        Arc::new(progress::TerminalProgress::new())
+    } else {
+        Arc::new(progress::LogOnly)
+    }
+}
+
+fn load(cli: &Cli) -> Result<Config, Failure> {
+    Config::load(&cli.config).map_err(|e| Failure { code: EXIT_FAILURE, message: format!("invalid config:\n{e}") })
+}
+
+fn print_json(value: &impl Serialize) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
+fn output<T: Serialize>(cli: &Cli, report: &T, text: impl FnOnce(&T) -> String) {
+    if cli.json {
+        print_json(report);
+    } else {
+        print!("{}", text(report));
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Validate => {
+            let config = load(cli)?;
+            #[derive(Serialize)]
+            struct Valid {
+                ok: bool,
+                file: String,
+                services: usize,
+                sources: usize,
+            }
+            let v = Valid { ok: true, file: cli.config.display().to_string(), services: config.services.len(), sources: config.sources().count() };
+            output(cli, &v, |v| format!("{}: valid ({} services, {} data sources)\n", v.file, v.services, v.sources));
+            Ok(0)
+        }
+        Command::Backup(args) => {
+            let config = load(cli)?;
+            let selection = Selection { priorities: args.priority.clone(), all: args.all, services: args.services.clone() };
+            let report = drydock_engine::backup::backup(&config, &selection, events(cli))?;
+            output(cli, &report, render::backup);
+            Ok(report.exit_code() as u8)
+        }
+        Command::Backups => {
+            let config = load(cli)?;
+            let list = drydock_engine::list::list(&config, events(cli))?;
+            output(cli, &list, render::backups);
+            Ok(0)
+        }
+        Command::Restore(args) => {
+            let config = load(cli)?;
+            let backup: BackupRef = args.backup.parse().map_err(|message| Failure { code: EXIT_USAGE, message })?;
+            let stack = config.stack.name.clone();
+            let ask = move |what: &str| confirm(what, &stack);
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            let opts = RestoreOptions {
+                backup,
+                services: args.services.clone(),
+                all: args.all,
+                force: args.force,
+                confirm: if interactive { Some(&ask) } else { None },
+            };
+            let report = drydock_engine::restore::restore(&config, &opts, events(cli))?;
+            output(cli, &report, render::restore);
+            Ok(report.exit_code() as u8)
+        }
+        Command::Verify(args) => {
+            let config = load(cli)?;
+            if args.live {
+                let report = drydock_engine::verify::verify_live(&config, &Selection::all(), events(cli))?;
+                output(cli, &report, render::live);
+                return Ok(if report.same { 0 } else { EXIT_WARNING });
+            }
+            let report = drydock_engine::verify::verify_repository(&config, args.backup.as_deref(), args.read_data, events(cli))?;
+            output(cli, &report, render::verify);
+            Ok(if report.ok { 0 } else { EXIT_FAILURE })
+        }
+        Command::Demo(args) => {
+            let temp;
+            let dir = match &args.dir {
+                Some(d) => d.clone(),
+                None => {
+                    temp = tempfile::Builder::new()
+                        .prefix("drydock-demo-")
+                        .tempdir()
+                        .map_err(|e| Failure { code: EXIT_FAILURE, message: format!("cannot create a temp folder: {e}") })?;
+                    temp.path().join("stack")
+                }
+            };
+            let report = drydock_engine::demo::run(&dir, events(cli))?;
+            output(cli, &report, render::demo);
+            Ok(if report.verified { 0 } else { EXIT_FAILURE })
+        }
+    }
+}
+
+/// Asks for the stack's name to be typed before data is replaced.
+fn confirm(what: &str, stack: &str) -> bool {
+    eprint!("{what}\nType the stack name `{stack}` to continue, anything else to stop: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == stack
+}

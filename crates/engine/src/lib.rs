@@ -1,1 +1,20 @@
-//! stub
+//! drydock's operations, built from the domain and the adapters: `backup`, `restore`
+//! (always verified), `verify`, listing backups, and the self-contained `demo`.
+//!
+//! The engine owns the rules that never bend: nothing is recorded as good unless its
+//! producer succeeded and its data was stored completely; nothing is overwritten without
+//! confirmation; a restore is not done until counts and fingerprints match the manifest.
+//! It reports progress through [`drydock_domain::EventSink`] and returns serializable
+//! reports; rendering is the CLI's job.
+
+pub mod backup;
+pub mod demo;
+mod error;
+pub mod list;
+mod repo;
+pub mod restore;
+mod state;
+pub mod verify;
+
+pub use error::EngineError;
+pub use repo::open_repository;

@@ -1,8 +1,26 @@
-//! STUB: to be written.
-use drydock_domain::config::FilesSource;
+//! Plain directories.
+//!
+//! Backup hands the directory to the repository (`Store::put_tree`), which walks it
+//! without following symlinks or opening special files and returns every entry as
+//! stored, with the SHA-256 of exactly the stored bytes; the fingerprint is computed
+//! from those entries. Restore recreates the tree beside the target (same filesystem)
+//! and swaps it in with renames, so a failed restore leaves the old tree in place.
+//! When the target is a mount point (it cannot be renamed), the swap is done one
+//! level down: its children are moved out and the restored ones moved in.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use drydock_domain::config::{FilesSource, SourceKind};
+use drydock_domain::{Event, SourceRecord};
+
+use crate::tree::{self, Excludes};
+use crate::{BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store};
 
 pub struct Files {
-    #[allow(dead_code)]
     config: FilesSource,
 }
 
@@ -10,15 +28,238 @@ impl Files {
     pub fn new(config: FilesSource) -> Self {
         Files { config }
     }
+
+    fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    fn loc(&self) -> String {
+        self.location()
+    }
+
+    /// The directory, resolved (a symlinked root is followed, as the repository does).
+    fn existing_dir(&self) -> Result<PathBuf, SourceError> {
+        let loc = self.loc();
+        match fs::metadata(self.path()) {
+            Ok(m) if m.is_dir() => fs::canonicalize(self.path()).map_err(|e| SourceError::io(&loc, "resolving the directory", e)),
+            Ok(_) => Err(SourceError::invalid(&loc, format!("{} is not a directory; point `path` at a directory", self.path().display()))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(SourceError::invalid(
+                &loc,
+                format!("directory {} does not exist; check `path` in drydock.toml (or create the directory)", self.path().display()),
+            )),
+            Err(e) => Err(SourceError::io(&loc, format!("cannot access {}", self.path().display()), e)),
+        }
+    }
+
+    fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
+        Excludes::new(root, &self.config.exclude).map_err(|m| SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml")))
+    }
 }
 
-impl crate::DataSource for Files {
-    fn kind(&self) -> drydock_domain::config::SourceKind { todo!() }
-    fn location(&self) -> String { todo!() }
-    fn restore_mode(&self) -> crate::RestoreMode { todo!() }
-    fn check(&self) -> Result<(), crate::SourceError> { todo!() }
-    fn backup(&self, _: &dyn crate::Store, _: &crate::SourceContext<'_>) -> Result<crate::BackupOutcome, crate::SourceError> { todo!() }
-    fn has_data(&self) -> Result<bool, crate::SourceError> { todo!() }
-    fn restore(&self, _: &dyn crate::Fetch, _: &drydock_domain::SourceRecord, _: &crate::SourceContext<'_>) -> Result<(), crate::SourceError> { todo!() }
-    fn inspect(&self, _: &crate::SourceContext<'_>) -> Result<crate::Inspection, crate::SourceError> { todo!() }
+impl DataSource for Files {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Files
+    }
+
+    fn location(&self) -> String {
+        format!("files {}", self.path().display())
+    }
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::FileLevel
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        fs::read_dir(&root).map_err(|e| SourceError::io(&self.loc(), "cannot list the directory (check drydock's permissions)", e))?;
+        Ok(())
+    }
+
+    fn backup(&self, store: &dyn Store, _ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError> {
+        let loc = self.loc();
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        // A tree is read over a span of time; its start is the conservative point.
+        let started = jiff::Timestamp::now();
+        let (stored, entries) = store.put_tree(&root, &self.config.exclude).map_err(|e| SourceError::store(&loc, e))?;
+        let (counts, fingerprint) = tree::fingerprint(&entries);
+        Ok(BackupOutcome { stored, format: "tree", counts, fingerprint, consistent_at: started })
+    }
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        match fs::symlink_metadata(self.path()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
+            Ok(_) => match fs::read_dir(self.path()) {
+                Ok(mut rd) => Ok(rd.next().is_some()),
+                // Something that is not a directory is there: a restore would replace it.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Ok(true),
+                Err(e) => Err(SourceError::io(&self.loc(), "cannot list the target", e)),
+            },
+        }
+    }
+
+    fn restore(&self, fetch: &dyn Fetch, _record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
+        // A symlinked target keeps its symlink: the directory it points at is replaced.
+        let target = match fs::canonicalize(self.path()) {
+            Ok(p) => p,
+            Err(_) => std::path::absolute(self.path()).map_err(|e| io("resolving the target path", e))?,
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| SourceError::invalid(&loc, "cannot restore over a filesystem root; point `path` at a directory below it"))?
+            .to_os_string();
+        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        fs::create_dir_all(&parent).map_err(|e| io(&format!("creating the parent directory {}", parent.display()), e))?;
+
+        let old = match fs::symlink_metadata(&target) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io("cannot access the target", e)),
+        };
+        let parent_meta = fs::metadata(&parent).map_err(|e| io("cannot access the parent directory", e))?;
+        let mount_point = old.as_ref().is_some_and(|m| m.is_dir() && m.dev() != parent_meta.dev());
+
+        if mount_point {
+            ctx.events.emit(Event::Step { message: format!("{}: {} is a mount point; swapping its contents", ctx.label, target.display()) });
+            return restore_into_mount_point(fetch, &target, &loc);
+        }
+
+        // Work dir beside the target (same filesystem), private while the tree is rebuilt.
+        let mut prefix = OsString::from(".");
+        prefix.push(&name);
+        prefix.push(".drydock-restore-");
+        let work = tempfile::Builder::new().prefix(&prefix).tempdir_in(&parent).map_err(|e| io("creating a work directory beside the target", e))?;
+        let fresh = work.path().join("new");
+        fetch.tree_into(&fresh).map_err(|e| SourceError::store(&loc, e))?;
+        let fresh_meta = fs::symlink_metadata(&fresh).map_err(|e| io("the restored tree is missing", e))?;
+        if !fresh_meta.is_dir() {
+            return Err(SourceError::invalid(&loc, "the backup did not produce a directory"));
+        }
+        match &old {
+            Some(m) if m.is_dir() => {
+                fs::set_permissions(&fresh, fs::Permissions::from_mode(m.mode() & 0o7777)).map_err(|e| io("keeping the directory's mode", e))?;
+                keep_owner(&fresh, m, ctx);
+            }
+            _ => {}
+        }
+
+        if old.is_some() {
+            let mut old_name = OsString::from(".");
+            old_name.push(&name);
+            old_name.push(format!(".drydock-old-{}", random_suffix()));
+            let aside = parent.join(old_name);
+            fs::rename(&target, &aside).map_err(|e| io("moving the old tree aside", e))?;
+            if let Err(e) = fs::rename(&fresh, &target) {
+                let back = fs::rename(&aside, &target);
+                let mut err = io("moving the restored tree into place", e);
+                if let Err(b) = back {
+                    err = SourceError::invalid(
+                        &loc,
+                        format!("moving the restored tree into place failed ({err}) and putting the old tree back failed too ({b}); it is at {}", aside.display()),
+                    );
+                }
+                return Err(err);
+            }
+            sync_dir(&parent);
+            let removed = if fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) { fs::remove_dir_all(&aside) } else { fs::remove_file(&aside) };
+            if let Err(e) = removed {
+                ctx.events.emit(Event::Warning { message: format!("{}: the previous tree is left at {}: {e}; remove it by hand", ctx.label, aside.display()) });
+            }
+        } else {
+            fs::rename(&fresh, &target).map_err(|e| io("moving the restored tree into place", e))?;
+        }
+        sync_dir(&parent);
+        drop(work);
+        Ok(())
+    }
+
+    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        let root = self.existing_dir()?;
+        let excludes = self.excludes(&root)?;
+        let entries = tree::walk_excluding(&root, &excludes).map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
+        let (counts, fingerprint) = tree::fingerprint(&entries);
+        Ok(Inspection { counts, fingerprint })
+    }
+}
+
+/// Restores into a directory that cannot be renamed (a mount point): the tree is rebuilt
+/// in a work dir inside it, the old children moved into another work dir, the new ones
+/// moved up, and the old ones removed. On failure the moves are undone.
+fn restore_into_mount_point(fetch: &dyn Fetch, target: &Path, loc: &str) -> Result<(), SourceError> {
+    let io = |what: &str, e: std::io::Error| SourceError::io(loc, what.to_string(), e);
+    let work = tempfile::Builder::new().prefix(".drydock-restore-").tempdir_in(target).map_err(|e| io("creating a work directory", e))?;
+    let fresh = work.path().join("new");
+    let aside = work.path().join("old");
+    fetch.tree_into(&fresh).map_err(|e| SourceError::store(loc, e))?;
+    fs::create_dir(&aside).map_err(|e| io("creating a work directory", e))?;
+    let work_name = work.path().file_name().map(|n| n.to_os_string());
+
+    let children = |dir: &Path| -> std::io::Result<Vec<OsString>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let n = entry?.file_name();
+            if Some(&n) != work_name.as_ref() {
+                names.push(n);
+            }
+        }
+        Ok(names)
+    };
+    let move_all = |names: &[OsString], from: &Path, to: &Path| -> Result<(), (usize, std::io::Error)> {
+        for (i, n) in names.iter().enumerate() {
+            fs::rename(from.join(n), to.join(n)).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    };
+    let undo = |names: &[OsString], from: &Path, to: &Path| {
+        for n in names {
+            let _ = fs::rename(from.join(n), to.join(n));
+        }
+    };
+
+    let olds = children(target).map_err(|e| io("listing the target", e))?;
+    if let Err((i, e)) = move_all(&olds, target, &aside) {
+        undo(&olds[..i], &aside, target);
+        return Err(io("moving the old contents aside", e));
+    }
+    let news = children(&fresh).map_err(|e| io("listing the restored tree", e))?;
+    if let Err((i, e)) = move_all(&news, &fresh, target) {
+        undo(&news[..i], target, &fresh);
+        undo(&olds, &aside, target);
+        return Err(io("moving the restored contents into place", e));
+    }
+    sync_dir(target);
+    drop(work); // removes the old contents
+    Ok(())
+}
+
+/// Gives `path` the owner of the directory it replaces, when drydock may (as root).
+fn keep_owner(path: &Path, old: &fs::Metadata, ctx: &SourceContext<'_>) {
+    let Ok(now) = fs::symlink_metadata(path) else { return };
+    if now.uid() == old.uid() && now.gid() == old.gid() {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::lchown(path, Some(old.uid()), Some(old.gid())) {
+        ctx.events.emit(Event::Warning {
+            message: format!("{}: could not give the restored directory its previous owner {}:{}: {e}", ctx.label, old.uid(), old.gid()),
+        });
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 6];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}{:08x}", hex::encode(b), nanos ^ std::process::id())
 }

@@ -1,8 +1,34 @@
-//! STUB: to be written.
-use drydock_domain::config::SqliteSource;
+//! SQLite databases (files).
+//!
+//! Backup copies the live database with SQLite's online backup API in a single step,
+//! i.e. one read transaction: the copy is one consistent state even while the app
+//! writes (WAL or rollback journal). The copy is integrity-checked, counted and
+//! fingerprinted *before* it is stored, so the manifest describes exactly the stored
+//! bytes. Restore is file-level (the owning service is stopped by the engine): the
+//! stored file is fetched beside the target, checked, and renamed over it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, ErrorKind, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use drydock_domain::config::{SourceKind, SqliteSource};
+use drydock_domain::{Event, Fingerprint, PartDigest, RowSetDigest, SourceRecord};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
+
+use crate::{BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store};
+
+/// How long the backup waits for a lock the app holds (rollback-journal mode).
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// The fingerprint part holding the schema (DDL, user_version, application_id).
+pub const SCHEMA_PART: &str = "schema:ddl";
 
 pub struct Sqlite {
-    #[allow(dead_code)]
     config: SqliteSource,
 }
 
@@ -10,15 +36,385 @@ impl Sqlite {
     pub fn new(config: SqliteSource) -> Self {
         Sqlite { config }
     }
+
+    fn path(&self) -> &Path {
+        &self.config.path
+    }
+
+    fn loc(&self) -> String {
+        self.location()
+    }
+
+    /// Fails clearly when the database file is not there (never creates one).
+    fn require_file(&self) -> Result<fs::Metadata, SourceError> {
+        match fs::metadata(self.path()) {
+            Ok(m) if m.is_file() => Ok(m),
+            Ok(_) => Err(SourceError::invalid(&self.loc(), format!("{} is not a file; point `path` at the SQLite database file", self.path().display()))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(SourceError::invalid(
+                &self.loc(),
+                format!("database file {} does not exist; check `path` in drydock.toml", self.path().display()),
+            )),
+            Err(e) => Err(SourceError::io(&self.loc(), format!("cannot access {}", self.path().display()), e)),
+        }
+    }
+
+    /// Opens the live database without ever creating it: read-write when drydock may
+    /// (so WAL files can be shared with the app), else read-only.
+    fn open_live(&self, read_only: bool) -> Result<Connection, SourceError> {
+        self.require_file()?;
+        let base = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if read_only {
+            Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_ONLY)
+        } else {
+            Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_WRITE)
+                .or_else(|_| Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_ONLY))
+        }
+        .map_err(|e| self.sqlite_err("opening the database", e))?;
+        conn.busy_timeout(LOCK_WAIT).map_err(|e| self.sqlite_err("setting the lock timeout", e))?;
+        Ok(conn)
+    }
+
+    fn sqlite_err(&self, what: &str, e: rusqlite::Error) -> SourceError {
+        sqlite_error(&self.loc(), self.path(), what, e)
+    }
 }
 
-impl crate::DataSource for Sqlite {
-    fn kind(&self) -> drydock_domain::config::SourceKind { todo!() }
-    fn location(&self) -> String { todo!() }
-    fn restore_mode(&self) -> crate::RestoreMode { todo!() }
-    fn check(&self) -> Result<(), crate::SourceError> { todo!() }
-    fn backup(&self, _: &dyn crate::Store, _: &crate::SourceContext<'_>) -> Result<crate::BackupOutcome, crate::SourceError> { todo!() }
-    fn has_data(&self) -> Result<bool, crate::SourceError> { todo!() }
-    fn restore(&self, _: &dyn crate::Fetch, _: &drydock_domain::SourceRecord, _: &crate::SourceContext<'_>) -> Result<(), crate::SourceError> { todo!() }
-    fn inspect(&self, _: &crate::SourceContext<'_>) -> Result<crate::Inspection, crate::SourceError> { todo!() }
+fn sqlite_error(loc: &str, path: &Path, what: &str, e: rusqlite::Error) -> SourceError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.code == rusqlite::ErrorCode::NotADatabase {
+            return SourceError::invalid(loc, format!("{} is not a SQLite database (or is encrypted or corrupt): {e}", path.display()));
+        }
+        if f.code == rusqlite::ErrorCode::DatabaseCorrupt {
+            return SourceError::invalid(loc, format!("{} is corrupt: {e}; repair it (sqlite3 .recover) before backing it up", path.display()));
+        }
+    }
+    SourceError::query(loc, what, e)
+}
+
+impl DataSource for Sqlite {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Sqlite
+    }
+
+    fn location(&self) -> String {
+        format!("sqlite {}", self.path().display())
+    }
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::FileLevel
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        let conn = self.open_live(true)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| self.sqlite_err("reading the schema", e))?;
+        Ok(())
+    }
+
+    fn backup(&self, store: &dyn Store, ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError> {
+        let loc = self.loc();
+        let src = self.open_live(false)?;
+        let work = tempfile::Builder::new().prefix("sqlite-").tempdir_in(ctx.scratch).map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
+        let copy = work.path().join("copy.sqlite");
+        create_private(&copy).map_err(|e| SourceError::io(&loc, "creating the private copy", e))?;
+
+        let consistent_at = {
+            let mut dst = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| SourceError::query(&loc, "opening the copy", e))?;
+            let backup = Backup::new(&src, &mut dst).map_err(|e| self.sqlite_err("starting the online backup", e))?;
+            let deadline = Instant::now() + LOCK_WAIT;
+            loop {
+                // All pages in one step: one read transaction, one consistent state.
+                match backup.step(-1).map_err(|e| self.sqlite_err("copying the database", e))? {
+                    StepResult::Done => break,
+                    StepResult::More => continue,
+                    StepResult::Busy | StepResult::Locked if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    StepResult::Busy | StepResult::Locked => {
+                        return Err(SourceError::invalid(
+                            &loc,
+                            format!("the database stayed locked for {}s; is a long write transaction running?", LOCK_WAIT.as_secs()),
+                        ))
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+            let at = jiff::Timestamp::now();
+            drop(backup);
+            dst.close().map_err(|(_, e)| SourceError::query(&loc, "closing the copy", e))?;
+            at
+        };
+        drop(src);
+
+        // Check and describe the copy: exactly what is stored.
+        let (counts, fingerprint) = {
+            let conn = open_private_copy(&copy).map_err(|e| sqlite_error(&loc, &copy, "opening the copy", e))?;
+            integrity_check(&conn).map_err(|m| SourceError::invalid(&loc, format!("the backup copy fails the integrity check: {m}; the live database may be corrupt")))?;
+            describe(&conn).map_err(|e| SourceError::query(&loc, "fingerprinting the copy", e))?
+        };
+        let file = File::open(&copy).map_err(|e| SourceError::io(&loc, "reading the copy", e))?;
+        ctx.events.emit(Event::Step { message: format!("{}: storing the database copy", ctx.label) });
+        let stored = store.put_stream(Box::new(file), ".sqlite").map_err(|e| SourceError::store(&loc, e))?;
+        Ok(BackupOutcome { stored, format: "sqlite-db", counts, fingerprint, consistent_at })
+    }
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        match fs::metadata(self.path()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(SourceError::io(&self.loc(), "cannot access the database file", e)),
+            Ok(m) if m.len() == 0 => return Ok(false),
+            Ok(_) => {}
+        }
+        let tables = self.open_live(true).and_then(|c| {
+            c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| self.sqlite_err("reading the schema", e))
+        });
+        match tables {
+            Ok(n) => Ok(n > 0),
+            // Unreadable bytes are still something a restore would replace.
+            Err(SourceError::Invalid { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn restore(&self, fetch: &dyn Fetch, record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
+        let target = std::path::absolute(self.path()).map_err(|e| io("resolving the path", e))?;
+        let name = target.file_name().ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?.to_os_string();
+        let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| io(&format!("creating {}", dir.display()), e))?;
+        let old = match fs::metadata(&target) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io("cannot access the target", e)),
+        };
+
+        // Fetch beside the target (same filesystem, so the final rename is atomic).
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(&name);
+        prefix.push(".drydock-restore-");
+        let tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(&dir)
+            .map_err(|e| io("creating a temporary file beside the target", e))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let _sidecars = Sidecars(tmp_path.clone());
+        let sha = {
+            let mut out = HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new() };
+            fetch.stream_into(&mut out).map_err(|e| SourceError::store(&loc, e))?;
+            out.inner.flush().map_err(|e| io("writing the fetched database", e))?;
+            hex::encode(out.hash.finalize())
+        };
+        if let Some(want) = &record.sha256 {
+            if !want.eq_ignore_ascii_case(&sha) {
+                return Err(SourceError::invalid(&loc, format!("the fetched database does not match the backup's checksum (sha256 {sha}, expected {want}); the stored copy is damaged")));
+            }
+        }
+        tmp.as_file().sync_all().map_err(|e| io("syncing the fetched database", e))?;
+        {
+            let conn = open_private_copy(&tmp_path).map_err(|e| sqlite_error(&loc, &tmp_path, "opening the fetched database", e))?;
+            integrity_check(&conn).map_err(|m| SourceError::invalid(&loc, format!("the fetched database fails the integrity check: {m}")))?;
+        }
+
+        match &old {
+            Some(m) => {
+                fs::set_permissions(&tmp_path, fs::Permissions::from_mode(m.mode() & 0o7777)).map_err(|e| io("keeping the file's mode", e))?;
+                chown_like(&tmp_path, m.uid(), m.gid(), ctx);
+            }
+            None => {
+                if let Ok(d) = fs::metadata(&dir) {
+                    chown_like(&tmp_path, d.uid(), d.gid(), ctx);
+                }
+            }
+        }
+
+        // Stale journals of the old database would be applied to the new one.
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = target.clone().into_os_string();
+            p.push(suffix);
+            match fs::remove_file(PathBuf::from(p)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&format!("removing the old database's {suffix} file"), e)),
+            }
+        }
+        tmp.persist(&target).map_err(|e| io("moving the restored database into place", e.error))?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing the directory", e))?;
+        Ok(())
+    }
+
+    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        let conn = self.open_live(true)?;
+        let (counts, fingerprint) = describe(&conn).map_err(|e| self.sqlite_err("fingerprinting the database", e))?;
+        Ok(Inspection { counts, fingerprint })
+    }
+}
+
+/// Removes the `-wal`/`-shm`/`-journal` files SQLite may leave beside a temp file.
+struct Sidecars(PathBuf);
+
+impl Drop for Sidecars {
+    fn drop(&mut self) {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = fs::remove_file(PathBuf::from(p));
+        }
+    }
+}
+
+fn chown_like(path: &Path, uid: u32, gid: u32, ctx: &SourceContext<'_>) {
+    let Ok(now) = fs::metadata(path) else { return };
+    if now.uid() == uid && now.gid() == gid {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
+        // Only root may give files away; the app may then not be able to write.
+        if nix::unistd::geteuid().is_root() {
+            ctx.events.emit(Event::Warning { message: format!("{}: could not set the restored file's owner to {uid}:{gid}: {e}", ctx.label) });
+        }
+    }
+}
+
+fn create_private(path: &Path) -> std::io::Result<()> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+}
+
+/// Opens a file only drydock uses (its copy, a fetched file) read-only and immutable:
+/// no locks, no `-wal`/`-shm` files are created beside it.
+fn open_private_copy(path: &Path) -> rusqlite::Result<Connection> {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(uri, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+}
+
+/// `PRAGMA integrity_check`; the error is SQLite's list of problems.
+fn integrity_check(conn: &Connection) -> Result<(), String> {
+    let rows: Vec<String> = (|| {
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()
+    })()
+    .map_err(|e| e.to_string())?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(())
+    } else {
+        let mut text: Vec<String> = rows.iter().take(5).cloned().collect();
+        if rows.len() > 5 {
+            text.push(format!("(and {} more)", rows.len() - 5));
+        }
+        Err(text.join("; "))
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Counts (`tables`, `rows`) and the fingerprint of a database: a part per table (the
+/// rows as a multiset, each value encoded with its storage class, so 1 and '1' differ),
+/// `sqlite_sequence` when present (AUTOINCREMENT counters), and [`SCHEMA_PART`].
+/// Virtual tables get no part of their own: their data lives in their shadow tables.
+pub fn describe(conn: &Connection) -> rusqlite::Result<(std::collections::BTreeMap<String, u64>, Fingerprint)> {
+    let mut parts = std::collections::BTreeMap::new();
+    let mut schema: Vec<(String, String, String, String)> = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    schema.sort();
+    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let application_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let mut h = Sha256::new();
+    for (ty, name, tbl, sql) in &schema {
+        for field in [ty, name, tbl, sql] {
+            h.update((field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+    }
+    h.update(user_version.to_le_bytes());
+    h.update(application_id.to_le_bytes());
+    parts.insert(SCHEMA_PART.to_string(), PartDigest { count: schema.len() as u64, digest: hex::encode(h.finalize()) });
+
+    let tables: Vec<String> = schema
+        .iter()
+        .filter(|(ty, name, _, sql)| {
+            ty == "table" && !name.starts_with("sqlite_") && !sql.trim_start().get(..14).is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL"))
+        })
+        .map(|(_, name, _, _)| name.clone())
+        .collect();
+    let has_sequence: bool =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'", [], |r| r.get::<_, i64>(0))? > 0;
+
+    let mut rows_total = 0u64;
+    for table in tables.iter().chain(has_sequence.then(|| "sqlite_sequence".to_string()).iter()) {
+        let digest = table_digest(conn, table)?;
+        if table != "sqlite_sequence" {
+            rows_total += digest.count;
+        }
+        parts.insert(table.clone(), digest);
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    counts.insert("tables".to_string(), tables.len() as u64);
+    counts.insert("rows".to_string(), rows_total);
+    Ok((counts, Fingerprint::from_parts(parts)))
+}
+
+fn table_digest(conn: &Connection, table: &str) -> rusqlite::Result<PartDigest> {
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {}", quote_ident(table)))?;
+    let ncols = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut set = RowSetDigest::default();
+    let mut buf = Vec::with_capacity(256);
+    while let Some(row) = rows.next()? {
+        buf.clear();
+        for i in 0..ncols {
+            match row.get_ref(i)? {
+                ValueRef::Null => buf.push(b'n'),
+                ValueRef::Integer(v) => {
+                    buf.push(b'i');
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                ValueRef::Real(v) => {
+                    buf.push(b'r');
+                    buf.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+                ValueRef::Text(t) => {
+                    buf.push(b't');
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t);
+                }
+                ValueRef::Blob(b) => {
+                    buf.push(b'b');
+                    buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(b);
+                }
+            }
+        }
+        set.add(&buf);
+    }
+    Ok(set.finish())
+}
+
+/// Writes through while hashing what passed.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

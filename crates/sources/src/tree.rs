@@ -83,16 +83,61 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
     (counts, Fingerprint::from_parts(parts))
 }
 
+/// Exclude patterns of a tree source: gitignore-style globs rooted at the tree's root
+/// (`cache/`, `*.tmp`, `/top-level-only`, `logs/**`), the same rules the repository
+/// applies when it stores the tree, so a walk here sees exactly what a backup stores.
+/// A leading `!` is accepted and means the same (exclude). A pattern that matches a
+/// directory leaves out everything below it.
+pub struct Excludes {
+    root: PathBuf,
+    matcher: Option<ignore::overrides::Override>,
+}
+
+impl Excludes {
+    /// Compiles `patterns` for the tree at `root`; the error names the bad pattern.
+    pub fn new(root: &Path, patterns: &[String]) -> Result<Excludes, String> {
+        if patterns.is_empty() {
+            return Ok(Excludes { root: root.to_path_buf(), matcher: None });
+        }
+        let mut builder = ignore::overrides::OverrideBuilder::new(root);
+        for pattern in patterns {
+            let glob = if pattern.starts_with('!') { pattern.clone() } else { format!("!{pattern}") };
+            builder.add(&glob).map_err(|e| format!("exclude pattern {pattern:?} is not a valid glob: {e}"))?;
+        }
+        let matcher = builder.build().map_err(|e| format!("exclude patterns: {e}"))?;
+        Ok(Excludes { root: root.to_path_buf(), matcher: Some(matcher) })
+    }
+
+    /// Whether the entry at `rel` (relative to the root) is left out.
+    pub fn is_excluded(&self, rel: &Path, is_dir: bool) -> bool {
+        match &self.matcher {
+            None => false,
+            Some(m) => m.matched(self.root.join(rel), is_dir).is_ignore(),
+        }
+    }
+}
+
 /// Walks a live directory: no symlink is followed, no special file is opened.
 /// `excluded` decides by relative path whether an entry (and what is below it) is left out.
 pub fn walk(root: &Path, excluded: &dyn Fn(&Path) -> bool) -> std::io::Result<Vec<TreeEntry>> {
+    walk_with(root, &|rel, _is_dir| excluded(rel))
+}
+
+/// [`walk`] leaving out what `excludes` names.
+pub fn walk_excluding(root: &Path, excludes: &Excludes) -> std::io::Result<Vec<TreeEntry>> {
+    walk_with(root, &|rel, is_dir| excludes.is_excluded(rel, is_dir))
+}
+
+/// [`walk`] with a decision that also knows whether the entry is a directory.
+pub fn walk_with(root: &Path, excluded: &dyn Fn(&Path, bool) -> bool) -> std::io::Result<Vec<TreeEntry>> {
     let mut out = Vec::new();
     let mut it = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
     while let Some(entry) = it.next() {
         let entry = entry.map_err(|e| std::io::Error::other(e.to_string()))?;
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        if !rel.as_os_str().is_empty() && excluded(&rel) {
-            if entry.file_type().is_dir() {
+        let is_dir = entry.file_type().is_dir();
+        if !rel.as_os_str().is_empty() && excluded(&rel, is_dir) {
+            if is_dir {
                 it.skip_current_dir();
             }
             continue;
@@ -126,8 +171,18 @@ pub fn walk(root: &Path, excluded: &dyn Fn(&Path) -> bool) -> std::io::Result<Ve
     Ok(out)
 }
 
+/// Hashes a regular file. Opened without following a symlink and without blocking, and
+/// checked to still be a regular file, so an entry swapped for a FIFO or a symlink
+/// after the walk saw it cannot hang the walk or redirect it.
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::other(format!("{} changed into a non-regular file while it was read", path.display())));
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;

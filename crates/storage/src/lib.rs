@@ -42,8 +42,6 @@ mod tree;
 mod types;
 
 pub use error::StorageError;
-pub use lock::{LOCK_WAIT, RepoLock};
+pub use lock::{RepoLock, LOCK_WAIT};
 pub use repo::Repository;
-pub use types::{
-    CheckReport, EntryKind, SnapshotMeta, SnapshotSummary, StoredSnapshot, TreeEntry,
-};
+pub use types::{CheckReport, EntryKind, SnapshotMeta, SnapshotSummary, StoredSnapshot, TreeEntry};

@@ -9,16 +9,17 @@
 
 use std::{
     fmt,
-    panic::{AssertUnwindSafe, catch_unwind},
+    os::unix::fs::PermissionsExt,
+    panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
 use rustic_backend::local::LocalBackend;
 use rustic_core::{
+    repofile::{MasterKey, SnapshotFile, SnapshotId},
     CheckOptions, ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository as Engine,
     RepositoryBackends, RepositoryOptions, SnapshotOptions,
-    repofile::{MasterKey, SnapshotFile, SnapshotId},
 };
 
 use crate::{
@@ -51,7 +52,7 @@ impl fmt::Debug for Repository {
 /// for its files anyway (backups and state are private). Restored trees get
 /// their recorded modes explicitly, so they are unaffected.
 pub(crate) fn private_umask() {
-    use nix::sys::stat::{Mode, umask};
+    use nix::sys::stat::{umask, Mode};
     let _previous = umask(Mode::from_bits_truncate(0o077));
 }
 
@@ -130,6 +131,15 @@ impl Repository {
             .map_err(|e| {
                 StorageError::engine(format!("creating repository at {}", path.display()), &e)
             })?;
+        // A directory the operator created beforehand keeps its mode under
+        // any umask; the repository root must be private too.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            StorageError::io(
+                format!("making repository directory {} private", path.display()),
+                "check that drydock owns the directory",
+                e,
+            )
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             backends,
@@ -302,16 +312,17 @@ impl Repository {
                 for (level, finding) in results.0 {
                     // `CheckErrorLevel` is not exported by rustic_core 0.13;
                     // its Debug form is the only way to tell the levels apart.
+                    let message = one_line(&finding);
                     if format!("{level:?}") == "Warn" {
-                        report.warnings.push(finding.to_string());
+                        report.warnings.push(message);
                     } else {
-                        report.errors.push(finding.to_string());
+                        report.errors.push(message);
                     }
                 }
             }
             // A check that cannot even run (e.g. an unreadable index file)
             // is a failed check, reported like any other finding.
-            Ok(Err(e)) => report.errors.push(e.display_log()),
+            Ok(Err(e)) => report.errors.push(one_line(&*e)),
             Err(panic) => report.errors.push(format!(
                 "the check aborted: {}",
                 panic_message(panic.as_ref())
@@ -320,6 +331,28 @@ impl Repository {
         report.ok = report.errors.is_empty();
         Ok(report)
     }
+}
+
+/// A check finding in one line. Findings that wrap a rustic error embed its
+/// multi-line `Display` (bug-report text, backtrace); that part is replaced
+/// by the error's one-line form.
+fn one_line(finding: &dyn std::error::Error) -> String {
+    let mut message = finding.to_string();
+    let rustic = finding.source().and_then(|source| {
+        source
+            .downcast_ref::<rustic_core::RusticError>()
+            .or_else(|| {
+                source
+                    .downcast_ref::<Box<rustic_core::RusticError>>()
+                    .map(|b| &**b)
+            })
+    });
+    if let Some(rustic) = rustic {
+        let short = rustic.display_log();
+        let short = short.strip_prefix("Error: ").unwrap_or(&short);
+        message = message.replace(&rustic.to_string(), short);
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -14,14 +14,14 @@ use std::{
 };
 
 use rustic_core::{
-    BackupOptions, LsOptions, ParentOptions, ReadSource, ReadSourceEntry, RusticResult,
     repofile::{Metadata, Node, NodeType},
+    BackupOptions, LsOptions, ParentOptions, ReadSource, ReadSourceEntry, RusticResult,
 };
 
 use crate::{
     error::StorageError,
-    reader::{HashingReader, HashingWriter, OutcomeSlot, new_slot, read_slot},
-    repo::{Repository, new_snapshot},
+    reader::{new_slot, read_slot, HashingReader, HashingWriter, OutcomeSlot},
+    repo::{new_snapshot, Repository},
     types::{SnapshotMeta, StoredSnapshot},
 };
 
@@ -213,15 +213,13 @@ impl Repository {
                 None => self.engine_err("reading a stream from", &e),
             });
         }
-        writer
-            .flush()
-            .map_err(|e| {
-                StorageError::io(
-                    format!("writing the stream of snapshot {snapshot_id}"),
-                    "check the destination (free space, a closed pipe)",
-                    e,
-                )
-            })?;
+        writer.flush().map_err(|e| {
+            StorageError::io(
+                format!("writing the stream of snapshot {snapshot_id}"),
+                "check the destination (free space, a closed pipe)",
+                e,
+            )
+        })?;
         Ok(writer.finish())
     }
 }

@@ -17,34 +17,34 @@
 //! files, so one swapped for a FIFO or a symlink after the walk cannot hang
 //! or redirect the backup.
 //!
-//! Names are stored byte-exact: rustic escapes non-UTF-8 bytes and a few
-//! characters (`\`, `"`, control characters) in Go `strconv.Quote` style
-//! and unescapes them on restore. restic 0.14 does not unescape, so a
-//! `restic restore` recreates such names in their escaped spelling; drydock's
-//! own restore is exact.
+//! Names are stored byte-exact (also non-UTF-8 ones, newlines, backslashes)
+//! and restic 0.14 restores them exactly too. Symlink targets that are not
+//! UTF-8 are kept byte-exact in rustic's `linktarget_raw`, which restic 0.14
+//! does not know: its restore writes such a target with U+FFFD in place of
+//! the bad bytes. drydock's own restore is exact.
 
 use std::{
     fs::{File, OpenOptions},
     os::unix::fs::OpenOptionsExt,
-    panic::{AssertUnwindSafe, catch_unwind},
+    panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
 };
 
 use ignore::{
-    Walk, WalkBuilder,
     overrides::{Override, OverrideBuilder},
+    Walk, WalkBuilder,
 };
 use rustic_core::{
+    repofile::{Node, NodeType},
     BackupOptions, ErrorKind, LocalDestination, LocalSourceSaveOptions, LsOptions, ParentOptions,
     ReadSource, ReadSourceEntry, ReadSourceOpen, RestoreOptions, RusticError, RusticResult,
-    repofile::{Node, NodeType},
 };
 
 use crate::{
     error::StorageError,
-    reader::{HashingReader, OutcomeSlot, new_slot, read_slot},
-    repo::{Repository, new_snapshot, panic_message},
+    reader::{new_slot, read_slot, HashingReader, OutcomeSlot},
+    repo::{new_snapshot, panic_message, Repository},
     types::{EntryKind, SnapshotMeta, StoredSnapshot, TreeEntry},
 };
 
@@ -135,7 +135,10 @@ impl Iterator for TreeWalker {
             let node = match self.save_opts.map_entry(entry) {
                 Ok(mapped) => mapped.node,
                 Err(err) if vanished(&abs) => {
-                    log::warn!("skipping {} (vanished during the backup): {err}", abs.display());
+                    log::warn!(
+                        "skipping {} (vanished during the backup): {err}",
+                        abs.display()
+                    );
                     continue;
                 }
                 Err(err) => {
@@ -196,12 +199,10 @@ impl ReadSourceOpen for TreeFile {
                         slot.error = Some(format!("opening failed: {e}"));
                     }
                 }
-                Err(RusticError::with_source(
-                    ErrorKind::InputOutput,
-                    "Failed to open `{path}`.",
-                    e,
+                Err(
+                    RusticError::with_source(ErrorKind::InputOutput, "Failed to open `{path}`.", e)
+                        .attach_context("path", self.path.display().to_string()),
                 )
-                .attach_context("path", self.path.display().to_string()))
             }
         }
     }
@@ -480,8 +481,8 @@ mod tests {
     #[test]
     fn excludes_are_rooted_and_bang_is_optional() {
         let root = Path::new("/srv/data");
-        let ov = exclude_override(root, &["cache/".into(), "!*.tmp".into(), "/top".into()])
-            .unwrap();
+        let ov =
+            exclude_override(root, &["cache/".into(), "!*.tmp".into(), "/top".into()]).unwrap();
         assert!(ov.matched("/srv/data/cache", true).is_ignore());
         assert!(ov.matched("/srv/data/a/b.tmp", false).is_ignore());
         assert!(ov.matched("/srv/data/top", false).is_ignore());

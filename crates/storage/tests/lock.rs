@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{PASSWORD, new_repo};
+use common::{new_repo, PASSWORD};
 use drydock_storage::{Repository, StorageError};
 
 const HOLD_ENV: &str = "DRYDOCK_TEST_HOLD_LOCK_REPO";
@@ -55,12 +55,12 @@ fn a_held_lock_names_its_holder() {
 #[test]
 fn a_waiter_gets_the_lock_when_it_is_released() {
     let (_dir, repo) = new_repo();
+    let other = Repository::open(repo.path(), PASSWORD).unwrap();
     let held = repo.lock("backup").unwrap();
     let releaser = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
         drop(held);
     });
-    let other = Repository::open(repo.path(), PASSWORD).unwrap();
     let started = Instant::now();
     other
         .lock_with_timeout("prune", Duration::from_secs(10))
@@ -73,7 +73,12 @@ fn a_waiter_gets_the_lock_when_it_is_released() {
 fn lock_of_a_killed_process_is_released() {
     let (_dir, repo) = new_repo();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "hold_lock_helper", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "hold_lock_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HOLD_ENV, repo.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -81,10 +86,7 @@ fn lock_of_a_killed_process_is_released() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
-        let line = lines
-            .next()
-            .expect("helper ended before locking")
-            .unwrap();
+        let line = lines.next().expect("helper ended before locking").unwrap();
         if line.contains("LOCKED") {
             break;
         }
@@ -114,7 +116,10 @@ fn a_restic_lock_file_is_refused() {
     std::fs::create_dir_all(&locks).unwrap();
     std::fs::write(locks.join("a1b2c3d4"), b"{}").unwrap();
     let err = repo.lock("backup").unwrap_err();
-    assert!(matches!(err, StorageError::ResticLockPresent { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::ResticLockPresent { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("locks/a1b2c3d4"), "{msg}");
     assert!(msg.contains("restic -r"), "{msg}");

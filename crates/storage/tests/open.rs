@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{PASSWORD, new_repo};
+use common::{new_repo, PASSWORD};
 use drydock_storage::{Repository, StorageError};
 
 #[test]
@@ -29,12 +29,18 @@ fn a_plain_directory_is_not_a_repository() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
     let err = Repository::open(dir.path(), PASSWORD).unwrap_err();
-    assert!(matches!(err, StorageError::NotARepository { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::NotARepository { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("no config file"), "{err}");
 
     let missing = dir.path().join("missing");
     let err = Repository::open(&missing, PASSWORD).unwrap_err();
-    assert!(matches!(err, StorageError::NotARepository { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::NotARepository { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
@@ -42,7 +48,10 @@ fn a_plain_directory_is_not_a_repository() {
 fn init_refuses_an_existing_repository_and_a_foreign_directory() {
     let (_dir, repo) = new_repo();
     let err = Repository::init(repo.path(), PASSWORD).unwrap_err();
-    assert!(matches!(err, StorageError::AlreadyARepository { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::AlreadyARepository { .. }),
+        "{err:?}"
+    );
 
     let foreign = tempfile::tempdir().unwrap();
     std::fs::write(foreign.path().join("important.doc"), b"x").unwrap();

@@ -177,13 +177,24 @@ fn snapshots_carry_meta_and_forget_removes_them() {
 
     // A unique prefix works like the full id.
     repo.forget(&[a.id[..12].to_string()]).unwrap();
-    let left: Vec<String> = repo.snapshots().unwrap().into_iter().map(|s| s.id).collect();
+    let left: Vec<String> = repo
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(left, vec![b.id.clone()]);
 
     let err = repo.forget(&["deadbeef".to_string()]).unwrap_err();
-    assert!(matches!(err, StorageError::SnapshotNotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::SnapshotNotFound { .. }),
+        "{err:?}"
+    );
     let err = repo.dump_stream(&a.id, &mut Vec::new()).unwrap_err();
-    assert!(matches!(err, StorageError::SnapshotNotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, StorageError::SnapshotNotFound { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -193,7 +204,10 @@ fn bad_stream_paths_and_tags_are_refused() {
         let err = repo
             .backup_stream(Box::new(io::empty()), &meta(path, &[]))
             .unwrap_err();
-        assert!(matches!(err, StorageError::InvalidInput { .. }), "{path}: {err:?}");
+        assert!(
+            matches!(err, StorageError::InvalidInput { .. }),
+            "{path}: {err:?}"
+        );
     }
     let err = repo
         .backup_stream(Box::new(io::empty()), &meta("db/x", &["a,b"]))

@@ -1,0 +1,118 @@
+//! The command line: clap derive structs only. Parsing, nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use drydock_domain::Priority;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (backup stored / restore verified / repository ok)
+  1  warning: the run finished but something needs a look (a non-critical source
+     skipped, live data changed since the last backup)
+  2  failure: a critical source failed, a restore did not verify, a check found damage,
+     or the config/repository could not be used
+  3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
+     no such backup)
+ 64  usage error on the command line";
+
+/// drydock keeps a small stack of services recoverable, and proves it.
+///
+/// Declare your services and their data in drydock.toml, then `drydock backup` and
+/// `drydock restore latest --all`: every restore is checked against the backup's
+/// counts and fingerprints. New here? Run `drydock demo`.
+#[derive(Debug, Parser)]
+#[command(name = "drydock", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// The stack's config file.
+    #[arg(long, short = 'c', global = true, env = "DRYDOCK_CONFIG", default_value = "drydock.toml")]
+    pub config: PathBuf,
+
+    /// Print the result as JSON on stdout (stable shape, documented in README); no progress.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More log output (-v info, -vv debug).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check drydock.toml: every error at once, with file:line; secrets must be references.
+    Validate,
+    /// Back up data sources (default: critical and high priority) into the repository.
+    Backup(BackupArgs),
+    /// List backups, what each holds and where its copies are.
+    Backups,
+    /// Restore from a backup and verify the result against the backup's fingerprints.
+    Restore(RestoreArgs),
+    /// Check repository integrity, a backup's checksums, or live data against the latest backup.
+    Verify(VerifyArgs),
+    /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Every source with a priority (all but `none`).
+    #[arg(long, conflicts_with = "priority")]
+    pub all: bool,
+    /// Only these priorities, e.g. `--priority critical,high`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_priority)]
+    pub priority: Vec<Priority>,
+    /// Only this service (repeatable).
+    #[arg(long = "service", short = 's')]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup id (see `drydock backups`) or `latest` (per source, its newest good backup).
+    pub backup: String,
+    /// Restore this service's sources (repeatable).
+    #[arg(long = "service", short = 's', required_unless_present = "all")]
+    pub services: Vec<String>,
+    /// Restore every service.
+    #[arg(long, conflicts_with = "services")]
+    pub all: bool,
+    /// Replace existing data without asking.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check this backup's snapshots (default: every backup).
+    pub backup: Option<String>,
+    /// Read every pack and re-check every stream's SHA-256 (slow; reads all data).
+    #[arg(long)]
+    pub read_data: bool,
+    /// Compare live data with the latest backup instead.
+    #[arg(long, conflicts_with_all = ["read_data", "backup"])]
+    pub live: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Build the demo stack here and keep it (default: a temp folder, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    s.parse()
+}

@@ -1,0 +1,212 @@
+//! Human-readable text for every report. JSON output is the reports' serde shape.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use drydock_domain::SourceStatus;
+use drydock_engine::backup::BackupReport;
+use drydock_engine::demo::DemoReport;
+use drydock_engine::list::BackupList;
+use drydock_engine::restore::{RestoreReport, RestoreStatus};
+use drydock_engine::verify::{LiveReport, VerifyReport};
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+pub fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+fn counts(c: &BTreeMap<String, u64>) -> String {
+    c.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Left-aligned columns, widths from the content.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut l = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let _ = write!(l, "{c:<w$}  ", w = widths[i]);
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|h| h.to_string()).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+pub fn backup(r: &BackupReport) -> String {
+    let mut out = format!(
+        "backup {}: {} ({} sources, {}){}\n",
+        r.id,
+        format!("{:?}", r.status).to_lowercase(),
+        r.sources.len(),
+        seconds(r.duration_ms),
+        if r.recorded { "" } else { " - nothing stored, no backup recorded" }
+    );
+    let rows: Vec<Vec<String>> = r
+        .sources
+        .iter()
+        .map(|s| {
+            vec![
+                s.label(),
+                s.kind.to_string(),
+                s.priority.to_string(),
+                format!("{:?}", s.status).to_lowercase(),
+                bytes(s.logical_bytes),
+                bytes(s.stored_bytes),
+                counts(&s.counts),
+                seconds(s.duration_ms),
+            ]
+        })
+        .collect();
+    out += &table(&["SOURCE", "KIND", "PRIORITY", "STATUS", "SIZE", "ADDED", "COUNTS", "TIME"], &rows);
+    for s in r.sources.iter().filter(|s| s.status != SourceStatus::Ok) {
+        let _ = writeln!(out, "{} {}: {}", if s.status == SourceStatus::Skipped { "skipped" } else { "FAILED" }, s.label(), s.error.as_deref().unwrap_or(""));
+    }
+    out
+}
+
+pub fn backups(l: &BackupList) -> String {
+    if l.backups.is_empty() {
+        return format!("no backups in {} yet; run `drydock backup`\n", l.repository);
+    }
+    let rows: Vec<Vec<String>> = l
+        .backups
+        .iter()
+        .map(|b| {
+            let ok = b.sources.iter().filter(|s| s.status == SourceStatus::Ok).count();
+            vec![
+                b.id.clone(),
+                b.started_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+                format!("{:?}", b.status).to_lowercase(),
+                format!("{ok}/{}", b.sources.len()),
+                bytes(b.logical_bytes),
+                b.copies.iter().map(|c| format!("{}:{}", c.name, c.status)).collect::<Vec<_>>().join(" "),
+            ]
+        })
+        .collect();
+    format!("repository {}\n{}", l.repository, table(&["ID", "STARTED (UTC)", "STATUS", "SOURCES OK", "SIZE", "COPIES"], &rows))
+}
+
+pub fn restore(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let rows: Vec<Vec<String>> = r
+        .sources
+        .iter()
+        .map(|s| {
+            vec![
+                format!("{}/{}", s.service, s.source),
+                s.backup_id.clone(),
+                s.copy.clone(),
+                format!("{:?}", s.status).to_lowercase(),
+                counts(&s.restored_counts),
+                seconds(s.duration_ms),
+            ]
+        })
+        .collect();
+    out += &table(&["SOURCE", "BACKUP", "COPY", "RESULT", "COUNTS", "RTO"], &rows);
+    for s in &r.sources {
+        let label = format!("{}/{}", s.service, s.source);
+        if let Some(a) = &s.service_action {
+            let _ = writeln!(out, "{label}: service {a}");
+        }
+        match s.status {
+            RestoreStatus::Verified => {}
+            RestoreStatus::Mismatch => {
+                let _ = writeln!(out, "{label} does NOT match its backup:");
+                for d in &s.differences {
+                    let _ = writeln!(out, "    {d}");
+                }
+            }
+            RestoreStatus::Failed => {
+                let _ = writeln!(out, "{label} FAILED: {}", s.error.as_deref().unwrap_or(""));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} (RTO {})",
+        if r.verified { "restore verified: counts and fingerprints equal the backup" } else { "restore NOT verified" },
+        seconds(r.rto_ms)
+    );
+    out
+}
+
+pub fn verify(r: &VerifyReport) -> String {
+    let mut out = format!("repository {}: {}\n", r.repository, if r.repository_errors.is_empty() { "structure ok" } else { "DAMAGED" });
+    if r.read_data {
+        out += "  all pack data read and checked\n";
+    }
+    for e in &r.repository_errors {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    for b in &r.backups {
+        let bad: Vec<_> = b.sources.iter().filter(|s| s.status != "ok").collect();
+        if bad.is_empty() {
+            let _ = writeln!(out, "  backup {}: {} sources ok", b.id, b.sources.len());
+        }
+        for s in bad {
+            let _ = writeln!(out, "  backup {} {}: {} {}", b.id, s.source, s.status.to_uppercase(), s.detail.as_deref().unwrap_or(""));
+        }
+    }
+    out += if r.ok { "verify: ok\n" } else { "verify: PROBLEMS FOUND\n" };
+    out
+}
+
+pub fn live(r: &LiveReport) -> String {
+    let mut out = String::new();
+    for s in &r.sources {
+        let _ = writeln!(out, "  {:24} {:10} {}", s.source, s.status, s.backup_id.as_deref().unwrap_or("-"));
+        for d in &s.differences {
+            let _ = writeln!(out, "      {d}");
+        }
+    }
+    out += if r.same { "live data equals the latest backup\n" } else { "live data differs from the latest backup (expected if it changed since)\n" };
+    out
+}
+
+pub fn demo(r: &DemoReport) -> String {
+    let p = &r.populate;
+    let mut out = String::new();
+    let _ = writeln!(out, "drydock demo: {}", r.dir);
+    let _ = writeln!(
+        out,
+        "  built    SQLite app.db {} ({} customers -> {} orders -> {} order items), {} files ({})",
+        bytes(p.database_bytes),
+        p.customers,
+        p.orders,
+        p.order_items,
+        p.files,
+        bytes(p.file_bytes)
+    );
+    let _ = writeln!(out, "  backup   {} in {}", r.backup.id, seconds(r.backup.duration_ms));
+    out += &backup(&r.backup).lines().skip(1).map(|l| format!("  {l}\n")).collect::<String>();
+    let _ = writeln!(out, "  wiped    database and uploads deleted at {}", r.wiped_at.strftime("%H:%M:%S"));
+    out += &restore(&r.restore).lines().map(|l| format!("  {l}\n")).collect::<String>();
+    let _ = writeln!(out, "  RTO      {} (restore start to verified)", seconds(r.rto_ms));
+    let _ = writeln!(out, "  RPO      {} (backup's consistent point to the failure)", seconds(r.rpo_ms));
+    let _ = writeln!(out, "{}", if r.verified { "demo: VERIFIED - every restored source equals its backup" } else { "demo: FAILED - see above" });
+    out
+}

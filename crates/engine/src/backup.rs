@@ -1,0 +1,209 @@
+//! `drydock backup`: every selected source, critical first, into the repository, with a
+//! manifest that records only what was stored completely by a producer that succeeded.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use drydock_domain::config::Config;
+use drydock_domain::manifest::{BackupStatus, MANIFEST_FORMAT};
+use drydock_domain::plan::{self, Selection};
+use drydock_domain::{BackupId, Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
+use drydock_sources::SourceContext;
+use drydock_storage::SnapshotMeta;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::repo::{self, RepoStore};
+use crate::{state, EngineError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub id: String,
+    pub status: BackupStatus,
+    /// Whether a manifest was written (false when nothing could be stored).
+    pub recorded: bool,
+    pub repository: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub duration_ms: u64,
+    pub sources: Vec<SourceRecord>,
+    pub warnings: Vec<String>,
+}
+
+impl BackupReport {
+    /// 0 every source stored, 1 some non-critical source skipped or failed (warning),
+    /// 2 a critical source failed or nothing was stored.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            BackupStatus::Ok => 0,
+            BackupStatus::Partial => 1,
+            BackupStatus::Failed => 2,
+        }
+    }
+}
+
+pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>) -> Result<BackupReport, EngineError> {
+    let planned = plan::plan(config, selection)?;
+    let scratch = state::scratch(&config.stack.state_dir)?;
+    let repository = repo::open_repository(config, true)?;
+    let _lock = repository.lock("backup").map_err(|cause| EngineError::Storage { path: repository.path().to_path_buf(), cause })?;
+
+    let started_at = Timestamp::now();
+    let clock = Instant::now();
+    let id = BackupId::new(started_at);
+    let host = repo::host();
+    events.emit(Event::Started { operation: "backup".into(), id: Some(id.to_string()), sources: planned.len() });
+
+    let mut records = Vec::new();
+    let mut warnings = Vec::new();
+    for p in &planned {
+        let label = p.label();
+        let source = drydock_sources::build(p.source);
+        let kind = source.kind();
+        events.emit(Event::SourceStarted { source: label.clone(), kind: kind.to_string(), step: "backup".into(), total_bytes: None });
+        let t = Instant::now();
+        let mut record = SourceRecord {
+            service: p.service.to_string(),
+            source: p.source.name().to_string(),
+            kind,
+            priority: p.source.priority(),
+            status: SourceStatus::Failed,
+            error: None,
+            snapshot_id: None,
+            stored_path: None,
+            format: None,
+            logical_bytes: 0,
+            stored_bytes: 0,
+            sha256: None,
+            counts: BTreeMap::new(),
+            fingerprint: None,
+            consistent_at: None,
+            duration_ms: 0,
+        };
+
+        // A source that cannot be reached: critical fails the run, others are skipped.
+        if let Err(e) = source.check() {
+            let message = e.to_string();
+            if record.priority == Priority::Critical {
+                record.error = Some(message.clone());
+            } else {
+                record.status = SourceStatus::Skipped;
+                record.error = Some(message.clone());
+                warnings.push(format!("{label} skipped: {message}"));
+                events.emit(Event::Warning { message: format!("{label} skipped: {message}") });
+            }
+            record.duration_ms = t.elapsed().as_millis() as u64;
+            events.emit(Event::SourceFinished { source: label, ok: false, message, duration_ms: record.duration_ms });
+            records.push(record);
+            continue;
+        }
+
+        let store = RepoStore {
+            repo: &repository,
+            base_meta: SnapshotMeta {
+                path: format!("{}/{}", p.service, p.source.name()),
+                tags: vec![
+                    "drydock".into(),
+                    format!("backup:{id}"),
+                    format!("stack:{}", config.stack.name),
+                    format!("service:{}", p.service),
+                    format!("source:{}", p.source.name()),
+                    format!("kind:{kind}"),
+                    format!("priority:{}", record.priority),
+                ],
+                hostname: host.clone(),
+                label: Some(format!("drydock {id} {label}")),
+            },
+            label: label.clone(),
+            events: Arc::clone(&events),
+            created: RefCell::new(Vec::new()),
+        };
+        let work = scratch.path().join(format!("{}-{}", p.service, p.source.name()));
+        let ctx_result = std::fs::create_dir(&work);
+        let outcome = match ctx_result {
+            Err(e) => Err(format!("cannot create scratch dir {}: {e}", work.display())),
+            Ok(()) => {
+                let ctx = SourceContext { label: &label, scratch: &work, events: events.as_ref() };
+                source.backup(&store, &ctx).map_err(|e| e.to_string())
+            }
+        };
+        let _ = std::fs::remove_dir_all(&work);
+        record.duration_ms = t.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(o) => {
+                record.status = SourceStatus::Ok;
+                record.snapshot_id = Some(o.stored.snapshot_id);
+                record.stored_path = o.stored.path;
+                record.format = Some(o.format.to_string());
+                record.logical_bytes = o.stored.logical_bytes;
+                record.stored_bytes = o.stored.stored_bytes;
+                record.sha256 = o.stored.sha256;
+                record.counts = o.counts;
+                record.fingerprint = Some(o.fingerprint);
+                record.consistent_at = Some(o.consistent_at);
+                events.emit(Event::SourceFinished {
+                    source: label,
+                    ok: true,
+                    message: format!("{} bytes", record.logical_bytes),
+                    duration_ms: record.duration_ms,
+                });
+            }
+            Err(message) => {
+                // Whatever the failed producer got stored is not a backup: drop it now.
+                let created = store.created.take();
+                if !created.is_empty() {
+                    if let Err(e) = repository.forget(&created) {
+                        warnings.push(format!("{label}: could not discard the incomplete snapshot: {e}"));
+                    }
+                }
+                record.error = Some(message.clone());
+                if record.priority != Priority::Critical {
+                    warnings.push(format!("{label} failed: {message}"));
+                }
+                events.emit(Event::SourceFinished { source: label, ok: false, message, duration_ms: record.duration_ms });
+            }
+        }
+        records.push(record);
+    }
+
+    let critical_failed = records.iter().any(|r| r.status != SourceStatus::Ok && r.priority == Priority::Critical);
+    let any_ok = records.iter().any(|r| r.status == SourceStatus::Ok);
+    let all_ok = records.iter().all(|r| r.status == SourceStatus::Ok);
+    let status = if critical_failed || !any_ok {
+        BackupStatus::Failed
+    } else if all_ok {
+        BackupStatus::Ok
+    } else {
+        BackupStatus::Partial
+    };
+    let finished_at = Timestamp::now();
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        id: id.clone(),
+        stack: config.stack.name.clone(),
+        host,
+        drydock_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at,
+        status,
+        sources: records,
+    };
+    // Nothing stored means nothing to record: a manifest would only list failures.
+    let recorded = any_ok;
+    if recorded {
+        repo::save_manifest(&repository, &manifest)?;
+    }
+    Ok(BackupReport {
+        id: id.to_string(),
+        status,
+        recorded,
+        repository: repository.path().display().to_string(),
+        started_at,
+        finished_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        sources: manifest.sources,
+        warnings,
+    })
+}

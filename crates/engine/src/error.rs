@@ -1,0 +1,25 @@
+//! The engine's error type: each variant names the thing, the cause and the fix.
+
+use std::path::PathBuf;
+
+use drydock_domain::plan::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("repository {path}: {cause}")]
+    Storage { path: PathBuf, cause: drydock_storage::StorageError },
+    #[error("no repository at {path}: run `drydock backup` first to create it, or check [repository].path")]
+    NoRepository { path: PathBuf },
+    #[error("{0}")]
+    NoBackup(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Runtime(#[from] drydock_runtimes::RuntimeError),
+    #[error("state directory {path}: {cause}; check [stack].state_dir and its permissions")]
+    State { path: PathBuf, cause: std::io::Error },
+    #[error("manifest of backup {id}: {cause}")]
+    Manifest { id: String, cause: String },
+}

@@ -1,0 +1,226 @@
+//! The engine's view of the repository: opening it from the config, storing and reading
+//! manifests, and the [`Store`]/[`Fetch`] implementations sources write to and read from.
+//!
+//! Manifests are stored as small stream snapshots tagged `drydock-manifest`, so a
+//! repository alone (a fresh machine, or plain restic) says what each backup holds.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drydock_domain::config::Config;
+use drydock_domain::{Event, EventSink, Manifest, SourceRecord};
+use drydock_sources::{EntryKind, Fetch, Store, StoreError, Stored, TreeEntry};
+use drydock_storage::{Repository, SnapshotMeta, StorageError};
+
+use crate::EngineError;
+
+pub const MANIFEST_TAG: &str = "drydock-manifest";
+
+fn storage_error(path: &Path, cause: StorageError) -> EngineError {
+    EngineError::Storage { path: path.to_path_buf(), cause }
+}
+
+/// Opens the configured repository; `create` makes it when missing (backups do, reads
+/// never do).
+pub fn open_repository(config: &Config, create: bool) -> Result<Repository, EngineError> {
+    let path = &config.repository.path;
+    let password = config.repository.password.expose();
+    let result = if create {
+        Repository::open_or_init(path, password)
+    } else {
+        if !path.join("config").exists() {
+            return Err(EngineError::NoRepository { path: path.clone() });
+        }
+        Repository::open(path, password)
+    };
+    result.map_err(|e| storage_error(path, e))
+}
+
+pub fn host() -> String {
+    nix_hostname().unwrap_or_else(|| "localhost".into())
+}
+
+fn nix_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, EngineError> {
+    let meta = SnapshotMeta {
+        path: format!("drydock/manifests/{}.json", manifest.id),
+        tags: vec![MANIFEST_TAG.into(), format!("backup:{}", manifest.id), format!("stack:{}", manifest.stack)],
+        hostname: manifest.host.clone(),
+        label: Some(format!("drydock manifest {}", manifest.id)),
+    };
+    let bytes = manifest.to_json();
+    repo.backup_stream(Box::new(std::io::Cursor::new(bytes)), &meta)
+        .map(|s| s.id)
+        .map_err(|e| storage_error(repo.path(), e))
+}
+
+/// Every manifest in the repository, oldest first. An unreadable manifest is skipped
+/// with a warning rather than hiding every other backup.
+pub fn load_manifests(repo: &Repository, events: &dyn EventSink) -> Result<Vec<Manifest>, EngineError> {
+    let snapshots = repo.snapshots().map_err(|e| storage_error(repo.path(), e))?;
+    let mut manifests = Vec::new();
+    for snap in snapshots.iter().filter(|s| s.tags.iter().any(|t| t == MANIFEST_TAG)) {
+        let mut bytes = Vec::new();
+        let parsed = repo
+            .dump_stream(&snap.id, &mut bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|_| Manifest::from_json(&bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(m) => manifests.push(m),
+            Err(e) => events.emit(Event::Warning { message: format!("manifest snapshot {}: unreadable ({e}); skipped", &snap.id[..8.min(snap.id.len())]) }),
+        }
+    }
+    manifests.sort_by(|a, b| a.id.cmp(&b.id));
+    manifests.dedup_by(|a, b| a.id == b.id);
+    Ok(manifests)
+}
+
+/// Stores one source's data, remembering every snapshot it created so the engine can
+/// discard them all if the source fails after storing.
+pub struct RepoStore<'a> {
+    pub repo: &'a Repository,
+    pub base_meta: SnapshotMeta,
+    pub label: String,
+    pub events: Arc<dyn EventSink>,
+    pub created: RefCell<Vec<String>>,
+}
+
+impl Store for RepoStore<'_> {
+    fn put_stream(&self, reader: Box<dyn Read + Send>, extension: &str) -> Result<Stored, StoreError> {
+        let mut meta = self.base_meta.clone();
+        meta.path = format!("{}{extension}", self.base_meta.path);
+        let counting = ProgressReader { inner: reader, bytes: 0, label: self.label.clone(), events: Arc::clone(&self.events), last: Instant::now() };
+        let stored = self.repo.backup_stream(Box::new(counting), &meta).map_err(|e| StoreError(e.to_string()))?;
+        self.created.borrow_mut().push(stored.id.clone());
+        Ok(Stored {
+            snapshot_id: stored.id,
+            path: Some(format!("/{}", meta.path)),
+            logical_bytes: stored.logical_bytes,
+            stored_bytes: stored.added_bytes,
+            sha256: stored.sha256,
+        })
+    }
+
+    fn put_tree(&self, root: &Path, excludes: &[String]) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
+        let (stored, entries) =
+            self.repo.backup_tree(root, excludes, &self.base_meta).map_err(|e| StoreError(e.to_string()))?;
+        self.created.borrow_mut().push(stored.id.clone());
+        let entries = entries.into_iter().map(tree_entry).collect();
+        Ok((
+            Stored {
+                snapshot_id: stored.id,
+                path: None,
+                logical_bytes: stored.logical_bytes,
+                stored_bytes: stored.added_bytes,
+                sha256: None,
+            },
+            entries,
+        ))
+    }
+}
+
+fn tree_entry(e: drydock_storage::TreeEntry) -> TreeEntry {
+    use drydock_storage::EntryKind as K;
+    let kind = match e.kind {
+        K::File => EntryKind::File,
+        K::Dir => EntryKind::Dir,
+        K::Symlink => EntryKind::Symlink,
+        K::Fifo => EntryKind::Fifo,
+        K::Socket => EntryKind::Socket,
+        K::CharDevice => EntryKind::CharDevice,
+        K::BlockDevice => EntryKind::BlockDevice,
+    };
+    TreeEntry { path: e.path, kind, mode: e.mode, size: e.size, sha256: e.sha256, link_target: e.link_target }
+}
+
+/// Reads one manifest record's data back; a stream whose SHA-256 differs from the
+/// manifest's is an error (the repository returned other bytes than were stored).
+pub struct RepoFetch<'a> {
+    pub repo: &'a Repository,
+    pub record: &'a SourceRecord,
+    pub events: &'a dyn EventSink,
+}
+
+impl Fetch for RepoFetch<'_> {
+    fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let snapshot = self.snapshot()?;
+        let mut progress = ProgressWriter { inner: out, bytes: 0, label: self.record.label(), events: self.events, last: Instant::now() };
+        let (n, sha) = self.repo.dump_stream(snapshot, &mut progress).map_err(|e| StoreError(e.to_string()))?;
+        if let Some(expected) = &self.record.sha256 {
+            if &sha != expected {
+                return Err(StoreError(format!(
+                    "stored stream of {} has SHA-256 {sha}, the manifest says {expected}: the repository copy is damaged; run `drydock verify --read-data`",
+                    self.record.label()
+                )));
+            }
+        }
+        Ok(n)
+    }
+
+    fn tree_into(&self, dest: &Path) -> Result<(), StoreError> {
+        let snapshot = self.snapshot()?;
+        self.repo.restore_tree(snapshot, dest).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+impl RepoFetch<'_> {
+    fn snapshot(&self) -> Result<&str, StoreError> {
+        self.record
+            .snapshot_id
+            .as_deref()
+            .ok_or_else(|| StoreError(format!("{} has no stored snapshot in this backup", self.record.label())))
+    }
+}
+
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Counts bytes flowing into the repository and reports them as progress events.
+/// Owned (`Arc`) because the repository moves the reader to its own thread.
+struct ProgressReader {
+    inner: Box<dyn Read + Send>,
+    bytes: u64,
+    label: String,
+    events: Arc<dyn EventSink>,
+    last: Instant,
+}
+
+impl Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.last = Instant::now();
+            self.events.emit(Event::Progress { source: self.label.clone(), bytes: self.bytes });
+        }
+        Ok(n)
+    }
+}
+
+struct ProgressWriter<'a> {
+    inner: &'a mut dyn Write,
+    bytes: u64,
+    label: String,
+    events: &'a dyn EventSink,
+    last: Instant,
+}
+
+impl Write for ProgressWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.last = Instant::now();
+            self.events.emit(Event::Progress { source: self.label.clone(), bytes: self.bytes });
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
