@@ -25,7 +25,13 @@ Exit codes:
 #[command(name = "drydock", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
     /// The stack's config file.
-    #[arg(long, short = 'c', global = true, env = "DRYDOCK_CONFIG", default_value = "drydock.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "DRYDOCK_CONFIG",
+        default_value = "drydock.toml"
+    )]
     pub config: PathBuf,
 
     /// Print the result as JSON on stdout (stable shape, documented in README); no progress.

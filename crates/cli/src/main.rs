@@ -36,7 +36,10 @@ impl From<EngineError> for Failure {
             EngineError::Refused(_) | EngineError::NoBackup(_) => EXIT_REFUSED,
             _ => EXIT_FAILURE,
         };
-        Failure { code, message: e.to_string() }
+        Failure {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -64,7 +67,11 @@ fn main() -> ExitCode {
                     exit_code: u8,
                     error: &'a str,
                 }
-                print_json(&JsonError { ok: false, exit_code: f.code, error: &f.message });
+                print_json(&JsonError {
+                    ok: false,
+                    exit_code: f.code,
+                    error: &f.message,
+                });
             } else {
                 eprintln!("error: {}", f.message);
             }
@@ -81,8 +88,12 @@ fn init_logging(cli: &Cli) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRYDOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = match cli.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
@@ -98,7 +109,10 @@ fn events(cli: &Cli) -> Arc<dyn EventSink> {
 }
 
 fn load(cli: &Cli) -> Result<Config, Failure> {
-    Config::load(&cli.config).map_err(|e| Failure { code: EXIT_FAILURE, message: format!("invalid config:\n{e}") })
+    Config::load(&cli.config).map_err(|e| Failure {
+        code: EXIT_FAILURE,
+        message: format!("invalid config:\n{e}"),
+    })
 }
 
 fn print_json(value: &impl Serialize) {
@@ -126,13 +140,27 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 services: usize,
                 sources: usize,
             }
-            let v = Valid { ok: true, file: cli.config.display().to_string(), services: config.services.len(), sources: config.sources().count() };
-            output(cli, &v, |v| format!("{}: valid ({} services, {} data sources)\n", v.file, v.services, v.sources));
+            let v = Valid {
+                ok: true,
+                file: cli.config.display().to_string(),
+                services: config.services.len(),
+                sources: config.sources().count(),
+            };
+            output(cli, &v, |v| {
+                format!(
+                    "{}: valid ({} services, {} data sources)\n",
+                    v.file, v.services, v.sources
+                )
+            });
             Ok(0)
         }
         Command::Backup(args) => {
             let config = load(cli)?;
-            let selection = Selection { priorities: args.priority.clone(), all: args.all, services: args.services.clone() };
+            let selection = Selection {
+                priorities: args.priority.clone(),
+                all: args.all,
+                services: args.services.clone(),
+            };
             let report = drydock_engine::backup::backup(&config, &selection, events(cli))?;
             output(cli, &report, render::backup);
             Ok(report.exit_code() as u8)
@@ -145,7 +173,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Restore(args) => {
             let config = load(cli)?;
-            let backup: BackupRef = args.backup.parse().map_err(|message| Failure { code: EXIT_USAGE, message })?;
+            let backup: BackupRef = args.backup.parse().map_err(|message| Failure {
+                code: EXIT_USAGE,
+                message,
+            })?;
             let stack = config.stack.name.clone();
             let ask = move |what: &str| confirm(what, &stack);
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
@@ -163,11 +194,17 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Verify(args) => {
             let config = load(cli)?;
             if args.live {
-                let report = drydock_engine::verify::verify_live(&config, &Selection::all(), events(cli))?;
+                let report =
+                    drydock_engine::verify::verify_live(&config, &Selection::all(), events(cli))?;
                 output(cli, &report, render::live);
                 return Ok(if report.same { 0 } else { EXIT_WARNING });
             }
-            let report = drydock_engine::verify::verify_repository(&config, args.backup.as_deref(), args.read_data, events(cli))?;
+            let report = drydock_engine::verify::verify_repository(
+                &config,
+                args.backup.as_deref(),
+                args.read_data,
+                events(cli),
+            )?;
             output(cli, &report, render::verify);
             Ok(if report.ok { 0 } else { EXIT_FAILURE })
         }
@@ -179,7 +216,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     temp = tempfile::Builder::new()
                         .prefix("drydock-demo-")
                         .tempdir()
-                        .map_err(|e| Failure { code: EXIT_FAILURE, message: format!("cannot create a temp folder: {e}") })?;
+                        .map_err(|e| Failure {
+                            code: EXIT_FAILURE,
+                            message: format!("cannot create a temp folder: {e}"),
+                        })?;
                     temp.path().join("stack")
                 }
             };

@@ -16,7 +16,10 @@ pub struct TerminalProgress {
 
 impl TerminalProgress {
     pub fn new() -> Self {
-        TerminalProgress { multi: MultiProgress::new(), bars: Mutex::new(HashMap::new()) }
+        TerminalProgress {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -24,7 +27,12 @@ impl EventSink for TerminalProgress {
     fn emit(&self, event: Event) {
         let mut bars = self.bars.lock().unwrap();
         match event {
-            Event::SourceStarted { source, kind, step, total_bytes } => {
+            Event::SourceStarted {
+                source,
+                kind,
+                step,
+                total_bytes,
+            } => {
                 let bar = match total_bytes {
                     Some(total) if total > 0 => {
                         let b = self.multi.add(ProgressBar::new(total));
@@ -37,7 +45,12 @@ impl EventSink for TerminalProgress {
                     }
                     _ => {
                         let b = self.multi.add(ProgressBar::new_spinner());
-                        b.set_style(ProgressStyle::with_template("{prefix:>24} {msg:10} {spinner} {bytes} {bytes_per_sec}").unwrap());
+                        b.set_style(
+                            ProgressStyle::with_template(
+                                "{prefix:>24} {msg:10} {spinner} {bytes} {bytes_per_sec}",
+                            )
+                            .unwrap(),
+                        );
                         b
                     }
                 };
@@ -51,11 +64,19 @@ impl EventSink for TerminalProgress {
                     b.set_position(bytes);
                 }
             }
-            Event::SourceFinished { source, ok, message, duration_ms } => {
+            Event::SourceFinished {
+                source,
+                ok,
+                message,
+                duration_ms,
+            } => {
                 if let Some(b) = bars.remove(&source) {
                     b.set_style(ProgressStyle::with_template("{prefix:>24} {msg}").unwrap());
                     let mark = if ok { "ok" } else { "FAILED" };
-                    b.finish_with_message(format!("{mark} ({:.1} s) {message}", duration_ms as f64 / 1000.0));
+                    b.finish_with_message(format!(
+                        "{mark} ({:.1} s) {message}",
+                        duration_ms as f64 / 1000.0
+                    ));
                 }
             }
             Event::Step { message } => {
@@ -77,7 +98,12 @@ impl EventSink for LogOnly {
         match event {
             Event::Warning { message } => tracing::warn!("{message}"),
             Event::Step { message } => tracing::info!("{message}"),
-            Event::SourceFinished { source, ok, message, duration_ms } => {
+            Event::SourceFinished {
+                source,
+                ok,
+                message,
+                duration_ms,
+            } => {
                 tracing::info!(source, ok, duration_ms, "{message}")
             }
             _ => {}

@@ -18,7 +18,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn seconds(ms: u64) -> String {
@@ -26,7 +30,11 @@ pub fn seconds(ms: u64) -> String {
 }
 
 fn counts(c: &BTreeMap<String, u64>) -> String {
-    c.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    c.iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Left-aligned columns, widths from the content.
@@ -60,7 +68,11 @@ pub fn backup(r: &BackupReport) -> String {
         format!("{:?}", r.status).to_lowercase(),
         r.sources.len(),
         seconds(r.duration_ms),
-        if r.recorded { "" } else { " - nothing stored, no backup recorded" }
+        if r.recorded {
+            ""
+        } else {
+            " - nothing stored, no backup recorded"
+        }
     );
     let rows: Vec<Vec<String>> = r
         .sources
@@ -78,9 +90,24 @@ pub fn backup(r: &BackupReport) -> String {
             ]
         })
         .collect();
-    out += &table(&["SOURCE", "KIND", "PRIORITY", "STATUS", "SIZE", "ADDED", "COUNTS", "TIME"], &rows);
+    out += &table(
+        &[
+            "SOURCE", "KIND", "PRIORITY", "STATUS", "SIZE", "ADDED", "COUNTS", "TIME",
+        ],
+        &rows,
+    );
     for s in r.sources.iter().filter(|s| s.status != SourceStatus::Ok) {
-        let _ = writeln!(out, "{} {}: {}", if s.status == SourceStatus::Skipped { "skipped" } else { "FAILED" }, s.label(), s.error.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            if s.status == SourceStatus::Skipped {
+                "skipped"
+            } else {
+                "FAILED"
+            },
+            s.label(),
+            s.error.as_deref().unwrap_or("")
+        );
     }
     out
 }
@@ -93,18 +120,40 @@ pub fn backups(l: &BackupList) -> String {
         .backups
         .iter()
         .map(|b| {
-            let ok = b.sources.iter().filter(|s| s.status == SourceStatus::Ok).count();
+            let ok = b
+                .sources
+                .iter()
+                .filter(|s| s.status == SourceStatus::Ok)
+                .count();
             vec![
                 b.id.clone(),
                 b.started_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
                 format!("{:?}", b.status).to_lowercase(),
                 format!("{ok}/{}", b.sources.len()),
                 bytes(b.logical_bytes),
-                b.copies.iter().map(|c| format!("{}:{}", c.name, c.status)).collect::<Vec<_>>().join(" "),
+                b.copies
+                    .iter()
+                    .map(|c| format!("{}:{}", c.name, c.status))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]
         })
         .collect();
-    format!("repository {}\n{}", l.repository, table(&["ID", "STARTED (UTC)", "STATUS", "SOURCES OK", "SIZE", "COPIES"], &rows))
+    format!(
+        "repository {}\n{}",
+        l.repository,
+        table(
+            &[
+                "ID",
+                "STARTED (UTC)",
+                "STATUS",
+                "SOURCES OK",
+                "SIZE",
+                "COPIES"
+            ],
+            &rows
+        )
+    )
 }
 
 pub fn restore(r: &RestoreReport) -> String {
@@ -126,7 +175,10 @@ pub fn restore(r: &RestoreReport) -> String {
             ]
         })
         .collect();
-    out += &table(&["SOURCE", "BACKUP", "COPY", "RESULT", "COUNTS", "RTO"], &rows);
+    out += &table(
+        &["SOURCE", "BACKUP", "COPY", "RESULT", "COUNTS", "RTO"],
+        &rows,
+    );
     for s in &r.sources {
         let label = format!("{}/{}", s.service, s.source);
         if let Some(a) = &s.service_action {
@@ -148,14 +200,26 @@ pub fn restore(r: &RestoreReport) -> String {
     let _ = writeln!(
         out,
         "{} (RTO {})",
-        if r.verified { "restore verified: counts and fingerprints equal the backup" } else { "restore NOT verified" },
+        if r.verified {
+            "restore verified: counts and fingerprints equal the backup"
+        } else {
+            "restore NOT verified"
+        },
         seconds(r.rto_ms)
     );
     out
 }
 
 pub fn verify(r: &VerifyReport) -> String {
-    let mut out = format!("repository {}: {}\n", r.repository, if r.repository_errors.is_empty() { "structure ok" } else { "DAMAGED" });
+    let mut out = format!(
+        "repository {}: {}\n",
+        r.repository,
+        if r.repository_errors.is_empty() {
+            "structure ok"
+        } else {
+            "DAMAGED"
+        }
+    );
     if r.read_data {
         out += "  all pack data read and checked\n";
     }
@@ -168,22 +232,43 @@ pub fn verify(r: &VerifyReport) -> String {
             let _ = writeln!(out, "  backup {}: {} sources ok", b.id, b.sources.len());
         }
         for s in bad {
-            let _ = writeln!(out, "  backup {} {}: {} {}", b.id, s.source, s.status.to_uppercase(), s.detail.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "  backup {} {}: {} {}",
+                b.id,
+                s.source,
+                s.status.to_uppercase(),
+                s.detail.as_deref().unwrap_or("")
+            );
         }
     }
-    out += if r.ok { "verify: ok\n" } else { "verify: PROBLEMS FOUND\n" };
+    out += if r.ok {
+        "verify: ok\n"
+    } else {
+        "verify: PROBLEMS FOUND\n"
+    };
     out
 }
 
 pub fn live(r: &LiveReport) -> String {
     let mut out = String::new();
     for s in &r.sources {
-        let _ = writeln!(out, "  {:24} {:10} {}", s.source, s.status, s.backup_id.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  {:24} {:10} {}",
+            s.source,
+            s.status,
+            s.backup_id.as_deref().unwrap_or("-")
+        );
         for d in &s.differences {
             let _ = writeln!(out, "      {d}");
         }
     }
-    out += if r.same { "live data equals the latest backup\n" } else { "live data differs from the latest backup (expected if it changed since)\n" };
+    out += if r.same {
+        "live data equals the latest backup\n"
+    } else {
+        "live data differs from the latest backup (expected if it changed since)\n"
+    };
     out
 }
 
@@ -201,12 +286,44 @@ pub fn demo(r: &DemoReport) -> String {
         p.files,
         bytes(p.file_bytes)
     );
-    let _ = writeln!(out, "  backup   {} in {}", r.backup.id, seconds(r.backup.duration_ms));
-    out += &backup(&r.backup).lines().skip(1).map(|l| format!("  {l}\n")).collect::<String>();
-    let _ = writeln!(out, "  wiped    database and uploads deleted at {}", r.wiped_at.strftime("%H:%M:%S"));
-    out += &restore(&r.restore).lines().map(|l| format!("  {l}\n")).collect::<String>();
-    let _ = writeln!(out, "  RTO      {} (restore start to verified)", seconds(r.rto_ms));
-    let _ = writeln!(out, "  RPO      {} (backup's consistent point to the failure)", seconds(r.rpo_ms));
-    let _ = writeln!(out, "{}", if r.verified { "demo: VERIFIED - every restored source equals its backup" } else { "demo: FAILED - see above" });
+    let _ = writeln!(
+        out,
+        "  backup   {} in {}",
+        r.backup.id,
+        seconds(r.backup.duration_ms)
+    );
+    out += &backup(&r.backup)
+        .lines()
+        .skip(1)
+        .map(|l| format!("  {l}\n"))
+        .collect::<String>();
+    let _ = writeln!(
+        out,
+        "  wiped    database and uploads deleted at {}",
+        r.wiped_at.strftime("%H:%M:%S")
+    );
+    out += &restore(&r.restore)
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect::<String>();
+    let _ = writeln!(
+        out,
+        "  RTO      {} (restore start to verified)",
+        seconds(r.rto_ms)
+    );
+    let _ = writeln!(
+        out,
+        "  RPO      {} (backup's consistent point to the failure)",
+        seconds(r.rpo_ms)
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        if r.verified {
+            "demo: VERIFIED - every restored source equals its backup"
+        } else {
+            "demo: FAILED - see above"
+        }
+    );
     out
 }

@@ -71,7 +71,11 @@ impl RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { daily: 7, weekly: 4, monthly: 12 }
+        RetentionConfig {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+        }
     }
 }
 
@@ -95,7 +99,10 @@ impl DrillConfig {
 
 impl Default for DrillConfig {
     fn default() -> Self {
-        DrillConfig { rto_target: Self::default_rto(), rpo_target: Self::default_rpo() }
+        DrillConfig {
+            rto_target: Self::default_rto(),
+            rpo_target: Self::default_rpo(),
+        }
     }
 }
 
@@ -135,7 +142,10 @@ pub struct ProcessRuntimeConfig {
     pub stop: String,
     /// Exits 0 while the service runs.
     pub status: String,
-    #[serde(default = "ProcessRuntimeConfig::default_timeout", with = "duration_text")]
+    #[serde(
+        default = "ProcessRuntimeConfig::default_timeout",
+        with = "duration_text"
+    )]
     pub timeout: Duration,
 }
 
@@ -336,7 +346,15 @@ impl fmt::Display for ConfigErrors {
             writeln!(f, "{e}")?;
         }
         let n = self.0.len();
-        write!(f, "{n} error{} in {}", if n == 1 { "" } else { "s" }, self.0.first().map(|e| e.file.display().to_string()).unwrap_or_default())
+        write!(
+            f,
+            "{n} error{} in {}",
+            if n == 1 { "" } else { "s" },
+            self.0
+                .first()
+                .map(|e| e.file.display().to_string())
+                .unwrap_or_default()
+        )
     }
 }
 
@@ -359,7 +377,12 @@ struct Collector<'a> {
 impl Collector<'_> {
     fn push(&mut self, path: &KeyPath, message: impl Into<String>) {
         let line = self.spans.and_then(|s| s.line(path));
-        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key: path.to_string(), message: message.into() });
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            key: path.to_string(),
+            message: message.into(),
+        });
     }
 
     /// Deserializes one part of the document, recording a failure with its exact key.
@@ -372,12 +395,18 @@ impl Collector<'_> {
                     match seg {
                         serde_path_to_error::Segment::Seq { index } => at = at.index(*index),
                         serde_path_to_error::Segment::Map { key } => at = at.key(key),
-                        serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+                        serde_path_to_error::Segment::Enum { .. }
+                        | serde_path_to_error::Segment::Unknown => {}
                     }
                 }
                 let message = err.into_inner().to_string();
                 // The toml deserializer appends "in `key`" lines; the path says that better.
-                let message = message.lines().next().unwrap_or_default().trim().to_string();
+                let message = message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 // serde names an unknown key only in its message; point at that key's line.
                 if let Some(field) = unknown_field(&message) {
                     if at.0.last() != Some(&crate::spans::Seg::Key(field.clone())) {
@@ -408,7 +437,9 @@ impl Config {
                 file: file.to_path_buf(),
                 line: None,
                 key: String::new(),
-                message: format!("cannot read the config: {e}; check the path (or pass --config FILE)"),
+                message: format!(
+                    "cannot read the config: {e}; check the path (or pass --config FILE)"
+                ),
             }])
         })?;
         Self::from_text(file, &text)
@@ -418,14 +449,24 @@ impl Config {
     /// for resolving relative paths).
     pub fn from_text(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() { std::env::current_dir().unwrap_or_default() } else { base };
+        let base = if base.as_os_str().is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            base
+        };
         let base = std::path::absolute(&base).unwrap_or(base);
-        let mut c = Collector { file, spans: None, errors: Vec::new() };
+        let mut c = Collector {
+            file,
+            spans: None,
+            errors: Vec::new(),
+        };
 
         let spans = match SpanIndex::parse(text) {
             Ok(s) => s,
             Err(e) => {
-                let line = e.span().map(|s| crate::spans::line_of(&crate::spans::line_starts(text), s.start));
+                let line = e
+                    .span()
+                    .map(|s| crate::spans::line_of(&crate::spans::line_starts(text), s.start));
                 let message = e.message().trim().replace('\n', "; ");
                 return Err(ConfigErrors(vec![ConfigError {
                     file: file.to_path_buf(),
@@ -439,7 +480,10 @@ impl Config {
         let mut root: toml::Table = match toml::from_str(text) {
             Ok(t) => t,
             Err(e) => {
-                c.push(&KeyPath::default(), format!("invalid TOML: {}", e.message()));
+                c.push(
+                    &KeyPath::default(),
+                    format!("invalid TOML: {}", e.message()),
+                );
                 return Err(ConfigErrors(c.errors));
             }
         };
@@ -459,12 +503,17 @@ impl Config {
         let mut take = |name: &str, c: &mut Collector<'_>| -> Option<toml::Value> {
             let v = root.remove(name);
             if v.is_none() && (name == "stack" || name == "repository") {
-                c.push(&top, format!("missing section [{name}]; add it (see examples/)"));
+                c.push(
+                    &top,
+                    format!("missing section [{name}]; add it (see examples/)"),
+                );
             }
             v
         };
-        let stack: Option<StackConfig> = take("stack", &mut c).and_then(|v| c.section(&top.key("stack"), v));
-        let repository: Option<RepositoryConfig> = take("repository", &mut c).and_then(|v| c.section(&top.key("repository"), v));
+        let stack: Option<StackConfig> =
+            take("stack", &mut c).and_then(|v| c.section(&top.key("stack"), v));
+        let repository: Option<RepositoryConfig> =
+            take("repository", &mut c).and_then(|v| c.section(&top.key("repository"), v));
         let retention = match take("retention", &mut c) {
             Some(v) => c.section(&top.key("retention"), v),
             None => Some(RetentionConfig::default()),
@@ -484,15 +533,26 @@ impl Config {
         }
         if let Some(repository) = repository.as_mut() {
             repository.path = absolute(&base, &repository.path);
-            resolve(&mut c, &top.key("repository").key("password"), &mut repository.password);
+            resolve(
+                &mut c,
+                &top.key("repository").key("password"),
+                &mut repository.password,
+            );
         }
         for (service_name, service) in services.iter_mut() {
             let at = top.key("services").key(service_name);
             validate_name(&mut c, &at, service_name, "service");
             if let RuntimeConfig::Process(p) = &service.runtime {
-                for (key, cmd) in [("start", &p.start), ("stop", &p.stop), ("status", &p.status)] {
+                for (key, cmd) in [
+                    ("start", &p.start),
+                    ("stop", &p.stop),
+                    ("status", &p.status),
+                ] {
                     if cmd.trim().is_empty() {
-                        c.push(&at.key("runtime").key(key), "empty command; give the shell command drydock should run");
+                        c.push(
+                            &at.key("runtime").key(key),
+                            "empty command; give the shell command drydock should run",
+                        );
                     }
                 }
             }
@@ -522,14 +582,19 @@ impl Config {
                 if let SourceConfig::Files(f) = source {
                     for (j, pattern) in f.exclude.iter().enumerate() {
                         if pattern.trim().is_empty() {
-                            c.push(&at.key("exclude").index(j), "empty exclude pattern; remove it");
+                            c.push(
+                                &at.key("exclude").index(j),
+                                "empty exclude pattern; remove it",
+                            );
                         }
                     }
                 }
             }
         }
 
-        let (Some(stack), Some(repository), Some(retention), Some(drill)) = (stack, repository, retention, drill) else {
+        let (Some(stack), Some(repository), Some(retention), Some(drill)) =
+            (stack, repository, retention, drill)
+        else {
             return Err(ConfigErrors(sorted(c.errors)));
         };
         if !c.errors.is_empty() {
@@ -538,16 +603,36 @@ impl Config {
         let services = services
             .into_iter()
             .map(|(name, svc)| {
-                let PartialService { role, runtime, data } = svc;
-                (name, ServiceConfig { role, runtime, data: data.into_iter().map(|(_, s)| s).collect() })
+                let PartialService {
+                    role,
+                    runtime,
+                    data,
+                } = svc;
+                (
+                    name,
+                    ServiceConfig {
+                        role,
+                        runtime,
+                        data: data.into_iter().map(|(_, s)| s).collect(),
+                    },
+                )
             })
             .collect();
-        Ok(Config { file: file.to_path_buf(), stack, repository, retention, drill, services })
+        Ok(Config {
+            file: file.to_path_buf(),
+            stack,
+            repository,
+            retention,
+            drill,
+            services,
+        })
     }
 
     /// Every data source with its service, in config order.
     pub fn sources(&self) -> impl Iterator<Item = (&str, &ServiceConfig, &SourceConfig)> {
-        self.services.iter().flat_map(|(name, svc)| svc.data.iter().map(move |src| (name.as_str(), svc, src)))
+        self.services
+            .iter()
+            .flat_map(|(name, svc)| svc.data.iter().map(move |src| (name.as_str(), svc, src)))
     }
 }
 
@@ -568,7 +653,10 @@ struct ServiceHead {
     runtime: RuntimeConfig,
 }
 
-fn parse_services(value: Option<toml::Value>, c: &mut Collector<'_>) -> BTreeMap<String, PartialService> {
+fn parse_services(
+    value: Option<toml::Value>,
+    c: &mut Collector<'_>,
+) -> BTreeMap<String, PartialService> {
     let at = KeyPath::default().key("services");
     let mut services = BTreeMap::new();
     let Some(value) = value else { return services };
@@ -594,10 +682,20 @@ fn parse_services(value: Option<toml::Value>, c: &mut Collector<'_>) -> BTreeMap
                     }
                 }
             }
-            Some(_) => c.push(&at.key("data"), "must be a list of sources: data = [{ kind = \"...\", ... }]"),
+            Some(_) => c.push(
+                &at.key("data"),
+                "must be a list of sources: data = [{ kind = \"...\", ... }]",
+            ),
         }
         if let Some(head) = head {
-            services.insert(name, PartialService { role: head.role, runtime: head.runtime, data: sources });
+            services.insert(
+                name,
+                PartialService {
+                    role: head.role,
+                    runtime: head.runtime,
+                    data: sources,
+                },
+            );
         }
     }
     services
@@ -608,7 +706,10 @@ fn parse_services(value: Option<toml::Value>, c: &mut Collector<'_>) -> BTreeMap
 fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Option<SourceConfig> {
     const KINDS: &str = "postgres, mysql, redis, sqlite, files";
     let toml::Value::Table(mut table) = item else {
-        c.push(at, "a source must be a table: { kind = \"...\", priority = \"...\", ... }");
+        c.push(
+            at,
+            "a source must be a table: { kind = \"...\", priority = \"...\", ... }",
+        );
         return None;
     };
     let kind = match table.remove("kind") {
@@ -630,7 +731,10 @@ fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Optio
         "sqlite" => c.section(at, rest).map(SourceConfig::Sqlite),
         "files" => c.section(at, rest).map(SourceConfig::Files),
         other => {
-            c.push(&at.key("kind"), format!("unknown source kind `{other}`; use one of {KINDS}"));
+            c.push(
+                &at.key("kind"),
+                format!("unknown source kind `{other}`; use one of {KINDS}"),
+            );
             None
         }
     }
@@ -654,36 +758,63 @@ fn resolve(c: &mut Collector<'_>, at: &KeyPath, secret: &mut Secret) {
 fn validate_name(c: &mut Collector<'_>, at: &KeyPath, name: &str, what: &str) {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
         && !name.starts_with('-');
     if !ok {
         c.push(at, format!("invalid {what} name `{name}`: use 1-64 letters, digits, '-' or '_' (not starting with '-')"));
     }
 }
 
-fn validate_url(raw: &str, schemes: &[&str], kind: crate::config::SourceKind) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL ({e}); expected {}://USER@HOST:PORT/...", schemes[0]))?;
+fn validate_url(
+    raw: &str,
+    schemes: &[&str],
+    kind: crate::config::SourceKind,
+) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!(
+            "not a valid URL ({e}); expected {}://USER@HOST:PORT/...",
+            schemes[0]
+        )
+    })?;
     if !schemes.contains(&url.scheme()) {
-        return Err(format!("scheme `{}` does not fit a {kind} source; expected {}://", url.scheme(), schemes.join(":// or ")));
+        return Err(format!(
+            "scheme `{}` does not fit a {kind} source; expected {}://",
+            url.scheme(),
+            schemes.join(":// or ")
+        ));
     }
     if url.password().is_some() {
         return Err("the URL contains a password; remove it from the URL and set `password = \"${env:NAME}\"` instead".into());
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("the URL has no host; expected {}://USER@HOST:PORT/...", schemes[0]));
+        return Err(format!(
+            "the URL has no host; expected {}://USER@HOST:PORT/...",
+            schemes[0]
+        ));
     }
     let db = url.path().trim_start_matches('/');
     match kind {
         SourceKind::Postgres | SourceKind::Mysql if db.is_empty() || db.contains('/') => {
-            Err(format!("the URL names no database; expected {}://USER@HOST:PORT/DATABASE", schemes[0]))
+            Err(format!(
+                "the URL names no database; expected {}://USER@HOST:PORT/DATABASE",
+                schemes[0]
+            ))
         }
-        SourceKind::Redis if !db.is_empty() => Err("drydock backs up the whole Redis instance; remove the /DB part of the URL".into()),
+        SourceKind::Redis if !db.is_empty() => {
+            Err("drydock backs up the whole Redis instance; remove the /DB part of the URL".into())
+        }
         _ => Ok(()),
     }
 }
 
 fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
 }
 
 /// Durations as operators write them: `90s`, `30m`, `24h`, `7d`.
@@ -694,15 +825,23 @@ pub mod duration_text {
 
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 30m, 24h or 7d"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 30m, 24h or 7d"))?;
         let secs = match unit {
             "s" => n,
             "m" => n * 60,
             "h" => n * 3600,
             "d" => n * 86400,
-            _ => return Err(format!("`{text}` has no known unit; write e.g. 90s, 30m, 24h or 7d")),
+            _ => {
+                return Err(format!(
+                    "`{text}` has no known unit; write e.g. 90s, 30m, 24h or 7d"
+                ))
+            }
         };
         Ok(Duration::from_secs(secs))
     }

@@ -8,13 +8,27 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A multi-source operation starts.
-    Started { operation: String, id: Option<String>, sources: usize },
+    Started {
+        operation: String,
+        id: Option<String>,
+        sources: usize,
+    },
     /// Work on one source starts. `total_bytes` when known (restores).
-    SourceStarted { source: String, kind: String, step: String, total_bytes: Option<u64> },
+    SourceStarted {
+        source: String,
+        kind: String,
+        step: String,
+        total_bytes: Option<u64>,
+    },
     /// Bytes moved so far for the current source.
     Progress { source: String, bytes: u64 },
     /// Work on one source ended.
-    SourceFinished { source: String, ok: bool, message: String, duration_ms: u64 },
+    SourceFinished {
+        source: String,
+        ok: bool,
+        message: String,
+        duration_ms: u64,
+    },
     /// A notable step (stopping a service, verifying ...).
     Step { message: String },
     /// Something the operator should look at; the run goes on.

@@ -35,7 +35,10 @@ impl Fingerprint {
             h.update(part.digest.as_bytes());
             h.update([b'\n']);
         }
-        Fingerprint { digest: hex::encode(h.finalize()), parts }
+        Fingerprint {
+            digest: hex::encode(h.finalize()),
+            parts,
+        }
     }
 
     /// Human-readable differences from `expected` (the manifest) to `self` (what is
@@ -47,23 +50,35 @@ impl Fingerprint {
         let mut out = Vec::new();
         for (name, want) in &expected.parts {
             match self.parts.get(name) {
-                None => out.push(format!("{name}: missing (backup has {} {unit})", want.count)),
-                Some(got) if got.count != want.count => {
-                    out.push(format!("{name}: {} {unit} in backup, {} now", want.count, got.count))
-                }
-                Some(got) if got.digest != want.digest => {
-                    out.push(format!("{name}: same {unit} count ({}) but different content", got.count))
-                }
+                None => out.push(format!(
+                    "{name}: missing (backup has {} {unit})",
+                    want.count
+                )),
+                Some(got) if got.count != want.count => out.push(format!(
+                    "{name}: {} {unit} in backup, {} now",
+                    want.count, got.count
+                )),
+                Some(got) if got.digest != want.digest => out.push(format!(
+                    "{name}: same {unit} count ({}) but different content",
+                    got.count
+                )),
                 Some(_) => {}
             }
         }
         for (name, got) in &self.parts {
             if !expected.parts.contains_key(name) {
-                out.push(format!("{name}: not in the backup ({} {unit} now)", got.count));
+                out.push(format!(
+                    "{name}: not in the backup ({} {unit} now)",
+                    got.count
+                ));
             }
         }
         if out.is_empty() {
-            out.push(format!("fingerprint {} differs from the backup's {}", short(&self.digest), short(&expected.digest)));
+            out.push(format!(
+                "fingerprint {} differs from the backup's {}",
+                short(&self.digest),
+                short(&expected.digest)
+            ));
         }
         out
     }
@@ -96,7 +111,10 @@ impl RowSetDigest {
     }
 
     pub fn finish(self) -> PartDigest {
-        PartDigest { count: self.count, digest: hex::encode(self.sum.to_be_bytes()) }
+        PartDigest {
+            count: self.count,
+            digest: hex::encode(self.sum.to_be_bytes()),
+        }
     }
 }
 
@@ -124,17 +142,32 @@ mod tests {
     #[test]
     fn differences_name_the_part() {
         let mut parts = BTreeMap::new();
-        parts.insert("public.users".to_string(), PartDigest { count: 3, digest: "aa".into() });
-        parts.insert("public.posts".to_string(), PartDigest { count: 5, digest: "bb".into() });
+        parts.insert(
+            "public.users".to_string(),
+            PartDigest {
+                count: 3,
+                digest: "aa".into(),
+            },
+        );
+        parts.insert(
+            "public.posts".to_string(),
+            PartDigest {
+                count: 5,
+                digest: "bb".into(),
+            },
+        );
         let expected = Fingerprint::from_parts(parts.clone());
         parts.get_mut("public.users").unwrap().count = 2;
         parts.get_mut("public.posts").unwrap().digest = "cc".into();
         let got = Fingerprint::from_parts(parts);
         let diff = got.differences(&expected, "rows");
-        assert_eq!(diff, vec![
-            "public.posts: same rows count (5) but different content".to_string(),
-            "public.users: 3 rows in backup, 2 now".to_string(),
-        ]);
+        assert_eq!(
+            diff,
+            vec![
+                "public.posts: same rows count (5) but different content".to_string(),
+                "public.users: 3 rows in backup, 2 now".to_string(),
+            ]
+        );
         assert!(expected.differences(&expected, "rows").is_empty());
     }
 }

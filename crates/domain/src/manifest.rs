@@ -27,7 +27,9 @@ pub struct BackupId(String);
 impl BackupId {
     pub fn new(at: Timestamp) -> Self {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let suffix: String = (0..6).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+        let suffix: String = (0..6)
+            .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+            .collect();
         let stamp = at.strftime("%Y%m%d-%H%M%S");
         BackupId(format!("{stamp}-{suffix}"))
     }
@@ -40,7 +42,9 @@ impl BackupId {
             && b[8] == b'-'
             && b[9..15].iter().all(u8::is_ascii_digit)
             && b[15] == b'-'
-            && b[16..].iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            && b[16..]
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         shape_ok.then(|| BackupId(text.to_string()))
     }
 
@@ -132,7 +136,9 @@ impl SourceRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is {0} bytes, over the {MANIFEST_MAX_BYTES}-byte limit: not a drydock manifest")]
+    #[error(
+        "manifest is {0} bytes, over the {MANIFEST_MAX_BYTES}-byte limit: not a drydock manifest"
+    )]
     TooLarge(usize),
     #[error("manifest is not valid: {0}")]
     Invalid(String),
@@ -149,18 +155,24 @@ impl Manifest {
         if bytes.len() > MANIFEST_MAX_BYTES {
             return Err(ManifestError::TooLarge(bytes.len()));
         }
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
         if m.format > MANIFEST_FORMAT {
             return Err(ManifestError::NewerFormat(m.format));
         }
         if BackupId::parse(m.id.as_str()).is_none() {
-            return Err(ManifestError::Invalid(format!("backup id `{}` has not the YYYYMMDD-HHMMSS-xxxxxx shape", m.id)));
+            return Err(ManifestError::Invalid(format!(
+                "backup id `{}` has not the YYYYMMDD-HHMMSS-xxxxxx shape",
+                m.id
+            )));
         }
         Ok(m)
     }
 
     pub fn source(&self, service: &str, source: &str) -> Option<&SourceRecord> {
-        self.sources.iter().find(|s| s.service == service && s.source == source)
+        self.sources
+            .iter()
+            .find(|s| s.service == service && s.source == source)
     }
 }
 

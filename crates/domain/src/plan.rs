@@ -22,7 +22,13 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 5] = [Priority::Critical, Priority::High, Priority::Medium, Priority::Low, Priority::None];
+    pub const ALL: [Priority; 5] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Medium,
+        Priority::Low,
+        Priority::None,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,7 +53,9 @@ impl std::str::FromStr for Priority {
         Priority::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown priority `{s}`; use critical, high, medium, low or none"))
+            .ok_or_else(|| {
+                format!("unknown priority `{s}`; use critical, high, medium, low or none")
+            })
     }
 }
 
@@ -64,7 +72,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn all() -> Self {
-        Selection { all: true, ..Default::default() }
+        Selection {
+            all: true,
+            ..Default::default()
+        }
     }
 
     fn wants(&self, priority: Priority) -> bool {
@@ -105,7 +116,10 @@ pub enum PlanError {
 }
 
 /// The selected sources, critical first, then by service and source name.
-pub fn plan<'a>(config: &'a Config, selection: &Selection) -> Result<Vec<PlannedSource<'a>>, PlanError> {
+pub fn plan<'a>(
+    config: &'a Config,
+    selection: &Selection,
+) -> Result<Vec<PlannedSource<'a>>, PlanError> {
     for wanted in &selection.services {
         if !config.services.contains_key(wanted) {
             let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
@@ -114,12 +128,22 @@ pub fn plan<'a>(config: &'a Config, selection: &Selection) -> Result<Vec<Planned
     }
     let mut planned: Vec<PlannedSource<'a>> = config
         .sources()
-        .filter(|(service, _, _)| selection.services.is_empty() || selection.services.iter().any(|s| s == service))
+        .filter(|(service, _, _)| {
+            selection.services.is_empty() || selection.services.iter().any(|s| s == service)
+        })
         .filter(|(_, _, source)| selection.wants(source.priority()))
-        .map(|(service, service_config, source)| PlannedSource { service, service_config, source })
+        .map(|(service, service_config, source)| PlannedSource {
+            service,
+            service_config,
+            source,
+        })
         .collect();
     planned.sort_by(|a, b| {
-        (a.source.priority(), a.service, a.source.name()).cmp(&(b.source.priority(), b.service, b.source.name()))
+        (a.source.priority(), a.service, a.source.name()).cmp(&(
+            b.source.priority(),
+            b.service,
+            b.source.name(),
+        ))
     });
     if planned.is_empty() {
         return Err(PlanError::Empty);

@@ -46,7 +46,9 @@ pub enum SecretError {
     UndefinedEnv(String),
     #[error("environment variable `{0}` is empty; set it to the secret or change the reference")]
     EmptyEnv(String),
-    #[error("cannot read secret file {path}: {reason}; create it (mode 0600) or change the reference")]
+    #[error(
+        "cannot read secret file {path}: {reason}; create it (mode 0600) or change the reference"
+    )]
     File { path: PathBuf, reason: String },
     #[error("`{0}` looks like a reference but is not one of ${{env:NAME}} or ${{file:PATH}}")]
     BadReference(String),
@@ -65,24 +67,33 @@ impl Secret {
     /// by [`Secret::resolve`], so that validation can list every literal at once.
     pub fn parse(raw: &str) -> Self {
         let mut malformed = None;
-        let reference = if let Some(inner) = raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-            if let Some(name) = inner.strip_prefix("env:").filter(|n| is_env_name(n)) {
-                SecretRef::Env(name.to_string())
-            } else if let Some(path) = inner.strip_prefix("file:").filter(|p| !p.is_empty()) {
-                SecretRef::File(PathBuf::from(path))
+        let reference =
+            if let Some(inner) = raw.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                if let Some(name) = inner.strip_prefix("env:").filter(|n| is_env_name(n)) {
+                    SecretRef::Env(name.to_string())
+                } else if let Some(path) = inner.strip_prefix("file:").filter(|p| !p.is_empty()) {
+                    SecretRef::File(PathBuf::from(path))
+                } else {
+                    malformed = Some(raw.to_string());
+                    SecretRef::Literal
+                }
             } else {
-                malformed = Some(raw.to_string());
                 SecretRef::Literal
-            }
-        } else {
-            SecretRef::Literal
-        };
-        Secret { reference, value: None, malformed }
+            };
+        Secret {
+            reference,
+            value: None,
+            malformed,
+        }
     }
 
     /// A secret whose value is known (tests, the demo stack); it reports as `${env:NAME}`.
     pub fn from_env_value(name: &str, value: &str) -> Self {
-        Secret { reference: SecretRef::Env(name.to_string()), value: Some(value.to_string()), malformed: None }
+        Secret {
+            reference: SecretRef::Env(name.to_string()),
+            value: Some(value.to_string()),
+            malformed: None,
+        }
     }
 
     pub fn reference(&self) -> &SecretRef {
@@ -103,11 +114,16 @@ impl Secret {
                 Err(_) => return Err(SecretError::UndefinedEnv(name.clone())),
             },
             SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| SecretError::File { path: path.clone(), reason: e.to_string() })?;
+                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
                 let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                 if text.is_empty() {
-                    return Err(SecretError::File { path: path.clone(), reason: "the file is empty".into() });
+                    return Err(SecretError::File {
+                        path: path.clone(),
+                        reason: "the file is empty".into(),
+                    });
                 }
                 text
             }
@@ -123,7 +139,9 @@ impl Secret {
     /// If the secret was not resolved: config loading resolves every secret, so code
     /// holding a validated config never sees that.
     pub fn expose(&self) -> &str {
-        self.value.as_deref().expect("secret resolved at config load")
+        self.value
+            .as_deref()
+            .expect("secret resolved at config load")
     }
 }
 
@@ -164,11 +182,23 @@ mod tests {
 
     #[test]
     fn references_parse_and_literals_do_not() {
-        assert_eq!(Secret::parse("${env:PGPASSWORD}").reference(), &SecretRef::Env("PGPASSWORD".into()));
-        assert_eq!(Secret::parse("${file:/run/secrets/pg}").reference(), &SecretRef::File("/run/secrets/pg".into()));
+        assert_eq!(
+            Secret::parse("${env:PGPASSWORD}").reference(),
+            &SecretRef::Env("PGPASSWORD".into())
+        );
+        assert_eq!(
+            Secret::parse("${file:/run/secrets/pg}").reference(),
+            &SecretRef::File("/run/secrets/pg".into())
+        );
         assert_eq!(Secret::parse("hunter2").reference(), &SecretRef::Literal);
-        assert_eq!(Secret::parse("${env:}").resolve(), Err(SecretError::BadReference("${env:}".into())));
-        assert_eq!(Secret::parse("hunter2").resolve(), Err(SecretError::Literal));
+        assert_eq!(
+            Secret::parse("${env:}").resolve(),
+            Err(SecretError::BadReference("${env:}".into()))
+        );
+        assert_eq!(
+            Secret::parse("hunter2").resolve(),
+            Err(SecretError::Literal)
+        );
     }
 
     #[test]
@@ -182,7 +212,12 @@ mod tests {
     #[test]
     fn undefined_env_var_is_an_error_naming_it() {
         let mut s = Secret::parse("${env:DRYDOCK_TEST_SURELY_UNDEFINED}");
-        assert_eq!(s.resolve(), Err(SecretError::UndefinedEnv("DRYDOCK_TEST_SURELY_UNDEFINED".into())));
+        assert_eq!(
+            s.resolve(),
+            Err(SecretError::UndefinedEnv(
+                "DRYDOCK_TEST_SURELY_UNDEFINED".into()
+            ))
+        );
     }
 
     #[test]

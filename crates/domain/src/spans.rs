@@ -50,7 +50,10 @@ pub struct SpanIndex {
 impl SpanIndex {
     pub fn parse(text: &str) -> Result<Self, toml_edit::TomlError> {
         let doc = ImDocument::parse(text.to_string())?;
-        Ok(SpanIndex { doc, line_starts: line_starts(text) })
+        Ok(SpanIndex {
+            doc,
+            line_starts: line_starts(text),
+        })
     }
 
     /// 1-based line of byte `offset`.
@@ -72,7 +75,11 @@ impl SpanIndex {
                     }
                     t.get(k).map(Located::Item)
                 }
-                (Located::Item(Item::Value(Value::InlineTable(t))) | Located::Value(Value::InlineTable(t)), Seg::Key(k)) => {
+                (
+                    Located::Item(Item::Value(Value::InlineTable(t)))
+                    | Located::Value(Value::InlineTable(t)),
+                    Seg::Key(k),
+                ) => {
                     if let Some(span) = t.key(k).and_then(|key| key.span()) {
                         best = Some(span.start);
                     }
@@ -90,14 +97,15 @@ impl SpanIndex {
                     }
                     t.get(k).map(Located::Item)
                 }
-                (Located::Item(Item::Value(Value::Array(a))) | Located::Value(Value::Array(a)), Seg::Index(i)) => {
-                    a.get(*i).map(|v| {
-                        if let Some(span) = v.span() {
-                            best = Some(span.start);
-                        }
-                        Located::Value(v)
-                    })
-                }
+                (
+                    Located::Item(Item::Value(Value::Array(a))) | Located::Value(Value::Array(a)),
+                    Seg::Index(i),
+                ) => a.get(*i).map(|v| {
+                    if let Some(span) = v.span() {
+                        best = Some(span.start);
+                    }
+                    Located::Value(v)
+                }),
                 _ => None,
             };
             item = next;
@@ -113,7 +121,9 @@ enum Located<'a> {
 }
 
 pub fn line_starts(text: &str) -> Vec<usize> {
-    std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 pub fn line_of(line_starts: &[usize], offset: usize) -> usize {
@@ -136,6 +146,9 @@ mod tests {
         assert_eq!(idx.line(&p.key("data").index(0).key("url")), Some(7));
         assert_eq!(idx.line(&p.key("data").index(1).key("path")), Some(8));
         assert_eq!(idx.line(&p.key("data").index(1).key("nope")), Some(8));
-        assert_eq!(idx.line(&KeyPath::default().key("stack").key("name")), Some(2));
+        assert_eq!(
+            idx.line(&KeyPath::default().key("stack").key("name")),
+            Some(2)
+        );
     }
 }

@@ -44,17 +44,30 @@ impl BackupReport {
     }
 }
 
-pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>) -> Result<BackupReport, EngineError> {
+pub fn backup(
+    config: &Config,
+    selection: &Selection,
+    events: Arc<dyn EventSink>,
+) -> Result<BackupReport, EngineError> {
     let planned = plan::plan(config, selection)?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let repository = repo::open_repository(config, true)?;
-    let _lock = repository.lock("backup").map_err(|cause| EngineError::Storage { path: repository.path().to_path_buf(), cause })?;
+    let _lock = repository
+        .lock("backup")
+        .map_err(|cause| EngineError::Storage {
+            path: repository.path().to_path_buf(),
+            cause,
+        })?;
 
     let started_at = Timestamp::now();
     let clock = Instant::now();
     let id = BackupId::new(started_at);
     let host = repo::host();
-    events.emit(Event::Started { operation: "backup".into(), id: Some(id.to_string()), sources: planned.len() });
+    events.emit(Event::Started {
+        operation: "backup".into(),
+        id: Some(id.to_string()),
+        sources: planned.len(),
+    });
 
     let mut records = Vec::new();
     let mut warnings = Vec::new();
@@ -62,7 +75,12 @@ pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>
         let label = p.label();
         let source = drydock_sources::build(p.source);
         let kind = source.kind();
-        events.emit(Event::SourceStarted { source: label.clone(), kind: kind.to_string(), step: "backup".into(), total_bytes: None });
+        events.emit(Event::SourceStarted {
+            source: label.clone(),
+            kind: kind.to_string(),
+            step: "backup".into(),
+            total_bytes: None,
+        });
         let t = Instant::now();
         let mut record = SourceRecord {
             service: p.service.to_string(),
@@ -92,10 +110,17 @@ pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>
                 record.status = SourceStatus::Skipped;
                 record.error = Some(message.clone());
                 warnings.push(format!("{label} skipped: {message}"));
-                events.emit(Event::Warning { message: format!("{label} skipped: {message}") });
+                events.emit(Event::Warning {
+                    message: format!("{label} skipped: {message}"),
+                });
             }
             record.duration_ms = t.elapsed().as_millis() as u64;
-            events.emit(Event::SourceFinished { source: label, ok: false, message, duration_ms: record.duration_ms });
+            events.emit(Event::SourceFinished {
+                source: label,
+                ok: false,
+                message,
+                duration_ms: record.duration_ms,
+            });
             records.push(record);
             continue;
         }
@@ -120,12 +145,18 @@ pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>
             events: Arc::clone(&events),
             created: RefCell::new(Vec::new()),
         };
-        let work = scratch.path().join(format!("{}-{}", p.service, p.source.name()));
+        let work = scratch
+            .path()
+            .join(format!("{}-{}", p.service, p.source.name()));
         let ctx_result = std::fs::create_dir(&work);
         let outcome = match ctx_result {
             Err(e) => Err(format!("cannot create scratch dir {}: {e}", work.display())),
             Ok(()) => {
-                let ctx = SourceContext { label: &label, scratch: &work, events: events.as_ref() };
+                let ctx = SourceContext {
+                    label: &label,
+                    scratch: &work,
+                    events: events.as_ref(),
+                };
                 source.backup(&store, &ctx).map_err(|e| e.to_string())
             }
         };
@@ -155,20 +186,29 @@ pub fn backup(config: &Config, selection: &Selection, events: Arc<dyn EventSink>
                 let created = store.created.take();
                 if !created.is_empty() {
                     if let Err(e) = repository.forget(&created) {
-                        warnings.push(format!("{label}: could not discard the incomplete snapshot: {e}"));
+                        warnings.push(format!(
+                            "{label}: could not discard the incomplete snapshot: {e}"
+                        ));
                     }
                 }
                 record.error = Some(message.clone());
                 if record.priority != Priority::Critical {
                     warnings.push(format!("{label} failed: {message}"));
                 }
-                events.emit(Event::SourceFinished { source: label, ok: false, message, duration_ms: record.duration_ms });
+                events.emit(Event::SourceFinished {
+                    source: label,
+                    ok: false,
+                    message,
+                    duration_ms: record.duration_ms,
+                });
             }
         }
         records.push(record);
     }
 
-    let critical_failed = records.iter().any(|r| r.status != SourceStatus::Ok && r.priority == Priority::Critical);
+    let critical_failed = records
+        .iter()
+        .any(|r| r.status != SourceStatus::Ok && r.priority == Priority::Critical);
     let any_ok = records.iter().any(|r| r.status == SourceStatus::Ok);
     let all_ok = records.iter().all(|r| r.status == SourceStatus::Ok);
     let status = if critical_failed || !any_ok {

@@ -49,40 +49,69 @@ pub struct Populated {
 
 /// Runs the demo in `dir` (created if missing; must be empty or absent).
 pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineError> {
-    let err = |cause: std::io::Error| EngineError::State { path: dir.to_path_buf(), cause };
+    let err = |cause: std::io::Error| EngineError::State {
+        path: dir.to_path_buf(),
+        cause,
+    };
     if dir.exists() && std::fs::read_dir(dir).map_err(err)?.next().is_some() {
-        return Err(EngineError::Refused(format!("demo folder {} is not empty; give an empty or new folder", dir.display())));
+        return Err(EngineError::Refused(format!(
+            "demo folder {} is not empty; give an empty or new folder",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir).map_err(err)?;
     let dir = std::path::absolute(dir).map_err(err)?;
 
-    events.emit(Event::Step { message: format!("building the demo stack in {}", dir.display()) });
+    events.emit(Event::Step {
+        message: format!("building the demo stack in {}", dir.display()),
+    });
     let app = dir.join("app");
     std::fs::create_dir_all(app.join("uploads")).map_err(err)?;
     let db = app.join("app.db");
-    let mut populated = populate_database(&db).map_err(|e| EngineError::State { path: db.clone(), cause: std::io::Error::other(e.to_string()) })?;
+    let mut populated = populate_database(&db).map_err(|e| EngineError::State {
+        path: db.clone(),
+        cause: std::io::Error::other(e.to_string()),
+    })?;
     let (files, file_bytes) = populate_files(&app.join("uploads")).map_err(err)?;
     populated.files = files;
     populated.file_bytes = file_bytes;
 
     let config_path = write_config(&dir).map_err(err)?;
-    let config = Config::load(&config_path).map_err(|e| EngineError::Refused(format!("demo config invalid (a drydock bug): {e}")))?;
+    let config = Config::load(&config_path)
+        .map_err(|e| EngineError::Refused(format!("demo config invalid (a drydock bug): {e}")))?;
 
-    events.emit(Event::Step { message: "backing up".into() });
+    events.emit(Event::Step {
+        message: "backing up".into(),
+    });
     let backup = backup::backup(&config, &Selection::all(), Arc::clone(&events))?;
 
-    events.emit(Event::Step { message: "simulating a disaster: deleting the database and the uploads".into() });
+    events.emit(Event::Step {
+        message: "simulating a disaster: deleting the database and the uploads".into(),
+    });
     std::fs::remove_file(&db).map_err(err)?;
     std::fs::remove_dir_all(app.join("uploads")).map_err(err)?;
     let wiped_at = Timestamp::now();
 
-    events.emit(Event::Step { message: "restoring the latest backup".into() });
+    events.emit(Event::Step {
+        message: "restoring the latest backup".into(),
+    });
     let clock = Instant::now();
-    let opts = RestoreOptions { backup: BackupRef::Latest, services: vec![], all: true, force: true, confirm: None };
+    let opts = RestoreOptions {
+        backup: BackupRef::Latest,
+        services: vec![],
+        all: true,
+        force: true,
+        confirm: None,
+    };
     let restore = restore::restore(&config, &opts, Arc::clone(&events))?;
     let rto_ms = clock.elapsed().as_millis() as u64;
 
-    let consistent = backup.sources.iter().filter_map(|s| s.consistent_at).min().unwrap_or(backup.started_at);
+    let consistent = backup
+        .sources
+        .iter()
+        .filter_map(|s| s.consistent_at)
+        .min()
+        .unwrap_or(backup.started_at);
     let rpo_ms = wiped_at.duration_since(consistent).as_millis().max(0) as u64;
     let verified = backup.exit_code() == 0 && restore.verified;
     Ok(DemoReport {
@@ -101,9 +130,16 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
 fn write_config(dir: &Path) -> std::io::Result<PathBuf> {
     // The repository password lives in a private file referenced from the config, as a
     // real stack would keep it: never in the config itself.
-    let password: String = (0..32).map(|_| format!("{:x}", rand::random_range(0..16u8))).collect();
+    let password: String = (0..32)
+        .map(|_| format!("{:x}", rand::random_range(0..16u8)))
+        .collect();
     let pw_path = dir.join("repository.password");
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&pw_path)?.write_all(password.as_bytes())?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&pw_path)?
+        .write_all(password.as_bytes())?;
     let config = format!(
         r#"# The demo stack drydock built for `drydock demo`.
 [stack]
@@ -135,7 +171,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -144,8 +183,30 @@ impl Lcg {
 }
 
 const WORDS: &[&str] = &[
-    "anchor", "ballast", "bilge", "bosun", "bow", "cargo", "compass", "deck", "dock", "galley", "hatch", "hull",
-    "keel", "knot", "mast", "mooring", "port", "quay", "rudder", "sail", "starboard", "stern", "tide", "wharf",
+    "anchor",
+    "ballast",
+    "bilge",
+    "bosun",
+    "bow",
+    "cargo",
+    "compass",
+    "deck",
+    "dock",
+    "galley",
+    "hatch",
+    "hull",
+    "keel",
+    "knot",
+    "mast",
+    "mooring",
+    "port",
+    "quay",
+    "rudder",
+    "sail",
+    "starboard",
+    "stern",
+    "tide",
+    "wharf",
 ];
 
 fn populate_database(path: &Path) -> rusqlite::Result<Populated> {
@@ -165,23 +226,57 @@ fn populate_database(path: &Path) -> rusqlite::Result<Populated> {
         let mut c = tx.prepare("INSERT INTO customers VALUES (?1, ?2, ?3, ?4)")?;
         for id in 1..=customers {
             let name = format!("{} {}", rng.pick(WORDS), rng.pick(WORDS));
-            c.execute(rusqlite::params![id, name, format!("customer{id}@example.test"), format!("2026-{:02}-{:02}", 1 + rng.next() % 12, 1 + rng.next() % 28)])?;
+            c.execute(rusqlite::params![
+                id,
+                name,
+                format!("customer{id}@example.test"),
+                format!("2026-{:02}-{:02}", 1 + rng.next() % 12, 1 + rng.next() % 28)
+            ])?;
         }
         let mut o = tx.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4)")?;
         for id in 1..=orders {
-            let note: Option<String> = (rng.next() % 3 != 0).then(|| (0..12).map(|_| rng.pick(WORDS)).collect::<Vec<_>>().join(" "));
-            o.execute(rusqlite::params![id, 1 + rng.next() % customers, format!("2026-11-{:02}T{:02}:00:00Z", 1 + rng.next() % 21, rng.next() % 24), note])?;
+            let note: Option<String> = (rng.next() % 3 != 0).then(|| {
+                (0..12)
+                    .map(|_| rng.pick(WORDS))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+            o.execute(rusqlite::params![
+                id,
+                1 + rng.next() % customers,
+                format!(
+                    "2026-11-{:02}T{:02}:00:00Z",
+                    1 + rng.next() % 21,
+                    rng.next() % 24
+                ),
+                note
+            ])?;
         }
         let mut i = tx.prepare("INSERT INTO order_items VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
         for id in 1..=items {
-            let photo: Option<Vec<u8>> = (id % 4 == 0).then(|| (0..64).map(|_| rng.next() as u8).collect());
-            i.execute(rusqlite::params![id, 1 + rng.next() % orders, format!("SKU-{:05}", rng.next() % 5000), 1 + rng.next() % 9, (rng.next() % 10_000) as f64 / 100.0, photo])?;
+            let photo: Option<Vec<u8>> =
+                (id % 4 == 0).then(|| (0..64).map(|_| rng.next() as u8).collect());
+            i.execute(rusqlite::params![
+                id,
+                1 + rng.next() % orders,
+                format!("SKU-{:05}", rng.next() % 5000),
+                1 + rng.next() % 9,
+                (rng.next() % 10_000) as f64 / 100.0,
+                photo
+            ])?;
         }
     }
     tx.commit()?;
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
     let database_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(Populated { customers, orders, order_items: items, database_bytes, files: 0, file_bytes: 0 })
+    Ok(Populated {
+        customers,
+        orders,
+        order_items: items,
+        database_bytes,
+        files: 0,
+        file_bytes: 0,
+    })
 }
 
 fn populate_files(dir: &Path) -> std::io::Result<(u64, u64)> {
@@ -191,7 +286,10 @@ fn populate_files(dir: &Path) -> std::io::Result<(u64, u64)> {
         std::fs::create_dir_all(dir.join(folder))?;
     }
     for n in 0..24 {
-        let text: String = (0..2_000).map(|_| rng.pick(WORDS)).collect::<Vec<_>>().join(" ");
+        let text: String = (0..2_000)
+            .map(|_| rng.pick(WORDS))
+            .collect::<Vec<_>>()
+            .join(" ");
         let path = dir.join("invoices").join(format!("invoice-{n:04}.txt"));
         std::fs::write(&path, &text)?;
         files += 1;
@@ -199,7 +297,10 @@ fn populate_files(dir: &Path) -> std::io::Result<(u64, u64)> {
     }
     for n in 0..12 {
         let data: Vec<u8> = (0..48_000).map(|_| rng.next() as u8).collect();
-        std::fs::write(dir.join("photos/2026").join(format!("photo-{n:03}.jpg")), &data)?;
+        std::fs::write(
+            dir.join("photos/2026").join(format!("photo-{n:03}.jpg")),
+            &data,
+        )?;
         files += 1;
         bytes += data.len() as u64;
     }

@@ -9,7 +9,10 @@ pub enum EngineError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error("repository {path}: {cause}")]
-    Storage { path: PathBuf, cause: drydock_storage::StorageError },
+    Storage {
+        path: PathBuf,
+        cause: drydock_storage::StorageError,
+    },
     #[error("no repository at {path}: run `drydock backup` first to create it, or check [repository].path")]
     NoRepository { path: PathBuf },
     #[error("{0}")]
@@ -19,7 +22,10 @@ pub enum EngineError {
     #[error(transparent)]
     Runtime(#[from] drydock_runtimes::RuntimeError),
     #[error("state directory {path}: {cause}; check [stack].state_dir and its permissions")]
-    State { path: PathBuf, cause: std::io::Error },
+    State {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("manifest of backup {id}: {cause}")]
     Manifest { id: String, cause: String },
 }

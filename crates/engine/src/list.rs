@@ -59,7 +59,10 @@ pub fn summarize(m: &Manifest) -> BackupSummary {
         finished_at: m.finished_at,
         logical_bytes: m.sources.iter().map(|s| s.logical_bytes).sum(),
         stored_bytes: m.sources.iter().map(|s| s.stored_bytes).sum(),
-        copies: vec![Copy { name: "local".into(), status: "present" }],
+        copies: vec![Copy {
+            name: "local".into(),
+            status: "present",
+        }],
         sources: m
             .sources
             .iter()

@@ -20,7 +20,10 @@ use crate::EngineError;
 pub const MANIFEST_TAG: &str = "drydock-manifest";
 
 fn storage_error(path: &Path, cause: StorageError) -> EngineError {
-    EngineError::Storage { path: path.to_path_buf(), cause }
+    EngineError::Storage {
+        path: path.to_path_buf(),
+        cause,
+    }
 }
 
 /// Opens the configured repository; `create` makes it when missing (backups do, reads
@@ -44,13 +47,20 @@ pub fn host() -> String {
 }
 
 fn nix_hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, EngineError> {
     let meta = SnapshotMeta {
         path: format!("drydock/manifests/{}.json", manifest.id),
-        tags: vec![MANIFEST_TAG.into(), format!("backup:{}", manifest.id), format!("stack:{}", manifest.stack)],
+        tags: vec![
+            MANIFEST_TAG.into(),
+            format!("backup:{}", manifest.id),
+            format!("stack:{}", manifest.stack),
+        ],
         hostname: manifest.host.clone(),
         label: Some(format!("drydock manifest {}", manifest.id)),
     };
@@ -62,10 +72,18 @@ pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, E
 
 /// Every manifest in the repository, oldest first. An unreadable manifest is skipped
 /// with a warning rather than hiding every other backup.
-pub fn load_manifests(repo: &Repository, events: &dyn EventSink) -> Result<Vec<Manifest>, EngineError> {
-    let snapshots = repo.snapshots().map_err(|e| storage_error(repo.path(), e))?;
+pub fn load_manifests(
+    repo: &Repository,
+    events: &dyn EventSink,
+) -> Result<Vec<Manifest>, EngineError> {
+    let snapshots = repo
+        .snapshots()
+        .map_err(|e| storage_error(repo.path(), e))?;
     let mut manifests = Vec::new();
-    for snap in snapshots.iter().filter(|s| s.tags.iter().any(|t| t == MANIFEST_TAG)) {
+    for snap in snapshots
+        .iter()
+        .filter(|s| s.tags.iter().any(|t| t == MANIFEST_TAG))
+    {
         let mut bytes = Vec::new();
         let parsed = repo
             .dump_stream(&snap.id, &mut bytes)
@@ -73,7 +91,12 @@ pub fn load_manifests(repo: &Repository, events: &dyn EventSink) -> Result<Vec<M
             .and_then(|_| Manifest::from_json(&bytes).map_err(|e| e.to_string()));
         match parsed {
             Ok(m) => manifests.push(m),
-            Err(e) => events.emit(Event::Warning { message: format!("manifest snapshot {}: unreadable ({e}); skipped", &snap.id[..8.min(snap.id.len())]) }),
+            Err(e) => events.emit(Event::Warning {
+                message: format!(
+                    "manifest snapshot {}: unreadable ({e}); skipped",
+                    &snap.id[..8.min(snap.id.len())]
+                ),
+            }),
         }
     }
     manifests.sort_by(|a, b| a.id.cmp(&b.id));
@@ -92,11 +115,24 @@ pub struct RepoStore<'a> {
 }
 
 impl Store for RepoStore<'_> {
-    fn put_stream(&self, reader: Box<dyn Read + Send>, extension: &str) -> Result<Stored, StoreError> {
+    fn put_stream(
+        &self,
+        reader: Box<dyn Read + Send>,
+        extension: &str,
+    ) -> Result<Stored, StoreError> {
         let mut meta = self.base_meta.clone();
         meta.path = format!("{}{extension}", self.base_meta.path);
-        let counting = ProgressReader { inner: reader, bytes: 0, label: self.label.clone(), events: Arc::clone(&self.events), last: Instant::now() };
-        let stored = self.repo.backup_stream(Box::new(counting), &meta).map_err(|e| StoreError(e.to_string()))?;
+        let counting = ProgressReader {
+            inner: reader,
+            bytes: 0,
+            label: self.label.clone(),
+            events: Arc::clone(&self.events),
+            last: Instant::now(),
+        };
+        let stored = self
+            .repo
+            .backup_stream(Box::new(counting), &meta)
+            .map_err(|e| StoreError(e.to_string()))?;
         self.created.borrow_mut().push(stored.id.clone());
         Ok(Stored {
             snapshot_id: stored.id,
@@ -107,9 +143,15 @@ impl Store for RepoStore<'_> {
         })
     }
 
-    fn put_tree(&self, root: &Path, excludes: &[String]) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
-        let (stored, entries) =
-            self.repo.backup_tree(root, excludes, &self.base_meta).map_err(|e| StoreError(e.to_string()))?;
+    fn put_tree(
+        &self,
+        root: &Path,
+        excludes: &[String],
+    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
+        let (stored, entries) = self
+            .repo
+            .backup_tree(root, excludes, &self.base_meta)
+            .map_err(|e| StoreError(e.to_string()))?;
         self.created.borrow_mut().push(stored.id.clone());
         let entries = entries.into_iter().map(tree_entry).collect();
         Ok((
@@ -136,7 +178,14 @@ fn tree_entry(e: drydock_storage::TreeEntry) -> TreeEntry {
         K::CharDevice => EntryKind::CharDevice,
         K::BlockDevice => EntryKind::BlockDevice,
     };
-    TreeEntry { path: e.path, kind, mode: e.mode, size: e.size, sha256: e.sha256, link_target: e.link_target }
+    TreeEntry {
+        path: e.path,
+        kind,
+        mode: e.mode,
+        size: e.size,
+        sha256: e.sha256,
+        link_target: e.link_target,
+    }
 }
 
 /// Reads one manifest record's data back; a stream whose SHA-256 differs from the
@@ -150,8 +199,17 @@ pub struct RepoFetch<'a> {
 impl Fetch for RepoFetch<'_> {
     fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         let snapshot = self.snapshot()?;
-        let mut progress = ProgressWriter { inner: out, bytes: 0, label: self.record.label(), events: self.events, last: Instant::now() };
-        let (n, sha) = self.repo.dump_stream(snapshot, &mut progress).map_err(|e| StoreError(e.to_string()))?;
+        let mut progress = ProgressWriter {
+            inner: out,
+            bytes: 0,
+            label: self.record.label(),
+            events: self.events,
+            last: Instant::now(),
+        };
+        let (n, sha) = self
+            .repo
+            .dump_stream(snapshot, &mut progress)
+            .map_err(|e| StoreError(e.to_string()))?;
         if let Some(expected) = &self.record.sha256 {
             if &sha != expected {
                 return Err(StoreError(format!(
@@ -165,16 +223,20 @@ impl Fetch for RepoFetch<'_> {
 
     fn tree_into(&self, dest: &Path) -> Result<(), StoreError> {
         let snapshot = self.snapshot()?;
-        self.repo.restore_tree(snapshot, dest).map_err(|e| StoreError(e.to_string()))
+        self.repo
+            .restore_tree(snapshot, dest)
+            .map_err(|e| StoreError(e.to_string()))
     }
 }
 
 impl RepoFetch<'_> {
     fn snapshot(&self) -> Result<&str, StoreError> {
-        self.record
-            .snapshot_id
-            .as_deref()
-            .ok_or_else(|| StoreError(format!("{} has no stored snapshot in this backup", self.record.label())))
+        self.record.snapshot_id.as_deref().ok_or_else(|| {
+            StoreError(format!(
+                "{} has no stored snapshot in this backup",
+                self.record.label()
+            ))
+        })
     }
 }
 
@@ -196,7 +258,10 @@ impl Read for ProgressReader {
         self.bytes += n as u64;
         if self.last.elapsed() >= PROGRESS_EVERY {
             self.last = Instant::now();
-            self.events.emit(Event::Progress { source: self.label.clone(), bytes: self.bytes });
+            self.events.emit(Event::Progress {
+                source: self.label.clone(),
+                bytes: self.bytes,
+            });
         }
         Ok(n)
     }
@@ -216,7 +281,10 @@ impl Write for ProgressWriter<'_> {
         self.bytes += n as u64;
         if self.last.elapsed() >= PROGRESS_EVERY {
             self.last = Instant::now();
-            self.events.emit(Event::Progress { source: self.label.clone(), bytes: self.bytes });
+            self.events.emit(Event::Progress {
+                source: self.label.clone(),
+                bytes: self.bytes,
+            });
         }
         Ok(n)
     }

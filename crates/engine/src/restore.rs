@@ -96,7 +96,11 @@ pub struct RestoreReport {
 impl RestoreReport {
     /// 0 every source restored and verified; 2 some restore failed or did not verify.
     pub fn exit_code(&self) -> i32 {
-        if self.verified { 0 } else { 2 }
+        if self.verified {
+            0
+        } else {
+            2
+        }
     }
 }
 
@@ -108,17 +112,32 @@ struct Target<'c> {
     runtime: Box<dyn Runtime>,
 }
 
-pub fn restore(config: &Config, opts: &RestoreOptions<'_>, events: Arc<dyn EventSink>) -> Result<RestoreReport, EngineError> {
+pub fn restore(
+    config: &Config,
+    opts: &RestoreOptions<'_>,
+    events: Arc<dyn EventSink>,
+) -> Result<RestoreReport, EngineError> {
     if opts.services.is_empty() && !opts.all {
-        return Err(EngineError::Refused("say what to restore: --service NAME (repeatable) or --all".into()));
+        return Err(EngineError::Refused(
+            "say what to restore: --service NAME (repeatable) or --all".into(),
+        ));
     }
     // RTO as the operator feels it: from the command's start, repository opening included.
     let clock = Instant::now();
-    let selection = Selection { all: true, services: opts.services.clone(), priorities: vec![] };
+    let selection = Selection {
+        all: true,
+        services: opts.services.clone(),
+        priorities: vec![],
+    };
     let planned = plan::plan(config, &selection)?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let repository = repo::open_repository(config, false)?;
-    let _lock = repository.lock("restore").map_err(|cause| EngineError::Storage { path: repository.path().to_path_buf(), cause })?;
+    let _lock = repository
+        .lock("restore")
+        .map_err(|cause| EngineError::Storage {
+            path: repository.path().to_path_buf(),
+            cause,
+        })?;
     let manifests = repo::load_manifests(&repository, events.as_ref())?;
     if manifests.is_empty() {
         return Err(EngineError::NoBackup(format!(
@@ -133,10 +152,14 @@ pub fn restore(config: &Config, opts: &RestoreOptions<'_>, events: Arc<dyn Event
     let mut targets = Vec::new();
     for p in &planned {
         let label = p.label();
-        let Some((manifest, record)) = find_record(&manifests, &opts.backup, p.service, p.source.name()) else {
+        let Some((manifest, record)) =
+            find_record(&manifests, &opts.backup, p.service, p.source.name())
+        else {
             let msg = match &opts.backup {
                 BackupRef::Latest => format!("{label}: no backup holds a good copy of it; skipped"),
-                BackupRef::Id(id) => format!("{label}: backup {id} holds no good copy of it; skipped"),
+                BackupRef::Id(id) => {
+                    format!("{label}: backup {id} holds no good copy of it; skipped")
+                }
             };
             warnings.push(msg.clone());
             events.emit(Event::Warning { message: msg });
@@ -159,7 +182,13 @@ pub fn restore(config: &Config, opts: &RestoreOptions<'_>, events: Arc<dyn Event
                 runtime.kind()
             )));
         }
-        targets.push(Target { service: p.service, record: record.clone(), backup_id: manifest.id.to_string(), source, runtime });
+        targets.push(Target {
+            service: p.service,
+            record: record.clone(),
+            backup_id: manifest.id.to_string(),
+            source,
+            runtime,
+        });
     }
     if targets.is_empty() {
         return Err(EngineError::NoBackup(match &opts.backup {
@@ -171,7 +200,10 @@ pub fn restore(config: &Config, opts: &RestoreOptions<'_>, events: Arc<dyn Event
     let mut occupied = Vec::new();
     for t in &targets {
         let has = t.source.has_data().map_err(|e| {
-            EngineError::Refused(format!("{}: cannot inspect the restore target: {e}", t.record.label()))
+            EngineError::Refused(format!(
+                "{}: cannot inspect the restore target: {e}",
+                t.record.label()
+            ))
         })?;
         if has {
             occupied.push(format!("{} ({})", t.record.label(), t.source.location()));
@@ -190,13 +222,22 @@ pub fn restore(config: &Config, opts: &RestoreOptions<'_>, events: Arc<dyn Event
         }
     }
 
-    events.emit(Event::Started { operation: "restore".into(), id: None, sources: targets.len() });
+    events.emit(Event::Started {
+        operation: "restore".into(),
+        id: None,
+        sources: targets.len(),
+    });
     let mut results = Vec::new();
     for t in &targets {
         results.push(restore_one(&repository, t, scratch.path(), &events));
     }
     let verified = results.iter().all(|r| r.status == RestoreStatus::Verified);
-    Ok(RestoreReport { verified, rto_ms: clock.elapsed().as_millis() as u64, sources: results, warnings })
+    Ok(RestoreReport {
+        verified,
+        rto_ms: clock.elapsed().as_millis() as u64,
+        sources: results,
+        warnings,
+    })
 }
 
 /// Per source: the newest good record (`latest`) or the record in the named backup.
@@ -206,14 +247,26 @@ fn find_record<'m>(
     service: &str,
     source: &str,
 ) -> Option<(&'m Manifest, &'m SourceRecord)> {
-    let good = |m: &'m Manifest| m.source(service, source).filter(|r| r.status == SourceStatus::Ok).map(|r| (m, r));
+    let good = |m: &'m Manifest| {
+        m.source(service, source)
+            .filter(|r| r.status == SourceStatus::Ok)
+            .map(|r| (m, r))
+    };
     match which {
         BackupRef::Latest => manifests.iter().rev().find_map(good),
-        BackupRef::Id(id) => manifests.iter().find(|m| m.id.as_str() == id).and_then(good),
+        BackupRef::Id(id) => manifests
+            .iter()
+            .find(|m| m.id.as_str() == id)
+            .and_then(good),
     }
 }
 
-fn restore_one(repository: &drydock_storage::Repository, t: &Target<'_>, scratch: &std::path::Path, events: &Arc<dyn EventSink>) -> RestoredSource {
+fn restore_one(
+    repository: &drydock_storage::Repository,
+    t: &Target<'_>,
+    scratch: &std::path::Path,
+    events: &Arc<dyn EventSink>,
+) -> RestoredSource {
     let label = t.record.label();
     let clock = Instant::now();
     events.emit(Event::SourceStarted {
@@ -241,24 +294,46 @@ fn restore_one(repository: &drydock_storage::Repository, t: &Target<'_>, scratch
 
     let work = scratch.join(format!("{}-{}", t.service, t.record.source));
     let outcome = (|| -> Result<(), String> {
-        std::fs::create_dir_all(&work).map_err(|e| format!("cannot create scratch dir {}: {e}", work.display()))?;
-        let ctx = SourceContext { label: &label, scratch: &work, events: events.as_ref() };
+        std::fs::create_dir_all(&work)
+            .map_err(|e| format!("cannot create scratch dir {}: {e}", work.display()))?;
+        let ctx = SourceContext {
+            label: &label,
+            scratch: &work,
+            events: events.as_ref(),
+        };
         // File-level restores need the owning service stopped; it is started again
         // whatever happens next, once the data is verified or the restore failed.
         let mut stopped = false;
-        if t.source.restore_mode() == RestoreMode::FileLevel && t.runtime.state().map_err(|e| e.to_string())? == State::Running {
-            events.emit(Event::Step { message: format!("stopping service `{}` to replace its files", t.service) });
+        if t.source.restore_mode() == RestoreMode::FileLevel
+            && t.runtime.state().map_err(|e| e.to_string())? == State::Running
+        {
+            events.emit(Event::Step {
+                message: format!("stopping service `{}` to replace its files", t.service),
+            });
             t.runtime.stop().map_err(|e| e.to_string())?;
             stopped = true;
         }
-        let fetch = RepoFetch { repo: repository, record: &t.record, events: events.as_ref() };
-        let restored = t.source.restore(&fetch, &t.record, &ctx).map_err(|e| e.to_string());
+        let fetch = RepoFetch {
+            repo: repository,
+            record: &t.record,
+            events: events.as_ref(),
+        };
+        let restored = t
+            .source
+            .restore(&fetch, &t.record, &ctx)
+            .map_err(|e| e.to_string());
         let checked = restored.and_then(|()| {
-            events.emit(Event::Step { message: format!("verifying {label} against backup {}", t.backup_id) });
-            t.source.inspect(&ctx).map_err(|e| format!("restored, but could not be inspected: {e}"))
+            events.emit(Event::Step {
+                message: format!("verifying {label} against backup {}", t.backup_id),
+            });
+            t.source
+                .inspect(&ctx)
+                .map_err(|e| format!("restored, but could not be inspected: {e}"))
         });
         if stopped {
-            events.emit(Event::Step { message: format!("starting service `{}` again", t.service) });
+            events.emit(Event::Step {
+                message: format!("starting service `{}` again", t.service),
+            });
             let started = t.runtime.start();
             result.service_action = Some(match &started {
                 Ok(()) => "stopped and started again".into(),
@@ -276,8 +351,14 @@ fn restore_one(repository: &drydock_storage::Repository, t: &Target<'_>, scratch
             }
         }
         match &t.record.fingerprint {
-            Some(expected) => differences.extend(inspection.fingerprint.differences(expected, count_unit(t.record.kind))),
-            None => differences.push("the manifest has no fingerprint for this source; cannot prove the restore".into()),
+            Some(expected) => differences.extend(
+                inspection
+                    .fingerprint
+                    .differences(expected, count_unit(t.record.kind)),
+            ),
+            None => differences.push(
+                "the manifest has no fingerprint for this source; cannot prove the restore".into(),
+            ),
         }
         result.differences = differences;
         Ok(())
@@ -294,6 +375,11 @@ fn restore_one(repository: &drydock_storage::Repository, t: &Target<'_>, scratch
         RestoreStatus::Mismatch => format!("MISMATCH: {}", result.differences.join("; ")),
         RestoreStatus::Failed => format!("FAILED: {}", result.error.clone().unwrap_or_default()),
     };
-    events.emit(Event::SourceFinished { source: label, ok: result.status == RestoreStatus::Verified, message, duration_ms: result.duration_ms });
+    events.emit(Event::SourceFinished {
+        source: label,
+        ok: result.status == RestoreStatus::Verified,
+        message,
+        duration_ms: result.duration_ms,
+    });
     result
 }

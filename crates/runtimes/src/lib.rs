@@ -14,9 +14,18 @@ pub mod process;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("service `{service}`: `{command}` failed ({status}): {output}")]
-    Command { service: String, command: String, status: String, output: String },
+    Command {
+        service: String,
+        command: String,
+        status: String,
+        output: String,
+    },
     #[error("service `{service}`: `{command}` did not finish within {seconds} s; check the command or raise runtime.timeout")]
-    Timeout { service: String, command: String, seconds: u64 },
+    Timeout {
+        service: String,
+        command: String,
+        seconds: u64,
+    },
     #[error("service `{service}`: {message}")]
     Unsupported { service: String, message: String },
 }

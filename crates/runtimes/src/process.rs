@@ -17,7 +17,10 @@ pub struct Process {
 
 impl Process {
     pub fn new(service: &str, config: ProcessRuntimeConfig) -> Self {
-        Process { service: service.to_string(), config }
+        Process {
+            service: service.to_string(),
+            config,
+        }
     }
 
     /// Runs `command` with `sh -c`, killing it at the timeout. Returns whether it
@@ -42,10 +45,20 @@ impl Process {
                     if let Some(mut s) = child.stderr.take() {
                         let _ = s.read_to_string(&mut out);
                     }
-                    let tail: String = out.trim().chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+                    let tail: String = out
+                        .trim()
+                        .chars()
+                        .rev()
+                        .take(500)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
                     return Ok((status.success(), tail));
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -61,7 +74,12 @@ impl Process {
     }
 
     fn failed(&self, command: &str, status: String, output: String) -> RuntimeError {
-        RuntimeError::Command { service: self.service.clone(), command: command.to_string(), status, output }
+        RuntimeError::Command {
+            service: self.service.clone(),
+            command: command.to_string(),
+            status,
+            output,
+        }
     }
 
     fn wait_for(&self, want: State) -> Result<(), RuntimeError> {
@@ -93,7 +111,11 @@ impl Runtime for Process {
 
     fn state(&self) -> Result<State, RuntimeError> {
         let (running, _) = self.run(&self.config.status)?;
-        Ok(if running { State::Running } else { State::Stopped })
+        Ok(if running {
+            State::Running
+        } else {
+            State::Stopped
+        })
     }
 
     fn stop(&self) -> Result<(), RuntimeError> {
@@ -153,7 +175,10 @@ mod tests {
         let mut rt = runtime(tempfile::tempdir().unwrap().path());
         rt.config.start = "echo no permission >&2; exit 4".into();
         let e = rt.start().unwrap_err().to_string();
-        assert!(e.contains("service `app`") && e.contains("no permission"), "{e}");
+        assert!(
+            e.contains("service `app`") && e.contains("no permission"),
+            "{e}"
+        );
         rt.config.start = "sleep 10".into();
         rt.config.timeout = Duration::from_millis(300);
         let e = rt.start().unwrap_err().to_string();

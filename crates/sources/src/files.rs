@@ -18,7 +18,9 @@ use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::{Event, SourceRecord};
 
 use crate::tree::{self, Excludes};
-use crate::{BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store};
+use crate::{
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+};
 
 pub struct Files {
     config: FilesSource,
@@ -52,7 +54,9 @@ impl Files {
     }
 
     fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
-        Excludes::new(root, &self.config.exclude).map_err(|m| SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml")))
+        Excludes::new(root, &self.config.exclude).map_err(|m| {
+            SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
+        })
     }
 }
 
@@ -72,19 +76,37 @@ impl DataSource for Files {
     fn check(&self) -> Result<(), SourceError> {
         let root = self.existing_dir()?;
         self.excludes(&root)?;
-        fs::read_dir(&root).map_err(|e| SourceError::io(&self.loc(), "cannot list the directory (check drydock's permissions)", e))?;
+        fs::read_dir(&root).map_err(|e| {
+            SourceError::io(
+                &self.loc(),
+                "cannot list the directory (check drydock's permissions)",
+                e,
+            )
+        })?;
         Ok(())
     }
 
-    fn backup(&self, store: &dyn Store, _ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError> {
+    fn backup(
+        &self,
+        store: &dyn Store,
+        _ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
         let loc = self.loc();
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         // A tree is read over a span of time; its start is the conservative point.
         let started = jiff::Timestamp::now();
-        let (stored, entries) = store.put_tree(&root, &self.config.exclude).map_err(|e| SourceError::store(&loc, e))?;
+        let (stored, entries) = store
+            .put_tree(&root, &self.config.exclude)
+            .map_err(|e| SourceError::store(&loc, e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
-        Ok(BackupOutcome { stored, format: "tree", counts, fingerprint, consistent_at: started })
+        Ok(BackupOutcome {
+            stored,
+            format: "tree",
+            counts,
+            fingerprint,
+            consistent_at: started,
+        })
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
@@ -100,31 +122,57 @@ impl DataSource for Files {
         }
     }
 
-    fn restore(&self, fetch: &dyn Fetch, _record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        _record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
         // A symlinked target keeps its symlink: the directory it points at is replaced.
         let target = match fs::canonicalize(self.path()) {
             Ok(p) => p,
-            Err(_) => std::path::absolute(self.path()).map_err(|e| io("resolving the target path", e))?,
+            Err(_) => {
+                std::path::absolute(self.path()).map_err(|e| io("resolving the target path", e))?
+            }
         };
         let name = target
             .file_name()
-            .ok_or_else(|| SourceError::invalid(&loc, "cannot restore over a filesystem root; point `path` at a directory below it"))?
+            .ok_or_else(|| {
+                SourceError::invalid(
+                    &loc,
+                    "cannot restore over a filesystem root; point `path` at a directory below it",
+                )
+            })?
             .to_os_string();
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        fs::create_dir_all(&parent).map_err(|e| io(&format!("creating the parent directory {}", parent.display()), e))?;
+        fs::create_dir_all(&parent).map_err(|e| {
+            io(
+                &format!("creating the parent directory {}", parent.display()),
+                e,
+            )
+        })?;
 
         let old = match fs::symlink_metadata(&target) {
             Ok(m) => Some(m),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(io("cannot access the target", e)),
         };
-        let parent_meta = fs::metadata(&parent).map_err(|e| io("cannot access the parent directory", e))?;
-        let mount_point = old.as_ref().is_some_and(|m| m.is_dir() && m.dev() != parent_meta.dev());
+        let parent_meta =
+            fs::metadata(&parent).map_err(|e| io("cannot access the parent directory", e))?;
+        let mount_point = old
+            .as_ref()
+            .is_some_and(|m| m.is_dir() && m.dev() != parent_meta.dev());
 
         if mount_point {
-            ctx.events.emit(Event::Step { message: format!("{}: {} is a mount point; swapping its contents", ctx.label, target.display()) });
+            ctx.events.emit(Event::Step {
+                message: format!(
+                    "{}: {} is a mount point; swapping its contents",
+                    ctx.label,
+                    target.display()
+                ),
+            });
             return restore_into_mount_point(fetch, &target, &loc);
         }
 
@@ -132,16 +180,26 @@ impl DataSource for Files {
         let mut prefix = OsString::from(".");
         prefix.push(&name);
         prefix.push(".drydock-restore-");
-        let work = tempfile::Builder::new().prefix(&prefix).tempdir_in(&parent).map_err(|e| io("creating a work directory beside the target", e))?;
+        let work = tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir_in(&parent)
+            .map_err(|e| io("creating a work directory beside the target", e))?;
         let fresh = work.path().join("new");
-        fetch.tree_into(&fresh).map_err(|e| SourceError::store(&loc, e))?;
-        let fresh_meta = fs::symlink_metadata(&fresh).map_err(|e| io("the restored tree is missing", e))?;
+        fetch
+            .tree_into(&fresh)
+            .map_err(|e| SourceError::store(&loc, e))?;
+        let fresh_meta =
+            fs::symlink_metadata(&fresh).map_err(|e| io("the restored tree is missing", e))?;
         if !fresh_meta.is_dir() {
-            return Err(SourceError::invalid(&loc, "the backup did not produce a directory"));
+            return Err(SourceError::invalid(
+                &loc,
+                "the backup did not produce a directory",
+            ));
         }
         match &old {
             Some(m) if m.is_dir() => {
-                fs::set_permissions(&fresh, fs::Permissions::from_mode(m.mode() & 0o7777)).map_err(|e| io("keeping the directory's mode", e))?;
+                fs::set_permissions(&fresh, fs::Permissions::from_mode(m.mode() & 0o7777))
+                    .map_err(|e| io("keeping the directory's mode", e))?;
                 keep_owner(&fresh, m, ctx);
             }
             _ => {}
@@ -165,12 +223,23 @@ impl DataSource for Files {
                 return Err(err);
             }
             sync_dir(&parent);
-            let removed = if fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) { fs::remove_dir_all(&aside) } else { fs::remove_file(&aside) };
+            let removed = if fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) {
+                fs::remove_dir_all(&aside)
+            } else {
+                fs::remove_file(&aside)
+            };
             if let Err(e) = removed {
-                ctx.events.emit(Event::Warning { message: format!("{}: the previous tree is left at {}: {e}; remove it by hand", ctx.label, aside.display()) });
+                ctx.events.emit(Event::Warning {
+                    message: format!(
+                        "{}: the previous tree is left at {}: {e}; remove it by hand",
+                        ctx.label,
+                        aside.display()
+                    ),
+                });
             }
         } else {
-            fs::rename(&fresh, &target).map_err(|e| io("moving the restored tree into place", e))?;
+            fs::rename(&fresh, &target)
+                .map_err(|e| io("moving the restored tree into place", e))?;
         }
         sync_dir(&parent);
         drop(work);
@@ -180,21 +249,34 @@ impl DataSource for Files {
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
         let root = self.existing_dir()?;
         let excludes = self.excludes(&root)?;
-        let entries = tree::walk_excluding(&root, &excludes).map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
+        let entries = tree::walk_excluding(&root, &excludes)
+            .map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
-        Ok(Inspection { counts, fingerprint })
+        Ok(Inspection {
+            counts,
+            fingerprint,
+        })
     }
 }
 
 /// Restores into a directory that cannot be renamed (a mount point): the tree is rebuilt
 /// in a work dir inside it, the old children moved into another work dir, the new ones
 /// moved up, and the old ones removed. On failure the moves are undone.
-fn restore_into_mount_point(fetch: &dyn Fetch, target: &Path, loc: &str) -> Result<(), SourceError> {
+fn restore_into_mount_point(
+    fetch: &dyn Fetch,
+    target: &Path,
+    loc: &str,
+) -> Result<(), SourceError> {
     let io = |what: &str, e: std::io::Error| SourceError::io(loc, what.to_string(), e);
-    let work = tempfile::Builder::new().prefix(".drydock-restore-").tempdir_in(target).map_err(|e| io("creating a work directory", e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".drydock-restore-")
+        .tempdir_in(target)
+        .map_err(|e| io("creating a work directory", e))?;
     let fresh = work.path().join("new");
     let aside = work.path().join("old");
-    fetch.tree_into(&fresh).map_err(|e| SourceError::store(loc, e))?;
+    fetch
+        .tree_into(&fresh)
+        .map_err(|e| SourceError::store(loc, e))?;
     fs::create_dir(&aside).map_err(|e| io("creating a work directory", e))?;
     let work_name = work.path().file_name().map(|n| n.to_os_string());
 
@@ -208,12 +290,13 @@ fn restore_into_mount_point(fetch: &dyn Fetch, target: &Path, loc: &str) -> Resu
         }
         Ok(names)
     };
-    let move_all = |names: &[OsString], from: &Path, to: &Path| -> Result<(), (usize, std::io::Error)> {
-        for (i, n) in names.iter().enumerate() {
-            fs::rename(from.join(n), to.join(n)).map_err(|e| (i, e))?;
-        }
-        Ok(())
-    };
+    let move_all =
+        |names: &[OsString], from: &Path, to: &Path| -> Result<(), (usize, std::io::Error)> {
+            for (i, n) in names.iter().enumerate() {
+                fs::rename(from.join(n), to.join(n)).map_err(|e| (i, e))?;
+            }
+            Ok(())
+        };
     let undo = |names: &[OsString], from: &Path, to: &Path| {
         for n in names {
             let _ = fs::rename(from.join(n), to.join(n));
@@ -238,13 +321,20 @@ fn restore_into_mount_point(fetch: &dyn Fetch, target: &Path, loc: &str) -> Resu
 
 /// Gives `path` the owner of the directory it replaces, when drydock may (as root).
 fn keep_owner(path: &Path, old: &fs::Metadata, ctx: &SourceContext<'_>) {
-    let Ok(now) = fs::symlink_metadata(path) else { return };
+    let Ok(now) = fs::symlink_metadata(path) else {
+        return;
+    };
     if now.uid() == old.uid() && now.gid() == old.gid() {
         return;
     }
     if let Err(e) = std::os::unix::fs::lchown(path, Some(old.uid()), Some(old.gid())) {
         ctx.events.emit(Event::Warning {
-            message: format!("{}: could not give the restored directory its previous owner {}:{}: {e}", ctx.label, old.uid(), old.gid()),
+            message: format!(
+                "{}: could not give the restored directory its previous owner {}:{}: {e}",
+                ctx.label,
+                old.uid(),
+                old.gid()
+            ),
         });
     }
 }
@@ -260,6 +350,9 @@ fn random_suffix() -> String {
     if let Ok(mut f) = fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut b);
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{}{:08x}", hex::encode(b), nanos ^ std::process::id())
 }

@@ -47,10 +47,18 @@ pub struct StoreError(pub String);
 pub trait Store {
     /// Stores one stream until `reader` reaches EOF. If the reader fails, nothing is
     /// kept. The stream is stored under the source's name and `extension`.
-    fn put_stream(&self, reader: Box<dyn Read + Send>, extension: &str) -> Result<Stored, StoreError>;
+    fn put_stream(
+        &self,
+        reader: Box<dyn Read + Send>,
+        extension: &str,
+    ) -> Result<Stored, StoreError>;
     /// Stores the tree under `root` (excluding the glob patterns), returning what each
     /// entry looked like as stored, with the SHA-256 of every file's stored bytes.
-    fn put_tree(&self, root: &Path, excludes: &[String]) -> Result<(Stored, Vec<TreeEntry>), StoreError>;
+    fn put_tree(
+        &self,
+        root: &Path,
+        excludes: &[String],
+    ) -> Result<(Stored, Vec<TreeEntry>), StoreError>;
 }
 
 /// Where a restore reads from (the engine implements it over the repository).
@@ -102,14 +110,31 @@ pub struct SourceContext<'a> {
 pub enum SourceError {
     /// The server could not be reached or refused us.
     #[error("{location}: cannot connect: {cause}. {fix}")]
-    Connect { location: String, cause: String, fix: String },
+    Connect {
+        location: String,
+        cause: String,
+        fix: String,
+    },
     /// A dump/restore tool failed; `stderr` is its redacted tail.
     #[error("{tool} failed ({status}) for {location}: {stderr}")]
-    Tool { tool: String, location: String, status: String, stderr: String },
+    Tool {
+        tool: String,
+        location: String,
+        status: String,
+        stderr: String,
+    },
     #[error("{location}: {what}: {cause}")]
-    Query { location: String, what: String, cause: String },
+    Query {
+        location: String,
+        what: String,
+        cause: String,
+    },
     #[error("{location}: {context}: {source}")]
-    Io { location: String, context: String, source: std::io::Error },
+    Io {
+        location: String,
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{location}: storing the data failed: {cause}")]
     Store { location: String, cause: StoreError },
     /// The source is not in a state drydock can work with.
@@ -122,16 +147,30 @@ pub enum SourceError {
 
 impl SourceError {
     pub fn io(location: &str, context: impl Into<String>, source: std::io::Error) -> Self {
-        SourceError::Io { location: location.to_string(), context: context.into(), source }
+        SourceError::Io {
+            location: location.to_string(),
+            context: context.into(),
+            source,
+        }
     }
     pub fn invalid(location: &str, message: impl Into<String>) -> Self {
-        SourceError::Invalid { location: location.to_string(), message: message.into() }
+        SourceError::Invalid {
+            location: location.to_string(),
+            message: message.into(),
+        }
     }
     pub fn query(location: &str, what: impl Into<String>, cause: impl std::fmt::Display) -> Self {
-        SourceError::Query { location: location.to_string(), what: what.into(), cause: cause.to_string() }
+        SourceError::Query {
+            location: location.to_string(),
+            what: what.into(),
+            cause: cause.to_string(),
+        }
     }
     pub fn store(location: &str, e: StoreError) -> Self {
-        SourceError::Store { location: location.to_string(), cause: e }
+        SourceError::Store {
+            location: location.to_string(),
+            cause: e,
+        }
     }
 }
 
@@ -145,12 +184,21 @@ pub trait DataSource: Send + Sync {
     fn check(&self) -> Result<(), SourceError>;
     /// Takes a consistent backup into `store`; counts and fingerprint describe exactly
     /// the stored data. On error the engine discards whatever was stored.
-    fn backup(&self, store: &dyn Store, ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError>;
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError>;
     /// Whether the target holds data a restore would replace.
     fn has_data(&self) -> Result<bool, SourceError>;
     /// Replaces the target's data with the backup described by `record`. The engine has
     /// already confirmed overwriting and stopped the owning service if needed.
-    fn restore(&self, fetch: &dyn Fetch, record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError>;
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError>;
     /// Counts and fingerprint of the data there now, comparable with a manifest's.
     fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError>;
 }
@@ -167,5 +215,7 @@ pub fn count_unit(kind: SourceKind) -> &'static str {
 /// Looks a program up on PATH (and, for PostgreSQL, in Debian's versioned folders).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }

@@ -1,24 +1,1038 @@
-//! STUB: to be written.
-use drydock_domain::config::PostgresSource;
+//! PostgreSQL: `pg_dump --format=custom` of one database, taken from an exported
+//! snapshot, with counts and a fingerprint computed from that same snapshot while the
+//! dump streams; restored with `pg_restore` into a recreated database.
+//!
+//! Consistency: one connection opens a `REPEATABLE READ READ ONLY` transaction and
+//! exports its snapshot; `pg_dump --snapshot` dumps exactly that snapshot, and the same
+//! transaction computes the fingerprint, so both describe the same data even while
+//! writers run. The transaction stays open until `pg_dump` has finished.
+//!
+//! Sequences are not transactional: `pg_dump` reads their values when it gets to them,
+//! not at the snapshot. So the `seq:` parts of a backup's fingerprint are taken from
+//! the `setval` statements in the archive's own table of contents (which `pg_dump`
+//! writes first, before any table data): the manifest then says what was dumped, not
+//! what the sequence happened to hold a moment earlier.
+//!
+//! Fingerprint parts: `schema.table` per user table (count = rows, digest = sum of the
+//! rows' MD5 prefixes, computed server-side in one pass), `seq:schema.name` per
+//! sequence (count 0, digest `last_value:is_called`), and `schema:ddl` (SHA-256 over a
+//! sorted, OID-free description of relations, columns, constraints, indexes, views,
+//! triggers, functions, sequences and enums). Objects that belong to extensions are left
+//! out: their extension recreates them.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drydock_domain::config::{PostgresSource, SourceKind};
+use drydock_domain::{Event, Fingerprint, PartDigest, SourceRecord};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use sha2::{Digest, Sha256};
+
+use crate::process::{redact, Tool, ToolSpec};
+use crate::{
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+};
+
+/// The archive format recorded in the manifest.
+pub const FORMAT: &str = "pg_dump-custom";
+/// How much of the start of a dump is kept to read its table of contents.
+const TOC_PREFIX_CAP: usize = 16 << 20;
+
+/// Session settings that make every value's text form (which the row digests hash)
+/// independent of the server's and the role's configuration, and object names always
+/// schema-qualified.
+const SESSION_SETTINGS: &str = "SET search_path = pg_catalog; SET DateStyle = 'ISO, YMD'; \
+     SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
+     SET bytea_output = 'hex'; SET lc_monetary = 'C'; SET statement_timeout = 0; \
+     SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0";
+
+/// Schemas that are never user data, and objects owned by extensions.
+const USER_OBJECT: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+                     AND d.objid = c.oid AND d.deptype = 'e')";
 
 pub struct Postgres {
-    #[allow(dead_code)]
     config: PostgresSource,
+    target: Result<Target, String>,
+}
+
+/// Where the database is, parsed from the configured URL.
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    db: String,
 }
 
 impl Postgres {
     pub fn new(config: PostgresSource) -> Self {
-        Postgres { config }
+        let target = parse_url(&config.url);
+        Postgres { config, target }
+    }
+
+    fn target(&self) -> Result<&Target, SourceError> {
+        self.target
+            .as_ref()
+            .map_err(|e| SourceError::invalid(&self.location(), e.clone()))
+    }
+
+    fn password(&self) -> Option<&str> {
+        self.config.password.as_ref().map(|s| s.expose())
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.password()
+            .map(|p| vec![p.to_string()])
+            .unwrap_or_default()
+    }
+
+    fn raw_connect(&self, t: &Target, db: &str) -> Result<Client, postgres::Error> {
+        let mut c = postgres::Config::new();
+        c.host(&t.host)
+            .port(t.port)
+            .user(&t.user)
+            .dbname(db)
+            .application_name("drydock")
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(pw) = self.password() {
+            c.password(pw);
+        }
+        c.connect(NoTls)
+    }
+
+    /// Connects to `db` with a clear [`SourceError::Connect`] on failure.
+    fn connect(&self, t: &Target, db: &str) -> Result<Client, SourceError> {
+        self.raw_connect(t, db)
+            .map_err(|e| self.connect_error(t, db, &e))
+    }
+
+    fn connect_error(&self, t: &Target, db: &str, e: &postgres::Error) -> SourceError {
+        let location = format!("postgres {}/{db}", host_port(t));
+        let user = &t.user;
+        let password_fix = match &self.config.password {
+            Some(secret) => format!("check the password reference {secret} (its value is the password of user \"{user}\")"),
+            None => "no password is configured for this source; add `password = \"${env:NAME}\"`".to_string(),
+        };
+        let (cause, fix) = if let Some(db_err) = e.as_db_error() {
+            let code = db_err.code();
+            if *code == SqlState::INVALID_PASSWORD {
+                (
+                    format!("authentication failed for user \"{user}\""),
+                    password_fix,
+                )
+            } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+                (
+                    db_err.message().to_string(),
+                    format!("check the user name \"{user}\" and that pg_hba.conf lets it connect from this host"),
+                )
+            } else if *code == SqlState::INVALID_CATALOG_NAME {
+                (
+                    format!("database \"{db}\" does not exist"),
+                    "create it, or fix the database name in the url".to_string(),
+                )
+            } else if *code == SqlState::CANNOT_CONNECT_NOW {
+                (
+                    db_err.message().to_string(),
+                    "the server is starting or shutting down; retry in a moment".to_string(),
+                )
+            } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+                (
+                    db_err.message().to_string(),
+                    "the server has no free connection slots; raise max_connections or retry"
+                        .to_string(),
+                )
+            } else {
+                (
+                    db_err.message().to_string(),
+                    "check the server log".to_string(),
+                )
+            }
+        } else if let Some(io) = io_cause(e) {
+            let cause = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                std::io::ErrorKind::TimedOut => "timed out".to_string(),
+                _ => io.to_string(),
+            };
+            (cause, format!("is the server running at {}?", host_port(t)))
+        } else {
+            let text = error_chain(e);
+            if text.contains("password missing") {
+                (
+                    format!("the server asks for a password for user \"{user}\""),
+                    password_fix,
+                )
+            } else if text.contains("timeout") || text.contains("timed out") {
+                (
+                    "timed out".to_string(),
+                    format!("is the server running at {}?", host_port(t)),
+                )
+            } else {
+                (
+                    text,
+                    format!(
+                        "check the url and that the server at {} accepts connections",
+                        host_port(t)
+                    ),
+                )
+            }
+        };
+        SourceError::Connect {
+            location,
+            cause: redact(&cause, &self.secrets()),
+            fix,
+        }
+    }
+
+    fn query_error(&self, what: impl Into<String>, e: &postgres::Error) -> SourceError {
+        SourceError::query(
+            &self.location(),
+            what,
+            redact(&pg_message(e), &self.secrets()),
+        )
+    }
+
+    /// A connection to the configured database inside a `REPEATABLE READ READ ONLY`
+    /// transaction with the canonical session settings.
+    fn snapshot_connection(&self, t: &Target) -> Result<Client, SourceError> {
+        let mut client = self.connect(t, &t.db)?;
+        client
+            .batch_execute(SESSION_SETTINGS)
+            .map_err(|e| self.query_error("setting up the session", &e))?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(|e| self.query_error("starting a snapshot transaction", &e))?;
+        Ok(client)
+    }
+
+    fn server_major(&self, client: &mut Client) -> Result<u32, SourceError> {
+        let row = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .map_err(|e| self.query_error("reading the server version", &e))?;
+        Ok((row.get::<_, i32>(0) / 10000) as u32)
+    }
+
+    /// Host, port and user arguments shared by `pg_dump` and `pg_restore`.
+    fn connection_args(t: &Target, db: &str) -> Vec<String> {
+        vec![
+            "--no-password".into(),
+            "-h".into(),
+            t.host.clone(),
+            "-p".into(),
+            t.port.to_string(),
+            "-U".into(),
+            t.user.clone(),
+            // A conninfo string, so that no database name is ever taken for an option.
+            format!("--dbname=dbname={}", conninfo_quote(db)),
+        ]
+    }
+
+    fn spawn_tool(
+        &self,
+        program: &Path,
+        args: &[String],
+        stdin: bool,
+        stdout: bool,
+    ) -> Result<Tool, SourceError> {
+        let mut spec = ToolSpec::new(program);
+        for a in args {
+            spec = spec.arg(a);
+        }
+        if let Some(pw) = self.password() {
+            spec = spec.env("PGPASSWORD", pw);
+        }
+        spec = spec.env("PGCONNECT_TIMEOUT", "10");
+        if stdin {
+            spec = spec.stdin();
+        }
+        if stdout {
+            spec = spec.stdout();
+        }
+        spec.spawn(&self.location())
+    }
+
+    /// Counts and fingerprint of what `client`'s transaction sees.
+    fn fingerprint(&self, client: &mut Client) -> Result<Inspection, SourceError> {
+        let mut parts = BTreeMap::new();
+        let mut rows_total = 0u64;
+
+        let tables = client
+            .query(
+                &format!(
+                    "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) \
+                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relkind = 'r' AND {USER_OBJECT} ORDER BY 1, 2"
+                ),
+                &[],
+            )
+            .map_err(|e| self.query_error("listing tables", &e))?;
+        for row in &tables {
+            let (schema, name, quoted): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            // One pass: the count and an order-independent sum of each row's MD5 prefix
+            // (as a signed 64-bit number, summed exactly as numeric).
+            let sql = format!(
+                "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(r.*)::text), 1, 16))::bit(64)::bigint::numeric), 0)::text \
+                 FROM ONLY {quoted} r"
+            );
+            let digest_row = client
+                .query_one(&sql, &[])
+                .map_err(|e| self.query_error(format!("reading table {schema}.{name}"), &e))?;
+            let count = digest_row.get::<_, i64>(0) as u64;
+            rows_total += count;
+            parts.insert(
+                format!("{schema}.{name}"),
+                PartDigest {
+                    count,
+                    digest: digest_row.get(1),
+                },
+            );
+        }
+        let table_count = tables.len() as u64;
+
+        let sequences = client
+            .query(
+                &format!(
+                    "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) \
+                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relkind = 'S' AND {USER_OBJECT} ORDER BY 1, 2"
+                ),
+                &[],
+            )
+            .map_err(|e| self.query_error("listing sequences", &e))?;
+        for row in &sequences {
+            let (schema, name, quoted): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let state = client
+                .query_one(&format!("SELECT last_value, is_called FROM {quoted}"), &[])
+                .map_err(|e| self.query_error(format!("reading sequence {schema}.{name}"), &e))?;
+            parts.insert(
+                format!("seq:{schema}.{name}"),
+                sequence_part(state.get(0), state.get(1)),
+            );
+        }
+
+        let ddl = client
+            .query(DDL_QUERY, &[])
+            .map_err(|e| self.query_error("describing the schema", &e))?;
+        let mut lines: Vec<String> = ddl.iter().map(|r| r.get::<_, String>(0)).collect();
+        lines.sort();
+        let mut h = Sha256::new();
+        for line in &lines {
+            h.update(line.as_bytes());
+            h.update(b"\n");
+        }
+        parts.insert(
+            "schema:ddl".to_string(),
+            PartDigest {
+                count: 0,
+                digest: hex::encode(h.finalize()),
+            },
+        );
+
+        let mut counts = BTreeMap::new();
+        counts.insert("tables".to_string(), table_count);
+        counts.insert("rows".to_string(), rows_total);
+        counts.insert("sequences".to_string(), sequences.len() as u64);
+        Ok(Inspection {
+            counts,
+            fingerprint: Fingerprint::from_parts(parts),
+        })
+    }
+
+    /// The sequence values the archive will restore, read from its table of contents
+    /// (`prefix` is the start of the archive). `None` when the prefix cannot be read
+    /// (a table of contents larger than the prefix): the caller keeps the live values.
+    fn dumped_sequences(
+        &self,
+        client: &mut Client,
+        prefix: &[u8],
+        scratch: &Path,
+        server_major: u32,
+    ) -> Result<Option<BTreeMap<String, PartDigest>>, SourceError> {
+        let loc = self.location();
+        let pg_restore = pg_program("pg_restore", server_major)?;
+        let archive = scratch.join("drydock-toc-prefix.pgdump");
+        write_private(&archive, prefix)
+            .map_err(|e| SourceError::io(&loc, "writing the archive's table of contents", e))?;
+        let archive_arg = archive.to_string_lossy().into_owned();
+        let list = match run_capture(self.spawn_tool(
+            &pg_restore,
+            &["--list".into(), archive_arg.clone()],
+            false,
+            true,
+        )?) {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(location = %loc, error = %e, "cannot read the dump's table of contents; sequence values are taken live");
+                let _ = std::fs::remove_file(&archive);
+                return Ok(None);
+            }
+        };
+        let wanted: Vec<&str> = list
+            .lines()
+            .filter(|l| !l.starts_with(';') && l.contains(" SEQUENCE SET "))
+            .collect();
+        let mut out = BTreeMap::new();
+        if !wanted.is_empty() {
+            let list_file = scratch.join("drydock-toc-sequences.list");
+            write_private(&list_file, wanted.join("\n").as_bytes())
+                .map_err(|e| SourceError::io(&loc, "writing the sequence list", e))?;
+            let args = vec![
+                "--use-list".to_string(),
+                list_file.to_string_lossy().into_owned(),
+                "--file=-".into(),
+                archive_arg,
+            ];
+            let sql = run_capture(self.spawn_tool(&pg_restore, &args, false, true)?);
+            let _ = std::fs::remove_file(&list_file);
+            let sql = match sql {
+                Ok(sql) => sql,
+                Err(e) => {
+                    tracing::warn!(location = %loc, error = %e, "cannot read the dump's sequence values; they are taken live");
+                    let _ = std::fs::remove_file(&archive);
+                    return Ok(None);
+                }
+            };
+            for (name_literal, value, called) in sql.lines().filter_map(parse_setval) {
+                let row = client
+                    .query_one(
+                        "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+                         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::text::regclass",
+                        &[&name_literal],
+                    )
+                    .map_err(|e| self.query_error(format!("resolving sequence {name_literal}"), &e))?;
+                let (schema, name): (String, String) = (row.get(0), row.get(1));
+                out.insert(format!("seq:{schema}.{name}"), sequence_part(value, called));
+            }
+        }
+        let _ = std::fs::remove_file(&archive);
+        Ok(Some(out))
+    }
+
+    /// Makes the configured database ready for `pg_restore`; returns whether the restore
+    /// must clean the existing objects itself (the database could not be recreated).
+    fn prepare_database(&self, t: &Target, ctx: &SourceContext<'_>) -> Result<bool, SourceError> {
+        let mut admin = match self.raw_connect(t, "postgres") {
+            Ok(c) => c,
+            Err(e)
+                if e.as_db_error()
+                    .is_some_and(|d| *d.code() == SqlState::INVALID_CATALOG_NAME) =>
+            {
+                self.connect(t, "template1")?
+            }
+            Err(e) => return Err(self.connect_error(t, "postgres", &e)),
+        };
+        let major = self.server_major(&mut admin)?;
+        let rights = admin
+            .query_one(
+                "SELECT r.rolsuper, r.rolcreatedb, d.datname IS NOT NULL, \
+                        coalesce(pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER'), false), \
+                        pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype \
+                 FROM pg_catalog.pg_roles r LEFT JOIN pg_catalog.pg_database d ON d.datname = $1 \
+                 WHERE r.rolname = current_user",
+                &[&t.db],
+            )
+            .map_err(|e| self.query_error("checking the target database", &e))?;
+        let superuser: bool = rights.get(0);
+        let can_create = superuser || rights.get::<_, bool>(1);
+        let exists: bool = rights.get(2);
+        let owns = superuser || rights.get::<_, bool>(3);
+        let db = quote_ident(&t.db);
+        let owner = quote_ident(&t.user);
+        if !exists {
+            if !can_create {
+                return Err(SourceError::invalid(
+                    &self.location(),
+                    format!("database \"{}\" does not exist and user \"{}\" may not create it; create it (owned by \"{}\") and retry", t.db, t.user, t.user),
+                ));
+            }
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0"
+                ))
+                .map_err(|e| self.query_error(format!("creating database \"{}\"", t.db), &e))?;
+            return Ok(false);
+        }
+        drop(admin);
+        if !self.has_data()? {
+            return Ok(false);
+        }
+        if !(can_create && owns) {
+            let message = format!(
+                "user \"{}\" may not drop and recreate database \"{}\"; restoring into it with pg_restore --clean --if-exists instead (objects not in the backup stay)",
+                t.user, t.db
+            );
+            tracing::warn!(location = %self.location(), "{message}");
+            ctx.events.emit(Event::Warning {
+                message: format!("{}: {message}", ctx.label),
+            });
+            return Ok(true);
+        }
+        let mut admin = match self.raw_connect(t, "postgres") {
+            Ok(c) => c,
+            Err(_) => self.connect(t, "template1")?,
+        };
+        let drop_sql = if major >= 13 {
+            format!("DROP DATABASE {db} WITH (FORCE)")
+        } else {
+            admin
+                .execute(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                    &[&t.db],
+                )
+                .map_err(|e| self.query_error("disconnecting sessions from the target database", &e))?;
+            format!("DROP DATABASE {db}")
+        };
+        admin
+            .batch_execute(&drop_sql)
+            .map_err(|e| self.query_error(format!("dropping database \"{}\"", t.db), &e))?;
+        let (encoding, collate, ctype): (String, String, String) =
+            (rights.get(4), rights.get(5), rights.get(6));
+        let create = format!(
+            "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+            quote_literal(&encoding),
+            quote_literal(&collate),
+            quote_literal(&ctype)
+        );
+        if let Err(e) = admin.batch_execute(&create) {
+            tracing::warn!(location = %self.location(), error = %pg_message(&e), "recreating the database with its old encoding and locale failed; using the server defaults");
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0"
+                ))
+                .map_err(|e| self.query_error(format!("creating database \"{}\"", t.db), &e))?;
+        }
+        Ok(false)
     }
 }
 
-impl crate::DataSource for Postgres {
-    fn kind(&self) -> drydock_domain::config::SourceKind { todo!() }
-    fn location(&self) -> String { todo!() }
-    fn restore_mode(&self) -> crate::RestoreMode { todo!() }
-    fn check(&self) -> Result<(), crate::SourceError> { todo!() }
-    fn backup(&self, _: &dyn crate::Store, _: &crate::SourceContext<'_>) -> Result<crate::BackupOutcome, crate::SourceError> { todo!() }
-    fn has_data(&self) -> Result<bool, crate::SourceError> { todo!() }
-    fn restore(&self, _: &dyn crate::Fetch, _: &drydock_domain::SourceRecord, _: &crate::SourceContext<'_>) -> Result<(), crate::SourceError> { todo!() }
-    fn inspect(&self, _: &crate::SourceContext<'_>) -> Result<crate::Inspection, crate::SourceError> { todo!() }
+impl DataSource for Postgres {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Postgres
+    }
+
+    fn location(&self) -> String {
+        match &self.target {
+            Ok(t) => format!("postgres {}/{}", host_port(t), t.db),
+            Err(_) => "postgres (invalid url)".to_string(),
+        }
+    }
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::Logical
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        client
+            .simple_query("SELECT 1")
+            .map_err(|e| self.query_error("running SELECT 1", &e))?;
+        Ok(())
+    }
+
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
+        let t = self.target()?;
+        let loc = self.location();
+        let mut client = self.snapshot_connection(t)?;
+        let major = self.server_major(&mut client)?;
+        let pg_dump = pg_program("pg_dump", major)?;
+        // Taken just before the snapshot: every commit up to here is in it (and perhaps
+        // a few after), so RPO computed from it errs on the safe side.
+        let consistent_at = jiff::Timestamp::now();
+        let snapshot: String = client
+            .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+            .map_err(|e| self.query_error("exporting the snapshot", &e))?
+            .get(0);
+
+        let mut args = vec![
+            "--format=custom".to_string(),
+            format!("--snapshot={snapshot}"),
+        ];
+        args.extend(Self::connection_args(t, &t.db));
+        let mut tool = self.spawn_tool(&pg_dump, &args, false, true)?;
+        let prefix = Arc::new(Mutex::new(Vec::new()));
+        let reader = PrefixTee {
+            inner: tool.take_stdout(),
+            prefix: Arc::clone(&prefix),
+        };
+        let dump_pid = tool.pid();
+
+        // The dump streams into the store on this thread; the fingerprint is computed
+        // in the same transaction on another, at the same time.
+        let (stored, inspection) = std::thread::scope(|s| {
+            let client = &mut client;
+            let fingerprint = s.spawn(move || {
+                let result = self.fingerprint(client);
+                if result.is_err() {
+                    // No point finishing a dump whose manifest cannot be written. The
+                    // child is not reaped before this scope ends, so the pid is still ours.
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(dump_pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                result
+            });
+            let stored = store.put_stream(Box::new(reader), ".pgdump");
+            if stored.is_err() {
+                tool.kill();
+            }
+            let inspection = fingerprint
+                .join()
+                .unwrap_or_else(|_| Err(SourceError::invalid(&loc, "fingerprinting panicked")));
+            (stored, inspection)
+        });
+        let mut inspection = inspection?;
+        let stored = stored.map_err(|e| SourceError::store(&loc, e))?;
+        tool.finish()?;
+
+        let prefix = std::mem::take(&mut *prefix.lock().unwrap());
+        if let Some(dumped) = self.dumped_sequences(&mut client, &prefix, ctx.scratch, major)? {
+            let mut parts = inspection.fingerprint.parts.clone();
+            parts.extend(dumped);
+            inspection.fingerprint = Fingerprint::from_parts(parts);
+        }
+        client
+            .batch_execute("COMMIT")
+            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
+
+        Ok(BackupOutcome {
+            stored,
+            format: FORMAT,
+            counts: inspection.counts,
+            fingerprint: inspection.fingerprint,
+            consistent_at,
+        })
+    }
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        let t = self.target()?;
+        let mut client = match self.raw_connect(t, &t.db) {
+            Ok(c) => c,
+            Err(e)
+                if e.as_db_error()
+                    .is_some_and(|d| *d.code() == SqlState::INVALID_CATALOG_NAME) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(self.connect_error(t, &t.db, &e)),
+        };
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relkind IN ('r', 'p', 'S') AND {USER_OBJECT})"
+                ),
+                &[],
+            )
+            .map_err(|e| self.query_error("looking for existing tables", &e))?;
+        Ok(row.get(0))
+    }
+
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let loc = self.location();
+        if let Some(format) = record.format.as_deref().filter(|f| *f != FORMAT) {
+            return Err(SourceError::invalid(
+                &loc,
+                format!("the backup holds `{format}`, not a PostgreSQL archive ({FORMAT})"),
+            ));
+        }
+        let clean = self.prepare_database(t, ctx)?;
+        let major = {
+            let mut client = self.connect(t, &t.db)?;
+            self.server_major(&mut client)?
+        };
+        let pg_restore = pg_program("pg_restore", major)?;
+        let mut args = vec![
+            "--no-owner".to_string(),
+            "--exit-on-error".into(),
+            "--single-transaction".into(),
+        ];
+        if clean {
+            args.extend(["--clean".to_string(), "--if-exists".into()]);
+        }
+        args.extend(Self::connection_args(t, &t.db));
+        let tool = self.spawn_tool(&pg_restore, &args, true, false)?;
+        pipe_into(tool, fetch, &loc)
+    }
+
+    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        let t = self.target()?;
+        let mut client = self.snapshot_connection(t)?;
+        let inspection = self.fingerprint(&mut client)?;
+        client
+            .batch_execute("COMMIT")
+            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
+        Ok(inspection)
+    }
+}
+
+/// Streams the stored archive into a restore tool's stdin and waits for it. When the
+/// tool fails first (the pipe breaks), its error (with its stderr) is the one reported;
+/// when fetching fails on its own, the tool is killed before it sees a clean EOF.
+pub(crate) fn pipe_into(
+    mut tool: Tool,
+    fetch: &dyn Fetch,
+    location: &str,
+) -> Result<(), SourceError> {
+    let mut sink = PipeSink {
+        inner: Some(tool.take_stdin()),
+        broken: false,
+    };
+    let copied = fetch.stream_into(&mut sink);
+    match copied {
+        Ok(_) => {
+            drop(sink);
+            tool.finish()
+        }
+        Err(e) if sink.broken => {
+            drop(sink);
+            tool.finish()?;
+            Err(SourceError::store(location, e))
+        }
+        Err(e) => {
+            tool.kill();
+            drop(sink);
+            Err(SourceError::store(location, e))
+        }
+    }
+}
+
+/// A tool's stdin that remembers whether a write to it failed.
+struct PipeSink {
+    inner: Option<std::process::ChildStdin>,
+    broken: bool,
+}
+
+impl Write for PipeSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.as_mut().expect("open").write(buf);
+        self.broken |= r.is_err();
+        r
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.as_mut().expect("open").flush();
+        self.broken |= r.is_err();
+        r
+    }
+}
+
+/// Passes a dump through while keeping its first [`TOC_PREFIX_CAP`] bytes.
+struct PrefixTee<R> {
+    inner: R,
+    prefix: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<R: Read> Read for PrefixTee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut prefix = self.prefix.lock().unwrap();
+        let room = TOC_PREFIX_CAP.saturating_sub(prefix.len()).min(n);
+        prefix.extend_from_slice(&buf[..room]);
+        Ok(n)
+    }
+}
+
+/// Runs a tool to completion and returns its stdout.
+fn run_capture(mut tool: Tool) -> Result<String, SourceError> {
+    let mut out = String::new();
+    let read = tool.take_stdout().read_to_string(&mut out);
+    tool.finish()?;
+    read.map_err(|e| SourceError::io("pg_restore", "reading its output", e))?;
+    Ok(out)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+fn sequence_part(last_value: i64, is_called: bool) -> PartDigest {
+    PartDigest {
+        count: 0,
+        digest: format!("{last_value}:{is_called}"),
+    }
+}
+
+/// Parses `SELECT pg_catalog.setval('name', 42, true);` into its arguments.
+fn parse_setval(line: &str) -> Option<(String, i64, bool)> {
+    let rest = line.trim().strip_prefix("SELECT pg_catalog.setval(")?;
+    let rest = rest.strip_prefix('\'')?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices().peekable();
+    let mut end = None;
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if matches!(chars.peek(), Some((_, '\''))) {
+                chars.next();
+                name.push('\'');
+            } else {
+                end = Some(i + 1);
+                break;
+            }
+        } else {
+            name.push(c);
+        }
+    }
+    let rest = rest[end?..].strip_prefix(',')?.trim_start();
+    let rest = rest.strip_suffix(");")?;
+    let (value, called) = rest.split_once(',')?;
+    Some((
+        name,
+        value.trim().parse().ok()?,
+        called.trim().parse().ok()?,
+    ))
+}
+
+/// The PostgreSQL tool matching the server's major version: Debian's versioned folder
+/// for that version, else the lowest newer one, else PATH, else the newest there is.
+fn pg_program(name: &str, server_major: u32) -> Result<PathBuf, SourceError> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+                    let p = e.path().join("bin").join(name);
+                    p.is_file().then_some((v, p))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    if let Some((_, p)) = versions.iter().find(|(v, _)| *v >= server_major) {
+        return Ok(p.clone());
+    }
+    if let Some(p) = crate::find_program(name) {
+        return Ok(p);
+    }
+    if let Some((_, p)) = versions.last() {
+        return Ok(p.clone());
+    }
+    Err(SourceError::MissingTool {
+        program: name.to_string(),
+        fix: format!("install the PostgreSQL client tools, version {server_major} or newer (e.g. postgresql-client-{server_major})"),
+    })
+}
+
+fn parse_url(raw: &str) -> Result<Target, String> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!("the url is not valid ({e}); expected postgres://USER@HOST:PORT/DATABASE")
+    })?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the url has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let user = percent_decode(url.username());
+    let db = percent_decode(url.path().trim_start_matches('/'));
+    if db.is_empty() || db.contains('/') {
+        return Err(
+            "the url names no database; expected postgres://USER@HOST:PORT/DATABASE".into(),
+        );
+    }
+    Ok(Target {
+        host,
+        port: url.port().unwrap_or(5432),
+        user: if user.is_empty() {
+            "postgres".into()
+        } else {
+            user
+        },
+        db,
+    })
+}
+
+fn host_port(t: &Target) -> String {
+    if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The error and its causes, one after another.
+fn error_chain(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn io_cause(e: &postgres::Error) -> Option<&std::io::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// The server's own message for a database error, else the client's.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => match d.detail() {
+            Some(detail) => format!("{}: {} ({detail})", d.severity(), d.message()),
+            None => format!("{}: {}", d.severity(), d.message()),
+        },
+        None => e.to_string(),
+    }
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A libpq conninfo value, quoted.
+fn conninfo_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// One line per schema object, free of OIDs and physical details; sorted by the caller.
+const DDL_QUERY: &str = "
+WITH rel AS (
+    SELECT c.oid, c.relkind, n.nspname, c.relname
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+)
+SELECT format('relation %I.%I %s', nspname, relname, relkind) FROM rel
+UNION ALL
+SELECT format('column %I.%I %s %I %s notnull=%s default=%s identity=%s generated=%s collation=%s',
+              rel.nspname, rel.relname,
+              lpad((row_number() OVER (PARTITION BY rel.oid ORDER BY a.attnum))::text, 5, '0'),
+              a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+              coalesce(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ''), a.attidentity, a.attgenerated,
+              coalesce((SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_catalog.pg_collation co
+                        JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                        JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                        WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation), ''))
+FROM rel JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f')
+UNION ALL
+SELECT format('constraint %I.%I %I %s', rel.nspname, rel.relname, co.conname, pg_catalog.pg_get_constraintdef(co.oid))
+FROM rel JOIN pg_catalog.pg_constraint co ON co.conrelid = rel.oid
+UNION ALL
+SELECT format('index %s', pg_catalog.pg_get_indexdef(i.indexrelid))
+FROM rel JOIN pg_catalog.pg_index i ON i.indrelid = rel.oid
+UNION ALL
+SELECT format('view %I.%I %s', rel.nspname, rel.relname, pg_catalog.pg_get_viewdef(rel.oid))
+FROM rel WHERE rel.relkind IN ('v', 'm')
+UNION ALL
+SELECT format('sequence %I.%I %s start=%s increment=%s min=%s max=%s cache=%s cycle=%s',
+              rel.nspname, rel.relname, s.seqtypid::pg_catalog.regtype, s.seqstart, s.seqincrement,
+              s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+FROM rel JOIN pg_catalog.pg_sequence s ON s.seqrelid = rel.oid
+UNION ALL
+SELECT format('trigger %s', pg_catalog.pg_get_triggerdef(tg.oid))
+FROM rel JOIN pg_catalog.pg_trigger tg ON tg.tgrelid = rel.oid AND NOT tg.tgisinternal
+UNION ALL
+SELECT format('function %s', pg_catalog.pg_get_functiondef(p.oid))
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prokind IN ('f', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT format('enum %s %s', t.oid::pg_catalog.regtype, string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder))
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+GROUP BY t.oid
+UNION ALL
+SELECT format('schema %I', n.nspname) FROM pg_catalog.pg_namespace n
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                  AND d.objid = n.oid AND d.deptype = 'e')
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setval_lines_parse() {
+        assert_eq!(
+            parse_setval("SELECT pg_catalog.setval('public.items_id_seq', 1234, true);"),
+            Some(("public.items_id_seq".to_string(), 1234, true))
+        );
+        assert_eq!(
+            parse_setval("SELECT pg_catalog.setval('public.\"it''s, odd\"', 1, false);"),
+            Some(("public.\"it's, odd\"".to_string(), 1, false))
+        );
+        assert_eq!(parse_setval("SET search_path = '';"), None);
+    }
+
+    #[test]
+    fn urls_parse_without_secrets() {
+        let t = parse_url("postgres://app%40x@db.example:6543/my%20db").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str(), t.db.as_str()),
+            ("db.example", 6543, "app@x", "my db")
+        );
+        let t = parse_url("postgresql://[::1]/app").unwrap();
+        assert_eq!(host_port(&t), "[::1]:5432");
+        assert_eq!(t.user, "postgres");
+        assert!(parse_url("postgres://app@host:5432/").is_err());
+    }
 }

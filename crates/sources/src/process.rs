@@ -41,7 +41,14 @@ pub struct ToolSpec<'a> {
 
 impl<'a> ToolSpec<'a> {
     pub fn new(program: &'a Path) -> Self {
-        ToolSpec { program, args: Vec::new(), env: Vec::new(), stdin: false, stdout: false, secrets: Vec::new() }
+        ToolSpec {
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: false,
+            stdout: false,
+            secrets: Vec::new(),
+        }
     }
     pub fn arg(mut self, a: &'a (impl AsRef<OsStr> + ?Sized)) -> Self {
         self.args.push(a.as_ref());
@@ -62,16 +69,32 @@ impl<'a> ToolSpec<'a> {
     }
 
     pub fn spawn(self, location: &str) -> Result<Tool, SourceError> {
-        let name = self.program.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = self
+            .program
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let mut cmd = Command::new(self.program);
         cmd.args(&self.args)
             .envs(self.env.iter().copied())
-            .stdin(if self.stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(if self.stdout { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(if self.stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                SourceError::MissingTool { program: name.clone(), fix: "install it (see README: Requirements) or put it on PATH".into() }
+                SourceError::MissingTool {
+                    program: name.clone(),
+                    fix: "install it (see README: Requirements) or put it on PATH".into(),
+                }
             } else {
                 SourceError::io(location, format!("cannot start {name}"), e)
             }
@@ -97,7 +120,12 @@ impl<'a> ToolSpec<'a> {
             child: Some(child),
             tail,
             reader: Some(reader),
-            secrets: self.secrets.iter().filter(|s| !s.is_empty()).map(|s| s.to_string()).collect(),
+            secrets: self
+                .secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_string())
+                .collect(),
         })
     }
 }
@@ -108,11 +136,17 @@ impl Tool {
     }
 
     pub fn take_stdout(&mut self) -> ChildStdout {
-        self.child.as_mut().and_then(|c| c.stdout.take()).expect("stdout piped and taken once")
+        self.child
+            .as_mut()
+            .and_then(|c| c.stdout.take())
+            .expect("stdout piped and taken once")
     }
 
     pub fn take_stdin(&mut self) -> ChildStdin {
-        self.child.as_mut().and_then(|c| c.stdin.take()).expect("stdin piped and taken once")
+        self.child
+            .as_mut()
+            .and_then(|c| c.stdin.take())
+            .expect("stdin piped and taken once")
     }
 
     /// The redacted tail of stderr so far.
@@ -125,14 +159,19 @@ impl Tool {
     /// carrying the redacted tail of its stderr.
     pub fn finish(mut self) -> Result<(), SourceError> {
         let mut child = self.child.take().expect("not finished yet");
-        let status = child.wait().map_err(|e| SourceError::io(&self.location, format!("waiting for {}", self.name), e))?;
+        let status = child.wait().map_err(|e| {
+            SourceError::io(&self.location, format!("waiting for {}", self.name), e)
+        })?;
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
         if status.success() {
             return Ok(());
         }
-        let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        let status = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
             (Some(code), _) => format!("exit status {code}"),
             (None, Some(sig)) => format!("killed by signal {sig}"),
             _ => status.to_string(),
@@ -142,7 +181,11 @@ impl Tool {
             tool: self.name.clone(),
             location: self.location.clone(),
             status,
-            stderr: if tail.is_empty() { "(no error output)".into() } else { tail },
+            stderr: if tail.is_empty() {
+                "(no error output)".into()
+            } else {
+                tail
+            },
         })
     }
 
@@ -182,7 +225,11 @@ impl PrivateFile {
     pub fn create(dir: &Path, name: &str, content: &str) -> std::io::Result<Self> {
         let path = dir.join(name);
         let _ = std::fs::remove_file(&path);
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
         f.write_all(content.as_bytes())?;
         f.sync_all()?;
         Ok(PrivateFile { path })
@@ -220,8 +267,16 @@ mod tests {
 
     #[test]
     fn killed_tool_is_a_failure() {
-        let tool = ToolSpec::new(Path::new("/bin/sh")).arg("-c").arg("kill -9 $$").spawn("test").unwrap();
-        assert!(tool.finish().unwrap_err().to_string().contains("killed by signal 9"));
+        let tool = ToolSpec::new(Path::new("/bin/sh"))
+            .arg("-c")
+            .arg("kill -9 $$")
+            .spawn("test")
+            .unwrap();
+        assert!(tool
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("killed by signal 9"));
     }
 
     #[test]
@@ -229,6 +284,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let f = PrivateFile::create(dir.path(), "pw", "x").unwrap();
-        assert_eq!(std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -31,7 +31,10 @@ use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Val
 use sha2::{Digest, Sha256};
 
 use crate::process::{redact, ToolSpec};
-use crate::{find_program, BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store};
+use crate::{
+    find_program, BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext,
+    SourceError, Store,
+};
 
 /// Keys per SCAN page and per pipeline.
 const SCAN_COUNT: usize = 1000;
@@ -66,28 +69,51 @@ impl Redis {
     }
 
     fn password(&self) -> Option<&str> {
-        self.config.password.as_ref().map(|s| s.expose()).filter(|p| !p.is_empty())
+        self.config
+            .password
+            .as_ref()
+            .map(|s| s.expose())
+            .filter(|p| !p.is_empty())
     }
 
     fn secrets(&self) -> Vec<String> {
-        self.password().map(|p| vec![p.to_string()]).unwrap_or_default()
+        self.password()
+            .map(|p| vec![p.to_string()])
+            .unwrap_or_default()
     }
 
     fn endpoint(&self) -> Result<Endpoint, SourceError> {
-        let url = url::Url::parse(&self.config.url)
-            .map_err(|e| SourceError::invalid(&self.loc(), format!("the URL is not valid ({e}); expected redis://[USER@]HOST:PORT")))?;
+        let url = url::Url::parse(&self.config.url).map_err(|e| {
+            SourceError::invalid(
+                &self.loc(),
+                format!("the URL is not valid ({e}); expected redis://[USER@]HOST:PORT"),
+            )
+        })?;
         let host = match url.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
-            None => return Err(SourceError::invalid(&self.loc(), "the URL has no host; expected redis://[USER@]HOST:PORT")),
+            None => {
+                return Err(SourceError::invalid(
+                    &self.loc(),
+                    "the URL has no host; expected redis://[USER@]HOST:PORT",
+                ))
+            }
         };
         let username = (!url.username().is_empty()).then(|| percent_decode(url.username()));
-        Ok(Endpoint { host, port: url.port().unwrap_or(6379), username })
+        Ok(Endpoint {
+            host,
+            port: url.port().unwrap_or(6379),
+            username,
+        })
     }
 
     fn hostport(&self) -> String {
         match url::Url::parse(&self.config.url) {
-            Ok(u) => format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)),
+            Ok(u) => format!(
+                "{}:{}",
+                u.host_str().unwrap_or("?"),
+                u.port().unwrap_or(6379)
+            ),
             Err(_) => self.config.url.clone(),
         }
     }
@@ -97,7 +123,12 @@ impl Redis {
         let ep = self.endpoint()?;
         let info = ConnectionInfo {
             addr: ConnectionAddr::Tcp(ep.host, ep.port),
-            redis: RedisConnectionInfo { db: 0, username: ep.username, password: self.password().map(str::to_string), ..Default::default() },
+            redis: RedisConnectionInfo {
+                db: 0,
+                username: ep.username,
+                password: self.password().map(str::to_string),
+                ..Default::default()
+            },
         };
         let mut con = open_connection(info).map_err(|e| self.connect_error(e))?;
         let pong: Result<String, _> = redis::cmd("PING").query(&mut con);
@@ -110,7 +141,10 @@ impl Redis {
         let hp = self.hostport();
         let text = redact(&e.to_string(), &self.secrets());
         let reference = self.config.password.as_ref().map(|s| s.to_string());
-        let (cause, fix) = if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") || text.contains("invalid password") {
+        let (cause, fix) = if e.kind() == redis::ErrorKind::AuthenticationFailed
+            || text.contains("WRONGPASS")
+            || text.contains("invalid password")
+        {
             (
                 "the server rejected the password (wrong password or user)".to_string(),
                 match reference {
@@ -119,15 +153,31 @@ impl Redis {
                 },
             )
         } else if text.contains("NOAUTH") {
-            ("the server requires a password".to_string(), "set `password = \"${env:NAME}\"` for this source".to_string())
+            (
+                "the server requires a password".to_string(),
+                "set `password = \"${env:NAME}\"` for this source".to_string(),
+            )
         } else if e.kind() == redis::ErrorKind::BusyLoadingError || text.contains("LOADING") {
-            ("the server is still loading its data".to_string(), "retry in a moment".to_string())
-        } else if e.is_connection_refusal() || e.is_timeout() || e.kind() == redis::ErrorKind::IoError {
+            (
+                "the server is still loading its data".to_string(),
+                "retry in a moment".to_string(),
+            )
+        } else if e.is_connection_refusal()
+            || e.is_timeout()
+            || e.kind() == redis::ErrorKind::IoError
+        {
             (text, format!("is redis running at {hp}?"))
         } else {
-            (text, format!("check the URL and that redis at {hp} accepts this client"))
+            (
+                text,
+                format!("check the URL and that redis at {hp} accepts this client"),
+            )
         };
-        SourceError::Connect { location, cause, fix }
+        SourceError::Connect {
+            location,
+            cause,
+            fix,
+        }
     }
 
     fn query_err(&self, what: &str, e: redis::RedisError) -> SourceError {
@@ -143,7 +193,11 @@ impl Redis {
         })?;
         let ep = self.endpoint()?;
         let port = ep.port.to_string();
-        let mut spec = ToolSpec::new(&program).arg("-h").arg(&ep.host).arg("-p").arg(&port);
+        let mut spec = ToolSpec::new(&program)
+            .arg("-h")
+            .arg(&ep.host)
+            .arg("-p")
+            .arg(&port);
         if let Some(user) = &ep.username {
             spec = spec.arg("--user").arg(user);
         }
@@ -156,19 +210,41 @@ impl Redis {
 
     /// BGSAVE, wait for it, and copy the server's RDB file (only when drydock can read
     /// the server's directory, e.g. on the same host).
-    fn fetch_rdb_via_bgsave(&self, con: &mut Connection, dest: &Path) -> Result<jiff::Timestamp, SourceError> {
+    fn fetch_rdb_via_bgsave(
+        &self,
+        con: &mut Connection,
+        dest: &Path,
+    ) -> Result<jiff::Timestamp, SourceError> {
         let loc = self.loc();
-        let dir: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query(con).map_err(|e| self.query_err("CONFIG GET dir", e))?;
-        let name: Vec<String> =
-            redis::cmd("CONFIG").arg("GET").arg("dbfilename").query(con).map_err(|e| self.query_err("CONFIG GET dbfilename", e))?;
+        let dir: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("dir")
+            .query(con)
+            .map_err(|e| self.query_err("CONFIG GET dir", e))?;
+        let name: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("dbfilename")
+            .query(con)
+            .map_err(|e| self.query_err("CONFIG GET dbfilename", e))?;
         let (Some(dir), Some(name)) = (dir.get(1), name.get(1)) else {
-            return Err(SourceError::invalid(&loc, "the server did not tell where it saves its RDB (CONFIG GET dir)"));
+            return Err(SourceError::invalid(
+                &loc,
+                "the server did not tell where it saves its RDB (CONFIG GET dir)",
+            ));
         };
         let file = Path::new(dir).join(name);
-        fs::metadata(dir).map_err(|e| SourceError::io(&loc, format!("the server's directory {dir} is not readable here"), e))?;
+        fs::metadata(dir).map_err(|e| {
+            SourceError::io(
+                &loc,
+                format!("the server's directory {dir} is not readable here"),
+                e,
+            )
+        })?;
 
         let lastsave = |con: &mut Connection| -> Result<i64, SourceError> {
-            redis::cmd("LASTSAVE").query(con).map_err(|e| self.query_err("LASTSAVE", e))
+            redis::cmd("LASTSAVE")
+                .query(con)
+                .map_err(|e| self.query_err("LASTSAVE", e))
         };
         let deadline = Instant::now() + BGSAVE_TIMEOUT;
         let mut before = lastsave(con)?;
@@ -189,9 +265,18 @@ impl Redis {
         };
         loop {
             if lastsave(con)? > before {
-                let info: String = redis::cmd("INFO").arg("persistence").query(con).map_err(|e| self.query_err("INFO persistence", e))?;
-                if info.lines().any(|l| l.trim() == "rdb_last_bgsave_status:err") {
-                    return Err(SourceError::invalid(&loc, "the server's BGSAVE failed; see the redis log (disk full? permissions?)"));
+                let info: String = redis::cmd("INFO")
+                    .arg("persistence")
+                    .query(con)
+                    .map_err(|e| self.query_err("INFO persistence", e))?;
+                if info
+                    .lines()
+                    .any(|l| l.trim() == "rdb_last_bgsave_status:err")
+                {
+                    return Err(SourceError::invalid(
+                        &loc,
+                        "the server's BGSAVE failed; see the redis log (disk full? permissions?)",
+                    ));
                 }
                 break;
             }
@@ -200,10 +285,22 @@ impl Redis {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let mut src = File::open(&file).map_err(|e| SourceError::io(&loc, format!("reading the server's RDB file {}", file.display()), e))?;
-        let mut out = OpenOptions::new().write(true).truncate(true).open(dest).map_err(|e| SourceError::io(&loc, "writing the RDB copy", e))?;
-        std::io::copy(&mut src, &mut out).map_err(|e| SourceError::io(&loc, "copying the RDB file", e))?;
-        out.sync_all().map_err(|e| SourceError::io(&loc, "syncing the RDB copy", e))?;
+        let mut src = File::open(&file).map_err(|e| {
+            SourceError::io(
+                &loc,
+                format!("reading the server's RDB file {}", file.display()),
+                e,
+            )
+        })?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dest)
+            .map_err(|e| SourceError::io(&loc, "writing the RDB copy", e))?;
+        std::io::copy(&mut src, &mut out)
+            .map_err(|e| SourceError::io(&loc, "copying the RDB file", e))?;
+        out.sync_all()
+            .map_err(|e| SourceError::io(&loc, "syncing the RDB copy", e))?;
         Ok(started)
     }
 }
@@ -225,38 +322,72 @@ impl DataSource for Redis {
         self.connect().map(drop)
     }
 
-    fn backup(&self, store: &dyn Store, ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError> {
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
         let loc = self.loc();
         let mut live = self.connect()?;
-        let work = tempfile::Builder::new().prefix("redis-").tempdir_in(ctx.scratch).map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
+        let work = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
         let rdb = work.path().join("dump.rdb");
-        create_private(&rdb).map_err(|e| SourceError::io(&loc, "creating the private RDB file", e))?;
+        create_private(&rdb)
+            .map_err(|e| SourceError::io(&loc, "creating the private RDB file", e))?;
 
-        ctx.events.emit(Event::Step { message: format!("{}: taking an RDB snapshot", ctx.label) });
+        ctx.events.emit(Event::Step {
+            message: format!("{}: taking an RDB snapshot", ctx.label),
+        });
         // The server forks its snapshot when the sync starts: that start is the moment.
         let started = jiff::Timestamp::now();
         let consistent_at = match self.fetch_rdb_via_cli(&rdb) {
             Ok(()) => started,
             Err(cli_err) => {
-                ctx.events.emit(Event::Warning { message: format!("{}: redis-cli --rdb failed ({cli_err}); trying BGSAVE", ctx.label) });
-                self.fetch_rdb_via_bgsave(&mut live, &rdb).map_err(|bg_err| {
-                    SourceError::invalid(&loc, format!("could not get an RDB: {cli_err}; BGSAVE fallback: {bg_err}"))
-                })?
+                ctx.events.emit(Event::Warning {
+                    message: format!(
+                        "{}: redis-cli --rdb failed ({cli_err}); trying BGSAVE",
+                        ctx.label
+                    ),
+                });
+                self.fetch_rdb_via_bgsave(&mut live, &rdb)
+                    .map_err(|bg_err| {
+                        SourceError::invalid(
+                            &loc,
+                            format!("could not get an RDB: {cli_err}; BGSAVE fallback: {bg_err}"),
+                        )
+                    })?
             }
         };
         drop(live);
         check_rdb_magic(&rdb).map_err(|m| SourceError::invalid(&loc, m))?;
 
-        ctx.events.emit(Event::Step { message: format!("{}: loading the RDB into a throwaway redis-server to check and fingerprint it", ctx.label) });
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: loading the RDB into a throwaway redis-server to check and fingerprint it",
+                ctx.label
+            ),
+        });
         let (counts, fingerprint) = {
             let server = Throwaway::start(work.path(), &loc)?;
             let mut con = server.connect(&loc)?;
-            fingerprint_instance(&mut con).map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))?
+            fingerprint_instance(&mut con)
+                .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))?
         };
 
-        let file = File::open(&rdb).map_err(|e| SourceError::io(&loc, "reading the RDB copy", e))?;
-        let stored = store.put_stream(Box::new(file), ".rdb").map_err(|e| SourceError::store(&loc, e))?;
-        Ok(BackupOutcome { stored, format: "redis-rdb", counts, fingerprint, consistent_at })
+        let file =
+            File::open(&rdb).map_err(|e| SourceError::io(&loc, "reading the RDB copy", e))?;
+        let stored = store
+            .put_stream(Box::new(file), ".rdb")
+            .map_err(|e| SourceError::store(&loc, e))?;
+        Ok(BackupOutcome {
+            stored,
+            format: "redis-rdb",
+            counts,
+            fingerprint,
+            consistent_at,
+        })
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
@@ -265,18 +396,39 @@ impl DataSource for Redis {
         Ok(dbs.iter().any(|(_, keys)| *keys > 0))
     }
 
-    fn restore(&self, fetch: &dyn Fetch, record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
         let loc = self.loc();
         let mut target = self.connect()?;
-        let work = tempfile::Builder::new().prefix("redis-").tempdir_in(ctx.scratch).map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
+        let work = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
         let rdb = work.path().join("dump.rdb");
-        create_private(&rdb).map_err(|e| SourceError::io(&loc, "creating the private RDB file", e))?;
+        create_private(&rdb)
+            .map_err(|e| SourceError::io(&loc, "creating the private RDB file", e))?;
         {
-            let file = OpenOptions::new().write(true).open(&rdb).map_err(|e| SourceError::io(&loc, "opening the RDB file", e))?;
-            let mut out = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hash: Sha256::new() };
-            fetch.stream_into(&mut out).map_err(|e| SourceError::store(&loc, e))?;
-            let file = out.inner.into_inner().map_err(|e| SourceError::io(&loc, "writing the RDB file", e.into_error()))?;
-            file.sync_all().map_err(|e| SourceError::io(&loc, "syncing the RDB file", e))?;
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&rdb)
+                .map_err(|e| SourceError::io(&loc, "opening the RDB file", e))?;
+            let mut out = HashingWriter {
+                inner: BufWriter::with_capacity(1 << 20, file),
+                hash: Sha256::new(),
+            };
+            fetch
+                .stream_into(&mut out)
+                .map_err(|e| SourceError::store(&loc, e))?;
+            let file = out
+                .inner
+                .into_inner()
+                .map_err(|e| SourceError::io(&loc, "writing the RDB file", e.into_error()))?;
+            file.sync_all()
+                .map_err(|e| SourceError::io(&loc, "syncing the RDB file", e))?;
             let sha = hex::encode(out.hash.finalize());
             if let Some(want) = &record.sha256 {
                 if !want.eq_ignore_ascii_case(&sha) {
@@ -286,20 +438,33 @@ impl DataSource for Redis {
         }
         check_rdb_magic(&rdb).map_err(|m| SourceError::invalid(&loc, m))?;
 
-        ctx.events.emit(Event::Step { message: format!("{}: loading the backup into a throwaway redis-server", ctx.label) });
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: loading the backup into a throwaway redis-server",
+                ctx.label
+            ),
+        });
         let server = Throwaway::start(work.path(), &loc)?;
         let mut source = server.connect(&loc)?;
-        let dbs = keyspace(&mut source).map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
+        let dbs = keyspace(&mut source)
+            .map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
 
         let live = keyspace(&mut target).map_err(|e| self.query_err("INFO keyspace", e))?;
         if live.iter().any(|(_, keys)| *keys > 0) {
-            ctx.events.emit(Event::Step { message: format!("{}: flushing the target (FLUSHALL)", ctx.label) });
-            redis::cmd("FLUSHALL").query::<Value>(&mut target).map_err(|e| self.query_err("FLUSHALL", e))?;
+            ctx.events.emit(Event::Step {
+                message: format!("{}: flushing the target (FLUSHALL)", ctx.label),
+            });
+            redis::cmd("FLUSHALL")
+                .query::<Value>(&mut target)
+                .map_err(|e| self.query_err("FLUSHALL", e))?;
         }
 
         let mut moved_bytes = 0u64;
         for (db, _) in dbs {
-            redis::cmd("SELECT").arg(db).query::<Value>(&mut source).map_err(|e| SourceError::query(&loc, "SELECT on the throwaway server", e))?;
+            redis::cmd("SELECT")
+                .arg(db)
+                .query::<Value>(&mut source)
+                .map_err(|e| SourceError::query(&loc, "SELECT on the throwaway server", e))?;
             redis::cmd("SELECT").arg(db).query::<Value>(&mut target).map_err(|e| {
                 self.query_err(&format!("SELECT {db} (the backup has keys in db {db}; does the target allow that many databases?)"), e)
             })?;
@@ -316,11 +481,16 @@ impl DataSource for Redis {
                     for k in &keys {
                         pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
                     }
-                    let replies: Vec<Value> = pipe.query(&mut source).map_err(|e| SourceError::query(&loc, "DUMP on the throwaway server", e))?;
+                    let replies: Vec<Value> = pipe
+                        .query(&mut source)
+                        .map_err(|e| SourceError::query(&loc, "DUMP on the throwaway server", e))?;
                     let mut restore = redis::pipe();
                     let mut any = false;
                     for (k, pair) in keys.iter().zip(replies.chunks(2)) {
-                        let (Value::BulkString(payload), Value::Int(pttl)) = (&pair[0], &pair[1]) else { continue };
+                        let (Value::BulkString(payload), Value::Int(pttl)) = (&pair[0], &pair[1])
+                        else {
+                            continue;
+                        };
                         let ttl = match *pttl {
                             -2 => continue,
                             t if t < 0 => 0,
@@ -328,7 +498,13 @@ impl DataSource for Redis {
                             t => t,
                         };
                         moved_bytes += payload.len() as u64;
-                        restore.cmd("RESTORE").arg(k).arg(ttl).arg(payload.as_slice()).arg("REPLACE").ignore();
+                        restore
+                            .cmd("RESTORE")
+                            .arg(k)
+                            .arg(ttl)
+                            .arg(payload.as_slice())
+                            .arg("REPLACE")
+                            .ignore();
                         any = true;
                     }
                     if any {
@@ -342,7 +518,10 @@ impl DataSource for Redis {
                             err
                         })?;
                     }
-                    ctx.events.emit(Event::Progress { source: ctx.label.to_string(), bytes: moved_bytes });
+                    ctx.events.emit(Event::Progress {
+                        source: ctx.label.to_string(),
+                        bytes: moved_bytes,
+                    });
                 }
                 cursor = next;
                 if cursor == 0 {
@@ -357,8 +536,12 @@ impl DataSource for Redis {
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
         let mut con = self.connect()?;
-        let (counts, fingerprint) = fingerprint_instance(&mut con).map_err(|e| self.query_err("fingerprinting the data", e))?;
-        Ok(Inspection { counts, fingerprint })
+        let (counts, fingerprint) = fingerprint_instance(&mut con)
+            .map_err(|e| self.query_err("fingerprinting the data", e))?;
+        Ok(Inspection {
+            counts,
+            fingerprint,
+        })
     }
 }
 
@@ -371,7 +554,12 @@ fn open_connection(info: ConnectionInfo) -> redis::RedisResult<Connection> {
 }
 
 fn create_private(path: &Path) -> std::io::Result<()> {
-    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 fn check_rdb_magic(path: &Path) -> Result<(), String> {
@@ -390,7 +578,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -407,10 +598,20 @@ fn keyspace(con: &mut Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
     let info: String = redis::cmd("INFO").arg("keyspace").query(con)?;
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some(rest) = line.trim().strip_prefix("db") else { continue };
-        let Some((idx, fields)) = rest.split_once(':') else { continue };
-        let Ok(idx) = idx.parse::<u32>() else { continue };
-        let keys = fields.split(',').find_map(|f| f.strip_prefix("keys=")).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        let Some(rest) = line.trim().strip_prefix("db") else {
+            continue;
+        };
+        let Some((idx, fields)) = rest.split_once(':') else {
+            continue;
+        };
+        let Ok(idx) = idx.parse::<u32>() else {
+            continue;
+        };
+        let keys = fields
+            .split(',')
+            .find_map(|f| f.strip_prefix("keys="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
         out.push((idx, keys));
     }
     out.sort();
@@ -419,7 +620,9 @@ fn keyspace(con: &mut Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
 
 /// Counts (`keys`, `dbs`) and the fingerprint of a whole instance: a part per non-empty
 /// database, `db0`, `db1` ..., over (key, type, has-expiry, value digest).
-pub fn fingerprint_instance(con: &mut Connection) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
+pub fn fingerprint_instance(
+    con: &mut Connection,
+) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
     let mut parts = BTreeMap::new();
     let mut total = 0u64;
     for (db, _) in keyspace(con)? {
@@ -443,7 +646,11 @@ fn digest_db(con: &mut Connection) -> redis::RedisResult<drydock_domain::PartDig
     let mut seen: HashSet<u128> = HashSet::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(SCAN_COUNT).query(con)?;
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query(con)?;
         let keys: Vec<Vec<u8>> = keys
             .into_iter()
             .filter(|k| {
@@ -536,7 +743,10 @@ fn value_digest(ty: &str, v: Value) -> [u8; 32] {
             }
         }
         ("hash", Value::Map(items)) => {
-            let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = items.into_iter().map(|(f, v)| (bytes_of(f), bytes_of(v))).collect();
+            let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = items
+                .into_iter()
+                .map(|(f, v)| (bytes_of(f), bytes_of(v)))
+                .collect();
             pairs.sort();
             h.update(b"H");
             for (f, v) in &pairs {
@@ -641,8 +851,13 @@ impl Throwaway {
                 .map_err(|e| SourceError::io(loc, "finding a free loopback port", e))?
                 .port();
             let mut text = Vec::new();
-            text.extend_from_slice(b"bind 127.0.0.1\nprotected-mode yes\ndaemonize no\nsave \"\"\nappendonly no\n");
-            text.extend_from_slice(format!("port {port}\nrequirepass {password}\ndatabases {THROWAWAY_DATABASES}\n").as_bytes());
+            text.extend_from_slice(
+                b"bind 127.0.0.1\nprotected-mode yes\ndaemonize no\nsave \"\"\nappendonly no\n",
+            );
+            text.extend_from_slice(
+                format!("port {port}\nrequirepass {password}\ndatabases {THROWAWAY_DATABASES}\n")
+                    .as_bytes(),
+            );
             text.extend_from_slice(b"dir ");
             text.extend_from_slice(&quote_conf(dir.as_os_str()));
             text.extend_from_slice(b"\ndbfilename dump.rdb\nlogfile ");
@@ -658,7 +873,10 @@ impl Throwaway {
                 .and_then(|mut f| f.write_all(&text))
                 .map_err(|e| SourceError::io(loc, "writing the throwaway server's config", e))?;
             let mut cmd = Command::new(&program);
-            cmd.arg(&conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             // SAFETY: prctl is async-signal-safe; the child must not outlive drydock.
             unsafe {
                 cmd.pre_exec(|| {
@@ -666,8 +884,14 @@ impl Throwaway {
                     Ok(())
                 });
             }
-            let child = cmd.spawn().map_err(|e| SourceError::io(loc, "starting the throwaway redis-server", e))?;
-            let mut server = Throwaway { child, port, password: password.clone() };
+            let child = cmd
+                .spawn()
+                .map_err(|e| SourceError::io(loc, "starting the throwaway redis-server", e))?;
+            let mut server = Throwaway {
+                child,
+                port,
+                password: password.clone(),
+            };
             match server.wait_ready(&log, loc) {
                 Ok(()) => return Ok(server),
                 Err((true, _)) => continue, // port taken meanwhile: another port
@@ -677,7 +901,12 @@ impl Throwaway {
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| SourceError::invalid(loc, "could not start a throwaway redis-server: no free loopback port")))
+        Err(last_err.unwrap_or_else(|| {
+            SourceError::invalid(
+                loc,
+                "could not start a throwaway redis-server: no free loopback port",
+            )
+        }))
     }
 
     /// Waits until the server answers PING (not LOADING). Err((port_taken, error)).
@@ -706,7 +935,16 @@ impl Throwaway {
                 }
             }
             if Instant::now() > deadline {
-                return Err((false, SourceError::invalid(loc, format!("the throwaway redis-server did not load the RDB within {}s", LOAD_TIMEOUT.as_secs()))));
+                return Err((
+                    false,
+                    SourceError::invalid(
+                        loc,
+                        format!(
+                            "the throwaway redis-server did not load the RDB within {}s",
+                            LOAD_TIMEOUT.as_secs()
+                        ),
+                    ),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -715,12 +953,18 @@ impl Throwaway {
     fn try_connect(&self) -> redis::RedisResult<Connection> {
         open_connection(ConnectionInfo {
             addr: ConnectionAddr::Tcp("127.0.0.1".into(), self.port),
-            redis: RedisConnectionInfo { db: 0, username: None, password: Some(self.password.clone()), ..Default::default() },
+            redis: RedisConnectionInfo {
+                db: 0,
+                username: None,
+                password: Some(self.password.clone()),
+                ..Default::default()
+            },
         })
     }
 
     fn connect(&self, loc: &str) -> Result<Connection, SourceError> {
-        self.try_connect().map_err(|e| SourceError::query(loc, "connecting to the throwaway redis-server", e))
+        self.try_connect()
+            .map_err(|e| SourceError::query(loc, "connecting to the throwaway redis-server", e))
     }
 }
 
@@ -734,13 +978,21 @@ impl Drop for Throwaway {
 fn server_version() -> String {
     find_program("redis-server")
         .and_then(|p| Command::new(p).arg("--version").output().ok())
-        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().find_map(|w| w.strip_prefix("v=")).unwrap_or("?").to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("v="))
+                .unwrap_or("?")
+                .to_string()
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 /// The last lines of a log file (the interesting part of a failed start).
 fn log_tail(path: &Path) -> String {
-    let Ok(mut f) = File::open(path) else { return "(no log)".into() };
+    let Ok(mut f) = File::open(path) else {
+        return "(no log)".into();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(1500)));
     let mut buf = Vec::new();
@@ -770,7 +1022,9 @@ fn quote_conf(s: &OsStr) -> Vec<u8> {
 
 fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
-    let ok = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok();
+    let ok = File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
     if !ok {
         // Never expected on Linux; still unique enough for a loopback throwaway.
         let seed = format!("{:?}{}", Instant::now(), std::process::id());

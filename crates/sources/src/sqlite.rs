@@ -21,7 +21,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
-use crate::{BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store};
+use crate::{
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+};
 
 /// How long the backup waits for a lock the app holds (rollback-journal mode).
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -49,12 +51,25 @@ impl Sqlite {
     fn require_file(&self) -> Result<fs::Metadata, SourceError> {
         match fs::metadata(self.path()) {
             Ok(m) if m.is_file() => Ok(m),
-            Ok(_) => Err(SourceError::invalid(&self.loc(), format!("{} is not a file; point `path` at the SQLite database file", self.path().display()))),
+            Ok(_) => Err(SourceError::invalid(
+                &self.loc(),
+                format!(
+                    "{} is not a file; point `path` at the SQLite database file",
+                    self.path().display()
+                ),
+            )),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(SourceError::invalid(
                 &self.loc(),
-                format!("database file {} does not exist; check `path` in drydock.toml", self.path().display()),
+                format!(
+                    "database file {} does not exist; check `path` in drydock.toml",
+                    self.path().display()
+                ),
             )),
-            Err(e) => Err(SourceError::io(&self.loc(), format!("cannot access {}", self.path().display()), e)),
+            Err(e) => Err(SourceError::io(
+                &self.loc(),
+                format!("cannot access {}", self.path().display()),
+                e,
+            )),
         }
     }
 
@@ -67,10 +82,16 @@ impl Sqlite {
             Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_ONLY)
         } else {
             Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_WRITE)
-                .or_else(|_| Connection::open_with_flags(self.path(), base | OpenFlags::SQLITE_OPEN_READ_ONLY))
+                .or_else(|_| {
+                    Connection::open_with_flags(
+                        self.path(),
+                        base | OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                })
         }
         .map_err(|e| self.sqlite_err("opening the database", e))?;
-        conn.busy_timeout(LOCK_WAIT).map_err(|e| self.sqlite_err("setting the lock timeout", e))?;
+        conn.busy_timeout(LOCK_WAIT)
+            .map_err(|e| self.sqlite_err("setting the lock timeout", e))?;
         Ok(conn)
     }
 
@@ -82,10 +103,22 @@ impl Sqlite {
 fn sqlite_error(loc: &str, path: &Path, what: &str, e: rusqlite::Error) -> SourceError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         if f.code == rusqlite::ErrorCode::NotADatabase {
-            return SourceError::invalid(loc, format!("{} is not a SQLite database (or is encrypted or corrupt): {e}", path.display()));
+            return SourceError::invalid(
+                loc,
+                format!(
+                    "{} is not a SQLite database (or is encrypted or corrupt): {e}",
+                    path.display()
+                ),
+            );
         }
         if f.code == rusqlite::ErrorCode::DatabaseCorrupt {
-            return SourceError::invalid(loc, format!("{} is corrupt: {e}; repair it (sqlite3 .recover) before backing it up", path.display()));
+            return SourceError::invalid(
+                loc,
+                format!(
+                    "{} is corrupt: {e}; repair it (sqlite3 .recover) before backing it up",
+                    path.display()
+                ),
+            );
         }
     }
     SourceError::query(loc, what, e)
@@ -106,21 +139,35 @@ impl DataSource for Sqlite {
 
     fn check(&self) -> Result<(), SourceError> {
         let conn = self.open_live(true)?;
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| self.sqlite_err("reading the schema", e))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| self.sqlite_err("reading the schema", e))?;
         Ok(())
     }
 
-    fn backup(&self, store: &dyn Store, ctx: &SourceContext<'_>) -> Result<BackupOutcome, SourceError> {
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
         let loc = self.loc();
         let src = self.open_live(false)?;
-        let work = tempfile::Builder::new().prefix("sqlite-").tempdir_in(ctx.scratch).map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
+        let work = tempfile::Builder::new()
+            .prefix("sqlite-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating a scratch directory", e))?;
         let copy = work.path().join("copy.sqlite");
         create_private(&copy).map_err(|e| SourceError::io(&loc, "creating the private copy", e))?;
 
         let consistent_at = {
-            let mut dst = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(|e| SourceError::query(&loc, "opening the copy", e))?;
-            let backup = Backup::new(&src, &mut dst).map_err(|e| self.sqlite_err("starting the online backup", e))?;
+            let mut dst = Connection::open_with_flags(
+                &copy,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| SourceError::query(&loc, "opening the copy", e))?;
+            let backup = Backup::new(&src, &mut dst)
+                .map_err(|e| self.sqlite_err("starting the online backup", e))?;
             let deadline = Instant::now() + LOCK_WAIT;
             loop {
                 // All pages in one step: one read transaction, one consistent state.
@@ -139,33 +186,55 @@ impl DataSource for Sqlite {
             }
             let at = jiff::Timestamp::now();
             drop(backup);
-            dst.close().map_err(|(_, e)| SourceError::query(&loc, "closing the copy", e))?;
+            dst.close()
+                .map_err(|(_, e)| SourceError::query(&loc, "closing the copy", e))?;
             at
         };
         drop(src);
 
         // Check and describe the copy: exactly what is stored.
         let (counts, fingerprint) = {
-            let conn = open_private_copy(&copy).map_err(|e| sqlite_error(&loc, &copy, "opening the copy", e))?;
+            let conn = open_private_copy(&copy)
+                .map_err(|e| sqlite_error(&loc, &copy, "opening the copy", e))?;
             integrity_check(&conn).map_err(|m| SourceError::invalid(&loc, format!("the backup copy fails the integrity check: {m}; the live database may be corrupt")))?;
             describe(&conn).map_err(|e| SourceError::query(&loc, "fingerprinting the copy", e))?
         };
         let file = File::open(&copy).map_err(|e| SourceError::io(&loc, "reading the copy", e))?;
-        ctx.events.emit(Event::Step { message: format!("{}: storing the database copy", ctx.label) });
-        let stored = store.put_stream(Box::new(file), ".sqlite").map_err(|e| SourceError::store(&loc, e))?;
-        Ok(BackupOutcome { stored, format: "sqlite-db", counts, fingerprint, consistent_at })
+        ctx.events.emit(Event::Step {
+            message: format!("{}: storing the database copy", ctx.label),
+        });
+        let stored = store
+            .put_stream(Box::new(file), ".sqlite")
+            .map_err(|e| SourceError::store(&loc, e))?;
+        Ok(BackupOutcome {
+            stored,
+            format: "sqlite-db",
+            counts,
+            fingerprint,
+            consistent_at,
+        })
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
         match fs::metadata(self.path()) {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(SourceError::io(&self.loc(), "cannot access the database file", e)),
+            Err(e) => {
+                return Err(SourceError::io(
+                    &self.loc(),
+                    "cannot access the database file",
+                    e,
+                ))
+            }
             Ok(m) if m.len() == 0 => return Ok(false),
             Ok(_) => {}
         }
         let tables = self.open_live(true).and_then(|c| {
-            c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get::<_, i64>(0))
-                .map_err(|e| self.sqlite_err("reading the schema", e))
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| self.sqlite_err("reading the schema", e))
         });
         match tables {
             Ok(n) => Ok(n > 0),
@@ -175,11 +244,19 @@ impl DataSource for Sqlite {
         }
     }
 
-    fn restore(&self, fetch: &dyn Fetch, record: &SourceRecord, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
         let target = std::path::absolute(self.path()).map_err(|e| io("resolving the path", e))?;
-        let name = target.file_name().ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?.to_os_string();
+        let name = target
+            .file_name()
+            .ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?
+            .to_os_string();
         let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| io(&format!("creating {}", dir.display()), e))?;
         let old = match fs::metadata(&target) {
@@ -200,9 +277,16 @@ impl DataSource for Sqlite {
         let tmp_path = tmp.path().to_path_buf();
         let _sidecars = Sidecars(tmp_path.clone());
         let sha = {
-            let mut out = HashingWriter { inner: BufWriter::with_capacity(1 << 20, tmp.as_file()), hash: Sha256::new() };
-            fetch.stream_into(&mut out).map_err(|e| SourceError::store(&loc, e))?;
-            out.inner.flush().map_err(|e| io("writing the fetched database", e))?;
+            let mut out = HashingWriter {
+                inner: BufWriter::with_capacity(1 << 20, tmp.as_file()),
+                hash: Sha256::new(),
+            };
+            fetch
+                .stream_into(&mut out)
+                .map_err(|e| SourceError::store(&loc, e))?;
+            out.inner
+                .flush()
+                .map_err(|e| io("writing the fetched database", e))?;
             hex::encode(out.hash.finalize())
         };
         if let Some(want) = &record.sha256 {
@@ -210,15 +294,24 @@ impl DataSource for Sqlite {
                 return Err(SourceError::invalid(&loc, format!("the fetched database does not match the backup's checksum (sha256 {sha}, expected {want}); the stored copy is damaged")));
             }
         }
-        tmp.as_file().sync_all().map_err(|e| io("syncing the fetched database", e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| io("syncing the fetched database", e))?;
         {
-            let conn = open_private_copy(&tmp_path).map_err(|e| sqlite_error(&loc, &tmp_path, "opening the fetched database", e))?;
-            integrity_check(&conn).map_err(|m| SourceError::invalid(&loc, format!("the fetched database fails the integrity check: {m}")))?;
+            let conn = open_private_copy(&tmp_path)
+                .map_err(|e| sqlite_error(&loc, &tmp_path, "opening the fetched database", e))?;
+            integrity_check(&conn).map_err(|m| {
+                SourceError::invalid(
+                    &loc,
+                    format!("the fetched database fails the integrity check: {m}"),
+                )
+            })?;
         }
 
         match &old {
             Some(m) => {
-                fs::set_permissions(&tmp_path, fs::Permissions::from_mode(m.mode() & 0o7777)).map_err(|e| io("keeping the file's mode", e))?;
+                fs::set_permissions(&tmp_path, fs::Permissions::from_mode(m.mode() & 0o7777))
+                    .map_err(|e| io("keeping the file's mode", e))?;
                 chown_like(&tmp_path, m.uid(), m.gid(), ctx);
             }
             None => {
@@ -238,15 +331,22 @@ impl DataSource for Sqlite {
                 Err(e) => return Err(io(&format!("removing the old database's {suffix} file"), e)),
             }
         }
-        tmp.persist(&target).map_err(|e| io("moving the restored database into place", e.error))?;
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing the directory", e))?;
+        tmp.persist(&target)
+            .map_err(|e| io("moving the restored database into place", e.error))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing the directory", e))?;
         Ok(())
     }
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
         let conn = self.open_live(true)?;
-        let (counts, fingerprint) = describe(&conn).map_err(|e| self.sqlite_err("fingerprinting the database", e))?;
-        Ok(Inspection { counts, fingerprint })
+        let (counts, fingerprint) =
+            describe(&conn).map_err(|e| self.sqlite_err("fingerprinting the database", e))?;
+        Ok(Inspection {
+            counts,
+            fingerprint,
+        })
     }
 }
 
@@ -271,13 +371,23 @@ fn chown_like(path: &Path, uid: u32, gid: u32, ctx: &SourceContext<'_>) {
     if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
         // Only root may give files away; the app may then not be able to write.
         if nix::unistd::geteuid().is_root() {
-            ctx.events.emit(Event::Warning { message: format!("{}: could not set the restored file's owner to {uid}:{gid}: {e}", ctx.label) });
+            ctx.events.emit(Event::Warning {
+                message: format!(
+                    "{}: could not set the restored file's owner to {uid}:{gid}: {e}",
+                    ctx.label
+                ),
+            });
         }
     }
 }
 
 fn create_private(path: &Path) -> std::io::Result<()> {
-    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 /// Opens a file only drydock uses (its copy, a fetched file) read-only and immutable:
@@ -292,7 +402,12 @@ fn open_private_copy(path: &Path) -> rusqlite::Result<Connection> {
         }
     }
     uri.push_str("?immutable=1");
-    Connection::open_with_flags(uri, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 /// `PRAGMA integrity_check`; the error is SQLite's list of problems.
@@ -304,14 +419,25 @@ fn integrity_check(conn: &Connection) -> Result<(), String> {
     })()
     .map_err(|e| e.to_string())?;
     if rows.len() == 1 && rows[0] == "ok" {
-        Ok(())
-    } else {
-        let mut text: Vec<String> = rows.iter().take(5).cloned().collect();
-        if rows.len() > 5 {
-            text.push(format!("(and {} more)", rows.len() - 5));
-        }
-        Err(text.join("; "))
+        return Ok(());
     }
+    let lines: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| r.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("*** in database"))
+        .collect();
+    let mut text: Vec<&str> = lines.iter().take(5).copied().collect();
+    let more = lines.len().saturating_sub(5);
+    let more = format!("(and {more} more)");
+    if lines.len() > 5 {
+        text.push(&more);
+    }
+    Err(if text.is_empty() {
+        "no details".to_string()
+    } else {
+        text.join("; ")
+    })
 }
 
 fn quote_ident(name: &str) -> String {
@@ -322,7 +448,9 @@ fn quote_ident(name: &str) -> String {
 /// rows as a multiset, each value encoded with its storage class, so 1 and '1' differ),
 /// `sqlite_sequence` when present (AUTOINCREMENT counters), and [`SCHEMA_PART`].
 /// Virtual tables get no part of their own: their data lives in their shadow tables.
-pub fn describe(conn: &Connection) -> rusqlite::Result<(std::collections::BTreeMap<String, u64>, Fingerprint)> {
+pub fn describe(
+    conn: &Connection,
+) -> rusqlite::Result<(std::collections::BTreeMap<String, u64>, Fingerprint)> {
     let mut parts = std::collections::BTreeMap::new();
     let mut schema: Vec<(String, String, String, String)> = conn
         .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL")?
@@ -340,20 +468,37 @@ pub fn describe(conn: &Connection) -> rusqlite::Result<(std::collections::BTreeM
     }
     h.update(user_version.to_le_bytes());
     h.update(application_id.to_le_bytes());
-    parts.insert(SCHEMA_PART.to_string(), PartDigest { count: schema.len() as u64, digest: hex::encode(h.finalize()) });
+    parts.insert(
+        SCHEMA_PART.to_string(),
+        PartDigest {
+            count: schema.len() as u64,
+            digest: hex::encode(h.finalize()),
+        },
+    );
 
     let tables: Vec<String> = schema
         .iter()
         .filter(|(ty, name, _, sql)| {
-            ty == "table" && !name.starts_with("sqlite_") && !sql.trim_start().get(..14).is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL"))
+            ty == "table"
+                && !name.starts_with("sqlite_")
+                && !sql
+                    .trim_start()
+                    .get(..14)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL"))
         })
         .map(|(_, name, _, _)| name.clone())
         .collect();
-    let has_sequence: bool =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'", [], |r| r.get::<_, i64>(0))? > 0;
+    let has_sequence: bool = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
 
     let mut rows_total = 0u64;
-    for table in tables.iter().chain(has_sequence.then(|| "sqlite_sequence".to_string()).iter()) {
+    for table in tables
+        .iter()
+        .chain(has_sequence.then(|| "sqlite_sequence".to_string()).iter())
+    {
         let digest = table_digest(conn, table)?;
         if table != "sqlite_sequence" {
             rows_total += digest.count;

@@ -52,8 +52,10 @@ pub struct TreeEntry {
 /// Counts (`files`, `dirs`, `symlinks`, `special`, `bytes`) and the fingerprint of a tree.
 /// A part per entry keeps mismatch messages precise ("which file").
 pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint) {
-    let mut counts: BTreeMap<String, u64> =
-        ["files", "dirs", "symlinks", "special", "bytes"].iter().map(|k| (k.to_string(), 0)).collect();
+    let mut counts: BTreeMap<String, u64> = ["files", "dirs", "symlinks", "special", "bytes"]
+        .iter()
+        .map(|k| (k.to_string(), 0))
+        .collect();
     let mut parts = BTreeMap::new();
     for e in entries {
         if e.path.as_os_str().is_empty() || e.path == Path::new(".") {
@@ -78,7 +80,13 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
         }
         // Names may be any bytes; escape_ascii keeps the part name printable and unique.
         let name = e.path.as_os_str().as_bytes().escape_ascii().to_string();
-        parts.insert(name, PartDigest { count: size, digest: hex::encode(h.finalize()) });
+        parts.insert(
+            name,
+            PartDigest {
+                count: size,
+                digest: hex::encode(h.finalize()),
+            },
+        );
     }
     (counts, Fingerprint::from_parts(parts))
 }
@@ -97,15 +105,29 @@ impl Excludes {
     /// Compiles `patterns` for the tree at `root`; the error names the bad pattern.
     pub fn new(root: &Path, patterns: &[String]) -> Result<Excludes, String> {
         if patterns.is_empty() {
-            return Ok(Excludes { root: root.to_path_buf(), matcher: None });
+            return Ok(Excludes {
+                root: root.to_path_buf(),
+                matcher: None,
+            });
         }
         let mut builder = ignore::overrides::OverrideBuilder::new(root);
         for pattern in patterns {
-            let glob = if pattern.starts_with('!') { pattern.clone() } else { format!("!{pattern}") };
-            builder.add(&glob).map_err(|e| format!("exclude pattern {pattern:?} is not a valid glob: {e}"))?;
+            let glob = if pattern.starts_with('!') {
+                pattern.clone()
+            } else {
+                format!("!{pattern}")
+            };
+            builder
+                .add(&glob)
+                .map_err(|e| format!("exclude pattern {pattern:?} is not a valid glob: {e}"))?;
         }
-        let matcher = builder.build().map_err(|e| format!("exclude patterns: {e}"))?;
-        Ok(Excludes { root: root.to_path_buf(), matcher: Some(matcher) })
+        let matcher = builder
+            .build()
+            .map_err(|e| format!("exclude patterns: {e}"))?;
+        Ok(Excludes {
+            root: root.to_path_buf(),
+            matcher: Some(matcher),
+        })
     }
 
     /// Whether the entry at `rel` (relative to the root) is left out.
@@ -129,12 +151,22 @@ pub fn walk_excluding(root: &Path, excludes: &Excludes) -> std::io::Result<Vec<T
 }
 
 /// [`walk`] with a decision that also knows whether the entry is a directory.
-pub fn walk_with(root: &Path, excluded: &dyn Fn(&Path, bool) -> bool) -> std::io::Result<Vec<TreeEntry>> {
+pub fn walk_with(
+    root: &Path,
+    excluded: &dyn Fn(&Path, bool) -> bool,
+) -> std::io::Result<Vec<TreeEntry>> {
     let mut out = Vec::new();
-    let mut it = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
+    let mut it = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
     while let Some(entry) = it.next() {
         let entry = entry.map_err(|e| std::io::Error::other(e.to_string()))?;
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(entry.path())
+            .to_path_buf();
         let is_dir = entry.file_type().is_dir();
         if !rel.as_os_str().is_empty() && excluded(&rel, is_dir) {
             if is_dir {
@@ -165,8 +197,19 @@ pub fn walk_with(root: &Path, excluded: &dyn Fn(&Path, bool) -> bool) -> std::io
         } else {
             (None, 0)
         };
-        let link_target = if kind == EntryKind::Symlink { Some(std::fs::read_link(entry.path())?) } else { None };
-        out.push(TreeEntry { path: rel, kind, mode: meta.mode() & 0o7777, size, sha256, link_target });
+        let link_target = if kind == EntryKind::Symlink {
+            Some(std::fs::read_link(entry.path())?)
+        } else {
+            None
+        };
+        out.push(TreeEntry {
+            path: rel,
+            kind,
+            mode: meta.mode() & 0o7777,
+            size,
+            sha256,
+            link_target,
+        });
     }
     Ok(out)
 }
@@ -181,7 +224,10 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)?;
     if !f.metadata()?.file_type().is_file() {
-        return Err(std::io::Error::other(format!("{} changed into a non-regular file while it was read", path.display())));
+        return Err(std::io::Error::other(format!(
+            "{} changed into a non-regular file while it was read",
+            path.display()
+        )));
     }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -6,7 +6,8 @@
 //! after `kill -9`, so there is never a stale drydock lock to remove. The
 //! holder writes "pid purpose" into the file so a waiter can say who holds
 //! it. A file in `<repo>/locks/` means a restic process is (or was) working
-//! on the repository; drydock refuses to run alongside it.
+//! on the repository; drydock waits for it like for its own lock, then
+//! refuses to run alongside it.
 
 use std::{
     fs::{File, OpenOptions, TryLockError},
@@ -48,7 +49,7 @@ impl Drop for RepoLock {
 
 impl Repository {
     /// Takes the repository lock for `purpose` (e.g. "backup"), waiting up
-    /// to 30 s for another holder.
+    /// to 30 s for another drydock holder and for restic locks to go away.
     pub fn lock(&self, purpose: &str) -> Result<RepoLock, StorageError> {
         self.lock_with_timeout(purpose, LOCK_WAIT)
     }
@@ -103,7 +104,6 @@ impl Repository {
             file,
             path: lock_path,
         };
-        self.refuse_restic_locks()?;
         write_holder(&lock.file, purpose).map_err(|e| {
             StorageError::io(
                 format!("writing lock file {}", lock.path.display()),
@@ -111,6 +111,14 @@ impl Repository {
                 e,
             )
         })?;
+        // A restic command run by hand (even `restic snapshots`) holds a
+        // lock for a moment; give it the rest of the wait before refusing.
+        while let Err(refusal) = self.refuse_restic_locks() {
+            if Instant::now() >= deadline {
+                return Err(refusal);
+            }
+            std::thread::sleep(POLL);
+        }
         Ok(lock)
     }
 

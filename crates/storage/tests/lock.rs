@@ -115,7 +115,9 @@ fn a_restic_lock_file_is_refused() {
     let locks = repo.path().join("locks");
     std::fs::create_dir_all(&locks).unwrap();
     std::fs::write(locks.join("a1b2c3d4"), b"{}").unwrap();
-    let err = repo.lock("backup").unwrap_err();
+    let err = repo
+        .lock_with_timeout("backup", Duration::from_millis(300))
+        .unwrap_err();
     assert!(
         matches!(err, StorageError::ResticLockPresent { .. }),
         "{err:?}"
@@ -128,4 +130,19 @@ fn a_restic_lock_file_is_refused() {
     std::fs::remove_file(locks.join("a1b2c3d4")).unwrap();
     repo.lock_with_timeout("backup", Duration::from_millis(200))
         .unwrap();
+}
+
+#[test]
+fn a_short_lived_restic_lock_is_waited_for() {
+    let (_dir, repo) = new_repo();
+    let lock_file = repo.path().join("locks").join("e5f6a7b8");
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    std::fs::write(&lock_file, b"{}").unwrap();
+    let remover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        std::fs::remove_file(lock_file).unwrap();
+    });
+    repo.lock_with_timeout("backup", Duration::from_secs(10))
+        .unwrap();
+    remover.join().unwrap();
 }

@@ -81,3 +81,11 @@ fn debug_output_never_shows_the_password_or_key() {
     assert!(!shown.to_lowercase().contains("key"), "{shown}");
     assert!(shown.contains("repo"), "{shown}");
 }
+
+#[test]
+fn handles_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Repository>();
+    assert_send_sync::<drydock_storage::RepoLock>();
+    assert_send_sync::<StorageError>();
+}

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (the listener is closed before the server binds it).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until `check` succeeds or `timeout` passes.
@@ -37,5 +41,8 @@ pub fn program(name: &str) -> std::path::PathBuf {
         dirs.extend(versions);
     }
     dirs.extend(["/usr/sbin".into(), "/usr/bin".into()]);
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{name} not found; run .ci/run's install step"))
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found; run .ci/run's install step"))
 }

@@ -31,9 +31,17 @@ impl MariaDb {
     /// Starts a fresh server; panics with the server log if it cannot.
     pub fn start() -> MariaDb {
         let template = template();
-        let dir = tempfile::Builder::new().prefix("drydock-mariadb-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("drydock-mariadb-")
+            .tempdir()
+            .expect("temp dir");
         copy_tree(&template, &dir.path().join("data"));
-        let mut server = MariaDb { dir, port: 0, password: TEMPLATE_PASSWORD.to_string(), child: None };
+        let mut server = MariaDb {
+            dir,
+            port: 0,
+            password: TEMPLATE_PASSWORD.to_string(),
+            child: None,
+        };
         let mut last_log = String::new();
         for _ in 0..5 {
             server.port = free_port();
@@ -41,15 +49,21 @@ impl MariaDb {
                 Ok(()) => {
                     let pw = random_password("my");
                     let mut conn = server.connect("mysql");
-                    let hosts: Vec<String> =
-                        conn.query("SELECT Host FROM mysql.user WHERE User = 'root'").expect("list root users");
+                    let hosts: Vec<String> = conn
+                        .query("SELECT Host FROM mysql.user WHERE User = 'root'")
+                        .expect("list root users");
                     for host in hosts {
-                        conn.query_drop(format!("ALTER USER 'root'@'{host}' IDENTIFIED BY '{pw}'")).expect("set password");
+                        conn.query_drop(format!("ALTER USER 'root'@'{host}' IDENTIFIED BY '{pw}'"))
+                            .expect("set password");
                     }
                     server.password = pw;
                     return server;
                 }
-                Err(log) if log.contains("Bind on TCP/IP port") || log.contains("already in use") => last_log = log,
+                Err(log)
+                    if log.contains("Bind on TCP/IP port") || log.contains("already in use") =>
+                {
+                    last_log = log
+                }
                 Err(log) => panic!("MariaDB did not start:\n{log}"),
             }
         }
@@ -67,7 +81,10 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(cmd.spawn().map_err(|e| format!("cannot start mariadbd: {e}"))?);
+        self.child = Some(
+            cmd.spawn()
+                .map_err(|e| format!("cannot start mariadbd: {e}"))?,
+        );
         let mut exited = false;
         let ready = wait_until(Duration::from_secs(30), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
@@ -106,7 +123,8 @@ impl MariaDb {
 
     /// A connection to `db` as root over TCP.
     pub fn connect(&self, db: &str) -> mysql::Conn {
-        self.try_connect(Some(db)).unwrap_or_else(|e| panic!("connect to {db} on port {}: {e}", self.port))
+        self.try_connect(Some(db))
+            .unwrap_or_else(|e| panic!("connect to {db} on port {}: {e}", self.port))
     }
 
     fn try_connect(&self, db: Option<&str>) -> Result<mysql::Conn, mysql::Error> {
@@ -124,7 +142,8 @@ impl MariaDb {
     /// Runs `sql` (one or more statements) in `db`; returns the rows of all results:
     /// columns joined by tabs, rows by newlines, NULL as `NULL`.
     pub fn exec(&self, db: &str, sql: &str) -> String {
-        self.try_exec(db, sql).unwrap_or_else(|e| panic!("exec in {db}: {e}\n{sql}"))
+        self.try_exec(db, sql)
+            .unwrap_or_else(|e| panic!("exec in {db}: {e}\n{sql}"))
     }
 
     pub fn try_exec(&self, db: &str, sql: &str) -> Result<String, String> {
@@ -142,7 +161,10 @@ impl MariaDb {
     }
 
     pub fn create_db(&self, name: &str) {
-        self.exec("mysql", &format!("CREATE DATABASE `{}`", name.replace('`', "``")));
+        self.exec(
+            "mysql",
+            &format!("CREATE DATABASE `{}`", name.replace('`', "``")),
+        );
     }
 
     /// Stops the server cleanly; the data stays for [`MariaDb::start_again`].

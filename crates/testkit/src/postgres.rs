@@ -36,24 +36,37 @@ impl PgServer {
     pub fn start() -> PgServer {
         let run_as = unprivileged_user();
         let template = template(run_as);
-        let dir = tempfile::Builder::new().prefix("drydock-pg-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("drydock-pg-")
+            .tempdir()
+            .expect("temp dir");
         copy_tree(&template, &dir.path().join("data"));
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown temp dir");
         }
-        let mut server =
-            PgServer { dir, port: 0, password: TEMPLATE_PASSWORD.to_string(), child: None, run_as };
+        let mut server = PgServer {
+            dir,
+            port: 0,
+            password: TEMPLATE_PASSWORD.to_string(),
+            child: None,
+            run_as,
+        };
         let mut last_log = String::new();
         for _ in 0..5 {
             server.port = free_port();
             match server.spawn_and_wait() {
                 Ok(()) => {
                     let pw = random_password("pg");
-                    server.psql("postgres", &format!("ALTER USER {SUPERUSER} PASSWORD '{pw}'"));
+                    server.psql(
+                        "postgres",
+                        &format!("ALTER USER {SUPERUSER} PASSWORD '{pw}'"),
+                    );
                     server.password = pw;
                     return server;
                 }
-                Err(log) if log.contains("could not bind") || log.contains("already in use") => last_log = log,
+                Err(log) if log.contains("could not bind") || log.contains("already in use") => {
+                    last_log = log
+                }
                 Err(log) => panic!("PostgreSQL did not start:\n{log}"),
             }
         }
@@ -62,7 +75,11 @@ impl PgServer {
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
         let log_path = self.dir.path().join("server.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("server log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("server log");
         let mut cmd = Command::new(program("postgres"));
         cmd.arg("-D")
             .arg(self.dir.path().join("data"))
@@ -71,7 +88,14 @@ impl PgServer {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
             .args(["-c", "max_connections=60", "-c", "shared_buffers=64MB"])
             .args(["-c", "max_wal_size=1GB", "-c", "log_min_messages=warning"])
             .current_dir(self.dir.path())
@@ -81,7 +105,10 @@ impl PgServer {
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);
         }
-        self.child = Some(cmd.spawn().map_err(|e| format!("cannot start postgres: {e}"))?);
+        self.child = Some(
+            cmd.spawn()
+                .map_err(|e| format!("cannot start postgres: {e}"))?,
+        );
         let mut exited = false;
         let ready = wait_until(Duration::from_secs(30), || {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
@@ -121,7 +148,8 @@ impl PgServer {
 
     /// A client connected to `db` as the superuser over TCP.
     pub fn connect(&self, db: &str) -> postgres::Client {
-        self.try_connect(db).unwrap_or_else(|e| panic!("connect to {db} on port {}: {e}", self.port))
+        self.try_connect(db)
+            .unwrap_or_else(|e| panic!("connect to {db} on port {}: {e}", self.port))
     }
 
     fn try_connect(&self, db: &str) -> Result<postgres::Client, postgres::Error> {
@@ -138,12 +166,13 @@ impl PgServer {
     /// Runs `sql` (one or more statements) in `db`; returns the rows of all results like
     /// `psql -At`: columns joined by `|`, rows by newlines, NULL as the empty string.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        self.try_psql(db, sql).unwrap_or_else(|e| panic!("psql {db}: {e}\n{sql}"))
+        self.try_psql(db, sql)
+            .unwrap_or_else(|e| panic!("psql {db}: {e}\n{sql}"))
     }
 
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let mut client = self.try_connect(db).map_err(|e| e.to_string())?;
-        let messages = client.simple_query(sql).map_err(|e| e.to_string())?;
+        let mut client = self.try_connect(db).map_err(|e| error_text(&e))?;
+        let messages = client.simple_query(sql).map_err(|e| error_text(&e))?;
         let mut rows = Vec::new();
         for m in messages {
             if let postgres::SimpleQueryMessage::Row(row) = m {
@@ -155,7 +184,10 @@ impl PgServer {
     }
 
     pub fn create_db(&self, name: &str) {
-        self.psql("postgres", &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")));
+        self.psql(
+            "postgres",
+            &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+        );
     }
 
     /// Creates a login role with `password`; `createdb` grants CREATEDB.
@@ -163,7 +195,11 @@ impl PgServer {
         let attr = if createdb { "CREATEDB" } else { "NOCREATEDB" };
         self.psql(
             "postgres",
-            &format!("CREATE ROLE \"{}\" LOGIN {attr} PASSWORD '{}'", name.replace('"', "\"\""), password.replace('\'', "''")),
+            &format!(
+                "CREATE ROLE \"{}\" LOGIN {attr} PASSWORD '{}'",
+                name.replace('"', "\"\""),
+                password.replace('\'', "''")
+            ),
         );
     }
 
@@ -204,6 +240,13 @@ impl Drop for PgServer {
     }
 }
 
+fn error_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.severity(), d.message()),
+        None => e.to_string(),
+    }
+}
+
 fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     wait_until(timeout, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)))
 }
@@ -214,22 +257,42 @@ fn unprivileged_user() -> Option<(u32, u32)> {
         return None;
     }
     let user = nix::unistd::User::from_name("nobody").ok().flatten();
-    Some(user.map(|u| (u.uid.as_raw(), u.gid.as_raw())).unwrap_or((65534, 65534)))
+    Some(
+        user.map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+            .unwrap_or((65534, 65534)),
+    )
 }
 
 /// A random-enough password for one test server.
 pub(crate) fn random_password(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mix = (nanos as u64) ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mix = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!("{prefix}-Secr3t-{mix:016x}")
 }
 
 /// Copies a directory tree preserving modes and owners.
 pub(crate) fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("run cp");
-    assert!(status.success(), "cp -a {} {} failed", from.display(), to.display());
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(
+        status.success(),
+        "cp -a {} {} failed",
+        from.display(),
+        to.display()
+    );
 }
 
 /// The shared, initialised data directory for this PostgreSQL version (made once).
@@ -238,17 +301,35 @@ fn template(run_as: Option<(u32, u32)>) -> PathBuf {
     TEMPLATE
         .get_or_init(|| {
             let postgres = program("postgres");
-            let version = Command::new(&postgres).arg("--version").output().expect("postgres --version");
+            let version = Command::new(&postgres)
+                .arg("--version")
+                .output()
+                .expect("postgres --version");
             let version = String::from_utf8_lossy(&version.stdout);
-            let version: String = version.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
-            let owner = run_as.map(|(u, _)| u.to_string()).unwrap_or_else(|| nix::unistd::geteuid().to_string());
+            let version: String = version
+                .trim()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let owner = run_as
+                .map(|(u, _)| u.to_string())
+                .unwrap_or_else(|| nix::unistd::geteuid().to_string());
             let root = std::env::temp_dir().join("drydock-testkit");
             std::fs::create_dir_all(&root).expect("template root");
             let target = root.join(format!("pg-{version}-u{owner}"));
             if target.join("PG_VERSION").is_file() {
                 return target;
             }
-            let work = tempfile::Builder::new().prefix("pg-template-").tempdir_in(&root).expect("template work dir");
+            let work = tempfile::Builder::new()
+                .prefix("pg-template-")
+                .tempdir_in(&root)
+                .expect("template work dir");
             let pwfile = work.path().join("pw");
             std::fs::write(&pwfile, TEMPLATE_PASSWORD).expect("pwfile");
             if let Some((uid, gid)) = run_as {
@@ -259,7 +340,16 @@ fn template(run_as: Option<(u32, u32)>) -> PathBuf {
             let mut cmd = Command::new(program("initdb"));
             cmd.arg("-D")
                 .arg(&data)
-                .args(["-U", SUPERUSER, "-A", "scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
+                .args([
+                    "-U",
+                    SUPERUSER,
+                    "-A",
+                    "scram-sha-256",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ])
                 .arg(format!("--pwfile={}", pwfile.display()))
                 .current_dir(work.path());
             if let Some((uid, gid)) = run_as {
@@ -277,7 +367,11 @@ fn template(run_as: Option<(u32, u32)>) -> PathBuf {
                 let _ = std::fs::remove_dir_all(&target);
             }
             if std::fs::rename(&data, &target).is_err() {
-                assert!(target.join("PG_VERSION").is_file(), "template {} is incomplete", target.display());
+                assert!(
+                    target.join("PG_VERSION").is_file(),
+                    "template {} is incomplete",
+                    target.display()
+                );
             }
             target
         })

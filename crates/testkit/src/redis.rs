@@ -64,7 +64,12 @@ impl RedisServer {
                 ping(port)
             });
             if up && child.try_wait().ok().flatten().is_none() {
-                return RedisServer { child, port, password: password.map(str::to_string), dir };
+                return RedisServer {
+                    child,
+                    port,
+                    password: password.map(str::to_string),
+                    dir,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -98,7 +103,11 @@ impl RedisServer {
             cmd.env("REDISCLI_AUTH", pw);
         }
         let out = cmd.output().expect("run redis-cli");
-        assert!(out.status.success(), "redis-cli {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
@@ -117,7 +126,9 @@ impl Drop for RedisServer {
 
 /// Whether something on `port` speaks RESP (PONG, or NOAUTH when it wants a password).
 fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
     if s.write_all(b"PING\r\n").is_err() {
         return false;

@@ -14,7 +14,9 @@ fn load(text: &str) -> Result<Config, ConfigErrors> {
 }
 
 fn errors(text: &str) -> String {
-    load(text).expect_err("config should be rejected").to_string()
+    load(text)
+        .expect_err("config should be rejected")
+        .to_string()
 }
 
 const GOOD: &str = r#"
@@ -44,12 +46,23 @@ fn a_good_config_loads_with_absolute_paths_and_resolved_secrets() {
     let c = load(GOOD).unwrap();
     assert_eq!(c.stack.state_dir, Path::new("/etc/drydock/state"));
     assert_eq!(c.repository.password.expose(), "repo-canary-pw");
-    let names: Vec<String> = c.sources().map(|(s, _, src)| format!("{s}/{}", src.name())).collect();
+    let names: Vec<String> = c
+        .sources()
+        .map(|(s, _, src)| format!("{s}/{}", src.name()))
+        .collect();
     assert_eq!(names, ["app/sqlite", "app/uploads", "db/postgres"]);
-    let SourceConfig::Files(f) = &c.services["app"].data[1] else { panic!() };
+    let SourceConfig::Files(f) = &c.services["app"].data[1] else {
+        panic!()
+    };
     assert_eq!(f.path, Path::new("/etc/drydock/uploads"));
-    assert!(!format!("{c:?}").contains("canary"), "Debug must not show secrets");
-    assert!(!serde_json::to_string(&c).unwrap().contains("canary"), "JSON must not show secrets");
+    assert!(
+        !format!("{c:?}").contains("canary"),
+        "Debug must not show secrets"
+    );
+    assert!(
+        !serde_json::to_string(&c).unwrap().contains("canary"),
+        "JSON must not show secrets"
+    );
 }
 
 #[test]
@@ -115,13 +128,24 @@ fn literal_secret_message_does_not_echo_the_value() {
     let text = GOOD.replace("${env:DRYDOCK_TEST_REPO_PW}", "correct-horse-battery");
     let e = errors(&text);
     assert!(!e.contains("correct-horse"), "{e}");
-    assert!(e.contains(":8: repository.password: a literal secret is not allowed"), "{e}");
+    assert!(
+        e.contains(":8: repository.password: a literal secret is not allowed"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_durations_and_runtimes_are_named() {
     let text = format!("{GOOD}\n[drill]\nrto_target = \"soon\"\n");
-    assert!(errors(&text).contains(":23: drill.rto_target: `soon` is not a duration"), "{}", errors(&text));
+    assert!(
+        errors(&text).contains(":23: drill.rto_target: `soon` is not a duration"),
+        "{}",
+        errors(&text)
+    );
     let text = GOOD.replace("kind = \"external\"", "kind = \"kubernetes\"");
-    assert!(errors(&text).contains(":12: services.db.runtime.kind: unknown variant `kubernetes`"), "{}", errors(&text));
+    assert!(
+        errors(&text).contains(":12: services.db.runtime.kind: unknown variant `kubernetes`"),
+        "{}",
+        errors(&text)
+    );
 }

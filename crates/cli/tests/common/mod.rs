@@ -1,0 +1,102 @@
+//! Shared helpers for the CLI's end-to-end tests: a stack folder with its drydock.toml,
+//! running the real `drydock` binary, and reading its JSON.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const REPO_PASSWORD: &str = "repo-canary-Zq8rT2";
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// A stack folder whose config holds `[stack]`, `[repository]` and then `services`.
+    pub fn new(services: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "[stack]\nname = \"test\"\nstate_dir = \"state\"\n\n[repository]\npath = \"repo\"\npassword = \"${{env:TEST_REPO_PASSWORD}}\"\n\n{services}"
+        );
+        std::fs::write(dir.path().join("drydock.toml"), config).unwrap();
+        Stack {
+            dir,
+            env: vec![("TEST_REPO_PASSWORD".into(), REPO_PASSWORD.into())],
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Stack {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drydock"));
+        cmd.current_dir(self.path())
+            .args(args)
+            .env_remove("DRYDOCK_CONFIG")
+            .env_remove("DRYDOCK_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs with `--json` and returns (exit code, parsed stdout).
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), value)
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    /// Runs Debian's restic on the stack's repository (password through the environment).
+    pub fn restic(&self, args: &[&str]) -> Output {
+        Command::new("restic")
+            .arg("-r")
+            .arg(self.repo())
+            .args(args)
+            .env("RESTIC_PASSWORD", REPO_PASSWORD)
+            .env("RESTIC_CACHE_DIR", self.path().join("restic-cache"))
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts a restore report says every source verified.
+pub fn assert_verified(code: i32, report: &serde_json::Value) {
+    assert_eq!(code, 0, "restore failed: {report:#}");
+    assert_eq!(report["verified"], true, "{report:#}");
+    for s in report["sources"].as_array().unwrap() {
+        assert_eq!(s["status"], "verified", "{s:#}");
+        assert!(s["differences"].as_array().unwrap().is_empty(), "{s:#}");
+    }
+}

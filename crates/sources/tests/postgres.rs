@@ -1,0 +1,692 @@
+//! The PostgreSQL adapter against real servers (drydock-testkit), with an in-memory
+//! repository double.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drydock_domain::config::{PostgresSource, SourceKind};
+use drydock_domain::{Fingerprint, NoEvents, Priority, Secret, SourceRecord, SourceStatus};
+use drydock_sources::postgres::Postgres;
+use drydock_sources::{
+    BackupOutcome, DataSource, Fetch, SourceContext, SourceError, Store, StoreError, Stored,
+    TreeEntry,
+};
+use drydock_testkit::postgres::PgServer;
+use sha2::{Digest, Sha256};
+
+// ---------------------------------------------------------------- test doubles
+
+type Hook = Box<dyn Fn() + Send + Sync>;
+
+/// Keeps one stream in memory; `hook` runs once, after the first bytes arrived.
+#[derive(Default)]
+struct MemStore {
+    stream: Mutex<Option<Vec<u8>>>,
+    hook: Option<Hook>,
+}
+
+impl MemStore {
+    fn with_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
+        MemStore {
+            stream: Mutex::new(None),
+            hook: Some(Box::new(hook)),
+        }
+    }
+    fn fetch(&self) -> MemFetch {
+        MemFetch {
+            bytes: self
+                .stream
+                .lock()
+                .unwrap()
+                .clone()
+                .expect("a stream was stored"),
+            hook: None,
+        }
+    }
+}
+
+impl Store for MemStore {
+    fn put_stream(
+        &self,
+        mut reader: Box<dyn Read + Send>,
+        extension: &str,
+    ) -> Result<Stored, StoreError> {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut hooked = false;
+        loop {
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| StoreError(format!("reading the stream: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if !hooked {
+                hooked = true;
+                if let Some(hook) = &self.hook {
+                    hook();
+                }
+            }
+        }
+        let n = buf.len() as u64;
+        let sha = hex::encode(Sha256::digest(&buf));
+        *self.stream.lock().unwrap() = Some(buf);
+        Ok(Stored {
+            snapshot_id: "mem".into(),
+            path: Some(format!("/db{extension}")),
+            logical_bytes: n,
+            stored_bytes: n,
+            sha256: Some(sha),
+        })
+    }
+
+    fn put_tree(
+        &self,
+        _root: &Path,
+        _excludes: &[String],
+    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
+        unimplemented!("database sources store streams")
+    }
+}
+
+struct MemFetch {
+    bytes: Vec<u8>,
+    hook: Option<Hook>,
+}
+
+impl Fetch for MemFetch {
+    fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let (first, rest) = self.bytes.split_at(self.bytes.len().min(4096));
+        out.write_all(first)
+            .map_err(|e| StoreError(format!("writing: {e}")))?;
+        if let Some(hook) = &self.hook {
+            hook();
+        }
+        out.write_all(rest)
+            .map_err(|e| StoreError(format!("writing: {e}")))?;
+        Ok(self.bytes.len() as u64)
+    }
+    fn tree_into(&self, _dest: &Path) -> Result<(), StoreError> {
+        unimplemented!("database sources store streams")
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+fn ctx(scratch: &Path) -> SourceContext<'_> {
+    SourceContext {
+        label: "db/main",
+        scratch,
+        events: &NoEvents,
+    }
+}
+
+fn record(outcome: &BackupOutcome) -> SourceRecord {
+    SourceRecord {
+        service: "db".into(),
+        source: "main".into(),
+        kind: SourceKind::Postgres,
+        priority: Priority::Critical,
+        status: SourceStatus::Ok,
+        error: None,
+        snapshot_id: Some(outcome.stored.snapshot_id.clone()),
+        stored_path: outcome.stored.path.clone(),
+        format: Some(outcome.format.to_string()),
+        logical_bytes: outcome.stored.logical_bytes,
+        stored_bytes: outcome.stored.stored_bytes,
+        sha256: outcome.stored.sha256.clone(),
+        counts: outcome.counts.clone(),
+        fingerprint: Some(outcome.fingerprint.clone()),
+        consistent_at: Some(outcome.consistent_at),
+        duration_ms: 0,
+    }
+}
+
+fn source(pg: &PgServer, db: &str) -> Postgres {
+    source_with(pg.url(db), Some(pg.password()))
+}
+
+fn source_with(url: String, password: Option<&str>) -> Postgres {
+    Postgres::new(PostgresSource {
+        name: None,
+        priority: Priority::Critical,
+        url,
+        password: password.map(|p| Secret::from_env_value("PGPASSWORD", p)),
+    })
+}
+
+/// Command lines of this process's children right now (the dump/restore tools).
+fn children_cmdlines() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) else {
+            continue;
+        };
+        if after.split_whitespace().nth(1) == Some(me.as_str()) {
+            if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+                out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+            }
+        }
+    }
+    out
+}
+
+fn assert_same(got: &Fingerprint, want: &Fingerprint, what: &str) {
+    let diff = got.differences(want, "rows");
+    assert!(
+        diff.is_empty(),
+        "{what}: fingerprints differ:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(got, want, "{what}");
+}
+
+// ---------------------------------------------------------------- data
+
+const SCHEMA: &str = r#"
+CREATE TABLE customers (
+    id serial PRIMARY KEY,
+    name text NOT NULL,
+    email text UNIQUE,
+    note text,
+    created timestamptz NOT NULL DEFAULT '2024-05-01 12:00:00+02'
+);
+CREATE TABLE orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id int NOT NULL REFERENCES customers(id),
+    total numeric(12,2),
+    placed date,
+    payload bytea
+);
+CREATE TABLE order_lines (
+    order_id bigint REFERENCES orders(id) ON DELETE CASCADE,
+    line int,
+    sku text,
+    qty int CHECK (qty > 0),
+    price double precision,
+    PRIMARY KEY (order_id, line)
+);
+CREATE INDEX orders_placed ON orders (placed);
+CREATE SEQUENCE invoice_no START 1000;
+CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 1000;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER customers_touch BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION touch();
+INSERT INTO customers (name, email, note)
+    SELECT 'Kunde ' || i || ' 名前 ✓ ñ', 'c' || i || '@example.org', CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || i END
+    FROM generate_series(1, 2000) i;
+INSERT INTO orders (customer_id, total, placed, payload)
+    SELECT (i % 2000) + 1, i * 1.25, date '2024-01-01' + i % 365,
+           CASE WHEN i % 5 = 0 THEN NULL ELSE decode(md5(i::text), 'hex') || '\x00ff0a'::bytea END
+    FROM generate_series(1, 3000) i;
+INSERT INTO order_lines SELECT o.id, l, 'SKU-' || l, l * 2, 0.1 * l FROM orders o, generate_series(1, 3) l;
+SELECT nextval('invoice_no'), nextval('invoice_no'), nextval('invoice_no');
+"#;
+
+fn populate(pg: &PgServer, db: &str) {
+    pg.create_db(db);
+    pg.psql(db, SCHEMA);
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn round_trip_into_fresh_and_over_existing_database() {
+    let pg = PgServer::start();
+    populate(&pg, "app");
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    src.check().unwrap();
+    assert!(src.has_data().unwrap());
+    assert_eq!(
+        src.location(),
+        format!("postgres 127.0.0.1:{}/app", pg.port())
+    );
+
+    let store = MemStore::default();
+    let outcome = src.backup(&store, &ctx).unwrap();
+    assert_eq!(outcome.format, "pg_dump-custom");
+    assert!(store
+        .stream
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .starts_with(b"PGDMP"));
+    let want_counts: BTreeMap<String, u64> = [
+        ("tables".to_string(), 3),
+        ("rows".to_string(), 2000 + 3000 + 9000),
+        ("sequences".to_string(), 3),
+    ]
+    .into();
+    assert_eq!(outcome.counts, want_counts);
+    for part in [
+        "public.customers",
+        "public.orders",
+        "public.order_lines",
+        "seq:public.invoice_no",
+        "seq:public.customers_id_seq",
+        "seq:public.orders_id_seq",
+        "schema:ddl",
+    ] {
+        assert!(
+            outcome.fingerprint.parts.contains_key(part),
+            "missing part {part}: {:?}",
+            outcome.fingerprint.parts.keys()
+        );
+    }
+    assert_eq!(
+        outcome.fingerprint.parts["seq:public.invoice_no"].digest,
+        "1002:true"
+    );
+    let live = src.inspect(&ctx).unwrap();
+    assert_same(&live.fingerprint, &outcome.fingerprint, "live after backup");
+    assert_eq!(live.counts, outcome.counts);
+    let rec = record(&outcome);
+
+    // Into a freshly created, empty database.
+    pg.create_db("fresh");
+    let fresh = source(&pg, "fresh");
+    assert!(!fresh.has_data().unwrap());
+    fresh.restore(&store.fetch(), &rec, &ctx).unwrap();
+    assert_same(
+        &fresh.inspect(&ctx).unwrap().fingerprint,
+        &outcome.fingerprint,
+        "restored into an empty database",
+    );
+
+    // Again over the now non-empty database, with a stray table that must go.
+    pg.psql("fresh", "CREATE TABLE stray (x int); INSERT INTO stray VALUES (1); DELETE FROM order_lines WHERE order_id > 10");
+    assert!(fresh.has_data().unwrap());
+    fresh.restore(&store.fetch(), &rec, &ctx).unwrap();
+    let again = fresh.inspect(&ctx).unwrap();
+    assert_same(
+        &again.fingerprint,
+        &outcome.fingerprint,
+        "restored over existing data",
+    );
+    assert_eq!(again.counts, outcome.counts);
+
+    // Into a database that does not exist yet.
+    let missing = source(&pg, "brand_new");
+    assert!(!missing.has_data().unwrap());
+    missing.restore(&store.fetch(), &rec, &ctx).unwrap();
+    assert_same(
+        &missing.inspect(&ctx).unwrap().fingerprint,
+        &outcome.fingerprint,
+        "restored into a missing database",
+    );
+
+    // The restored data really is the data (not just the digests).
+    assert_eq!(
+        pg.psql("brand_new", "SELECT name, note IS NULL, encode(payload, 'hex') FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.id = 4"),
+        "Kunde 5 名前 ✓ ñ|f|a87ff679a2f3e71d9181a67b7542122c00ff0a"
+    );
+    assert_eq!(pg.psql("brand_new", "SELECT nextval('invoice_no')"), "1003");
+}
+
+#[test]
+fn concurrent_writers_do_not_break_consistency() {
+    let pg = PgServer::start();
+    pg.create_db("app");
+    pg.psql(
+        "app",
+        "CREATE TABLE accounts (id bigserial PRIMARY KEY, balance int NOT NULL, note text);
+         CREATE TABLE ledger (id serial PRIMARY KEY, account bigint REFERENCES accounts(id), amount int);
+         INSERT INTO accounts (balance, note) SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 200000) i;",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, commits) = (Arc::clone(&stop), Arc::clone(&commits));
+        let mut client = pg.connect("app");
+        std::thread::spawn(move || {
+            let mut i: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let id = (i * 7919) % 200000 + 1;
+                let mut tx = client.transaction().unwrap();
+                tx.execute(
+                    "UPDATE accounts SET balance = balance + 1 WHERE id = $1",
+                    &[&id],
+                )
+                .unwrap();
+                tx.execute(
+                    "INSERT INTO ledger (account, amount) VALUES ($1, 1)",
+                    &[&id],
+                )
+                .unwrap();
+                tx.execute(
+                    "INSERT INTO accounts (balance, note) VALUES (0, 'new')",
+                    &[],
+                )
+                .unwrap();
+                tx.commit().unwrap();
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    drydock_testkit::wait_until(Duration::from_secs(10), || {
+        commits.load(Ordering::Relaxed) > 50
+    });
+
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    let store = MemStore::default();
+    let before = commits.load(Ordering::Relaxed);
+    let outcome = src.backup(&store, &ctx).unwrap();
+    let during = commits.load(Ordering::Relaxed) - before;
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        during > 10,
+        "the writer must have committed during the backup ({during} commits)"
+    );
+
+    let restored = source(&pg, "restored");
+    restored
+        .restore(&store.fetch(), &record(&outcome), &ctx)
+        .unwrap();
+    let got = restored.inspect(&ctx).unwrap();
+    assert_same(
+        &got.fingerprint,
+        &outcome.fingerprint,
+        "restored vs. backup under concurrent writes",
+    );
+    assert_eq!(got.counts, outcome.counts);
+
+    let live = src.inspect(&ctx).unwrap();
+    assert_ne!(
+        live.fingerprint.digest, outcome.fingerprint.digest,
+        "the live data moved on"
+    );
+    let diff = live.fingerprint.differences(&outcome.fingerprint, "rows");
+    assert!(
+        diff.iter().any(|d| d.starts_with("public.accounts:")),
+        "{diff:?}"
+    );
+}
+
+#[test]
+fn connection_faults_are_clear_and_keep_the_password_out() {
+    let pg = PgServer::start();
+    pg.create_db("app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+
+    let canary = "wrong-pw-canary-4711";
+    let wrong = source_with(pg.url("app"), Some(canary));
+    let err = wrong.check().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(
+        text.contains("authentication failed for user \"postgres\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("${env:PGPASSWORD}"),
+        "names the reference: {text}"
+    );
+    assert!(!text.contains(canary), "{text}");
+    let err = wrong.backup(&MemStore::default(), &ctx).unwrap_err();
+    assert!(
+        matches!(err, SourceError::Connect { .. }) && !err.to_string().contains(canary),
+        "{err}"
+    );
+
+    let no_password = source_with(pg.url("app"), None);
+    let text = no_password.check().unwrap_err().to_string();
+    assert!(
+        text.contains("password") && text.contains("postgres"),
+        "{text}"
+    );
+
+    let port = drydock_testkit::free_port();
+    let unreachable = source_with(
+        format!("postgres://postgres@127.0.0.1:{port}/app"),
+        Some(pg.password()),
+    );
+    let err = unreachable.check().unwrap_err();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("is the server running at 127.0.0.1:{port}?")),
+        "{err}"
+    );
+
+    let missing = source(&pg, "no_such_db");
+    let err = missing.check().unwrap_err();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("database \"no_such_db\" does not exist"),
+        "{err}"
+    );
+    let err = missing.backup(&MemStore::default(), &ctx).unwrap_err();
+    assert!(err.to_string().contains("no_such_db"), "{err}");
+    assert!(!err.to_string().contains(pg.password()));
+}
+
+#[test]
+fn dump_failing_mid_stream_is_a_tool_error_with_stderr() {
+    let pg = PgServer::start();
+    pg.create_db("app");
+    pg.psql("app", "CREATE TABLE big (id int, filler text); INSERT INTO big SELECT i, repeat(md5(i::text), 20) FROM generate_series(1, 300000) i;");
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+
+    // The server ends pg_dump's session after the first bytes arrived.
+    let admin = Mutex::new(pg.connect("postgres"));
+    let store = MemStore::with_hook(move || {
+        let mut admin = admin.lock().unwrap();
+        let killed = admin
+            .query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pg_dump'", &[])
+            .unwrap();
+        assert_eq!(killed.len(), 1, "one pg_dump session");
+    });
+    let err = src.backup(&store, &ctx).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
+    assert!(text.contains("pg_dump failed (exit status 1)"), "{text}");
+    assert!(
+        text.contains("terminating connection"),
+        "the stderr tail is shown: {text}"
+    );
+    assert!(!text.contains(pg.password()), "{text}");
+
+    // The tool itself dies.
+    let store = MemStore::with_hook(|| {
+        for pid in child_pids_named("pg_dump") {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    });
+    let err = src.backup(&store, &ctx).unwrap_err();
+    assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
+    assert!(err.to_string().contains("killed by signal 9"), "{err}");
+
+    // A restore whose input is cut short fails with pg_restore's own message.
+    let store = MemStore::default();
+    let outcome = src.backup(&store, &ctx).unwrap();
+    let mut fetch = store.fetch();
+    fetch.bytes.truncate(fetch.bytes.len() / 2);
+    let err = source(&pg, "restored")
+        .restore(&fetch, &record(&outcome), &ctx)
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
+    assert!(err.to_string().contains("pg_restore failed"), "{err}");
+    assert!(!err.to_string().contains(pg.password()));
+}
+
+fn child_pids_named(name: &str) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if after.split_whitespace().nth(1) == Some(me.as_str())
+            && head.ends_with(&format!("({name}"))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_never_reach_a_command_line() {
+    let pg = PgServer::start();
+    populate(&pg, "app");
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = {
+        let seen = Arc::clone(&seen);
+        MemStore::with_hook(move || seen.lock().unwrap().extend(children_cmdlines()))
+    };
+    let outcome = src.backup(&store, &ctx).unwrap();
+    let mut fetch = store.fetch();
+    {
+        let seen = Arc::clone(&seen);
+        fetch.hook = Some(Box::new(move || {
+            seen.lock().unwrap().extend(children_cmdlines())
+        }));
+    }
+    source(&pg, "restored")
+        .restore(&fetch, &record(&outcome), &ctx)
+        .unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|c| c.contains("pg_dump") && c.contains("--snapshot=")),
+        "saw pg_dump: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|c| c.contains("pg_restore")),
+        "saw pg_restore: {seen:?}"
+    );
+    for cmd in seen.iter() {
+        assert!(
+            !cmd.contains(pg.password()),
+            "password in a command line: {cmd}"
+        );
+    }
+    // Nothing left behind in the scratch directory.
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_changed_row_is_named() {
+    let pg = PgServer::start();
+    populate(&pg, "app");
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    let outcome = src.backup(&MemStore::default(), &ctx).unwrap();
+
+    pg.psql(
+        "app",
+        "UPDATE order_lines SET qty = qty + 1 WHERE order_id = 17 AND line = 2",
+    );
+    let diff = src
+        .inspect(&ctx)
+        .unwrap()
+        .fingerprint
+        .differences(&outcome.fingerprint, "rows");
+    assert_eq!(
+        diff,
+        vec!["public.order_lines: same rows count (9000) but different content".to_string()]
+    );
+
+    pg.psql(
+        "app",
+        "DELETE FROM order_lines WHERE order_id = 18; SELECT nextval('invoice_no')",
+    );
+    let diff = src
+        .inspect(&ctx)
+        .unwrap()
+        .fingerprint
+        .differences(&outcome.fingerprint, "rows");
+    assert!(
+        diff.contains(&"public.order_lines: 9000 rows in backup, 8997 now".to_string()),
+        "{diff:?}"
+    );
+    assert!(
+        diff.iter().any(|d| d.starts_with("seq:public.invoice_no:")),
+        "{diff:?}"
+    );
+
+    pg.psql("app", "ALTER TABLE customers ADD COLUMN phone text");
+    let diff = src
+        .inspect(&ctx)
+        .unwrap()
+        .fingerprint
+        .differences(&outcome.fingerprint, "rows");
+    assert!(
+        diff.iter().any(|d| d.starts_with("schema:ddl:")),
+        "{diff:?}"
+    );
+}
+
+#[test]
+fn restore_without_createdb_cleans_into_the_existing_database() {
+    let pg = PgServer::start();
+    pg.create_user("app", "app-pw-Zq9", false);
+    pg.psql("postgres", "CREATE DATABASE app OWNER app");
+    let url = format!("postgres://app@127.0.0.1:{}/app", pg.port());
+    let src = source_with(url, Some("app-pw-Zq9"));
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    {
+        let mut c = postgres::Config::new()
+            .host("127.0.0.1")
+            .port(pg.port())
+            .user("app")
+            .password("app-pw-Zq9")
+            .dbname("app")
+            .connect(postgres::NoTls)
+            .unwrap();
+        c.batch_execute("CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' || i FROM generate_series(1, 500) i;")
+            .unwrap();
+    }
+    let store = MemStore::default();
+    let outcome = src.backup(&store, &ctx).unwrap();
+    pg.psql("app", "DELETE FROM notes WHERE id % 2 = 0");
+    src.restore(&store.fetch(), &record(&outcome), &ctx)
+        .unwrap();
+    assert_same(
+        &src.inspect(&ctx).unwrap().fingerprint,
+        &outcome.fingerprint,
+        "restored with --clean",
+    );
+}
