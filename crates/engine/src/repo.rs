@@ -99,7 +99,9 @@ pub fn load_manifests(
             }),
         }
     }
-    manifests.sort_by(|a, b| a.id.cmp(&b.id));
+    // By start time, not id: two backups in the same second differ only in their
+    // random suffix, and `latest` must still mean the newest.
+    manifests.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
     manifests.dedup_by(|a, b| a.id == b.id);
     Ok(manifests)
 }

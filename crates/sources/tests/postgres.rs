@@ -690,3 +690,27 @@ fn restore_without_createdb_cleans_into_the_existing_database() {
         "restored with --clean",
     );
 }
+
+/// ~7 M rows (pgbench scale 70): backup and inspect times. Slow; run with --ignored.
+#[test]
+#[ignore]
+fn pgbench_scale_70_timing() {
+    let pg = PgServer::start();
+    pg.create_db("bench");
+    let status = std::process::Command::new(drydock_testkit::program("pgbench"))
+        .args(["-i", "-q", "-s", "70", "-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U", "postgres", "bench"])
+        .env("PGPASSWORD", pg.password())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let src = source(&pg, "bench");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    let t = std::time::Instant::now();
+    let live = src.inspect(&ctx).unwrap();
+    eprintln!("inspect: {:?} for {:?}", t.elapsed(), live.counts);
+    let t = std::time::Instant::now();
+    let outcome = src.backup(&MemStore::default(), &ctx).unwrap();
+    eprintln!("backup: {:?}, {} bytes", t.elapsed(), outcome.stored.logical_bytes);
+    assert_same(&live.fingerprint, &outcome.fingerprint, "pgbench");
+}
