@@ -1,0 +1,40 @@
+//! The JSON users and scripts parse: snapshot-tested so a shape change is deliberate.
+//! Values that change per run (ids, times, sizes, digests) are redacted.
+
+mod common;
+
+use common::Stack;
+
+fn stack() -> Stack {
+    let stack = Stack::new("[services.app]\nruntime = { kind = \"none\" }\ndata = [{ kind = \"files\", name = \"docs\", priority = \"critical\", path = \"docs\" }]\n");
+    std::fs::create_dir(stack.path().join("docs")).unwrap();
+    std::fs::write(stack.path().join("docs/a.txt"), "alpha").unwrap();
+    std::fs::create_dir(stack.path().join("docs/sub")).unwrap();
+    std::fs::write(stack.path().join("docs/sub/b.txt"), "beta").unwrap();
+    stack
+}
+
+#[test]
+fn backup_backups_restore_and_error_json_shapes() {
+    let stack = stack();
+    let (code, backup) = stack.json(&["backup"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("backup", backup, {
+        ".id" => "[id]", ".repository" => "[path]", ".started_at" => "[time]", ".finished_at" => "[time]", ".duration_ms" => "[ms]",
+        ".sources[].snapshot_id" => "[snapshot]", ".sources[].consistent_at" => "[time]", ".sources[].duration_ms" => "[ms]",
+        ".sources[].stored_bytes" => "[bytes]",
+    });
+    let (_, list) = stack.json(&["backups"]);
+    insta::assert_json_snapshot!("backups", list, {
+        ".repository" => "[path]", ".backups[].id" => "[id]", ".backups[].started_at" => "[time]", ".backups[].finished_at" => "[time]",
+        ".backups[].stored_bytes" => "[bytes]", ".backups[].sources[].stored_bytes" => "[bytes]",
+    });
+    let (code, restore) = stack.json(&["restore", "latest", "--all", "--force"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("restore", restore, {
+        ".rto_ms" => "[ms]", ".sources[].backup_id" => "[id]", ".sources[].duration_ms" => "[ms]",
+    });
+    let (code, error) = stack.json(&["restore", "20200101-000000-aaaaaa", "--all"]);
+    assert_eq!(code, 3);
+    insta::assert_json_snapshot!("error", error);
+}
