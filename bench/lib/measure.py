@@ -4,16 +4,18 @@
     measure.py OUT.json -- CMD [ARGS...]
 
 Memory is measured two ways:
-  - `tree_maxrss_kb`: ru_maxrss from wait4() of the command, i.e. exactly what GNU
-    `/usr/bin/time -f %M` prints: the peak RSS of the largest single process in the
-    tree (the command and every descendant it waited for);
+  - `tree_maxrss_kb`: what GNU `/usr/bin/time -f %M` prints for the command (it runs
+    under time(1)): ru_maxrss from wait4(), the peak RSS of the largest single process
+    in the tree (the command and every descendant it waited for);
   - per process, by sampling /proc every INTERVAL seconds: each descendant's VmHWM
     (its own peak RSS, kept by the kernel, so a sample taken any time before it exits
     sees its true peak), reported as the maximum per command name (`hwm_by_comm_kb`,
     e.g. {"drydock": ..., "pg_dump": ..., "restic": ...}), plus the peak of the
     tree's summed VmRSS at one instant (`tree_rss_sum_peak_kb`).
 A process that lives shorter than one interval can be missed by the sampler; the
-wait4() figure still covers it.
+wait4() figure still covers it. `machine_busy_s` (from /proc/stat) shows how much CPU
+the whole machine spent meanwhile: the command, the servers it talks to, and any
+unrelated load that would distort the figures.
 
 The command's stdin/stdout/stderr are inherited. Exits with the command's exit code.
 """
@@ -54,6 +56,14 @@ def read_mem(pid):
     return hwm, rss
 
 
+def cpu_jiffies():
+    """(busy, idle) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    idle = parts[3] + parts[4]  # idle + iowait
+    return sum(parts[:8]) - idle, idle
+
+
 def descendants(root):
     children = {}
     comms = {}
@@ -70,7 +80,7 @@ def descendants(root):
     todo = [root]
     while todo:
         p = todo.pop()
-        if p in comms:
+        if p in comms and (p != root or comms[p] != "time"):
             out.append((p, comms[p]))
         todo.extend(children.get(p, ()))
     return out
@@ -81,15 +91,19 @@ def main():
     if len(argv) < 3 or argv[1] != "--":
         sys.exit("usage: measure.py OUT.json -- CMD [ARGS...]")
     out_path, cmd = argv[0], argv[2:]
+    busy0, idle0 = cpu_jiffies()
     start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execvp(cmd[0], cmd)
-        except OSError as e:
-            print(f"measure.py: cannot run {cmd[0]}: {e}", file=sys.stderr)
-            os._exit(127)
-    per_pid = {}  # pid -> (comm, hwm)
+    # The command runs under GNU time: a child's ru_maxrss starts at its parent's
+    # high-water mark (exec records the old address space's), so only a tiny parent
+    # like time(1) gives a clean %M; Python's own would add ~10 MiB.
+    time_out = out_path + ".time"
+    try:
+        pid = os.posix_spawnp(
+            "/usr/bin/time", ["/usr/bin/time", "-f", "%e %M", "-o", time_out, "--"] + cmd, os.environ
+        )
+    except OSError as e:
+        sys.exit(f"measure.py: cannot run /usr/bin/time: {e}")
+    per_pid = {}  # (pid, comm) -> hwm; a pid that execs gets a new entry
     rss_sum_peak = 0
     status = rusage = None
     while True:
@@ -98,18 +112,25 @@ def main():
         for p, comm in tree:
             hwm, rss = read_mem(p)
             total += rss
-            old = per_pid.get(p)
-            if old is None or hwm >= old[1]:
-                per_pid[p] = (comm, hwm)
+            per_pid[(p, comm)] = max(per_pid.get((p, comm), 0), hwm)
         rss_sum_peak = max(rss_sum_peak, total)
         wpid, status, rusage = os.wait4(pid, os.WNOHANG)
         if wpid == pid:
             break
         time.sleep(INTERVAL)
     wall = time.monotonic() - start
+    busy1, idle1 = cpu_jiffies()
+    hz = os.sysconf("SC_CLK_TCK")
     rc = os.waitstatus_to_exitcode(status)
+    try:
+        with open(time_out) as f:
+            # "Command exited with non-zero status N" may come first.
+            time_wall, time_maxrss = f.read().split()[-2:]
+        os.unlink(time_out)
+    except (OSError, ValueError):
+        time_wall, time_maxrss = "nan", "0"
     by_comm = {}
-    for comm, hwm in per_pid.values():
+    for (_, comm), hwm in per_pid.items():
         by_comm[comm] = max(by_comm.get(comm, 0), hwm)
     result = {
         "cmd": cmd,
@@ -117,9 +138,14 @@ def main():
         "wall_s": round(wall, 3),
         "user_s": round(rusage.ru_utime, 3),
         "sys_s": round(rusage.ru_stime, 3),
-        "tree_maxrss_kb": rusage.ru_maxrss,
+        "tree_maxrss_kb": int(time_maxrss),
+        "time_wall_s": float(time_wall),
         "hwm_by_comm_kb": by_comm,
         "tree_rss_sum_peak_kb": rss_sum_peak,
+        # Whole machine while it ran: CPU-seconds busy (this command, the database
+        # servers it talks to, and anything else running) and idle.
+        "machine_busy_s": round((busy1 - busy0) / hz, 2),
+        "machine_idle_s": round((idle1 - idle0) / hz, 2),
     }
     with open(out_path, "w") as f:
         json.dump(result, f, indent=1)

@@ -184,6 +184,9 @@ pub fn restore(r: &RestoreReport) -> String {
         if let Some(a) = &s.service_action {
             let _ = writeln!(out, "{label}: service {a}");
         }
+        for n in &s.notes {
+            let _ = writeln!(out, "{label}: note: {n}");
+        }
         match s.status {
             RestoreStatus::Verified => {}
             RestoreStatus::Mismatch => {

@@ -261,3 +261,32 @@ fn files_round_trip_with_hostile_names() {
         0o751
     );
 }
+
+#[test]
+fn redis_keys_expiring_after_the_backup_are_a_note_not_a_failure() {
+    let redis = RedisServer::start();
+    redis.cli(&["SET", "durable", "stays"]);
+    redis.cli(&["SET", "session:1", "short-lived", "PX", "12000"]);
+    let stack = Stack::new(&format!(
+        "[services.cache]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"redis\", priority = \"high\", url = \"{}\" }}]\n",
+        redis.url()
+    ));
+    let report = backup_ok(&stack);
+    assert_eq!(report["sources"][0]["counts"]["keys"], 1, "{report:#}");
+    assert_eq!(report["sources"][0]["counts"]["expiring_keys"], 1);
+    let expired = drydock_testkit::wait_until(std::time::Duration::from_secs(20), || {
+        String::from_utf8_lossy(&redis.cli(&["EXISTS", "session:1"]).stdout).trim() == "0"
+    });
+    assert!(expired);
+    redis.cli(&["FLUSHALL"]);
+    let (code, restored) = stack.json(&["restore", "latest", "--all"]);
+    assert_verified(code, &restored);
+    let notes = restored["sources"][0]["notes"].as_array().unwrap();
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .contains("db0:expiring: missing (backup has 1 keys)"),
+        "{notes:?}"
+    );
+}

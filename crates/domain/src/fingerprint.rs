@@ -10,6 +10,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Parts named with this suffix hold data that may legitimately vanish between backup
+/// and restore (Redis keys with an expiry): a difference there is reported, not failed.
+pub const ADVISORY_SUFFIX: &str = ":expiring";
+/// The count that goes with advisory parts.
+pub const ADVISORY_COUNT: &str = "expiring_keys";
+
+/// Whether a part or count name is advisory (see [`ADVISORY_SUFFIX`]).
+pub fn is_advisory(name: &str) -> bool {
+    name.ends_with(ADVISORY_SUFFIX) || name == ADVISORY_COUNT
+}
+
 /// One named part of a fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartDigest {
@@ -42,45 +53,65 @@ impl Fingerprint {
     }
 
     /// Human-readable differences from `expected` (the manifest) to `self` (what is
-    /// there now); empty when they are equal.
+    /// there now) in the parts that must match; empty when they are equal.
     pub fn differences(&self, expected: &Fingerprint, unit: &str) -> Vec<String> {
-        if self.digest == expected.digest {
-            return Vec::new();
+        let (hard, advisory) = self.all_differences(expected, unit);
+        if hard.is_empty() && advisory.is_empty() && self.digest != expected.digest {
+            return vec![format!(
+                "fingerprint {} differs from the backup's {}",
+                short(&self.digest),
+                short(&expected.digest)
+            )];
         }
-        let mut out = Vec::new();
+        hard
+    }
+
+    /// Differences in advisory parts only (see [`ADVISORY_SUFFIX`]).
+    pub fn advisory_differences(&self, expected: &Fingerprint, unit: &str) -> Vec<String> {
+        self.all_differences(expected, unit).1
+    }
+
+    fn all_differences(&self, expected: &Fingerprint, unit: &str) -> (Vec<String>, Vec<String>) {
+        let (mut hard, mut advisory) = (Vec::new(), Vec::new());
+        if self.digest == expected.digest {
+            return (hard, advisory);
+        }
+        let mut push = |name: &str, line: String| {
+            if is_advisory(name) {
+                advisory.push(line)
+            } else {
+                hard.push(line)
+            }
+        };
         for (name, want) in &expected.parts {
             match self.parts.get(name) {
-                None => out.push(format!(
-                    "{name}: missing (backup has {} {unit})",
-                    want.count
-                )),
-                Some(got) if got.count != want.count => out.push(format!(
-                    "{name}: {} {unit} in backup, {} now",
-                    want.count, got.count
-                )),
-                Some(got) if got.digest != want.digest => out.push(format!(
-                    "{name}: same {unit} count ({}) but different content",
-                    got.count
-                )),
+                None => push(
+                    name,
+                    format!("{name}: missing (backup has {} {unit})", want.count),
+                ),
+                Some(got) if got.count != want.count => push(
+                    name,
+                    format!("{name}: {} {unit} in backup, {} now", want.count, got.count),
+                ),
+                Some(got) if got.digest != want.digest => push(
+                    name,
+                    format!(
+                        "{name}: same {unit} count ({}) but different content",
+                        got.count
+                    ),
+                ),
                 Some(_) => {}
             }
         }
         for (name, got) in &self.parts {
             if !expected.parts.contains_key(name) {
-                out.push(format!(
-                    "{name}: not in the backup ({} {unit} now)",
-                    got.count
-                ));
+                push(
+                    name,
+                    format!("{name}: not in the backup ({} {unit} now)", got.count),
+                );
             }
         }
-        if out.is_empty() {
-            out.push(format!(
-                "fingerprint {} differs from the backup's {}",
-                short(&self.digest),
-                short(&expected.digest)
-            ));
-        }
-        out
+        (hard, advisory)
     }
 }
 
@@ -169,5 +200,32 @@ mod tests {
             ]
         );
         assert!(expected.differences(&expected, "rows").is_empty());
+    }
+
+    #[test]
+    fn advisory_parts_are_reported_apart() {
+        let mut parts = BTreeMap::new();
+        parts.insert(
+            "db0".to_string(),
+            PartDigest {
+                count: 3,
+                digest: "aa".into(),
+            },
+        );
+        parts.insert(
+            "db0:expiring".to_string(),
+            PartDigest {
+                count: 2,
+                digest: "bb".into(),
+            },
+        );
+        let expected = Fingerprint::from_parts(parts.clone());
+        parts.get_mut("db0:expiring").unwrap().count = 1;
+        let got = Fingerprint::from_parts(parts);
+        assert!(got.differences(&expected, "keys").is_empty());
+        assert_eq!(
+            got.advisory_differences(&expected, "keys"),
+            vec!["db0:expiring: 2 keys in backup, 1 now".to_string()]
+        );
     }
 }

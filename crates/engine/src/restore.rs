@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use drydock_domain::config::{Config, SourceKind};
+use drydock_domain::fingerprint::is_advisory;
 use drydock_domain::plan::{self, Selection};
 use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
 use drydock_runtimes::{Runtime, State};
@@ -71,6 +72,10 @@ pub struct RestoredSource {
     /// Which copy the data came from.
     pub copy: String,
     pub differences: Vec<String>,
+    /// Differences that do not fail verification: data allowed to vanish after the
+    /// backup (Redis keys with an expiry that have expired since).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub expected_counts: BTreeMap<String, u64>,
     pub restored_counts: BTreeMap<String, u64>,
     pub fingerprint: Option<String>,
@@ -284,6 +289,7 @@ fn restore_one(
         status: RestoreStatus::Failed,
         copy: "local".into(),
         differences: Vec::new(),
+        notes: Vec::new(),
         expected_counts: t.record.counts.clone(),
         restored_counts: BTreeMap::new(),
         fingerprint: None,
@@ -346,16 +352,21 @@ fn restore_one(
         let mut differences = Vec::new();
         for (name, want) in &t.record.counts {
             let got = inspection.counts.get(name).copied().unwrap_or(0);
-            if got != *want {
+            if got != *want && !is_advisory(name) {
                 differences.push(format!("{name}: {want} in backup, {got} restored"));
             }
         }
         match &t.record.fingerprint {
-            Some(expected) => differences.extend(
-                inspection
+            Some(expected) => {
+                let unit = count_unit(t.record.kind);
+                differences.extend(inspection.fingerprint.differences(expected, unit));
+                result.notes = inspection
                     .fingerprint
-                    .differences(expected, count_unit(t.record.kind)),
-            ),
+                    .advisory_differences(expected, unit)
+                    .into_iter()
+                    .map(|d| format!("{d} (keys with an expiry may have expired since the backup)"))
+                    .collect();
+            }
             None => differences.push(
                 "the manifest has no fingerprint for this source; cannot prove the restore".into(),
             ),

@@ -1,52 +1,820 @@
-//! STUB: to be written.
-use drydock_domain::config::MysqlSource;
+//! MySQL and MariaDB: `mariadb-dump`/`mysqldump --single-transaction` of one database
+//! as SQL, with counts and a fingerprint computed from the same point in time while the
+//! dump streams; restored by piping the SQL into `mariadb`/`mysql`.
+//!
+//! Consistency. Neither server can share a snapshot between sessions, so drydock makes
+//! two sessions start theirs at a moment when nothing can commit:
+//!
+//! 1. connection L takes `FLUSH TABLES WITH READ LOCK` (commits now wait);
+//! 2. connection F starts `START TRANSACTION WITH CONSISTENT SNAPSHOT` (the global read
+//!    lock does not block that): F sees exactly the data as of the lock;
+//! 3. the dump tool starts and opens its own consistent-snapshot transaction, which sees
+//!    the same data because nothing could commit in between;
+//! 4. L unlocks once the dump's transaction is certainly open (see [`read_past_header`]),
+//!    and F computes the fingerprint while the dump streams.
+//!
+//! The lock is held only from step 1 to the dump's first table (milliseconds); tables of
+//! non-transactional engines (MyISAM, Aria, ...) are not covered by snapshots, so when the
+//! database has any, the lock is held until the dump has finished instead.
+//!
+//! The dump names no database (no `--databases`, no `USE`): a restore goes into whatever
+//! database the source is configured with, so a backup can be restored under another
+//! name. Credentials reach the tools through a 0600 option file in the scratch directory,
+//! passed as `--defaults-extra-file` (which must be the first argument).
+//!
+//! Fingerprint parts: one per base table, named by the table alone (like the dump, so a
+//! restore under another database name compares equal), with count = rows and digest =
+//! sum of an MD5 prefix of each row, computed server-side in one pass; and `schema:ddl`
+//! (SHA-256 over the sorted `SHOW CREATE TABLE` texts without `AUTO_INCREMENT=N`,
+//! triggers, routines and events).
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drydock_domain::config::{MysqlSource, SourceKind};
+use drydock_domain::{Event, Fingerprint, PartDigest, SourceRecord};
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+use sha2::{Digest, Sha256};
+
+use crate::postgres::{percent_decode, pipe_into};
+use crate::process::{redact, PrivateFile, Tool, ToolSpec};
+use crate::{
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+};
+
+/// The dump format recorded in the manifest.
+pub const FORMAT: &str = "mysql-dump-sql";
+/// The dump's header is a few hundred bytes; output beyond this certainly comes from
+/// after the dump's transaction started, even if the header's last line was not seen.
+const HEADER_LIMIT: usize = 64 * 1024;
+/// The last line of the header `mysqldump`/`mariadb-dump` writes before starting its
+/// transaction (unless `--compact`, which drydock never passes).
+const HEADER_END: &[u8] = b"SQL_NOTES=0 */;\n";
+/// Engines whose tables a consistent snapshot covers.
+const TRANSACTIONAL_ENGINES: &str = "'InnoDB', 'ROCKSDB', 'TokuDB'";
 
 pub struct Mysql {
-    #[allow(dead_code)]
     config: MysqlSource,
+    target: Result<Target, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    db: String,
 }
 
 impl Mysql {
     pub fn new(config: MysqlSource) -> Self {
-        Mysql { config }
+        let target = parse_url(&config.url);
+        Mysql { config, target }
+    }
+
+    fn target(&self) -> Result<&Target, SourceError> {
+        self.target
+            .as_ref()
+            .map_err(|e| SourceError::invalid(&self.location(), e.clone()))
+    }
+
+    fn password(&self) -> Option<&str> {
+        self.config.password.as_ref().map(|s| s.expose())
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        self.password()
+            .map(|p| vec![p.to_string()])
+            .unwrap_or_default()
+    }
+
+    fn raw_connect(&self, t: &Target, db: Option<&str>) -> Result<Conn, mysql::Error> {
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(t.host.clone()))
+            .tcp_port(t.port)
+            .prefer_socket(false)
+            .user(Some(t.user.clone()))
+            .pass(self.password().map(str::to_string))
+            .db_name(db.map(str::to_string))
+            .tcp_connect_timeout(Some(Duration::from_secs(10)));
+        Conn::new(opts)
+    }
+
+    fn connect(&self, t: &Target, db: Option<&str>) -> Result<Conn, SourceError> {
+        self.raw_connect(t, db)
+            .map_err(|e| self.connect_error(t, db, &e))
+    }
+
+    fn connect_error(&self, t: &Target, db: Option<&str>, e: &mysql::Error) -> SourceError {
+        let location = self.location();
+        let user = &t.user;
+        let hp = host_port(t);
+        let password_fix = match &self.config.password {
+            Some(secret) => format!("check the password reference {secret} (its value is the password of user '{user}')"),
+            None => "no password is configured for this source; add `password = \"${env:NAME}\"`".to_string(),
+        };
+        let (cause, fix) = match e {
+            mysql::Error::MySqlError(m) => match m.code {
+                1045 | 1698 => (
+                    format!("authentication failed for user '{user}'"),
+                    password_fix,
+                ),
+                1044 => (
+                    format!(
+                        "user '{user}' has no access to database '{}'",
+                        db.unwrap_or_default()
+                    ),
+                    format!(
+                        "grant it: GRANT ALL ON `{}`.* TO '{user}'@...",
+                        db.unwrap_or_default()
+                    ),
+                ),
+                1049 => (
+                    format!("database '{}' does not exist", db.unwrap_or_default()),
+                    "create it, or fix the database name in the url".to_string(),
+                ),
+                1130 => (
+                    m.message.clone(),
+                    format!("allow user '{user}' to connect from this host"),
+                ),
+                1040 => (
+                    m.message.clone(),
+                    "the server has no free connections; raise max_connections or retry"
+                        .to_string(),
+                ),
+                _ => (m.message.clone(), "check the server log".to_string()),
+            },
+            mysql::Error::IoError(io) => {
+                let cause = match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+                    std::io::ErrorKind::TimedOut => "timed out".to_string(),
+                    _ => io.to_string(),
+                };
+                (cause, format!("is the server running at {hp}?"))
+            }
+            mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((
+                _,
+                desc,
+                kind,
+            )))) => {
+                let cause = if *kind == std::io::ErrorKind::ConnectionRefused {
+                    "connection refused".to_string()
+                } else {
+                    desc.clone()
+                };
+                (cause, format!("is the server running at {hp}?"))
+            }
+            mysql::Error::DriverError(mysql::DriverError::ConnectTimeout) => (
+                "timed out".to_string(),
+                format!("is the server running at {hp}?"),
+            ),
+            other => (other.to_string(), format!("is the server running at {hp}?")),
+        };
+        SourceError::Connect {
+            location,
+            cause: redact(&cause, &self.secrets()),
+            fix,
+        }
+    }
+
+    fn query_error(&self, what: impl Into<String>, e: &mysql::Error) -> SourceError {
+        let cause = match e {
+            mysql::Error::MySqlError(m) => format!("ERROR {}: {}", m.code, m.message),
+            other => other.to_string(),
+        };
+        SourceError::query(&self.location(), what, redact(&cause, &self.secrets()))
+    }
+
+    /// A connection to the database inside a consistent-snapshot transaction, with the
+    /// session settings the row digests depend on.
+    fn start_snapshot(&self, conn: &mut Conn) -> Result<(), SourceError> {
+        conn.query_drop("SET SESSION time_zone = '+00:00', SESSION sql_mode = '', NAMES utf8mb4")
+            .map_err(|e| self.query_error("setting up the session", &e))?;
+        conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .map_err(|e| self.query_error("setting the isolation level", &e))?;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .map_err(|e| self.query_error("starting a snapshot transaction", &e))
+    }
+
+    /// The option file handing credentials to a tool.
+    fn option_file(&self, t: &Target, scratch: &Path) -> Result<PrivateFile, SourceError> {
+        let mut text = String::from("[client]\n");
+        text.push_str(&format!("host={}\n", option_value(&t.host)?));
+        text.push_str(&format!("port={}\n", t.port));
+        text.push_str("protocol=TCP\n");
+        text.push_str(&format!("user={}\n", option_value(&t.user)?));
+        if let Some(pw) = self.password() {
+            let value = option_value(pw).map_err(|e| {
+                SourceError::invalid(&self.location(), e.to_string().replace(pw, "***"))
+            })?;
+            text.push_str(&format!("password={value}\n"));
+        }
+        PrivateFile::create(scratch, "drydock-mysql-client.cnf", &text)
+            .map_err(|e| SourceError::io(&self.location(), "writing the client option file", e))
+    }
+
+    fn spawn(
+        &self,
+        program: &Path,
+        args: &[String],
+        stdin: bool,
+        stdout: bool,
+    ) -> Result<Tool, SourceError> {
+        let mut spec = ToolSpec::new(program);
+        for a in args {
+            spec = spec.arg(a);
+        }
+        spec.secrets = self.password().into_iter().collect();
+        if stdin {
+            spec = spec.stdin();
+        }
+        if stdout {
+            spec = spec.stdout();
+        }
+        spec.spawn(&self.location())
+    }
+
+    fn fingerprint(&self, conn: &mut Conn, db: &str) -> Result<Inspection, SourceError> {
+        let tables: Vec<(String, String, Option<String>)> = conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+                (db,),
+            )
+            .map_err(|e| self.query_error("listing tables", &e))?;
+        let mut parts = BTreeMap::new();
+        let mut rows_total = 0u64;
+        let mut table_count = 0u64;
+        let mut ddl = Vec::new();
+        for (name, kind, _engine) in &tables {
+            let quoted = format!("{}.{}", quote_ident(db), quote_ident(name));
+            // Tables answer with two columns, views with four: the text is the second.
+            let create: Option<mysql::Row> = conn
+                .query_first(format!("SHOW CREATE TABLE {quoted}"))
+                .map_err(|e| self.query_error(format!("reading the definition of {name}"), &e))?;
+            if let Some(text) = create
+                .and_then(|mut r| r.take_opt::<String, usize>(1))
+                .and_then(Result::ok)
+            {
+                ddl.push(format!("table {name} {}", strip_auto_increment(&text)));
+            }
+            if kind != "BASE TABLE" && kind != "SYSTEM VERSIONED" {
+                continue;
+            }
+            let columns: Vec<(String, String)> = conn
+                .exec(
+                    "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                    (db, name),
+                )
+                .map_err(|e| self.query_error(format!("listing the columns of {name}"), &e))?;
+            let exprs: Vec<String> = columns
+                .iter()
+                .map(|(col, ty)| {
+                    let bytes = format!("CAST({} AS BINARY)", quote_ident(col));
+                    // Long values are hashed on their own so a row's text never grows
+                    // past max_allowed_packet (CONCAT would turn it into NULL).
+                    if is_long_type(ty) {
+                        format!("IFNULL(MD5({bytes}), '\\\\N')")
+                    } else {
+                        format!("IFNULL(HEX({bytes}), '\\\\N')")
+                    }
+                })
+                .collect();
+            let sql = format!(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|', {})), 1, 16), 16, 10) AS DECIMAL(65,0))), 0) AS CHAR) FROM {quoted}",
+                exprs.join(", ")
+            );
+            let (count, sum): (u64, String) = conn
+                .query_first(&sql)
+                .map_err(|e| self.query_error(format!("reading table {name}"), &e))?
+                .unwrap_or((0, "0".into()));
+            rows_total += count;
+            table_count += 1;
+            parts.insert(
+                name.clone(),
+                PartDigest {
+                    count,
+                    digest: format!("md5:{sum}"),
+                },
+            );
+        }
+
+        // Triggers, routines and events, one line each.
+        let others: Vec<Option<String>> = conn
+            .exec(
+                "SELECT CONCAT_WS(' ', 'trigger', TRIGGER_NAME, 'on', EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, \
+                                  ACTION_ORDER, DEFINER, ACTION_STATEMENT) \
+                 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? \
+                 UNION ALL \
+                 SELECT CONCAT_WS(' ', 'routine', ROUTINE_TYPE, ROUTINE_NAME, IFNULL(DTD_IDENTIFIER, ''), DEFINER, \
+                                  IFNULL(ROUTINE_DEFINITION, '')) \
+                 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? \
+                 UNION ALL \
+                 SELECT CONCAT_WS(' ', 'event', EVENT_NAME, STATUS, IFNULL(EVENT_DEFINITION, '')) \
+                 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?",
+                (db, db, db),
+            )
+            .map_err(|e| self.query_error("listing triggers, routines and events", &e))?;
+        ddl.extend(others.into_iter().flatten());
+        ddl.sort();
+        let mut h = Sha256::new();
+        for line in &ddl {
+            h.update(line.as_bytes());
+            h.update(b"\n");
+        }
+        parts.insert(
+            "schema:ddl".to_string(),
+            PartDigest {
+                count: 0,
+                digest: hex::encode(h.finalize()),
+            },
+        );
+
+        let mut counts = BTreeMap::new();
+        counts.insert("tables".to_string(), table_count);
+        counts.insert("rows".to_string(), rows_total);
+        Ok(Inspection {
+            counts,
+            fingerprint: Fingerprint::from_parts(parts),
+        })
+    }
+
+    /// Whether the server is MariaDB (else MySQL), which decides the tools' names.
+    fn is_mariadb(&self, conn: &mut Conn) -> Result<bool, SourceError> {
+        let version: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .map_err(|e| self.query_error("reading the server version", &e))?;
+        Ok(version.unwrap_or_default().contains("MariaDB"))
+    }
+
+    /// Makes the configured database ready for the SQL: recreated when it holds data,
+    /// created when missing.
+    fn prepare_database(&self, t: &Target, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        let mut admin = self.connect(t, None)?;
+        let existing: Option<(String, String)> = admin
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&t.db,),
+            )
+            .map_err(|e| self.query_error("checking the target database", &e))?;
+        let db = quote_ident(&t.db);
+        match existing {
+            None => admin
+                .query_drop(format!("CREATE DATABASE {db}"))
+                .map_err(|e| self.query_error(format!("creating database '{}'", t.db), &e)),
+            Some(_) if !self.has_data()? => Ok(()),
+            Some((charset, collation)) => {
+                if let Err(e) = admin.query_drop(format!("DROP DATABASE {db}")) {
+                    // The dump drops and recreates each of its tables itself; only objects
+                    // that are not in the backup would stay.
+                    let message = format!(
+                        "cannot drop database '{}' ({}); restoring into it as it is (tables not in the backup stay)",
+                        t.db,
+                        redact(&e.to_string(), &self.secrets())
+                    );
+                    tracing::warn!(location = %self.location(), "{message}");
+                    ctx.events.emit(Event::Warning {
+                        message: format!("{}: {message}", ctx.label),
+                    });
+                    return Ok(());
+                }
+                admin
+                    .query_drop(format!(
+                        "CREATE DATABASE {db} CHARACTER SET {} COLLATE {}",
+                        quote_ident(&charset),
+                        quote_ident(&collation)
+                    ))
+                    .map_err(|e| self.query_error(format!("recreating database '{}'", t.db), &e))
+            }
+        }
     }
 }
 
-impl crate::DataSource for Mysql {
-    fn kind(&self) -> drydock_domain::config::SourceKind {
-        todo!()
+impl DataSource for Mysql {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Mysql
     }
+
     fn location(&self) -> String {
-        todo!()
+        match &self.target {
+            Ok(t) => format!("mysql {}/{}", host_port(t), t.db),
+            Err(_) => "mysql (invalid url)".to_string(),
+        }
     }
-    fn restore_mode(&self) -> crate::RestoreMode {
-        todo!()
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::Logical
     }
-    fn check(&self) -> Result<(), crate::SourceError> {
-        todo!()
+
+    fn check(&self) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        conn.query_drop("SELECT 1")
+            .map_err(|e| self.query_error("running SELECT 1", &e))
     }
+
     fn backup(
         &self,
-        _: &dyn crate::Store,
-        _: &crate::SourceContext<'_>,
-    ) -> Result<crate::BackupOutcome, crate::SourceError> {
-        todo!()
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
+        let t = self.target()?;
+        let loc = self.location();
+        let mut lock = self.connect(t, Some(&t.db))?;
+        let mut snap = self.connect(t, Some(&t.db))?;
+        let mariadb = self.is_mariadb(&mut snap)?;
+        let dump = find_tool(if mariadb {
+            &["mariadb-dump", "mysqldump"]
+        } else {
+            &["mysqldump", "mariadb-dump"]
+        })?;
+        let mysql_tool = tool_is_mysql(&dump);
+        let non_transactional: Vec<String> = snap
+            .exec(
+                format!(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' \
+                     AND ENGINE NOT IN ({TRANSACTIONAL_ENGINES})"
+                ),
+                (&t.db,),
+            )
+            .map_err(|e| self.query_error("listing table engines", &e))?;
+
+        lock.query_drop("SET SESSION lock_wait_timeout = 120")
+            .map_err(|e| self.query_error("setting lock_wait_timeout", &e))?;
+        lock.query_drop("FLUSH TABLES WITH READ LOCK").map_err(|e| match &e {
+            mysql::Error::MySqlError(m) if m.code == 1227 => SourceError::invalid(
+                &loc,
+                format!(
+                    "user '{}' may not take the global read lock a consistent backup needs; grant it: GRANT RELOAD ON *.* TO '{}'@...",
+                    t.user, t.user
+                ),
+            ),
+            _ => self.query_error("taking the global read lock", &e),
+        })?;
+        let consistent_at = jiff::Timestamp::now();
+        let locked_at = std::time::Instant::now();
+        self.start_snapshot(&mut snap)?;
+
+        let options = self.option_file(t, ctx.scratch)?;
+        let mut args = vec![
+            format!("--defaults-extra-file={}", options.path().display()),
+            "--single-transaction".to_string(),
+            "--routines".into(),
+            "--triggers".into(),
+            "--events".into(),
+            "--hex-blob".into(),
+            "--no-tablespaces".into(),
+            "--skip-dump-date".into(),
+            "--default-character-set=utf8mb4".into(),
+            "--max-allowed-packet=1G".into(),
+        ];
+        if mysql_tool {
+            args.push("--set-gtid-purged=OFF".into());
+        }
+        args.extend(["--".to_string(), t.db.clone()]);
+        let mut tool = self.spawn(&dump, &args, false, true)?;
+        let mut stdout = tool.take_stdout();
+        let dump_pid = tool.pid();
+        let hold_lock = !non_transactional.is_empty();
+        if hold_lock {
+            tracing::warn!(
+                location = %loc,
+                tables = %non_transactional.join(", "),
+                "tables of non-transactional engines: writes wait until the dump has finished"
+            );
+        }
+
+        let (stored, inspection) = std::thread::scope(|s| {
+            let snap = &mut snap;
+            let db = t.db.as_str();
+            let fingerprint = s.spawn(move || {
+                let result = self.fingerprint(snap, db);
+                if result.is_err() {
+                    // No point finishing a dump whose manifest cannot be written. The
+                    // child is not reaped before this scope ends, so the pid is still ours.
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(dump_pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                result
+            });
+            let stored = (|| {
+                let head = read_past_header(&mut stdout)
+                    .map_err(|e| SourceError::io(&loc, "reading the dump", e))?;
+                if !hold_lock {
+                    lock.query_drop("UNLOCK TABLES")
+                        .map_err(|e| self.query_error("releasing the global read lock", &e))?;
+                    tracing::debug!(location = %loc, held_ms = locked_at.elapsed().as_millis() as u64, "global read lock released");
+                }
+                store
+                    .put_stream(Box::new(Cursor::new(head).chain(stdout)), ".sql")
+                    .map_err(|e| SourceError::store(&loc, e))
+            })();
+            if stored.is_err() {
+                tool.kill();
+            }
+            let inspection = fingerprint
+                .join()
+                .unwrap_or_else(|_| Err(SourceError::invalid(&loc, "fingerprinting panicked")));
+            (stored, inspection)
+        });
+        drop(lock);
+        drop(options);
+        let inspection = inspection?;
+        let stored = stored?;
+        tool.finish()?;
+        snap.query_drop("COMMIT")
+            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
+        Ok(BackupOutcome {
+            stored,
+            format: FORMAT,
+            counts: inspection.counts,
+            fingerprint: inspection.fingerprint,
+            consistent_at,
+        })
     }
-    fn has_data(&self) -> Result<bool, crate::SourceError> {
-        todo!()
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, None)?;
+        let n: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (&t.db,),
+            )
+            .map_err(|e| self.query_error("looking for existing tables", &e))?;
+        Ok(n.unwrap_or(0) > 0)
     }
+
     fn restore(
         &self,
-        _: &dyn crate::Fetch,
-        _: &drydock_domain::SourceRecord,
-        _: &crate::SourceContext<'_>,
-    ) -> Result<(), crate::SourceError> {
-        todo!()
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let loc = self.location();
+        if let Some(format) = record.format.as_deref().filter(|f| *f != FORMAT) {
+            return Err(SourceError::invalid(
+                &loc,
+                format!("the backup holds `{format}`, not a MySQL dump ({FORMAT})"),
+            ));
+        }
+        let mariadb = {
+            let mut conn = self.connect(t, None)?;
+            self.is_mariadb(&mut conn)?
+        };
+        let client = find_tool(if mariadb {
+            &["mariadb", "mysql"]
+        } else {
+            &["mysql", "mariadb"]
+        })?;
+        self.prepare_database(t, ctx)?;
+        let options = self.option_file(t, ctx.scratch)?;
+        let args = vec![
+            format!("--defaults-extra-file={}", options.path().display()),
+            "--binary-mode".to_string(),
+            "--batch".into(),
+            "--max-allowed-packet=1G".into(),
+            format!("--database={}", t.db),
+        ];
+        let tool = self.spawn(&client, &args, true, false)?;
+        let result = pipe_into(tool, fetch, &loc);
+        drop(options);
+        result
     }
-    fn inspect(
-        &self,
-        _: &crate::SourceContext<'_>,
-    ) -> Result<crate::Inspection, crate::SourceError> {
-        todo!()
+
+    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        self.start_snapshot(&mut conn)?;
+        let inspection = self.fingerprint(&mut conn, &t.db)?;
+        conn.query_drop("COMMIT")
+            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
+        Ok(inspection)
+    }
+}
+
+/// Reads the dump's output until its transaction has certainly started, and returns
+/// what it read (to be stored first).
+///
+/// `mysqldump`/`mariadb-dump` write their header before `START TRANSACTION WITH
+/// CONSISTENT SNAPSHOT` and everything else after it, so any byte after the header's
+/// last line proves the snapshot exists. Watching the output (rather than, say, the
+/// server's process list) ties the proof to the dump's own connection, whatever else
+/// connects meanwhile. The tool's stdout is block-buffered, so usually the first bytes
+/// to arrive are already past the header; if the header's last line never shows up,
+/// [`HEADER_LIMIT`] bytes or EOF are proof enough. Until then the global read lock
+/// is held, so the wait costs writers a few milliseconds, never consistency.
+fn read_past_header(stdout: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(pos) = find(&buf, HEADER_END) {
+            if buf.len() > pos + HEADER_END.len() {
+                return Ok(buf);
+            }
+        }
+        if buf.len() > HEADER_LIMIT {
+            return Ok(buf);
+        }
+        let n = stdout.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Types whose values can be long: hashed per value instead of hex-encoded.
+fn is_long_type(data_type: &str) -> bool {
+    matches!(
+        data_type.to_ascii_lowercase().as_str(),
+        "tinyblob"
+            | "blob"
+            | "mediumblob"
+            | "longblob"
+            | "tinytext"
+            | "text"
+            | "mediumtext"
+            | "longtext"
+            | "json"
+            | "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+    )
+}
+
+/// `SHOW CREATE TABLE` without the ` AUTO_INCREMENT=N` table option (a counter, not
+/// the schema).
+fn strip_auto_increment(create: &str) -> String {
+    let mut out = String::with_capacity(create.len());
+    let mut rest = create;
+    while let Some(i) = rest.find(" AUTO_INCREMENT=") {
+        let after = &rest[i + " AUTO_INCREMENT=".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A value for a MySQL option file: quoted, with the escapes option files understand.
+fn option_value(v: &str) -> Result<String, SourceError> {
+    if v.contains(['\n', '\r', '\0']) {
+        return Err(SourceError::invalid(
+            "mysql",
+            "a credential contains a line break, which a client option file cannot carry",
+        ));
+    }
+    let escaped = v.replace('\\', "\\\\").replace('\t', "\\t");
+    // Only the outer quotes are removed; inside them a quote of the other kind is
+    // plain text, and `#` does not start a comment.
+    let quote = if v.contains('"') && !v.contains('\'') {
+        '\''
+    } else {
+        '"'
+    };
+    Ok(format!("{quote}{escaped}{quote}"))
+}
+
+fn find_tool(names: &[&str]) -> Result<PathBuf, SourceError> {
+    for name in names {
+        if let Some(p) = crate::find_program(name) {
+            return Ok(p);
+        }
+        for dir in ["/usr/bin", "/usr/local/bin", "/usr/local/mysql/bin"] {
+            let p = Path::new(dir).join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(SourceError::MissingTool {
+        program: names[0].to_string(),
+        fix: format!(
+            "install the {} client tools (e.g. the mariadb-client or mysql-client package)",
+            if names[0].starts_with("mariadb") {
+                "MariaDB"
+            } else {
+                "MySQL"
+            }
+        ),
+    })
+}
+
+/// Whether a dump tool is MySQL's own `mysqldump` (it takes `--set-gtid-purged`).
+fn tool_is_mysql(program: &Path) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let v = String::from_utf8_lossy(&o.stdout);
+            !v.contains("MariaDB") && v.contains("Ver 8")
+        })
+        .unwrap_or(false)
+}
+
+fn parse_url(raw: &str) -> Result<Target, String> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!("the url is not valid ({e}); expected mysql://USER@HOST:PORT/DATABASE")
+    })?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the url has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let user = percent_decode(url.username());
+    let db = percent_decode(url.path().trim_start_matches('/'));
+    if db.is_empty() || db.contains('/') {
+        return Err("the url names no database; expected mysql://USER@HOST:PORT/DATABASE".into());
+    }
+    Ok(Target {
+        host,
+        port: url.port().unwrap_or(3306),
+        user: if user.is_empty() { "root".into() } else { user },
+        db,
+    })
+}
+
+fn host_port(t: &Target) -> String {
+    if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_increment_is_stripped() {
+        let create = "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4";
+        assert_eq!(
+            strip_auto_increment(create),
+            "CREATE TABLE `t` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+    }
+
+    #[test]
+    fn header_end_is_found_only_with_bytes_after_it() {
+        let header =
+            b"-- MariaDB dump\n/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;\n".to_vec();
+        let mut r = Cursor::new([header.clone(), b"\n--\n-- Table structure".to_vec()].concat());
+        assert!(read_past_header(&mut r)
+            .unwrap()
+            .ends_with(b"Table structure"));
+        let mut r = Cursor::new(header.clone());
+        assert_eq!(
+            read_past_header(&mut r).unwrap(),
+            header,
+            "EOF ends the wait"
+        );
+    }
+
+    #[test]
+    fn option_values_are_quoted() {
+        assert_eq!(option_value("p#ss").unwrap(), "\"p#ss\"");
+        assert_eq!(option_value("a\"b").unwrap(), "'a\"b'");
+        assert_eq!(option_value("a\\b").unwrap(), "\"a\\\\b\"");
+        assert!(option_value("a\nb").is_err());
+    }
+
+    #[test]
+    fn urls_parse() {
+        let t = parse_url("mysql://app@db:3307/shop").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str(), t.db.as_str()),
+            ("db", 3307, "app", "shop")
+        );
+        assert_eq!(parse_url("mariadb://h/x").unwrap().user, "root");
     }
 }

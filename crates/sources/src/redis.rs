@@ -618,30 +618,52 @@ fn keyspace(con: &mut Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
     Ok(out)
 }
 
-/// Counts (`keys`, `dbs`) and the fingerprint of a whole instance: a part per non-empty
-/// database, `db0`, `db1` ..., over (key, type, has-expiry, value digest).
+/// Counts (`keys`, `expiring_keys`, `dbs`) and the fingerprint of a whole instance: a
+/// part per non-empty database, `db0`, `db1` ..., over (key, type, value digest) of its
+/// keys without expiry, and a part `dbN:expiring` for keys with one. Keys with an expiry
+/// may legitimately be gone by the time a backup is restored (loading an RDB drops
+/// expired keys), so that part is advisory when a restore is verified.
 pub fn fingerprint_instance(
     con: &mut Connection,
 ) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
     let mut parts = BTreeMap::new();
-    let mut total = 0u64;
+    let (mut persistent_total, mut expiring_total) = (0u64, 0u64);
+    let mut dbs = 0u64;
     for (db, _) in keyspace(con)? {
         redis::cmd("SELECT").arg(db).query::<Value>(con)?;
-        let digest = digest_db(con)?;
-        if digest.count > 0 {
-            total += digest.count;
-            parts.insert(format!("db{db}"), digest);
+        let (persistent, expiring) = digest_db(con)?;
+        if persistent.count + expiring.count > 0 {
+            dbs += 1;
+        }
+        if persistent.count > 0 {
+            persistent_total += persistent.count;
+            parts.insert(format!("db{db}"), persistent);
+        }
+        if expiring.count > 0 {
+            expiring_total += expiring.count;
+            parts.insert(
+                format!("db{db}{}", drydock_domain::fingerprint::ADVISORY_SUFFIX),
+                expiring,
+            );
         }
     }
     redis::cmd("SELECT").arg(0).query::<Value>(con)?;
     let mut counts = BTreeMap::new();
-    counts.insert("keys".to_string(), total);
-    counts.insert("dbs".to_string(), parts.len() as u64);
+    counts.insert("keys".to_string(), persistent_total);
+    counts.insert(
+        drydock_domain::fingerprint::ADVISORY_COUNT.to_string(),
+        expiring_total,
+    );
+    counts.insert("dbs".to_string(), dbs);
     Ok((counts, Fingerprint::from_parts(parts)))
 }
 
-fn digest_db(con: &mut Connection) -> redis::RedisResult<drydock_domain::PartDigest> {
-    let mut set = RowSetDigest::default();
+/// Digests of one database's keys: (without expiry, with expiry).
+fn digest_db(
+    con: &mut Connection,
+) -> redis::RedisResult<(drydock_domain::PartDigest, drydock_domain::PartDigest)> {
+    let mut persistent = RowSetDigest::default();
+    let mut expiring = RowSetDigest::default();
     // SCAN may return a key twice; count each once.
     let mut seen: HashSet<u128> = HashSet::new();
     let mut cursor: u64 = 0;
@@ -705,7 +727,11 @@ fn digest_db(con: &mut Connection) -> redis::RedisResult<drydock_domain::PartDig
                     row.push(0);
                     row.push(u8::from(expires));
                     row.extend_from_slice(&value_digest(&ty, v));
-                    set.add(&row);
+                    if expires {
+                        expiring.add(&row);
+                    } else {
+                        persistent.add(&row);
+                    }
                 }
             }
         }
@@ -714,7 +740,7 @@ fn digest_db(con: &mut Connection) -> redis::RedisResult<drydock_domain::PartDig
             break;
         }
     }
-    Ok(set.finish())
+    Ok((persistent.finish(), expiring.finish()))
 }
 
 /// SHA-256 of a value read logically; sets and hashes are sorted first.
@@ -1047,5 +1073,52 @@ impl<W: Write> Write for HashingWriter<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock_domain::plan::Priority;
+    use drydock_domain::Secret;
+    use drydock_testkit::redis::RedisServer;
+
+    #[test]
+    fn bgsave_fallback_copies_a_loadable_rdb() {
+        let server = RedisServer::start_with_password("bg-pass-canary");
+        server.cli(&["SET", "k", "v"]);
+        server.cli(&["RPUSH", "l", "1", "2"]);
+        let src = Redis::new(RedisSource {
+            name: None,
+            priority: Priority::Low,
+            url: server.url(),
+            password: Some(Secret::from_env_value("PW", "bg-pass-canary")),
+        });
+        let work = tempfile::tempdir().unwrap();
+        let rdb = work.path().join("dump.rdb");
+        create_private(&rdb).unwrap();
+        let mut con = src.connect().unwrap();
+        src.fetch_rdb_via_bgsave(&mut con, &rdb).unwrap();
+        check_rdb_magic(&rdb).unwrap();
+        let from_rdb = {
+            let t = Throwaway::start(work.path(), "test").unwrap();
+            fingerprint_instance(&mut t.connect("test").unwrap()).unwrap()
+        };
+        assert_eq!(from_rdb, fingerprint_instance(&mut con).unwrap());
+        assert_eq!(from_rdb.0["keys"], 2);
+    }
+
+    #[test]
+    fn config_strings_are_quoted() {
+        assert_eq!(
+            quote_conf(OsStr::new("/tmp/a b\"c\\")),
+            b"\"/tmp/a b\\\"c\\\\\"".to_vec()
+        );
+        assert_eq!(
+            quote_conf(OsStr::from_bytes(b"\n\xff")),
+            b"\"\\x0a\\xff\"".to_vec()
+        );
+        assert_eq!(percent_decode("us%40er"), "us@er");
+        assert_eq!(percent_decode("50%"), "50%");
     }
 }

@@ -698,7 +698,19 @@ fn pgbench_scale_70_timing() {
     let pg = PgServer::start();
     pg.create_db("bench");
     let status = std::process::Command::new(drydock_testkit::program("pgbench"))
-        .args(["-i", "-q", "-s", "70", "-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U", "postgres", "bench"])
+        .args([
+            "-i",
+            "-q",
+            "-s",
+            "70",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port().to_string(),
+            "-U",
+            "postgres",
+            "bench",
+        ])
         .env("PGPASSWORD", pg.password())
         .status()
         .unwrap();
@@ -711,6 +723,10 @@ fn pgbench_scale_70_timing() {
     eprintln!("inspect: {:?} for {:?}", t.elapsed(), live.counts);
     let t = std::time::Instant::now();
     let outcome = src.backup(&MemStore::default(), &ctx).unwrap();
-    eprintln!("backup: {:?}, {} bytes", t.elapsed(), outcome.stored.logical_bytes);
+    eprintln!(
+        "backup: {:?}, {} bytes",
+        t.elapsed(),
+        outcome.stored.logical_bytes
+    );
     assert_same(&live.fingerprint, &outcome.fingerprint, "pgbench");
 }

@@ -212,6 +212,18 @@ fn value_text(v: mysql::Value) -> String {
     }
 }
 
+/// Kills the bootstrap server if template creation fails half-way.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     wait_until(timeout, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)))
 }
@@ -280,7 +292,7 @@ fn template() -> PathBuf {
             );
             // Set the template password through the socket, then shut down cleanly.
             let log = work.path().join("bootstrap.log");
-            let mut child = Command::new(&mariadbd)
+            let mut child = KillOnDrop(Command::new(&mariadbd)
                 .args(server_args(&data, work.path()))
                 .arg("--skip-networking")
                 .arg(format!("--log-error={}", log.display()))
@@ -288,7 +300,7 @@ fn template() -> PathBuf {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("start mariadbd for the template");
+                .expect("start mariadbd for the template"));
             let socket = work.path().join("mysqld.sock");
             let opts = || {
                 mysql::OptsBuilder::new()
@@ -302,7 +314,6 @@ fn template() -> PathBuf {
                 conn.is_some()
             });
             let mut conn = conn.unwrap_or_else(|| {
-                let _ = child.kill();
                 panic!("template MariaDB did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
             });
             // Only loopback accounts: host-name ones cannot match with --skip-name-resolve.
@@ -315,10 +326,7 @@ fn template() -> PathBuf {
             }
             conn.query_drop("SHUTDOWN").expect("shutdown");
             drop(conn);
-            if !wait_exit(&mut child, Duration::from_secs(30)) {
-                let _ = child.kill();
-                panic!("template MariaDB did not shut down");
-            }
+            assert!(wait_exit(&mut child.0, Duration::from_secs(30)), "template MariaDB did not shut down");
             std::fs::write(data.join("drydock-template-ok"), "").expect("marker");
             if target.exists() && !target.join("drydock-template-ok").is_file() {
                 let _ = std::fs::remove_dir_all(&target);
