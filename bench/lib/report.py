@@ -196,10 +196,13 @@ w(f"| … per source | {', '.join(per)} | |")
 w("")
 
 # ---------------------------------------------------------------- CPU
-w("## CPU time (user + sys, seconds, the command and every process it waited for)")
+w("## CPU seconds")
 w("")
-w("Server-side work (the PostgreSQL backend running `COPY` or drydock's fingerprint query, "
-  "the live Redis forking its RDB) is not included.")
+w("First figure: user + sys of the command and every process it waited for (server-side "
+  "work, e.g. the PostgreSQL backend running `COPY` or drydock's fingerprint query, is not in "
+  "it). In brackets: CPU-seconds the whole machine was busy meanwhile (the command, the servers, "
+  f"anything else); {facts['nproc']} × wall time is the most there is. Load average at the start "
+  f"of the measured runs: {facts.get('loadavg_start', '?')}, at the end: {facts.get('loadavg_end', '?')}.")
 w("")
 w("| source | drydock backup | restic backup | drydock restore | restic restore |")
 w("|---|---:|---:|---:|---:|")
@@ -207,7 +210,7 @@ for s in SOURCES:
     vals = []
     for n in (f"dd-backup-{s}", f"rs-backup-{s}", f"dd-restore-{s}", f"rs-restore-{s}"):
         x = m(n)
-        vals.append(f"{x['user_s'] + x['sys_s']:.1f}" if x else "–")
+        vals.append(f"{x['user_s'] + x['sys_s']:.1f} ({x.get('machine_busy_s', float('nan')):.1f})" if x else "–")
     w(f"| {NAMES[s]} | " + " | ".join(vals) + " |")
 w("")
 
@@ -282,9 +285,12 @@ ph = {os.path.basename(p)[3:-5]: json.load(open(p)) for p in glob.glob(os.path.j
 if ph:
     w("## Phase breakdown (each measured alone, cold cache)")
     w("")
+    w("The `drydock verify --live` rows include drydock's start-up (the `drydock-open` row).")
+    w("")
     w("| phase | wall s | CPU s (client side) | what it is |")
     w("|---|---:|---:|---|")
     desc = [
+        ("drydock-open", "`drydock backups`: process start, config, scrypt key derivation, reading the manifests"),
         ("pg-dump", "`pg_dump -Fc > file` alone"),
         ("pg-fingerprint", "drydock's PostgreSQL counts + fingerprint alone (`drydock verify --live`)"),
         ("pg-restore", "`pg_restore --single-transaction` from a local file alone"),
