@@ -268,3 +268,55 @@ fn secrets_never_leak_and_files_stay_private_under_umask_000() {
         }
     }
 }
+
+/// Runs drydock under a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(stack: &Stack, args: &str, answer: &str) -> (i32, String) {
+    let cmd = format!("'{}' {args}", env!("CARGO_BIN_EXE_drydock"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(stack.path())
+        .envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_overwriting_needs_the_stack_name_typed() {
+    let stack = Stack::new("[services.app]\nruntime = { kind = \"none\" }\ndata = [{ kind = \"files\", priority = \"critical\", path = \"data\" }]\n");
+    let data = stack.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("a"), "backed up").unwrap();
+    assert_eq!(stack.json(&["backup"]).0, 0);
+    std::fs::write(data.join("a"), "newer").unwrap();
+
+    let (code, screen) = on_a_terminal(&stack, "restore latest --all", "yes");
+    assert_eq!(code, 3, "{screen}");
+    assert!(
+        screen.contains("Type the stack name `test` to continue")
+            && screen.contains("not confirmed"),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(data.join("a")).unwrap(), "newer");
+
+    let (code, screen) = on_a_terminal(&stack, "restore latest --all", "test");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("restore verified"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("a")).unwrap(),
+        "backed up"
+    );
+}

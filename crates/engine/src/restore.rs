@@ -216,14 +216,15 @@ pub fn restore(
     }
     if !occupied.is_empty() && !opts.force {
         let list = occupied.join(", ");
-        let confirmed = match opts.confirm {
-            Some(ask) => ask(&format!("Restoring replaces the existing data of: {list}.")),
-            None => false,
-        };
-        if !confirmed {
-            return Err(EngineError::Refused(format!(
+        let refusal = match opts.confirm {
+            Some(ask) if ask(&format!("Restoring replaces the existing data of: {list}.")) => None,
+            Some(_) => Some(format!("not confirmed; nothing was changed ({list} keeps its data)")),
+            None => Some(format!(
                 "the restore target already holds data: {list}. Nothing was changed. Re-run on a terminal to confirm, or with --force"
-            )));
+            )),
+        };
+        if let Some(reason) = refusal {
+            return Err(EngineError::Refused(reason));
         }
     }
 
