@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use drydock_domain::config::SourceKind;
 use drydock_domain::{EventSink, Fingerprint, SourceRecord};
 
+mod common;
 pub mod files;
 pub mod mysql;
 pub mod postgres;

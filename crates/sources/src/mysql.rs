@@ -34,13 +34,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drydock_domain::config::{MysqlSource, SourceKind};
-use drydock_domain::{Event, Fingerprint, PartDigest, SourceRecord};
+use drydock_domain::{Event, Fingerprint, PartDigest, Secret, SourceRecord};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
-use sha2::{Digest, Sha256};
 
-use crate::postgres::{percent_decode, pipe_into};
-use crate::process::{redact, PrivateFile, Tool, ToolSpec};
+use crate::common::{
+    self, ddl_part, expect_format, host_port, pipe_into, store_while_fingerprinting, tool_spec,
+    SqlServer, Target,
+};
+use crate::process::{redact, PrivateFile, Tool};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
 };
@@ -61,34 +63,20 @@ pub struct Mysql {
     target: Result<Target, String>,
 }
 
-#[derive(Debug, Clone)]
-struct Target {
-    host: String,
-    port: u16,
-    user: String,
-    db: String,
+impl SqlServer for Mysql {
+    fn parsed_target(&self) -> &Result<Target, String> {
+        &self.target
+    }
+
+    fn password_secret(&self) -> Option<&Secret> {
+        self.config.password.as_ref()
+    }
 }
 
 impl Mysql {
     pub fn new(config: MysqlSource) -> Self {
         let target = parse_url(&config.url);
         Mysql { config, target }
-    }
-
-    fn target(&self) -> Result<&Target, SourceError> {
-        self.target
-            .as_ref()
-            .map_err(|e| SourceError::invalid(&self.location(), e.clone()))
-    }
-
-    fn password(&self) -> Option<&str> {
-        self.config.password.as_ref().map(|s| s.expose())
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.password()
-            .map(|p| vec![p.to_string()])
-            .unwrap_or_default()
     }
 
     fn raw_connect(&self, t: &Target, db: Option<&str>) -> Result<Conn, mysql::Error> {
@@ -223,17 +211,8 @@ impl Mysql {
         stdin: bool,
         stdout: bool,
     ) -> Result<Tool, SourceError> {
-        let mut spec = ToolSpec::new(program);
-        for a in args {
-            spec = spec.arg(a);
-        }
+        let mut spec = tool_spec(program, args, stdin, stdout);
         spec.secrets = self.password().into_iter().collect();
-        if stdin {
-            spec = spec.stdin();
-        }
-        if stdout {
-            spec = spec.stdout();
-        }
         spec.spawn(&self.location())
     }
 
@@ -319,19 +298,7 @@ impl Mysql {
             )
             .map_err(|e| self.query_error("listing triggers, routines and events", &e))?;
         ddl.extend(others.into_iter().flatten());
-        ddl.sort();
-        let mut h = Sha256::new();
-        for line in &ddl {
-            h.update(line.as_bytes());
-            h.update(b"\n");
-        }
-        parts.insert(
-            "schema:ddl".to_string(),
-            PartDigest {
-                count: 0,
-                digest: hex::encode(h.finalize()),
-            },
-        );
+        parts.insert("schema:ddl".to_string(), ddl_part(ddl));
 
         let mut counts = BTreeMap::new();
         counts.insert("tables".to_string(), table_count);
@@ -399,10 +366,7 @@ impl DataSource for Mysql {
     }
 
     fn location(&self) -> String {
-        match &self.target {
-            Ok(t) => format!("mysql {}/{}", host_port(t), t.db),
-            Err(_) => "mysql (invalid url)".to_string(),
-        }
+        common::location("mysql", &self.target)
     }
 
     fn restore_mode(&self) -> RestoreMode {
@@ -477,7 +441,6 @@ impl DataSource for Mysql {
         args.extend(["--".to_string(), t.db.clone()]);
         let mut tool = self.spawn(&dump, &args, false, true)?;
         let mut stdout = tool.take_stdout();
-        let dump_pid = tool.pid();
         let hold_lock = !non_transactional.is_empty();
         if hold_lock {
             tracing::warn!(
@@ -487,22 +450,11 @@ impl DataSource for Mysql {
             );
         }
 
-        let (stored, inspection) = std::thread::scope(|s| {
-            let snap = &mut snap;
-            let db = t.db.as_str();
-            let fingerprint = s.spawn(move || {
-                let result = self.fingerprint(snap, db);
-                if result.is_err() {
-                    // No point finishing a dump whose manifest cannot be written. The
-                    // child is not reaped before this scope ends, so the pid is still ours.
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(dump_pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                result
-            });
-            let stored = (|| {
+        let (stored, inspection) = store_while_fingerprinting(
+            &mut tool,
+            &loc,
+            || self.fingerprint(&mut snap, &t.db),
+            || {
                 let head = read_past_header(&mut stdout)
                     .map_err(|e| SourceError::io(&loc, "reading the dump", e))?;
                 if !hold_lock {
@@ -513,15 +465,8 @@ impl DataSource for Mysql {
                 store
                     .put_stream(Box::new(Cursor::new(head).chain(stdout)), ".sql")
                     .map_err(|e| SourceError::store(&loc, e))
-            })();
-            if stored.is_err() {
-                tool.kill();
-            }
-            let inspection = fingerprint
-                .join()
-                .unwrap_or_else(|_| Err(SourceError::invalid(&loc, "fingerprinting panicked")));
-            (stored, inspection)
-        });
+            },
+        );
         drop(lock);
         drop(options);
         let inspection = inspection?;
@@ -558,12 +503,7 @@ impl DataSource for Mysql {
     ) -> Result<(), SourceError> {
         let t = self.target()?;
         let loc = self.location();
-        if let Some(format) = record.format.as_deref().filter(|f| *f != FORMAT) {
-            return Err(SourceError::invalid(
-                &loc,
-                format!("the backup holds `{format}`, not a MySQL dump ({FORMAT})"),
-            ));
-        }
+        expect_format(record, FORMAT, "a MySQL dump", &loc)?;
         let mariadb = {
             let mut conn = self.connect(t, None)?;
             self.is_mariadb(&mut conn)?
@@ -735,36 +675,7 @@ fn tool_is_mysql(program: &Path) -> bool {
 }
 
 fn parse_url(raw: &str) -> Result<Target, String> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        format!("the url is not valid ({e}); expected mysql://USER@HOST:PORT/DATABASE")
-    })?;
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or("the url has no host")?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let user = percent_decode(url.username());
-    let db = percent_decode(url.path().trim_start_matches('/'));
-    if db.is_empty() || db.contains('/') {
-        return Err("the url names no database; expected mysql://USER@HOST:PORT/DATABASE".into());
-    }
-    Ok(Target {
-        host,
-        port: url.port().unwrap_or(3306),
-        user: if user.is_empty() { "root".into() } else { user },
-        db,
-    })
-}
-
-fn host_port(t: &Target) -> String {
-    if t.host.contains(':') {
-        format!("[{}]:{}", t.host, t.port)
-    } else {
-        format!("{}:{}", t.host, t.port)
-    }
+    common::parse_url(raw, "mysql", 3306, "root").map(|(target, _)| target)
 }
 
 fn quote_ident(s: &str) -> String {

@@ -27,12 +27,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drydock_domain::config::{PostgresSource, SourceKind};
-use drydock_domain::{Event, Fingerprint, PartDigest, SourceRecord};
+use drydock_domain::{Event, Fingerprint, PartDigest, Secret, SourceRecord};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
-use sha2::{Digest, Sha256};
 
-use crate::process::{redact, Tool, ToolSpec};
+use crate::common::{
+    self, ddl_part, expect_format, host_port, pipe_into, store_while_fingerprinting, tool_spec,
+    SqlServer, Target,
+};
+use crate::process::{redact, Tool};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
 };
@@ -61,35 +64,20 @@ pub struct Postgres {
     target: Result<Target, String>,
 }
 
-/// Where the database is, parsed from the configured URL.
-#[derive(Debug, Clone)]
-struct Target {
-    host: String,
-    port: u16,
-    user: String,
-    db: String,
+impl SqlServer for Postgres {
+    fn parsed_target(&self) -> &Result<Target, String> {
+        &self.target
+    }
+
+    fn password_secret(&self) -> Option<&Secret> {
+        self.config.password.as_ref()
+    }
 }
 
 impl Postgres {
     pub fn new(config: PostgresSource) -> Self {
         let target = parse_url(&config.url);
         Postgres { config, target }
-    }
-
-    fn target(&self) -> Result<&Target, SourceError> {
-        self.target
-            .as_ref()
-            .map_err(|e| SourceError::invalid(&self.location(), e.clone()))
-    }
-
-    fn password(&self) -> Option<&str> {
-        self.config.password.as_ref().map(|s| s.expose())
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        self.password()
-            .map(|p| vec![p.to_string()])
-            .unwrap_or_default()
     }
 
     fn raw_connect(&self, t: &Target, db: &str) -> Result<Client, postgres::Error> {
@@ -239,20 +227,11 @@ impl Postgres {
         stdin: bool,
         stdout: bool,
     ) -> Result<Tool, SourceError> {
-        let mut spec = ToolSpec::new(program);
-        for a in args {
-            spec = spec.arg(a);
-        }
+        let mut spec = tool_spec(program, args, stdin, stdout);
         if let Some(pw) = self.password() {
             spec = spec.env("PGPASSWORD", pw);
         }
         spec = spec.env("PGCONNECT_TIMEOUT", "10");
-        if stdin {
-            spec = spec.stdin();
-        }
-        if stdout {
-            spec = spec.stdout();
-        }
         spec.spawn(&self.location())
     }
 
@@ -329,20 +308,8 @@ impl Postgres {
         let ddl = client
             .query(DDL_QUERY, &[])
             .map_err(|e| self.query_error("describing the schema", &e))?;
-        let mut lines: Vec<String> = ddl.iter().map(|r| r.get::<_, String>(0)).collect();
-        lines.sort();
-        let mut h = Sha256::new();
-        for line in &lines {
-            h.update(line.as_bytes());
-            h.update(b"\n");
-        }
-        parts.insert(
-            "schema:ddl".to_string(),
-            PartDigest {
-                count: 0,
-                digest: hex::encode(h.finalize()),
-            },
-        );
+        let lines: Vec<String> = ddl.iter().map(|r| r.get::<_, String>(0)).collect();
+        parts.insert("schema:ddl".to_string(), ddl_part(lines));
 
         let mut counts = BTreeMap::new();
         counts.insert("tables".to_string(), table_count);
@@ -532,10 +499,7 @@ impl DataSource for Postgres {
     }
 
     fn location(&self) -> String {
-        match &self.target {
-            Ok(t) => format!("postgres {}/{}", host_port(t), t.db),
-            Err(_) => "postgres (invalid url)".to_string(),
-        }
+        common::location("postgres", &self.target)
     }
 
     fn restore_mode(&self) -> RestoreMode {
@@ -580,33 +544,15 @@ impl DataSource for Postgres {
             inner: tool.take_stdout(),
             prefix: Arc::clone(&prefix),
         };
-        let dump_pid = tool.pid();
 
         // The dump streams into the store on this thread; the fingerprint is computed
         // in the same transaction on another, at the same time.
-        let (stored, inspection) = std::thread::scope(|s| {
-            let client = &mut client;
-            let fingerprint = s.spawn(move || {
-                let result = self.fingerprint(client);
-                if result.is_err() {
-                    // No point finishing a dump whose manifest cannot be written. The
-                    // child is not reaped before this scope ends, so the pid is still ours.
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(dump_pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                result
-            });
-            let stored = store.put_stream(Box::new(reader), ".pgdump");
-            if stored.is_err() {
-                tool.kill();
-            }
-            let inspection = fingerprint
-                .join()
-                .unwrap_or_else(|_| Err(SourceError::invalid(&loc, "fingerprinting panicked")));
-            (stored, inspection)
-        });
+        let (stored, inspection) = store_while_fingerprinting(
+            &mut tool,
+            &loc,
+            || self.fingerprint(&mut client),
+            || store.put_stream(Box::new(reader), ".pgdump"),
+        );
         let mut inspection = inspection?;
         let stored = stored.map_err(|e| SourceError::store(&loc, e))?;
         tool.finish()?;
@@ -662,12 +608,7 @@ impl DataSource for Postgres {
     ) -> Result<(), SourceError> {
         let t = self.target()?;
         let loc = self.location();
-        if let Some(format) = record.format.as_deref().filter(|f| *f != FORMAT) {
-            return Err(SourceError::invalid(
-                &loc,
-                format!("the backup holds `{format}`, not a PostgreSQL archive ({FORMAT})"),
-            ));
-        }
+        expect_format(record, FORMAT, "a PostgreSQL archive", &loc)?;
         let clean = self.prepare_database(t, ctx)?;
         let major = {
             let mut client = self.connect(t, &t.db)?;
@@ -695,56 +636,6 @@ impl DataSource for Postgres {
             .batch_execute("COMMIT")
             .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
         Ok(inspection)
-    }
-}
-
-/// Streams the stored archive into a restore tool's stdin and waits for it. When the
-/// tool fails first (the pipe breaks), its error (with its stderr) is the one reported;
-/// when fetching fails on its own, the tool is killed before it sees a clean EOF.
-pub(crate) fn pipe_into(
-    mut tool: Tool,
-    fetch: &dyn Fetch,
-    location: &str,
-) -> Result<(), SourceError> {
-    let mut sink = PipeSink {
-        inner: tool.take_stdin(),
-        broken: false,
-    };
-    let copied = fetch.stream_into(&mut sink);
-    match copied {
-        Ok(_) => {
-            drop(sink);
-            tool.finish()
-        }
-        Err(e) if sink.broken => {
-            drop(sink);
-            tool.finish()?;
-            Err(SourceError::store(location, e))
-        }
-        Err(e) => {
-            tool.kill();
-            drop(sink);
-            Err(SourceError::store(location, e))
-        }
-    }
-}
-
-/// A tool's stdin that remembers whether a write to it failed.
-struct PipeSink {
-    inner: std::process::ChildStdin,
-    broken: bool,
-}
-
-impl Write for PipeSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let r = self.inner.write(buf);
-        self.broken |= r.is_err();
-        r
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        let r = self.inner.flush();
-        self.broken |= r.is_err();
-        r
     }
 }
 
@@ -852,24 +743,7 @@ fn pg_program(name: &str, server_major: u32) -> Result<PathBuf, SourceError> {
 }
 
 fn parse_url(raw: &str) -> Result<Target, String> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        format!("the url is not valid ({e}); expected postgres://USER@HOST:PORT/DATABASE")
-    })?;
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or("the url has no host")?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let user = percent_decode(url.username());
-    let db = percent_decode(url.path().trim_start_matches('/'));
-    if db.is_empty() || db.contains('/') {
-        return Err(
-            "the url names no database; expected postgres://USER@HOST:PORT/DATABASE".into(),
-        );
-    }
+    let (target, url) = common::parse_url(raw, "postgres", 5432, "postgres")?;
     // drydock connects without TLS; a URL asking for it must not be downgraded silently.
     for (key, value) in url.query_pairs() {
         let plain = key == "sslmode" && matches!(value.as_ref(), "disable" | "allow" | "prefer");
@@ -879,45 +753,7 @@ fn parse_url(raw: &str) -> Result<Target, String> {
             ));
         }
     }
-    Ok(Target {
-        host,
-        port: url.port().unwrap_or(5432),
-        user: if user.is_empty() {
-            "postgres".into()
-        } else {
-            user
-        },
-        db,
-    })
-}
-
-fn host_port(t: &Target) -> String {
-    if t.host.contains(':') {
-        format!("[{}]:{}", t.host, t.port)
-    } else {
-        format!("{}:{}", t.host, t.port)
-    }
-}
-
-pub(crate) fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(target)
 }
 
 /// The error and its causes, one after another.

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{ctx, record, scratch, MemStore};
+use common::{
+    assert_holds, ctx, differences_now, entry_names, record, restore_stored, scratch, MemStore,
+};
 use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::Priority;
 use drydock_sources::files::Files;
@@ -133,13 +135,7 @@ fn round_trip_with_hostile_names_into_empty_and_over_existing() {
         let s = s.path().to_path_buf();
         move || source(&fresh, &[]).restore(&fetch, &rec, &ctx(&s)).unwrap()
     });
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "bytes")
-    );
+    let got = assert_holds(&target, &out.fingerprint, "bytes", &ctx(s.path()));
     assert_eq!(got.counts, out.counts);
     assert_eq!(mode(&fresh.join("secret.key")), 0o600);
     assert_eq!(mode(&fresh.join("run.sh")), 0o755);
@@ -152,10 +148,7 @@ fn round_trip_with_hostile_names_into_empty_and_over_existing() {
         std::fs::read(fresh.join("new\nline")).unwrap(),
         b"newline in the name"
     );
-    let siblings: Vec<_> = std::fs::read_dir(fresh.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let siblings = entry_names(fresh.parent().unwrap());
     assert_eq!(
         siblings,
         vec![std::ffi::OsString::from("data")],
@@ -170,9 +163,7 @@ fn round_trip_with_hostile_names_into_empty_and_over_existing() {
     chmod(&other, 0o710);
     let target = source(&other, &[]);
     assert!(target.has_data().unwrap());
-    target
-        .restore(&store.fetch(), &rec, &ctx(s.path()))
-        .unwrap();
+    restore_stored(&target, &store, &out, s.path()).unwrap();
     assert_eq!(
         target.inspect(&ctx(s.path())).unwrap().fingerprint,
         out.fingerprint
@@ -201,11 +192,7 @@ fn a_change_is_named_by_file() {
     let unit = count_unit(SourceKind::Files);
 
     std::fs::write(live.join("plain.txt"), b"HELLO\n").unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert_eq!(
         diff,
         vec!["plain.txt: same bytes count (6) but different content".to_string()]
@@ -214,11 +201,7 @@ fn a_change_is_named_by_file() {
     std::fs::write(live.join("plain.txt"), b"hello\n").unwrap();
     chmod(&live.join("run.sh"), 0o644);
     std::fs::remove_file(live.join("new\nline")).unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert!(
         diff.contains(&"run.sh: same bytes count (10) but different content".to_string()),
         "{diff:?}"
@@ -280,13 +263,7 @@ fn excludes_are_respected() {
     // A restored tree (without the excluded parts) inspects equal to the backup.
     let restored = dir.path().join("restored");
     let target = source(&restored, &ex);
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Files, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
+    restore_stored(&target, &store, &out, s.path()).unwrap();
     assert!(!restored.join("cache").exists());
     assert_eq!(
         target.inspect(&ctx(s.path())).unwrap().fingerprint,
@@ -364,10 +341,7 @@ fn failed_fetch_leaves_the_old_tree_in_place() {
         .to_string();
     assert!(err.contains("repository read failed"), "{err}");
     assert_eq!(src.inspect(&ctx(s.path())).unwrap(), before);
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = entry_names(dir.path());
     assert_eq!(names, vec![std::ffi::OsString::from("data")]);
 }
 
@@ -406,20 +380,8 @@ fn restore_into_a_mount_point_swaps_its_contents() {
     std::fs::write(mnt.join("old-file"), b"old").unwrap();
     std::fs::create_dir(mnt.join("old-dir")).unwrap();
     let target = source(&mnt, &[]);
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Files, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "bytes")
-    );
+    restore_stored(&target, &store, &out, s.path()).unwrap();
+    assert_holds(&target, &out.fingerprint, "bytes", &ctx(s.path()));
     assert_eq!(mode(&mnt), 0o751);
     let mountpoint = std::process::Command::new("mountpoint")
         .arg("-q")

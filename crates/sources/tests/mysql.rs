@@ -1,157 +1,23 @@
 //! The MySQL/MariaDB adapter against real MariaDB servers (drydock-testkit), with an
 //! in-memory repository double.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_domain::config::{MysqlSource, SourceKind};
-use drydock_domain::{Fingerprint, NoEvents, Priority, Secret, SourceRecord, SourceStatus};
-use drydock_sources::mysql::Mysql;
-use drydock_sources::{
-    BackupOutcome, DataSource, Fetch, SourceContext, SourceError, Store, StoreError, Stored,
-    TreeEntry,
+use common::{
+    assert_same, children_cmdlines, ctx, differences_now, kill_children_named, record, scratch,
+    MemStore,
 };
+use drydock_domain::config::{MysqlSource, SourceKind};
+use drydock_domain::{Priority, Secret};
+use drydock_sources::mysql::Mysql;
+use drydock_sources::{DataSource, SourceError};
 use drydock_testkit::mariadb::MariaDb;
 use mysql::prelude::Queryable;
-use sha2::{Digest, Sha256};
-
-// ---------------------------------------------------------------- test doubles
-
-type Hook = Box<dyn Fn() + Send + Sync>;
-
-/// Keeps one stream in memory; `hook` runs once, after the first bytes arrived.
-#[derive(Default)]
-struct MemStore {
-    stream: Mutex<Option<Vec<u8>>>,
-    hook: Option<Hook>,
-}
-
-impl MemStore {
-    fn with_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
-        MemStore {
-            stream: Mutex::new(None),
-            hook: Some(Box::new(hook)),
-        }
-    }
-    fn fetch(&self) -> MemFetch {
-        MemFetch {
-            bytes: self
-                .stream
-                .lock()
-                .unwrap()
-                .clone()
-                .expect("a stream was stored"),
-            hook: None,
-        }
-    }
-}
-
-impl Store for MemStore {
-    fn put_stream(
-        &self,
-        mut reader: Box<dyn Read + Send>,
-        extension: &str,
-    ) -> Result<Stored, StoreError> {
-        let mut buf = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        let mut hooked = false;
-        loop {
-            let n = reader
-                .read(&mut chunk)
-                .map_err(|e| StoreError(format!("reading the stream: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if !hooked {
-                hooked = true;
-                if let Some(hook) = &self.hook {
-                    hook();
-                }
-            }
-        }
-        let n = buf.len() as u64;
-        let sha = hex::encode(Sha256::digest(&buf));
-        *self.stream.lock().unwrap() = Some(buf);
-        Ok(Stored {
-            snapshot_id: "mem".into(),
-            path: Some(format!("/db{extension}")),
-            logical_bytes: n,
-            stored_bytes: n,
-            sha256: Some(sha),
-        })
-    }
-
-    fn put_tree(
-        &self,
-        _root: &Path,
-        _excludes: &[String],
-    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
-        unimplemented!("database sources store streams")
-    }
-}
-
-struct MemFetch {
-    bytes: Vec<u8>,
-    hook: Option<Hook>,
-}
-
-impl Fetch for MemFetch {
-    fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let (first, rest) = self.bytes.split_at(self.bytes.len().min(4096));
-        out.write_all(first)
-            .map_err(|e| StoreError(format!("writing: {e}")))?;
-        if let Some(hook) = &self.hook {
-            hook();
-        }
-        out.write_all(rest)
-            .map_err(|e| StoreError(format!("writing: {e}")))?;
-        Ok(self.bytes.len() as u64)
-    }
-    fn tree_into(&self, _dest: &Path) -> Result<(), StoreError> {
-        unimplemented!("database sources store streams")
-    }
-}
-
-fn scratch() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
-fn ctx(scratch: &Path) -> SourceContext<'_> {
-    SourceContext {
-        label: "db/main",
-        scratch,
-        events: &NoEvents,
-    }
-}
-
-fn record(outcome: &BackupOutcome) -> SourceRecord {
-    SourceRecord {
-        service: "db".into(),
-        source: "main".into(),
-        kind: SourceKind::Mysql,
-        priority: Priority::Critical,
-        status: SourceStatus::Ok,
-        error: None,
-        snapshot_id: Some(outcome.stored.snapshot_id.clone()),
-        stored_path: outcome.stored.path.clone(),
-        format: Some(outcome.format.to_string()),
-        logical_bytes: outcome.stored.logical_bytes,
-        stored_bytes: outcome.stored.stored_bytes,
-        sha256: outcome.stored.sha256.clone(),
-        counts: outcome.counts.clone(),
-        fingerprint: Some(outcome.fingerprint.clone()),
-        consistent_at: Some(outcome.consistent_at),
-        duration_ms: 0,
-    }
-}
 
 fn source(db: &MariaDb, name: &str) -> Mysql {
     source_with(db.url(name), Some(db.password()))
@@ -164,44 +30,6 @@ fn source_with(url: String, password: Option<&str>) -> Mysql {
         url,
         password: password.map(|p| Secret::from_env_value("MYSQL_PASSWORD", p)),
     })
-}
-
-/// This process's children right now: (pid, command name, command line).
-fn children() -> Vec<(i32, String, String)> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split at the last ')'.
-        let Some((head, after)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if after.split_whitespace().nth(1) != Some(me.as_str()) {
-            continue;
-        }
-        let comm = head
-            .split_once('(')
-            .map(|(_, c)| c.to_string())
-            .unwrap_or_default();
-        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        out.push((pid, comm, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-    }
-    out
-}
-
-fn assert_same(got: &Fingerprint, want: &Fingerprint, what: &str) {
-    let diff = got.differences(want, "rows");
-    assert!(
-        diff.is_empty(),
-        "{what}: fingerprints differ:\n{}",
-        diff.join("\n")
-    );
-    assert_eq!(got, want, "{what}");
 }
 
 // ---------------------------------------------------------------- data
@@ -283,7 +111,7 @@ fn round_trip_into_fresh_and_over_existing_database() {
             outcome.fingerprint.parts.keys()
         );
     }
-    let dump = String::from_utf8_lossy(store.stream.lock().unwrap().as_ref().unwrap()).into_owned();
+    let dump = String::from_utf8_lossy(store.stream.borrow().as_ref().unwrap()).into_owned();
     assert!(
         !dump.contains("USE `app`") && !dump.contains("CREATE DATABASE"),
         "the dump names no database"
@@ -295,7 +123,7 @@ fn round_trip_into_fresh_and_over_existing_database() {
     let live = src.inspect(&ctx).unwrap();
     assert_same(&live.fingerprint, &outcome.fingerprint, "live after backup");
     assert_eq!(live.counts, outcome.counts);
-    let rec = record(&outcome);
+    let rec = record(SourceKind::Mysql, &outcome);
 
     // Into a freshly created, empty database (another name than the source's).
     db.create_db("fresh");
@@ -394,7 +222,7 @@ fn concurrent_writers_do_not_break_consistency() {
 
     let restored = source(&db, "restored");
     restored
-        .restore(&store.fetch(), &record(&outcome), &ctx)
+        .restore(&store.fetch(), &record(SourceKind::Mysql, &outcome), &ctx)
         .unwrap();
     let got = restored.inspect(&ctx).unwrap();
     assert_same(
@@ -512,16 +340,7 @@ fn dump_failing_mid_stream_is_a_tool_error_with_stderr() {
     assert!(!text.contains(db.password()), "{text}");
 
     // The tool itself dies.
-    let store = MemStore::with_hook(|| {
-        for (pid, comm, _) in children() {
-            if comm == "mariadb-dump" {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    });
+    let store = MemStore::with_hook(|| kill_children_named("mariadb-dump"));
     let err = src.backup(&store, &ctx).unwrap_err();
     assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
     assert!(err.to_string().contains("killed by signal 9"), "{err}");
@@ -530,9 +349,10 @@ fn dump_failing_mid_stream_is_a_tool_error_with_stderr() {
     let store = MemStore::default();
     let outcome = src.backup(&store, &ctx).unwrap();
     let mut fetch = store.fetch();
-    fetch.bytes.truncate(fetch.bytes.len() / 2);
+    let data = fetch.stream.as_mut().unwrap();
+    data.truncate(data.len() / 2);
     let err = source(&db, "restored")
-        .restore(&fetch, &record(&outcome), &ctx)
+        .restore(&fetch, &record(SourceKind::Mysql, &outcome), &ctx)
         .unwrap_err();
     assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
     assert!(err.to_string().contains("mariadb failed"), "{err}");
@@ -569,9 +389,7 @@ fn secrets_never_reach_a_command_line() {
         let seen = Arc::clone(&seen);
         let scratch = scratch.path().to_path_buf();
         move || {
-            seen.lock()
-                .unwrap()
-                .extend(children().into_iter().map(|(_, _, cmd)| cmd));
+            seen.lock().unwrap().extend(children_cmdlines());
             for f in std::fs::read_dir(&scratch).unwrap().flatten() {
                 let mode = f.metadata().unwrap().permissions().mode() & 0o777;
                 assert_eq!(mode, 0o600, "{} is private", f.path().display());
@@ -583,7 +401,9 @@ fn secrets_never_reach_a_command_line() {
     let mut fetch = store.fetch();
     fetch.hook = Some(Box::new(watch));
     let restored = source_with(url("restored"), Some(password));
-    restored.restore(&fetch, &record(&outcome), &ctx).unwrap();
+    restored
+        .restore(&fetch, &record(SourceKind::Mysql, &outcome), &ctx)
+        .unwrap();
     assert_same(
         &restored.inspect(&ctx).unwrap().fingerprint,
         &outcome.fingerprint,
@@ -633,11 +453,7 @@ fn a_changed_row_is_named() {
         "app",
         "UPDATE order_lines SET qty = qty + 1 WHERE order_id = 17 AND line = 2",
     );
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert_eq!(
         diff,
         vec!["order_lines: same rows count (9000) but different content".to_string()]
@@ -648,29 +464,17 @@ fn a_changed_row_is_named() {
         "UPDATE order_lines SET qty = qty - 1 WHERE order_id = 17 AND line = 2",
     );
     assert!(
-        src.inspect(&ctx)
-            .unwrap()
-            .fingerprint
-            .differences(&outcome.fingerprint, "rows")
-            .is_empty(),
+        differences_now(&src, &outcome.fingerprint, "rows", &ctx).is_empty(),
         "back to equal"
     );
 
     // NULL and the string 'NULL' (or '\N') are different values.
     db.exec("app", "UPDATE customers SET note = '\\\\N' WHERE id = 3");
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert!(diff.iter().any(|d| d.starts_with("customers:")), "{diff:?}");
 
     db.exec("app", "ALTER TABLE orders ADD COLUMN phone TEXT");
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert!(
         diff.iter().any(|d| d.starts_with("schema:ddl:")),
         "{diff:?}"

@@ -1,156 +1,22 @@
 //! The PostgreSQL adapter against real servers (drydock-testkit), with an in-memory
 //! repository double.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_domain::config::{PostgresSource, SourceKind};
-use drydock_domain::{Fingerprint, NoEvents, Priority, Secret, SourceRecord, SourceStatus};
-use drydock_sources::postgres::Postgres;
-use drydock_sources::{
-    BackupOutcome, DataSource, Fetch, SourceContext, SourceError, Store, StoreError, Stored,
-    TreeEntry,
+use common::{
+    assert_same, children_cmdlines, ctx, differences_now, kill_children_named, record, scratch,
+    MemStore,
 };
+use drydock_domain::config::{PostgresSource, SourceKind};
+use drydock_domain::{Priority, Secret};
+use drydock_sources::postgres::Postgres;
+use drydock_sources::{DataSource, SourceError};
 use drydock_testkit::postgres::PgServer;
-use sha2::{Digest, Sha256};
-
-// ---------------------------------------------------------------- test doubles
-
-type Hook = Box<dyn Fn() + Send + Sync>;
-
-/// Keeps one stream in memory; `hook` runs once, after the first bytes arrived.
-#[derive(Default)]
-struct MemStore {
-    stream: Mutex<Option<Vec<u8>>>,
-    hook: Option<Hook>,
-}
-
-impl MemStore {
-    fn with_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
-        MemStore {
-            stream: Mutex::new(None),
-            hook: Some(Box::new(hook)),
-        }
-    }
-    fn fetch(&self) -> MemFetch {
-        MemFetch {
-            bytes: self
-                .stream
-                .lock()
-                .unwrap()
-                .clone()
-                .expect("a stream was stored"),
-            hook: None,
-        }
-    }
-}
-
-impl Store for MemStore {
-    fn put_stream(
-        &self,
-        mut reader: Box<dyn Read + Send>,
-        extension: &str,
-    ) -> Result<Stored, StoreError> {
-        let mut buf = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        let mut hooked = false;
-        loop {
-            let n = reader
-                .read(&mut chunk)
-                .map_err(|e| StoreError(format!("reading the stream: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if !hooked {
-                hooked = true;
-                if let Some(hook) = &self.hook {
-                    hook();
-                }
-            }
-        }
-        let n = buf.len() as u64;
-        let sha = hex::encode(Sha256::digest(&buf));
-        *self.stream.lock().unwrap() = Some(buf);
-        Ok(Stored {
-            snapshot_id: "mem".into(),
-            path: Some(format!("/db{extension}")),
-            logical_bytes: n,
-            stored_bytes: n,
-            sha256: Some(sha),
-        })
-    }
-
-    fn put_tree(
-        &self,
-        _root: &Path,
-        _excludes: &[String],
-    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
-        unimplemented!("database sources store streams")
-    }
-}
-
-struct MemFetch {
-    bytes: Vec<u8>,
-    hook: Option<Hook>,
-}
-
-impl Fetch for MemFetch {
-    fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let (first, rest) = self.bytes.split_at(self.bytes.len().min(4096));
-        out.write_all(first)
-            .map_err(|e| StoreError(format!("writing: {e}")))?;
-        if let Some(hook) = &self.hook {
-            hook();
-        }
-        out.write_all(rest)
-            .map_err(|e| StoreError(format!("writing: {e}")))?;
-        Ok(self.bytes.len() as u64)
-    }
-    fn tree_into(&self, _dest: &Path) -> Result<(), StoreError> {
-        unimplemented!("database sources store streams")
-    }
-}
-
-fn scratch() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
-fn ctx(scratch: &Path) -> SourceContext<'_> {
-    SourceContext {
-        label: "db/main",
-        scratch,
-        events: &NoEvents,
-    }
-}
-
-fn record(outcome: &BackupOutcome) -> SourceRecord {
-    SourceRecord {
-        service: "db".into(),
-        source: "main".into(),
-        kind: SourceKind::Postgres,
-        priority: Priority::Critical,
-        status: SourceStatus::Ok,
-        error: None,
-        snapshot_id: Some(outcome.stored.snapshot_id.clone()),
-        stored_path: outcome.stored.path.clone(),
-        format: Some(outcome.format.to_string()),
-        logical_bytes: outcome.stored.logical_bytes,
-        stored_bytes: outcome.stored.stored_bytes,
-        sha256: outcome.stored.sha256.clone(),
-        counts: outcome.counts.clone(),
-        fingerprint: Some(outcome.fingerprint.clone()),
-        consistent_at: Some(outcome.consistent_at),
-        duration_ms: 0,
-    }
-}
 
 fn source(pg: &PgServer, db: &str) -> Postgres {
     source_with(pg.url(db), Some(pg.password()))
@@ -163,37 +29,6 @@ fn source_with(url: String, password: Option<&str>) -> Postgres {
         url,
         password: password.map(|p| Secret::from_env_value("PGPASSWORD", p)),
     })
-}
-
-/// Command lines of this process's children right now (the dump/restore tools).
-fn children_cmdlines() -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) else {
-            continue;
-        };
-        if after.split_whitespace().nth(1) == Some(me.as_str()) {
-            if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-                out.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
-            }
-        }
-    }
-    out
-}
-
-fn assert_same(got: &Fingerprint, want: &Fingerprint, what: &str) {
-    let diff = got.differences(want, "rows");
-    assert!(
-        diff.is_empty(),
-        "{what}: fingerprints differ:\n{}",
-        diff.join("\n")
-    );
-    assert_eq!(got, want, "{what}");
 }
 
 // ---------------------------------------------------------------- data
@@ -263,8 +98,7 @@ fn round_trip_into_fresh_and_over_existing_database() {
     assert_eq!(outcome.format, "pg_dump-custom");
     assert!(store
         .stream
-        .lock()
-        .unwrap()
+        .borrow()
         .as_ref()
         .unwrap()
         .starts_with(b"PGDMP"));
@@ -297,7 +131,7 @@ fn round_trip_into_fresh_and_over_existing_database() {
     let live = src.inspect(&ctx).unwrap();
     assert_same(&live.fingerprint, &outcome.fingerprint, "live after backup");
     assert_eq!(live.counts, outcome.counts);
-    let rec = record(&outcome);
+    let rec = record(SourceKind::Postgres, &outcome);
 
     // Into a freshly created, empty database.
     pg.create_db("fresh");
@@ -402,7 +236,11 @@ fn concurrent_writers_do_not_break_consistency() {
 
     let restored = source(&pg, "restored");
     restored
-        .restore(&store.fetch(), &record(&outcome), &ctx)
+        .restore(
+            &store.fetch(),
+            &record(SourceKind::Postgres, &outcome),
+            &ctx,
+        )
         .unwrap();
     let got = restored.inspect(&ctx).unwrap();
     assert_same(
@@ -517,14 +355,7 @@ fn dump_failing_mid_stream_is_a_tool_error_with_stderr() {
     assert!(!text.contains(pg.password()), "{text}");
 
     // The tool itself dies.
-    let store = MemStore::with_hook(|| {
-        for pid in child_pids_named("pg_dump") {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    });
+    let store = MemStore::with_hook(|| kill_children_named("pg_dump"));
     let err = src.backup(&store, &ctx).unwrap_err();
     assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
     assert!(err.to_string().contains("killed by signal 9"), "{err}");
@@ -533,35 +364,14 @@ fn dump_failing_mid_stream_is_a_tool_error_with_stderr() {
     let store = MemStore::default();
     let outcome = src.backup(&store, &ctx).unwrap();
     let mut fetch = store.fetch();
-    fetch.bytes.truncate(fetch.bytes.len() / 2);
+    let data = fetch.stream.as_mut().unwrap();
+    data.truncate(data.len() / 2);
     let err = source(&pg, "restored")
-        .restore(&fetch, &record(&outcome), &ctx)
+        .restore(&fetch, &record(SourceKind::Postgres, &outcome), &ctx)
         .unwrap_err();
     assert!(matches!(err, SourceError::Tool { .. }), "{err:?}");
     assert!(err.to_string().contains("pg_restore failed"), "{err}");
     assert!(!err.to_string().contains(pg.password()));
-}
-
-fn child_pids_named(name: &str) -> Vec<i32> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((head, after)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if after.split_whitespace().nth(1) == Some(me.as_str())
-            && head.ends_with(&format!("({name}"))
-        {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 #[test]
@@ -586,7 +396,7 @@ fn secrets_never_reach_a_command_line() {
         }));
     }
     source(&pg, "restored")
-        .restore(&fetch, &record(&outcome), &ctx)
+        .restore(&fetch, &record(SourceKind::Postgres, &outcome), &ctx)
         .unwrap();
 
     let seen = seen.lock().unwrap();
@@ -622,11 +432,7 @@ fn a_changed_row_is_named() {
         "app",
         "UPDATE order_lines SET qty = qty + 1 WHERE order_id = 17 AND line = 2",
     );
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert_eq!(
         diff,
         vec!["public.order_lines: same rows count (9000) but different content".to_string()]
@@ -636,11 +442,7 @@ fn a_changed_row_is_named() {
         "app",
         "DELETE FROM order_lines WHERE order_id = 18; SELECT nextval('invoice_no')",
     );
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert!(
         diff.contains(&"public.order_lines: 9000 rows in backup, 8997 now".to_string()),
         "{diff:?}"
@@ -651,11 +453,7 @@ fn a_changed_row_is_named() {
     );
 
     pg.psql("app", "ALTER TABLE customers ADD COLUMN phone text");
-    let diff = src
-        .inspect(&ctx)
-        .unwrap()
-        .fingerprint
-        .differences(&outcome.fingerprint, "rows");
+    let diff = differences_now(&src, &outcome.fingerprint, "rows", &ctx);
     assert!(
         diff.iter().any(|d| d.starts_with("schema:ddl:")),
         "{diff:?}"
@@ -686,8 +484,12 @@ fn restore_without_createdb_cleans_into_the_existing_database() {
     let store = MemStore::default();
     let outcome = src.backup(&store, &ctx).unwrap();
     pg.psql("app", "DELETE FROM notes WHERE id % 2 = 0");
-    src.restore(&store.fetch(), &record(&outcome), &ctx)
-        .unwrap();
+    src.restore(
+        &store.fetch(),
+        &record(SourceKind::Postgres, &outcome),
+        &ctx,
+    )
+    .unwrap();
     assert_same(
         &src.inspect(&ctx).unwrap().fingerprint,
         &outcome.fingerprint,

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ctx, record, scratch, MemStore};
+use common::{assert_holds, ctx, differences_now, record, restore_stored, scratch, MemStore};
 use drydock_domain::config::{RedisSource, SourceKind};
 use drydock_domain::{Priority, Secret};
 use drydock_sources::redis::Redis;
@@ -135,20 +135,8 @@ fn round_trip_all_types_two_dbs_with_expiry() {
     let empty = RedisServer::start_with_password("target-pass-canary-2");
     let target = source(&empty);
     assert!(!target.has_data().unwrap());
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Redis, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "keys")
-    );
+    restore_stored(&target, &store, &out, s.path()).unwrap();
+    let got = assert_holds(&target, &out.fingerprint, "keys", &ctx(s.path()));
     assert_eq!(got.counts, out.counts);
     let mut c = client(&empty, 0);
     let ttl: i64 = c.ttl("session:abc").unwrap();
@@ -181,20 +169,8 @@ fn non_empty_target_is_replaced_exactly() {
     }
     let target = source(&busy);
     assert!(target.has_data().unwrap());
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Redis, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "keys")
-    );
+    restore_stored(&target, &store, &out, s.path()).unwrap();
+    assert_holds(&target, &out.fingerprint, "keys", &ctx(s.path()));
     let mut c = client(&busy, 0);
     let greeting: String = c.get("greeting").unwrap();
     assert_eq!(greeting, "hello");
@@ -217,22 +193,13 @@ fn a_change_is_named_by_database() {
 
     let mut c3 = client(&live, 3);
     let _: () = c3.set("other-db", "changed").unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert_eq!(
         diff,
         vec!["db3: same keys count (2) but different content".to_string()]
     );
     let _: () = c3.set("other-db", "value").unwrap();
-    assert!(src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit)
-        .is_empty());
+    assert!(differences_now(&src, &out.fingerprint, unit, &ctx(s.path())).is_empty());
 
     // A change to a key with an expiry is advisory, not a failure.
     let _: () = c3.hset("cfg", "b", "3").unwrap();
@@ -246,19 +213,11 @@ fn a_change_is_named_by_database() {
     // Losing its expiry moves a key into the part that must match.
     let mut c = client(&live, 0);
     let _: () = c.persist("session:abc").unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert_eq!(diff, vec!["db0: 9 keys in backup, 10 now".to_string()]);
 
     let _: () = c.del("queue").unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert_eq!(
         diff,
         vec!["db0: same keys count (9) but different content".to_string()]
@@ -267,11 +226,7 @@ fn a_change_is_named_by_database() {
     let _: () = c.set("1", "x").unwrap();
     let mut c7 = client(&live, 7);
     let _: () = c7.set("new-db", "x").unwrap();
-    let diff = src
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, unit);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
     assert!(
         diff.contains(&"db7: not in the backup (1 keys now)".to_string()),
         "{diff:?}"
@@ -418,13 +373,7 @@ fn many_keys_are_fingerprinted_quickly() {
     assert_eq!(out.counts["keys"], 200_000);
     let t = Instant::now();
     let fresh = RedisServer::start();
-    source(&fresh)
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Redis, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
+    restore_stored(&source(&fresh), &store, &out, s.path()).unwrap();
     let restore_took = t.elapsed();
     let got = source(&fresh).inspect(&ctx(s.path())).unwrap();
     assert_eq!(got.fingerprint, out.fingerprint);

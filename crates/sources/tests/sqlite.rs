@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::{ctx, record, scratch, MemStore};
+use common::{
+    assert_holds, ctx, differences_now, entry_names, record, restore_stored, scratch, MemStore,
+};
 use drydock_domain::config::{SourceKind, SqliteSource};
 use drydock_domain::Priority;
 use drydock_sources::sqlite::Sqlite;
-use drydock_sources::{count_unit, DataSource, RestoreMode, SourceError};
+use drydock_sources::{count_unit, BackupOutcome, DataSource, RestoreMode, SourceError};
 use rusqlite::Connection;
+use tempfile::TempDir;
 
 fn source(path: &Path) -> Sqlite {
     Sqlite::new(SqliteSource {
@@ -41,6 +44,18 @@ fn populate(path: &Path) {
         "#,
     )
     .unwrap();
+}
+
+/// A populated `app.db` in a fresh temp dir, backed up: the temp dir, the scratch dir,
+/// the store holding the backup and the outcome.
+fn backed_up_app_db() -> (TempDir, TempDir, MemStore, BackupOutcome) {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("app.db");
+    populate(&live);
+    let s = scratch();
+    let store = MemStore::new();
+    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    (dir, s, store, out)
 }
 
 fn file_mode(p: &Path) -> u32 {
@@ -84,27 +99,15 @@ fn round_trip_into_empty_and_over_existing_database() {
         src.inspect(&ctx(s.path())).unwrap().fingerprint,
         out.fingerprint
     );
-    let rec = record(SourceKind::Sqlite, &out);
 
     // Into a place that does not exist yet (parent created).
     let fresh = dir.path().join("new/dir/app.db");
     let target = source(&fresh);
     assert!(!target.has_data().unwrap());
-    target
-        .restore(&store.fetch(), &rec, &ctx(s.path()))
-        .unwrap();
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "rows")
-    );
+    restore_stored(&target, &store, &out, s.path()).unwrap();
+    let got = assert_holds(&target, &out.fingerprint, "rows", &ctx(s.path()));
     assert_eq!(got.counts, out.counts);
-    let leftovers: Vec<_> = std::fs::read_dir(fresh.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers = entry_names(fresh.parent().unwrap());
     assert_eq!(
         leftovers,
         vec![std::ffi::OsString::from("app.db")],
@@ -121,9 +124,7 @@ fn round_trip_into_empty_and_over_existing_database() {
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o640)).unwrap();
     let target = source(&other);
     assert!(target.has_data().unwrap());
-    target
-        .restore(&store.fetch(), &rec, &ctx(s.path()))
-        .unwrap();
+    restore_stored(&target, &store, &out, s.path()).unwrap();
     assert_eq!(
         target.inspect(&ctx(s.path())).unwrap().fingerprint,
         out.fingerprint
@@ -133,31 +134,21 @@ fn round_trip_into_empty_and_over_existing_database() {
 
 #[test]
 fn a_change_is_named_by_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("app.db");
-    populate(&live);
-    let s = scratch();
-    let store = MemStore::new();
-    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    let (dir, s, store, out) = backed_up_app_db();
 
     let restored = dir.path().join("restored.db");
     let target = source(&restored);
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Sqlite, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
+    restore_stored(&target, &store, &out, s.path()).unwrap();
     Connection::open(&restored)
         .unwrap()
         .execute("UPDATE posts SET body = 'edited' WHERE id = 2", [])
         .unwrap();
-    let diff = target
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, count_unit(SourceKind::Sqlite));
+    let diff = differences_now(
+        &target,
+        &out.fingerprint,
+        count_unit(SourceKind::Sqlite),
+        &ctx(s.path()),
+    );
     assert_eq!(
         diff,
         vec!["posts: same rows count (3) but different content".to_string()]
@@ -167,11 +158,7 @@ fn a_change_is_named_by_table() {
         .unwrap()
         .execute("DELETE FROM kv WHERE k = 'a'", [])
         .unwrap();
-    let diff = target
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, "rows");
+    let diff = differences_now(&target, &out.fingerprint, "rows", &ctx(s.path()));
     assert!(
         diff.contains(&"kv: 2 rows in backup, 1 now".to_string()),
         "{diff:?}"
@@ -181,11 +168,7 @@ fn a_change_is_named_by_table() {
         .unwrap()
         .execute_batch("CREATE INDEX kv_v ON kv(v)")
         .unwrap();
-    let diff = target
-        .inspect(&ctx(s.path()))
-        .unwrap()
-        .fingerprint
-        .differences(&out.fingerprint, "rows");
+    let diff = differences_now(&target, &out.fingerprint, "rows", &ctx(s.path()));
     assert!(diff.iter().any(|d| d.starts_with("schema:ddl")), "{diff:?}");
 }
 
@@ -347,20 +330,8 @@ fn backup_under_a_concurrent_writer_is_consistent() {
 
     let restored: PathBuf = dir.path().join("restored/busy.db");
     let target = source(&restored);
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Sqlite, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
-    let got = target.inspect(&ctx(s.path())).unwrap();
-    assert_eq!(
-        got.fingerprint,
-        out.fingerprint,
-        "{:?}",
-        got.fingerprint.differences(&out.fingerprint, "rows")
-    );
+    restore_stored(&target, &store, &out, s.path()).unwrap();
+    assert_holds(&target, &out.fingerprint, "rows", &ctx(s.path()));
     // One transaction's view: the counter equals the rows, all or nothing.
     let c = Connection::open(&restored).unwrap();
     let rows: i64 = c
@@ -379,12 +350,7 @@ fn backup_under_a_concurrent_writer_is_consistent() {
 
 #[test]
 fn restore_removes_stale_journals_of_the_old_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("app.db");
-    populate(&live);
-    let s = scratch();
-    let store = MemStore::new();
-    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    let (dir, s, store, out) = backed_up_app_db();
 
     let target_path = dir.path().join("t/app.db");
     std::fs::create_dir_all(target_path.parent().unwrap()).unwrap();
@@ -401,13 +367,7 @@ fn restore_removes_stale_journals_of_the_old_database() {
         .unwrap();
     }
     let target = source(&target_path);
-    target
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Sqlite, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
+    restore_stored(&target, &store, &out, s.path()).unwrap();
     for suffix in ["-wal", "-shm", "-journal"] {
         let p = format!("{}{suffix}", target_path.display());
         assert!(
@@ -425,12 +385,7 @@ fn restore_removes_stale_journals_of_the_old_database() {
 
 #[test]
 fn damaged_fetch_does_not_touch_the_target() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("app.db");
-    populate(&live);
-    let s = scratch();
-    let store = MemStore::new();
-    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    let (dir, s, store, out) = backed_up_app_db();
     let rec = record(SourceKind::Sqlite, &out);
 
     let target_path = dir.path().join("keep.db");
@@ -465,25 +420,14 @@ fn restore_keeps_the_old_files_owner_when_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("app.db");
-    populate(&live);
-    let s = scratch();
-    let store = MemStore::new();
-    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    let (dir, s, store, out) = backed_up_app_db();
     let target_path = dir.path().join("owned.db");
     Connection::open(&target_path)
         .unwrap()
         .execute_batch("CREATE TABLE x (y)")
         .unwrap();
     std::os::unix::fs::chown(&target_path, Some(4321), Some(4322)).unwrap();
-    source(&target_path)
-        .restore(
-            &store.fetch(),
-            &record(SourceKind::Sqlite, &out),
-            &ctx(s.path()),
-        )
-        .unwrap();
+    restore_stored(&source(&target_path), &store, &out, s.path()).unwrap();
     let m = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&target_path).unwrap());
     let g = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&target_path).unwrap());
     assert_eq!((m, g), (4321, 4322));

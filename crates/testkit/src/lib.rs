@@ -5,6 +5,7 @@
 pub mod mariadb;
 pub mod postgres;
 pub mod redis;
+mod server;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -10,12 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::postgres::{copy_tree, random_password};
-use crate::{free_port, program, wait_until};
+use crate::server::{self, copy_tree, random_password, wait_exit};
+use crate::{program, wait_until};
 
 const TEMPLATE_PASSWORD: &str = "drydock-template-pw";
 const USER: &str = "root";
@@ -42,32 +41,18 @@ impl MariaDb {
             password: TEMPLATE_PASSWORD.to_string(),
             child: None,
         };
-        let mut last_log = String::new();
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.spawn_and_wait() {
-                Ok(()) => {
-                    let pw = random_password("my");
-                    let mut conn = server.connect("mysql");
-                    let hosts: Vec<String> = conn
-                        .query("SELECT Host FROM mysql.user WHERE User = 'root'")
-                        .expect("list root users");
-                    for host in hosts {
-                        conn.query_drop(format!("ALTER USER 'root'@'{host}' IDENTIFIED BY '{pw}'"))
-                            .expect("set password");
-                    }
-                    server.password = pw;
-                    return server;
-                }
-                Err(log)
-                    if log.contains("Bind on TCP/IP port") || log.contains("already in use") =>
-                {
-                    last_log = log
-                }
-                Err(log) => panic!("MariaDB did not start:\n{log}"),
-            }
-        }
-        panic!("MariaDB did not find a free port:\n{last_log}");
+        server::start_on_free_port(
+            "MariaDB",
+            &["Bind on TCP/IP port", "already in use"],
+            |port| {
+                server.port = port;
+                server.spawn_and_wait()
+            },
+        );
+        let pw = random_password("my");
+        set_root_password(&mut server.connect("mysql"), &pw);
+        server.password = pw;
+        server
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
@@ -81,22 +66,14 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(
-            cmd.spawn()
-                .map_err(|e| format!("cannot start mariadbd: {e}"))?,
-        );
-        let mut exited = false;
-        let ready = wait_until(Duration::from_secs(30), || {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
-                exited = true;
-                return true;
-            }
-            self.try_connect(None).is_ok()
-        });
-        if exited || !ready {
-            self.kill_now();
-            return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
-        }
+        let child = server::spawn_until_ready(
+            &mut cmd,
+            "mariadbd",
+            &log_path,
+            || self.try_connect(None).is_ok(),
+            server::kill_and_reap,
+        )?;
+        self.child = Some(child);
         Ok(())
     }
 
@@ -170,11 +147,7 @@ impl MariaDb {
     /// Stops the server cleanly; the data stays for [`MariaDb::start_again`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            if !wait_exit(&mut child, Duration::from_secs(20)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            server::stop(&mut child, Signal::SIGTERM, Duration::from_secs(20));
         }
     }
 
@@ -188,8 +161,7 @@ impl MariaDb {
 
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            server::kill_and_reap(&mut child);
         }
     }
 }
@@ -212,20 +184,28 @@ fn value_text(v: mysql::Value) -> String {
     }
 }
 
+/// Gives every `root` account `password`.
+fn set_root_password(conn: &mut mysql::Conn, password: &str) {
+    let hosts: Vec<String> = conn
+        .query("SELECT Host FROM mysql.user WHERE User = 'root'")
+        .expect("list root users");
+    for host in hosts {
+        conn.query_drop(format!(
+            "ALTER USER 'root'@'{host}' IDENTIFIED BY '{password}'"
+        ))
+        .expect("set password");
+    }
+}
+
 /// Kills the bootstrap server if template creation fails half-way.
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            server::kill_and_reap(&mut self.0);
         }
     }
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
-    wait_until(timeout, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)))
 }
 
 /// Options shared by the template bootstrap and every test server.
@@ -260,15 +240,8 @@ fn template() -> PathBuf {
             let mariadbd = program("mariadbd");
             let version = Command::new(&mariadbd).arg("--version").output().expect("mariadbd --version");
             let version = String::from_utf8_lossy(&version.stdout);
-            let version: String = version
-                .split_whitespace()
-                .nth(2)
-                .unwrap_or("unknown")
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
-                .collect();
-            let root = std::env::temp_dir().join("drydock-testkit");
-            std::fs::create_dir_all(&root).expect("template root");
+            let version = server::path_safe(version.split_whitespace().nth(2).unwrap_or("unknown"));
+            let root = server::template_root();
             let target = root.join(format!("mariadb-{version}-u{}", nix::unistd::geteuid()));
             if target.join("mysql").is_dir() && target.join("drydock-template-ok").is_file() {
                 return target;
@@ -320,20 +293,12 @@ fn template() -> PathBuf {
             conn.query_drop("DELETE FROM mysql.global_priv WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1', '::1')")
                 .expect("drop host-name accounts");
             conn.query_drop("FLUSH PRIVILEGES").expect("flush privileges");
-            let hosts: Vec<String> = conn.query("SELECT Host FROM mysql.user WHERE User = 'root'").expect("list root users");
-            for host in hosts {
-                conn.query_drop(format!("ALTER USER 'root'@'{host}' IDENTIFIED BY '{TEMPLATE_PASSWORD}'")).expect("set password");
-            }
+            set_root_password(&mut conn, TEMPLATE_PASSWORD);
             conn.query_drop("SHUTDOWN").expect("shutdown");
             drop(conn);
             assert!(wait_exit(&mut child.0, Duration::from_secs(30)), "template MariaDB did not shut down");
             std::fs::write(data.join("drydock-template-ok"), "").expect("marker");
-            if target.exists() && !target.join("drydock-template-ok").is_file() {
-                let _ = std::fs::remove_dir_all(&target);
-            }
-            if std::fs::rename(&data, &target).is_err() {
-                assert!(target.join("drydock-template-ok").is_file(), "template {} is incomplete", target.display());
-            }
+            server::install_template(&data, &target, "drydock-template-ok");
             target
         })
         .clone()

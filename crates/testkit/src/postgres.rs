@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::{free_port, program, wait_until};
+use crate::program;
+use crate::server::{self, copy_tree, random_password};
 
 /// The superuser's password in the shared template; every server changes it at start.
 const TEMPLATE_PASSWORD: &str = "drydock-template-pw";
@@ -51,26 +51,21 @@ impl PgServer {
             child: None,
             run_as,
         };
-        let mut last_log = String::new();
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.spawn_and_wait() {
-                Ok(()) => {
-                    let pw = random_password("pg");
-                    server.psql(
-                        "postgres",
-                        &format!("ALTER USER {SUPERUSER} PASSWORD '{pw}'"),
-                    );
-                    server.password = pw;
-                    return server;
-                }
-                Err(log) if log.contains("could not bind") || log.contains("already in use") => {
-                    last_log = log
-                }
-                Err(log) => panic!("PostgreSQL did not start:\n{log}"),
-            }
-        }
-        panic!("PostgreSQL did not find a free port:\n{last_log}");
+        server::start_on_free_port(
+            "PostgreSQL",
+            &["could not bind", "already in use"],
+            |port| {
+                server.port = port;
+                server.spawn_and_wait()
+            },
+        );
+        let pw = random_password("pg");
+        server.psql(
+            "postgres",
+            &format!("ALTER USER {SUPERUSER} PASSWORD '{pw}'"),
+        );
+        server.password = pw;
+        server
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
@@ -105,22 +100,14 @@ impl PgServer {
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);
         }
-        self.child = Some(
-            cmd.spawn()
-                .map_err(|e| format!("cannot start postgres: {e}"))?,
-        );
-        let mut exited = false;
-        let ready = wait_until(Duration::from_secs(30), || {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
-                exited = true;
-                return true;
-            }
-            self.try_connect("postgres").is_ok()
-        });
-        if exited || !ready {
-            self.kill_now();
-            return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
-        }
+        let child = server::spawn_until_ready(
+            &mut cmd,
+            "postgres",
+            &log_path,
+            || self.try_connect("postgres").is_ok(),
+            immediate_shutdown,
+        )?;
+        self.child = Some(child);
         Ok(())
     }
 
@@ -206,11 +193,7 @@ impl PgServer {
     /// Stops the server (fast shutdown); the data stays for [`PgServer::start_again`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
-            if !wait_exit(&mut child, Duration::from_secs(15)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            server::stop(&mut child, Signal::SIGINT, Duration::from_secs(15));
         }
     }
 
@@ -224,12 +207,7 @@ impl PgServer {
 
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Immediate shutdown: the postmaster takes its backends with it.
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGQUIT);
-            if !wait_exit(&mut child, Duration::from_secs(5)) {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            immediate_shutdown(&mut child);
         }
     }
 }
@@ -247,8 +225,9 @@ fn error_text(e: &postgres::Error) -> String {
     }
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
-    wait_until(timeout, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)))
+/// Immediate shutdown: the postmaster takes its backends with it.
+fn immediate_shutdown(child: &mut Child) {
+    server::stop(child, Signal::SIGQUIT, Duration::from_secs(5));
 }
 
 /// `nobody` when running as root (PostgreSQL refuses root), else the current user.
@@ -263,38 +242,6 @@ fn unprivileged_user() -> Option<(u32, u32)> {
     )
 }
 
-/// A random-enough password for one test server.
-pub(crate) fn random_password(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mix = (nanos as u64)
-        ^ (u64::from(std::process::id()) << 32)
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("{prefix}-Secr3t-{mix:016x}")
-}
-
-/// Copies a directory tree preserving modes and owners.
-pub(crate) fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("run cp");
-    assert!(
-        status.success(),
-        "cp -a {} {} failed",
-        from.display(),
-        to.display()
-    );
-}
-
 /// The shared, initialised data directory for this PostgreSQL version (made once).
 fn template(run_as: Option<(u32, u32)>) -> PathBuf {
     static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -305,23 +252,11 @@ fn template(run_as: Option<(u32, u32)>) -> PathBuf {
                 .arg("--version")
                 .output()
                 .expect("postgres --version");
-            let version = String::from_utf8_lossy(&version.stdout);
-            let version: String = version
-                .trim()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let version = server::path_safe(String::from_utf8_lossy(&version.stdout).trim());
             let owner = run_as
                 .map(|(u, _)| u.to_string())
                 .unwrap_or_else(|| nix::unistd::geteuid().to_string());
-            let root = std::env::temp_dir().join("drydock-testkit");
-            std::fs::create_dir_all(&root).expect("template root");
+            let root = server::template_root();
             let target = root.join(format!("pg-{version}-u{owner}"));
             if target.join("PG_VERSION").is_file() {
                 return target;
@@ -362,17 +297,7 @@ fn template(run_as: Option<(u32, u32)>) -> PathBuf {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            // Another process may have won the race; either way the target is complete.
-            if target.exists() && !target.join("PG_VERSION").is_file() {
-                let _ = std::fs::remove_dir_all(&target);
-            }
-            if std::fs::rename(&data, &target).is_err() {
-                assert!(
-                    target.join("PG_VERSION").is_file(),
-                    "template {} is incomplete",
-                    target.display()
-                );
-            }
+            server::install_template(&data, &target, "PG_VERSION");
             target
         })
         .clone()

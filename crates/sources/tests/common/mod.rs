@@ -1,17 +1,22 @@
 //! Test doubles for the repository: streams kept in memory, trees copied with `cp -a`
-//! (the real repository is tested in drydock-storage and drydock-engine).
+//! (the real repository is tested in drydock-storage and drydock-engine); and helpers
+//! the adapters' tests share.
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drydock_domain::config::SourceKind;
-use drydock_domain::{NoEvents, Priority, SourceRecord, SourceStatus};
+use drydock_domain::{Fingerprint, NoEvents, Priority, SourceRecord, SourceStatus};
 use drydock_sources::tree::{self, Excludes};
-use drydock_sources::{BackupOutcome, Fetch, SourceContext, Store, StoreError, Stored, TreeEntry};
+use drydock_sources::{
+    BackupOutcome, DataSource, Fetch, Inspection, SourceContext, SourceError, Store, StoreError,
+    Stored, TreeEntry,
+};
 use sha2::{Digest, Sha256};
 
 /// A private scratch directory like the engine's (0700).
@@ -29,7 +34,11 @@ pub fn ctx(scratch: &Path) -> SourceContext<'_> {
     }
 }
 
-/// Keeps what a backup stored.
+/// Something a test does in the middle of a transfer (kill a session, look at the
+/// tool's command line, ...).
+pub type Hook = Box<dyn Fn() + Send + Sync>;
+
+/// Keeps what a backup stored; `hook` runs once, after a stream's first bytes arrived.
 #[derive(Default)]
 pub struct MemStore {
     dir: RefCell<Option<tempfile::TempDir>>,
@@ -37,6 +46,7 @@ pub struct MemStore {
     pub extension: RefCell<Option<String>>,
     pub tree: RefCell<Option<PathBuf>>,
     pub calls: Cell<u32>,
+    hook: Option<Hook>,
 }
 
 impl MemStore {
@@ -44,11 +54,19 @@ impl MemStore {
         Self::default()
     }
 
+    pub fn with_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
+        MemStore {
+            hook: Some(Box::new(hook)),
+            ..Self::default()
+        }
+    }
+
     /// What a restore reads from.
     pub fn fetch(&self) -> MemFetch {
         MemFetch {
             stream: self.stream.borrow().clone(),
             tree: self.tree.borrow().clone(),
+            hook: None,
         }
     }
 
@@ -65,9 +83,23 @@ impl Store for MemStore {
     ) -> Result<Stored, StoreError> {
         self.calls.set(self.calls.get() + 1);
         let mut buf = Vec::new();
-        reader
-            .read_to_end(&mut buf)
-            .map_err(|e| StoreError(format!("reading the stream: {e}")))?;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut hooked = false;
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError(format!("reading the stream: {e}"))),
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            if !hooked {
+                hooked = true;
+                if let Some(hook) = &self.hook {
+                    hook();
+                }
+            }
+        }
         let sha = hex::encode(Sha256::digest(&buf));
         let n = buf.len() as u64;
         *self.stream.borrow_mut() = Some(buf);
@@ -89,18 +121,7 @@ impl Store for MemStore {
         self.calls.set(self.calls.get() + 1);
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("tree");
-        let out = Command::new("cp")
-            .arg("-a")
-            .arg(root)
-            .arg(&copy)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(StoreError(format!(
-                "cp -a failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        cp_a(root, &copy)?;
         // Leave out what the excludes name, as the repository does.
         let ex = Excludes::new(&copy, excludes).map_err(StoreError)?;
         let dropped = RefCell::new(Vec::new());
@@ -137,10 +158,12 @@ impl Store for MemStore {
     }
 }
 
-/// Reads back what a [`MemStore`] kept.
+/// Reads back what a [`MemStore`] kept; `hook` runs once the stream's first 4 KiB are
+/// written.
 pub struct MemFetch {
     pub stream: Option<Vec<u8>>,
     pub tree: Option<PathBuf>,
+    pub hook: Option<Hook>,
 }
 
 impl Fetch for MemFetch {
@@ -149,7 +172,14 @@ impl Fetch for MemFetch {
             .stream
             .as_ref()
             .ok_or_else(|| StoreError("no stream stored".into()))?;
-        out.write_all(data).map_err(|e| StoreError(e.to_string()))?;
+        let (first, rest) = data.split_at(data.len().min(4096));
+        out.write_all(first)
+            .map_err(|e| StoreError(format!("writing: {e}")))?;
+        if let Some(hook) = &self.hook {
+            hook();
+        }
+        out.write_all(rest)
+            .map_err(|e| StoreError(format!("writing: {e}")))?;
         Ok(data.len() as u64)
     }
 
@@ -163,20 +193,25 @@ impl Fetch for MemFetch {
             "tree_into: {} must not exist yet",
             dest.display()
         );
-        let out = Command::new("cp")
-            .arg("-a")
-            .arg(src)
-            .arg(dest)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(StoreError(format!(
-                "cp -a failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok(())
+        cp_a(src, dest)
     }
+}
+
+/// Copies a tree as it is (modes, links, special files) with `cp -a`.
+fn cp_a(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(StoreError(format!(
+            "cp -a failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
 }
 
 /// The manifest record the engine would write for `outcome`.
@@ -198,5 +233,112 @@ pub fn record(kind: SourceKind, outcome: &BackupOutcome) -> SourceRecord {
         fingerprint: Some(outcome.fingerprint.clone()),
         consistent_at: Some(outcome.consistent_at),
         duration_ms: 0,
+    }
+}
+
+/// The names of what is in `dir`.
+pub fn entry_names(dir: &Path) -> Vec<OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
+/// Restores the backup `out` that `store` kept into `target`, as the engine would.
+pub fn restore_stored(
+    target: &dyn DataSource,
+    store: &MemStore,
+    out: &BackupOutcome,
+    scratch: &Path,
+) -> Result<(), SourceError> {
+    target.restore(&store.fetch(), &record(target.kind(), out), &ctx(scratch))
+}
+
+/// Fails, naming the parts that differ (counts in `unit`), unless what `target` holds
+/// now has the fingerprint `want`; returns what it holds.
+#[track_caller]
+pub fn assert_holds(
+    target: &dyn DataSource,
+    want: &Fingerprint,
+    unit: &str,
+    ctx: &SourceContext<'_>,
+) -> Inspection {
+    let got = target.inspect(ctx).unwrap();
+    assert_eq!(
+        got.fingerprint,
+        *want,
+        "{:?}",
+        got.fingerprint.differences(want, unit)
+    );
+    got
+}
+
+/// How what `src` holds now differs from `backup` (counts in `unit`).
+pub fn differences_now(
+    src: &dyn DataSource,
+    backup: &Fingerprint,
+    unit: &str,
+    ctx: &SourceContext<'_>,
+) -> Vec<String> {
+    src.inspect(ctx)
+        .unwrap()
+        .fingerprint
+        .differences(backup, unit)
+}
+
+/// Fails with the parts that differ (rows) when `got` is not `want`.
+pub fn assert_same(got: &Fingerprint, want: &Fingerprint, what: &str) {
+    let diff = got.differences(want, "rows");
+    assert!(
+        diff.is_empty(),
+        "{what}: fingerprints differ:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(got, want, "{what}");
+}
+
+/// This process's children right now (the dump/restore tools): (pid, command name,
+/// command line).
+pub fn children() -> Vec<(i32, String, String)> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split at the last ')'.
+        let Some((head, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if after.split_whitespace().nth(1) != Some(me.as_str()) {
+            continue;
+        }
+        let comm = head
+            .split_once('(')
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_default();
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        out.push((pid, comm, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+    }
+    out
+}
+
+/// The command lines of this process's children right now.
+pub fn children_cmdlines() -> Vec<String> {
+    children().into_iter().map(|(_, _, cmd)| cmd).collect()
+}
+
+/// SIGKILLs this process's children called `name` (a dump tool dying mid-stream).
+pub fn kill_children_named(name: &str) {
+    for (pid, comm, _) in children() {
+        if comm == name {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }

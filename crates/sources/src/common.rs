@@ -1,0 +1,266 @@
+//! What the PostgreSQL and MySQL/MariaDB adapters share: the database a
+//! `SCHEME://USER@HOST:PORT/DATABASE` url names ([`Target`], [`parse_url`]), the
+//! configured password and the secrets messages must hide ([`SqlServer`]), the
+//! `schema:ddl` part of their fingerprints ([`ddl_part`]), and running a dump or
+//! restore tool against the repository ([`tool_spec`], [`store_while_fingerprinting`],
+//! [`expect_format`], [`pipe_into`]). Engine-specific parts (url parameters, error
+//! wording, tool arguments and credentials) stay in each adapter.
+
+use std::io::Write;
+use std::path::Path;
+
+use drydock_domain::{PartDigest, Secret, SourceRecord};
+use sha2::{Digest, Sha256};
+
+use crate::process::{Tool, ToolSpec};
+use crate::{DataSource, Fetch, Inspection, SourceError};
+
+/// Where the database is, parsed from the configured url.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub db: String,
+}
+
+/// Parses `SCHEME://USER@HOST:PORT/DATABASE` (`scheme` names the expected form in
+/// messages), taking `default_port` and `default_user` where the url has none. The
+/// parsed url is returned too, for the parameters only one engine understands.
+pub(crate) fn parse_url(
+    raw: &str,
+    scheme: &str,
+    default_port: u16,
+    default_user: &str,
+) -> Result<(Target, url::Url), String> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!("the url is not valid ({e}); expected {scheme}://USER@HOST:PORT/DATABASE")
+    })?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the url has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let user = percent_decode(url.username());
+    let db = percent_decode(url.path().trim_start_matches('/'));
+    if db.is_empty() || db.contains('/') {
+        return Err(format!(
+            "the url names no database; expected {scheme}://USER@HOST:PORT/DATABASE"
+        ));
+    }
+    let target = Target {
+        host,
+        port: url.port().unwrap_or(default_port),
+        user: if user.is_empty() {
+            default_user.into()
+        } else {
+            user
+        },
+        db,
+    };
+    Ok((target, url))
+}
+
+/// `ENGINE HOST:PORT/DATABASE` for messages, or `ENGINE (invalid url)`.
+pub(crate) fn location(engine: &str, target: &Result<Target, String>) -> String {
+    match target {
+        Ok(t) => format!("{engine} {}/{}", host_port(t), t.db),
+        Err(_) => format!("{engine} (invalid url)"),
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets.
+pub(crate) fn host_port(t: &Target) -> String {
+    if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
+}
+
+pub(crate) fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A source that reaches its database at a [`Target`] with an optional password.
+pub(crate) trait SqlServer: DataSource {
+    /// The configured url as parsed at construction, or what is wrong with it.
+    fn parsed_target(&self) -> &Result<Target, String>;
+    /// The configured password reference, if any.
+    fn password_secret(&self) -> Option<&Secret>;
+
+    /// The target, or the url's problem as a [`SourceError::Invalid`].
+    fn target(&self) -> Result<&Target, SourceError> {
+        self.parsed_target()
+            .as_ref()
+            .map_err(|e| SourceError::invalid(&self.location(), e.clone()))
+    }
+
+    fn password(&self) -> Option<&str> {
+        self.password_secret().map(|s| s.expose())
+    }
+
+    /// The strings messages must never show.
+    fn secrets(&self) -> Vec<String> {
+        self.password()
+            .map(|p| vec![p.to_string()])
+            .unwrap_or_default()
+    }
+}
+
+/// The `schema:ddl` fingerprint part: SHA-256 over the sorted lines that describe the
+/// schema, one `\n` after each.
+pub(crate) fn ddl_part(mut lines: Vec<String>) -> PartDigest {
+    lines.sort();
+    let mut h = Sha256::new();
+    for line in &lines {
+        h.update(line.as_bytes());
+        h.update(b"\n");
+    }
+    PartDigest {
+        count: 0,
+        digest: hex::encode(h.finalize()),
+    }
+}
+
+/// What starts `program` with `args`, its stdin and stdout piped as asked; the caller
+/// adds the credentials.
+pub(crate) fn tool_spec<'a>(
+    program: &'a Path,
+    args: &'a [String],
+    stdin: bool,
+    stdout: bool,
+) -> ToolSpec<'a> {
+    let mut spec = ToolSpec::new(program);
+    for a in args {
+        spec = spec.arg(a);
+    }
+    if stdin {
+        spec = spec.stdin();
+    }
+    if stdout {
+        spec = spec.stdout();
+    }
+    spec
+}
+
+/// Runs `store` (which stores the dump `tool` writes) on this thread while
+/// `fingerprint` describes the same snapshot on another, and returns both results. When
+/// fingerprinting fails the dump is killed (no point finishing a dump whose manifest
+/// cannot be written); when storing fails, too.
+pub(crate) fn store_while_fingerprinting<T, E>(
+    tool: &mut Tool,
+    location: &str,
+    fingerprint: impl FnOnce() -> Result<Inspection, SourceError> + Send,
+    store: impl FnOnce() -> Result<T, E>,
+) -> (Result<T, E>, Result<Inspection, SourceError>) {
+    let dump_pid = tool.pid();
+    std::thread::scope(|s| {
+        let fingerprint = s.spawn(move || {
+            let result = fingerprint();
+            if result.is_err() {
+                // The child is not reaped before this scope ends, so the pid is still ours.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(dump_pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            result
+        });
+        let stored = store();
+        if stored.is_err() {
+            tool.kill();
+        }
+        let inspection = fingerprint
+            .join()
+            .unwrap_or_else(|_| Err(SourceError::invalid(location, "fingerprinting panicked")));
+        (stored, inspection)
+    })
+}
+
+/// Refuses a backup recorded in another format than `format` (`what` names that format
+/// for the message, e.g. "a MySQL dump").
+pub(crate) fn expect_format(
+    record: &SourceRecord,
+    format: &str,
+    what: &str,
+    location: &str,
+) -> Result<(), SourceError> {
+    match record.format.as_deref().filter(|f| *f != format) {
+        Some(other) => Err(SourceError::invalid(
+            location,
+            format!("the backup holds `{other}`, not {what} ({format})"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Streams the stored backup into a restore tool's stdin and waits for it. When the
+/// tool fails first (the pipe breaks), its error (with its stderr) is the one reported;
+/// when fetching fails on its own, the tool is killed before it sees a clean EOF.
+pub(crate) fn pipe_into(
+    mut tool: Tool,
+    fetch: &dyn Fetch,
+    location: &str,
+) -> Result<(), SourceError> {
+    let mut sink = PipeSink {
+        inner: tool.take_stdin(),
+        broken: false,
+    };
+    let copied = fetch.stream_into(&mut sink);
+    match copied {
+        Ok(_) => {
+            drop(sink);
+            tool.finish()
+        }
+        Err(e) if sink.broken => {
+            drop(sink);
+            tool.finish()?;
+            Err(SourceError::store(location, e))
+        }
+        Err(e) => {
+            tool.kill();
+            drop(sink);
+            Err(SourceError::store(location, e))
+        }
+    }
+}
+
+/// A tool's stdin that remembers whether a write to it failed.
+struct PipeSink {
+    inner: std::process::ChildStdin,
+    broken: bool,
+}
+
+impl Write for PipeSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.broken |= r.is_err();
+        r
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.broken |= r.is_err();
+        r
+    }
+}
