@@ -13,7 +13,8 @@ Exit codes:
   2  failure: a critical source failed, a restore did not verify, a check found damage,
      or the config/repository could not be used
   3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
-     no such backup)
+     no such backup); for drill: could not run (no backup, no sandbox)
+ drill: 0 passed, 1 passed but an RTO/RPO target missed, 2 failed, 3 could not run
  64  usage error on the command line";
 
 /// drydock keeps a small stack of services recoverable, and proves it.
@@ -68,6 +69,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check repository integrity, a backup's checksums, or live data against the latest backup.
     Verify(VerifyArgs),
+    /// Prove recovery without touching production: canary, backup, restore into a sandbox,
+    /// verify, measure RTO and RPO, write a report.
+    Drill(DrillArgs),
     /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
     Demo(DemoArgs),
 }
@@ -110,6 +114,21 @@ pub struct VerifyArgs {
     /// Compare live data with the latest backup instead.
     #[arg(long, conflicts_with_all = ["read_data", "backup"])]
     pub live: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Services to drill (default: every service).
+    pub services: Vec<String>,
+    /// Every service (the default; for scripts that want to say so).
+    #[arg(long, conflicts_with = "services")]
+    pub all: bool,
+    /// Restore this backup (an id or `latest`) instead of taking a new one with canaries.
+    #[arg(long, value_name = "ID|latest")]
+    pub use_backup: Option<String>,
+    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/drill-TIME).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

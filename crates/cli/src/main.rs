@@ -13,6 +13,7 @@ use std::sync::Arc;
 use clap::Parser;
 use drydock_domain::plan::Selection;
 use drydock_domain::{Config, EventSink};
+use drydock_engine::drill::DrillOptions;
 use drydock_engine::restore::{BackupRef, RestoreOptions};
 use drydock_engine::EngineError;
 use serde::Serialize;
@@ -207,6 +208,32 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             )?;
             output(cli, &report, render::verify);
             Ok(if report.ok { 0 } else { EXIT_FAILURE })
+        }
+        Command::Drill(args) => {
+            let config = load(cli)?;
+            let use_backup = match &args.use_backup {
+                Some(b) => Some(b.parse::<BackupRef>().map_err(|message| Failure {
+                    code: EXIT_USAGE,
+                    message,
+                })?),
+                None => None,
+            };
+            let opts = DrillOptions {
+                services: args.services.clone(),
+                use_backup,
+                report: args.report.clone(),
+            };
+            let report = drydock_engine::drill::drill(&config, &opts, events(cli))?;
+            output(cli, &report, |r| {
+                format!(
+                    "{}
+report written to {}
+",
+                    drydock_engine::drill::markdown(r),
+                    r.report_files.join(" and ")
+                )
+            });
+            Ok(report.exit_code() as u8)
         }
         Command::Demo(args) => {
             let temp;

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod demo;
+pub mod drill;
 mod error;
 pub mod list;
 mod repo;

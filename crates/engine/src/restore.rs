@@ -14,7 +14,7 @@ use drydock_domain::fingerprint::is_advisory;
 use drydock_domain::plan::{self, Selection};
 use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
 use drydock_runtimes::{Runtime, State};
-use drydock_sources::{count_unit, DataSource, RestoreMode, SourceContext};
+use drydock_sources::{count_unit, DataSource, Inspection, RestoreMode, SourceContext};
 use serde::Serialize;
 
 use crate::repo::{self, RepoFetch};
@@ -246,8 +246,40 @@ pub fn restore(
     })
 }
 
+/// Compares what a restore produced with the manifest's record: (differences that fail
+/// verification, notes that do not).
+pub(crate) fn compare_with_manifest(
+    record: &SourceRecord,
+    inspection: &Inspection,
+) -> (Vec<String>, Vec<String>) {
+    let mut differences = Vec::new();
+    let mut notes = Vec::new();
+    for (name, want) in &record.counts {
+        let got = inspection.counts.get(name).copied().unwrap_or(0);
+        if got != *want && !is_advisory(name) {
+            differences.push(format!("{name}: {want} in backup, {got} restored"));
+        }
+    }
+    match &record.fingerprint {
+        Some(expected) => {
+            let unit = count_unit(record.kind);
+            differences.extend(inspection.fingerprint.differences(expected, unit));
+            notes = inspection
+                .fingerprint
+                .advisory_differences(expected, unit)
+                .into_iter()
+                .map(|d| format!("{d} (keys with an expiry may have expired since the backup)"))
+                .collect();
+        }
+        None => differences.push(
+            "the manifest has no fingerprint for this source; cannot prove the restore".into(),
+        ),
+    }
+    (differences, notes)
+}
+
 /// Per source: the newest good record (`latest`) or the record in the named backup.
-fn find_record<'m>(
+pub(crate) fn find_record<'m>(
     manifests: &'m [Manifest],
     which: &BackupRef,
     service: &str,
@@ -350,28 +382,8 @@ fn restore_one(
         let inspection = checked?;
         result.restored_counts = inspection.counts.clone();
         result.fingerprint = Some(inspection.fingerprint.digest.clone());
-        let mut differences = Vec::new();
-        for (name, want) in &t.record.counts {
-            let got = inspection.counts.get(name).copied().unwrap_or(0);
-            if got != *want && !is_advisory(name) {
-                differences.push(format!("{name}: {want} in backup, {got} restored"));
-            }
-        }
-        match &t.record.fingerprint {
-            Some(expected) => {
-                let unit = count_unit(t.record.kind);
-                differences.extend(inspection.fingerprint.differences(expected, unit));
-                result.notes = inspection
-                    .fingerprint
-                    .advisory_differences(expected, unit)
-                    .into_iter()
-                    .map(|d| format!("{d} (keys with an expiry may have expired since the backup)"))
-                    .collect();
-            }
-            None => differences.push(
-                "the manifest has no fingerprint for this source; cannot prove the restore".into(),
-            ),
-        }
+        let (differences, notes) = compare_with_manifest(&t.record, &inspection);
+        result.notes = notes;
         result.differences = differences;
         Ok(())
     })();

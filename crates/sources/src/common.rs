@@ -3,8 +3,10 @@
 //! configured password and the secrets messages must hide ([`SqlServer`]), the
 //! `schema:ddl` part of their fingerprints ([`ddl_part`]), and running a dump or
 //! restore tool against the repository ([`tool_spec`], [`store_while_fingerprinting`],
-//! [`expect_format`], [`pipe_into`]). Engine-specific parts (url parameters, error
-//! wording, tool arguments and credentials) stay in each adapter.
+//! [`expect_format`], [`pipe_into`]), and what their drill sandboxes and canaries have in
+//! common ([`sandbox_name`], [`url_with_db`], [`describe_sandbox`], [`CANARY_TABLE`]).
+//! Engine-specific parts (url parameters, error wording, tool arguments and
+//! credentials) stay in each adapter.
 
 use std::io::Write;
 use std::path::Path;
@@ -100,6 +102,73 @@ pub(crate) fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What every drill sandbox database's name starts with; a sandbox only ever drops a
+/// database whose name starts with it.
+pub(crate) const SANDBOX_PREFIX: &str = "_drydock_sandbox_";
+
+/// The table holding the drill canary (one row, id 1).
+pub(crate) const CANARY_TABLE: &str = "_drydock_canary";
+
+/// A fresh sandbox database name: [`SANDBOX_PREFIX`] and 8 random lowercase letters and
+/// digits.
+pub(crate) fn sandbox_name() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut name = String::from(SANDBOX_PREFIX);
+    let mut bytes = random_bytes();
+    while name.len() < SANDBOX_PREFIX.len() + 8 {
+        let b = match bytes.pop() {
+            Some(b) => b,
+            None => {
+                bytes = random_bytes();
+                continue;
+            }
+        };
+        // 252 = 7 * 36: rejecting the rest keeps every character equally likely.
+        if b < 252 {
+            name.push(ALPHABET[(b % 36) as usize] as char);
+        }
+    }
+    name
+}
+
+/// 32 random bytes from the kernel, else from the standard library's randomly keyed
+/// hasher (fine for a name; nothing secret depends on it).
+fn random_bytes() -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 32];
+    let from_kernel = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if from_kernel.is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in buf.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default(),
+            );
+            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+        }
+    }
+    buf
+}
+
+/// The configured url naming database `db` instead (everything else kept).
+pub(crate) fn url_with_db(raw: &str, db: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            url.set_path(&format!("/{db}"));
+            url.to_string()
+        }
+        Err(_) => raw.to_string(),
+    }
+}
+
+/// `throwaway database NAME on HOST:PORT`, for the drill report.
+pub(crate) fn describe_sandbox(t: &Target) -> String {
+    format!("throwaway database {} on {}", t.db, host_port(t))
 }
 
 /// A source that reaches its database at a [`Target`] with an optional password.
@@ -262,5 +331,53 @@ impl Write for PipeSink {
         let r = self.inner.flush();
         self.broken |= r.is_err();
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_names_are_random_lowercase_alphanumerics() {
+        let a = sandbox_name();
+        let b = sandbox_name();
+        assert_ne!(a, b);
+        for name in [a, b] {
+            let suffix = name.strip_prefix(SANDBOX_PREFIX).unwrap();
+            assert_eq!(suffix.len(), 8, "{name}");
+            assert!(
+                suffix
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_name_another_database() {
+        assert_eq!(
+            url_with_db(
+                "postgres://app@db:6543/live?sslmode=disable",
+                "_drydock_sandbox_x"
+            ),
+            "postgres://app@db:6543/_drydock_sandbox_x?sslmode=disable"
+        );
+        let (t, _) = parse_url(
+            &url_with_db("mysql://u%40x@[::1]/live", "_drydock_sandbox_y"),
+            "mysql",
+            3306,
+            "root",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.user.as_str(), t.db.as_str()),
+            ("u@x", "_drydock_sandbox_y")
+        );
+        assert_eq!(
+            describe_sandbox(&t),
+            "throwaway database _drydock_sandbox_y on [::1]:3306"
+        );
     }
 }

@@ -10,8 +10,8 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::ErrorKind;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use drydock_domain::config::{FilesSource, SourceKind};
@@ -19,7 +19,8 @@ use drydock_domain::{Event, SourceRecord};
 
 use crate::tree::{self, Excludes};
 use crate::{
-    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
+    Store,
 };
 
 pub struct Files {
@@ -256,6 +257,137 @@ impl DataSource for Files {
             counts,
             fingerprint,
         })
+    }
+
+    /// A path `ctx.scratch/sandbox-XXXX/<directory name>` that does not exist yet, with
+    /// the same excludes (so inspecting it leaves out what a backup leaves out); the
+    /// ordinary restore creates the tree there.
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+        let loc = self.loc();
+        let name = self
+            .path()
+            .file_name()
+            .map(|n| n.to_os_string())
+            .or_else(|| {
+                fs::canonicalize(self.path())
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_os_string()))
+            })
+            .unwrap_or_else(|| OsString::from("data"));
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating the sandbox directory", e))?;
+        let target = Files::new(FilesSource {
+            name: self.config.name.clone(),
+            priority: self.config.priority,
+            path: dir.path().join(name),
+            exclude: self.config.exclude.clone(),
+        });
+        Ok(Box::new(FilesSandbox { target, dir }))
+    }
+
+    /// Writes `<root>/.drydock-canary` (the token and a newline) atomically: a temp
+    /// file beside it, synced, renamed over it. Refused when `exclude` leaves the file
+    /// out, since no backup would then hold it.
+    fn write_canary(&self, token: &str) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
+        let root = self.existing_dir()?;
+        if self
+            .excludes(&root)?
+            .is_excluded(Path::new(CANARY_FILE), false)
+        {
+            return Err(SourceError::invalid(
+                &loc,
+                format!("`exclude` leaves out {CANARY_FILE}, so no backup would hold the drill canary; narrow the pattern in drydock.toml"),
+            ));
+        }
+        let root_meta = fs::metadata(&root).map_err(|e| io("cannot access the directory", e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".drydock-canary.tmp-")
+            .tempfile_in(&root)
+            .map_err(|e| io("creating the drill canary's temporary file", e))?;
+        tmp.write_all(format!("{token}\n").as_bytes())
+            .map_err(|e| io("writing the drill canary", e))?;
+        let file = tmp.as_file();
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(|e| io("setting the drill canary's mode", e))?;
+        // Owned like the directory when drydock may (as root); else it stays drydock's.
+        let _ = std::os::unix::fs::fchown(file, Some(root_meta.uid()), Some(root_meta.gid()));
+        file.sync_all()
+            .map_err(|e| io("syncing the drill canary", e))?;
+        tmp.persist(root.join(CANARY_FILE))
+            .map_err(|e| io("moving the drill canary into place", e.error))?;
+        sync_dir(&root);
+        Ok(())
+    }
+
+    fn read_canary(&self) -> Result<Option<String>, SourceError> {
+        let loc = self.loc();
+        let root = self.existing_dir()?;
+        let path = root.join(CANARY_FILE);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(&path);
+        let file = match file {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(SourceError::io(
+                    &loc,
+                    format!("reading {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| SourceError::io(&loc, format!("reading {}", path.display()), e))?;
+        if !meta.is_file() {
+            return Err(SourceError::invalid(
+                &loc,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        let mut text = Vec::new();
+        file.take(CANARY_MAX_BYTES)
+            .read_to_end(&mut text)
+            .map_err(|e| SourceError::io(&loc, format!("reading {}", path.display()), e))?;
+        if text.last() == Some(&b'\n') {
+            text.pop();
+        }
+        Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+    }
+}
+
+/// The drill canary's file, at the tree's root.
+pub const CANARY_FILE: &str = ".drydock-canary";
+/// More than any token; a bigger file is not read whole.
+const CANARY_MAX_BYTES: u64 = 64 * 1024;
+
+/// A tree path under the scratch directory; dropping it removes it, read-only
+/// directories included.
+struct FilesSandbox {
+    target: Files,
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox for FilesSandbox {
+    fn target(&self) -> &dyn DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        format!("temporary directory {}", self.target.path().display())
+    }
+}
+
+impl Drop for FilesSandbox {
+    fn drop(&mut self) {
+        // The TempDir then removes everything (it is dropped after this).
+        tree::make_removable(self.dir.path());
     }
 }
 

@@ -136,7 +136,7 @@ pub enum SourceError {
         context: String,
         source: std::io::Error,
     },
-    #[error("{location}: storing the data failed: {cause}")]
+    #[error("{location}: repository: {cause}")]
     Store { location: String, cause: StoreError },
     /// The source is not in a state drydock can work with.
     #[error("{location}: {message}")]
@@ -202,6 +202,30 @@ pub trait DataSource: Send + Sync {
     ) -> Result<(), SourceError>;
     /// Counts and fingerprint of the data there now, comparable with a manifest's.
     fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError>;
+
+    /// Creates an empty, throwaway place of the same kind to restore a backup into for a
+    /// drill: a scratch database on the same server when it can hold one, else a
+    /// throwaway instance or path under `ctx.scratch`. It is removed when dropped.
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError>;
+
+    /// Writes a drill canary carrying `token` into the live data (replacing an earlier
+    /// one): a row in a `_drydock_canary` table, a `_drydock:canary` key, a
+    /// `.drydock-canary` file. The fingerprint includes it like any other data.
+    fn write_canary(&self, token: &str) -> Result<(), SourceError>;
+
+    /// The token of the canary in this data, if there is one.
+    fn read_canary(&self) -> Result<Option<String>, SourceError>;
+}
+
+/// A throwaway restore target made by [`DataSource::sandbox`]; dropping it removes it
+/// (drops the scratch database, stops the throwaway server, deletes the path), also when
+/// the drill failed.
+pub trait Sandbox: Send {
+    /// The sandbox as a source: the drill restores into it and inspects it.
+    fn target(&self) -> &dyn DataSource;
+    /// What and where it is, for the drill report (`database _drydock_sandbox_x7k2 on
+    /// 127.0.0.1:5432`); never a secret.
+    fn describe(&self) -> String;
 }
 
 /// The unit a kind's fingerprint parts count (for difference messages).
@@ -213,7 +237,7 @@ pub fn count_unit(kind: SourceKind) -> &'static str {
     }
 }
 
-/// Looks a program up on PATH (and, for PostgreSQL, in Debian's versioned folders).
+/// Looks a program up on PATH.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)

@@ -27,6 +27,11 @@
 //! sum of an MD5 prefix of each row, computed server-side in one pass; and `schema:ddl`
 //! (SHA-256 over the sorted `SHOW CREATE TABLE` texts without `AUTO_INCREMENT=N`,
 //! triggers, routines and events).
+//!
+//! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server with
+//! the live database's character set and collation (the user needs ALL on
+//! `\_drydock\_sandbox\_%`), dropped when the sandbox is dropped. The canary is row 1
+//! of the InnoDB table `_drydock_canary`, fingerprinted like any other table.
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
@@ -39,12 +44,14 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
 use crate::common::{
-    self, ddl_part, expect_format, host_port, pipe_into, store_while_fingerprinting, tool_spec,
-    SqlServer, Target,
+    self, ddl_part, describe_sandbox, expect_format, host_port, pipe_into, sandbox_name,
+    store_while_fingerprinting, tool_spec, url_with_db, SqlServer, Target, CANARY_TABLE,
+    SANDBOX_PREFIX,
 };
 use crate::process::{redact, PrivateFile, Tool};
 use crate::{
-    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
+    Store,
 };
 
 /// The dump format recorded in the manifest.
@@ -317,6 +324,127 @@ impl Mysql {
         Ok(version.unwrap_or_default().contains("MariaDB"))
     }
 
+    /// This source pointed at database `db` instead (same server, user and password).
+    fn with_database(&self, t: &Target, db: &str) -> Mysql {
+        let mut config = self.config.clone();
+        config.url = url_with_db(&config.url, db);
+        Mysql {
+            config,
+            target: Ok(Target {
+                db: db.to_string(),
+                ..t.clone()
+            }),
+        }
+    }
+
+    /// Creates an empty sandbox database with the live database's character set and
+    /// collation.
+    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase, SourceError> {
+        let mut admin = self.connect(t, None)?;
+        let like: Option<(String, String)> = admin
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&t.db,),
+            )
+            .map_err(|e| self.query_error("reading the live database's character set", &e))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let name = sandbox_name();
+            let mut sql = format!("CREATE DATABASE {}", quote_ident(&name));
+            if let Some((charset, collation)) = &like {
+                sql.push_str(&format!(
+                    " CHARACTER SET {} COLLATE {}",
+                    quote_ident(charset),
+                    quote_ident(collation)
+                ));
+            }
+            match admin.query_drop(&sql) {
+                Ok(()) => {
+                    tracing::info!(location = %self.location(), sandbox = %name, "created the drill sandbox");
+                    return Ok(ScratchDatabase {
+                        origin: self.with_database(t, &t.db),
+                        target: self.with_database(t, &name),
+                    });
+                }
+                // ER_DB_CREATE_EXISTS: another sandbox drew the same name.
+                Err(mysql::Error::MySqlError(m)) if m.code == 1007 && attempt < 3 => {}
+                Err(e) => return Err(self.sandbox_error(t, &name, &e)),
+            }
+        }
+    }
+
+    fn sandbox_error(&self, t: &Target, name: &str, e: &mysql::Error) -> SourceError {
+        let (cause, denied) = match e {
+            mysql::Error::MySqlError(m) => (
+                format!("ERROR {}: {}", m.code, m.message),
+                // ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR,
+                // ER_SPECIFIC_ACCESS_DENIED_ERROR
+                matches!(m.code, 1044 | 1045 | 1227),
+            ),
+            other => (other.to_string(), false),
+        };
+        let fix = if denied {
+            format!(
+                "let user '{0}' create and fill sandbox databases: GRANT ALL ON `\\_drydock\\_sandbox\\_%`.* TO '{0}'@...; or drill against a throwaway MariaDB/MySQL instance",
+                t.user
+            )
+        } else {
+            "check the server log, or drill against a throwaway MariaDB/MySQL instance".to_string()
+        };
+        SourceError::invalid(
+            &self.location(),
+            format!(
+                "cannot create the drill sandbox (a throwaway database '{name}' on {}): {}. Fix: {fix}",
+                host_port(t),
+                redact(&cause, &self.secrets())
+            ),
+        )
+    }
+
+    /// Drops the sandbox database `name` (never anything else).
+    fn drop_sandbox(&self, name: &str) -> Result<(), SourceError> {
+        if !name.starts_with(SANDBOX_PREFIX) {
+            return Err(SourceError::invalid(
+                &self.location(),
+                format!("refusing to drop '{name}': not a drill sandbox"),
+            ));
+        }
+        let t = self.target()?;
+        let mut admin = self.connect(t, None)?;
+        admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+            .map_err(|e| self.query_error(format!("dropping the drill sandbox '{name}'"), &e))
+    }
+
+    /// A clear error for a canary that cannot be written or read.
+    fn canary_error(&self, t: &Target, what: &str, e: &mysql::Error) -> SourceError {
+        match e {
+            // ER_TABLEACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
+            mysql::Error::MySqlError(m) if matches!(m.code, 1142 | 1044) => SourceError::invalid(
+                &self.location(),
+                format!(
+                    "{what} (table {CANARY_TABLE}): {}. Fix: GRANT CREATE, SELECT, INSERT, DELETE ON `{}`.* TO '{}'@...",
+                    redact(&format!("ERROR {}: {}", m.code, m.message), &self.secrets()),
+                    t.db.replace('`', "``"),
+                    t.user
+                ),
+            ),
+            _ => self.query_error(format!("{what} (table {CANARY_TABLE})"), e),
+        }
+    }
+
+    /// Whether the canary table exists in the configured database.
+    fn canary_table_exists(&self, t: &Target, conn: &mut Conn) -> Result<bool, SourceError> {
+        let n: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&t.db, CANARY_TABLE),
+            )
+            .map_err(|e| self.canary_error(t, "looking for the drill canary", &e))?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
     /// Makes the configured database ready for the SQL: recreated when it holds data,
     /// created when missing.
     fn prepare_database(&self, t: &Target, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
@@ -536,6 +664,102 @@ impl DataSource for Mysql {
         conn.query_drop("COMMIT")
             .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
         Ok(inspection)
+    }
+
+    /// A throwaway database `_drydock_sandbox_XXXXXXXX` on the same server; the user
+    /// needs CREATE (and, to restore into it and drop it, ALL) on such databases.
+    fn sandbox(&self, _ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+        let t = self.target()?;
+        Ok(Box::new(self.create_sandbox(t)?))
+    }
+
+    /// Replaces row 1 of the InnoDB table `_drydock_canary` (created when missing).
+    fn write_canary(&self, token: &str) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        // Checked first: CREATE TABLE IF NOT EXISTS needs CREATE even when the table is
+        // there.
+        if !self.canary_table_exists(t, &mut conn)? {
+            conn.query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {} (id INT NOT NULL PRIMARY KEY, token TEXT NOT NULL, \
+                 written_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                quote_ident(CANARY_TABLE)
+            ))
+            .map_err(|e| self.canary_error(t, "creating the drill canary table", &e))?;
+        }
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (id, token, written_at) VALUES (1, ?, UTC_TIMESTAMP(6))",
+                quote_ident(CANARY_TABLE)
+            ),
+            (token,),
+        )
+        .map_err(|e| self.canary_error(t, "writing the drill canary", &e))
+    }
+
+    fn read_canary(&self) -> Result<Option<String>, SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        if !self.canary_table_exists(t, &mut conn)? {
+            return Ok(None);
+        }
+        match conn.query_first::<String, _>(format!(
+            "SELECT token FROM {} WHERE id = 1",
+            quote_ident(CANARY_TABLE)
+        )) {
+            Ok(token) => Ok(token),
+            // ER_NO_SUCH_TABLE: dropped since we looked.
+            Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(None),
+            Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
+        }
+    }
+}
+
+/// A drill sandbox: a throwaway database on the live database's server, dropped when
+/// this is dropped.
+struct ScratchDatabase {
+    /// The live source, whose credentials drop the sandbox.
+    origin: Mysql,
+    /// The live source pointed at the sandbox database.
+    target: Mysql,
+}
+
+impl ScratchDatabase {
+    fn name(&self) -> &str {
+        self.target
+            .target
+            .as_ref()
+            .map(|t| t.db.as_str())
+            .unwrap_or_default()
+    }
+}
+
+impl Sandbox for ScratchDatabase {
+    fn target(&self) -> &dyn DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        match &self.target.target {
+            Ok(t) => describe_sandbox(t),
+            Err(_) => "throwaway database".to_string(),
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        match self.origin.drop_sandbox(self.name()) {
+            Ok(()) => {
+                tracing::info!(location = %self.origin.location(), sandbox = %self.name(), "dropped the drill sandbox")
+            }
+            Err(e) => tracing::warn!(
+                sandbox = %self.describe(),
+                error = %e,
+                "could not drop the drill sandbox; drop it by hand: DROP DATABASE {}",
+                quote_ident(self.name())
+            ),
+        }
     }
 }
 

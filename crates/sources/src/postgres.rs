@@ -19,6 +19,12 @@
 //! sorted, OID-free description of relations, columns, constraints, indexes, views,
 //! triggers, functions, sequences and enums). Objects that belong to extensions are left
 //! out: their extension recreates them.
+//!
+//! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server
+//! (`CREATE DATABASE ... OWNER <url user> TEMPLATE template0`, with the live database's
+//! encoding and locale; needs CREATEDB), restored and inspected like any target and
+//! dropped `WITH (FORCE)` when the sandbox is dropped. The canary is row 1 of
+//! `public._drydock_canary`, fingerprinted like any other table.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -32,12 +38,14 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use crate::common::{
-    self, ddl_part, expect_format, host_port, pipe_into, store_while_fingerprinting, tool_spec,
-    SqlServer, Target,
+    self, ddl_part, describe_sandbox, expect_format, host_port, pipe_into, sandbox_name,
+    store_while_fingerprinting, tool_spec, url_with_db, SqlServer, Target, CANARY_TABLE,
+    SANDBOX_PREFIX,
 };
 use crate::process::{redact, Tool};
 use crate::{
-    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
+    Store,
 };
 
 /// The archive format recorded in the manifest.
@@ -391,6 +399,161 @@ impl Postgres {
         Ok(Some(out))
     }
 
+    /// A connection from which other databases can be created and dropped: the
+    /// configured database itself (the user can certainly reach it), else the
+    /// maintenance database.
+    fn admin_connection(&self, t: &Target) -> Result<Client, SourceError> {
+        match self.raw_connect(t, &t.db) {
+            Ok(c) => Ok(c),
+            // The database itself refused (missing, no CONNECT): another may not.
+            Err(e)
+                if e.as_db_error()
+                    .is_some_and(|d| *d.code() != SqlState::INVALID_PASSWORD) =>
+            {
+                self.maintenance_connection(t)
+            }
+            Err(e) => Err(self.connect_error(t, &t.db, &e)),
+        }
+    }
+
+    /// This source pointed at database `db` instead (same server, user and password).
+    fn with_database(&self, t: &Target, db: &str) -> Postgres {
+        let mut config = self.config.clone();
+        config.url = url_with_db(&config.url, db);
+        Postgres {
+            config,
+            target: Ok(Target {
+                db: db.to_string(),
+                ..t.clone()
+            }),
+        }
+    }
+
+    /// Creates an empty sandbox database owned by the url's user, with the live
+    /// database's encoding and locale (so text compares and sorts alike).
+    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase, SourceError> {
+        let mut admin = self.admin_connection(t)?;
+        let major = self.server_major(&mut admin)?;
+        let like = admin
+            .query_opt(
+                "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype \
+                 FROM pg_catalog.pg_database WHERE datname = $1",
+                &[&t.db],
+            )
+            .map_err(|e| self.query_error("reading the live database's encoding", &e))?
+            // Locales are NULL for other providers from PostgreSQL 17 on.
+            .and_then(|r| {
+                Some((
+                    r.get::<_, String>(0),
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            });
+        let owner = quote_ident(&t.user);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let name = sandbox_name();
+            let plain = format!(
+                "CREATE DATABASE {} OWNER {owner} TEMPLATE template0",
+                quote_ident(&name)
+            );
+            let created = match &like {
+                Some((encoding, collate, ctype)) => admin
+                    .batch_execute(&format!(
+                        "{plain} ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+                        quote_literal(encoding),
+                        quote_literal(collate),
+                        quote_literal(ctype)
+                    ))
+                    .or_else(|e| {
+                        let code = e.code();
+                        if code == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+                            || code == Some(&SqlState::DUPLICATE_DATABASE)
+                        {
+                            return Err(e);
+                        }
+                        tracing::warn!(location = %self.location(), error = %pg_message(&e), "creating the sandbox with the live database's encoding and locale failed; using the server defaults");
+                        admin.batch_execute(&plain)
+                    }),
+                None => admin.batch_execute(&plain),
+            };
+            match created {
+                Ok(()) => {
+                    tracing::info!(location = %self.location(), sandbox = %name, "created the drill sandbox");
+                    return Ok(ScratchDatabase {
+                        origin: self.with_database(t, &t.db),
+                        target: self.with_database(t, &name),
+                        major,
+                    });
+                }
+                Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) && attempt < 3 => {}
+                Err(e) => return Err(self.sandbox_error(t, &name, &e)),
+            }
+        }
+    }
+
+    fn sandbox_error(&self, t: &Target, name: &str, e: &postgres::Error) -> SourceError {
+        let cause = redact(&pg_message(e), &self.secrets());
+        let fix = if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            format!(
+                "let user \"{0}\" create databases (ALTER ROLE \"{0}\" CREATEDB), or drill against a throwaway PostgreSQL instance",
+                t.user
+            )
+        } else {
+            "check the server log, or drill against a throwaway PostgreSQL instance".to_string()
+        };
+        SourceError::invalid(
+            &self.location(),
+            format!(
+                "cannot create the drill sandbox (a throwaway database \"{name}\" on {}): {cause}. Fix: {fix}",
+                host_port(t)
+            ),
+        )
+    }
+
+    /// Drops the sandbox database `name` (never anything else), disconnecting whoever is
+    /// still in it.
+    fn drop_sandbox(&self, name: &str, major: u32) -> Result<(), SourceError> {
+        if !name.starts_with(SANDBOX_PREFIX) {
+            return Err(SourceError::invalid(
+                &self.location(),
+                format!("refusing to drop \"{name}\": not a drill sandbox"),
+            ));
+        }
+        let t = self.target()?;
+        let mut admin = self.admin_connection(t)?;
+        force_drop_database(&mut admin, name, major, true)
+            .map_err(|e| self.query_error(format!("dropping the drill sandbox \"{name}\""), &e))
+    }
+
+    /// A clear error for a canary that cannot be written or read.
+    fn canary_error(&self, t: &Target, what: &str, e: &postgres::Error) -> SourceError {
+        if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            SourceError::invalid(
+                &self.location(),
+                format!(
+                    "{what} (table public.{CANARY_TABLE}): {cause}. Fix: GRANT CREATE ON SCHEMA public TO \"{user}\", or have the schema's owner create the table and GRANT SELECT, INSERT, UPDATE ON public.{CANARY_TABLE} TO \"{user}\" (CREATE TABLE public.{CANARY_TABLE} (id int PRIMARY KEY, token text NOT NULL, written_at timestamptz NOT NULL))",
+                    cause = redact(&pg_message(e), &self.secrets()),
+                    user = t.user
+                ),
+            )
+        } else {
+            self.query_error(format!("{what} (table public.{CANARY_TABLE})"), e)
+        }
+    }
+
+    /// Whether the canary table exists in the database `client` is connected to.
+    fn canary_table_exists(&self, t: &Target, client: &mut Client) -> Result<bool, SourceError> {
+        client
+            .query_one(
+                &format!("SELECT pg_catalog.to_regclass('public.{CANARY_TABLE}') IS NOT NULL"),
+                &[],
+            )
+            .map(|r| r.get(0))
+            .map_err(|e| self.canary_error(t, "looking for the drill canary", &e))
+    }
+
     /// A connection to a database other than the target (`postgres`, else `template1`),
     /// from which the target can be dropped and created.
     fn maintenance_connection(&self, t: &Target) -> Result<Client, SourceError> {
@@ -459,19 +622,7 @@ impl Postgres {
             return Ok(true);
         }
         let mut admin = self.maintenance_connection(t)?;
-        let drop_sql = if major >= 13 {
-            format!("DROP DATABASE {db} WITH (FORCE)")
-        } else {
-            admin
-                .execute(
-                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
-                    &[&t.db],
-                )
-                .map_err(|e| self.query_error("disconnecting sessions from the target database", &e))?;
-            format!("DROP DATABASE {db}")
-        };
-        admin
-            .batch_execute(&drop_sql)
+        force_drop_database(&mut admin, &t.db, major, false)
             .map_err(|e| self.query_error(format!("dropping database \"{}\"", t.db), &e))?;
         let (encoding, collate, ctype): (String, String, String) =
             (rights.get(4), rights.get(5), rights.get(6));
@@ -637,6 +788,127 @@ impl DataSource for Postgres {
             .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
         Ok(inspection)
     }
+
+    /// A throwaway database `_drydock_sandbox_XXXXXXXX` on the same server, created from
+    /// `template0` and owned by the url's user; the user needs CREATEDB.
+    fn sandbox(&self, _ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+        let t = self.target()?;
+        Ok(Box::new(self.create_sandbox(t)?))
+    }
+
+    /// Upserts row 1 of `public._drydock_canary` (created when missing).
+    fn write_canary(&self, token: &str) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        // Checked first: CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when
+        // the table is there.
+        if !self.canary_table_exists(t, &mut client)? {
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS public.{CANARY_TABLE} \
+                     (id int PRIMARY KEY, token text NOT NULL, written_at timestamptz NOT NULL)"
+                ))
+                .map_err(|e| self.canary_error(t, "creating the drill canary table", &e))?;
+        }
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO public.{CANARY_TABLE} (id, token, written_at) VALUES (1, $1, pg_catalog.now()) \
+                     ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, written_at = EXCLUDED.written_at"
+                ),
+                &[&token],
+            )
+            .map_err(|e| self.canary_error(t, "writing the drill canary", &e))?;
+        Ok(())
+    }
+
+    fn read_canary(&self) -> Result<Option<String>, SourceError> {
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        if !self.canary_table_exists(t, &mut client)? {
+            return Ok(None);
+        }
+        match client.query_opt(
+            &format!("SELECT token FROM public.{CANARY_TABLE} WHERE id = 1"),
+            &[],
+        ) {
+            Ok(row) => Ok(row.map(|r| r.get(0))),
+            // Dropped since we looked.
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
+            Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
+        }
+    }
+}
+
+/// A drill sandbox: a throwaway database on the live database's server, dropped (with
+/// whoever is still connected to it) when this is dropped.
+struct ScratchDatabase {
+    /// The live source, whose connection drops the sandbox.
+    origin: Postgres,
+    /// The live source pointed at the sandbox database.
+    target: Postgres,
+    major: u32,
+}
+
+impl ScratchDatabase {
+    fn name(&self) -> &str {
+        self.target
+            .target
+            .as_ref()
+            .map(|t| t.db.as_str())
+            .unwrap_or_default()
+    }
+}
+
+impl Sandbox for ScratchDatabase {
+    fn target(&self) -> &dyn DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        match &self.target.target {
+            Ok(t) => describe_sandbox(t),
+            Err(_) => "throwaway database".to_string(),
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        match self.origin.drop_sandbox(self.name(), self.major) {
+            Ok(()) => {
+                tracing::info!(location = %self.origin.location(), sandbox = %self.name(), "dropped the drill sandbox")
+            }
+            Err(e) => tracing::warn!(
+                sandbox = %self.describe(),
+                error = %e,
+                "could not drop the drill sandbox; drop it by hand: DROP DATABASE {}",
+                quote_ident(self.name())
+            ),
+        }
+    }
+}
+
+/// Drops database `db`, disconnecting its sessions first (`WITH (FORCE)` from
+/// PostgreSQL 13 on, else by terminating them).
+fn force_drop_database(
+    admin: &mut Client,
+    db: &str,
+    major: u32,
+    if_exists: bool,
+) -> Result<(), postgres::Error> {
+    let quoted = quote_ident(db);
+    let if_exists = if if_exists { "IF EXISTS " } else { "" };
+    let sql = if major >= 13 {
+        format!("DROP DATABASE {if_exists}{quoted} WITH (FORCE)")
+    } else {
+        admin.execute(
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+            &[&db],
+        )?;
+        format!("DROP DATABASE {if_exists}{quoted}")
+    };
+    admin.batch_execute(&sql)
 }
 
 /// Passes a dump through while keeping its first [`TOC_PREFIX_CAP`] bytes.

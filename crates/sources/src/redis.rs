@@ -26,14 +26,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use drydock_domain::config::{RedisSource, SourceKind};
-use drydock_domain::{Event, Fingerprint, RowSetDigest, SourceRecord};
+use drydock_domain::{Event, Fingerprint, RowSetDigest, Secret, SourceRecord};
 use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Value};
 use sha2::{Digest, Sha256};
 
 use crate::process::{redact, ToolSpec};
 use crate::{
-    find_program, BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext,
-    SourceError, Store,
+    find_program, BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox,
+    SourceContext, SourceError, Store,
 };
 
 /// Keys per SCAN page and per pipeline.
@@ -543,6 +543,80 @@ impl DataSource for Redis {
             fingerprint,
         })
     }
+
+    /// A throwaway, empty `redis-server` on a random loopback port, in a private
+    /// directory under `ctx.scratch`, with its own random password. Restoring into it
+    /// goes the ordinary way (RESTORE into a running instance).
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+        let loc = self.loc();
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating the sandbox directory", e))?;
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: starting a throwaway redis-server to restore into",
+                ctx.label
+            ),
+        });
+        let server = Throwaway::start(dir.path(), &loc)?;
+        let target = Redis::new(RedisSource {
+            name: self.config.name.clone(),
+            priority: self.config.priority,
+            url: format!("redis://127.0.0.1:{}", server.port),
+            password: Some(Secret::from_env_value(
+                "DRYDOCK_SANDBOX_PASSWORD",
+                &server.password,
+            )),
+        });
+        Ok(Box::new(RedisSandbox {
+            target,
+            server,
+            _dir: dir,
+        }))
+    }
+
+    /// `SET _drydock:canary TOKEN` in database 0, without an expiry (a plain SET also
+    /// clears one an earlier canary might have had), so the fingerprint covers it.
+    fn write_canary(&self, token: &str) -> Result<(), SourceError> {
+        let mut con = self.connect()?;
+        redis::cmd("SET")
+            .arg(CANARY_KEY)
+            .arg(token)
+            .query::<Value>(&mut con)
+            .map_err(|e| self.query_err(&format!("writing the drill canary ({CANARY_KEY})"), e))?;
+        Ok(())
+    }
+
+    fn read_canary(&self) -> Result<Option<String>, SourceError> {
+        let mut con = self.connect()?;
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(CANARY_KEY)
+            .query(&mut con)
+            .map_err(|e| self.query_err(&format!("reading the drill canary ({CANARY_KEY})"), e))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+}
+
+/// The key holding the drill canary, in database 0.
+pub const CANARY_KEY: &str = "_drydock:canary";
+
+/// A throwaway server for a drill. Fields drop in order: the server is stopped before
+/// its directory (config with the password, log) is removed.
+struct RedisSandbox {
+    target: Redis,
+    server: Throwaway,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox for RedisSandbox {
+    fn target(&self) -> &dyn DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        format!("throwaway redis-server on 127.0.0.1:{}", self.server.port)
+    }
 }
 
 fn open_connection(info: ConnectionInfo) -> redis::RedisResult<Connection> {
@@ -945,15 +1019,15 @@ impl Throwaway {
                     return Err((true, SourceError::invalid(loc, "port taken")));
                 }
                 let version = server_version();
-                return Err((
-                    false,
-                    SourceError::invalid(
-                        loc,
-                        format!(
-                            "the RDB does not load into redis-server {version} ({status}): {tail}; it is damaged, or it comes from a newer Redis than this host's redis-server"
-                        ),
-                    ),
-                ));
+                let rdb = log.with_file_name("dump.rdb");
+                let message = if rdb.exists() {
+                    format!(
+                        "the RDB does not load into redis-server {version} ({status}): {tail}; it is damaged, or it comes from a newer Redis than this host's redis-server"
+                    )
+                } else {
+                    format!("the throwaway redis-server {version} did not start ({status}): {tail}")
+                };
+                return Err((false, SourceError::invalid(loc, message)));
             }
             if let Ok(mut con) = self.try_connect() {
                 if redis::cmd("PING").query::<String>(&mut con).is_ok() {

@@ -18,11 +18,12 @@ use drydock_domain::config::{SourceKind, SqliteSource};
 use drydock_domain::{Event, Fingerprint, PartDigest, RowSetDigest, SourceRecord};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, SourceContext, SourceError, Store,
+    BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
+    Store,
 };
 
 /// How long the backup waits for a lock the app holds (rollback-journal mode).
@@ -347,6 +348,98 @@ impl DataSource for Sqlite {
             counts,
             fingerprint,
         })
+    }
+
+    /// A path `ctx.scratch/sandbox-XXXX/<file name>` that does not exist yet; the
+    /// ordinary restore creates the file there.
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+        let loc = self.loc();
+        let name = self
+            .path()
+            .file_name()
+            .ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?
+            .to_os_string();
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir_in(ctx.scratch)
+            .map_err(|e| SourceError::io(&loc, "creating the sandbox directory", e))?;
+        let target = Sqlite::new(SqliteSource {
+            name: self.config.name.clone(),
+            priority: self.config.priority,
+            path: dir.path().join(name),
+        });
+        Ok(Box::new(SqliteSandbox { target, _dir: dir }))
+    }
+
+    /// Row 1 of `_drydock_canary`, created when missing, in one write transaction. The
+    /// database must exist and be writable: it is never created.
+    fn write_canary(&self, token: &str) -> Result<(), SourceError> {
+        self.require_file()?;
+        let mut conn = Connection::open_with_flags(
+            self.path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.sqlite_err("opening the database to write the drill canary", e))?;
+        conn.busy_timeout(LOCK_WAIT)
+            .map_err(|e| self.sqlite_err("setting the lock timeout", e))?;
+        let what = format!("writing the drill canary ({CANARY_TABLE})");
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite_err(&what, e))?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {CANARY_TABLE} (id INTEGER PRIMARY KEY, token TEXT NOT NULL, written_at TEXT NOT NULL)"
+        ))
+        .map_err(|e| self.sqlite_err(&what, e))?;
+        tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO {CANARY_TABLE} (id, token, written_at) VALUES (1, ?1, ?2)"
+            ),
+            rusqlite::params![token, jiff::Timestamp::now().to_string()],
+        )
+        .map_err(|e| self.sqlite_err(&what, e))?;
+        tx.commit().map_err(|e| self.sqlite_err(&what, e))?;
+        Ok(())
+    }
+
+    fn read_canary(&self) -> Result<Option<String>, SourceError> {
+        let conn = self.open_live(true)?;
+        let what = format!("reading the drill canary ({CANARY_TABLE})");
+        let exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [CANARY_TABLE],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sqlite_err(&what, e))?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        conn.query_row(
+            &format!("SELECT token FROM {CANARY_TABLE} WHERE id = 1"),
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(|e| self.sqlite_err(&what, e))
+    }
+}
+
+/// The table holding the drill canary (row 1).
+pub const CANARY_TABLE: &str = "_drydock_canary";
+
+/// A database path under the scratch directory; dropping it removes its directory.
+struct SqliteSandbox {
+    target: Sqlite,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox for SqliteSandbox {
+    fn target(&self) -> &dyn DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        format!("temporary file {}", self.target.path().display())
     }
 }
 

@@ -242,3 +242,32 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     }
     Ok((hex::encode(h.finalize()), n))
 }
+
+/// Gives every directory under `root` (itself included, symlinks never followed) owner
+/// read, write and search permission, so the tree can be removed even where a restored
+/// tree kept read-only directories (`chmod 0555`): removing an entry needs write
+/// permission on its directory. Best effort; what cannot be changed is left.
+pub fn make_removable(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o700 != 0o700 {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o700));
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(entry.path());
+            }
+        }
+    }
+}

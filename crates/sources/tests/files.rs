@@ -390,3 +390,152 @@ fn restore_into_a_mount_point_swaps_its_contents() {
         .unwrap();
     assert!(mountpoint.success(), "the mount is gone");
 }
+
+/// The path a files source points at, from its location (`files PATH`).
+fn location_path(src: &dyn DataSource) -> PathBuf {
+    PathBuf::from(
+        src.location()
+            .strip_prefix("files ")
+            .expect("files location"),
+    )
+}
+
+#[test]
+fn sandbox_holds_the_backup_and_the_canary_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("data");
+    std::fs::create_dir(&live).unwrap();
+    hostile_tree(&live);
+    std::fs::create_dir_all(live.join("cache")).unwrap();
+    std::fs::write(live.join("cache/blob"), b"excluded").unwrap();
+    // A read-only directory: the sandbox must still be removable.
+    std::fs::create_dir_all(live.join("frozen/inner")).unwrap();
+    std::fs::write(live.join("frozen/inner/f"), b"x").unwrap();
+    chmod(&live.join("frozen/inner"), 0o555);
+    chmod(&live.join("frozen"), 0o500);
+    let ex = ["cache/"];
+    let s = scratch();
+    let src = source(&live, &ex);
+    assert_eq!(src.read_canary().unwrap(), None);
+    src.write_canary("drill-token-1").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-1"));
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    assert!(out.fingerprint.parts.contains_key(".drydock-canary"));
+    src.write_canary("drill-token-2").unwrap();
+
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    let target = sandbox.target();
+    assert_eq!(target.kind(), SourceKind::Files);
+    let path = location_path(target);
+    assert_eq!(
+        sandbox.describe(),
+        format!("temporary directory {}", path.display())
+    );
+    assert_eq!(path.file_name().unwrap(), "data");
+    let sandbox_dir = path.parent().unwrap().to_path_buf();
+    assert_eq!(sandbox_dir.parent().unwrap(), s.path());
+    assert!(sandbox_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("sandbox-"));
+    assert!(!path.exists());
+    assert!(!target.has_data().unwrap());
+
+    restore_stored(target, &store, &out, s.path()).unwrap();
+    let got = assert_holds(target, &out.fingerprint, "bytes", &ctx(s.path()));
+    assert_eq!(got.counts, out.counts);
+    assert_eq!(
+        target.read_canary().unwrap().as_deref(),
+        Some("drill-token-1")
+    );
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-2"));
+    assert_eq!(mode(&path.join("frozen")), 0o500);
+    // The sandbox has the live source's excludes: what they name does not count.
+    assert!(!path.join("cache").exists());
+    std::fs::create_dir(path.join("cache")).unwrap();
+    std::fs::write(path.join("cache/new"), b"ignored").unwrap();
+    assert_holds(target, &out.fingerprint, "bytes", &ctx(s.path()));
+
+    drop(sandbox);
+    assert!(!sandbox_dir.exists(), "sandbox left behind");
+    assert!(entry_names(s.path()).is_empty());
+    chmod(&live.join("frozen"), 0o755);
+    chmod(&live.join("frozen/inner"), 0o755);
+}
+
+#[test]
+fn sandbox_of_a_backup_without_canary_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("data");
+    std::fs::create_dir_all(live.join("sub")).unwrap();
+    std::fs::write(live.join("sub/a.txt"), b"a").unwrap();
+    let s = scratch();
+    let src = source(&live, &[]);
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    src.write_canary("too-late").unwrap();
+    let diff = differences_now(&src, &out.fingerprint, "bytes", &ctx(s.path()));
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(diff[0].starts_with(".drydock-canary"), "{diff:?}");
+
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    restore_stored(sandbox.target(), &store, &out, s.path()).unwrap();
+    assert_holds(sandbox.target(), &out.fingerprint, "bytes", &ctx(s.path()));
+    assert_eq!(sandbox.target().read_canary().unwrap(), None);
+    let path = location_path(sandbox.target());
+    assert!(path.join("sub/a.txt").exists());
+    drop(sandbox);
+    assert!(!path.exists());
+}
+
+#[test]
+fn canary_file_is_replaced_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("data");
+    std::fs::create_dir(&live).unwrap();
+    let src = source(&live, &[]);
+    src.write_canary("first").unwrap();
+    src.write_canary("second").unwrap();
+    let canary = live.join(".drydock-canary");
+    assert_eq!(std::fs::read(&canary).unwrap(), b"second\n");
+    assert_eq!(mode(&canary), 0o644);
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("second"));
+    // No temporary files left beside it.
+    assert_eq!(entry_names(&live), vec![OsStr::new(".drydock-canary")]);
+
+    // A symlink in its place is replaced, never written through.
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, b"precious").unwrap();
+    std::fs::remove_file(&canary).unwrap();
+    symlink(&outside, &canary).unwrap();
+    assert!(src.read_canary().is_err(), "a symlinked canary is refused");
+    src.write_canary("third").unwrap();
+    assert_eq!(std::fs::read(&outside).unwrap(), b"precious");
+    assert!(std::fs::symlink_metadata(&canary).unwrap().is_file());
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("third"));
+}
+
+#[test]
+fn canary_excluded_by_a_pattern_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path(), &[".*"]);
+    let err = src.write_canary("t").unwrap_err().to_string();
+    assert!(
+        err.contains(".drydock-canary") && err.contains("exclude"),
+        "{err}"
+    );
+    assert!(entry_names(dir.path()).is_empty());
+}
+
+#[test]
+fn canary_in_a_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-there");
+    let src = source(&path, &[]);
+    let err = src.write_canary("t").unwrap_err().to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(src.read_canary().is_err());
+    assert!(!path.exists());
+}

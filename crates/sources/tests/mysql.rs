@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    assert_same, children_cmdlines, ctx, differences_now, kill_children_named, record, scratch,
-    MemStore,
+    assert_holds, assert_same, children_cmdlines, ctx, differences_now, kill_children_named,
+    record, restore_stored, sandbox_db_name, scratch, MemStore,
 };
 use drydock_domain::config::{MysqlSource, SourceKind};
 use drydock_domain::{Priority, Secret};
@@ -479,4 +479,195 @@ fn a_changed_row_is_named() {
         diff.iter().any(|d| d.starts_with("schema:ddl:")),
         "{diff:?}"
     );
+}
+
+fn database_exists(db: &MariaDb, name: &str) -> bool {
+    db.exec(
+        "mysql",
+        &format!("SHOW DATABASES LIKE '{}'", name.replace('_', "\\_")),
+    ) == name
+}
+
+fn sandbox_databases(db: &MariaDb) -> String {
+    db.exec("mysql", "SHOW DATABASES LIKE '\\_drydock\\_sandbox\\_%'")
+}
+
+fn charset_of(db: &MariaDb, name: &str) -> String {
+    db.exec(
+        "mysql",
+        &format!("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"),
+    )
+}
+
+#[test]
+fn sandbox_holds_the_backup_and_its_canary_and_is_dropped() {
+    let db = MariaDb::start();
+    db.exec(
+        "mysql",
+        "CREATE DATABASE app CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    );
+    db.exec("app", SCHEMA);
+    let src = source(&db, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+
+    src.write_canary("drill-before-backup").unwrap();
+    let store = MemStore::default();
+    let outcome = src.backup(&store, &ctx).unwrap();
+    assert_eq!(
+        outcome.fingerprint.parts["_drydock_canary"].count, 1,
+        "the canary is data like any other"
+    );
+    // Written after the backup: must not show up in the sandbox.
+    src.write_canary("drill-after-backup").unwrap();
+
+    let sandbox = src.sandbox(&ctx).unwrap();
+    let hp = format!("127.0.0.1:{}", db.port());
+    let name = sandbox_db_name(&sandbox.describe(), &hp);
+    assert!(!sandbox.describe().contains(db.password()));
+    let target = sandbox.target();
+    assert_eq!(target.location(), format!("mysql {hp}/{name}"));
+    assert!(database_exists(&db, &name));
+    assert_eq!(
+        charset_of(&db, &name),
+        "utf8mb4\tutf8mb4_unicode_ci",
+        "same character set and collation as the live database"
+    );
+    assert!(!target.has_data().unwrap(), "a sandbox starts empty");
+    assert_eq!(target.read_canary().unwrap(), None);
+
+    restore_stored(target, &store, &outcome, scratch.path()).unwrap();
+    let got = assert_holds(target, &outcome.fingerprint, "rows", &ctx);
+    assert_eq!(got.counts, outcome.counts);
+    assert_eq!(
+        target.read_canary().unwrap().as_deref(),
+        Some("drill-before-backup")
+    );
+    assert_eq!(
+        db.exec(&name, "SELECT double_it(21), COUNT(*) FROM big_orders"),
+        db.exec("app", "SELECT double_it(21), COUNT(*) FROM big_orders"),
+    );
+    // The live database is untouched.
+    assert_eq!(
+        src.read_canary().unwrap().as_deref(),
+        Some("drill-after-backup")
+    );
+
+    // A session still in the sandbox does not keep it alive.
+    let mut lingering = db.connect(&name);
+    lingering.query_drop("SELECT 1").unwrap();
+    let other = src.sandbox(&ctx).unwrap();
+    let other_name = sandbox_db_name(&other.describe(), &hp);
+    assert_ne!(other_name, name);
+    drop(sandbox);
+    assert!(
+        !database_exists(&db, &name),
+        "dropping the sandbox drops it"
+    );
+    assert!(database_exists(&db, &other_name));
+    drop(other);
+    assert_eq!(sandbox_databases(&db), "");
+    assert!(src.has_data().unwrap());
+}
+
+#[test]
+fn canary_is_written_replaced_and_read() {
+    let db = MariaDb::start();
+    db.create_db("app");
+    let src = source(&db, "app");
+    assert_eq!(src.read_canary().unwrap(), None, "no table yet");
+    src.write_canary("first").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("first"));
+    src.write_canary("second ✓ 'quoted' 😀").unwrap();
+    assert_eq!(
+        src.read_canary().unwrap().as_deref(),
+        Some("second ✓ 'quoted' 😀")
+    );
+    assert_eq!(
+        db.exec(
+            "app",
+            "SELECT COUNT(*), MAX(token), MIN(written_at > UTC_TIMESTAMP() - INTERVAL 1 MINUTE) FROM _drydock_canary"
+        ),
+        "1\tsecond ✓ 'quoted' 😀\t1"
+    );
+    assert_eq!(
+        db.exec(
+            "mysql",
+            "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = '_drydock_canary'"
+        ),
+        "InnoDB"
+    );
+    db.exec("app", "DELETE FROM _drydock_canary");
+    assert_eq!(src.read_canary().unwrap(), None, "no row");
+    src.write_canary("third").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("third"));
+}
+
+#[test]
+fn sandbox_without_create_privilege_is_a_clear_error() {
+    let db = MariaDb::start();
+    db.create_db("app");
+    db.exec(
+        "app",
+        "CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(100)) ENGINE=InnoDB; \
+         INSERT INTO notes (body) SELECT CONCAT('n', seq) FROM seq_1_to_500",
+    );
+    db.exec(
+        "mysql",
+        "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-pw-Zq9'; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1'",
+    );
+    let limited = source_with(
+        format!("mysql://app@127.0.0.1:{}/app", db.port()),
+        Some("app-pw-Zq9"),
+    );
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+    let err = match limited.sandbox(&ctx) {
+        Ok(s) => panic!("created {} without CREATE", s.describe()),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Invalid { .. }), "{err:?}");
+    assert!(
+        text.starts_with(&format!(
+            "mysql 127.0.0.1:{}/app: cannot create the drill sandbox (a throwaway database '_drydock_sandbox_",
+            db.port()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ERROR 1044: Access denied"), "{text}");
+    assert!(
+        text.contains("GRANT ALL ON `\\_drydock\\_sandbox\\_%`.* TO 'app'@"),
+        "{text}"
+    );
+    assert!(text.contains("throwaway MariaDB/MySQL instance"), "{text}");
+    assert!(!text.contains("app-pw-Zq9"), "{text}");
+    assert_eq!(sandbox_databases(&db), "");
+
+    // Nor may it create the canary table: say which grant is missing.
+    let err = limited.write_canary("t").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("creating the drill canary table (table _drydock_canary)")
+            && err
+                .to_string()
+                .contains("GRANT CREATE, SELECT, INSERT, DELETE ON `app`.* TO 'app'@"),
+        "{err}"
+    );
+    assert_eq!(limited.read_canary().unwrap(), None);
+
+    // The grant the message names is enough to create, fill and drop a sandbox.
+    let backup = MemStore::default();
+    let outcome = source(&db, "app").backup(&backup, &ctx).unwrap();
+    db.exec(
+        "mysql",
+        "GRANT ALL ON `\\_drydock\\_sandbox\\_%`.* TO 'app'@'127.0.0.1'",
+    );
+    let sandbox = limited.sandbox(&ctx).unwrap();
+    let name = sandbox_db_name(&sandbox.describe(), &format!("127.0.0.1:{}", db.port()));
+    restore_stored(sandbox.target(), &backup, &outcome, scratch.path()).unwrap();
+    assert_holds(sandbox.target(), &outcome.fingerprint, "rows", &ctx);
+    drop(sandbox);
+    assert!(!database_exists(&db, &name));
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    assert_same, children_cmdlines, ctx, differences_now, kill_children_named, record, scratch,
-    MemStore,
+    assert_holds, assert_same, children_cmdlines, ctx, differences_now, kill_children_named,
+    record, restore_stored, sandbox_db_name, scratch, MemStore,
 };
 use drydock_domain::config::{PostgresSource, SourceKind};
 use drydock_domain::{Priority, Secret};
@@ -495,6 +495,183 @@ fn restore_without_createdb_cleans_into_the_existing_database() {
         &outcome.fingerprint,
         "restored with --clean",
     );
+}
+
+fn database_exists(pg: &PgServer, name: &str) -> bool {
+    pg.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
+}
+
+#[test]
+fn sandbox_holds_the_backup_and_its_canary_and_is_dropped() {
+    let pg = PgServer::start();
+    populate(&pg, "app");
+    let src = source(&pg, "app");
+    let scratch = scratch();
+    let ctx = ctx(scratch.path());
+
+    src.write_canary("drill-before-backup").unwrap();
+    let store = MemStore::default();
+    let outcome = src.backup(&store, &ctx).unwrap();
+    assert_eq!(
+        outcome.fingerprint.parts["public._drydock_canary"].count, 1,
+        "the canary is data like any other"
+    );
+    // Written after the backup: must not show up in the sandbox.
+    src.write_canary("drill-after-backup").unwrap();
+
+    let sandbox = src.sandbox(&ctx).unwrap();
+    let hp = format!("127.0.0.1:{}", pg.port());
+    let name = sandbox_db_name(&sandbox.describe(), &hp);
+    assert!(!sandbox.describe().contains(pg.password()));
+    let target = sandbox.target();
+    assert_eq!(target.location(), format!("postgres {hp}/{name}"));
+    assert!(database_exists(&pg, &name));
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{name}'")
+        ),
+        "postgres",
+        "owned by the url's user"
+    );
+    assert!(!target.has_data().unwrap(), "a sandbox starts empty");
+    assert_eq!(target.read_canary().unwrap(), None);
+
+    restore_stored(target, &store, &outcome, scratch.path()).unwrap();
+    let got = assert_holds(target, &outcome.fingerprint, "rows", &ctx);
+    assert_eq!(got.counts, outcome.counts);
+    assert_eq!(
+        target.read_canary().unwrap().as_deref(),
+        Some("drill-before-backup")
+    );
+    // The live database is untouched.
+    assert_eq!(
+        src.read_canary().unwrap().as_deref(),
+        Some("drill-after-backup")
+    );
+
+    // A session still in the sandbox does not keep it alive.
+    let mut lingering = pg.connect(&name);
+    lingering.simple_query("SELECT 1").unwrap();
+    let other = src.sandbox(&ctx).unwrap();
+    let other_name = sandbox_db_name(&other.describe(), &hp);
+    assert_ne!(other_name, name);
+    drop(sandbox);
+    assert!(
+        !database_exists(&pg, &name),
+        "dropping the sandbox drops it"
+    );
+    assert!(database_exists(&pg, &other_name));
+    drop(other);
+    assert!(!database_exists(&pg, &other_name));
+    assert!(database_exists(&pg, "app"));
+    assert!(src.has_data().unwrap());
+}
+
+#[test]
+fn canary_is_written_replaced_and_read() {
+    let pg = PgServer::start();
+    pg.create_user("app", "app-pw-Zq9", false);
+    pg.psql("postgres", "CREATE DATABASE app OWNER app");
+    let src = source_with(
+        format!("postgres://app@127.0.0.1:{}/app", pg.port()),
+        Some("app-pw-Zq9"),
+    );
+    assert_eq!(src.read_canary().unwrap(), None, "no table yet");
+    src.write_canary("first").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("first"));
+    src.write_canary("second ✓ 'quoted'").unwrap();
+    assert_eq!(
+        src.read_canary().unwrap().as_deref(),
+        Some("second ✓ 'quoted'")
+    );
+    assert_eq!(
+        pg.psql(
+            "app",
+            "SELECT count(*), max(token), bool_and(written_at > now() - interval '1 minute') FROM public._drydock_canary"
+        ),
+        "1|second ✓ 'quoted'|t"
+    );
+    pg.psql("app", "DELETE FROM public._drydock_canary");
+    assert_eq!(src.read_canary().unwrap(), None, "no row");
+    src.write_canary("third").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("third"));
+}
+
+#[test]
+fn sandbox_without_createdb_is_a_clear_error() {
+    let pg = PgServer::start();
+    pg.create_user("app", "app-pw-Zq9", false);
+    pg.psql("postgres", "CREATE DATABASE app OWNER app");
+    let src = source_with(
+        format!("postgres://app@127.0.0.1:{}/app", pg.port()),
+        Some("app-pw-Zq9"),
+    );
+    let scratch = scratch();
+    let err = match src.sandbox(&ctx(scratch.path())) {
+        Ok(s) => panic!("created {} without CREATEDB", s.describe()),
+        Err(e) => e,
+    };
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Invalid { .. }), "{err:?}");
+    assert!(
+        text.starts_with(&format!("postgres 127.0.0.1:{}/app: cannot create the drill sandbox (a throwaway database \"_drydock_sandbox_", pg.port())),
+        "{text}"
+    );
+    assert!(
+        text.contains("permission denied to create database"),
+        "{text}"
+    );
+    assert!(text.contains("ALTER ROLE \"app\" CREATEDB"), "{text}");
+    assert!(text.contains("throwaway PostgreSQL instance"), "{text}");
+    assert!(!text.contains("app-pw-Zq9"), "{text}");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '\\_drydock\\_sandbox\\_%'"
+        ),
+        "0"
+    );
+
+    // The fix the message names works.
+    pg.psql("postgres", "ALTER ROLE app CREATEDB");
+    let sandbox = src.sandbox(&ctx(scratch.path())).unwrap();
+    let name = sandbox_db_name(&sandbox.describe(), &format!("127.0.0.1:{}", pg.port()));
+    sandbox.target().write_canary("in the sandbox").unwrap();
+    drop(sandbox);
+    assert!(!database_exists(&pg, &name));
+}
+
+#[test]
+fn canary_without_create_on_the_schema_is_a_clear_error() {
+    let pg = PgServer::start();
+    pg.create_db("app");
+    pg.create_user("reader", "reader-pw-Zq9", false);
+    pg.psql("app", "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    let src = source_with(
+        format!("postgres://reader@127.0.0.1:{}/app", pg.port()),
+        Some("reader-pw-Zq9"),
+    );
+    assert_eq!(src.read_canary().unwrap(), None);
+    let err = src.write_canary("t").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("creating the drill canary table (table public._drydock_canary)")
+            && text.contains("permission denied for schema public")
+            && text.contains("Fix: GRANT CREATE ON SCHEMA public TO \"reader\"")
+            && text
+                .contains("GRANT SELECT, INSERT, UPDATE ON public._drydock_canary TO \"reader\""),
+        "{text}"
+    );
+    // Once an owner created the table and granted access, writing needs no CREATE.
+    pg.psql("app", "CREATE TABLE public._drydock_canary (id int PRIMARY KEY, token text NOT NULL, written_at timestamptz NOT NULL); \
+                    GRANT SELECT, INSERT, UPDATE ON public._drydock_canary TO reader");
+    src.write_canary("granted").unwrap();
+    src.write_canary("granted again").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("granted again"));
 }
 
 /// ~7 M rows (pgbench scale 70): backup and inspect times. Slow; run with --ignored.

@@ -380,3 +380,150 @@ fn many_keys_are_fingerprinted_quickly() {
     eprintln!("200k keys: backup {backup_took:?}, restore {restore_took:?}");
     assert!(backup_took < Duration::from_secs(60) && restore_took < Duration::from_secs(60));
 }
+
+/// The port a sandbox's description names (`throwaway redis-server on 127.0.0.1:PORT`).
+fn sandbox_port(describe: &str) -> u16 {
+    describe
+        .strip_prefix("throwaway redis-server on 127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected description {describe:?}"))
+        .parse()
+        .unwrap()
+}
+
+fn port_is_closed(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+}
+
+#[test]
+fn sandbox_holds_the_backup_and_the_canary_written_before_it() {
+    let live = RedisServer::start_with_password("live-pass-canary-6");
+    populate(&live);
+    let s = scratch();
+    let src = source(&live);
+    src.write_canary("drill-token-1").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-1"));
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    // The canary is ordinary data without an expiry: counted and fingerprinted in db0.
+    assert_eq!(out.counts["keys"], 12);
+    assert_eq!(out.fingerprint.parts["db0"].count, 10);
+    // Written after the backup: the sandbox must not have it.
+    src.write_canary("drill-token-2").unwrap();
+
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    let text = sandbox.describe();
+    let port = sandbox_port(&text);
+    assert_ne!(port, live.port());
+    let target = sandbox.target();
+    assert_eq!(target.kind(), SourceKind::Redis);
+    assert_eq!(target.location(), format!("redis 127.0.0.1:{port}"));
+    assert!(!text.contains("canary") && !target.location().contains("canary"));
+    target.check().unwrap();
+    assert!(!target.has_data().unwrap(), "a sandbox starts empty");
+    assert_eq!(target.read_canary().unwrap(), None);
+    let dirs = common::entry_names(s.path());
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert!(
+        dirs[0].to_string_lossy().starts_with("sandbox-"),
+        "{dirs:?}"
+    );
+
+    restore_stored(target, &store, &out, s.path()).unwrap();
+    let got = assert_holds(target, &out.fingerprint, "keys", &ctx(s.path()));
+    assert_eq!(got.counts, out.counts);
+    assert_eq!(
+        target.read_canary().unwrap().as_deref(),
+        Some("drill-token-1")
+    );
+    // The live instance is untouched and keeps the newer canary.
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-2"));
+
+    drop(sandbox);
+    assert!(port_is_closed(port), "the throwaway server still listens");
+    assert!(
+        common::entry_names(s.path()).is_empty(),
+        "sandbox directory left behind"
+    );
+}
+
+#[test]
+fn sandbox_of_a_backup_without_canary_has_none() {
+    let live = RedisServer::start();
+    populate(&live);
+    let s = scratch();
+    let src = source(&live);
+    assert_eq!(src.read_canary().unwrap(), None);
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    src.write_canary("too-late").unwrap();
+
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    restore_stored(sandbox.target(), &store, &out, s.path()).unwrap();
+    assert_holds(sandbox.target(), &out.fingerprint, "keys", &ctx(s.path()));
+    assert_eq!(sandbox.target().read_canary().unwrap(), None);
+    // The live data changed with the canary, so it no longer matches the backup.
+    let diff = differences_now(&src, &out.fingerprint, "keys", &ctx(s.path()));
+    assert_eq!(diff, vec!["db0: 9 keys in backup, 10 now".to_string()]);
+}
+
+#[test]
+fn canary_replaces_the_earlier_one_and_never_expires() {
+    let live = RedisServer::start_with_password("live-pass-canary-7");
+    let src = source(&live);
+    let s = scratch();
+    let empty = src.inspect(&ctx(s.path())).unwrap().fingerprint;
+    src.write_canary("first").unwrap();
+    let mut c = client(&live, 0);
+    let _: () = c.expire("_drydock:canary", 100).unwrap();
+    src.write_canary("second").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("second"));
+    let ttl: i64 = c.ttl("_drydock:canary").unwrap();
+    assert_eq!(ttl, -1, "the canary must not expire");
+    let v: String = c.get("_drydock:canary").unwrap();
+    assert_eq!(v, "second");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let now = src.inspect(&ctx(s.path())).unwrap();
+    assert_ne!(now.fingerprint, empty);
+    assert_eq!(now.counts["keys"], 1);
+    // Other databases are not touched.
+    let mut c1 = client(&live, 1);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c1).unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn canary_errors_are_connect_errors_without_the_password() {
+    let server = RedisServer::start_with_password("right-pass-canary-8");
+    let src = source_at(&server.url(), Some("wrong-pass-canary-9"));
+    for err in [
+        src.write_canary("t").unwrap_err(),
+        src.read_canary().unwrap_err(),
+    ] {
+        assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("pass-canary"), "leaks a password: {text}");
+    }
+}
+
+#[test]
+fn sandboxes_are_independent_and_removed_on_drop() {
+    let live = RedisServer::start();
+    let s = scratch();
+    let src = source(&live);
+    let a = src.sandbox(&ctx(s.path())).unwrap();
+    let b = src.sandbox(&ctx(s.path())).unwrap();
+    let (pa, pb) = (sandbox_port(&a.describe()), sandbox_port(&b.describe()));
+    assert_ne!(pa, pb);
+    a.target().write_canary("in-a").unwrap();
+    assert_eq!(b.target().read_canary().unwrap(), None);
+    assert_eq!(src.read_canary().unwrap(), None);
+    assert_eq!(common::entry_names(s.path()).len(), 2);
+    drop(a);
+    assert!(port_is_closed(pa));
+    assert!(!port_is_closed(pb));
+    assert_eq!(common::entry_names(s.path()).len(), 1);
+    drop(b);
+    assert!(port_is_closed(pb));
+    assert!(common::entry_names(s.path()).is_empty());
+}

@@ -432,3 +432,119 @@ fn restore_keeps_the_old_files_owner_when_root() {
     let g = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&target_path).unwrap());
     assert_eq!((m, g), (4321, 4322));
 }
+
+#[test]
+fn sandbox_holds_the_backup_and_the_canary_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("app.db");
+    populate(&live);
+    let s = scratch();
+    let src = source(&live);
+    assert_eq!(src.read_canary().unwrap(), None);
+    src.write_canary("drill-token-1").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-1"));
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    assert_eq!(out.fingerprint.parts["_drydock_canary"].count, 1);
+    src.write_canary("drill-token-2").unwrap();
+
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    let target = sandbox.target();
+    assert_eq!(target.kind(), SourceKind::Sqlite);
+    // ctx.scratch/sandbox-XXXX/app.db, not there yet.
+    let path = PathBuf::from(
+        target
+            .location()
+            .strip_prefix("sqlite ")
+            .expect("sqlite location"),
+    );
+    assert_eq!(
+        sandbox.describe(),
+        format!("temporary file {}", path.display())
+    );
+    assert_eq!(path.file_name().unwrap(), "app.db");
+    let sandbox_dir = path.parent().unwrap().to_path_buf();
+    assert_eq!(sandbox_dir.parent().unwrap(), s.path());
+    assert!(sandbox_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("sandbox-"));
+    assert!(!path.exists());
+    assert!(!target.has_data().unwrap());
+
+    restore_stored(target, &store, &out, s.path()).unwrap();
+    let got = assert_holds(target, &out.fingerprint, "rows", &ctx(s.path()));
+    assert_eq!(got.counts, out.counts);
+    assert_eq!(
+        target.read_canary().unwrap().as_deref(),
+        Some("drill-token-1")
+    );
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("drill-token-2"));
+    // The live file is untouched by the drill.
+    assert_eq!(
+        entry_names(dir.path()),
+        vec![std::ffi::OsString::from("app.db")]
+    );
+
+    drop(sandbox);
+    assert!(!sandbox_dir.exists(), "sandbox left behind");
+    assert!(entry_names(s.path()).is_empty());
+}
+
+#[test]
+fn sandbox_of_a_backup_without_canary_has_none() {
+    let (dir, s, store, out) = backed_up_app_db();
+    let src = source(&dir.path().join("app.db"));
+    src.write_canary("too-late").unwrap();
+    let unit = count_unit(SourceKind::Sqlite);
+    let diff = differences_now(&src, &out.fingerprint, unit, &ctx(s.path()));
+    assert!(
+        diff.iter().any(|d| d.contains("_drydock_canary")),
+        "the canary is part of the fingerprint: {diff:?}"
+    );
+    let sandbox = src.sandbox(&ctx(s.path())).unwrap();
+    restore_stored(sandbox.target(), &store, &out, s.path()).unwrap();
+    assert_holds(sandbox.target(), &out.fingerprint, unit, &ctx(s.path()));
+    assert_eq!(sandbox.target().read_canary().unwrap(), None);
+}
+
+#[test]
+fn canary_is_one_row_replaced_in_place() {
+    let (dir, _s, _store, _out) = backed_up_app_db();
+    let live = dir.path().join("app.db");
+    let src = source(&live);
+    src.write_canary("first").unwrap();
+    src.write_canary("second").unwrap();
+    assert_eq!(src.read_canary().unwrap().as_deref(), Some("second"));
+    let c = Connection::open(&live).unwrap();
+    let rows: Vec<(i64, String, String)> = c
+        .prepare("SELECT id, token, written_at FROM _drydock_canary")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].0, rows[0].1.as_str()), (1, "second"));
+    assert!(
+        rows[0].2.parse::<jiff::Timestamp>().is_ok(),
+        "written_at {:?}",
+        rows[0].2
+    );
+    // An empty table (or a missing row 1) is no canary.
+    c.execute("DELETE FROM _drydock_canary", []).unwrap();
+    assert_eq!(src.read_canary().unwrap(), None);
+}
+
+#[test]
+fn canary_never_creates_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    let src = source(&path);
+    let err = src.write_canary("t").unwrap_err().to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(src.read_canary().is_err());
+    assert!(!path.exists(), "drydock created a database");
+    assert!(entry_names(dir.path()).is_empty());
+}

@@ -102,7 +102,7 @@ impl StorageError {
         // bug-report boilerplate that misleads operators.
         let msg = err.display_log();
         let msg = msg.strip_prefix("Error: ").unwrap_or(&msg);
-        Self::Engine(format!("{context}: {msg}"))
+        Self::Engine(format!("{context}: {}", condense(msg)))
     }
 
     pub(crate) fn io(
@@ -127,5 +127,45 @@ impl StorageError {
             problem: problem.into(),
             fix: fix.into(),
         }
+    }
+}
+
+/// One line from rustic's error text: its messages are kept, the trailing sections
+/// (documentation link, context, cause chain, backtrace) that read as a crash report
+/// to an operator are dropped.
+pub(crate) fn condense(text: &str) -> String {
+    const TRAILERS: [&str; 5] = [
+        "For more information",
+        "Some additional details",
+        "Context:",
+        "Caused by:",
+        "Backtrace:",
+    ];
+    let mut kept = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if TRAILERS.iter().any(|t| line.starts_with(t)) {
+            break;
+        }
+        if !line.is_empty() && line != "Message:" {
+            kept.push(line);
+        }
+    }
+    kept.join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::condense;
+
+    #[test]
+    fn rustic_error_text_becomes_one_line_without_backtrace() {
+        let text = "listing a snapshot: error processing Pack:5b67 (kind: crypto): caused by: `rustic_core` failed.\n\nMessage:\nData decryption failed, MAC check failed.\n\nFor more information, see: https://x\n\nContext:\n- nonce: [1, 2]\n\nCaused by:\naead::Error\n\nBacktrace:\n   0: rustic_core::error::RusticError::new\n";
+        assert_eq!(
+            condense(text),
+            "listing a snapshot: error processing Pack:5b67 (kind: crypto): caused by: `rustic_core` failed. Data decryption failed, MAC check failed."
+        );
     }
 }

@@ -352,7 +352,7 @@ fn one_line(finding: &dyn std::error::Error) -> String {
         let short = short.strip_prefix("Error: ").unwrap_or(&short);
         message = message.replace(&rustic.to_string(), short);
     }
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::error::condense(&message)
 }
 
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

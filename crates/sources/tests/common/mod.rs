@@ -342,3 +342,24 @@ pub fn kill_children_named(name: &str) {
         }
     }
 }
+
+/// The database name in a SQL sandbox's description (`throwaway database
+/// _drydock_sandbox_XXXXXXXX on HOST:PORT`), checking its form and the server it names.
+#[track_caller]
+pub fn sandbox_db_name(describe: &str, host_port: &str) -> String {
+    let name = describe
+        .strip_prefix("throwaway database ")
+        .and_then(|rest| rest.strip_suffix(&format!(" on {host_port}")))
+        .unwrap_or_else(|| panic!("unexpected sandbox description: {describe}"));
+    let suffix = name
+        .strip_prefix("_drydock_sandbox_")
+        .unwrap_or_else(|| panic!("sandbox name {name}"));
+    assert!(
+        suffix.len() == 8
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "sandbox name {name}"
+    );
+    name.to_string()
+}
