@@ -53,6 +53,13 @@ def fmt_s(x):
     return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
+def wall(name):
+    """A run's wall time, marked † when other load disturbed it."""
+    x = m(name)
+    att = facts.get(f"attempts_{name}", "").split()
+    return fmt_s(x["wall_s"]) + (" †" if len(att) > 1 and att[1] == "noisy" else "")
+
+
 def ratio(a, b):
     return a / b if b else float("nan")
 
@@ -104,6 +111,19 @@ w(
     f"restic {facts['restic_version']} ({facts['restic_compression']}), PostgreSQL {facts['postgres_version']}, "
     f"Redis {facts['redis_version']}, SQLite {facts['sqlite_version']}."
 )
+attempts = {k[9:]: v.split() for k, v in facts.items() if k.startswith("attempts_")}
+if attempts:
+    repeated = sorted(k for k, v in attempts.items() if int(v[0]) > 1)
+    noisy = sorted(k for k, v in attempts.items() if v[1] == "noisy")
+    w("")
+    w(
+        "Other load: this machine is shared. Before each measured run the harness waited for it to be "
+        "idle, and a run during which other processes still used more than 0.2 CPU-s + 5% of "
+        f"{facts['nproc']} CPUs × wall was thrown away and measured again (a backup on a "
+        f"copy of the repository as it was before). {len(attempts)} runs"
+        + (f"; repeated: {', '.join(repeated)}" if repeated else "; none needed a repeat")
+        + (f"; **still disturbed after the last repeat (marked †): {', '.join(noisy)}**." if noisy else "; every figure below is from an undisturbed run.")
+    )
 w("")
 
 # ---------------------------------------------------------------- backup
@@ -135,7 +155,7 @@ for s in SOURCES:
     tot["rs_b"] += rb
     backup_rows[s] = (d, r, db, rb)
     w(
-        f"| {NAMES[s]} | {fmt_s(d['wall_s'])} | {fmt_s(r['wall_s'])} | {ratio(d['wall_s'], r['wall_s']):.2f} "
+        f"| {NAMES[s]} | {wall(f'dd-backup-{s}')} | {wall(f'rs-backup-{s}')} | {ratio(d['wall_s'], r['wall_s']):.2f} "
         f"| {db / MIB:.2f} | {rb / MIB:.2f} | {ratio(db, rb):.3f} "
         f"| {d_rss:.0f}{f' ({d_help})' if d_help else ''} | {r_rss:.0f}{f' ({r_help})' if r_help else ''} | {RESTIC_BACKUP[s]} |"
     )
@@ -166,7 +186,7 @@ for s in SOURCES:
     rt["dd"] += d["wall_s"]
     rt["rs"] += r["wall_s"]
     w(
-        f"| {NAMES[s]} | {fmt_s(d['wall_s'])} | {fmt_s(r['wall_s'])} | {ratio(d['wall_s'], r['wall_s']):.2f} "
+        f"| {NAMES[s]} | {wall(f'dd-restore-{s}')} | {wall(f'rs-restore-{s}')} | {ratio(d['wall_s'], r['wall_s']):.2f} "
         f"| {d_rss:.0f}{f' ({d_help})' if d_help else ''} | {r_rss:.0f}{f' ({r_help})' if r_help else ''} | {RESTIC_RESTORE[s]} |"
     )
 w(f"| **all four** | **{fmt_s(rt['dd'])}** | **{fmt_s(rt['rs'])}** | **{ratio(rt['dd'], rt['rs']):.2f}** | max {max_dd_rss_r:.0f} | | |")
@@ -198,19 +218,21 @@ w("")
 # ---------------------------------------------------------------- CPU
 w("## CPU seconds")
 w("")
-w("First figure: user + sys of the command and every process it waited for (server-side "
-  "work, e.g. the PostgreSQL backend running `COPY` or drydock's fingerprint query, is not in "
-  "it). In brackets: CPU-seconds the whole machine was busy meanwhile (the command, the servers, "
-  f"anything else); {facts['nproc']} × wall time is the most there is. Load average at the start "
-  f"of the measured runs: {facts.get('loadavg_start', '?')}, at the end: {facts.get('loadavg_end', '?')}.")
+w("`own`: user + sys of the command and every process it waited for (drydock's throwaway "
+  "redis-server included); `srv`: the benchmark's PostgreSQL and Redis servers meanwhile (the "
+  "backend running `COPY` or drydock's fingerprint query, the live Redis forking its RDB or "
+  "applying RESTOREs); `other`: every other process on the machine meanwhile (noise). "
+  f"{facts['nproc']} × wall time is the most there is.")
 w("")
-w("| source | drydock backup | restic backup | drydock restore | restic restore |")
+w("| source (own / srv / other) | drydock backup | restic backup | drydock restore | restic restore |")
 w("|---|---:|---:|---:|---:|")
 for s in SOURCES:
     vals = []
     for n in (f"dd-backup-{s}", f"rs-backup-{s}", f"dd-restore-{s}", f"rs-restore-{s}"):
         x = m(n)
-        vals.append(f"{x['user_s'] + x['sys_s']:.1f} ({x.get('machine_busy_s', float('nan')):.1f})" if x else "–")
+        vals.append(
+            f"{x['user_s'] + x['sys_s'] + x.get('left_running_cpu_s', 0):.1f} / {x.get('servers_cpu_s', float('nan')):.1f} / {x.get('foreign_cpu_s', float('nan')):.1f}"
+            if x else "–")
     w(f"| {NAMES[s]} | " + " | ".join(vals) + " |")
 w("")
 
@@ -299,6 +321,8 @@ if ph:
         ("files-fingerprint", "drydock's walk + SHA-256 of every file (`drydock verify --live`)"),
         ("sqlite-backup", "`sqlite3 .backup` alone"),
         ("sqlite-fingerprint", "drydock's SQLite counts + fingerprint alone (`drydock verify --live`)"),
+        ("sqlite-integrity", "`PRAGMA integrity_check` alone (sqlite3 CLI, default 2 MiB page cache)"),
+        ("sqlite-quick-check", "`PRAGMA quick_check` alone (skips checking indexes against their tables)"),
         ("redis-rdb", "`redis-cli --rdb file` alone"),
         ("redis-load", "starting a redis-server on that RDB until it answers"),
         ("redis-fingerprint", "drydock's Redis fingerprint of the live server (`drydock verify --live`)"),
@@ -306,7 +330,7 @@ if ph:
     for k, text in desc:
         if k in ph:
             x = ph[k]
-            w(f"| {k} | {fmt_s(x['wall_s'])} | {x['user_s'] + x['sys_s']:.1f} | {text} |")
+            w(f"| {k} | {wall('ph-' + k)} | {x['user_s'] + x['sys_s']:.1f} | {text} |")
     w("")
 
 w("Raw measurements: `m/*.json` in the work dir (wall, exit code, `ru_maxrss` of the tree as "
