@@ -235,7 +235,7 @@ fn populate_database(path: &Path) -> rusqlite::Result<Populated> {
         }
         let mut o = tx.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, ?4)")?;
         for id in 1..=orders {
-            let note: Option<String> = (rng.next() % 3 != 0).then(|| {
+            let note: Option<String> = (!rng.next().is_multiple_of(3)).then(|| {
                 (0..12)
                     .map(|_| rng.pick(WORDS))
                     .collect::<Vec<_>>()

@@ -473,32 +473,6 @@ impl Repository {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_modes_map_to_permission_bits() {
-        assert_eq!(permission_bits(0o644), 0o644);
-        assert_eq!(permission_bits((1 << 31) | 0o755), 0o755); // dir bit dropped
-        assert_eq!(permission_bits(GO_MODE_SETUID | 0o755), 0o4755);
-        assert_eq!(permission_bits(GO_MODE_SETGID | 0o2750 & 0o777), 0o2750);
-        assert_eq!(permission_bits(GO_MODE_STICKY | 0o777), 0o1777);
-    }
-
-    #[test]
-    fn excludes_are_rooted_and_bang_is_optional() {
-        let root = Path::new("/srv/data");
-        let ov =
-            exclude_override(root, &["cache/".into(), "!*.tmp".into(), "/top".into()]).unwrap();
-        assert!(ov.matched("/srv/data/cache", true).is_ignore());
-        assert!(ov.matched("/srv/data/a/b.tmp", false).is_ignore());
-        assert!(ov.matched("/srv/data/top", false).is_ignore());
-        assert!(!ov.matched("/srv/data/a/top", false).is_ignore());
-        assert!(!ov.matched("/srv/data/keep.txt", false).is_ignore());
-    }
-}
-
 /// Writes every regular file's content under `dest`: a few workers, each streaming one
 /// whole file at a time, so memory stays bounded by the workers, not the restore's size.
 /// Hard-linked copies after the first are left to rustic's restore, which links them.
@@ -574,4 +548,30 @@ fn stream_one_file<S: rustic_core::IndexedFull>(
             .map_err(|e| io("setting the modification time of", target, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_modes_map_to_permission_bits() {
+        assert_eq!(permission_bits(0o644), 0o644);
+        assert_eq!(permission_bits((1 << 31) | 0o755), 0o755); // dir bit dropped
+        assert_eq!(permission_bits(GO_MODE_SETUID | 0o755), 0o4755);
+        assert_eq!(permission_bits(GO_MODE_SETGID | 0o2750 & 0o777), 0o2750);
+        assert_eq!(permission_bits(GO_MODE_STICKY | 0o777), 0o1777);
+    }
+
+    #[test]
+    fn excludes_are_rooted_and_bang_is_optional() {
+        let root = Path::new("/srv/data");
+        let ov =
+            exclude_override(root, &["cache/".into(), "!*.tmp".into(), "/top".into()]).unwrap();
+        assert!(ov.matched("/srv/data/cache", true).is_ignore());
+        assert!(ov.matched("/srv/data/a/b.tmp", false).is_ignore());
+        assert!(ov.matched("/srv/data/top", false).is_ignore());
+        assert!(!ov.matched("/srv/data/a/top", false).is_ignore());
+        assert!(!ov.matched("/srv/data/keep.txt", false).is_ignore());
+    }
 }
