@@ -334,6 +334,68 @@ impl Write for PipeSink {
     }
 }
 
+/// Drops a sandbox database by name, through the live source's credentials.
+type Dropper = Box<dyn FnMut(&str) -> Result<(), crate::SourceError> + Send>;
+
+/// A drill sandbox on a SQL server: a throwaway database next to the live one, dropped
+/// (through the live source's credentials, by `dropper`) when this is dropped.
+pub(crate) struct ScratchDatabase<S> {
+    /// The live source pointed at the sandbox database.
+    target: S,
+    name: String,
+    description: String,
+    /// Where the live database is, for log lines.
+    location: String,
+    /// The statement an operator runs if dropping failed.
+    drop_by_hand: String,
+    dropper: Dropper,
+}
+
+impl<S: crate::DataSource + 'static> ScratchDatabase<S> {
+    pub(crate) fn new(
+        target: S,
+        sandbox: &Target,
+        location: String,
+        drop_by_hand: String,
+        dropper: impl FnMut(&str) -> Result<(), crate::SourceError> + Send + 'static,
+    ) -> Self {
+        ScratchDatabase {
+            target,
+            name: sandbox.db.clone(),
+            description: describe_sandbox(sandbox),
+            location,
+            drop_by_hand,
+            dropper: Box::new(dropper),
+        }
+    }
+}
+
+impl<S: crate::DataSource + 'static> crate::Sandbox for ScratchDatabase<S> {
+    fn target(&self) -> &dyn crate::DataSource {
+        &self.target
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+impl<S> Drop for ScratchDatabase<S> {
+    fn drop(&mut self) {
+        match (self.dropper)(&self.name) {
+            Ok(()) => {
+                tracing::info!(location = %self.location, sandbox = %self.name, "dropped the drill sandbox")
+            }
+            Err(e) => tracing::warn!(
+                sandbox = %self.description,
+                error = %e,
+                "could not drop the drill sandbox; drop it by hand: {}",
+                self.drop_by_hand
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

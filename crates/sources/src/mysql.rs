@@ -44,9 +44,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
 use crate::common::{
-    self, ddl_part, describe_sandbox, expect_format, host_port, pipe_into, sandbox_name,
-    store_while_fingerprinting, tool_spec, url_with_db, SqlServer, Target, CANARY_TABLE,
-    SANDBOX_PREFIX,
+    self, ddl_part, expect_format, host_port, pipe_into, sandbox_name, store_while_fingerprinting,
+    tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, PrivateFile, Tool};
 use crate::{
@@ -339,7 +338,7 @@ impl Mysql {
 
     /// Creates an empty sandbox database with the live database's character set and
     /// collation.
-    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase, SourceError> {
+    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase<Self>, SourceError> {
         let mut admin = self.connect(t, None)?;
         let like: Option<(String, String)> = admin
             .exec_first(
@@ -362,10 +361,19 @@ impl Mysql {
             match admin.query_drop(&sql) {
                 Ok(()) => {
                     tracing::info!(location = %self.location(), sandbox = %name, "created the drill sandbox");
-                    return Ok(ScratchDatabase {
-                        origin: self.with_database(t, &t.db),
-                        target: self.with_database(t, &name),
-                    });
+                    let origin = self.with_database(t, &t.db);
+                    let target = self.with_database(t, &name);
+                    let sandbox = Target {
+                        db: name.clone(),
+                        ..t.clone()
+                    };
+                    return Ok(ScratchDatabase::new(
+                        target,
+                        &sandbox,
+                        self.location(),
+                        format!("DROP DATABASE {}", quote_ident(&name)),
+                        move |db| origin.drop_sandbox(db),
+                    ));
                 }
                 // ER_DB_CREATE_EXISTS: another sandbox drew the same name.
                 Err(mysql::Error::MySqlError(m)) if m.code == 1007 && attempt < 3 => {}
@@ -711,54 +719,6 @@ impl DataSource for Mysql {
             // ER_NO_SUCH_TABLE: dropped since we looked.
             Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(None),
             Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
-        }
-    }
-}
-
-/// A drill sandbox: a throwaway database on the live database's server, dropped when
-/// this is dropped.
-struct ScratchDatabase {
-    /// The live source, whose credentials drop the sandbox.
-    origin: Mysql,
-    /// The live source pointed at the sandbox database.
-    target: Mysql,
-}
-
-impl ScratchDatabase {
-    fn name(&self) -> &str {
-        self.target
-            .target
-            .as_ref()
-            .map(|t| t.db.as_str())
-            .unwrap_or_default()
-    }
-}
-
-impl Sandbox for ScratchDatabase {
-    fn target(&self) -> &dyn DataSource {
-        &self.target
-    }
-
-    fn describe(&self) -> String {
-        match &self.target.target {
-            Ok(t) => describe_sandbox(t),
-            Err(_) => "throwaway database".to_string(),
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        match self.origin.drop_sandbox(self.name()) {
-            Ok(()) => {
-                tracing::info!(location = %self.origin.location(), sandbox = %self.name(), "dropped the drill sandbox")
-            }
-            Err(e) => tracing::warn!(
-                sandbox = %self.describe(),
-                error = %e,
-                "could not drop the drill sandbox; drop it by hand: DROP DATABASE {}",
-                quote_ident(self.name())
-            ),
         }
     }
 }

@@ -38,9 +38,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use crate::common::{
-    self, ddl_part, describe_sandbox, expect_format, host_port, pipe_into, sandbox_name,
-    store_while_fingerprinting, tool_spec, url_with_db, SqlServer, Target, CANARY_TABLE,
-    SANDBOX_PREFIX,
+    self, ddl_part, expect_format, host_port, pipe_into, sandbox_name, store_while_fingerprinting,
+    tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, Tool};
 use crate::{
@@ -431,7 +430,7 @@ impl Postgres {
 
     /// Creates an empty sandbox database owned by the url's user, with the live
     /// database's encoding and locale (so text compares and sorts alike).
-    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase, SourceError> {
+    fn create_sandbox(&self, t: &Target) -> Result<ScratchDatabase<Self>, SourceError> {
         let mut admin = self.admin_connection(t)?;
         let major = self.server_major(&mut admin)?;
         let like = admin
@@ -481,11 +480,19 @@ impl Postgres {
             match created {
                 Ok(()) => {
                     tracing::info!(location = %self.location(), sandbox = %name, "created the drill sandbox");
-                    return Ok(ScratchDatabase {
-                        origin: self.with_database(t, &t.db),
-                        target: self.with_database(t, &name),
-                        major,
-                    });
+                    let origin = self.with_database(t, &t.db);
+                    let target = self.with_database(t, &name);
+                    let sandbox = Target {
+                        db: name.clone(),
+                        ..t.clone()
+                    };
+                    return Ok(ScratchDatabase::new(
+                        target,
+                        &sandbox,
+                        self.location(),
+                        format!("DROP DATABASE {}", quote_ident(&name)),
+                        move |db| origin.drop_sandbox(db, major),
+                    ));
                 }
                 Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) && attempt < 3 => {}
                 Err(e) => return Err(self.sandbox_error(t, &name, &e)),
@@ -836,55 +843,6 @@ impl DataSource for Postgres {
             // Dropped since we looked.
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
             Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
-        }
-    }
-}
-
-/// A drill sandbox: a throwaway database on the live database's server, dropped (with
-/// whoever is still connected to it) when this is dropped.
-struct ScratchDatabase {
-    /// The live source, whose connection drops the sandbox.
-    origin: Postgres,
-    /// The live source pointed at the sandbox database.
-    target: Postgres,
-    major: u32,
-}
-
-impl ScratchDatabase {
-    fn name(&self) -> &str {
-        self.target
-            .target
-            .as_ref()
-            .map(|t| t.db.as_str())
-            .unwrap_or_default()
-    }
-}
-
-impl Sandbox for ScratchDatabase {
-    fn target(&self) -> &dyn DataSource {
-        &self.target
-    }
-
-    fn describe(&self) -> String {
-        match &self.target.target {
-            Ok(t) => describe_sandbox(t),
-            Err(_) => "throwaway database".to_string(),
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        match self.origin.drop_sandbox(self.name(), self.major) {
-            Ok(()) => {
-                tracing::info!(location = %self.origin.location(), sandbox = %self.name(), "dropped the drill sandbox")
-            }
-            Err(e) => tracing::warn!(
-                sandbox = %self.describe(),
-                error = %e,
-                "could not drop the drill sandbox; drop it by hand: DROP DATABASE {}",
-                quote_ident(self.name())
-            ),
         }
     }
 }
