@@ -5,8 +5,6 @@
 //! terminal unchanged. No variant carries the repository password or key: the
 //! password is never stored by this crate, so it cannot leak through here.
 
-use std::path::PathBuf;
-
 use rustic_core::RusticError;
 
 /// What can go wrong while using a repository.
@@ -15,38 +13,27 @@ use rustic_core::RusticError;
 pub enum StorageError {
     /// The path holds no repository (no `config` file).
     #[error(
-        "{}: not a repository ({reason}); check [repository].path, or initialise a new repository there",
-        path.display()
+        "{location}: not a repository ({reason}); check the configured location ([repository].path or the [[remote]]), or initialise a new repository there"
     )]
-    NotARepository { path: PathBuf, reason: String },
+    NotARepository { location: String, reason: String },
 
     /// `init` was asked to create a repository where one already exists.
     #[error(
-        "{}: already a repository (its config file exists); open it instead of initialising, or choose another [repository].path",
-        path.display()
+        "{location}: already a repository (its config file exists); open it instead of initialising, or choose another [repository].path"
     )]
-    AlreadyARepository { path: PathBuf },
+    AlreadyARepository { location: String },
 
     /// No key file of the repository decrypts with the given password.
     #[error(
-        "repository at {}: wrong password (the key did not decrypt); check [repository].password",
-        path.display()
+        "repository at {location}: wrong password (the key did not decrypt); check [repository].password"
     )]
-    WrongPassword { path: PathBuf },
+    WrongPassword { location: String },
 
     /// Another drydock process (or thread) holds the repository lock.
     #[error(
-        "repository at {}: locked by {holder}; wait until it finishes or stop it (a lock of a process that died is released by the kernel, no manual unlock is needed)",
-        path.display()
+        "repository at {location}: locked by {holder}; wait until it finishes or stop it (a lock of a process that died is detected and removed, no manual unlock is needed)"
     )]
-    Locked { path: PathBuf, holder: String },
-
-    /// restic lock files exist: a restic process works on the repository.
-    #[error(
-        "repository at {}: restic lock present ({files}); a restic process is working on it; wait for it to finish, or if no restic runs, remove the stale lock with `restic -r {} unlock`",
-        path.display(), path.display()
-    )]
-    ResticLockPresent { path: PathBuf, files: String },
+    Locked { location: String, holder: String },
 
     /// A file-system operation failed.
     #[error("{what}: {source}; {fix}")]
@@ -59,18 +46,16 @@ pub enum StorageError {
 
     /// No snapshot has the given id (or id prefix).
     #[error(
-        "repository at {}: no snapshot with id {id}; list the snapshots (`drydock backups`, or `restic snapshots`) and use one of their ids",
-        path.display()
+        "repository at {location}: no snapshot with id {id}; list the snapshots (`drydock backups`, or `restic snapshots`) and use one of their ids"
     )]
-    SnapshotNotFound { path: PathBuf, id: String },
+    SnapshotNotFound { location: String, id: String },
 
     /// An id prefix matches more than one snapshot.
     #[error(
-        "repository at {}: snapshot id {id} is ambiguous ({count} snapshots start with it); use the full id",
-        path.display()
+        "repository at {location}: snapshot id {id} is ambiguous ({count} snapshots start with it); use the full id"
     )]
     AmbiguousSnapshotId {
-        path: PathBuf,
+        location: String,
         id: String,
         count: usize,
     },
@@ -89,6 +74,11 @@ pub enum StorageError {
         problem: String,
         fix: String,
     },
+
+    /// A remote copy failed after retries; the text names the remote, the request and
+    /// the fix (see `s3::S3Error`).
+    #[error("{0}")]
+    Remote(String),
 
     /// rustic_core reported an error; the string is its message with context.
     #[error("repository engine: {0}")]

@@ -1,6 +1,7 @@
 //! drydock's repository adapter: a small, typed, synchronous API over a
-//! restic-format repository, implemented with `rustic_core` 0.13 and the
-//! local backend of `rustic_backend` 0.7.
+//! restic-format repository, implemented with `rustic_core` 0.13: a local directory
+//! (the local backend of `rustic_backend` 0.7) or a copy in an S3-compatible bucket
+//! (drydock's own S3 backend, `s3` + `s3_backend`: checksummed, retried uploads).
 //!
 //! Everything drydock stores goes through here: byte streams (database
 //! dumps) with [`Repository::backup_stream`], directory trees with
@@ -13,7 +14,8 @@
 //!   `backup_stream` / `backup_tree`, which delete such a snapshot;
 //! - stale parents (a stream "matching" the previous snapshot is not read):
 //!   every backup runs with `ParentOptions::force(true)`;
-//! - no locking in rustic: [`Repository::lock`] (`lock` module);
+//! - no locking in rustic: [`Repository::lock`] (`lock` module: a flock for drydock
+//!   on this host, restic-format lock files for restic and other hosts);
 //! - cache: none (`RepositoryOptions::no_cache`), never `~/.cache/rustic`;
 //! - privacy: the process umask is set to 077 on open/init/lock/backup
 //!   (`repo::private_umask` says why), so repository files are 0600 and
@@ -33,15 +35,21 @@
 //! Secrets: the password is used to decrypt the key and then dropped; no
 //! error, log line or `Debug` output of this crate contains it.
 
+mod copy;
 mod error;
 mod lock;
 mod reader;
 mod repo;
+mod restic_lock;
+pub mod s3;
+mod s3_backend;
 mod stream;
 mod tree;
 mod types;
 
+pub use copy::{CopiedSnapshot, ReadData, MISSING_FROM_INDEX};
 pub use error::StorageError;
-pub use lock::{RepoLock, LOCK_WAIT};
+pub use lock::{LockMode, RepoLock, LOCK_WAIT};
 pub use repo::Repository;
+pub use s3::{S3Options, S3Tuning};
 pub use types::{CheckReport, EntryKind, SnapshotMeta, SnapshotSummary, StoredSnapshot, TreeEntry};

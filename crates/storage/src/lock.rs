@@ -1,14 +1,14 @@
 //! Serialising drydock's work on a repository.
 //!
-//! rustic_core neither creates nor honours restic's lock files, so drydock
-//! locks on its own: an exclusive `flock` on `<repo>/drydock.lock`. The
-//! kernel drops the lock when the holder's file descriptor goes away, also
-//! after `kill -9`, so there is never a stale drydock lock to remove. The
-//! holder writes "pid purpose" into the file so a waiter can say who holds
-//! it. A file in `<repo>/locks/` means a restic process is (or was) working
-//! on the repository; drydock waits for it like for its own lock, then
-//! refuses to run alongside it.
-
+//! Two locks, for two audiences:
+//! - **drydock on this host**: an exclusive `flock` on `<repo>/drydock.lock` (local
+//!   repositories). The kernel drops it when the holder's file descriptor goes away,
+//!   also after `kill -9`, so it never goes stale. The holder writes "pid purpose" into
+//!   the file so a waiter can say who holds it.
+//! - **restic, and drydock on other hosts** (a shared bucket, a shared disk): a
+//!   restic-format lock file in `locks/` (`restic_lock`), shared for work that only
+//!   adds or reads, exclusive for work that deletes (prune). Stale ones (dead process
+//!   on this host, or not refreshed for 30 minutes) are removed and reported.
 use std::{
     fs::{File, OpenOptions, TryLockError},
     io::{Read, Seek, SeekFrom, Write},
@@ -17,41 +17,61 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{error::StorageError, repo::Repository};
+use crate::{
+    error::StorageError,
+    repo::{Place, Repository},
+    restic_lock::{self, ResticLock},
+};
 
 /// How long [`Repository::lock`] waits for another holder.
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 const POLL: Duration = Duration::from_millis(100);
 
-/// An exclusive lock on a repository, released on drop.
+/// Whether other work may go on beside the holder's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Adding or reading (backup, sync, restore, verify): other adders and readers may
+    /// work too, only deleting work must wait.
+    Shared,
+    /// Deleting (prune): nothing else may touch the repository meanwhile.
+    Exclusive,
+}
+
+/// A lock on a repository, released on drop.
 #[derive(Debug)]
 pub struct RepoLock {
-    file: File,
-    path: PathBuf,
+    flock: Option<(File, PathBuf)>,
+    // Fields drop after `Drop::drop` ran: the restic lock file goes last, so outsiders
+    // see a lock until drydock is done.
+    _restic: ResticLock,
+    removed_stale: Vec<String>,
 }
 
 impl RepoLock {
-    /// The lock file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// Stale locks of dead processes that were removed to take this one (holder, why
+    /// stale), for the caller to report.
+    pub fn removed_stale(&self) -> &[String] {
+        &self.removed_stale
     }
 }
 
 impl Drop for RepoLock {
     fn drop(&mut self) {
-        // Clear the holder line while still holding the lock, so nobody
-        // reads a stale holder; closing the file then releases the lock.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        if let Some((file, _)) = &self.flock {
+            // Clear the holder line while still holding the lock, so nobody reads a
+            // stale holder; closing the file then releases the lock.
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+        }
     }
 }
 
 impl Repository {
-    /// Takes the repository lock for `purpose` (e.g. "backup"), waiting up
-    /// to 30 s for another drydock holder and for restic locks to go away.
+    /// Takes a shared lock for `purpose` (e.g. "backup"), waiting up to 30 s for
+    /// another holder.
     pub fn lock(&self, purpose: &str) -> Result<RepoLock, StorageError> {
-        self.lock_with_timeout(purpose, LOCK_WAIT)
+        self.lock_with(purpose, LockMode::Shared, LOCK_WAIT)
     }
 
     /// [`Repository::lock`] with a chosen wait.
@@ -60,8 +80,43 @@ impl Repository {
         purpose: &str,
         wait: Duration,
     ) -> Result<RepoLock, StorageError> {
+        self.lock_with(purpose, LockMode::Shared, wait)
+    }
+
+    /// Takes the lock in `mode`, waiting up to `wait` for holders that conflict.
+    pub fn lock_with(
+        &self,
+        purpose: &str,
+        mode: LockMode,
+        wait: Duration,
+    ) -> Result<RepoLock, StorageError> {
+        let deadline = Instant::now() + wait;
+        let flock = match &self.place {
+            Place::Local(path) => Some(self.flock(path, purpose, wait)?),
+            Place::S3(_) => None,
+        };
+        let acquired = restic_lock::acquire(
+            &self.place,
+            &self.location,
+            self.master_key(),
+            mode == LockMode::Exclusive,
+            deadline.saturating_duration_since(Instant::now()),
+        )?;
+        Ok(RepoLock {
+            flock,
+            _restic: acquired.lock,
+            removed_stale: acquired.removed_stale,
+        })
+    }
+
+    fn flock(
+        &self,
+        repo_dir: &std::path::Path,
+        purpose: &str,
+        wait: Duration,
+    ) -> Result<(File, PathBuf), StorageError> {
         crate::repo::private_umask();
-        let lock_path = self.path.join("drydock.lock");
+        let lock_path = repo_dir.join("drydock.lock");
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -87,7 +142,7 @@ impl Repository {
                     let mut holder = String::new();
                     let _ = file.read_to_string(&mut holder);
                     return Err(StorageError::Locked {
-                        path: self.path.clone(),
+                        location: self.location.clone(),
                         holder: describe_holder(&holder, wait),
                     });
                 }
@@ -100,61 +155,14 @@ impl Repository {
                 }
             }
         }
-        let lock = RepoLock {
-            file,
-            path: lock_path,
-        };
-        write_holder(&lock.file, purpose).map_err(|e| {
+        write_holder(&file, purpose).map_err(|e| {
             StorageError::io(
-                format!("writing lock file {}", lock.path.display()),
+                format!("writing lock file {}", lock_path.display()),
                 "check free space and permissions in the repository directory",
                 e,
             )
         })?;
-        // A restic command run by hand (even `restic snapshots`) holds a
-        // lock for a moment; give it the rest of the wait before refusing.
-        while let Err(refusal) = self.refuse_restic_locks() {
-            if Instant::now() >= deadline {
-                return Err(refusal);
-            }
-            std::thread::sleep(POLL);
-        }
-        Ok(lock)
-    }
-
-    fn refuse_restic_locks(&self) -> Result<(), StorageError> {
-        let locks = self.path.join("locks");
-        let entries = match std::fs::read_dir(&locks) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(StorageError::io(
-                    format!("reading {}", locks.display()),
-                    "check the permissions of the repository directory",
-                    e,
-                ));
-            }
-        };
-        let names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        if names.is_empty() {
-            return Ok(());
-        }
-        let mut files = names
-            .iter()
-            .take(3)
-            .map(|n| format!("locks/{n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if names.len() > 3 {
-            files.push_str(&format!(" and {} more", names.len() - 3));
-        }
-        Err(StorageError::ResticLockPresent {
-            path: self.path.clone(),
-            files,
-        })
+        Ok((file, lock_path))
     }
 }
 

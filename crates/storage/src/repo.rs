@@ -1,35 +1,46 @@
 //! Opening and creating repositories, and the operations that only touch
 //! snapshot files: listing, forgetting, checking.
 //!
-//! A [`Repository`] keeps the decrypted master key, never the password, and
-//! opens a fresh rustic handle for every operation (reading the config is
-//! cheap with the master key; no password stretching). A fresh handle also
-//! means a fresh index, so one operation always sees what the previous one
-//! wrote.
+//! A [`Repository`] is either a local directory or a copy in an S3 bucket
+//! (`s3_backend`); everything above this module treats both alike. It keeps the
+//! decrypted master key, never the password, and opens a fresh rustic handle for
+//! every operation (reading the config is cheap with the master key; no password
+//! stretching). A fresh handle also means a fresh index, so one operation always
+//! sees what the previous one wrote.
 
 use std::{
     fmt,
     os::unix::fs::PermissionsExt,
-    panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
 use rustic_backend::local::LocalBackend;
 use rustic_core::{
-    repofile::{MasterKey, SnapshotFile, SnapshotId},
-    CheckOptions, ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository as Engine,
-    RepositoryBackends, RepositoryOptions, SnapshotOptions,
+    repofile::{ConfigFile, MasterKey, SnapshotFile, SnapshotId},
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository as Engine, RepositoryBackends,
+    RepositoryOptions, SnapshotOptions,
 };
 
 use crate::{
     error::StorageError,
+    s3::{S3Client, S3Options},
+    s3_backend::S3Backend,
     types::{CheckReport, SnapshotMeta, SnapshotSummary},
 };
 
-/// An open repository. `Debug` shows the path only.
+/// Where a repository's files are.
+#[derive(Debug, Clone)]
+pub(crate) enum Place {
+    Local(PathBuf),
+    S3(Arc<S3Client>),
+}
+
+/// An open repository. `Debug` shows where it is, nothing secret.
 pub struct Repository {
-    pub(crate) path: PathBuf,
+    pub(crate) place: Place,
+    /// Printable location: the directory, or `s3:ENDPOINT/BUCKET/PREFIX` (redacted).
+    pub(crate) location: String,
     backends: RepositoryBackends,
     key: MasterKey,
 }
@@ -37,7 +48,7 @@ pub struct Repository {
 impl fmt::Debug for Repository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Repository")
-            .field("path", &self.path)
+            .field("location", &self.location)
             .finish_non_exhaustive()
     }
 }
@@ -79,13 +90,25 @@ fn has_config(path: &Path) -> bool {
     path.join("config").is_file()
 }
 
+fn s3_backends(client: &Arc<S3Client>) -> RepositoryBackends {
+    RepositoryBackends::new(Arc::new(S3Backend::new(Arc::clone(client))), None)
+}
+
+/// Whether the bucket holds a repository under the copy's prefix; also the first
+/// contact with the remote, so unreachable servers and bad credentials surface here
+/// with their own message.
+fn s3_has_config(client: &S3Client) -> Result<bool, StorageError> {
+    client.probe()?;
+    Ok(client.list("config")?.iter().any(|o| o.key == "config"))
+}
+
 impl Repository {
     /// Creates a new repository at `path` (the directory may exist if empty).
     pub fn init(path: &Path, password: &str) -> Result<Self, StorageError> {
         private_umask();
         if has_config(path) {
             return Err(StorageError::AlreadyARepository {
-                path: path.to_path_buf(),
+                location: path.display().to_string(),
             });
         }
         match std::fs::read_dir(path) {
@@ -120,6 +143,7 @@ impl Repository {
             }
         }
         let backends = backends_for(path)?;
+        let location = path.display().to_string();
         let engine = Engine::new(&engine_options(), &backends)
             .and_then(|r| {
                 r.init(
@@ -128,9 +152,7 @@ impl Repository {
                     &ConfigOptions::default(),
                 )
             })
-            .map_err(|e| {
-                StorageError::engine(format!("creating repository at {}", path.display()), &e)
-            })?;
+            .map_err(|e| StorageError::engine(format!("creating repository at {location}"), &e))?;
         // A directory the operator created beforehand keeps its mode under
         // any umask; the repository root must be private too.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
@@ -141,7 +163,8 @@ impl Repository {
             )
         })?;
         Ok(Self {
-            path: path.to_path_buf(),
+            place: Place::Local(path.to_path_buf()),
+            location,
             backends,
             key: engine.key(),
         })
@@ -152,7 +175,7 @@ impl Repository {
         private_umask();
         if !path.is_dir() {
             return Err(StorageError::NotARepository {
-                path: path.to_path_buf(),
+                location: path.display().to_string(),
                 reason: if path.exists() {
                     "not a directory".into()
                 } else {
@@ -162,24 +185,86 @@ impl Repository {
         }
         if !has_config(path) {
             return Err(StorageError::NotARepository {
-                path: path.to_path_buf(),
+                location: path.display().to_string(),
                 reason: "no config file in it".into(),
             });
         }
         let backends = backends_for(path)?;
+        Self::unlock_with_password(
+            Place::Local(path.to_path_buf()),
+            path.display().to_string(),
+            backends,
+            password,
+        )
+    }
+
+    fn unlock_with_password(
+        place: Place,
+        location: String,
+        backends: RepositoryBackends,
+        password: &str,
+    ) -> Result<Self, StorageError> {
         let engine = Engine::new(&engine_options(), &backends)
             .and_then(|r| r.open(&Credentials::password(password)))
             .map_err(|e| {
                 if e.is_incorrect_password() {
                     StorageError::WrongPassword {
-                        path: path.to_path_buf(),
+                        location: location.clone(),
                     }
                 } else {
-                    StorageError::engine(format!("opening repository at {}", path.display()), &e)
+                    StorageError::engine(format!("opening repository at {location}"), &e)
                 }
             })?;
         Ok(Self {
-            path: path.to_path_buf(),
+            place,
+            location,
+            backends,
+            key: engine.key(),
+        })
+    }
+
+    /// Opens the repository copy in an S3 bucket.
+    pub fn open_s3(opts: &S3Options, password: &str) -> Result<Self, StorageError> {
+        let client = Arc::new(S3Client::new(opts)?);
+        let location = client.location().to_string();
+        if !s3_has_config(&client)? {
+            return Err(StorageError::NotARepository {
+                location,
+                reason: "the bucket holds no repository config under this prefix".into(),
+            });
+        }
+        let backends = s3_backends(&client);
+        Self::unlock_with_password(Place::S3(client), location, backends, password)
+    }
+
+    /// Opens the copy in an S3 bucket, creating it first when the bucket holds none
+    /// under the prefix. A new copy takes `like`'s chunker parameters (so the same
+    /// data splits into the same blobs in both) and a repository id of its own;
+    /// its key is encrypted with `password`, so restic opens it with that password.
+    pub fn open_or_init_s3(
+        opts: &S3Options,
+        password: &str,
+        like: &Repository,
+    ) -> Result<Self, StorageError> {
+        let client = Arc::new(S3Client::new(opts)?);
+        let location = client.location().to_string();
+        let backends = s3_backends(&client);
+        if s3_has_config(&client)? {
+            return Self::unlock_with_password(Place::S3(client), location, backends, password);
+        }
+        let config = with_new_id(like.engine()?.config())?;
+        let engine = Engine::new(&engine_options(), &backends)
+            .and_then(|r| {
+                r.init_with_config(
+                    &Credentials::password(password),
+                    &KeyOptions::default(),
+                    config,
+                )
+            })
+            .map_err(|e| StorageError::engine(format!("creating repository at {location}"), &e))?;
+        Ok(Self {
+            place: Place::S3(client),
+            location,
             backends,
             key: engine.key(),
         })
@@ -194,9 +279,22 @@ impl Repository {
         }
     }
 
-    /// The repository directory.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the repository is, safe to print: its directory, or
+    /// `s3:ENDPOINT/BUCKET/PREFIX` with any credentials in the endpoint redacted.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The repository directory, for a local repository.
+    pub fn local_path(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Local(path) => Some(path),
+            Place::S3(_) => None,
+        }
+    }
+
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.key
     }
 
     /// A fresh rustic handle (see the module doc).
@@ -208,7 +306,7 @@ impl Repository {
     }
 
     pub(crate) fn engine_err(&self, doing: &str, e: &rustic_core::RusticError) -> StorageError {
-        StorageError::engine(format!("{doing} repository at {}", self.path.display()), e)
+        StorageError::engine(format!("{doing} repository at {}", self.location), e)
     }
 
     /// Resolves a full id or unique prefix to the snapshot's id.
@@ -220,7 +318,7 @@ impl Repository {
         let wanted = id.trim().to_ascii_lowercase();
         if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StorageError::SnapshotNotFound {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 id: id.to_string(),
             });
         }
@@ -232,11 +330,11 @@ impl Repository {
         match matches.as_slice() {
             [one] => Ok(*one),
             [] => Err(StorageError::SnapshotNotFound {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 id: id.to_string(),
             }),
             many => Err(StorageError::AmbiguousSnapshotId {
-                path: self.path.clone(),
+                location: self.location.clone(),
                 id: id.to_string(),
                 count: many.len(),
             }),
@@ -253,7 +351,7 @@ impl Repository {
             .get_snapshots(&[sid.to_hex().as_str()])
             .map_err(|e| self.engine_err("reading a snapshot of", &e))?;
         snaps.pop().ok_or_else(|| StorageError::SnapshotNotFound {
-            path: self.path.clone(),
+            location: self.location.clone(),
             id: id.to_string(),
         })
     }
@@ -296,47 +394,18 @@ impl Repository {
 
     /// Checks the repository structure, and with `read_data` every pack.
     pub fn check(&self, read_data: bool) -> Result<CheckReport, StorageError> {
-        let engine = self.engine()?;
-        let opts = CheckOptions::default().read_data(read_data);
-        // rustic unwraps in a few places of its check (e.g. decompressing a
-        // blob); a corrupt repository must yield a report, not a crash.
-        let outcome = catch_unwind(AssertUnwindSafe(|| engine.check(opts)));
-        let mut report = CheckReport {
-            ok: true,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            read_data,
-        };
-        match outcome {
-            Ok(Ok(results)) => {
-                for (level, finding) in results.0 {
-                    // `CheckErrorLevel` is not exported by rustic_core 0.13;
-                    // its Debug form is the only way to tell the levels apart.
-                    let message = one_line(&finding);
-                    if format!("{level:?}") == "Warn" {
-                        report.warnings.push(message);
-                    } else {
-                        report.errors.push(message);
-                    }
-                }
-            }
-            // A check that cannot even run (e.g. an unreadable index file)
-            // is a failed check, reported like any other finding.
-            Ok(Err(e)) => report.errors.push(one_line(&*e)),
-            Err(panic) => report.errors.push(format!(
-                "the check aborted: {}",
-                panic_message(panic.as_ref())
-            )),
-        }
-        report.ok = report.errors.is_empty();
-        Ok(report)
+        self.check_with(if read_data {
+            crate::copy::ReadData::All
+        } else {
+            crate::copy::ReadData::None
+        })
     }
 }
 
 /// A check finding in one line. Findings that wrap a rustic error embed its
 /// multi-line `Display` (bug-report text, backtrace); that part is replaced
 /// by the error's one-line form.
-fn one_line(finding: &dyn std::error::Error) -> String {
+pub(crate) fn one_line_finding(finding: &dyn std::error::Error) -> String {
     let mut message = finding.to_string();
     let rustic = finding.source().and_then(|source| {
         source
@@ -361,6 +430,19 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// A copy of `config` (chunker parameters, format version) with a fresh random id:
+/// restic keys its cache by repository id, so two copies must not share one.
+/// (`RepositoryId` is not exported by rustic_core 0.13; the id goes through JSON.)
+fn with_new_id(config: &ConfigFile) -> Result<ConfigFile, StorageError> {
+    let mut json = serde_json::to_value(config)
+        .map_err(|e| StorageError::Engine(format!("copying the repository config: {e}")))?;
+    let mut id = [0u8; 32];
+    rand::fill(&mut id);
+    json["id"] = serde_json::Value::String(hex::encode(id));
+    serde_json::from_value(json)
+        .map_err(|e| StorageError::Engine(format!("copying the repository config: {e}")))
 }
 
 /// Builds the snapshot skeleton: time now, host, tags, optional label.

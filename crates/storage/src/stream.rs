@@ -226,7 +226,7 @@ impl Repository {
 
 fn not_a_stream(repo: &Repository, id: &str) -> StorageError {
     StorageError::invalid(
-        format!("snapshot {id} in repository at {}", repo.path.display()),
+        format!("snapshot {id} in repository at {}", repo.location),
         "is not a stream snapshot (it does not hold exactly one file)",
         "restore it with restore_tree instead",
     )

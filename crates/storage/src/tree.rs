@@ -465,7 +465,7 @@ impl Repository {
             Ok(Err(e)) => Err(self.engine_err("restoring a snapshot of", &e)),
             Err(panic) => Err(StorageError::Engine(format!(
                 "restoring snapshot {snapshot_id} of repository at {} into {} aborted: {}; check free space and permissions at the destination",
-                self.path.display(),
+                self.location,
                 dest.display(),
                 panic_message(panic.as_ref())
             ))),

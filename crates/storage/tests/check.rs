@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use common::{meta, new_repo, random_bytes, walk};
 
 fn packs(repo: &drydock_storage::Repository) -> Vec<PathBuf> {
-    walk(&repo.path().join("data"))
+    walk(&repo.local_path().unwrap().join("data"))
         .into_iter()
         .filter(|p| p.is_file())
         .collect()

@@ -9,7 +9,7 @@ use std::{
 };
 
 use common::{new_repo, PASSWORD};
-use drydock_storage::{Repository, StorageError};
+use drydock_storage::{LockMode, Repository, StorageError};
 
 const HOLD_ENV: &str = "DRYDOCK_TEST_HOLD_LOCK_REPO";
 
@@ -29,7 +29,7 @@ fn hold_lock_helper() {
 #[test]
 fn a_held_lock_names_its_holder() {
     let (_dir, repo) = new_repo();
-    let other = Repository::open(repo.path(), PASSWORD).unwrap();
+    let other = Repository::open(repo.local_path().unwrap(), PASSWORD).unwrap();
     let held = repo.lock("backup").unwrap();
 
     let started = Instant::now();
@@ -55,7 +55,7 @@ fn a_held_lock_names_its_holder() {
 #[test]
 fn a_waiter_gets_the_lock_when_it_is_released() {
     let (_dir, repo) = new_repo();
-    let other = Repository::open(repo.path(), PASSWORD).unwrap();
+    let other = Repository::open(repo.local_path().unwrap(), PASSWORD).unwrap();
     let held = repo.lock("backup").unwrap();
     let releaser = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
@@ -79,7 +79,7 @@ fn lock_of_a_killed_process_is_released() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(HOLD_ENV, repo.path())
+        .env(HOLD_ENV, repo.local_path().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -109,35 +109,109 @@ fn lock_of_a_killed_process_is_released() {
         .expect("the kernel releases the lock of a killed process");
 }
 
-#[test]
-fn a_restic_lock_file_is_refused() {
-    let (_dir, repo) = new_repo();
-    let locks = repo.path().join("locks");
-    std::fs::create_dir_all(&locks).unwrap();
-    std::fs::write(locks.join("a1b2c3d4"), b"{}").unwrap();
-    let err = repo
-        .lock_with_timeout("backup", Duration::from_millis(300))
-        .unwrap_err();
-    assert!(
-        matches!(err, StorageError::ResticLockPresent { .. }),
-        "{err:?}"
-    );
-    let msg = err.to_string();
-    assert!(msg.contains("locks/a1b2c3d4"), "{msg}");
-    assert!(msg.contains("restic -r"), "{msg}");
-
-    // Refusing must not keep our own lock held.
-    std::fs::remove_file(locks.join("a1b2c3d4")).unwrap();
-    repo.lock_with_timeout("backup", Duration::from_millis(200))
-        .unwrap();
+/// A real restic process holding its lock: `restic backup --stdin` waits for its
+/// input with the repository locked.
+fn restic_holding_a_lock(repo: &std::path::Path) -> std::process::Child {
+    let child = Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .args(["backup", "--stdin", "--stdin-filename", "held.txt"])
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", repo.join("../restic-cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run restic");
+    let locks = repo.join("locks");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&locks).map_or(0, |d| d.count()) == 0 {
+        assert!(Instant::now() < deadline, "restic took no lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 #[test]
-fn a_short_lived_restic_lock_is_waited_for() {
+fn a_live_restic_lock_is_waited_for_and_a_dead_ones_removed() {
     let (_dir, repo) = new_repo();
-    let lock_file = repo.path().join("locks").join("e5f6a7b8");
+    let path = repo.local_path().unwrap().to_path_buf();
+    let mut restic = restic_holding_a_lock(&path);
+
+    // Shared work may run beside restic's backup (both only add data) ...
+    let shared = repo
+        .lock_with_timeout("backup", Duration::from_millis(300))
+        .unwrap();
+    drop(shared);
+    // ... deleting work may not: it waits, then names restic's process.
+    let err = repo
+        .lock_with("prune", LockMode::Exclusive, Duration::from_millis(600))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+    assert!(msg.contains(&format!("pid {}", restic.id())), "{msg}");
+    assert!(msg.contains("shared"), "{msg}");
+
+    // restic killed -9 leaves its lock behind: drydock sees the process is gone,
+    // removes the lock and says so.
+    restic.kill().unwrap();
+    restic.wait().unwrap();
+    let lock = repo
+        .lock_with("prune", LockMode::Exclusive, Duration::from_secs(5))
+        .unwrap();
+    let removed = lock.removed_stale().join("\n");
+    assert!(removed.contains("no longer runs"), "{removed}");
+    assert!(
+        removed.contains(&format!("pid {}", restic.id())),
+        "{removed}"
+    );
+}
+
+#[test]
+fn restic_sees_drydocks_lock() {
+    let (_dir, repo) = new_repo();
+    let path = repo.local_path().unwrap().to_path_buf();
+    let _lock = repo
+        .lock_with("prune", LockMode::Exclusive, Duration::from_secs(5))
+        .unwrap();
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(&path)
+        .args(["list", "locks", "--no-lock"])
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", path.join("../restic-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    // restic refuses to prune while drydock holds an exclusive lock.
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(&path)
+        .args(["prune"])
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .env("RESTIC_CACHE_DIR", path.join("../restic-cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_lock_file_blocks_until_it_goes() {
+    let (_dir, repo) = new_repo();
+    let lock_file = repo.local_path().unwrap().join("locks").join("e5f6a7b8");
     std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
     std::fs::write(&lock_file, b"{}").unwrap();
+    let err = repo
+        .lock_with_timeout("backup", Duration::from_millis(300))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot read"), "{err}");
     let remover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
         std::fs::remove_file(lock_file).unwrap();

@@ -8,7 +8,7 @@ use drydock_storage::{Repository, StorageError};
 #[test]
 fn wrong_password_is_reported_as_such() {
     let (_dir, repo) = new_repo();
-    let err = Repository::open(repo.path(), "not the password").unwrap_err();
+    let err = Repository::open(repo.local_path().unwrap(), "not the password").unwrap_err();
     assert!(matches!(err, StorageError::WrongPassword { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("wrong password"), "{msg}");
@@ -19,8 +19,8 @@ fn wrong_password_is_reported_as_such() {
 #[test]
 fn right_password_opens() {
     let (_dir, repo) = new_repo();
-    let again = Repository::open(repo.path(), PASSWORD).unwrap();
-    assert_eq!(again.path(), repo.path());
+    let again = Repository::open(repo.local_path().unwrap(), PASSWORD).unwrap();
+    assert_eq!(again.local_path().unwrap(), repo.local_path().unwrap());
     assert!(again.snapshots().unwrap().is_empty());
 }
 
@@ -47,7 +47,7 @@ fn a_plain_directory_is_not_a_repository() {
 #[test]
 fn init_refuses_an_existing_repository_and_a_foreign_directory() {
     let (_dir, repo) = new_repo();
-    let err = Repository::init(repo.path(), PASSWORD).unwrap_err();
+    let err = Repository::init(repo.local_path().unwrap(), PASSWORD).unwrap_err();
     assert!(
         matches!(err, StorageError::AlreadyARepository { .. }),
         "{err:?}"

@@ -74,7 +74,7 @@ fn restic_reads_what_drydock_wrote() {
         .unwrap();
 
     // snapshots --json lists both, with our tags and full ids.
-    let out = restic(repo.path(), &["snapshots", "--json"]);
+    let out = restic(repo.local_path().unwrap(), &["snapshots", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
@@ -94,17 +94,20 @@ fn restic_reads_what_drydock_wrote() {
     }
 
     // dump returns exactly the stream.
-    let out = restic(repo.path(), &["dump", &s.id, "/db/main.pgdump"]);
+    let out = restic(
+        repo.local_path().unwrap(),
+        &["dump", &s.id, "/db/main.pgdump"],
+    );
     assert_eq!(out.stdout.len(), stream.len());
     assert_eq!(sha256_hex(&out.stdout), s.sha256.clone().unwrap());
 
     // check --read-data passes.
-    restic(repo.path(), &["check", "--read-data"]);
+    restic(repo.local_path().unwrap(), &["check", "--read-data"]);
 
     // restore of the tree gives the same files, directly under the target.
     let target = dir.path().join("restic-restore");
     restic(
-        repo.path(),
+        repo.local_path().unwrap(),
         &["restore", &t.id, "--target", target.to_str().unwrap()],
     );
     for e in &entries {

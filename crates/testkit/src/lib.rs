@@ -1,7 +1,9 @@
-//! Test helpers: start real servers (PostgreSQL, MariaDB, Redis) in their own temp
+//! Test helpers: start real servers (PostgreSQL, MariaDB, Redis, Garage S3) in their own temp
 //! data directories on random loopback ports, and stop and remove them on drop.
 //! Integration tests of every crate use these; nothing here is a mock.
 
+pub mod faultproxy;
+pub mod garage;
 pub mod mariadb;
 pub mod postgres;
 pub mod redis;

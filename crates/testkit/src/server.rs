@@ -149,3 +149,13 @@ pub(crate) fn install_template(data: &Path, target: &Path, marker: &str) {
         );
     }
 }
+
+/// `n` random bytes from the kernel, as hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

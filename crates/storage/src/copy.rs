@@ -1,0 +1,241 @@
+//! Copying snapshots from one repository into another (the local repository into a
+//! remote copy), checking what arrived, and naming which snapshots depend on which
+//! pack files.
+//!
+//! Copies are independent repositories, as with `restic copy`: blobs are re-packed and
+//! re-encrypted with the destination's key, and snapshots get new ids there. The order
+//! of writes makes a copy safe to interrupt: pack files, then the index that describes
+//! them, then the snapshot files. A snapshot file in the destination therefore implies
+//! its data is there; an interrupted copy leaves only unreferenced packs, removed by
+//! the next prune of that copy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustic_core::{
+    repofile::{SnapshotFile, Tree},
+    CheckOptions, DataId, ReadSubsetOption, TreeId,
+};
+
+use crate::{
+    error::StorageError,
+    repo::{one_line_finding, panic_message, Repository},
+    types::CheckReport,
+};
+
+/// How much pack data a check reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    /// Structure only: index, pack list and sizes, trees.
+    None,
+    /// Every pack.
+    All,
+    /// A random subset of the packs, about this percentage of the data (0 < p <= 100).
+    Percent(f64),
+}
+
+/// One snapshot and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedSnapshot {
+    pub source_id: String,
+    pub dest_id: String,
+    /// It was already in the destination (same tree and time); nothing was copied.
+    pub already_there: bool,
+}
+
+impl Repository {
+    /// Copies the snapshots (ids or unique prefixes in this repository) into `dest`,
+    /// skipping those already there, and returns where each one is in `dest`.
+    pub fn copy_to(
+        &self,
+        dest: &Repository,
+        snapshot_ids: &[String],
+    ) -> Result<Vec<CopiedSnapshot>, StorageError> {
+        if snapshot_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = self
+            .engine()?
+            .to_indexed()
+            .map_err(|e| self.engine_err("reading the index of", &e))?;
+        let wanted: Vec<SnapshotFile> = snapshot_ids
+            .iter()
+            .map(|id| self.load_snapshot(&source, id))
+            .collect::<Result<_, _>>()?;
+        let target = dest
+            .engine()?
+            .to_indexed_ids()
+            .map_err(|e| dest.engine_err("reading the index of", &e))?;
+        let present = target
+            .get_all_snapshots()
+            .map_err(|e| dest.engine_err("listing snapshots of", &e))?;
+        let missing: Vec<&SnapshotFile> = wanted
+            .iter()
+            .filter(|s| find_same(&present, s).is_none())
+            .collect();
+        if !missing.is_empty() {
+            source
+                .copy(&target, missing.iter().copied())
+                .map_err(|e| dest.engine_err("copying snapshots into", &e))?;
+        }
+        let after = dest
+            .engine()?
+            .get_all_snapshots()
+            .map_err(|e| dest.engine_err("listing snapshots of", &e))?;
+        wanted
+            .iter()
+            .map(|s| {
+                let already_there = find_same(&present, s).is_some();
+                let copied = find_same(&after, s).ok_or_else(|| {
+                    StorageError::Engine(format!(
+                        "copying snapshot {} into {}: it is not there after the copy; run the sync again",
+                        s.id, dest.location
+                    ))
+                })?;
+                Ok(CopiedSnapshot {
+                    source_id: s.id.to_hex().as_str().to_string(),
+                    dest_id: copied.id.to_hex().as_str().to_string(),
+                    already_there,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks the repository like [`Repository::check`], but walks only the trees of
+    /// the given snapshots (index, pack list and sizes are always checked whole).
+    pub fn check_snapshots(
+        &self,
+        snapshot_ids: &[String],
+        read_data: ReadData,
+    ) -> Result<CheckReport, StorageError> {
+        let engine = self.engine()?;
+        let trees = snapshot_ids
+            .iter()
+            .map(|id| self.load_snapshot(&engine, id).map(|s| s.tree))
+            .collect::<Result<Vec<TreeId>, _>>()?;
+        Ok(self.run_check(read_data, Some(trees)))
+    }
+
+    /// Checks the repository structure, and with `read_data` the packs.
+    pub fn check_with(&self, read_data: ReadData) -> Result<CheckReport, StorageError> {
+        Ok(self.run_check(read_data, None))
+    }
+
+    fn run_check(&self, read_data: ReadData, trees: Option<Vec<TreeId>>) -> CheckReport {
+        let mut opts = CheckOptions::default();
+        match read_data {
+            ReadData::None => {}
+            ReadData::All => opts = opts.read_data(true),
+            ReadData::Percent(p) => {
+                opts = opts
+                    .read_data(true)
+                    .read_data_subset(ReadSubsetOption::Percentage(p.clamp(0.0, 100.0)));
+            }
+        }
+        let mut report = CheckReport {
+            ok: true,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            read_data: read_data != ReadData::None,
+        };
+        let engine = match self.engine() {
+            Ok(e) => e,
+            Err(e) => {
+                report.ok = false;
+                report.errors.push(e.to_string());
+                return report;
+            }
+        };
+        // rustic unwraps in a few places of its check (e.g. decompressing a blob); a
+        // damaged repository must yield a report, not a crash.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match trees {
+            Some(trees) => engine.check_with_trees(opts, trees),
+            None => engine.check(opts),
+        }));
+        match outcome {
+            Ok(Ok(results)) => {
+                for (level, finding) in results.0 {
+                    let message = one_line_finding(&finding);
+                    // `CheckErrorLevel` is not exported by rustic_core 0.13; its Debug
+                    // form is the only way to tell the levels apart.
+                    if format!("{level:?}") == "Warn" {
+                        report.warnings.push(message);
+                    } else {
+                        report.errors.push(message);
+                    }
+                }
+            }
+            // A check that cannot even run (e.g. an unreadable index file) is a failed
+            // check, reported like any other finding.
+            Ok(Err(e)) => report.errors.push(one_line_finding(&*e)),
+            Err(panic) => report.errors.push(format!(
+                "the check aborted: {}",
+                panic_message(panic.as_ref())
+            )),
+        }
+        report.ok = report.errors.is_empty();
+        report
+    }
+
+    /// For each given snapshot, the pack files (full hex ids) its data and trees are
+    /// stored in. Blobs missing from the index are reported under the pseudo pack
+    /// `missing-from-index`.
+    pub fn packs_of(
+        &self,
+        snapshot_ids: &[String],
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, StorageError> {
+        let engine = self
+            .engine()?
+            .to_indexed()
+            .map_err(|e| self.engine_err("reading the index of", &e))?;
+        let mut out = BTreeMap::new();
+        for id in snapshot_ids {
+            let snap = self.load_snapshot(&engine, id)?;
+            let mut packs = BTreeSet::new();
+            let mut trees = vec![snap.tree];
+            let mut seen_trees = BTreeSet::new();
+            let mut data = BTreeSet::<DataId>::new();
+            while let Some(tree_id) = trees.pop() {
+                if !seen_trees.insert(tree_id) {
+                    continue;
+                }
+                match engine.get_index_entry(&tree_id) {
+                    Ok(entry) => {
+                        packs.insert(entry.pack.to_hex().as_str().to_string());
+                    }
+                    Err(_) => {
+                        packs.insert(MISSING_FROM_INDEX.to_string());
+                        continue;
+                    }
+                }
+                // A tree that cannot be read is a damaged pack: its pack is already
+                // listed, and what it refers to cannot be known.
+                let Ok(tree): Result<Tree, _> = engine.get_tree(&tree_id) else {
+                    continue;
+                };
+                for node in tree.nodes {
+                    if let Some(sub) = node.subtree {
+                        trees.push(sub);
+                    }
+                    data.extend(node.content.into_iter().flatten());
+                }
+            }
+            for blob in data {
+                match engine.get_index_entry(&blob) {
+                    Ok(entry) => packs.insert(entry.pack.to_hex().as_str().to_string()),
+                    Err(_) => packs.insert(MISSING_FROM_INDEX.to_string()),
+                };
+            }
+            out.insert(snap.id.to_hex().as_str().to_string(), packs);
+        }
+        Ok(out)
+    }
+}
+
+/// The name [`Repository::packs_of`] uses for blobs the index does not know.
+pub const MISSING_FROM_INDEX: &str = "missing-from-index";
+
+/// The snapshot in `list` that is `wanted` copied: same tree, same time.
+fn find_same<'a>(list: &'a [SnapshotFile], wanted: &SnapshotFile) -> Option<&'a SnapshotFile> {
+    list.iter()
+        .find(|s| s.tree == wanted.tree && s.time == wanted.time)
+}
