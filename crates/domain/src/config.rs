@@ -25,6 +25,8 @@ pub struct Config {
     pub file: PathBuf,
     pub stack: StackConfig,
     pub repository: RepositoryConfig,
+    /// Copies of the repository in S3-compatible buckets (`[[remote]]`), in file order.
+    pub remotes: Vec<RemoteConfig>,
     pub retention: RetentionConfig,
     pub drill: DrillConfig,
     pub services: BTreeMap<String, ServiceConfig>,
@@ -46,6 +48,42 @@ pub struct RepositoryConfig {
     pub password: Secret,
 }
 
+/// One `[[remote]]`: a copy of the repository in an S3-compatible bucket.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// How backups, errors and `--from`/`--copy` name this copy.
+    pub name: String,
+    pub kind: RemoteKind,
+    /// `https://host[:port]` of the S3 API, without credentials.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix inside the bucket (`backups/clinic/`); default: the bucket root.
+    #[serde(default)]
+    pub prefix: String,
+    /// `https://host/bucket/key` instead of `https://bucket.host/key` (Garage, MinIO,
+    /// Ceph and Contabo need it).
+    #[serde(default)]
+    pub path_style: bool,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    /// The copy's repository password; default: `[repository].password`.
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoteKind {
+    S3,
+}
+
+/// The copy drydock writes first, named like a remote in outputs and `--from`.
+pub const LOCAL_COPY: &str = "local";
+
+/// `[retention]`: how many backups of each source every copy keeps, with optional
+/// per-priority tables (`[retention.critical]` ...) overriding some of the counts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
@@ -55,6 +93,32 @@ pub struct RetentionConfig {
     pub weekly: u32,
     #[serde(default = "RetentionConfig::default_monthly")]
     pub monthly: u32,
+    /// The anomaly guard: the newest backup is suspicious when smaller than this
+    /// fraction of the median of the `anomaly_window` before it.
+    #[serde(default = "RetentionConfig::default_anomaly_ratio")]
+    pub anomaly_ratio: f64,
+    #[serde(default = "RetentionConfig::default_anomaly_window")]
+    pub anomaly_window: usize,
+    /// IANA time zone for the day/week/month buckets; default: the system's.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub critical: Option<KeepOverride>,
+    #[serde(default)]
+    pub high: Option<KeepOverride>,
+    #[serde(default)]
+    pub medium: Option<KeepOverride>,
+    #[serde(default)]
+    pub low: Option<KeepOverride>,
+}
+
+/// Counts that differ for one priority class; missing ones come from `[retention]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepOverride {
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
 }
 
 impl RetentionConfig {
@@ -67,6 +131,44 @@ impl RetentionConfig {
     fn default_monthly() -> u32 {
         12
     }
+    fn default_anomaly_ratio() -> f64 {
+        0.5
+    }
+    fn default_anomaly_window() -> usize {
+        7
+    }
+
+    /// The counts that apply to sources of `priority`.
+    pub fn rules_for(&self, priority: Priority) -> crate::retention::KeepRules {
+        let over = match priority {
+            Priority::Critical => self.critical,
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+            Priority::None => None,
+        }
+        .unwrap_or_default();
+        crate::retention::KeepRules {
+            daily: over.daily.unwrap_or(self.daily),
+            weekly: over.weekly.unwrap_or(self.weekly),
+            monthly: over.monthly.unwrap_or(self.monthly),
+        }
+    }
+
+    pub fn anomaly_guard(&self) -> crate::retention::AnomalyGuard {
+        crate::retention::AnomalyGuard {
+            ratio: self.anomaly_ratio,
+            window: self.anomaly_window,
+        }
+    }
+
+    /// The zone calendar buckets are counted in (validated at load).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.timezone
+            .as_deref()
+            .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system)
+    }
 }
 
 impl Default for RetentionConfig {
@@ -75,6 +177,13 @@ impl Default for RetentionConfig {
             daily: 7,
             weekly: 4,
             monthly: 12,
+            anomaly_ratio: 0.5,
+            anomaly_window: 7,
+            timezone: None,
+            critical: None,
+            high: None,
+            medium: None,
+            low: None,
         }
     }
 }
@@ -489,12 +598,19 @@ impl Config {
         };
 
         let top = KeyPath::default();
-        const SECTIONS: &[&str] = &["stack", "repository", "retention", "drill", "services"];
+        const SECTIONS: &[&str] = &[
+            "stack",
+            "repository",
+            "remote",
+            "retention",
+            "drill",
+            "services",
+        ];
         for key in root.keys() {
             if !SECTIONS.contains(&key.as_str()) {
                 let hint = match key.as_str() {
-                    "remote" => "remote copies are not supported by this version yet",
-                    _ => "expected one of stack, repository, retention, drill, services",
+                    "remotes" => "write each remote as [[remote]]".to_string(),
+                    _ => format!("expected one of {}", SECTIONS.join(", ")),
                 };
                 c.push(&top.key(key), format!("unknown section `{key}`: {hint}"));
             }
@@ -514,6 +630,7 @@ impl Config {
             take("stack", &mut c).and_then(|v| c.section(&top.key("stack"), v));
         let repository: Option<RepositoryConfig> =
             take("repository", &mut c).and_then(|v| c.section(&top.key("repository"), v));
+        let mut remotes = parse_remotes(take("remote", &mut c), &mut c);
         let retention = match take("retention", &mut c) {
             Some(v) => c.section(&top.key("retention"), v),
             None => Some(RetentionConfig::default()),
@@ -538,6 +655,10 @@ impl Config {
                 &top.key("repository").key("password"),
                 &mut repository.password,
             );
+        }
+        validate_remotes(&mut c, &mut remotes);
+        if let Some(retention) = retention.as_ref() {
+            validate_retention(&mut c, retention);
         }
         for (service_name, service) in services.iter_mut() {
             let at = top.key("services").key(service_name);
@@ -622,6 +743,7 @@ impl Config {
             file: file.to_path_buf(),
             stack,
             repository,
+            remotes: remotes.into_iter().map(|(_, r)| r).collect(),
             retention,
             drill,
             services,
@@ -633,6 +755,133 @@ impl Config {
         self.services
             .iter()
             .flat_map(|(name, svc)| svc.data.iter().map(move |src| (name.as_str(), svc, src)))
+    }
+}
+
+/// Each `[[remote]]` on its own, so one bad remote does not hide another's errors.
+fn parse_remotes(value: Option<toml::Value>, c: &mut Collector<'_>) -> Vec<(usize, RemoteConfig)> {
+    let at = KeyPath::default().key("remote");
+    match value {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| c.section(&at.index(i), item).map(|r| (i, r)))
+            .collect(),
+        Some(_) => {
+            c.push(&at, "must be a list of tables: write each remote as [[remote]]");
+            Vec::new()
+        }
+    }
+}
+
+fn validate_remotes(c: &mut Collector<'_>, remotes: &mut [(usize, RemoteConfig)]) {
+    let mut seen = BTreeMap::new();
+    for (i, remote) in remotes.iter_mut() {
+        let at = KeyPath::default().key("remote").index(*i);
+        validate_name(c, &at.key("name"), &remote.name, "remote");
+        if remote.name == LOCAL_COPY {
+            c.push(
+                &at.key("name"),
+                "`local` names the local repository; give the remote another name",
+            );
+        }
+        if let Some(first) = seen.insert(remote.name.clone(), *i) {
+            c.push(
+                &at.key("name"),
+                format!("duplicate remote name `{}` (also remote[{first}]); names must be unique", remote.name),
+            );
+        }
+        if let Err(message) = validate_endpoint(&remote.endpoint) {
+            c.push(&at.key("endpoint"), message);
+        }
+        if remote.region.trim().is_empty() {
+            c.push(&at.key("region"), "empty region; give the region the server expects (e.g. `us-east-1`, `garage`)");
+        }
+        let bucket_ok = (3..=63).contains(&remote.bucket.len())
+            && remote
+                .bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            c.push(&at.key("bucket"), format!("invalid bucket name `{}`: use 3-63 lowercase letters, digits, '-' or '.'", remote.bucket));
+        }
+        let prefix_ok = remote.prefix.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')
+        }) && !remote.prefix.split('/').any(|part| part == "..");
+        if !prefix_ok {
+            c.push(&at.key("prefix"), format!("invalid prefix `{}`: use letters, digits, '-', '_', '.' and '/' (no `..`)", remote.prefix));
+        }
+        resolve(c, &at.key("access_key_id"), &mut remote.access_key_id);
+        resolve(c, &at.key("secret_access_key"), &mut remote.secret_access_key);
+        if let Some(password) = remote.password.as_mut() {
+            resolve(c, &at.key("password"), password);
+        }
+    }
+}
+
+fn validate_endpoint(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| {
+        format!("not a valid URL ({e}); expected https://HOST[:PORT]")
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the endpoint URL contains credentials; remove them and set access_key_id / secret_access_key as secret references".into());
+    }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not HTTP; expected https://HOST[:PORT]", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the endpoint has no host; expected https://HOST[:PORT]".into());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err("the endpoint must be only https://HOST[:PORT]; put the bucket in `bucket` and any folder in `prefix`".into());
+    }
+    Ok(())
+}
+
+fn validate_retention(c: &mut Collector<'_>, retention: &RetentionConfig) {
+    let at = KeyPath::default().key("retention");
+    if !(retention.anomaly_ratio > 0.0 && retention.anomaly_ratio <= 1.0) {
+        c.push(
+            &at.key("anomaly_ratio"),
+            format!("{} is not a fraction; use a number above 0 and at most 1 (0.5 = half the usual size)", retention.anomaly_ratio),
+        );
+    }
+    if retention.anomaly_window == 0 {
+        c.push(&at.key("anomaly_window"), "must be at least 1 (backups to take the median of)");
+    }
+    if let Some(name) = &retention.timezone {
+        if jiff::tz::TimeZone::get(name).is_err() {
+            c.push(&at.key("timezone"), format!("unknown time zone `{name}`; use an IANA name like `Europe/Berlin` or `UTC`"));
+        }
+    }
+    let mut empty_by_default = Vec::new();
+    for (priority, table) in [
+        (Priority::Critical, retention.critical),
+        (Priority::High, retention.high),
+        (Priority::Medium, retention.medium),
+        (Priority::Low, retention.low),
+    ] {
+        if !retention.rules_for(priority).keeps_nothing() {
+            continue;
+        }
+        if table.is_some() {
+            c.push(
+                &at.key(&priority.to_string()),
+                format!("keeps no {priority} backup at all (daily, weekly and monthly are 0); keep at least one"),
+            );
+        } else {
+            empty_by_default.push(priority.to_string());
+        }
+    }
+    if !empty_by_default.is_empty() {
+        c.push(
+            &at,
+            format!(
+                "daily, weekly and monthly are all 0, so no {} backup would be kept; keep at least one",
+                empty_by_default.join("/")
+            ),
+        );
     }
 }
 

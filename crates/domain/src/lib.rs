@@ -9,6 +9,7 @@ pub mod events;
 pub mod fingerprint;
 pub mod manifest;
 pub mod plan;
+pub mod retention;
 pub mod secret;
 mod spans;
 

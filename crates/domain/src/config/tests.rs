@@ -109,7 +109,7 @@ fn missing_sections_and_unknown_sections_are_named() {
     insta::assert_snapshot!(errors("[stak]\nname = \"x\"\n"), @r"
     /etc/drydock/drydock.toml: missing section [stack]; add it (see examples/)
     /etc/drydock/drydock.toml: missing section [repository]; add it (see examples/)
-    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, retention, drill, services
+    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, remote, retention, drill, services
     3 errors in /etc/drydock/drydock.toml
     ");
 }
@@ -148,4 +148,95 @@ fn bad_durations_and_runtimes_are_named() {
         "{}",
         errors(&text)
     );
+}
+
+const REMOTE: &str = r#"
+[[remote]]
+name = "offsite"
+kind = "s3"
+endpoint = "https://s3.example.net"
+region = "eu-central-1"
+bucket = "clinic-data"
+prefix = "backups/"
+path_style = true
+access_key_id = "${env:DRYDOCK_TEST_S3_KEY}"
+secret_access_key = "${env:DRYDOCK_TEST_S3_SECRET}"
+"#;
+
+fn load_with_s3_env(text: &str) -> Result<Config, ConfigErrors> {
+    // SAFETY: tests in this module only read these variables.
+    unsafe {
+        std::env::set_var("DRYDOCK_TEST_S3_KEY", "GKcanarykey");
+        std::env::set_var("DRYDOCK_TEST_S3_SECRET", "s3-secret-canary");
+    }
+    load(text)
+}
+
+#[test]
+fn remotes_load_with_their_secrets_resolved_and_hidden() {
+    let text = format!("{GOOD}{REMOTE}");
+    let c = load_with_s3_env(&text).unwrap();
+    assert_eq!(c.remotes.len(), 1);
+    let r = &c.remotes[0];
+    assert_eq!(r.name, "offsite");
+    assert_eq!(r.secret_access_key.expose(), "s3-secret-canary");
+    assert!(r.password.is_none());
+    let debug = format!("{c:?}");
+    let json = serde_json::to_string(&c).unwrap();
+    for shown in [debug, json] {
+        assert!(!shown.contains("canary"), "a secret is shown: {shown}");
+    }
+}
+
+#[test]
+fn bad_remotes_are_reported_each_with_its_line() {
+    let text = format!(
+        r#"{GOOD}
+[[remote]]
+name = "local"
+kind = "s3"
+endpoint = "https://AKIAXXXX:topsecret@s3.example.net"
+region = ""
+bucket = "Clinic_Data"
+prefix = "../up"
+access_key_id = "AKIALITERAL"
+secret_access_key = "${{env:DRYDOCK_TEST_S3_SECRET}}"
+
+[[remote]]
+name = "b2"
+kind = "gcs"
+endpoint = "https://s3.example.net"
+
+[[remote]]
+name = "b3"
+kind = "s3"
+endpoint = "https://s3.example.net/bucket"
+region = "x"
+bucket = "abc"
+access_key_id = "${{env:DRYDOCK_TEST_S3_KEY}}"
+secret_access_key = "${{env:DRYDOCK_TEST_S3_SECRET}}"
+colour = "blue"
+"#
+    );
+    let e = load_with_s3_env(&text).unwrap_err().to_string();
+    assert!(!e.contains("topsecret"), "the endpoint's password leaked: {e}");
+    assert!(!e.contains("AKIALITERAL"), "a literal key leaked: {e}");
+    insta::assert_snapshot!(e);
+}
+
+#[test]
+fn retention_counts_guards_and_zones_are_validated() {
+    let text = format!(
+        "{GOOD}\n[retention]\ndaily = 0\nweekly = 0\nmonthly = 0\nanomaly_ratio = 1.5\ntimezone = \"Mars/Olympus\"\n\n[retention.critical]\ndaily = 30\n"
+    );
+    insta::assert_snapshot!(errors(&text));
+    let text = format!(
+        "{GOOD}\n[retention]\ndaily = 7\n\n[retention.critical]\ndaily = 30\nweekly = 8\n\n[retention.low]\ndaily = 2\nmonthly = 0\n"
+    );
+    let c = load(&text).unwrap();
+    let r = &c.retention;
+    use crate::retention::KeepRules;
+    assert_eq!(r.rules_for(Priority::Critical), KeepRules { daily: 30, weekly: 8, monthly: 12 });
+    assert_eq!(r.rules_for(Priority::High), KeepRules { daily: 7, weekly: 4, monthly: 12 });
+    assert_eq!(r.rules_for(Priority::Low), KeepRules { daily: 2, weekly: 4, monthly: 0 });
 }
