@@ -7,9 +7,10 @@ use drydock_domain::Priority;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (backup stored / restore verified / repository ok)
+  0  success (backup stored in every copy / restore verified / repository ok)
   1  warning: the run finished but something needs a look (a non-critical source
-     skipped, live data changed since the last backup)
+     skipped, a remote copy not updated, live data changed since the last backup,
+     prune held back by a guard or refused for a copy)
   2  failure: a critical source failed, a restore did not verify, a check found damage,
      or the config/repository could not be used
   3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
@@ -65,6 +66,10 @@ pub enum Command {
     Backup(BackupArgs),
     /// List backups, what each holds and where its copies are.
     Backups,
+    /// Bring every remote copy up to date with the local repository and verify it.
+    Sync(SyncArgs),
+    /// Apply [retention] to every copy: delete what no rule keeps (see --dry-run).
+    Prune(PruneArgs),
     /// Restore from a backup and verify the result against the backup's fingerprints.
     Restore(RestoreArgs),
     /// Check repository integrity, a backup's checksums, or live data against the latest backup.
@@ -102,6 +107,26 @@ pub struct RestoreArgs {
     /// Replace existing data without asking.
     #[arg(long)]
     pub force: bool,
+    /// Read only this copy: `local` or a [[remote]]'s name (default: local, then remotes).
+    #[arg(long, value_name = "COPY")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this remote.
+    #[arg(long, value_name = "NAME")]
+    pub copy: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show exactly what would be deleted and why; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this copy: `local` or a [[remote]]'s name.
+    #[arg(long, value_name = "NAME")]
+    pub copy: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,10 +134,16 @@ pub struct VerifyArgs {
     /// Check this backup's snapshots (default: every backup).
     pub backup: Option<String>,
     /// Read every pack and re-check every stream's SHA-256 (slow; reads all data).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
+    /// Read a random share of the packs, e.g. `10%`.
+    #[arg(long, value_name = "N%", value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+    /// Only this copy: `local` or a [[remote]]'s name (default: every copy).
+    #[arg(long, value_name = "NAME")]
+    pub copy: Option<String>,
     /// Compare live data with the latest backup instead.
-    #[arg(long, conflicts_with_all = ["read_data", "backup"])]
+    #[arg(long, conflicts_with_all = ["read_data", "read_data_subset", "backup", "copy"])]
     pub live: bool,
 }
 
@@ -140,4 +171,17 @@ pub struct DemoArgs {
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
     s.parse()
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a percentage; write e.g. 10%"))?;
+    if n > 0.0 && n <= 100.0 {
+        Ok(n)
+    } else {
+        Err(format!("`{s}` is not between 0% and 100%"))
+    }
 }

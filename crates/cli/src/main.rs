@@ -16,6 +16,7 @@ use drydock_domain::{Config, EventSink};
 use drydock_engine::drill::DrillOptions;
 use drydock_engine::restore::{BackupRef, RestoreOptions};
 use drydock_engine::EngineError;
+use drydock_storage::ReadData;
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -35,6 +36,7 @@ impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         let code = match e {
             EngineError::Refused(_) | EngineError::NoBackup(_) => EXIT_REFUSED,
+            EngineError::UnknownCopy(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         };
         Failure {
@@ -172,6 +174,22 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             output(cli, &list, render::backups);
             Ok(0)
         }
+        Command::Sync(args) => {
+            let config = load(cli)?;
+            let report = drydock_engine::sync::sync(&config, args.copy.as_deref(), events(cli))?;
+            output(cli, &report, render::sync);
+            Ok(report.exit_code() as u8)
+        }
+        Command::Prune(args) => {
+            let config = load(cli)?;
+            let opts = drydock_engine::prune::PruneOptions {
+                copy: args.copy.as_deref(),
+                dry_run: args.dry_run,
+            };
+            let report = drydock_engine::prune::prune(&config, &opts, events(cli))?;
+            output(cli, &report, render::prune);
+            Ok(report.exit_code() as u8)
+        }
         Command::Restore(args) => {
             let config = load(cli)?;
             let backup: BackupRef = args.backup.parse().map_err(|message| Failure {
@@ -183,6 +201,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let opts = RestoreOptions {
                 backup,
+                from: args.from.clone(),
                 services: args.services.clone(),
                 all: args.all,
                 force: args.force,
@@ -200,12 +219,17 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 output(cli, &report, render::live);
                 return Ok(if report.same { 0 } else { EXIT_WARNING });
             }
-            let report = drydock_engine::verify::verify_repository(
-                &config,
-                args.backup.as_deref(),
-                args.read_data,
-                events(cli),
-            )?;
+            let read_data = match (args.read_data, args.read_data_subset) {
+                (true, _) => ReadData::All,
+                (false, Some(p)) => ReadData::Percent(p),
+                (false, None) => ReadData::None,
+            };
+            let opts = drydock_engine::verify::VerifyOptions {
+                backup: args.backup.as_deref(),
+                copy: args.copy.as_deref(),
+                read_data,
+            };
+            let report = drydock_engine::verify::verify_repository(&config, &opts, events(cli))?;
             output(cli, &report, render::verify);
             Ok(if report.ok { 0 } else { EXIT_FAILURE })
         }

@@ -7,7 +7,9 @@ use drydock_domain::SourceStatus;
 use drydock_engine::backup::BackupReport;
 use drydock_engine::demo::DemoReport;
 use drydock_engine::list::BackupList;
+use drydock_engine::prune::PruneReport;
 use drydock_engine::restore::{RestoreReport, RestoreStatus};
+use drydock_engine::sync::SyncReport;
 use drydock_engine::verify::{LiveReport, VerifyReport};
 
 pub fn bytes(n: u64) -> String {
@@ -109,12 +111,37 @@ pub fn backup(r: &BackupReport) -> String {
             s.error.as_deref().unwrap_or("")
         );
     }
+    for c in &r.copies {
+        let _ = write!(out, "copy {}: {}", c.name, c.status);
+        if !c.also_synced.is_empty() {
+            let _ = write!(out, " (also brought over: {})", c.also_synced.join(", "));
+        }
+        match &c.error {
+            Some(e) => {
+                let _ = writeln!(out, " - {e}");
+            }
+            None => out.push('\n'),
+        }
+    }
     out
 }
 
 pub fn backups(l: &BackupList) -> String {
+    let mut notes = String::new();
+    for c in l.copies.iter().filter(|c| !c.reachable) {
+        let _ = writeln!(
+            notes,
+            "copy {} ({}) not readable: {}",
+            c.name,
+            c.location,
+            c.error.as_deref().unwrap_or("")
+        );
+    }
     if l.backups.is_empty() {
-        return format!("no backups in {} yet; run `drydock backup`\n", l.repository);
+        return format!(
+            "{notes}no backups in {} yet; run `drydock backup`\n",
+            l.repository
+        );
     }
     let rows: Vec<Vec<String>> = l
         .backups
@@ -133,14 +160,19 @@ pub fn backups(l: &BackupList) -> String {
                 bytes(b.logical_bytes),
                 b.copies
                     .iter()
-                    .map(|c| format!("{}:{}", c.name, c.status))
+                    .map(|c| match c.verified_at {
+                        Some(at) if c.status == "verified" => {
+                            format!("{}:verified@{}", c.name, at.strftime("%m-%d %H:%M"))
+                        }
+                        _ => format!("{}:{}", c.name, c.status),
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
             ]
         })
         .collect();
     format!(
-        "repository {}\n{}",
+        "{notes}repository {}\n{}",
         l.repository,
         table(
             &[
@@ -214,35 +246,64 @@ pub fn restore(r: &RestoreReport) -> String {
 }
 
 pub fn verify(r: &VerifyReport) -> String {
-    let mut out = format!(
-        "repository {}: {}\n",
-        r.repository,
-        if r.repository_errors.is_empty() {
-            "structure ok"
-        } else {
-            "DAMAGED"
+    let mut out = String::new();
+    for c in &r.copies {
+        let _ = writeln!(
+            out,
+            "copy {} ({}): {}",
+            c.name,
+            c.location,
+            match (&c.error, c.repository_errors.is_empty()) {
+                (Some(_), _) => "NOT CHECKED",
+                (None, true) => "structure ok",
+                (None, false) => "DAMAGED",
+            }
+        );
+        if let Some(e) = &c.error {
+            let _ = writeln!(out, "  error: {e}");
         }
-    );
-    if r.read_data {
-        out += "  all pack data read and checked\n";
-    }
-    for e in &r.repository_errors {
-        let _ = writeln!(out, "  error: {e}");
-    }
-    for b in &r.backups {
-        let bad: Vec<_> = b.sources.iter().filter(|s| s.status != "ok").collect();
-        if bad.is_empty() {
-            let _ = writeln!(out, "  backup {}: {} sources ok", b.id, b.sources.len());
+        match r.read_data.as_str() {
+            "none" => {}
+            "all" => out += "  all pack data read and checked\n",
+            share => {
+                let _ = writeln!(out, "  a random {share} of the pack data read and checked");
+            }
         }
-        for s in bad {
+        for e in &c.repository_errors {
+            let _ = writeln!(out, "  error: {e}");
+        }
+        for d in &c.damaged {
+            let needed: Vec<String> = d
+                .needed_by
+                .iter()
+                .map(|n| format!("{} ({})", n.backup_id, n.sources.join(", ")))
+                .collect();
             let _ = writeln!(
                 out,
-                "  backup {} {}: {} {}",
-                b.id,
-                s.source,
-                s.status.to_uppercase(),
-                s.detail.as_deref().unwrap_or("")
+                "  damaged {}: needed by {}",
+                d.object,
+                if needed.is_empty() {
+                    "no checked backup".to_string()
+                } else {
+                    needed.join("; ")
+                }
             );
+        }
+        for b in &c.backups {
+            let bad: Vec<_> = b.sources.iter().filter(|s| s.status != "ok").collect();
+            if bad.is_empty() {
+                let _ = writeln!(out, "  backup {}: {} sources ok", b.id, b.sources.len());
+            }
+            for s in bad {
+                let _ = writeln!(
+                    out,
+                    "  backup {} {}: {} {}",
+                    b.id,
+                    s.source,
+                    s.status.to_uppercase(),
+                    s.detail.as_deref().unwrap_or("")
+                );
+            }
         }
     }
     out += if r.ok {
@@ -250,6 +311,85 @@ pub fn verify(r: &VerifyReport) -> String {
     } else {
         "verify: PROBLEMS FOUND\n"
     };
+    out
+}
+
+pub fn sync(r: &SyncReport) -> String {
+    let mut out = String::new();
+    for c in &r.copies {
+        let _ = write!(
+            out,
+            "copy {} ({}): {} - {} backup(s) copied and verified, {} already there",
+            c.name,
+            c.location,
+            c.status,
+            c.synced.len(),
+            c.already_present
+        );
+        if !c.unsynced.is_empty() {
+            let _ = write!(out, ", {} still missing", c.unsynced.len());
+        }
+        let _ = writeln!(out, " ({})", seconds(c.duration_ms));
+        if let Some(e) = &c.error {
+            let _ = writeln!(out, "  error: {e}");
+        }
+    }
+    out
+}
+
+pub fn prune(r: &PruneReport) -> String {
+    let mut out = String::new();
+    for c in &r.copies {
+        let _ = writeln!(
+            out,
+            "copy {} ({}): {}{}",
+            c.name,
+            c.location,
+            c.status,
+            if r.dry_run {
+                " (dry run: nothing deleted)"
+            } else {
+                ""
+            }
+        );
+        if let Some(reason) = &c.reason {
+            let _ = writeln!(out, "  {reason}");
+        }
+        for w in &c.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        for s in &c.sources {
+            let _ = writeln!(
+                out,
+                "  {} ({}: keep daily {}, weekly {}, monthly {})",
+                s.source, s.priority, s.rules.daily, s.rules.weekly, s.rules.monthly
+            );
+            for d in &s.decisions {
+                let _ = writeln!(
+                    out,
+                    "    {} {}  {}",
+                    if d.keep { "keep  " } else { "DELETE" },
+                    d.id,
+                    d.reasons.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {} source backup(s) {}{}",
+            c.deleted.len(),
+            if r.dry_run {
+                "would be deleted"
+            } else {
+                "deleted"
+            },
+            if r.dry_run || c.bytes_removed == 0 {
+                String::new()
+            } else {
+                format!(", {} freed", bytes(c.bytes_removed))
+            }
+        );
+    }
     out
 }
 

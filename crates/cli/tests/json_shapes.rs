@@ -26,8 +26,21 @@ fn backup_backups_restore_and_error_json_shapes() {
     });
     let (_, list) = stack.json(&["backups"]);
     insta::assert_json_snapshot!("backups", list, {
-        ".repository" => "[path]", ".backups[].id" => "[id]", ".backups[].started_at" => "[time]", ".backups[].finished_at" => "[time]",
-        ".backups[].stored_bytes" => "[bytes]", ".backups[].sources[].stored_bytes" => "[bytes]",
+        ".repository" => "[path]", ".copies[].location" => "[path]", ".backups[].id" => "[id]", ".backups[].started_at" => "[time]", ".backups[].finished_at" => "[time]",
+        ".backups[].stored_bytes" => "[bytes]", ".backups[].sources[].stored_bytes" => "[bytes]", ".backups[].copies[].verified_at" => "[time]",
+    });
+    let (code, verify) = stack.json(&["verify"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("verify", verify, {
+        ".copies[].location" => "[path]", ".copies[].backups[].id" => "[id]",
+    });
+    let (code, prune) = stack.json(&["prune", "--dry-run"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("prune", prune, {
+        ".copies[].location" => "[path]", ".copies[].sources[].decisions[].id" => "[id]",
+        ".copies[].sources[].decisions[].reasons[0]" => "[daily bucket]",
+        ".copies[].sources[].decisions[].reasons[1]" => "[weekly bucket]",
+        ".copies[].sources[].decisions[].reasons[2]" => "[monthly bucket]",
     });
     let (code, restore) = stack.json(&["restore", "latest", "--all", "--force"]);
     assert_eq!(code, 0);

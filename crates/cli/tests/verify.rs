@@ -93,14 +93,15 @@ fn verify_finds_a_corrupted_pack_and_restores_by_id() {
     let (_, second) = stack.json(&["backup"]);
     let (code, report) = stack.json(&["verify", "--read-data"]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["backups"].as_array().unwrap().len(), 2);
+    assert_eq!(report["copies"][0]["name"], "local");
+    assert_eq!(report["copies"][0]["backups"].as_array().unwrap().len(), 2);
 
     let (code, list) = stack.json(&["backups"]);
     assert_eq!(code, 0);
     assert_eq!(list["backups"][0]["id"], second["id"], "newest first");
     let text = String::from_utf8(stack.run(&["backups"]).stdout).unwrap();
     assert!(
-        text.contains(first["id"].as_str().unwrap()) && text.contains("local:present"),
+        text.contains(first["id"].as_str().unwrap()) && text.contains("local:verified@"),
         "{text}"
     );
 
@@ -122,23 +123,53 @@ fn verify_finds_a_corrupted_pack_and_restores_by_id() {
         common::text(&out)
     );
 
-    // Flip bytes in every data pack: a full read must notice and exit 2.
-    for entry in walkdir::WalkDir::new(stack.repo().join("data"))
+    // Flip a byte in the largest pack (the documents' contents): a full read must
+    // notice, name the pack and the backups needing it, and exit 2.
+    let largest = walkdir::WalkDir::new(stack.repo().join("data"))
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-    {
-        let mut bytes = std::fs::read(entry.path()).unwrap();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0xff;
-        std::fs::write(entry.path(), bytes).unwrap();
-    }
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(largest.path()).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(largest.path(), bytes).unwrap();
+    let pack_name = largest.file_name().to_string_lossy().into_owned();
     let (code, report) = stack.json(&["verify", "--read-data"]);
     assert_eq!(code, 2, "{report:#}");
     assert_eq!(report["ok"], false);
+    let local = &report["copies"][0];
     assert!(
-        !report["repository_errors"].as_array().unwrap().is_empty(),
+        !local["repository_errors"].as_array().unwrap().is_empty(),
         "{report:#}"
+    );
+    // Each damaged pack is named with the backups and sources that need it.
+    let damaged = local["damaged"].as_array().unwrap();
+    assert!(!damaged.is_empty(), "{report:#}");
+    assert_eq!(damaged.len(), 1, "{report:#}");
+    assert_eq!(
+        damaged[0]["object"],
+        format!("pack {pack_name}"),
+        "{report:#}"
+    );
+    let needed: Vec<&str> = damaged
+        .iter()
+        .flat_map(|d| d["needed_by"].as_array().unwrap())
+        .map(|n| n["backup_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        needed.contains(&first["id"].as_str().unwrap()),
+        "{report:#}"
+    );
+    assert!(
+        needed.contains(&second["id"].as_str().unwrap()),
+        "{report:#}"
+    );
+    let (_, list) = stack.json(&["backups"]);
+    assert_eq!(
+        list["backups"][0]["copies"][0]["status"], "corrupt",
+        "{list:#}"
     );
 }
 

@@ -769,7 +769,10 @@ fn parse_remotes(value: Option<toml::Value>, c: &mut Collector<'_>) -> Vec<(usiz
             .filter_map(|(i, item)| c.section(&at.index(i), item).map(|r| (i, r)))
             .collect(),
         Some(_) => {
-            c.push(&at, "must be a list of tables: write each remote as [[remote]]");
+            c.push(
+                &at,
+                "must be a list of tables: write each remote as [[remote]]",
+            );
             Vec::new()
         }
     }
@@ -789,14 +792,20 @@ fn validate_remotes(c: &mut Collector<'_>, remotes: &mut [(usize, RemoteConfig)]
         if let Some(first) = seen.insert(remote.name.clone(), *i) {
             c.push(
                 &at.key("name"),
-                format!("duplicate remote name `{}` (also remote[{first}]); names must be unique", remote.name),
+                format!(
+                    "duplicate remote name `{}` (also remote[{first}]); names must be unique",
+                    remote.name
+                ),
             );
         }
         if let Err(message) = validate_endpoint(&remote.endpoint) {
             c.push(&at.key("endpoint"), message);
         }
         if remote.region.trim().is_empty() {
-            c.push(&at.key("region"), "empty region; give the region the server expects (e.g. `us-east-1`, `garage`)");
+            c.push(
+                &at.key("region"),
+                "empty region; give the region the server expects (e.g. `us-east-1`, `garage`)",
+            );
         }
         let bucket_ok = (3..=63).contains(&remote.bucket.len())
             && remote
@@ -804,16 +813,34 @@ fn validate_remotes(c: &mut Collector<'_>, remotes: &mut [(usize, RemoteConfig)]
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
         if !bucket_ok {
-            c.push(&at.key("bucket"), format!("invalid bucket name `{}`: use 3-63 lowercase letters, digits, '-' or '.'", remote.bucket));
+            c.push(
+                &at.key("bucket"),
+                format!(
+                    "invalid bucket name `{}`: use 3-63 lowercase letters, digits, '-' or '.'",
+                    remote.bucket
+                ),
+            );
         }
-        let prefix_ok = remote.prefix.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/')
-        }) && !remote.prefix.split('/').any(|part| part == "..");
+        let prefix_ok = remote
+            .prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+            && !remote.prefix.split('/').any(|part| part == "..");
         if !prefix_ok {
-            c.push(&at.key("prefix"), format!("invalid prefix `{}`: use letters, digits, '-', '_', '.' and '/' (no `..`)", remote.prefix));
+            c.push(
+                &at.key("prefix"),
+                format!(
+                    "invalid prefix `{}`: use letters, digits, '-', '_', '.' and '/' (no `..`)",
+                    remote.prefix
+                ),
+            );
         }
         resolve(c, &at.key("access_key_id"), &mut remote.access_key_id);
-        resolve(c, &at.key("secret_access_key"), &mut remote.secret_access_key);
+        resolve(
+            c,
+            &at.key("secret_access_key"),
+            &mut remote.secret_access_key,
+        );
         if let Some(password) = remote.password.as_mut() {
             resolve(c, &at.key("password"), password);
         }
@@ -821,14 +848,16 @@ fn validate_remotes(c: &mut Collector<'_>, remotes: &mut [(usize, RemoteConfig)]
 }
 
 fn validate_endpoint(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        format!("not a valid URL ({e}); expected https://HOST[:PORT]")
-    })?;
+    let url = url::Url::parse(raw)
+        .map_err(|e| format!("not a valid URL ({e}); expected https://HOST[:PORT]"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the endpoint URL contains credentials; remove them and set access_key_id / secret_access_key as secret references".into());
     }
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not HTTP; expected https://HOST[:PORT]", url.scheme()));
+        return Err(format!(
+            "scheme `{}` is not HTTP; expected https://HOST[:PORT]",
+            url.scheme()
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the endpoint has no host; expected https://HOST[:PORT]".into());
@@ -848,11 +877,19 @@ fn validate_retention(c: &mut Collector<'_>, retention: &RetentionConfig) {
         );
     }
     if retention.anomaly_window == 0 {
-        c.push(&at.key("anomaly_window"), "must be at least 1 (backups to take the median of)");
+        c.push(
+            &at.key("anomaly_window"),
+            "must be at least 1 (backups to take the median of)",
+        );
     }
     if let Some(name) = &retention.timezone {
         if jiff::tz::TimeZone::get(name).is_err() {
-            c.push(&at.key("timezone"), format!("unknown time zone `{name}`; use an IANA name like `Europe/Berlin` or `UTC`"));
+            c.push(
+                &at.key("timezone"),
+                format!(
+                    "unknown time zone `{name}`; use an IANA name like `Europe/Berlin` or `UTC`"
+                ),
+            );
         }
     }
     let mut empty_by_default = Vec::new();

@@ -126,11 +126,20 @@ pub struct SourceRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistent_at: Option<Timestamp>,
     pub duration_ms: u64,
+    /// When retention removed this source's data from the copy the manifest is in.
+    /// The other sources of the backup may still be there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_at: Option<Timestamp>,
 }
 
 impl SourceRecord {
     pub fn label(&self) -> String {
         format!("{}/{}", self.service, self.source)
+    }
+
+    /// Stored completely and not removed by retention: a restore can use it.
+    pub fn is_restorable(&self) -> bool {
+        self.status == SourceStatus::Ok && self.pruned_at.is_none()
     }
 }
 
@@ -167,6 +176,11 @@ impl Manifest {
             )));
         }
         Ok(m)
+    }
+
+    /// Whether any source can still be restored from this manifest's copy.
+    pub fn has_restorable(&self) -> bool {
+        self.sources.iter().any(SourceRecord::is_restorable)
     }
 
     pub fn source(&self, service: &str, source: &str) -> Option<&SourceRecord> {

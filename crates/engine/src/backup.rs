@@ -1,5 +1,8 @@
-//! `drydock backup`: every selected source, critical first, into the repository, with a
-//! manifest that records only what was stored completely by a producer that succeeded.
+//! `drydock backup`: every selected source, critical first, into the local repository,
+//! with a manifest that records only what was stored completely by a producer that
+//! succeeded; then the new snapshots are read back locally, and every remote copy is
+//! brought up to date (`sync`). A failed local write fails the source (and a critical
+//! source the run); a failed remote is a warning (exit 1), retried at the next run.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -7,15 +10,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use drydock_domain::config::Config;
+use drydock_domain::config::LOCAL_COPY;
 use drydock_domain::manifest::{BackupStatus, MANIFEST_FORMAT};
 use drydock_domain::plan::{self, Selection};
 use drydock_domain::{BackupId, Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
 use drydock_sources::SourceContext;
-use drydock_storage::SnapshotMeta;
+use drydock_state::{CopyState, StateDb};
+use drydock_storage::{ReadData, SnapshotMeta};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::copies::{storage_err, Catalog};
 use crate::repo::{self, RepoStore};
+use crate::sync::{self, CopySync};
 use crate::{state, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,18 +36,46 @@ pub struct BackupReport {
     pub finished_at: Timestamp,
     pub duration_ms: u64,
     pub sources: Vec<SourceRecord>,
+    /// Where the backup is: the local copy (read back after writing), then each remote.
+    pub copies: Vec<CopyOutcome>,
     pub warnings: Vec<String>,
 }
 
+/// One copy of this backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyOutcome {
+    pub name: String,
+    /// `verified` (written and read back), `unsynced` (remote failed; retried at the
+    /// next run) or `failed` (the local read-back found a problem).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Remotes: earlier unsynced backups this run brought over too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_synced: Vec<String>,
+}
+
 impl BackupReport {
-    /// 0 every source stored, 1 some non-critical source skipped or failed (warning),
-    /// 2 a critical source failed or nothing was stored.
+    /// 0 every source stored in every copy, 1 some non-critical source skipped or
+    /// failed, or a remote copy could not be updated (warning), 2 a critical source
+    /// failed, nothing was stored, or the local copy did not read back.
     pub fn exit_code(&self) -> i32 {
-        match self.status {
+        let base = match self.status {
             BackupStatus::Ok => 0,
             BackupStatus::Partial => 1,
             BackupStatus::Failed => 2,
-        }
+        };
+        let copies = self
+            .copies
+            .iter()
+            .map(|c| match (c.name.as_str(), c.status) {
+                (_, "verified") => 0,
+                (LOCAL_COPY, _) => 2,
+                _ => 1,
+            })
+            .max()
+            .unwrap_or(0);
+        base.max(copies)
     }
 }
 
@@ -52,12 +87,10 @@ pub fn backup(
     let planned = plan::plan(config, selection)?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let repository = repo::open_repository(config, true)?;
-    let _lock = repository
+    let state_db = StateDb::open(&config.stack.state_dir)?;
+    let lock = repository
         .lock("backup")
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
+        .map_err(storage_err(&repository))?;
 
     let started_at = Timestamp::now();
     let clock = Instant::now();
@@ -70,7 +103,7 @@ pub fn backup(
     });
 
     let mut records = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = lock.removed_stale().to_vec();
     for p in &planned {
         let label = p.label();
         let source = drydock_sources::build(p.source);
@@ -99,6 +132,7 @@ pub fn backup(
             fingerprint: None,
             consistent_at: None,
             duration_ms: 0,
+            pruned_at: None,
         };
 
         // A source that cannot be reached: critical fails the run, others are skipped.
@@ -232,18 +266,98 @@ pub fn backup(
     };
     // Nothing stored means nothing to record: a manifest would only list failures.
     let recorded = any_ok;
+    let mut copies = Vec::new();
     if recorded {
-        repo::save_manifest(&repository, &manifest)?;
+        let manifest_snapshot = repo::save_manifest(&repository, &manifest)?;
+        copies.push(read_back_locally(
+            &repository,
+            &manifest,
+            &manifest_snapshot,
+            &state_db,
+        ));
+        if !config.remotes.is_empty() {
+            let catalog = Catalog::load(&repository, events.as_ref())?;
+            let synced = sync::sync_remotes(
+                config,
+                &repository,
+                &catalog,
+                &state_db,
+                None,
+                events.as_ref(),
+            );
+            for copy in synced {
+                if let Some(e) = &copy.error {
+                    warnings.push(format!(
+                        "copy `{}` not updated (retried at the next run): {e}",
+                        copy.name
+                    ));
+                }
+                copies.push(remote_outcome(copy, id.as_str()));
+            }
+        }
     }
     Ok(BackupReport {
         id: id.to_string(),
         status,
         recorded,
-        repository: repository.path().display().to_string(),
+        repository: repository.location().to_string(),
         started_at,
         finished_at,
         duration_ms: clock.elapsed().as_millis() as u64,
         sources: manifest.sources,
+        copies,
         warnings,
     })
+}
+
+/// Checks what this backup just wrote from a fresh handle (index, packs, trees) and
+/// records the local copy as verified.
+fn read_back_locally(
+    repository: &drydock_storage::Repository,
+    manifest: &drydock_domain::Manifest,
+    manifest_snapshot: &str,
+    state_db: &StateDb,
+) -> CopyOutcome {
+    let mut ids: Vec<String> = manifest
+        .sources
+        .iter()
+        .filter_map(|r| r.snapshot_id.clone())
+        .collect();
+    ids.push(manifest_snapshot.to_string());
+    let problem = match repository.check_snapshots(&ids, ReadData::None) {
+        Ok(report) if report.ok => None,
+        Ok(report) => Some(report.errors.join("; ")),
+        Err(e) => Some(e.to_string()),
+    };
+    let (state, status) = match &problem {
+        None => (CopyState::Verified, "verified"),
+        Some(_) => (CopyState::Corrupt, "failed"),
+    };
+    let _ = state_db.record_copy(LOCAL_COPY, manifest.id.as_str(), state, problem.as_deref());
+    CopyOutcome {
+        name: LOCAL_COPY.into(),
+        status,
+        error: problem.map(|p| format!("the backup did not read back from the local repository: {p}; run `drydock verify --copy local`")),
+        also_synced: Vec::new(),
+    }
+}
+
+fn remote_outcome(copy: CopySync, this_backup: &str) -> CopyOutcome {
+    let this_synced = copy.synced.iter().any(|b| b == this_backup);
+    let also_synced = copy
+        .synced
+        .iter()
+        .filter(|b| b.as_str() != this_backup)
+        .cloned()
+        .collect();
+    CopyOutcome {
+        name: copy.name,
+        status: if copy.error.is_none() || this_synced {
+            "verified"
+        } else {
+            "unsynced"
+        },
+        error: copy.error,
+        also_synced,
+    }
 }

@@ -98,6 +98,7 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
     let clock = Instant::now();
     let opts = RestoreOptions {
         backup: BackupRef::Latest,
+        from: None,
         services: vec![],
         all: true,
         force: true,

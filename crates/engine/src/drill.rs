@@ -181,11 +181,9 @@ pub fn drill(
     let repository = repo::open_repository(config, false)?;
     let _lock = repository
         .lock("drill")
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
-    let manifests = repo::load_manifests(&repository, events.as_ref())?;
+        .map_err(crate::copies::storage_err(&repository))?;
+    let catalog = crate::copies::Catalog::load(&repository, events.as_ref())?;
+    let manifests = catalog.plain_manifests();
     let rto_target = config.drill.rto_target;
     let rpo_target = config.drill.rpo_target;
     let stack_clock = Instant::now();
@@ -302,10 +300,15 @@ pub fn drill(
             r.rpo_ms = Some(failure_point.duration_since(consistent).as_millis().max(0) as u64);
         }
         let restore_clock = Instant::now();
+        let snapshot_id = catalog
+            .snapshot_of(manifest.id.as_str(), &record.service, &record.source)
+            .unwrap_or_default();
         let fetch = RepoFetch {
             repo: &repository,
+            snapshot_id,
             record,
             events: events.as_ref(),
+            copy_failed: std::cell::Cell::new(false),
         };
         let outcome = sandbox
             .target()

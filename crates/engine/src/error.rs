@@ -8,11 +8,18 @@ use drydock_domain::plan::PlanError;
 pub enum EngineError {
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error("repository {path}: {cause}")]
+    #[error("repository {location}: {cause}")]
     Storage {
-        path: PathBuf,
+        location: String,
         cause: drydock_storage::StorageError,
     },
+    /// A remote copy could not be opened or used; the cause names the remote location.
+    #[error("copy `{copy}`: {cause}")]
+    Copy { copy: String, cause: String },
+    #[error("{0}")]
+    UnknownCopy(String),
+    #[error(transparent)]
+    StateDb(#[from] drydock_state::StateError),
     #[error("no repository at {path}: run `drydock backup` first to create it, or check [repository].path")]
     NoRepository { path: PathBuf },
     #[error("{0}")]

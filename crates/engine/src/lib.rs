@@ -1,5 +1,7 @@
-//! drydock's operations, built from the domain and the adapters: `backup`, `restore`
-//! (always verified), `verify`, listing backups, and the self-contained `demo`.
+//! drydock's operations, built from the domain and the adapters: `backup` (local
+//! copy first, then `sync` to every remote), `restore` (always verified, local copy
+//! first with remote fallback), `verify` per copy, `prune` (retention on every copy),
+//! listing backups per copy, `drill`, and the self-contained `demo`.
 //!
 //! The engine owns the rules that never bend: nothing is recorded as good unless its
 //! producer succeeded and its data was stored completely; nothing is overwritten without
@@ -8,13 +10,16 @@
 //! reports; rendering is the CLI's job.
 
 pub mod backup;
+pub mod copies;
 pub mod demo;
 pub mod drill;
 mod error;
 pub mod list;
+pub mod prune;
 mod repo;
 pub mod restore;
 mod state;
+pub mod sync;
 pub mod verify;
 
 pub use error::EngineError;

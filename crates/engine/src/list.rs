@@ -1,20 +1,41 @@
-//! `drydock backups`: what each backup holds and where its copies are.
+//! `drydock backups`: what each backup holds and, per copy, whether it is there:
+//! `verified` (when), `present`, `unsynced`, `missing`, `corrupt`, `pruned`, or
+//! `unknown` when the copy cannot be reached now.
+//!
+//! Presence comes from the copies themselves (their manifests and snapshots);
+//! verification times, sync failures and prune records come from the state database.
+//! Backups are listed from every copy that can be read, so on a fresh machine with
+//! only the config the remote's backups are listed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use drydock_domain::config::{Config, SourceKind};
+use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::{EventSink, Manifest, Priority, SourceStatus};
+use drydock_state::{CopyRecord, CopyState, StateDb};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::copies::{self, Catalog};
 use crate::{repo, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupList {
+    /// The local repository's location.
     pub repository: String,
+    pub copies: Vec<CopyInfo>,
     pub backups: Vec<BackupSummary>,
+}
+
+/// One copy, as far as this listing could read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyInfo {
+    pub name: String,
+    pub location: String,
+    pub reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,15 +46,20 @@ pub struct BackupSummary {
     pub finished_at: Timestamp,
     pub logical_bytes: u64,
     pub stored_bytes: u64,
-    /// Where copies of this backup are. Only the local repository exists so far.
-    pub copies: Vec<Copy>,
+    /// This backup in each copy, local first.
+    pub copies: Vec<CopyStatus>,
     pub sources: Vec<SourceSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Copy {
+pub struct CopyStatus {
     pub name: String,
+    /// `verified`, `present`, `unsynced`, `missing`, `corrupt`, `pruned` or `unknown`.
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +77,7 @@ pub struct SourceSummary {
     pub error: Option<String>,
 }
 
-pub fn summarize(m: &Manifest) -> BackupSummary {
+pub fn summarize(m: &Manifest, copies: Vec<CopyStatus>) -> BackupSummary {
     BackupSummary {
         id: m.id.to_string(),
         status: m.status,
@@ -59,10 +85,7 @@ pub fn summarize(m: &Manifest) -> BackupSummary {
         finished_at: m.finished_at,
         logical_bytes: m.sources.iter().map(|s| s.logical_bytes).sum(),
         stored_bytes: m.sources.iter().map(|s| s.stored_bytes).sum(),
-        copies: vec![Copy {
-            name: "local".into(),
-            status: "present",
-        }],
+        copies,
         sources: m
             .sources
             .iter()
@@ -82,13 +105,142 @@ pub fn summarize(m: &Manifest) -> BackupSummary {
     }
 }
 
-/// Every backup in the repository, newest first.
+/// A copy as this listing saw it: its catalog, or why it could not be read.
+struct Seen {
+    info: CopyInfo,
+    catalog: Option<Catalog>,
+    records: BTreeMap<String, CopyRecord>,
+}
+
+/// Every backup in any copy, newest first, with its status in each copy.
 pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, EngineError> {
-    let repository = repo::open_repository(config, false)?;
-    let mut manifests = repo::load_manifests(&repository, events.as_ref())?;
-    manifests.reverse();
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let local_location = config.repository.path.display().to_string();
+    let mut seen = Vec::new();
+    let local = if config.repository.path.join("config").exists() {
+        let repository = repo::open_repository(config, false)?;
+        let catalog = Catalog::load(&repository, events.as_ref())?;
+        Some(catalog)
+    } else if config.remotes.is_empty() {
+        return Err(EngineError::NoRepository {
+            path: config.repository.path.clone(),
+        });
+    } else {
+        None
+    };
+    seen.push(Seen {
+        info: CopyInfo {
+            name: LOCAL_COPY.into(),
+            location: local_location.clone(),
+            reachable: local.is_some(),
+            error: local
+                .is_none()
+                .then(|| "no repository there (a fresh machine?)".to_string()),
+        },
+        catalog: local,
+        records: state.copy_records(LOCAL_COPY)?,
+    });
+    for remote in &config.remotes {
+        let opened = copies::open_remote(config, remote, None).and_then(|r| {
+            Catalog::load(&r, events.as_ref()).map(|c| (r.location().to_string(), c))
+        });
+        let (location, catalog, error) = match opened {
+            Ok((location, catalog)) => (location, Some(catalog), None),
+            Err(e) => (
+                copies::remote_options(remote).location(),
+                None,
+                Some(e.to_string()),
+            ),
+        };
+        seen.push(Seen {
+            info: CopyInfo {
+                name: remote.name.clone(),
+                location,
+                reachable: catalog.is_some(),
+                error,
+            },
+            catalog,
+            records: state.copy_records(&remote.name)?,
+        });
+    }
+
+    // Every backup any readable copy knows, described from the first copy holding it.
+    let mut manifests: BTreeMap<(Timestamp, String), Manifest> = BTreeMap::new();
+    for s in &seen {
+        for m in s.catalog.iter().flat_map(|c| &c.manifests) {
+            manifests
+                .entry((m.manifest.started_at, m.manifest.id.to_string()))
+                .or_insert_with(|| m.manifest.clone());
+        }
+    }
+    let local_has = |id: &str| {
+        seen[0]
+            .catalog
+            .as_ref()
+            .is_some_and(|c| c.manifest(id).is_some())
+    };
+    let backups = manifests
+        .values()
+        .rev()
+        .map(|m| {
+            let statuses = seen
+                .iter()
+                .map(|s| copy_status(s, m, local_has(m.id.as_str())))
+                .collect();
+            summarize(m, statuses)
+        })
+        .collect();
     Ok(BackupList {
-        repository: repository.path().display().to_string(),
-        backups: manifests.iter().map(summarize).collect(),
+        repository: local_location,
+        copies: seen.into_iter().map(|s| s.info).collect(),
+        backups,
     })
+}
+
+fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
+    let record = seen.records.get(m.id.as_str());
+    let verified_at = record.and_then(|r| r.verified_at);
+    let detail = record.and_then(|r| r.detail.clone());
+    let state = record.map(|r| r.state);
+    let status = |status, detail| CopyStatus {
+        name: seen.info.name.clone(),
+        status,
+        verified_at,
+        detail,
+    };
+    let Some(catalog) = &seen.catalog else {
+        return status(
+            "unknown",
+            Some(format!(
+                "not readable now: {}",
+                seen.info.error.clone().unwrap_or_default()
+            )),
+        );
+    };
+    match catalog.manifest(m.id.as_str()) {
+        Some(stored) => {
+            let missing = catalog.missing_sources(&stored.manifest);
+            if state == Some(CopyState::Corrupt) {
+                status("corrupt", detail)
+            } else if !missing.is_empty() {
+                status(
+                    "missing",
+                    Some(format!(
+                        "data of {} is not in this copy",
+                        missing.join(", ")
+                    )),
+                )
+            } else if state == Some(CopyState::Verified) {
+                status("verified", None)
+            } else {
+                status("present", None)
+            }
+        }
+        None => match state {
+            Some(CopyState::Pruned) => status("pruned", None),
+            Some(CopyState::Unsynced) => status("unsynced", detail),
+            _ if seen.info.name != LOCAL_COPY && local_has_it => status("unsynced", None),
+            _ => status("missing", None),
+        },
+    }
 }

@@ -1,5 +1,6 @@
-//! The engine's view of the repository: opening it from the config, storing and reading
-//! manifests, and the [`Store`]/[`Fetch`] implementations sources write to and read from.
+//! The engine's view of the local repository: opening it from the config, storing
+//! manifests, and the [`Store`]/[`Fetch`] implementations sources write to and read
+//! from (any copy).
 //!
 //! Manifests are stored as small stream snapshots tagged `drydock-manifest`, so a
 //! repository alone (a fresh machine, or plain restic) says what each backup holds.
@@ -19,9 +20,9 @@ use crate::EngineError;
 
 pub const MANIFEST_TAG: &str = "drydock-manifest";
 
-fn storage_error(path: &Path, cause: StorageError) -> EngineError {
+fn storage_error(location: &str, cause: StorageError) -> EngineError {
     EngineError::Storage {
-        path: path.to_path_buf(),
+        location: location.to_string(),
         cause,
     }
 }
@@ -39,7 +40,7 @@ pub fn open_repository(config: &Config, create: bool) -> Result<Repository, Engi
         }
         Repository::open(path, password)
     };
-    result.map_err(|e| storage_error(path, e))
+    result.map_err(|e| storage_error(&path.display().to_string(), e))
 }
 
 pub fn host() -> String {
@@ -67,43 +68,15 @@ pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, E
     let bytes = manifest.to_json();
     repo.backup_stream(Box::new(std::io::Cursor::new(bytes)), &meta)
         .map(|s| s.id)
-        .map_err(|e| storage_error(repo.path(), e))
+        .map_err(|e| storage_error(repo.location(), e))
 }
 
-/// Every manifest in the repository, oldest first. An unreadable manifest is skipped
-/// with a warning rather than hiding every other backup.
+/// Every manifest in the repository (its newest revision), oldest first.
 pub fn load_manifests(
     repo: &Repository,
     events: &dyn EventSink,
 ) -> Result<Vec<Manifest>, EngineError> {
-    let snapshots = repo
-        .snapshots()
-        .map_err(|e| storage_error(repo.path(), e))?;
-    let mut manifests = Vec::new();
-    for snap in snapshots
-        .iter()
-        .filter(|s| s.tags.iter().any(|t| t == MANIFEST_TAG))
-    {
-        let mut bytes = Vec::new();
-        let parsed = repo
-            .dump_stream(&snap.id, &mut bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|_| Manifest::from_json(&bytes).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(m) => manifests.push(m),
-            Err(e) => events.emit(Event::Warning {
-                message: format!(
-                    "manifest snapshot {}: unreadable ({e}); skipped",
-                    &snap.id[..8.min(snap.id.len())]
-                ),
-            }),
-        }
-    }
-    // By start time, not id: two backups in the same second differ only in their
-    // random suffix, and `latest` must still mean the newest.
-    manifests.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
-    manifests.dedup_by(|a, b| a.id == b.id);
-    Ok(manifests)
+    Ok(crate::copies::Catalog::load(repo, events)?.plain_manifests())
 }
 
 /// Stores one source's data, remembering every snapshot it created so the engine can
@@ -190,17 +163,22 @@ fn tree_entry(e: drydock_storage::TreeEntry) -> TreeEntry {
     }
 }
 
-/// Reads one manifest record's data back; a stream whose SHA-256 differs from the
-/// manifest's is an error (the repository returned other bytes than were stored).
+/// Reads one manifest record's data back from one copy; a stream whose SHA-256
+/// differs from the manifest's is an error (the copy returned other bytes than were
+/// stored). Remembers whether reading the copy failed, so a restore can tell a damaged
+/// copy (try another) from a failing target.
 pub struct RepoFetch<'a> {
     pub repo: &'a Repository,
+    /// The record's data snapshot in this copy.
+    pub snapshot_id: &'a str,
     pub record: &'a SourceRecord,
     pub events: &'a dyn EventSink,
+    pub copy_failed: std::cell::Cell<bool>,
 }
 
 impl Fetch for RepoFetch<'_> {
     fn stream_into(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
-        let snapshot = self.snapshot()?;
+        let snapshot = self.snapshot_id;
         let mut progress = ProgressWriter {
             inner: out,
             bytes: 0,
@@ -211,9 +189,16 @@ impl Fetch for RepoFetch<'_> {
         let (n, sha) = self
             .repo
             .dump_stream(snapshot, &mut progress)
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| {
+                // A failed write to `out` is the target's fault, anything else the copy's.
+                if !matches!(e, StorageError::Io { .. }) {
+                    self.copy_failed.set(true);
+                }
+                StoreError(e.to_string())
+            })?;
         if let Some(expected) = &self.record.sha256 {
             if &sha != expected {
+                self.copy_failed.set(true);
                 return Err(StoreError(format!(
                     "stored stream of {} has SHA-256 {sha}, the manifest says {expected}: the repository copy is damaged; run `drydock verify --read-data`",
                     self.record.label()
@@ -224,20 +209,11 @@ impl Fetch for RepoFetch<'_> {
     }
 
     fn tree_into(&self, dest: &Path) -> Result<(), StoreError> {
-        let snapshot = self.snapshot()?;
-        self.repo
-            .restore_tree(snapshot, dest)
-            .map_err(|e| StoreError(e.to_string()))
-    }
-}
-
-impl RepoFetch<'_> {
-    fn snapshot(&self) -> Result<&str, StoreError> {
-        self.record.snapshot_id.as_deref().ok_or_else(|| {
-            StoreError(format!(
-                "{} has no stored snapshot in this backup",
-                self.record.label()
-            ))
+        self.repo.restore_tree(self.snapshot_id, dest).map_err(|e| {
+            if !matches!(e, StorageError::Io { .. }) {
+                self.copy_failed.set(true);
+            }
+            StoreError(e.to_string())
         })
     }
 }

@@ -4,19 +4,29 @@
 //! Everything that could refuse is checked before anything changes: the backup exists,
 //! every target is reachable, file-level targets can be stopped, and overwriting
 //! existing data was confirmed (typed on a terminal, or `--force`).
+//!
+//! **Which copy**: the local one when it holds the backup and its snapshot passes a
+//! structural check (index, pack list and sizes, trees); otherwise each remote in
+//! config order, or only the copy `--from` names. When reading the chosen copy fails
+//! during the restore (a damaged pack: its MAC check fails, nothing wrong is written),
+//! the same backup is restored again from the next copy that holds it. Remotes are
+//! opened only when needed, so a restore from a healthy local copy never waits for the
+//! network. Every source says which copy it came from.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use drydock_domain::config::{Config, SourceKind};
+use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
 use drydock_domain::fingerprint::is_advisory;
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
+use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord};
 use drydock_runtimes::{Runtime, State};
 use drydock_sources::{count_unit, DataSource, Inspection, RestoreMode, SourceContext};
+use drydock_storage::ReadData;
 use serde::Serialize;
 
+use crate::copies::{self, Catalog};
 use crate::repo::{self, RepoFetch};
 use crate::{state, EngineError};
 
@@ -42,6 +52,8 @@ impl std::str::FromStr for BackupRef {
 
 pub struct RestoreOptions<'a> {
     pub backup: BackupRef,
+    /// Only this copy (`local` or a remote's name); default: local first, then remotes.
+    pub from: Option<String>,
     /// Services to restore; empty with `all` for every service.
     pub services: Vec<String>,
     pub all: bool,
@@ -113,8 +125,152 @@ struct Target<'c> {
     service: &'c str,
     record: SourceRecord,
     backup_id: String,
+    /// The copy (index into the copy set) and the record's snapshot there.
+    copy: usize,
+    snapshot_id: String,
     source: Box<dyn DataSource>,
     runtime: Box<dyn Runtime>,
+}
+
+/// A copy opened for this restore: its repository, catalog, and a shared lock.
+struct Opened {
+    repo: drydock_storage::Repository,
+    catalog: Catalog,
+    _lock: drydock_storage::RepoLock,
+}
+
+/// The copies a restore may read, in the order it tries them, opened on first use.
+struct CopySet<'c> {
+    config: &'c Config,
+    names: Vec<String>,
+    slots: Vec<Option<Result<Opened, String>>>,
+    warnings: Vec<String>,
+}
+
+impl<'c> CopySet<'c> {
+    fn new(config: &'c Config, from: Option<&str>) -> Result<Self, EngineError> {
+        let names: Vec<String> = match from {
+            Some(name) => {
+                copies::check_copy_name(config, name)?;
+                vec![name.to_string()]
+            }
+            None => std::iter::once(LOCAL_COPY.to_string())
+                .chain(config.remotes.iter().map(|r| r.name.clone()))
+                .collect(),
+        };
+        Ok(CopySet {
+            config,
+            slots: names.iter().map(|_| None).collect(),
+            names,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The copy, opened on first use; a copy that cannot be opened is reported once
+    /// in the warnings and then skipped.
+    fn get(&mut self, i: usize, events: &dyn EventSink) -> Result<&Opened, String> {
+        if self.slots[i].is_none() {
+            let opened = self.open(i, events);
+            match &opened {
+                Ok(o) => self
+                    .warnings
+                    .extend(o._lock.removed_stale().iter().cloned()),
+                Err(e) => {
+                    let message = format!("copy `{}` not usable: {e}", self.names[i]);
+                    events.emit(Event::Warning {
+                        message: message.clone(),
+                    });
+                    self.warnings.push(message);
+                }
+            }
+            self.slots[i] = Some(opened);
+        }
+        match self.slots[i].as_ref().expect("just filled") {
+            Ok(o) => Ok(o),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn open(&self, i: usize, events: &dyn EventSink) -> Result<Opened, String> {
+        let name = &self.names[i];
+        let repo = if name == LOCAL_COPY {
+            if !self.config.repository.path.join("config").exists() {
+                return Err(format!(
+                    "no local repository at {}",
+                    self.config.repository.path.display()
+                ));
+            }
+            repo::open_repository(self.config, false).map_err(|e| e.to_string())?
+        } else {
+            let remote = copies::find_remote(self.config, name).map_err(|e| e.to_string())?;
+            events.emit(Event::Step {
+                message: format!("opening copy `{name}`"),
+            });
+            copies::open_remote(self.config, remote, None).map_err(|e| e.to_string())?
+        };
+        let lock = repo.lock("restore").map_err(|e| e.to_string())?;
+        let catalog = Catalog::load(&repo, events).map_err(|e| e.to_string())?;
+        Ok(Opened {
+            repo,
+            catalog,
+            _lock: lock,
+        })
+    }
+
+    /// The first copy from `start` on that holds a restorable `service/source` of the
+    /// backup `which` (`latest` is pinned by the first copy that has one) and whose
+    /// snapshot passes a structural check. Problems on the way become notes.
+    fn choose(
+        &mut self,
+        which: &BackupRef,
+        service: &str,
+        source: &str,
+        start: usize,
+        notes: &mut Vec<String>,
+        events: &dyn EventSink,
+    ) -> Option<(usize, Manifest, SourceRecord, String)> {
+        let mut pinned: Option<String> = match which {
+            BackupRef::Id(id) => Some(id.clone()),
+            BackupRef::Latest => None,
+        };
+        for i in start..self.names.len() {
+            let name = self.names[i].clone();
+            let Ok(opened) = self.get(i, events) else {
+                continue;
+            };
+            let which_here = match &pinned {
+                Some(id) => BackupRef::Id(id.clone()),
+                None => BackupRef::Latest,
+            };
+            let manifests = opened.catalog.plain_manifests();
+            let Some((m, record)) = find_record(&manifests, &which_here, service, source) else {
+                continue;
+            };
+            pinned.get_or_insert_with(|| m.id.to_string());
+            let Some(snapshot) = opened.catalog.snapshot_of(m.id.as_str(), service, source) else {
+                notes.push(format!(
+                    "copy `{name}` lacks the data of {service}/{source} in backup {}",
+                    m.id
+                ));
+                continue;
+            };
+            match opened
+                .repo
+                .check_snapshots(&[snapshot.to_string()], ReadData::None)
+            {
+                Ok(report) if report.ok => {
+                    return Some((i, m.clone(), record.clone(), snapshot.to_string()))
+                }
+                Ok(report) => notes.push(format!(
+                    "copy `{name}` failed its check for backup {}: {}",
+                    m.id,
+                    report.errors.join("; ")
+                )),
+                Err(e) => notes.push(format!("copy `{name}` could not be checked: {e}")),
+            }
+        }
+        None
+    }
 }
 
 pub fn restore(
@@ -135,35 +291,43 @@ pub fn restore(
         priorities: vec![],
     };
     let planned = plan::plan(config, &selection)?;
-    let scratch = state::scratch(&config.stack.state_dir)?;
-    let repository = repo::open_repository(config, false)?;
-    let _lock = repository
-        .lock("restore")
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
-    let manifests = repo::load_manifests(&repository, events.as_ref())?;
-    if manifests.is_empty() {
-        return Err(EngineError::NoBackup(format!(
-            "the repository {} holds no drydock backup yet; run `drydock backup` first",
-            repository.path().display()
-        )));
+    let mut copy_set = CopySet::new(config, opts.from.as_deref())?;
+    if copy_set.names == [LOCAL_COPY] && !config.repository.path.join("config").exists() {
+        return Err(EngineError::NoRepository {
+            path: config.repository.path.clone(),
+        });
     }
+    let scratch = state::scratch(&config.stack.state_dir)?;
 
-    // Preflight: find every record, reach every target, decide what needs a stop or a
-    // confirmation. Nothing changes until all of it passed.
+    // Preflight: find every record in a copy that checks out, reach every target,
+    // decide what needs a stop or a confirmation. Nothing changes until all of it
+    // passed.
     let mut warnings = Vec::new();
+    // Why a copy could not serve a source (unreadable, failed its check); named again
+    // if nothing at all can be restored.
+    let mut problems = Vec::new();
     let mut targets = Vec::new();
     for p in &planned {
         let label = p.label();
-        let Some((manifest, record)) =
-            find_record(&manifests, &opts.backup, p.service, p.source.name())
-        else {
+        let mut notes = Vec::new();
+        let chosen = copy_set.choose(
+            &opts.backup,
+            p.service,
+            p.source.name(),
+            0,
+            &mut notes,
+            events.as_ref(),
+        );
+        for note in &notes {
+            warnings.push(format!("{label}: {note}"));
+            problems.push(format!("{label}: {note}"));
+        }
+        problems.extend(copy_set.warnings.iter().cloned());
+        let Some((copy, manifest, record, snapshot_id)) = chosen else {
             let msg = match &opts.backup {
-                BackupRef::Latest => format!("{label}: no backup holds a good copy of it; skipped"),
+                BackupRef::Latest => format!("{label}: no copy holds a good backup of it; skipped"),
                 BackupRef::Id(id) => {
-                    format!("{label}: backup {id} holds no good copy of it; skipped")
+                    format!("{label}: no copy holds a good copy of it in backup {id}; skipped")
                 }
             };
             warnings.push(msg.clone());
@@ -189,16 +353,25 @@ pub fn restore(
         }
         targets.push(Target {
             service: p.service,
-            record: record.clone(),
+            record,
             backup_id: manifest.id.to_string(),
+            copy,
+            snapshot_id,
             source,
             runtime,
         });
     }
     if targets.is_empty() {
+        problems.sort();
+        problems.dedup();
+        let why = if problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", problems.join("; "))
+        };
         return Err(EngineError::NoBackup(match &opts.backup {
-            BackupRef::Latest => "no backup holds a good copy of the selected sources; see `drydock backups`".into(),
-            BackupRef::Id(id) => format!("backup {id} does not exist or holds none of the selected sources; see `drydock backups`"),
+            BackupRef::Latest => format!("no copy holds a good backup of the selected sources; see `drydock backups`{why}"),
+            BackupRef::Id(id) => format!("backup {id} does not exist or holds none of the selected sources; see `drydock backups`{why}"),
         }));
     }
 
@@ -234,9 +407,47 @@ pub fn restore(
         sources: targets.len(),
     });
     let mut results = Vec::new();
-    for t in &targets {
-        results.push(restore_one(&repository, t, scratch.path(), &events));
+    for t in &mut targets {
+        loop {
+            let name = copy_set.names[t.copy].clone();
+            let opened = copy_set
+                .get(t.copy, events.as_ref())
+                .expect("chosen copies are open");
+            let (mut result, copy_failed) =
+                restore_one(&opened.repo, &name, t, scratch.path(), &events);
+            if result.status == RestoreStatus::Failed && copy_failed {
+                // The copy's data could not be read; the same backup from the next
+                // copy that has it, or give up with both reasons.
+                let mut notes = Vec::new();
+                let next = copy_set.choose(
+                    &BackupRef::Id(t.backup_id.clone()),
+                    t.service,
+                    &t.record.source,
+                    t.copy + 1,
+                    &mut notes,
+                    events.as_ref(),
+                );
+                let failed_with = result.error.clone().unwrap_or_default();
+                if let Some((copy, _, record, snapshot_id)) = next {
+                    let message = format!(
+                        "{}: reading copy `{name}` failed ({failed_with}); restoring from copy `{}` instead",
+                        t.record.label(),
+                        copy_set.names[copy]
+                    );
+                    events.emit(Event::Warning {
+                        message: message.clone(),
+                    });
+                    warnings.push(message);
+                    (t.copy, t.record, t.snapshot_id) = (copy, record, snapshot_id);
+                    continue;
+                }
+                result.notes.extend(notes);
+            }
+            results.push(result);
+            break;
+        }
     }
+    warnings.append(&mut copy_set.warnings);
     let verified = results.iter().all(|r| r.status == RestoreStatus::Verified);
     Ok(RestoreReport {
         verified,
@@ -287,7 +498,7 @@ pub(crate) fn find_record<'m>(
 ) -> Option<(&'m Manifest, &'m SourceRecord)> {
     let good = |m: &'m Manifest| {
         m.source(service, source)
-            .filter(|r| r.status == SourceStatus::Ok)
+            .filter(|r| r.is_restorable())
             .map(|r| (m, r))
     };
     match which {
@@ -299,12 +510,15 @@ pub(crate) fn find_record<'m>(
     }
 }
 
+/// Restores and verifies one source from one copy; also says whether reading the copy
+/// (rather than writing the target) failed.
 fn restore_one(
     repository: &drydock_storage::Repository,
+    copy: &str,
     t: &Target<'_>,
     scratch: &std::path::Path,
     events: &Arc<dyn EventSink>,
-) -> RestoredSource {
+) -> (RestoredSource, bool) {
     let label = t.record.label();
     let clock = Instant::now();
     events.emit(Event::SourceStarted {
@@ -320,7 +534,7 @@ fn restore_one(
         priority: t.record.priority,
         backup_id: t.backup_id.clone(),
         status: RestoreStatus::Failed,
-        copy: "local".into(),
+        copy: copy.to_string(),
         differences: Vec::new(),
         notes: Vec::new(),
         expected_counts: t.record.counts.clone(),
@@ -332,6 +546,13 @@ fn restore_one(
     };
 
     let work = scratch.join(format!("{}-{}", t.service, t.record.source));
+    let fetch = RepoFetch {
+        repo: repository,
+        snapshot_id: &t.snapshot_id,
+        record: &t.record,
+        events: events.as_ref(),
+        copy_failed: std::cell::Cell::new(false),
+    };
     let outcome = (|| -> Result<(), String> {
         std::fs::create_dir_all(&work)
             .map_err(|e| format!("cannot create scratch dir {}: {e}", work.display()))?;
@@ -352,11 +573,6 @@ fn restore_one(
             t.runtime.stop().map_err(|e| e.to_string())?;
             stopped = true;
         }
-        let fetch = RepoFetch {
-            repo: repository,
-            record: &t.record,
-            events: events.as_ref(),
-        };
         let restored = t
             .source
             .restore(&fetch, &t.record, &ctx)
@@ -405,5 +621,5 @@ fn restore_one(
         message,
         duration_ms: result.duration_ms,
     });
-    result
+    (result, fetch.copy_failed.get())
 }

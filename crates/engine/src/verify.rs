@@ -1,25 +1,60 @@
-//! `drydock verify`: repository integrity (structure, and with `--read-data` every pack),
-//! each backup's snapshots present with the manifest's checksums, and `--live`: the live
-//! data compared with the latest backup.
+//! `drydock verify`: per copy (local and each remote, or the one named), the
+//! repository's integrity (structure, and with `--read-data` every pack or a random
+//! share of them), each backup's snapshots present, with `--read-data` each stream's
+//! SHA-256 re-read and compared; a damaged object is named with the backups and
+//! sources that depend on it. The outcome is recorded per backup and copy (verified
+//! when, or corrupt). `--live`: the live data compared with the latest backup.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use drydock_domain::config::Config;
+use drydock_domain::config::{Config, LOCAL_COPY};
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{EventSink, Manifest, SourceStatus};
+use drydock_domain::{EventSink, Manifest};
 use drydock_sources::{count_unit, SourceContext};
+use drydock_state::{CopyState, StateDb};
+use drydock_storage::{ReadData, Repository, MISSING_FROM_INDEX};
 use serde::Serialize;
 
+use crate::copies::{self, storage_err, Catalog};
 use crate::{repo, state, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub ok: bool,
-    pub repository: String,
-    pub read_data: bool,
+    /// `none`, `all`, or the share of packs read (`25%`).
+    pub read_data: String,
+    pub copies: Vec<CopyVerify>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyVerify {
+    pub name: String,
+    pub location: String,
+    pub ok: bool,
+    /// The copy could not be opened or checked at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Problems the repository check found (packs, index, trees).
     pub repository_errors: Vec<String>,
+    /// Damaged objects and who needs them.
+    pub damaged: Vec<DamagedObject>,
     pub backups: Vec<BackupCheck>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedObject {
+    /// `pack <id>`, or `missing-from-index` for data the index does not know.
+    pub object: String,
+    pub errors: Vec<String>,
+    /// Backups (id and `service/source`) whose data is in it.
+    pub needed_by: Vec<Dependent>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependent {
+    pub backup_id: String,
+    pub sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,79 +66,124 @@ pub struct BackupCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCheck {
     pub source: String,
-    /// `ok`, `missing` (snapshot gone), `corrupt` (checksum differs) or `unchecked`.
+    /// `ok`, `missing` (snapshot gone), `corrupt` (damaged or checksum differs).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
-/// Checks the repository; `id` (or every backup when `None`) has each good source's
-/// snapshot present, and with `read_data` each stream's SHA-256 re-read and compared.
+pub struct VerifyOptions<'a> {
+    /// One backup, or all.
+    pub backup: Option<&'a str>,
+    /// One copy (`local` or a remote's name), or all.
+    pub copy: Option<&'a str>,
+    pub read_data: ReadData,
+}
+
 pub fn verify_repository(
     config: &Config,
-    id: Option<&str>,
-    read_data: bool,
+    opts: &VerifyOptions<'_>,
     events: Arc<dyn EventSink>,
 ) -> Result<VerifyReport, EngineError> {
-    let repository = repo::open_repository(config, false)?;
-    let _lock = repository
-        .lock("verify")
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
-    let check = repository
-        .check(read_data)
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
-    let manifests = repo::load_manifests(&repository, events.as_ref())?;
-    let selected: Vec<&Manifest> = match id {
-        Some(id) => {
-            let m = manifests
-                .iter()
-                .find(|m| m.id.as_str() == id)
-                .ok_or_else(|| {
-                    EngineError::NoBackup(format!(
-                        "no backup {id} in the repository; see `drydock backups`"
-                    ))
-                })?;
-            vec![m]
+    if let Some(name) = opts.copy {
+        copies::check_copy_name(config, name)?;
+    }
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let mut names = vec![LOCAL_COPY.to_string()];
+    names.extend(config.remotes.iter().map(|r| r.name.clone()));
+    let mut results = Vec::new();
+    for name in names
+        .iter()
+        .filter(|n| opts.copy.is_none_or(|c| c == n.as_str()))
+    {
+        let opened = if name == LOCAL_COPY {
+            repo::open_repository(config, false)
+        } else {
+            copies::find_remote(config, name).and_then(|r| copies::open_remote(config, r, None))
+        };
+        let result = match opened {
+            Ok(repository) => verify_copy(name, &repository, opts, &state, events.as_ref())?,
+            Err(e) => CopyVerify {
+                name: name.clone(),
+                location: if name == LOCAL_COPY {
+                    config.repository.path.display().to_string()
+                } else {
+                    copies::remote_options(copies::find_remote(config, name)?).location()
+                },
+                ok: false,
+                error: Some(e.to_string()),
+                repository_errors: vec![],
+                damaged: vec![],
+                backups: vec![],
+            },
+        };
+        results.push(result);
+    }
+    if let Some(id) = opts.backup {
+        let known = results.iter().any(|c| c.backups.iter().any(|b| b.id == id));
+        if !known && results.iter().all(|c| c.error.is_none()) {
+            return Err(EngineError::NoBackup(format!(
+                "no backup {id} in the checked copies; see `drydock backups`"
+            )));
         }
-        None => manifests.iter().collect(),
-    };
-    let snapshots = repository
-        .snapshots()
-        .map_err(|cause| EngineError::Storage {
-            path: repository.path().to_path_buf(),
-            cause,
-        })?;
+    }
+    Ok(VerifyReport {
+        ok: results.iter().all(|c| c.ok),
+        read_data: match opts.read_data {
+            ReadData::None => "none".into(),
+            ReadData::All => "all".into(),
+            ReadData::Percent(p) => format!("{p}%"),
+        },
+        copies: results,
+    })
+}
+
+fn verify_copy(
+    name: &str,
+    repository: &Repository,
+    opts: &VerifyOptions<'_>,
+    state: &StateDb,
+    events: &dyn EventSink,
+) -> Result<CopyVerify, EngineError> {
+    let _lock = repository.lock("verify").map_err(storage_err(repository))?;
+    events.emit(drydock_domain::Event::Step {
+        message: format!("checking copy `{name}` ({})", repository.location()),
+    });
+    let check = repository
+        .check_with(opts.read_data)
+        .map_err(storage_err(repository))?;
+    let catalog = Catalog::load(repository, events)?;
+    let selected: Vec<&Manifest> = catalog
+        .manifests
+        .iter()
+        .map(|m| &m.manifest)
+        .filter(|m| opts.backup.is_none_or(|id| m.id.as_str() == id))
+        .collect();
+
     let mut backups = Vec::new();
-    for m in selected {
+    for m in &selected {
         let mut sources = Vec::new();
-        for r in m.sources.iter().filter(|r| r.status == SourceStatus::Ok) {
-            let snap = r.snapshot_id.as_deref().unwrap_or_default();
-            let (status, detail) = if !snapshots.iter().any(|s| s.id == snap) {
-                (
+        for r in m.sources.iter().filter(|r| r.is_restorable()) {
+            let (status, detail) = match catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
+                None => (
                     "missing",
-                    Some(format!("snapshot {snap} is not in the repository")),
-                )
-            } else if read_data && r.sha256.is_some() {
-                let mut sink = std::io::sink();
-                match repository.dump_stream(snap, &mut sink) {
-                    Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => ("ok", None),
-                    Ok((_, sha)) => (
-                        "corrupt",
-                        Some(format!(
-                            "SHA-256 {sha} differs from the manifest's {}",
-                            r.sha256.as_deref().unwrap_or("")
-                        )),
-                    ),
-                    Err(e) => ("corrupt", Some(e.to_string())),
+                    Some("its snapshot is not in this copy".to_string()),
+                ),
+                Some(snap) if opts.read_data == ReadData::All && r.sha256.is_some() => {
+                    let mut sink = std::io::sink();
+                    match repository.dump_stream(snap, &mut sink) {
+                        Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => ("ok", None),
+                        Ok((_, sha)) => (
+                            "corrupt",
+                            Some(format!(
+                                "SHA-256 {sha} differs from the manifest's {}",
+                                r.sha256.as_deref().unwrap_or("")
+                            )),
+                        ),
+                        Err(e) => ("corrupt", Some(e.to_string())),
+                    }
                 }
-            } else {
-                ("ok", None)
+                Some(_) => ("ok", None),
             };
             sources.push(SourceCheck {
                 source: r.label(),
@@ -116,17 +196,135 @@ pub fn verify_repository(
             sources,
         });
     }
+
+    let damaged = if check.ok {
+        Vec::new()
+    } else {
+        name_damage(repository, &catalog, &selected, &check.errors)
+    };
+    // A source whose data sits in a damaged pack is corrupt, even when only the pack
+    // check (not a stream re-read) noticed.
+    for object in &damaged {
+        for dep in &object.needed_by {
+            if let Some(b) = backups.iter_mut().find(|b| b.id == dep.backup_id) {
+                for s in b
+                    .sources
+                    .iter_mut()
+                    .filter(|s| dep.sources.contains(&s.source))
+                {
+                    if s.status == "ok" {
+                        s.status = "corrupt";
+                        s.detail = Some(format!("its data is in damaged {}", object.object));
+                    }
+                }
+            }
+        }
+    }
+    for b in &backups {
+        let bad: Vec<String> = b
+            .sources
+            .iter()
+            .filter(|s| s.status != "ok")
+            .map(|s| format!("{}: {}", s.source, s.status))
+            .collect();
+        let (copy_state, detail) = if bad.is_empty() {
+            (CopyState::Verified, None)
+        } else {
+            (CopyState::Corrupt, Some(bad.join(", ")))
+        };
+        state.record_copy(name, &b.id, copy_state, detail.as_deref())?;
+    }
     let ok = check.ok
         && backups
             .iter()
             .all(|b| b.sources.iter().all(|s| s.status == "ok"));
-    Ok(VerifyReport {
+    Ok(CopyVerify {
+        name: name.to_string(),
+        location: repository.location().to_string(),
         ok,
-        repository: repository.path().display().to_string(),
-        read_data,
+        error: None,
         repository_errors: check.errors,
+        damaged,
         backups,
     })
+}
+
+/// Maps the pack ids the check complained about to the backups and sources whose data
+/// is in them.
+fn name_damage(
+    repository: &Repository,
+    catalog: &Catalog,
+    selected: &[&Manifest],
+    errors: &[String],
+) -> Vec<DamagedObject> {
+    // (snapshot id) -> (backup id, source label)
+    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for m in selected {
+        for r in m.sources.iter().filter(|r| r.is_restorable()) {
+            if let Some(snap) = catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
+                owners.insert(snap.to_string(), (m.id.to_string(), r.label()));
+            }
+        }
+    }
+    let snapshot_ids: Vec<String> = owners.keys().cloned().collect();
+    let packs = repository.packs_of(&snapshot_ids).unwrap_or_default();
+    let mut by_pack: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for error in errors {
+        for token in hex_tokens(error) {
+            if let Some(pack) = packs.values().flatten().find(|p| p.starts_with(&token)) {
+                let list = by_pack.entry(pack.clone()).or_default();
+                if !list.contains(error) {
+                    list.push(error.clone());
+                }
+            }
+        }
+    }
+    // Data the index lost is damage too, even when no error names a pack.
+    if packs.values().any(|p| p.contains(MISSING_FROM_INDEX)) {
+        by_pack
+            .entry(MISSING_FROM_INDEX.to_string())
+            .or_default()
+            .push("blobs of these snapshots are not in the index".into());
+    }
+    by_pack
+        .into_iter()
+        .map(|(pack, errors)| {
+            let mut needed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (snap, in_packs) in &packs {
+                if in_packs.contains(&pack) {
+                    if let Some((backup, label)) = owners.get(snap) {
+                        needed
+                            .entry(backup.clone())
+                            .or_default()
+                            .insert(label.clone());
+                    }
+                }
+            }
+            DamagedObject {
+                object: if pack == MISSING_FROM_INDEX {
+                    pack
+                } else {
+                    format!("pack {pack}")
+                },
+                errors,
+                needed_by: needed
+                    .into_iter()
+                    .map(|(backup_id, sources)| Dependent {
+                        backup_id,
+                        sources: sources.into_iter().collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Runs of at least 8 hex digits: the (short or full) ids in rustic's messages.
+fn hex_tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|t| t.len() >= 8)
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +358,7 @@ pub fn verify_live(
         let label = p.label();
         let latest = manifests.iter().rev().find_map(|m| {
             m.source(p.service, p.source.name())
-                .filter(|r| r.status == SourceStatus::Ok)
+                .filter(|r| r.is_restorable())
                 .map(|r| (m, r))
         });
         let Some((m, record)) = latest else {

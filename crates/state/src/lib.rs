@@ -9,6 +9,7 @@
 //! its module and one line there. The state is a convenience: the repository stays the
 //! source of truth for what backups exist.
 
+pub mod copies;
 mod error;
 
 use std::fs::DirBuilder;
@@ -16,13 +17,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use copies::{CopyRecord, CopyState};
 pub use error::StateError;
 
 /// The file name inside `state_dir`.
 pub const FILE_NAME: &str = "state.db";
 
 /// Every feature's schema, applied in order at open.
-const SCHEMAS: &[(&str, &str)] = &[];
+const SCHEMAS: &[(&str, &str)] = &[("copies", copies::SCHEMA)];
 
 /// An open state database.
 pub struct StateDb {
@@ -75,7 +77,6 @@ impl StateDb {
     }
 
     /// The connection, for the feature modules of this crate.
-    #[allow(dead_code)]
     pub(crate) fn conn(&self) -> &rusqlite::Connection {
         &self.conn
     }

@@ -38,6 +38,7 @@
 mod copy;
 mod error;
 mod lock;
+mod prune;
 mod reader;
 mod repo;
 mod restic_lock;
@@ -50,6 +51,7 @@ mod types;
 pub use copy::{CopiedSnapshot, ReadData, MISSING_FROM_INDEX};
 pub use error::StorageError;
 pub use lock::{LockMode, RepoLock, LOCK_WAIT};
+pub use prune::PruneOutcome;
 pub use repo::Repository;
 pub use s3::{S3Options, S3Tuning};
 pub use types::{CheckReport, EntryKind, SnapshotMeta, SnapshotSummary, StoredSnapshot, TreeEntry};

@@ -43,6 +43,13 @@ pub struct S3Options {
     pub tuning: S3Tuning,
 }
 
+impl S3Options {
+    /// `s3:ENDPOINT/BUCKET/PREFIX`, with any credentials in the endpoint redacted.
+    pub fn location(&self) -> String {
+        location_of(self)
+    }
+}
+
 impl fmt::Debug for S3Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Options")

@@ -219,7 +219,10 @@ colour = "blue"
 "#
     );
     let e = load_with_s3_env(&text).unwrap_err().to_string();
-    assert!(!e.contains("topsecret"), "the endpoint's password leaked: {e}");
+    assert!(
+        !e.contains("topsecret"),
+        "the endpoint's password leaked: {e}"
+    );
     assert!(!e.contains("AKIALITERAL"), "a literal key leaked: {e}");
     insta::assert_snapshot!(e);
 }
@@ -236,7 +239,28 @@ fn retention_counts_guards_and_zones_are_validated() {
     let c = load(&text).unwrap();
     let r = &c.retention;
     use crate::retention::KeepRules;
-    assert_eq!(r.rules_for(Priority::Critical), KeepRules { daily: 30, weekly: 8, monthly: 12 });
-    assert_eq!(r.rules_for(Priority::High), KeepRules { daily: 7, weekly: 4, monthly: 12 });
-    assert_eq!(r.rules_for(Priority::Low), KeepRules { daily: 2, weekly: 4, monthly: 0 });
+    assert_eq!(
+        r.rules_for(Priority::Critical),
+        KeepRules {
+            daily: 30,
+            weekly: 8,
+            monthly: 12
+        }
+    );
+    assert_eq!(
+        r.rules_for(Priority::High),
+        KeepRules {
+            daily: 7,
+            weekly: 4,
+            monthly: 12
+        }
+    );
+    assert_eq!(
+        r.rules_for(Priority::Low),
+        KeepRules {
+            daily: 2,
+            weekly: 4,
+            monthly: 0
+        }
+    );
 }

@@ -51,7 +51,10 @@ fn daily_keeps_the_newest_of_each_day_and_says_why() {
     };
     let p = plan(&c, &rules, &NO_GUARD, &TimeZone::UTC);
     assert_eq!(kept(&p), ["d", "c"]);
-    assert_eq!(p.decisions[0].reasons, ["daily 2026-11-30", "newest verified backup"]);
+    assert_eq!(
+        p.decisions[0].reasons,
+        ["daily 2026-11-30", "newest verified backup"]
+    );
     assert_eq!(p.decisions[2].reasons, ["no rule keeps it"]);
     assert_eq!(deleted_ids(&p), BTreeSet::from(["a".into(), "b".into()]));
 }
@@ -95,7 +98,14 @@ fn the_newest_verified_backup_is_kept_whatever_the_rules() {
 #[test]
 fn a_suspiciously_small_newest_backup_stops_all_deletion() {
     let mut c: Vec<Candidate> = (1..=9)
-        .map(|d| cand(&format!("b{d}"), &format!("2026-11-{d:02}T08:00:00Z"), 1000, true))
+        .map(|d| {
+            cand(
+                &format!("b{d}"),
+                &format!("2026-11-{d:02}T08:00:00Z"),
+                1000,
+                true,
+            )
+        })
         .collect();
     c.push(cand("tiny", "2026-11-10T08:00:00Z", 300, true));
     let rules = KeepRules {
@@ -110,8 +120,17 @@ fn a_suspiciously_small_newest_backup_stops_all_deletion() {
     let p = plan(&c, &rules, &guard, &TimeZone::UTC);
     assert_eq!(p.deleted().count(), 0);
     assert_eq!(p.warnings.len(), 1);
-    assert!(p.warnings[0].contains("tiny is 300 bytes, less than 50% of the median of the 7 before it (1000 bytes)"), "{}", p.warnings[0]);
-    assert!(p.decisions.iter().any(|d| d.reasons.contains(&"anomaly guard".to_string())));
+    assert!(
+        p.warnings[0].contains(
+            "tiny is 300 bytes, less than 50% of the median of the 7 before it (1000 bytes)"
+        ),
+        "{}",
+        p.warnings[0]
+    );
+    assert!(p
+        .decisions
+        .iter()
+        .any(|d| d.reasons.contains(&"anomaly guard".to_string())));
     // A normal-sized newest backup lets the rules work again.
     c.push(cand("normal", "2026-11-11T08:00:00Z", 990, true));
     let p = plan(&c, &rules, &guard, &TimeZone::UTC);

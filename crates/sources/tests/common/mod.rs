@@ -233,6 +233,7 @@ pub fn record(kind: SourceKind, outcome: &BackupOutcome) -> SourceRecord {
         fingerprint: Some(outcome.fingerprint.clone()),
         consistent_at: Some(outcome.consistent_at),
         duration_ms: 0,
+        pruned_at: None,
     }
 }
 

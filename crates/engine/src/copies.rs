@@ -1,0 +1,250 @@
+//! The copies of the repository: the local one, written first, and each `[[remote]]`
+//! in an S3-compatible bucket. Opening them from the config, and reading what one
+//! holds ([`Catalog`]: its manifests and where each source's data is in it).
+//!
+//! Each copy is a complete restic repository of its own, so snapshot ids differ
+//! between copies; a source's data is found in a copy by its tags (`backup:ID`,
+//! `service:S`, `source:N`), which every copy carries, never by the id the manifest
+//! recorded locally.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
+use drydock_domain::{Event, EventSink, Manifest};
+use drydock_storage::{Repository, S3Options, S3Tuning, StorageError};
+use jiff::Timestamp;
+
+use crate::repo::{self, MANIFEST_TAG};
+use crate::EngineError;
+
+/// The copy named `name` in the config, or an error listing the names there are.
+pub fn find_remote<'c>(config: &'c Config, name: &str) -> Result<&'c RemoteConfig, EngineError> {
+    config
+        .remotes
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| {
+            let mut names = vec![LOCAL_COPY.to_string()];
+            names.extend(config.remotes.iter().map(|r| r.name.clone()));
+            EngineError::UnknownCopy(format!(
+            "no copy named `{name}`; the copies are: {} (remotes are declared as [[remote]] in {})",
+            names.join(", "),
+            config.file.display()
+        ))
+        })
+}
+
+/// Checks a `--copy`/`--from` name: `local` or a configured remote.
+pub fn check_copy_name(config: &Config, name: &str) -> Result<(), EngineError> {
+    if name == LOCAL_COPY {
+        Ok(())
+    } else {
+        find_remote(config, name).map(|_| ())
+    }
+}
+
+pub fn remote_options(remote: &RemoteConfig) -> S3Options {
+    S3Options {
+        endpoint: remote.endpoint.clone(),
+        region: remote.region.clone(),
+        bucket: remote.bucket.clone(),
+        prefix: remote.prefix.clone(),
+        path_style: remote.path_style,
+        access_key_id: remote.access_key_id.expose().to_string(),
+        secret_access_key: remote.secret_access_key.expose().to_string(),
+        tuning: S3Tuning::default(),
+    }
+}
+
+fn remote_password<'c>(config: &'c Config, remote: &'c RemoteConfig) -> &'c str {
+    remote
+        .password
+        .as_ref()
+        .unwrap_or(&config.repository.password)
+        .expose()
+}
+
+/// Opens a remote copy; with `like`, creates it (with `like`'s chunker parameters)
+/// when the bucket holds none under the prefix.
+pub fn open_remote(
+    config: &Config,
+    remote: &RemoteConfig,
+    like: Option<&Repository>,
+) -> Result<Repository, EngineError> {
+    let opts = remote_options(remote);
+    let password = remote_password(config, remote);
+    let result = match like {
+        Some(local) => Repository::open_or_init_s3(&opts, password, local),
+        None => Repository::open_s3(&opts, password),
+    };
+    result.map_err(|cause| EngineError::Copy {
+        copy: remote.name.clone(),
+        cause: cause.to_string(),
+    })
+}
+
+/// Wraps a storage failure of `repo` for the engine.
+pub fn storage_err(repo: &Repository) -> impl Fn(StorageError) -> EngineError + '_ {
+    move |cause| EngineError::Storage {
+        location: repo.location().to_string(),
+        cause,
+    }
+}
+
+/// A manifest as one copy stores it.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub manifest: Manifest,
+    /// The snapshot holding the manifest in this copy.
+    pub snapshot_id: String,
+    pub saved_at: Timestamp,
+}
+
+/// What one copy holds.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// One per backup (its newest revision), oldest backup first.
+    pub manifests: Vec<StoredManifest>,
+    /// Manifest snapshots replaced by a newer revision (an interrupted prune leaves
+    /// them); the next prune removes them.
+    pub superseded: Vec<String>,
+    /// (backup id, service, source) -> data snapshot id in this copy.
+    data: BTreeMap<(String, String, String), String>,
+    /// Data snapshots in this copy that no manifest names (an interrupted sync or
+    /// prune leaves them); the next prune removes them.
+    pub orphans: Vec<String>,
+}
+
+impl Catalog {
+    /// Reads the copy's snapshot list and every manifest in it. An unreadable manifest
+    /// is skipped with a warning rather than hiding every other backup.
+    pub fn load(repo: &Repository, events: &dyn EventSink) -> Result<Catalog, EngineError> {
+        let snapshots = repo.snapshots().map_err(storage_err(repo))?;
+        let mut by_backup: BTreeMap<String, Vec<StoredManifest>> = BTreeMap::new();
+        let mut data = BTreeMap::new();
+        let mut data_ids = Vec::new();
+        for snap in &snapshots {
+            let tag = |prefix: &str| {
+                snap.tags
+                    .iter()
+                    .find_map(|t| t.strip_prefix(prefix))
+                    .map(str::to_string)
+            };
+            if snap.tags.iter().any(|t| t == MANIFEST_TAG) {
+                let mut bytes = Vec::new();
+                let parsed = repo
+                    .dump_stream(&snap.id, &mut bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| Manifest::from_json(&bytes).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(manifest) => {
+                        by_backup
+                            .entry(manifest.id.to_string())
+                            .or_default()
+                            .push(StoredManifest {
+                                manifest,
+                                snapshot_id: snap.id.clone(),
+                                saved_at: snap.time,
+                            })
+                    }
+                    Err(e) => events.emit(Event::Warning {
+                        message: format!(
+                            "{}: manifest snapshot {}: unreadable ({e}); skipped",
+                            repo.location(),
+                            &snap.id[..8.min(snap.id.len())]
+                        ),
+                    }),
+                }
+            } else if let (Some(backup), Some(service), Some(source)) =
+                (tag("backup:"), tag("service:"), tag("source:"))
+            {
+                data.insert((backup, service, source), snap.id.clone());
+                data_ids.push(snap.id.clone());
+            }
+        }
+        let mut manifests = Vec::new();
+        let mut superseded = Vec::new();
+        for (_, mut revisions) in by_backup {
+            revisions
+                .sort_by(|a, b| (a.saved_at, &a.snapshot_id).cmp(&(b.saved_at, &b.snapshot_id)));
+            let newest = revisions.pop().expect("at least one revision");
+            superseded.extend(revisions.into_iter().map(|r| r.snapshot_id));
+            manifests.push(newest);
+        }
+        // By start time, not id: two backups in the same second differ only in their
+        // random suffix, and `latest` must still mean the newest.
+        manifests.sort_by(|a, b| {
+            (a.manifest.started_at, &a.manifest.id).cmp(&(b.manifest.started_at, &b.manifest.id))
+        });
+        let mut catalog = Catalog {
+            manifests,
+            superseded,
+            data,
+            orphans: Vec::new(),
+        };
+        let named: BTreeSet<&String> = catalog
+            .manifests
+            .iter()
+            .flat_map(|m| {
+                m.manifest.sources.iter().filter_map(|r| {
+                    catalog.data.get(&(
+                        m.manifest.id.to_string(),
+                        r.service.clone(),
+                        r.source.clone(),
+                    ))
+                })
+            })
+            .collect();
+        let orphans = data_ids
+            .into_iter()
+            .filter(|id| !named.contains(id))
+            .collect();
+        catalog.orphans = orphans;
+        Ok(catalog)
+    }
+
+    pub fn manifest(&self, backup_id: &str) -> Option<&StoredManifest> {
+        self.manifests
+            .iter()
+            .find(|m| m.manifest.id.as_str() == backup_id)
+    }
+
+    /// The data snapshot of `service/source` of `backup_id` in this copy.
+    pub fn snapshot_of(&self, backup_id: &str, service: &str, source: &str) -> Option<&str> {
+        self.data
+            .get(&(
+                backup_id.to_string(),
+                service.to_string(),
+                source.to_string(),
+            ))
+            .map(String::as_str)
+    }
+
+    /// Labels of the restorable sources of `m` whose data is not in this copy.
+    pub fn missing_sources(&self, m: &Manifest) -> Vec<String> {
+        m.sources
+            .iter()
+            .filter(|r| r.is_restorable())
+            .filter(|r| {
+                self.snapshot_of(m.id.as_str(), &r.service, &r.source)
+                    .is_none()
+            })
+            .map(|r| r.label())
+            .collect()
+    }
+
+    /// Just the manifests, oldest first.
+    pub fn plain_manifests(&self) -> Vec<Manifest> {
+        self.manifests.iter().map(|m| m.manifest.clone()).collect()
+    }
+}
+
+/// The local repository's catalog, for callers that read only the local copy.
+pub fn local_catalog(
+    config: &Config,
+    events: &dyn EventSink,
+) -> Result<(Repository, Catalog), EngineError> {
+    let repository = repo::open_repository(config, false)?;
+    let catalog = Catalog::load(&repository, events)?;
+    Ok((repository, catalog))
+}

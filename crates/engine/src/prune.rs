@@ -1,0 +1,321 @@
+//! `drydock prune [--dry-run] [--copy NAME]`: applies `[retention]` to every copy, per
+//! source, and removes the data nothing needs any more.
+//!
+//! Each copy is pruned on its own terms (its backups, its verification records), local
+//! first. A copy whose newest backup of some source is not verified there is refused
+//! (verify it first): pruning trusts older backups to be replaceable only when the
+//! newest one is known good. The retention plan itself (`drydock_domain::retention`)
+//! never deletes the newest verified backup and stops all deletion of a source whose
+//! newest backup is suspiciously small. `--dry-run` runs the same plan and deletes
+//! nothing, so its list is exactly what `prune` deletes.
+//!
+//! A backup loses only the sources the plan drops: its manifest is rewritten with
+//! those sources marked pruned (saved before the old revision is removed, so a crash
+//! leaves a duplicate, not a gap), and removed with the last of its sources. Then the
+//! unreferenced data goes, under an exclusive lock that keeps restic and other hosts out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use drydock_domain::config::{Config, LOCAL_COPY};
+use drydock_domain::retention::{self, Candidate, Decision, KeepRules};
+use drydock_domain::{Event, EventSink, Priority};
+use drydock_state::{CopyState, StateDb};
+use drydock_storage::{LockMode, Repository, LOCK_WAIT};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::copies::{self, Catalog};
+use crate::{repo, EngineError};
+
+pub struct PruneOptions<'a> {
+    pub copy: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    /// Every copy was pruned (or, with `--dry-run`, could be) as planned.
+    pub ok: bool,
+    pub dry_run: bool,
+    pub copies: Vec<CopyPrune>,
+}
+
+impl PruneReport {
+    /// 0 done, 1 a copy was refused or a guard held deletions back, 2 a copy failed.
+    pub fn exit_code(&self) -> i32 {
+        self.copies
+            .iter()
+            .map(|c| match c.status {
+                "failed" => 2,
+                "refused" => 1,
+                _ if !c.warnings.is_empty() => 1,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyPrune {
+    pub name: String,
+    pub location: String,
+    /// `pruned`, `planned` (dry run), `refused` (nothing deleted: see `reason`) or
+    /// `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub sources: Vec<SourcePlan>,
+    /// What is (or with `--dry-run` would be) deleted, oldest first.
+    pub deleted: Vec<Deleted>,
+    pub warnings: Vec<String>,
+    /// Packed bytes freed (not with `--dry-run`).
+    pub bytes_removed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourcePlan {
+    pub source: String,
+    pub priority: Priority,
+    pub rules: KeepRules,
+    /// Newest first.
+    pub decisions: Vec<Decision>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Deleted {
+    pub backup_id: String,
+    pub source: String,
+}
+
+pub fn prune(
+    config: &Config,
+    opts: &PruneOptions<'_>,
+    events: Arc<dyn EventSink>,
+) -> Result<PruneReport, EngineError> {
+    if let Some(name) = opts.copy {
+        copies::check_copy_name(config, name)?;
+    }
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let mut names = vec![LOCAL_COPY.to_string()];
+    names.extend(config.remotes.iter().map(|r| r.name.clone()));
+    let mut results = Vec::new();
+    for name in names
+        .iter()
+        .filter(|n| opts.copy.is_none_or(|c| c == n.as_str()))
+    {
+        let location = if name == LOCAL_COPY {
+            config.repository.path.display().to_string()
+        } else {
+            copies::remote_options(copies::find_remote(config, name)?).location()
+        };
+        let opened = if name == LOCAL_COPY {
+            repo::open_repository(config, false)
+        } else {
+            copies::find_remote(config, name).and_then(|r| copies::open_remote(config, r, None))
+        };
+        let result = opened.and_then(|repository| {
+            prune_copy(
+                config,
+                name,
+                &repository,
+                opts.dry_run,
+                &state,
+                events.as_ref(),
+            )
+        });
+        results.push(result.unwrap_or_else(|e| CopyPrune {
+            name: name.clone(),
+            location,
+            status: "failed",
+            reason: Some(e.to_string()),
+            sources: vec![],
+            deleted: vec![],
+            warnings: vec![],
+            bytes_removed: 0,
+        }));
+    }
+    Ok(PruneReport {
+        ok: results
+            .iter()
+            .all(|c| matches!(c.status, "pruned" | "planned")),
+        dry_run: opts.dry_run,
+        copies: results,
+    })
+}
+
+fn prune_copy(
+    config: &Config,
+    name: &str,
+    repository: &Repository,
+    dry_run: bool,
+    state: &StateDb,
+    events: &dyn EventSink,
+) -> Result<CopyPrune, EngineError> {
+    let clock = Instant::now();
+    let mode = if dry_run {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let lock = repository
+        .lock_with("prune", mode, LOCK_WAIT)
+        .map_err(copies::storage_err(repository))?;
+    let catalog = Catalog::load(repository, events)?;
+    let records = state.copy_records(name)?;
+    let verified = |backup: &str| {
+        records
+            .get(backup)
+            .is_some_and(|r| r.state == CopyState::Verified)
+    };
+
+    // Per source: its backups in this copy, and who decides how many stay.
+    let mut groups: BTreeMap<(String, String), (Priority, Vec<Candidate>)> = BTreeMap::new();
+    for stored in &catalog.manifests {
+        let m = &stored.manifest;
+        for r in m.sources.iter().filter(|r| r.is_restorable()) {
+            if catalog
+                .snapshot_of(m.id.as_str(), &r.service, &r.source)
+                .is_none()
+            {
+                continue;
+            }
+            let priority = config
+                .services
+                .get(&r.service)
+                .and_then(|s| s.data.iter().find(|d| d.name() == r.source))
+                .map_or(r.priority, |d| d.priority());
+            groups
+                .entry((r.service.clone(), r.source.clone()))
+                .or_insert_with(|| (priority, Vec::new()))
+                .1
+                .push(Candidate {
+                    id: m.id.to_string(),
+                    time: r.consistent_at.unwrap_or(m.started_at),
+                    logical_bytes: r.logical_bytes,
+                    verified: verified(m.id.as_str()),
+                });
+        }
+    }
+
+    let tz = config.retention.time_zone();
+    let guard = config.retention.anomaly_guard();
+    let mut sources = Vec::new();
+    let mut deleted = Vec::new();
+    let mut warnings: Vec<String> = lock.removed_stale().to_vec();
+    let mut unverified_newest = Vec::new();
+    for ((service, source), (priority, candidates)) in &groups {
+        let label = format!("{service}/{source}");
+        let rules = config.retention.rules_for(*priority);
+        let plan = retention::plan(candidates, &rules, &guard, &tz);
+        if let Some(newest) = plan.decisions.first() {
+            if !verified(&newest.id) {
+                unverified_newest.push(format!("{} of {label}", newest.id));
+            }
+        }
+        warnings.extend(plan.warnings.iter().map(|w| format!("{label}: {w}")));
+        deleted.extend(plan.deleted().map(|d| Deleted {
+            backup_id: d.id.clone(),
+            source: label.clone(),
+        }));
+        sources.push(SourcePlan {
+            source: label,
+            priority: *priority,
+            rules,
+            decisions: plan.decisions,
+        });
+    }
+    deleted.sort();
+
+    let mut report = CopyPrune {
+        name: name.to_string(),
+        location: repository.location().to_string(),
+        status: if dry_run { "planned" } else { "pruned" },
+        reason: None,
+        sources,
+        deleted,
+        warnings,
+        bytes_removed: 0,
+    };
+    if !unverified_newest.is_empty() {
+        report.status = "refused";
+        report.reason = Some(format!(
+            "the newest backup is not verified on this copy for: {}; nothing was deleted. Run `drydock verify --copy {name}` first",
+            unverified_newest.join(", ")
+        ));
+        return Ok(report);
+    }
+    if dry_run {
+        return Ok(report);
+    }
+    events.emit(Event::Step {
+        message: format!(
+            "copy `{name}`: removing {} source backup(s)",
+            report.deleted.len()
+        ),
+    });
+    apply(repository, &catalog, &report.deleted, name, state)?;
+    let outcome = repository
+        .prune_unreferenced()
+        .map_err(copies::storage_err(repository))?;
+    report.bytes_removed = outcome.bytes_removed;
+    tracing::info!(
+        copy = name,
+        deleted = report.deleted.len(),
+        bytes = outcome.bytes_removed,
+        ms = clock.elapsed().as_millis() as u64,
+        "pruned"
+    );
+    Ok(report)
+}
+
+/// Forgets the dropped sources' snapshots, rewrites or forgets their manifests, and
+/// clears leftovers of interrupted runs (superseded manifests, data without one).
+fn apply(
+    repository: &Repository,
+    catalog: &Catalog,
+    deleted: &[Deleted],
+    copy: &str,
+    state: &StateDb,
+) -> Result<(), EngineError> {
+    let mut dropped: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for d in deleted {
+        dropped
+            .entry(d.backup_id.as_str())
+            .or_default()
+            .insert(d.source.as_str());
+    }
+    let mut forget: Vec<String> = catalog.superseded.clone();
+    forget.extend(catalog.orphans.iter().cloned());
+    let now = Timestamp::now();
+    for (backup_id, labels) in dropped {
+        let Some(stored) = catalog.manifest(backup_id) else {
+            continue;
+        };
+        let mut manifest = stored.manifest.clone();
+        for r in manifest.sources.iter_mut() {
+            if labels.contains(r.label().as_str()) {
+                if let Some(snap) = catalog.snapshot_of(backup_id, &r.service, &r.source) {
+                    forget.push(snap.to_string());
+                }
+                r.pruned_at = Some(now);
+            }
+        }
+        if !manifest.has_restorable() {
+            // Nothing of it is left: the manifest goes too (with any data snapshots of
+            // sources that were not restorable anyway).
+            forget.push(stored.snapshot_id.clone());
+            state.record_copy(copy, backup_id, CopyState::Pruned, None)?;
+        } else {
+            repo::save_manifest(repository, &manifest)?;
+            forget.push(stored.snapshot_id.clone());
+        }
+    }
+    forget.sort();
+    forget.dedup();
+    repository
+        .forget(&forget)
+        .map_err(copies::storage_err(repository))
+}

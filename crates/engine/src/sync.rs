@@ -1,0 +1,268 @@
+//! `drydock sync` (and the second half of every backup): bring each remote copy up to
+//! date with the local repository, and prove what arrived.
+//!
+//! Per remote: every local backup the remote lacks (and retention did not remove from
+//! it) is copied, data snapshots first; then the remote is read back (its index, pack
+//! list and the new snapshots' trees, checked from a fresh handle) and only then the
+//! manifests follow, each read back and compared with the local one. A backup counts
+//! as synced (state `verified`) only after all of that. A remote that fails is a
+//! warning: its pending backups are recorded `unsynced` with the reason and the next
+//! run (or `drydock sync`) retries them. The local copy is never touched.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use drydock_domain::config::{Config, RemoteConfig};
+use drydock_domain::{Event, EventSink};
+use drydock_state::{CopyState, StateDb};
+use drydock_storage::{LockMode, ReadData, Repository, LOCK_WAIT};
+use serde::Serialize;
+
+use crate::copies::{self, storage_err, Catalog, StoredManifest};
+use crate::{repo, EngineError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// Every remote holds every local backup it should, verified.
+    pub ok: bool,
+    pub copies: Vec<CopySync>,
+}
+
+impl SyncReport {
+    /// 0 all remotes in sync, 1 a remote could not be brought up to date.
+    pub fn exit_code(&self) -> i32 {
+        if self.ok {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopySync {
+    pub name: String,
+    pub location: String,
+    /// `synced` (up to date and verified) or `unsynced` (something is still missing).
+    pub status: &'static str,
+    /// Backups copied and verified by this run.
+    pub synced: Vec<String>,
+    /// Backups that were there already.
+    pub already_present: usize,
+    /// Backups still missing there after this run.
+    pub unsynced: Vec<String>,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `drydock sync [--copy NAME]`: syncs every remote (or the one named).
+pub fn sync(
+    config: &Config,
+    only: Option<&str>,
+    events: Arc<dyn EventSink>,
+) -> Result<SyncReport, EngineError> {
+    if let Some(name) = only {
+        copies::find_remote(config, name)?;
+    }
+    if config.remotes.is_empty() {
+        return Err(EngineError::Refused(format!(
+            "no [[remote]] is configured in {}; add one to keep a second copy",
+            config.file.display()
+        )));
+    }
+    let local = repo::open_repository(config, false)?;
+    let _lock = local
+        .lock_with("sync", LockMode::Shared, LOCK_WAIT)
+        .map_err(storage_err(&local))?;
+    let catalog = Catalog::load(&local, events.as_ref())?;
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
+    Ok(SyncReport {
+        ok: copies.iter().all(|c| c.status == "synced"),
+        copies,
+    })
+}
+
+/// Syncs the remotes (all, or `only`) from `local`, whose catalog is given.
+pub(crate) fn sync_remotes(
+    config: &Config,
+    local: &Repository,
+    catalog: &Catalog,
+    state: &StateDb,
+    only: Option<&str>,
+    events: &dyn EventSink,
+) -> Vec<CopySync> {
+    config
+        .remotes
+        .iter()
+        .filter(|r| only.is_none_or(|name| r.name == name))
+        .map(|remote| sync_one_remote(config, remote, local, catalog, state, events))
+        .collect()
+}
+
+fn sync_one_remote(
+    config: &Config,
+    remote: &RemoteConfig,
+    local: &Repository,
+    catalog: &Catalog,
+    state: &StateDb,
+    events: &dyn EventSink,
+) -> CopySync {
+    let clock = Instant::now();
+    let mut report = CopySync {
+        name: remote.name.clone(),
+        location: copies::remote_options(remote).location(),
+        status: "synced",
+        synced: Vec::new(),
+        already_present: 0,
+        unsynced: Vec::new(),
+        duration_ms: 0,
+        error: None,
+    };
+    let records = state.copy_records(&remote.name).unwrap_or_default();
+    // What the remote should hold: every local backup with data, unless retention
+    // removed it from the remote already (the local prune may lag behind).
+    let wanted: Vec<&StoredManifest> = catalog
+        .manifests
+        .iter()
+        .filter(|m| m.manifest.has_restorable())
+        .filter(|m| {
+            records
+                .get(m.manifest.id.as_str())
+                .is_none_or(|r| r.state != CopyState::Pruned)
+        })
+        .collect();
+
+    let outcome = (|| -> Result<(), String> {
+        events.emit(Event::Step {
+            message: format!("syncing to copy `{}`", remote.name),
+        });
+        let dest = copies::open_remote(config, remote, Some(local)).map_err(|e| e.to_string())?;
+        report.location = dest.location().to_string();
+        let lock = dest
+            .lock_with("sync", LockMode::Shared, LOCK_WAIT)
+            .map_err(|e| e.to_string())?;
+        for line in lock.removed_stale() {
+            events.emit(Event::Warning {
+                message: format!("copy `{}`: {line}", remote.name),
+            });
+        }
+        let there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+        let pending: Vec<&StoredManifest> = wanted
+            .iter()
+            .copied()
+            .filter(|m| there.manifest(m.manifest.id.as_str()).is_none())
+            .collect();
+        report.already_present = wanted.len() - pending.len();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        report.unsynced = pending.iter().map(|m| m.manifest.id.to_string()).collect();
+        copy_and_verify(local, catalog, &dest, &pending, events)?;
+        for m in &pending {
+            let _ = state.record_copy(
+                &remote.name,
+                m.manifest.id.as_str(),
+                CopyState::Verified,
+                None,
+            );
+        }
+        report.synced = std::mem::take(&mut report.unsynced);
+        Ok(())
+    })();
+
+    if let Err(error) = outcome {
+        // Everything not proven there is unsynced, with the reason, for the next run.
+        let proven: std::collections::BTreeSet<&String> = report.synced.iter().collect();
+        report.unsynced = wanted
+            .iter()
+            .map(|m| m.manifest.id.to_string())
+            .filter(|id| !proven.contains(id))
+            .filter(|id| {
+                records
+                    .get(id.as_str())
+                    .is_none_or(|r| r.state != CopyState::Verified)
+            })
+            .collect();
+        for id in &report.unsynced {
+            let _ = state.record_copy(&remote.name, id, CopyState::Unsynced, Some(&error));
+        }
+        events.emit(Event::Warning {
+            message: format!(
+                "copy `{}` not synced ({} backup(s) pending, retried at the next run): {error}",
+                remote.name,
+                report.unsynced.len()
+            ),
+        });
+        report.status = "unsynced";
+        report.error = Some(error);
+    }
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report
+}
+
+/// Data snapshots, then a read-back check, then manifests, each read back.
+fn copy_and_verify(
+    local: &Repository,
+    catalog: &Catalog,
+    dest: &Repository,
+    pending: &[&StoredManifest],
+    events: &dyn EventSink,
+) -> Result<(), String> {
+    let mut data = Vec::new();
+    for m in pending {
+        for r in m.manifest.sources.iter().filter(|r| r.is_restorable()) {
+            let id = catalog
+                .snapshot_of(m.manifest.id.as_str(), &r.service, &r.source)
+                .ok_or_else(|| {
+                    format!(
+                        "the local copy lacks the data of {} in backup {}; run `drydock verify --copy local`",
+                        r.label(),
+                        m.manifest.id
+                    )
+                })?;
+            data.push(id.to_string());
+        }
+    }
+    events.emit(Event::Step {
+        message: format!(
+            "copying {} backup(s) ({} snapshots) to {}",
+            pending.len(),
+            data.len(),
+            dest.location()
+        ),
+    });
+    let copied = local.copy_to(dest, &data).map_err(|e| e.to_string())?;
+    events.emit(Event::Step {
+        message: format!("reading back what arrived at {}", dest.location()),
+    });
+    let dest_ids: Vec<String> = copied.iter().map(|c| c.dest_id.clone()).collect();
+    let check = dest
+        .check_snapshots(&dest_ids, ReadData::None)
+        .map_err(|e| e.to_string())?;
+    if !check.ok {
+        return Err(format!(
+            "the copy did not verify after the upload: {}",
+            check.errors.join("; ")
+        ));
+    }
+    let manifest_ids: Vec<String> = pending.iter().map(|m| m.snapshot_id.clone()).collect();
+    let copied = local
+        .copy_to(dest, &manifest_ids)
+        .map_err(|e| e.to_string())?;
+    for (m, c) in pending.iter().zip(&copied) {
+        let mut bytes = Vec::new();
+        dest.dump_stream(&c.dest_id, &mut bytes)
+            .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
+        let back = drydock_domain::Manifest::from_json(&bytes)
+            .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
+        if back != m.manifest {
+            return Err(format!(
+                "the manifest of {} read back from the copy differs from the local one",
+                m.manifest.id
+            ));
+        }
+    }
+    Ok(())
+}
