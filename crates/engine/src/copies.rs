@@ -79,7 +79,7 @@ pub fn open_remote(
     };
     result.map_err(|cause| EngineError::Copy {
         copy: remote.name.clone(),
-        cause: cause.to_string(),
+        cause,
     })
 }
 

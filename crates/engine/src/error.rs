@@ -15,7 +15,10 @@ pub enum EngineError {
     },
     /// A remote copy could not be opened or used; the cause names the remote location.
     #[error("copy `{copy}`: {cause}")]
-    Copy { copy: String, cause: String },
+    Copy {
+        copy: String,
+        cause: drydock_storage::StorageError,
+    },
     #[error("{0}")]
     UnknownCopy(String),
     #[error(transparent)]

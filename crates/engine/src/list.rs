@@ -14,6 +14,7 @@ use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::{EventSink, Manifest, Priority, SourceStatus};
 use drydock_state::{CopyRecord, CopyState, StateDb};
+use drydock_storage::StorageError;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -146,6 +147,11 @@ pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, E
         });
         let (location, catalog, error) = match opened {
             Ok((location, catalog)) => (location, Some(catalog), None),
+            // Reachable, but nothing was ever synced there: an empty copy.
+            Err(EngineError::Copy {
+                cause: StorageError::NotARepository { location, .. },
+                ..
+            }) => (location, Some(Catalog::default()), None),
             Err(e) => (
                 copies::remote_options(remote).location(),
                 None,
@@ -209,6 +215,9 @@ fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
         detail,
     };
     let Some(catalog) = &seen.catalog else {
+        if seen.info.name == LOCAL_COPY {
+            return status("missing", seen.info.error.clone());
+        }
         return status(
             "unknown",
             Some(format!(

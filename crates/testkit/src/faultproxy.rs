@@ -24,8 +24,8 @@ pub struct Faults {
     pub hang_ratio: f64,
     /// Forward, then cut the response after half its body.
     pub cut_response_ratio: f64,
-    /// Uploads (PUT) with a body: forward only this many body bytes, then close both
-    /// connections, as when the link dies mid-upload.
+    /// Uploads (PUT) with a larger body: forward only this many body bytes, then close
+    /// both connections, as when the link dies mid-upload.
     pub cut_upload_after: Option<usize>,
 }
 
@@ -49,7 +49,13 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Proxies 127.0.0.1:`upstream_port`.
     pub fn start(upstream_port: u16, faults: Faults) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, upstream_port, faults)
+    }
+
+    /// Like [`FaultProxy::start`], listening on `port` (0: any free port), e.g. one a
+    /// config already names while nothing listened there.
+    pub fn start_on(port: u16, upstream_port: u16, faults: Faults) -> FaultProxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults = Arc::new(Mutex::new(faults));
         let counters = Arc::new(Counters::default());
@@ -167,7 +173,8 @@ fn serve(
 
     let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
     upstream.write_all(&with_connection_close(&text))?;
-    if let (Some(limit), "PUT", true) = (faults.cut_upload_after, method.as_str(), body_len > 0) {
+    let cut = faults.cut_upload_after.filter(|limit| body_len > *limit);
+    if let (Some(limit), "PUT") = (cut, method.as_str()) {
         counters.cut_uploads.fetch_add(1, Ordering::Relaxed);
         let mut sent = leftover.len().min(limit);
         upstream.write_all(&leftover[..sent])?;

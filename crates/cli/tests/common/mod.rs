@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use drydock_testkit::garage::GarageServer;
+
 pub const REPO_PASSWORD: &str = "repo-canary-Zq8rT2";
 
 pub struct Stack {
@@ -70,6 +72,29 @@ impl Stack {
         self.path().join("repo")
     }
 
+    /// Adds a `[[remote]]` named `offsite` in `garage` (reached through `endpoint`, e.g. a
+    /// fault proxy) under `prefix`, its keys passed by environment.
+    pub fn with_remote(self, garage: &GarageServer, endpoint: &str, prefix: &str) -> Stack {
+        let config = self.path().join("drydock.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[[remote]]\nname = \"offsite\"\nkind = \"s3\"\nendpoint = \"{endpoint}\"\nregion = \"{}\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\npath_style = true\naccess_key_id = \"${{env:TEST_S3_KEY}}\"\nsecret_access_key = \"${{env:TEST_S3_SECRET}}\"\n",
+            drydock_testkit::garage::REGION,
+            garage.bucket
+        ));
+        std::fs::write(&config, text).unwrap();
+        self.env("TEST_S3_KEY", &garage.access_key_id)
+            .env("TEST_S3_SECRET", &garage.secret_access_key)
+    }
+
+    /// Appends `text` to the config.
+    pub fn append_config(&self, text: &str) {
+        let config = self.path().join("drydock.toml");
+        let mut all = std::fs::read_to_string(&config).unwrap();
+        all.push_str(text);
+        std::fs::write(&config, all).unwrap();
+    }
+
     /// Runs Debian's restic on the stack's repository (password through the environment).
     pub fn restic(&self, args: &[&str]) -> Output {
         Command::new("restic")
@@ -81,6 +106,22 @@ impl Stack {
             .output()
             .unwrap()
     }
+}
+
+/// Runs Debian's restic on a copy in `garage` under `prefix`.
+pub fn restic_s3(garage: &GarageServer, prefix: &str, args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
+    Command::new("restic")
+        .arg("-r")
+        .arg(garage.restic_repo(prefix))
+        .args(args)
+        .env("RESTIC_PASSWORD", REPO_PASSWORD)
+        .env("AWS_ACCESS_KEY_ID", &garage.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &garage.secret_access_key)
+        .env("AWS_DEFAULT_REGION", drydock_testkit::garage::REGION)
+        .env("RESTIC_CACHE_DIR", cache.path())
+        .output()
+        .unwrap()
 }
 
 pub fn text(out: &Output) -> String {
