@@ -215,6 +215,47 @@ for s in SOURCES:
 w(f"| … per source | {', '.join(per)} | |")
 w("")
 
+# ---------------------------------------------------------------- remote copy
+dd_sync, rs_copy = m("dd-sync"), m("rs-copy")
+if dd_sync and rs_copy:
+    w("## Remote copy (S3: Garage on loopback)")
+    w("")
+    w(
+        f"Every backup above (all sources, plus each side's warm-up backup) copied from the "
+        f"local repository into a bucket of a single-node Garage ({facts.get('garage_version', 'garage')}): "
+        "`drydock sync` (copies, then reads the copy back: index, pack list, trees, manifests) vs "
+        "`restic copy --from-repo` into a repository made with `restic init --copy-chunker-params`. "
+        "Then each source destroyed and restored from the remote copy only: "
+        "`drydock restore latest --service S --force --from offsite` vs the restic steps of the "
+        "restore table pointed at the S3 repository (restic keeps its cache; drydock has none)."
+    )
+    w("")
+    dd_bytes = int(facts.get("remote_bytes_drydock", 0))
+    rs_bytes = int(facts.get("remote_bytes_total", 0)) - dd_bytes
+    d_rss, _ = rss(dd_sync, "drydock")
+    r_rss, _ = rss(rs_copy, "restic")
+    w("| | drydock s | restic s | ratio | drydock MiB in the bucket | restic MiB in the bucket | drydock RSS MiB | restic RSS MiB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    w(
+        f"| sync / copy | {wall('dd-sync')} | {wall('rs-copy')} | {ratio(dd_sync['wall_s'], rs_copy['wall_s']):.2f} "
+        f"| {dd_bytes / MIB:.1f} | {rs_bytes / MIB:.1f} | {d_rss:.0f} | {r_rss:.0f} |"
+    )
+    rr = {"dd": 0, "rs": 0}
+    for s in SOURCES:
+        d, r = m(f"dd-restore-remote-{s}"), m(f"rs-restore-remote-{s}")
+        if not d or not r:
+            continue
+        rr["dd"] += d["wall_s"]
+        rr["rs"] += r["wall_s"]
+        d_rss, _ = rss(d, "drydock")
+        r_rss, _ = rss(r, "restic")
+        w(
+            f"| restore {NAMES[s]} from the remote, to verified | {wall(f'dd-restore-remote-{s}')} | {wall(f'rs-restore-remote-{s}')} "
+            f"| {ratio(d['wall_s'], r['wall_s']):.2f} | | | {d_rss:.0f} | {r_rss:.0f} |"
+        )
+    w(f"| **restore all four from the remote** | **{fmt_s(rr['dd'])}** | **{fmt_s(rr['rs'])}** | **{ratio(rr['dd'], rr['rs']):.2f}** | | | | |")
+    w("")
+
 # ---------------------------------------------------------------- CPU
 w("## CPU seconds")
 w("")
