@@ -16,6 +16,8 @@ fn every_example_config_loads() {
             "PGPASSWORD",
             "SHOP_DB_PASSWORD",
             "SHOP_REDIS_PASSWORD",
+            "S3_ACCESS_KEY_ID",
+            "S3_SECRET_ACCESS_KEY",
         ] {
             std::env::set_var(var, "example");
         }
