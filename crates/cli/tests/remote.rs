@@ -425,11 +425,22 @@ fn a_prune_killed_midway_is_completed_by_the_next_and_kept_backups_restore() {
         .unwrap();
     // Somewhere inside: after the lock and listing, while forgetting or deleting.
     std::thread::sleep(Duration::from_millis(1200 + rand_ms(1500)));
+    let killed = child.try_wait().unwrap().is_none();
     let _ = child.kill();
     let _ = child.wait();
 
     let (code, report) = stack.json(&["prune", "--copy", "offsite"]);
     assert_eq!(code, 0, "{report:#}");
+    if killed {
+        // Its lock in the bucket outlived it: found stale (dead PID on this host),
+        // removed, and reported with host, PID and age.
+        let warnings = copy(&report, "offsite")["warnings"].to_string();
+        assert!(
+            warnings.contains(&format!("pid {}", child.id()))
+                && warnings.contains("no longer runs"),
+            "{report:#}"
+        );
+    }
     let (code, verify) = stack.json(&["verify", "--copy", "offsite", "--read-data"]);
     assert_eq!(code, 0, "{verify:#}");
     let (_, list) = stack.json(&["backups"]);

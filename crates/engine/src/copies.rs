@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
+use drydock_domain::manifest::MANIFEST_MAX_BYTES;
 use drydock_domain::{Event, EventSink, Manifest};
 use drydock_storage::{Repository, S3Options, S3Tuning, StorageError};
 use jiff::Timestamp;
@@ -123,6 +124,7 @@ impl Catalog {
         let mut by_backup: BTreeMap<String, Vec<StoredManifest>> = BTreeMap::new();
         let mut data = BTreeMap::new();
         let mut data_ids = Vec::new();
+        let mut manifest_snaps = Vec::new();
         for snap in &snapshots {
             let tag = |prefix: &str| {
                 snap.tags
@@ -131,35 +133,40 @@ impl Catalog {
                     .map(str::to_string)
             };
             if snap.tags.iter().any(|t| t == MANIFEST_TAG) {
-                let mut bytes = Vec::new();
-                let parsed = repo
-                    .dump_stream(&snap.id, &mut bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| Manifest::from_json(&bytes).map_err(|e| e.to_string()));
-                match parsed {
-                    Ok(manifest) => {
-                        by_backup
-                            .entry(manifest.id.to_string())
-                            .or_default()
-                            .push(StoredManifest {
-                                manifest,
-                                snapshot_id: snap.id.clone(),
-                                saved_at: snap.time,
-                            })
-                    }
-                    Err(e) => events.emit(Event::Warning {
-                        message: format!(
-                            "{}: manifest snapshot {}: unreadable ({e}); skipped",
-                            repo.location(),
-                            &snap.id[..8.min(snap.id.len())]
-                        ),
-                    }),
-                }
+                manifest_snaps.push(snap);
             } else if let (Some(backup), Some(service), Some(source)) =
                 (tag("backup:"), tag("service:"), tag("source:"))
             {
                 data.insert((backup, service, source), snap.id.clone());
                 data_ids.push(snap.id.clone());
+            }
+        }
+        let ids: Vec<String> = manifest_snaps.iter().map(|s| s.id.clone()).collect();
+        let contents = repo
+            .read_small_streams(&ids, MANIFEST_MAX_BYTES)
+            .map_err(storage_err(repo))?;
+        for (snap, bytes) in manifest_snaps.into_iter().zip(contents) {
+            let parsed = bytes
+                .map_err(|e| e.to_string())
+                .and_then(|b| Manifest::from_json(&b).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(manifest) => {
+                    by_backup
+                        .entry(manifest.id.to_string())
+                        .or_default()
+                        .push(StoredManifest {
+                            manifest,
+                            snapshot_id: snap.id.clone(),
+                            saved_at: snap.time,
+                        })
+                }
+                Err(e) => events.emit(Event::Warning {
+                    message: format!(
+                        "{}: manifest snapshot {}: unreadable ({e}); skipped",
+                        repo.location(),
+                        &snap.id[..8.min(snap.id.len())]
+                    ),
+                }),
             }
         }
         let mut manifests = Vec::new();

@@ -179,8 +179,66 @@ impl Repository {
             .to_indexed()
             .map_err(|e| self.engine_err("reading the index of", &e))?;
         let snap = self.load_snapshot(&engine, snapshot_id)?;
+        self.dump_snapshot(&engine, &snap, out)
+    }
+
+    /// Reads several small streams (manifests) with one index load and one snapshot
+    /// listing, instead of one each: on a remote copy that is the difference between
+    /// a handful of requests and thousands. A stream over `max_bytes` is an error.
+    pub fn read_small_streams(
+        &self,
+        snapshot_ids: &[String],
+        max_bytes: usize,
+    ) -> Result<Vec<Result<Vec<u8>, StorageError>>, StorageError> {
+        if snapshot_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let engine = self
+            .engine()?
+            .to_indexed()
+            .map_err(|e| self.engine_err("reading the index of", &e))?;
+        let all = engine
+            .get_all_snapshots()
+            .map_err(|e| self.engine_err("listing snapshots of", &e))?;
+        Ok(snapshot_ids
+            .iter()
+            .map(|id| {
+                let snap = all
+                    .iter()
+                    .find(|s| s.id.to_hex().as_str() == id.as_str())
+                    .ok_or_else(|| StorageError::SnapshotNotFound {
+                        location: self.location.clone(),
+                        id: id.clone(),
+                    })?;
+                let mut bytes = Vec::new();
+                let mut limited = LimitedWriter {
+                    inner: &mut bytes,
+                    left: max_bytes,
+                };
+                self.dump_snapshot(&engine, snap, &mut limited)
+                    .map_err(|e| match limited.left {
+                        0 => StorageError::invalid(
+                            format!("snapshot {id} in repository at {}", self.location),
+                            format!("holds a stream over {max_bytes} bytes"),
+                            "it is not what drydock expects there; leave it to restic",
+                        ),
+                        _ => e,
+                    })?;
+                Ok(bytes)
+            })
+            .collect())
+    }
+
+    fn dump_snapshot<S: rustic_core::IndexedFull>(
+        &self,
+        engine: &rustic_core::Repository<S>,
+        snap: &rustic_core::repofile::SnapshotFile,
+        out: &mut dyn Write,
+    ) -> Result<(u64, String), StorageError> {
+        let snapshot_id = snap.id.to_hex();
+        let snapshot_id = snapshot_id.as_str();
         let root = engine
-            .node_from_snapshot_and_path(&snap, "")
+            .node_from_snapshot_and_path(snap, "")
             .map_err(|e| self.engine_err("reading a snapshot tree of", &e))?;
         // Find the one file by walking the tree rather than trusting
         // `paths`: the tree is what dump reads, whatever paths says.
@@ -221,6 +279,27 @@ impl Repository {
             )
         })?;
         Ok(writer.finish())
+    }
+}
+
+/// Fails writes past a byte budget, so a hostile "manifest" cannot fill memory.
+struct LimitedWriter<'a> {
+    inner: &'a mut Vec<u8>,
+    left: usize,
+}
+
+impl Write for LimitedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.left {
+            self.left = 0;
+            return Err(std::io::Error::other("stream over its size limit"));
+        }
+        self.left -= buf.len();
+        self.inner.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
