@@ -44,6 +44,37 @@ pub fn check_copy_name(config: &Config, name: &str) -> Result<(), EngineError> {
     }
 }
 
+/// The copies an operation covers, in the order it takes them: the one named by
+/// `only` (checked), or the local copy and then every remote in config order.
+pub fn selected(config: &Config, only: Option<&str>) -> Result<Vec<String>, EngineError> {
+    match only {
+        Some(name) => {
+            check_copy_name(config, name)?;
+            Ok(vec![name.to_string()])
+        }
+        None => Ok(std::iter::once(LOCAL_COPY.to_string())
+            .chain(config.remotes.iter().map(|r| r.name.clone()))
+            .collect()),
+    }
+}
+
+/// Where a copy is, safe to print, without opening it.
+pub fn location_of(config: &Config, name: &str) -> String {
+    match find_remote(config, name) {
+        Ok(remote) if name != LOCAL_COPY => remote_options(remote).location(),
+        _ => config.repository.path.display().to_string(),
+    }
+}
+
+/// Opens an existing copy by name; never creates one.
+pub fn open_existing(config: &Config, name: &str) -> Result<Repository, EngineError> {
+    if name == LOCAL_COPY {
+        repo::open_repository(config, false)
+    } else {
+        open_remote(config, find_remote(config, name)?, None)
+    }
+}
+
 pub fn remote_options(remote: &RemoteConfig) -> S3Options {
     S3Options {
         endpoint: remote.endpoint.clone(),

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use drydock_domain::config::{Config, LOCAL_COPY};
+use drydock_domain::config::Config;
 use drydock_domain::retention::{self, Candidate, Decision, KeepRules};
 use drydock_domain::{Event, EventSink, Priority};
 use drydock_state::{CopyState, StateDb};
@@ -95,27 +95,12 @@ pub fn prune(
     opts: &PruneOptions<'_>,
     events: Arc<dyn EventSink>,
 ) -> Result<PruneReport, EngineError> {
-    if let Some(name) = opts.copy {
-        copies::check_copy_name(config, name)?;
-    }
+    let names = copies::selected(config, opts.copy)?;
     let state = StateDb::open(&config.stack.state_dir)?;
-    let mut names = vec![LOCAL_COPY.to_string()];
-    names.extend(config.remotes.iter().map(|r| r.name.clone()));
     let mut results = Vec::new();
-    for name in names
-        .iter()
-        .filter(|n| opts.copy.is_none_or(|c| c == n.as_str()))
-    {
-        let location = if name == LOCAL_COPY {
-            config.repository.path.display().to_string()
-        } else {
-            copies::remote_options(copies::find_remote(config, name)?).location()
-        };
-        let opened = if name == LOCAL_COPY {
-            repo::open_repository(config, false)
-        } else {
-            copies::find_remote(config, name).and_then(|r| copies::open_remote(config, r, None))
-        };
+    for name in &names {
+        let location = copies::location_of(config, name);
+        let opened = copies::open_existing(config, name);
         let result = opened.and_then(|repository| {
             prune_copy(
                 config,

@@ -27,7 +27,7 @@ use drydock_storage::ReadData;
 use serde::Serialize;
 
 use crate::copies::{self, Catalog};
-use crate::repo::{self, RepoFetch};
+use crate::repo::RepoFetch;
 use crate::{state, EngineError};
 
 /// Which backup to restore from.
@@ -149,15 +149,7 @@ struct CopySet<'c> {
 
 impl<'c> CopySet<'c> {
     fn new(config: &'c Config, from: Option<&str>) -> Result<Self, EngineError> {
-        let names: Vec<String> = match from {
-            Some(name) => {
-                copies::check_copy_name(config, name)?;
-                vec![name.to_string()]
-            }
-            None => std::iter::once(LOCAL_COPY.to_string())
-                .chain(config.remotes.iter().map(|r| r.name.clone()))
-                .collect(),
-        };
+        let names = copies::selected(config, from)?;
         Ok(CopySet {
             config,
             slots: names.iter().map(|_| None).collect(),
@@ -193,21 +185,16 @@ impl<'c> CopySet<'c> {
 
     fn open(&self, i: usize, events: &dyn EventSink) -> Result<Opened, String> {
         let name = &self.names[i];
-        let repo = if name == LOCAL_COPY {
-            if !self.config.repository.path.join("config").exists() {
-                return Err(format!(
-                    "no local repository at {}",
-                    self.config.repository.path.display()
-                ));
-            }
-            repo::open_repository(self.config, false).map_err(|e| e.to_string())?
-        } else {
-            let remote = copies::find_remote(self.config, name).map_err(|e| e.to_string())?;
-            events.emit(Event::Step {
-                message: format!("opening copy `{name}`"),
-            });
-            copies::open_remote(self.config, remote, None).map_err(|e| e.to_string())?
-        };
+        if name == LOCAL_COPY && !self.config.repository.path.join("config").exists() {
+            return Err(format!(
+                "no local repository at {}",
+                self.config.repository.path.display()
+            ));
+        }
+        events.emit(Event::Step {
+            message: format!("opening copy `{name}`"),
+        });
+        let repo = copies::open_existing(self.config, name).map_err(|e| e.to_string())?;
         let lock = repo.lock("restore").map_err(|e| e.to_string())?;
         let catalog = Catalog::load(&repo, events).map_err(|e| e.to_string())?;
         Ok(Opened {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use drydock_domain::config::{Config, LOCAL_COPY};
+use drydock_domain::config::Config;
 use drydock_domain::plan::{self, Selection};
 use drydock_domain::{EventSink, Manifest};
 use drydock_sources::{count_unit, SourceContext};
@@ -85,31 +85,16 @@ pub fn verify_repository(
     opts: &VerifyOptions<'_>,
     events: Arc<dyn EventSink>,
 ) -> Result<VerifyReport, EngineError> {
-    if let Some(name) = opts.copy {
-        copies::check_copy_name(config, name)?;
-    }
+    let names = copies::selected(config, opts.copy)?;
     let state = StateDb::open(&config.stack.state_dir)?;
-    let mut names = vec![LOCAL_COPY.to_string()];
-    names.extend(config.remotes.iter().map(|r| r.name.clone()));
     let mut results = Vec::new();
-    for name in names
-        .iter()
-        .filter(|n| opts.copy.is_none_or(|c| c == n.as_str()))
-    {
-        let opened = if name == LOCAL_COPY {
-            repo::open_repository(config, false)
-        } else {
-            copies::find_remote(config, name).and_then(|r| copies::open_remote(config, r, None))
-        };
+    for name in &names {
+        let opened = copies::open_existing(config, name);
         let result = match opened {
             Ok(repository) => verify_copy(name, &repository, opts, &state, events.as_ref())?,
             Err(e) => CopyVerify {
                 name: name.clone(),
-                location: if name == LOCAL_COPY {
-                    config.repository.path.display().to_string()
-                } else {
-                    copies::remote_options(copies::find_remote(config, name)?).location()
-                },
+                location: copies::location_of(config, name),
                 ok: false,
                 error: Some(e.to_string()),
                 repository_errors: vec![],
