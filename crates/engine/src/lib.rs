@@ -1,5 +1,6 @@
 //! drydock's operations, built from the domain and the adapters: `backup`, `restore`
-//! (always verified), `verify`, listing backups, and the self-contained `demo`.
+//! (always verified), `verify`, listing backups, the self-contained `demo`, and
+//! `health`, `diagnose` and `heal`.
 //!
 //! The engine owns the rules that never bend: nothing is recorded as good unless its
 //! producer succeeded and its data was stored completely; nothing is overwritten without
@@ -9,9 +10,13 @@
 
 pub mod backup;
 pub mod demo;
+pub mod diagnose;
 pub mod drill;
 mod error;
+pub mod heal;
+pub mod health;
 pub mod list;
+mod redact;
 mod repo;
 pub mod restore;
 mod state;

@@ -10,6 +10,7 @@
 //! source of truth for what backups exist.
 
 mod error;
+pub mod health;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -22,7 +23,7 @@ pub use error::StateError;
 pub const FILE_NAME: &str = "state.db";
 
 /// Every feature's schema, applied in order at open.
-const SCHEMAS: &[(&str, &str)] = &[];
+const SCHEMAS: &[(&str, &str)] = &[("health", health::SCHEMA)];
 
 /// An open state database.
 pub struct StateDb {
