@@ -1,7 +1,7 @@
 //! Runs checks concurrently: one thread per check, each with its own deadline
 //! (`timeout`, retries included) and up to `retries` further attempts after a critical
 //! one, pausing `backoff`, `2 * backoff`, `4 * backoff`, ... between them while time
-//! remains. The caller gets every result by the latest deadline (plus a short grace):
+//! remains. The caller gets each result by its check's deadline (plus a short grace):
 //! a check still stuck then is reported as timed out and its thread is left to finish
 //! on its own, so five hanging targets cost one timeout, not five.
 
@@ -63,12 +63,16 @@ pub fn run_all(planned: Vec<Planned>, policy: RunPolicy) -> Vec<CheckResult> {
     let started = Instant::now();
     let (tx, rx) = mpsc::channel::<(usize, CheckResult)>();
     let mut slots: Vec<Option<CheckResult>> = Vec::with_capacity(planned.len());
-    let mut latest = started;
     let mut meta = Vec::with_capacity(planned.len());
     for (index, p) in planned.into_iter().enumerate() {
         let deadline = started + p.timeout;
-        latest = latest.max(deadline);
-        meta.push((p.service.clone(), p.name.clone(), p.kind, p.timeout));
+        meta.push((
+            p.service.clone(),
+            p.name.clone(),
+            p.kind,
+            p.timeout,
+            deadline,
+        ));
         slots.push(None);
         let tx = tx.clone();
         let spawned = std::thread::Builder::new()
@@ -78,7 +82,7 @@ pub fn run_all(planned: Vec<Planned>, policy: RunPolicy) -> Vec<CheckResult> {
                 let _ = tx.send((index, result));
             });
         if let Err(e) = spawned {
-            let (service, name, kind, _) = &meta[index];
+            let (service, name, kind, _, _) = &meta[index];
             slots[index] = Some(failed(
                 service,
                 name,
@@ -89,35 +93,54 @@ pub fn run_all(planned: Vec<Planned>, policy: RunPolicy) -> Vec<CheckResult> {
         }
     }
     drop(tx);
-    let wait_until = latest + policy.grace;
-    while slots.iter().any(Option::is_none) {
-        let left = wait_until.saturating_duration_since(Instant::now());
+    // Wait for the earliest pending deadline at a time, so a short-timeout check that
+    // hangs is given up on at its own deadline, not at the longest one.
+    loop {
+        let pending = slots
+            .iter()
+            .zip(&meta)
+            .filter(|(slot, _)| slot.is_none())
+            .map(|(_, m)| m.4)
+            .min();
+        let Some(next) = pending else { break };
+        let left = (next + policy.grace).saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok((index, result)) => slots[index] = Some(result),
-            Err(_) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                for (slot, (service, name, kind, timeout, deadline)) in slots.iter_mut().zip(&meta)
+                {
+                    if slot.is_none() && *deadline + policy.grace <= now {
+                        *slot = Some(timed_out(service, name, kind, *timeout));
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     slots
         .into_iter()
         .zip(meta)
-        .map(|(slot, (service, name, kind, timeout))| {
-            slot.unwrap_or_else(|| {
-                let mut r = failed(
-                    &service,
-                    &name,
-                    kind,
-                    0,
-                    format!(
-                        "no answer within the {} timeout",
-                        drydock_domain::config::duration_text::format(timeout)
-                    ),
-                );
-                r.latency_ms = millis(timeout);
-                r.details.insert("timed_out".into(), Value::Bool(true));
-                r
-            })
+        .map(|(slot, (service, name, kind, timeout, _))| {
+            slot.unwrap_or_else(|| timed_out(&service, &name, kind, timeout))
         })
         .collect()
+}
+
+fn timed_out(service: &str, name: &str, kind: &str, timeout: Duration) -> CheckResult {
+    let mut r = failed(
+        service,
+        name,
+        kind,
+        0,
+        format!(
+            "no answer within the {} timeout",
+            drydock_domain::config::duration_text::format(timeout)
+        ),
+    );
+    r.latency_ms = millis(timeout);
+    r.details.insert("timed_out".into(), Value::Bool(true));
+    r
 }
 
 fn failed(service: &str, name: &str, kind: &str, attempts: u32, message: String) -> CheckResult {

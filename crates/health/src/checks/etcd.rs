@@ -104,22 +104,32 @@ impl Check for Etcd {
             }
             n => v.transient(format!("{n} different leaders reported: split brain")),
         }
-        if !unhealthy.is_empty() {
-            v.problem(
-                Status::Critical,
-                format!("unhealthy: {}", unhealthy.join(", ")),
-            );
-        }
-        if !unreachable.is_empty() {
-            v.problem(
-                Status::Warning,
-                format!(
-                    "{} of {} endpoints unreachable: {}",
-                    unreachable.len(),
-                    self.config.endpoints.len(),
-                    unreachable.join("; ")
-                ),
-            );
+        let healthy = reachable - unhealthy.len();
+        let quorum = member_count.max(self.config.endpoints.len()) / 2 + 1;
+        v.detail("healthy_endpoints", healthy);
+        if healthy < quorum {
+            v.transient(format!(
+                "only {healthy} of {} members healthy; a quorum needs {quorum}",
+                member_count.max(self.config.endpoints.len())
+            ));
+        } else {
+            if !unhealthy.is_empty() {
+                v.problem(
+                    Status::Warning,
+                    format!("unhealthy: {}", unhealthy.join(", ")),
+                );
+            }
+            if !unreachable.is_empty() {
+                v.problem(
+                    Status::Warning,
+                    format!(
+                        "{} of {} endpoints unreachable: {}",
+                        unreachable.len(),
+                        self.config.endpoints.len(),
+                        unreachable.join("; ")
+                    ),
+                );
+            }
         }
         if let Some(want) = self.config.expect_members {
             if member_count != want {
@@ -134,7 +144,7 @@ impl Check for Etcd {
             }
         }
         v.finish(format!(
-            "{member_count} members, leader {}, {reachable}/{} endpoints healthy",
+            "{member_count} members, leader {}, {healthy}/{} endpoints healthy",
             leaders.iter().next().cloned().unwrap_or_default(),
             self.config.endpoints.len()
         ))
