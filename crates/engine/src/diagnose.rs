@@ -354,7 +354,13 @@ fn diagnose_service(
 
     // Logs: the newest line of each pattern is the best evidence.
     for (p, re) in compiled() {
-        if let Some(line) = log_lines.iter().rev().find(|l| re.is_match(l)) {
+        let hits: Vec<&String> = log_lines
+            .iter()
+            .rev()
+            .filter(|l| re.is_match(l))
+            .take(3)
+            .collect();
+        for line in hits {
             findings.pattern(p, format!("log: {line}"));
         }
     }
@@ -392,15 +398,37 @@ fn diagnose_service(
         .as_ref()
         .map(|d| procinfo::tree(&d.pids))
         .unwrap_or_default();
-    if let Some(d) = &details {
+    // A `none` runtime never runs anything: "stopped" is its normal state.
+    if let Some(d) = details.as_ref().filter(|_| runtime.kind() != "none") {
         match d.state {
-            State::Stopped => findings.add(
-                "not_running",
-                "Service is not running",
-                Severity::Critical,
-                format!("runtime {}: stopped{}", runtime.kind(), d.exit_code.map(|c| format!(" (exit code {c})")).unwrap_or_default()),
-                "Start it (`drydock heal` does, with retries); if it stops again, the log above says why",
-            ),
+            State::Stopped => {
+                let fix = "Start it (`drydock heal` does, with retries); if it stops again, the log says why";
+                findings.add(
+                    "not_running",
+                    "Service is not running",
+                    Severity::Critical,
+                    format!(
+                        "runtime {}: stopped{}",
+                        runtime.kind(),
+                        d.exit_code
+                            .map(|c| format!(" (exit code {c})"))
+                            .unwrap_or_default()
+                    ),
+                    fix,
+                );
+                for note in &d.notes {
+                    findings.add("not_running", "", Severity::Critical, note.clone(), fix);
+                }
+                if let Some(last) = log_lines.iter().rev().find(|l| !l.trim().is_empty()) {
+                    findings.add(
+                        "not_running",
+                        "",
+                        Severity::Critical,
+                        format!("last log line: {last}"),
+                        fix,
+                    );
+                }
+            }
             State::Missing => findings.add(
                 "not_deployed",
                 "Service is not deployed",
@@ -426,7 +454,7 @@ fn diagnose_service(
                 "Read the log lines above for the cause of each crash; restarting again will not help until it is fixed",
             );
         }
-        for note in &d.notes {
+        for note in d.notes.iter().filter(|_| d.state != State::Stopped) {
             findings.add(
                 "runtime_note",
                 "Runtime reports a problem",

@@ -57,7 +57,7 @@ pub enum TlsFailure {
     Connect(String),
     /// The server's certificate is not acceptable: the reason, and the certificate
     /// when one was received.
-    Certificate(String, Option<CertInfo>),
+    Certificate(String, Option<Box<CertInfo>>),
     /// The handshake failed for another reason (protocol, alert).
     Handshake(String),
 }
@@ -120,7 +120,7 @@ pub fn probe(
             match cert_error {
                 Some(ce) => Err(TlsFailure::Certificate(
                     reason(&ce, host, info.as_ref()),
-                    info,
+                    info.map(Box::new),
                 )),
                 None if seen.is_none() && is_io_failure(&e) => {
                     Err(TlsFailure::Connect(e.to_string()))

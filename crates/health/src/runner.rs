@@ -171,7 +171,9 @@ fn run_one(p: &Planned, deadline: Instant, policy: RunPolicy) -> CheckResult {
         let outcome = if Instant::now() > deadline && outcome.status == Status::Critical {
             // An attempt that ran out of time says so, whatever its I/O error was.
             let mut o = outcome;
-            o.message = format!("{} (timeout reached)", o.message);
+            if !o.message.contains("timed out") {
+                o.message = format!("{} (timed out)", o.message);
+            }
             o.retry = false;
             o
         } else {

@@ -10,6 +10,9 @@ use crate::checks::postgres::judge_connections;
 use crate::checks::url_parts;
 use crate::{millis, remaining, Check, Outcome, Verdict};
 
+/// `1`, database size, connections, max connections, version.
+type ServerNumbers = (i64, i64, i64, i64, String);
+
 pub struct Mysql {
     config: SqlCheck,
 }
@@ -49,7 +52,7 @@ impl Check for Mysql {
                 return Outcome::critical(format!("{at}: {}", error_text(&e))).with("target", &at)
             }
         };
-        let row: Result<Option<(i64, i64, i64, i64, String)>, _> = conn.query_first(
+        let row: Result<Option<ServerNumbers>, _> = conn.query_first(
             "SELECT 1, \
                     (SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = DATABASE()), \
                     (SELECT COUNT(*) FROM information_schema.processlist), \
