@@ -370,3 +370,91 @@ pub(crate) fn wait_healthy(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_without_checks_get_them_from_runtime_and_data() {
+        let text = r#"
+[stack]
+name = "t"
+state_dir = "state"
+[repository]
+path = "repo"
+password = "${env:DRYDOCK_TEST_HEALTH_PW}"
+[services.app]
+runtime = { kind = "process", start = "true", stop = "true", status = "true" }
+data = [
+  { kind = "postgres", priority = "critical", url = "postgres://app@127.0.0.1:5432/app" },
+  { kind = "redis", name = "cache", priority = "low", url = "redis://127.0.0.1:6379" },
+  { kind = "sqlite", priority = "high", path = "app.db" },
+  { kind = "files", name = "uploads", priority = "medium", path = "uploads" },
+]
+[services.web]
+runtime = { kind = "external" }
+health = [{ kind = "tcp", address = "127.0.0.1:80" }]
+"#;
+        std::env::set_var("DRYDOCK_TEST_HEALTH_PW", "x");
+        let config = Config::from_text(std::path::Path::new("/srv/drydock.toml"), text).unwrap();
+        let (declared, checks) = checks_of(&config.services["app"]);
+        assert!(!declared);
+        let got: Vec<(&str, &str)> = checks.iter().map(|c| (c.name.as_str(), c.kind())).collect();
+        assert_eq!(
+            got,
+            [
+                ("process", "process"),
+                ("postgres", "postgres"),
+                ("cache", "redis"),
+                ("sqlite", "sqlite"),
+                ("uploads", "disk")
+            ]
+        );
+        let (declared, checks) = checks_of(&config.services["web"]);
+        assert!(declared);
+        assert_eq!(checks.len(), 1);
+    }
+
+    #[test]
+    fn the_worst_check_decides_and_missing_beats_everything() {
+        let check = |kind: &str, status: Status, missing: bool| {
+            let mut details = Map::new();
+            if missing {
+                details.insert("missing".into(), Value::Bool(true));
+            }
+            CheckReport {
+                name: kind.into(),
+                kind: kind.into(),
+                status,
+                latency_ms: 0.0,
+                attempts: 1,
+                message: String::new(),
+                details,
+            }
+        };
+        assert_eq!(roll_up(&[]), ServiceStatus::Healthy);
+        let warn = check("disk", Status::Warning, false);
+        assert_eq!(
+            roll_up(&[check("tcp", Status::Healthy, false), warn.clone()]),
+            ServiceStatus::Degraded
+        );
+        assert_eq!(
+            roll_up(&[check("tcp", Status::Critical, false), warn]),
+            ServiceStatus::Unhealthy
+        );
+        assert_eq!(
+            roll_up(&[
+                check("process", Status::Critical, true),
+                check("tcp", Status::Critical, false)
+            ]),
+            ServiceStatus::Missing
+        );
+        // A missing data file is not a missing service.
+        assert_eq!(
+            roll_up(&[check("sqlite", Status::Critical, true)]),
+            ServiceStatus::Unhealthy
+        );
+        assert_eq!(ServiceStatus::Missing.exit_code(), 3);
+    }
+}
