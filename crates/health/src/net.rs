@@ -70,6 +70,13 @@ pub fn probe(
     anchors: &[CertificateDer<'static>],
     deadline: Instant,
 ) -> Result<CertInfo, TlsFailure> {
+    if anchors.is_empty() {
+        return Err(TlsFailure::Certificate(
+            "no CA certificates to trust on this host: install ca-certificates or set ca_file"
+                .into(),
+            None,
+        ));
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(anchors.iter().cloned());
