@@ -301,6 +301,24 @@ fn a_silent_target_times_out_while_the_others_report_on_time() {
     assert_eq!(by("fine")["status"], "healthy");
     // Concurrent: three 1 s timeouts cost about one second, not three.
     assert!(report["duration_ms"].as_u64().unwrap() < 2500, "{report:#}");
+
+    // drydock may not start or stop an external service: heal says so and changes nothing.
+    let (code, report) = stack.json(&["heal"]);
+    assert_eq!(code, 2, "{report:#}");
+    let api = &report["services"][0];
+    assert_eq!(api["outcome"], "not-fixable");
+    assert!(api["attempts"].as_array().unwrap().is_empty());
+    assert!(
+        api["summary"]
+            .as_str()
+            .unwrap()
+            .contains("runtime `external`"),
+        "{api:#}"
+    );
+    assert!(api["needs"]
+        .as_str()
+        .unwrap()
+        .contains("restored from the latest verified backup"));
 }
 
 #[test]
