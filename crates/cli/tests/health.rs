@@ -224,6 +224,18 @@ fn a_service_that_crashes_on_start_is_tried_three_times_then_declared_not_fixabl
         "{needs}"
     );
 
+    // The failed starts are remembered: diagnose calls it a crash loop.
+    let (code, report) = stack.json(&["diagnose"]);
+    assert_eq!(code, 2, "{report:#}");
+    let crash_loop = issue(&report, "crash_loop");
+    assert!(
+        crash_loop["details"]
+            .as_str()
+            .unwrap()
+            .contains("heal: 3 failed start attempts in the last hour"),
+        "{crash_loop:#}"
+    );
+
     let out = stack.run(&["heal", "--backoff", "100ms", "--wait", "2s"]);
     assert_eq!(out.status.code(), Some(2));
     let text = common::text(&out);

@@ -464,6 +464,15 @@ fn diagnose_service(
             );
         }
     }
+    if let Some(evidence) = failed_heals(config, name) {
+        findings.add(
+            "crash_loop",
+            "Crash loop",
+            Severity::Critical,
+            evidence,
+            "Starting it again will not help: fix the cause the log names (configuration, port, disk, data), or recreate the service and restore its data from the latest verified backup",
+        );
+    }
     if let Some(e) = &runtime_error {
         findings.add(
             "runtime_error",
@@ -597,6 +606,34 @@ fn diagnose_service(
         ports,
     };
     (diagnosis, log_lines, findings.issues)
+}
+
+/// Three or more failed `heal` attempts in the last hour, with none succeeding after
+/// them: the service does not stay up however often it is started.
+fn failed_heals(config: &Config, service: &str) -> Option<String> {
+    // Only read an existing database: diagnosing must not create drydock's state.
+    if !config
+        .stack
+        .state_dir
+        .join(drydock_state::FILE_NAME)
+        .is_file()
+    {
+        return None;
+    }
+    let db = drydock_state::StateDb::open(&config.stack.state_dir).ok()?;
+    let since = jiff::Timestamp::now().as_millisecond() - 3_600_000;
+    let attempts = db.heal_attempts_since(service, since).ok()?;
+    let failed: Vec<_> = attempts.iter().rev().take_while(|a| !a.ok).collect();
+    let last = failed.first()?;
+    (failed.len() >= 3).then(|| {
+        format!(
+            "heal: {} failed {} attempts in the last hour (last at {}: {})",
+            failed.len(),
+            last.action,
+            last.at,
+            last.message
+        )
+    })
 }
 
 fn is_local(host: &str) -> bool {

@@ -334,6 +334,7 @@ fn heal_service(
         let pause =
             (!ok && attempt < attempts).then(|| opts.backoff.saturating_mul(1 << (attempt - 1)));
         tracing::warn!(service = %name, attempt, ok, "heal attempt: {message}");
+        record_attempt(config, name, attempt, action, ok, &message, at);
         log.push(Attempt {
             attempt,
             action: action.to_string(),
@@ -378,6 +379,33 @@ fn heal_service(
             log,
             format!("still {} after {n} attempt(s) to start it", after.as_str()),
         )
+    }
+}
+
+/// Keeps the attempt in the state database (for `diagnose`); a failure to record is
+/// logged, not fatal: the attempt itself is in the report and the log.
+fn record_attempt(
+    config: &Config,
+    service: &str,
+    attempt: u32,
+    action: &str,
+    ok: bool,
+    message: &str,
+    at: jiff::Timestamp,
+) {
+    let record = drydock_state::health::HealAttemptRecord {
+        at: at.to_string(),
+        at_ms: at.as_millisecond(),
+        service: service.to_string(),
+        attempt,
+        action: action.to_string(),
+        ok,
+        message: message.to_string(),
+    };
+    let result = drydock_state::StateDb::open(&config.stack.state_dir)
+        .and_then(|mut db| db.record_heal_attempt(&record));
+    if let Err(e) = result {
+        tracing::warn!(service = %service, "heal attempt not recorded: {e}");
     }
 }
 

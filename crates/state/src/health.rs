@@ -1,6 +1,7 @@
 //! Health results: one row per `drydock health` run, one per service in it and one
 //! per check, so `status` and the dashboard can show the latest state of each service
-//! without running the checks again. The newest [`KEEP_RUNS`] runs are kept.
+//! without running the checks again. The newest [`KEEP_RUNS`] runs are kept. Also every
+//! `heal` attempt, so `diagnose` can tell a service that keeps failing to start.
 
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,33 @@ CREATE TABLE IF NOT EXISTS health_checks (
     details    TEXT    NOT NULL,
     PRIMARY KEY (run_id, service, name)
 );
+CREATE TABLE IF NOT EXISTS heal_attempts (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT    NOT NULL,
+    at_ms   INTEGER NOT NULL,
+    service TEXT    NOT NULL,
+    attempt INTEGER NOT NULL,
+    action  TEXT    NOT NULL,
+    ok      INTEGER NOT NULL,
+    message TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS heal_attempts_by_service ON heal_attempts(service, at_ms);
 ";
+
+/// One `heal` attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealAttemptRecord {
+    /// RFC 3339 time the attempt started.
+    pub at: String,
+    /// The same as Unix milliseconds, for ordering and windows.
+    pub at_ms: i64,
+    pub service: String,
+    pub attempt: u32,
+    /// `start` or `restart`.
+    pub action: String,
+    pub ok: bool,
+    pub message: String,
+}
 
 /// How many runs are kept; older ones are deleted when a new one is recorded.
 pub const KEEP_RUNS: i64 = 2000;
@@ -165,6 +192,55 @@ impl StateDb {
             .map_err(|e| StateError::db(&self.path, e))
     }
 
+    /// Records one heal attempt; attempts older than 30 days are dropped.
+    pub fn record_heal_attempt(&mut self, a: &HealAttemptRecord) -> Result<(), StateError> {
+        let err = |e| StateError::db(&self.path, e);
+        self.conn
+            .execute(
+                "INSERT INTO heal_attempts (at, at_ms, service, attempt, action, ok, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![a.at, a.at_ms, a.service, a.attempt, a.action, a.ok, a.message],
+            )
+            .map_err(err)?;
+        self.conn
+            .execute(
+                "DELETE FROM heal_attempts WHERE at_ms < ?1",
+                [a.at_ms - 30 * 86_400_000],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// Heal attempts on `service` since `since_ms` (Unix milliseconds), oldest first.
+    pub fn heal_attempts_since(
+        &self,
+        service: &str,
+        since_ms: i64,
+    ) -> Result<Vec<HealAttemptRecord>, StateError> {
+        let err = |e| StateError::db(&self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT at, at_ms, service, attempt, action, ok, message FROM heal_attempts
+                 WHERE service = ?1 AND at_ms >= ?2 ORDER BY at_ms, id",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![service, since_ms], |r| {
+                Ok(HealAttemptRecord {
+                    at: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    service: r.get(2)?,
+                    attempt: r.get(3)?,
+                    action: r.get(4)?,
+                    ok: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     fn checks_of(&self, run_id: i64, service: &str) -> Result<Vec<CheckRecord>, StateError> {
         let err = |e| StateError::db(&self.path, e);
         let mut stmt = self
@@ -253,6 +329,30 @@ mod tests {
             db.latest_health_run().unwrap(),
             Some(("2026-01-01T00:05:00Z".into(), "unhealthy".into(), 2))
         );
+    }
+
+    #[test]
+    fn heal_attempts_by_service_and_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(dir.path()).unwrap();
+        let attempt = |service: &str, at_ms: i64, ok: bool| HealAttemptRecord {
+            at: format!("t{at_ms}"),
+            at_ms,
+            service: service.into(),
+            attempt: 1,
+            action: "start".into(),
+            ok,
+            message: "start failed".into(),
+        };
+        db.record_heal_attempt(&attempt("db", 1_000, false))
+            .unwrap();
+        db.record_heal_attempt(&attempt("db", 5_000, false))
+            .unwrap();
+        db.record_heal_attempt(&attempt("web", 5_000, true))
+            .unwrap();
+        let recent = db.heal_attempts_since("db", 2_000).unwrap();
+        assert_eq!(recent, [attempt("db", 5_000, false)]);
+        assert_eq!(db.heal_attempts_since("db", 0).unwrap().len(), 2);
     }
 
     #[test]
