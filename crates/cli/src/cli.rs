@@ -16,6 +16,11 @@ Exit codes:
   3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
      no such backup); for drill: could not run (no backup, no sandbox)
  drill: 0 passed, 1 passed but an RTO/RPO target missed, 2 failed, 3 could not run
+ health: 0 healthy, 1 minor issues (a warning threshold), 2 critical (down or failing),
+     3 missing (a service is not deployed)
+ diagnose: 0 nothing wrong, 1 warnings, 2 critical issues
+ heal: 0 fixed (or nothing to fix), 2 not fixable (needs recreation from backup);
+     --dry-run: 0 nothing to do, 1 something would be tried, 2 not fixable by heal
  64  usage error on the command line";
 
 /// drydock keeps a small stack of services recoverable, and proves it.
@@ -79,6 +84,45 @@ pub enum Command {
     Drill(DrillArgs),
     /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
     Demo(DemoArgs),
+    /// Run every health check (concurrently, with timeouts and retries); exit 0 healthy,
+    /// 1 minor, 2 critical, 3 missing. Results are recorded in the state database.
+    Health(HealthArgs),
+    /// Explain why services are unhealthy: logs, resources, ports and conflicts, known
+    /// failure patterns with evidence and a suggested fix.
+    Diagnose(DiagnoseArgs),
+    /// Fix what can be fixed safely: start or restart unhealthy services (at most 3
+    /// attempts, with backoff) and re-check; never deletes or recreates anything.
+    Heal(HealArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Services to check (default: every service).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Services to diagnose (default: every service that is not healthy).
+    pub services: Vec<String>,
+    /// Log lines to show per service.
+    #[arg(long, default_value_t = 100)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// Services to heal (default: every unhealthy service).
+    pub services: Vec<String>,
+    /// Only show what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for the checks to pass after each start, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub wait: std::time::Duration,
+    /// Pause after the first failed attempt (doubled after each further one), e.g. 2s.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub backoff: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -184,4 +228,8 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("`{s}` is not between 0% and 100%"))
     }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    drydock_domain::config::duration_text::parse(s)
 }

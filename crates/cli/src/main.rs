@@ -278,6 +278,39 @@ report written to {}
             output(cli, &report, render::demo);
             Ok(if report.verified { 0 } else { EXIT_FAILURE })
         }
+        Command::Health(args) => {
+            let config = load(cli)?;
+            let opts = drydock_engine::health::HealthOptions {
+                services: args.services.clone(),
+                record: true,
+            };
+            let report = drydock_engine::health::health(&config, &opts, events(cli))?;
+            output(cli, &report, |r| render::health(&config.stack.name, r));
+            Ok(report.exit_code as u8)
+        }
+        Command::Diagnose(args) => {
+            let config = load(cli)?;
+            let opts = drydock_engine::diagnose::DiagnoseOptions {
+                services: args.services.clone(),
+                lines: args.lines,
+            };
+            let report = drydock_engine::diagnose::diagnose(&config, &opts, events(cli))?;
+            output(cli, &report, render::diagnose);
+            Ok(report.exit_code as u8)
+        }
+        Command::Heal(args) => {
+            let config = load(cli)?;
+            let opts = drydock_engine::heal::HealOptions {
+                services: args.services.clone(),
+                dry_run: args.dry_run,
+                attempts: drydock_engine::heal::MAX_ATTEMPTS,
+                backoff: args.backoff,
+                wait: args.wait,
+            };
+            let report = drydock_engine::heal::heal(&config, &opts, events(cli))?;
+            output(cli, &report, render::heal);
+            Ok(report.exit_code as u8)
+        }
     }
 }
 

@@ -6,6 +6,9 @@ use std::fmt::Write;
 use drydock_domain::SourceStatus;
 use drydock_engine::backup::BackupReport;
 use drydock_engine::demo::DemoReport;
+use drydock_engine::diagnose::DiagnoseReport;
+use drydock_engine::heal::HealReport;
+use drydock_engine::health::HealthReport;
 use drydock_engine::list::BackupList;
 use drydock_engine::prune::PruneReport;
 use drydock_engine::restore::{RestoreReport, RestoreStatus};
@@ -468,5 +471,186 @@ pub fn demo(r: &DemoReport) -> String {
             "demo: FAILED - see above"
         }
     );
+    out
+}
+
+pub fn health(stack: &str, r: &HealthReport) -> String {
+    let mut out = format!(
+        "stack {stack}: {} ({} services, {} ms)\n",
+        r.status.as_str(),
+        r.services.len(),
+        r.duration_ms
+    );
+    let mut rows = Vec::new();
+    for (name, svc) in &r.services {
+        if svc.checks.is_empty() {
+            rows.push(vec![
+                name.clone(),
+                svc.status.as_str().into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "no checks".into(),
+            ]);
+        }
+        for c in &svc.checks {
+            rows.push(vec![
+                name.clone(),
+                svc.status.as_str().into(),
+                c.name.clone(),
+                c.kind.clone(),
+                c.status.as_str().into(),
+                format!("{:.1} ms", c.latency_ms),
+                c.message.clone(),
+            ]);
+        }
+    }
+    out += &table(
+        &[
+            "SERVICE", "STATE", "CHECK", "KIND", "STATUS", "LATENCY", "MESSAGE",
+        ],
+        &rows,
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+pub fn diagnose(r: &DiagnoseReport) -> String {
+    let mut out = format!("{}\n", r.summary);
+    let _ = writeln!(
+        out,
+        "host: cpu {}, memory {}, disk {}",
+        r.resource_usage.cpu, r.resource_usage.memory, r.resource_usage.disk
+    );
+    for (name, d) in &r.services {
+        let _ = writeln!(
+            out,
+            "\n== {name}: {} (runtime {}{})",
+            d.status.as_str(),
+            d.runtime.kind,
+            d.runtime
+                .details
+                .as_ref()
+                .map(|x| format!(", {}", x.state))
+                .unwrap_or_default()
+        );
+        let res = &d.resources;
+        if let (Some(cpu), Some(mem)) = (res.cpu_pct, res.memory_bytes) {
+            let _ = writeln!(
+                out,
+                "   processes: {} (PIDs {:?}), cpu {cpu}%, memory {}",
+                res.processes,
+                res.pids,
+                bytes(mem)
+            );
+        }
+        for disk in &res.disks {
+            match (disk.free_bytes, disk.total_bytes, disk.exists) {
+                (_, _, false) => {
+                    let _ = writeln!(out, "   data {}: MISSING", disk.path);
+                }
+                (Some(f), Some(t), true) => {
+                    let _ = writeln!(
+                        out,
+                        "   data {}: {} free of {}",
+                        disk.path,
+                        bytes(f),
+                        bytes(t)
+                    );
+                }
+                _ => {}
+            }
+        }
+        for p in &d.ports {
+            let who = match (p.pid, &p.command) {
+                (Some(pid), Some(cmd)) => format!("PID {pid} ({cmd})"),
+                (Some(pid), None) => format!("PID {pid}"),
+                _ => "unknown process".into(),
+            };
+            let _ = writeln!(
+                out,
+                "   port {}:{}: {}",
+                p.host,
+                p.port,
+                if p.listening {
+                    format!("held by {who}")
+                } else {
+                    "nothing listens".into()
+                }
+            );
+        }
+        let issues: Vec<_> = r.issues.iter().filter(|i| &i.service == name).collect();
+        for i in issues {
+            let _ = writeln!(
+                out,
+                "   [{}] {}: {}\n      fix: {}",
+                format!("{:?}", i.severity).to_uppercase(),
+                i.issue,
+                i.details,
+                i.suggested_fix
+            );
+            for e in i.evidence.iter().skip(1) {
+                let _ = writeln!(out, "      also: {e}");
+            }
+        }
+        if let Some(lines) = r.logs.get(name).filter(|l| !l.is_empty()) {
+            let _ = writeln!(
+                out,
+                "   last {} log lines ({}):",
+                lines.len(),
+                d.log_source.as_deref().unwrap_or("log")
+            );
+            for l in lines.iter().rev().take(15).rev() {
+                let _ = writeln!(out, "     | {l}");
+            }
+        }
+    }
+    out
+}
+
+pub fn heal(r: &HealReport) -> String {
+    let mut out = String::new();
+    if r.dry_run {
+        out.push_str("dry run: nothing was changed\n");
+    }
+    for s in &r.services {
+        let _ = writeln!(
+            out,
+            "{}: {} -> {}: {}",
+            s.service,
+            s.before.as_str(),
+            s.after.as_str(),
+            s.summary
+        );
+        for a in &s.attempts {
+            let _ = writeln!(
+                out,
+                "  attempt {} ({}, {}): {}{}",
+                a.attempt,
+                a.action,
+                a.at,
+                a.message,
+                a.backoff_ms
+                    .map(|b| format!("; next attempt in {} ms", b))
+                    .unwrap_or_default()
+            );
+        }
+        for i in &s.diagnosis {
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}\n     fix: {}",
+                format!("{:?}", i.severity).to_uppercase(),
+                i.issue,
+                i.details,
+                i.suggested_fix
+            );
+        }
+        if let Some(n) = &s.needs {
+            let _ = writeln!(out, "  {n}");
+        }
+    }
     out
 }

@@ -18,6 +18,9 @@ use crate::plan::Priority;
 use crate::secret::{Secret, SecretError};
 use crate::spans::{KeyPath, SpanIndex};
 
+pub mod health;
+pub use health::{CheckSpec, HealthCheckConfig};
+
 /// A loaded, validated stack configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -230,6 +233,9 @@ pub struct ServiceConfig {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub data: Vec<SourceConfig>,
+    /// Health checks (`health = [...]`), parsed item by item in [`health`].
+    #[serde(default, skip_deserializing)]
+    pub health: Vec<HealthCheckConfig>,
 }
 
 /// How drydock may act on a service's process.
@@ -256,6 +262,15 @@ pub struct ProcessRuntimeConfig {
         with = "duration_text"
     )]
     pub timeout: Duration,
+    /// Where the service writes its log, for `diagnose` and `heal`.
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+    /// The service's PID file: its processes' uptime, CPU and memory.
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
+    /// The service's data directory, for disk usage and the missing-data check.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ProcessRuntimeConfig {
@@ -663,7 +678,13 @@ impl Config {
         for (service_name, service) in services.iter_mut() {
             let at = top.key("services").key(service_name);
             validate_name(&mut c, &at, service_name, "service");
-            if let RuntimeConfig::Process(p) = &service.runtime {
+            if let RuntimeConfig::Process(p) = &mut service.runtime {
+                for path in [&mut p.log_file, &mut p.pid_file, &mut p.data_dir]
+                    .into_iter()
+                    .flatten()
+                {
+                    *path = absolute(&base, path);
+                }
                 for (key, cmd) in [
                     ("start", &p.start),
                     ("stop", &p.stop),
@@ -677,6 +698,13 @@ impl Config {
                     }
                 }
             }
+            health::validate(
+                &at.key("health"),
+                &mut service.health,
+                &service.runtime,
+                &base,
+                &mut c,
+            );
             let mut seen = BTreeMap::new();
             for (i, source) in service.data.iter_mut() {
                 let (i, source) = (*i, source);
@@ -728,6 +756,7 @@ impl Config {
                     role,
                     runtime,
                     data,
+                    health,
                 } = svc;
                 (
                     name,
@@ -735,6 +764,7 @@ impl Config {
                         role,
                         runtime,
                         data: data.into_iter().map(|(_, s)| s).collect(),
+                        health: health.into_iter().map(|(_, h)| h).collect(),
                     },
                 )
             })
@@ -928,9 +958,10 @@ struct PartialService {
     role: Option<Role>,
     runtime: RuntimeConfig,
     data: Vec<(usize, SourceConfig)>,
+    health: Vec<(usize, HealthCheckConfig)>,
 }
 
-/// The service keys besides `data`, which is parsed source by source.
+/// The service keys besides `data` and `health`, which are parsed item by item.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServiceHead {
@@ -957,6 +988,10 @@ fn parse_services(
             continue;
         };
         let data = svc.remove("data");
+        let checks = svc
+            .remove("health")
+            .map(|v| health::parse_list(&at.key("health"), v, c))
+            .unwrap_or_default();
         let head = c.section::<ServiceHead>(&at, toml::Value::Table(svc));
         let mut sources = Vec::new();
         match data {
@@ -980,6 +1015,7 @@ fn parse_services(
                     role: head.role,
                     runtime: head.runtime,
                     data: sources,
+                    health: checks,
                 },
             );
         }
@@ -1119,13 +1155,14 @@ pub mod duration_text {
             .parse()
             .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 30m, 24h or 7d"))?;
         let secs = match unit {
+            "ms" => return Ok(Duration::from_millis(n)),
             "s" => n,
             "m" => n * 60,
             "h" => n * 3600,
             "d" => n * 86400,
             _ => {
                 return Err(format!(
-                    "`{text}` has no known unit; write e.g. 90s, 30m, 24h or 7d"
+                    "`{text}` has no known unit; write e.g. 500ms, 90s, 30m, 24h or 7d"
                 ))
             }
         };
@@ -1133,6 +1170,9 @@ pub mod duration_text {
     }
 
     pub fn format(d: Duration) -> String {
+        if d.subsec_millis() != 0 {
+            return format!("{}ms", d.as_millis());
+        }
         let s = d.as_secs();
         match s {
             s if s % 86400 == 0 && s > 0 => format!("{}d", s / 86400),
@@ -1149,6 +1189,26 @@ pub mod duration_text {
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(*d))
+    }
+
+    /// The same for optional durations.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_str(&super::format(*d)),
+                None => s.serialize_none(),
+            }
+        }
     }
 }
 

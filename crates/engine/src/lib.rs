@@ -1,7 +1,8 @@
 //! drydock's operations, built from the domain and the adapters: `backup` (local
 //! copy first, then `sync` to every remote), `restore` (always verified, local copy
 //! first with remote fallback), `verify` per copy, `prune` (retention on every copy),
-//! listing backups per copy, `drill`, and the self-contained `demo`.
+//! listing backups per copy, `drill`, the self-contained `demo`, and `health`,
+//! `diagnose` and `heal`.
 //!
 //! The engine owns the rules that never bend: nothing is recorded as good unless its
 //! producer succeeded and its data was stored completely; nothing is overwritten without
@@ -12,10 +13,14 @@
 pub mod backup;
 pub mod copies;
 pub mod demo;
+pub mod diagnose;
 pub mod drill;
 mod error;
+pub mod heal;
+pub mod health;
 pub mod list;
 pub mod prune;
+mod redact;
 mod repo;
 pub mod restore;
 mod state;

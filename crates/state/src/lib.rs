@@ -11,6 +11,7 @@
 
 pub mod copies;
 mod error;
+pub mod health;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -24,7 +25,7 @@ pub use error::StateError;
 pub const FILE_NAME: &str = "state.db";
 
 /// Every feature's schema, applied in order at open.
-const SCHEMAS: &[(&str, &str)] = &[("copies", copies::SCHEMA)];
+const SCHEMAS: &[(&str, &str)] = &[("copies", copies::SCHEMA), ("health", health::SCHEMA)];
 
 /// An open state database.
 pub struct StateDb {

@@ -1,12 +1,19 @@
-//! Test helpers: start real servers (PostgreSQL, MariaDB, Redis, Garage S3) in their own temp
-//! data directories on random loopback ports, and stop and remove them on drop.
-//! Integration tests of every crate use these; nothing here is a mock.
+//! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
+//! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, Garage S3) in their own
+//! temp data directories on random loopback ports, and stop and remove them on drop;
+//! and an S3 fault proxy. Integration tests of every crate use these; nothing here is
+//! a mock.
 
+pub mod dnsmasq;
+pub mod etcd;
 pub mod faultproxy;
 pub mod garage;
+pub mod http;
 pub mod mariadb;
+pub mod patroni;
 pub mod postgres;
 pub mod redis;
+pub mod redis_ha;
 mod server;
 
 use std::net::TcpListener;

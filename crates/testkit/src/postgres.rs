@@ -29,6 +29,20 @@ pub struct PgServer {
     password: String,
     child: Option<Child>,
     run_as: Option<(u32, u32)>,
+    /// Set once the server is handed to `pg_ctl` ([`PgServer::pg_ctl`]).
+    pg_ctl: bool,
+}
+
+/// Shell commands that start, stop and query a [`PgServer`] through `pg_ctl`, as an
+/// operator's `process` runtime would, and the files that runtime points at.
+#[derive(Debug, Clone)]
+pub struct PgCtl {
+    pub start: String,
+    pub stop: String,
+    pub status: String,
+    pub log_file: PathBuf,
+    pub pid_file: PathBuf,
+    pub data_dir: PathBuf,
 }
 
 impl PgServer {
@@ -50,6 +64,7 @@ impl PgServer {
             password: TEMPLATE_PASSWORD.to_string(),
             child: None,
             run_as,
+            pg_ctl: false,
         };
         server::start_on_free_port(
             "PostgreSQL",
@@ -208,6 +223,52 @@ impl PgServer {
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
             immediate_shutdown(&mut child);
+        }
+        if self.pg_ctl {
+            let _ = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(self.pg_ctl_command("stop -m immediate"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Hands the server over to `pg_ctl`: stops it here and returns the commands that
+    /// start (same port, same data, log in `dir/pg_ctl.log`), stop and query it. The
+    /// server is left stopped; drop still stops it.
+    pub fn pg_ctl(&mut self) -> PgCtl {
+        self.stop();
+        self.pg_ctl = true;
+        let log_file = self.dir.path().join("pg_ctl.log");
+        std::fs::write(&log_file, "").expect("pg_ctl log");
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&log_file, Some(uid), Some(gid)).expect("chown log");
+        }
+        PgCtl {
+            start: self.pg_ctl_command("start -w -t 20"),
+            stop: self.pg_ctl_command("stop -m fast -w -t 20"),
+            status: self.pg_ctl_command("status"),
+            log_file,
+            pid_file: self.dir.path().join("data/postmaster.pid"),
+            data_dir: self.dir.path().join("data"),
+        }
+    }
+
+    fn pg_ctl_command(&self, action: &str) -> String {
+        let dir = self.dir.path().display();
+        let pg_ctl = program("pg_ctl");
+        let options = format!(
+            "-p {} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60 -c shared_buffers=64MB",
+            self.port
+        );
+        let cmd = format!(
+            "{} -D {dir}/data -l {dir}/pg_ctl.log -o '{options}' {action}",
+            pg_ctl.display()
+        );
+        match self.run_as {
+            Some(_) => format!("runuser -u nobody -- {cmd}"),
+            None => cmd,
         }
     }
 }

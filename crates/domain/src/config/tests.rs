@@ -264,3 +264,78 @@ fn retention_counts_guards_and_zones_are_validated() {
         }
     );
 }
+
+const HEALTH: &str = r#"
+[services.web]
+runtime = { kind = "process", start = "true", stop = "true", status = "true", log_file = "logs/web.log", pid_file = "/run/web.pid" }
+health = [
+  { kind = "https", url = "https://clinic.example/health", expect_status = [200, 204], max_latency_ms = 100, json_field = "status", json_equals = "UP", hsts = true, ca_file = "ca.pem" },
+  { kind = "tcp", name = "port", address = "127.0.0.1:8080", timeout = "500ms", retries = 1 },
+  { kind = "postgres", url = "postgres://app@127.0.0.1:5432/app", password = "${env:DRYDOCK_TEST_PG_PW}" },
+  { kind = "disk", path = "/var/lib", warn_free_pct = 25, critical_free_bytes = "1 GiB" },
+  { kind = "process", min_uptime = "30s" },
+  { kind = "redis-cluster", url = "redis://127.0.0.1:7000" },
+]
+"#;
+
+#[test]
+fn health_checks_load_with_defaults_resolved_secrets_and_absolute_paths() {
+    let c = load(&format!("{GOOD}{HEALTH}")).unwrap();
+    let web = &c.services["web"];
+    let names: Vec<&str> = web.health.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "https",
+            "port",
+            "postgres",
+            "disk",
+            "process",
+            "redis-cluster"
+        ]
+    );
+    assert_eq!(web.health[0].timeout, Duration::from_secs(5));
+    assert_eq!(web.health[0].retries, 3);
+    assert_eq!(web.health[1].timeout, Duration::from_millis(500));
+    assert_eq!(web.health[1].retries, 1);
+    let CheckSpec::Https(h) = &web.health[0].spec else {
+        panic!()
+    };
+    assert!(h.accepts(204) && !h.accepts(302));
+    assert_eq!(h.ca_file.as_deref(), Some(Path::new("/etc/drydock/ca.pem")));
+    let CheckSpec::Postgres(p) = &web.health[2].spec else {
+        panic!()
+    };
+    assert_eq!(p.password.as_ref().unwrap().expose(), "pg-canary-pw");
+    let RuntimeConfig::Process(rt) = &web.runtime else {
+        panic!()
+    };
+    assert_eq!(
+        rt.log_file.as_deref(),
+        Some(Path::new("/etc/drydock/logs/web.log"))
+    );
+    assert!(!serde_json::to_string(&c).unwrap().contains("canary"));
+}
+
+#[test]
+fn bad_health_checks_are_each_named_with_their_line() {
+    let text = r#"
+[services.web]
+runtime = { kind = "external" }
+health = [
+  { kind = "htp", url = "http://x" },
+  { kind = "http", url = "http://x", expect_staus = 200 },
+  { kind = "postgres", url = "postgres://app:pw@127.0.0.1/app" },
+  { kind = "redis", url = "redis://127.0.0.1", password = "hunter2" },
+  { kind = "tcp", address = "nohost" },
+  { kind = "tcp", address = "127.0.0.1:1", timeout = "soon" },
+  { kind = "disk", path = "/", warn_free_pct = 5, critical_free_pct = 10 },
+  { kind = "process" },
+  { kind = "https", url = "http://plain.example" },
+  { url = "http://x" },
+]
+"#;
+    let e = errors(&format!("{GOOD}{text}"));
+    assert!(!e.contains("hunter2"), "{e}");
+    insta::assert_snapshot!(e);
+}

@@ -1,0 +1,813 @@
+//! `drydock diagnose`: for each service that is not healthy (or that was named), what
+//! an operator would gather by hand: the runtime's view, the last log lines (secrets
+//! redacted), CPU and memory of its processes, disk of its data paths, who listens on
+//! its ports (and conflicts: a port held by another process, with its PID), and the
+//! known failure patterns matched against logs, check results and state, each an
+//! issue with severity, evidence and a suggested fix. The JSON follows seed 004's
+//! diagnose shape (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
+//! detail and a readable `summary`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use drydock_domain::config::{Config, SourceConfig};
+use drydock_domain::{Event, EventSink};
+use drydock_health::Status;
+use drydock_runtimes::procinfo::{self, Listener};
+use drydock_runtimes::{Details, State};
+use regex::Regex;
+use serde::Serialize;
+
+use crate::health::{self, CheckReport, ServiceHealth, ServiceStatus};
+use crate::redact::Redactor;
+use crate::EngineError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issue {
+    pub service: String,
+    pub severity: Severity,
+    /// Stable id of the pattern: `out_of_memory`, `disk_full`, `port_in_use`, ...
+    pub pattern: String,
+    /// What is wrong, in a few words.
+    pub issue: String,
+    /// The first piece of evidence, as a sentence.
+    pub details: String,
+    /// Every line or fact that shows it (log lines redacted).
+    pub evidence: Vec<String>,
+    pub suggested_fix: String,
+}
+
+/// Host-wide usage, as seed 004 shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostUsage {
+    pub cpu: String,
+    pub memory: String,
+    pub disk: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskUsage {
+    pub path: String,
+    pub exists: bool,
+    pub total_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+    pub free_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    pub processes: usize,
+    pub pids: Vec<u32>,
+    pub cpu_pct: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    pub disks: Vec<DiskUsage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortReport {
+    pub host: String,
+    pub port: u16,
+    pub listening: bool,
+    pub pid: Option<u32>,
+    pub command: Option<String>,
+    /// Whether the listener is one of the service's processes (`None`: cannot tell).
+    pub owned_by_service: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDiagnosis {
+    pub status: ServiceStatus,
+    pub runtime: RuntimeView,
+    pub checks: Vec<CheckReport>,
+    pub log_source: Option<String>,
+    pub resources: Resources,
+    pub ports: Vec<PortReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeView {
+    pub kind: String,
+    #[serde(flatten)]
+    pub details: Option<Details>,
+    pub uptime_secs: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// What `drydock diagnose` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiagnoseReport {
+    pub timestamp: String,
+    pub status: ServiceStatus,
+    pub exit_code: i32,
+    pub summary: String,
+    pub issues: Vec<Issue>,
+    pub resource_usage: HostUsage,
+    pub logs: BTreeMap<String, Vec<String>>,
+    pub services: BTreeMap<String, ServiceDiagnosis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiagnoseOptions {
+    /// Services to diagnose (default: every one that is not healthy). Named services
+    /// are diagnosed even when healthy.
+    pub services: Vec<String>,
+    /// Log lines per service.
+    pub lines: usize,
+}
+
+impl Default for DiagnoseOptions {
+    fn default() -> Self {
+        DiagnoseOptions {
+            services: Vec::new(),
+            lines: 100,
+        }
+    }
+}
+
+/// A known failure: how it shows in logs and messages, and what to do.
+struct Pattern {
+    id: &'static str,
+    title: &'static str,
+    severity: Severity,
+    regex: &'static str,
+    fix: &'static str,
+}
+
+const PATTERNS: &[Pattern] = &[
+    Pattern {
+        id: "out_of_memory",
+        title: "Out of memory",
+        severity: Severity::Critical,
+        regex: r"(?i)out of memory|cannot allocate memory|oom[- ]?kill|killed process \d+|memory allocation .*failed|OOM command not allowed",
+        fix: "Give the service more memory or lower its memory settings (shared_buffers, innodb_buffer_pool_size, maxmemory); check what else uses memory on the host",
+    },
+    Pattern {
+        id: "disk_full",
+        title: "Disk full",
+        severity: Severity::Critical,
+        regex: r"(?i)no space left on device|disk full|\bENOSPC\b|could not extend file|MISCONF .*(disk|save)",
+        fix: "Free space on the data filesystem (old logs, WAL, dumps) or grow it, then start the service",
+    },
+    Pattern {
+        id: "port_in_use",
+        title: "Port already in use",
+        severity: Severity::Critical,
+        regex: r"(?i)address already in use|\bEADDRINUSE\b|could not bind|bind\(\) (to .* )?failed|Can't start server: Bind on TCP/IP port|Could not create server TCP listening socket",
+        fix: "Stop the process holding the port (see the port report) or move the service to a free port, then start it",
+    },
+    Pattern {
+        id: "permission_denied",
+        title: "Permission denied",
+        severity: Severity::Critical,
+        regex: r"(?i)permission denied|\bEACCES\b|operation not permitted|must be owned by|has group or world access",
+        fix: "Fix ownership and modes of the data directory and its files: the service's user must own them (PostgreSQL wants 0700)",
+    },
+    Pattern {
+        id: "authentication_failed",
+        title: "Authentication failed",
+        severity: Severity::Critical,
+        regex: r"(?i)password authentication failed|authentication failed|access denied for user|\bWRONGPASS\b|\bNOAUTH\b|invalid password|invalid username-password",
+        fix: "Check the password reference in drydock.toml and the user's password on the server",
+    },
+    Pattern {
+        id: "too_many_connections",
+        title: "Too many connections",
+        severity: Severity::Warning,
+        regex: r"(?i)too many connections|max number of clients reached|remaining connection slots are reserved|too many clients already",
+        fix: "Raise max_connections/maxclients or put a connection pooler in front; look for clients that leak connections",
+    },
+    Pattern {
+        id: "data_corrupted",
+        title: "Data directory corrupted or missing",
+        severity: Severity::Critical,
+        regex: r"(?i)does not appear to be a PostgreSQL database cluster|could not locate a valid checkpoint record|invalid checkpoint record|database files are incompatible|database disk image is malformed|InnoDB: (Database page corruption|Corruption)|Bad file format reading the append only file|Short read or OOM loading DB|Wrong signature trying to load DB|is damaged: quick_check|data missing|directory \S+ does not exist|could not open file \S+global/pg_control",
+        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service SERVICE`)",
+    },
+    Pattern {
+        id: "configuration_error",
+        title: "Configuration error",
+        severity: Severity::Critical,
+        regex: r"(?i)configuration file .* contains errors|invalid value for parameter|unrecognized configuration parameter|unknown variable|FATAL CONFIG FILE ERROR|Bad directive|syntax error in config",
+        fix: "Fix the setting the log names, then start the service",
+    },
+    Pattern {
+        id: "connection_refused",
+        title: "Connection refused",
+        severity: Severity::Critical,
+        regex: r"(?i)connection refused|\bECONNREFUSED\b|nothing listens",
+        fix: "Nothing listens on the service's port: start it (`drydock heal`) and read its log for why it stopped",
+    },
+];
+
+fn compiled() -> &'static [(&'static Pattern, Regex)] {
+    static C: OnceLock<Vec<(&'static Pattern, Regex)>> = OnceLock::new();
+    C.get_or_init(|| {
+        PATTERNS
+            .iter()
+            .map(|p| (p, Regex::new(p.regex).expect("valid pattern")))
+            .collect()
+    })
+}
+
+/// Issues of one service, one per pattern, evidence appended.
+#[derive(Default)]
+struct Findings {
+    service: String,
+    issues: Vec<Issue>,
+}
+
+impl Findings {
+    fn add(&mut self, id: &str, title: &str, severity: Severity, evidence: String, fix: &str) {
+        if let Some(i) = self.issues.iter_mut().find(|i| i.pattern == id) {
+            if i.evidence.len() < 5 && !i.evidence.contains(&evidence) {
+                i.evidence.push(evidence);
+            }
+            i.severity = i.severity.max(severity);
+            return;
+        }
+        self.issues.push(Issue {
+            service: self.service.clone(),
+            severity,
+            pattern: id.to_string(),
+            issue: title.to_string(),
+            details: evidence.clone(),
+            evidence: vec![evidence],
+            suggested_fix: fix.to_string(),
+        });
+    }
+
+    fn pattern(&mut self, p: &Pattern, evidence: String) {
+        self.add(p.id, p.title, p.severity, evidence, p.fix);
+    }
+}
+
+/// Runs `drydock diagnose`.
+pub fn diagnose(
+    config: &Config,
+    opts: &DiagnoseOptions,
+    events: Arc<dyn EventSink>,
+) -> Result<DiagnoseReport, EngineError> {
+    let selected = health::select(config, &opts.services)?;
+    let timestamp = jiff::Timestamp::now();
+    events.emit(Event::Step {
+        message: "checking health".into(),
+    });
+    let health = health::check_services(config, &selected, None);
+    let explicit = !opts.services.is_empty();
+    let targets: Vec<String> = health
+        .iter()
+        .filter(|(_, h)| explicit || h.status != ServiceStatus::Healthy)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let redactor = Redactor::new(config);
+    let listeners = procinfo::listeners();
+    let mut report = DiagnoseReport {
+        timestamp: timestamp
+            .round(jiff::Unit::Second)
+            .unwrap_or(timestamp)
+            .to_string(),
+        status: health
+            .values()
+            .map(|h| h.status)
+            .max()
+            .unwrap_or(ServiceStatus::Healthy),
+        exit_code: 0,
+        summary: String::new(),
+        issues: Vec::new(),
+        resource_usage: host_usage(config),
+        logs: BTreeMap::new(),
+        services: BTreeMap::new(),
+    };
+    // Services are looked at one after another; each samples CPU for a moment.
+    for name in &targets {
+        events.emit(Event::Step {
+            message: format!("diagnosing {name}"),
+        });
+        let (diagnosis, lines, findings) = diagnose_service(
+            config,
+            name,
+            &health[name],
+            opts.lines,
+            &redactor,
+            &listeners,
+        );
+        report.logs.insert(name.clone(), lines);
+        report.issues.extend(findings);
+        report.services.insert(name.clone(), diagnosis);
+    }
+    report
+        .issues
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.service.cmp(&b.service)));
+    let worst_issue = report.issues.iter().map(|i| i.severity).max();
+    report.exit_code = match worst_issue {
+        Some(Severity::Critical) => 2,
+        Some(Severity::Warning) => 1,
+        _ => report.status.exit_code().min(2),
+    };
+    report.summary = summary(&report, &health);
+    Ok(report)
+}
+
+fn diagnose_service(
+    config: &Config,
+    name: &str,
+    health: &ServiceHealth,
+    lines: usize,
+    redactor: &Redactor,
+    listeners: &[Listener],
+) -> (ServiceDiagnosis, Vec<String>, Vec<Issue>) {
+    let service = &config.services[name];
+    let runtime = health::runtime_of(name, service);
+    let mut findings = Findings {
+        service: name.to_string(),
+        ..Findings::default()
+    };
+    let (details, runtime_error) = match runtime.details() {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(redactor.line(&e.to_string()))),
+    };
+    let (log_source, log_lines) = match runtime.logs(lines) {
+        Ok(Some(tail)) => (
+            Some(tail.source),
+            tail.lines.iter().map(|l| redactor.line(l)).collect(),
+        ),
+        Ok(None) => (None, Vec::new()),
+        Err(e) => (
+            None,
+            vec![format!(
+                "(cannot read the log: {})",
+                redactor.line(&e.to_string())
+            )],
+        ),
+    };
+
+    // Logs: the newest line of each pattern is the best evidence.
+    for (p, re) in compiled() {
+        let hits: Vec<&String> = log_lines
+            .iter()
+            .rev()
+            .filter(|l| re.is_match(l))
+            .take(3)
+            .collect();
+        for line in hits {
+            findings.pattern(p, format!("log: {line}"));
+        }
+    }
+    // Check results.
+    // `process` checks repeat the runtime's state, reported below.
+    for c in health
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Healthy && c.kind != "process")
+    {
+        let text = format!(
+            "check `{}` ({}): {}",
+            c.name,
+            c.kind,
+            redactor.line(&c.message)
+        );
+        let matched = compiled().iter().find(|(_, re)| re.is_match(&c.message));
+        match matched {
+            Some((p, _)) => findings.pattern(p, text),
+            None => {
+                let (id, title, severity) = match c.status {
+                    Status::Critical => ("check_failed", "Check failing", Severity::Critical),
+                    _ => (
+                        "check_warning",
+                        "Check above a warning threshold",
+                        Severity::Warning,
+                    ),
+                };
+                findings.add(id, title, severity, text, "See the check's message and details; `drydock health --json` shows every value");
+            }
+        }
+    }
+    // Runtime state.
+    let pids = details
+        .as_ref()
+        .map(|d| procinfo::tree(&d.pids))
+        .unwrap_or_default();
+    // A `none` runtime never runs anything: "stopped" is its normal state.
+    if let Some(d) = details.as_ref().filter(|_| runtime.kind() != "none") {
+        match d.state {
+            State::Stopped => {
+                let fix = "Start it (`drydock heal` does, with retries); if it stops again, the log says why";
+                findings.add(
+                    "not_running",
+                    "Service is not running",
+                    Severity::Critical,
+                    format!(
+                        "runtime {}: stopped{}",
+                        runtime.kind(),
+                        d.exit_code
+                            .map(|c| format!(" (exit code {c})"))
+                            .unwrap_or_default()
+                    ),
+                    fix,
+                );
+                for note in &d.notes {
+                    findings.add("not_running", "", Severity::Critical, note.clone(), fix);
+                }
+                if let Some(last) = log_lines.iter().rev().find(|l| !l.trim().is_empty()) {
+                    findings.add(
+                        "not_running",
+                        "",
+                        Severity::Critical,
+                        format!("last log line: {last}"),
+                        fix,
+                    );
+                }
+            }
+            State::Missing => findings.add(
+                "not_deployed",
+                "Service is not deployed",
+                Severity::Critical,
+                format!("runtime {}: no such service", runtime.kind()),
+                "Deploy the service, then restore its data from the latest verified backup",
+            ),
+            _ => {}
+        }
+        if d.oom_killed == Some(true) {
+            let p = &PATTERNS[0];
+            findings.pattern(
+                p,
+                "runtime: the last run was killed for lack of memory".into(),
+            );
+        }
+        if let Some(n) = d.restart_count.filter(|n| *n >= 3) {
+            findings.add(
+                "crash_loop",
+                "Crash loop",
+                Severity::Critical,
+                format!("runtime {}: restarted {n} times", runtime.kind()),
+                "Read the log lines above for the cause of each crash; restarting again will not help until it is fixed",
+            );
+        }
+        for note in d.notes.iter().filter(|_| d.state != State::Stopped) {
+            findings.add(
+                "runtime_note",
+                "Runtime reports a problem",
+                Severity::Warning,
+                note.clone(),
+                "See the note; a stale PID file is removed when the service starts cleanly",
+            );
+        }
+    }
+    if let Some(evidence) = failed_heals(config, name) {
+        findings.add(
+            "crash_loop",
+            "Crash loop",
+            Severity::Critical,
+            evidence,
+            "Starting it again will not help: fix the cause the log names (configuration, port, disk, data), or recreate the service and restore its data from the latest verified backup",
+        );
+    }
+    if let Some(e) = &runtime_error {
+        findings.add(
+            "runtime_error",
+            "Runtime cannot be asked",
+            Severity::Warning,
+            e.clone(),
+            "Check the runtime's status command and permissions",
+        );
+    }
+
+    // Ports: who holds each port the service should listen on.
+    let mut ports = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (host, port) in endpoints(config, name) {
+        if !is_local(&host) || !seen.insert((host.clone(), port)) {
+            continue;
+        }
+        let holder = procinfo::listener_for(listeners, &host, port);
+        let owned = match (holder.and_then(|l| l.pid), pids.is_empty()) {
+            (Some(pid), false) => Some(pids.contains(&pid)),
+            _ => None,
+        };
+        let stopped = details
+            .as_ref()
+            .is_some_and(|d| matches!(d.state, State::Stopped | State::Missing));
+        if let Some(l) = holder {
+            let foreign = owned == Some(false) || (owned.is_none() && stopped);
+            if foreign {
+                let who = match (l.pid, &l.command) {
+                    (Some(pid), Some(cmd)) => format!("PID {pid} ({cmd})"),
+                    (Some(pid), None) => format!("PID {pid}"),
+                    _ => "a process drydock cannot see".to_string(),
+                };
+                let p = &PATTERNS[2];
+                findings.pattern(p, format!("{host}:{port} is held by {who}, not by {name}"));
+            }
+        }
+        ports.push(PortReport {
+            host,
+            port,
+            listening: holder.is_some(),
+            pid: holder.and_then(|l| l.pid),
+            command: holder.and_then(|l| l.command.clone()),
+            owned_by_service: owned,
+        });
+    }
+
+    // Data paths: missing or full.
+    let mut disks = Vec::new();
+    for path in data_paths(config, name, runtime.data_paths()) {
+        let shown = path.display().to_string();
+        let exists = path.exists();
+        let probe = if exists {
+            path.clone()
+        } else {
+            nearest_existing(&path)
+        };
+        let space = drydock_health::checks::disk::space(&probe).ok();
+        let free_pct = space.map(|(t, f)| {
+            if t == 0 {
+                0.0
+            } else {
+                (f as f64 * 1000.0 / t as f64).round() / 10.0
+            }
+        });
+        if !exists {
+            let p = &PATTERNS[6];
+            findings.pattern(p, format!("data path {shown} does not exist"));
+        }
+        if let (Some(pct), Some((_, free))) = (free_pct, space) {
+            if pct < 2.0 || free < 16 * 1024 * 1024 {
+                let p = &PATTERNS[1];
+                findings.pattern(
+                    p,
+                    format!(
+                        "{shown}: only {} free ({pct}%)",
+                        bytesize::ByteSize::b(free)
+                    ),
+                );
+            }
+        }
+        disks.push(DiskUsage {
+            path: shown,
+            exists,
+            total_bytes: space.map(|s| s.0),
+            free_bytes: space.map(|s| s.1),
+            free_pct,
+        });
+    }
+    let usage = (!pids.is_empty()).then(|| procinfo::usage(&pids, Duration::from_millis(200)));
+    let resources = Resources {
+        processes: usage.as_ref().map_or(0, |u| u.processes),
+        pids: pids.clone(),
+        cpu_pct: usage.as_ref().map(|u| u.cpu_pct),
+        memory_bytes: usage.as_ref().map(|u| u.memory_bytes),
+        disks,
+    };
+    // The bare "connection refused" adds nothing when the cause is already known.
+    let has_cause = findings.issues.iter().any(|i| {
+        matches!(
+            i.pattern.as_str(),
+            "not_running"
+                | "port_in_use"
+                | "configuration_error"
+                | "data_corrupted"
+                | "disk_full"
+                | "not_deployed"
+        )
+    });
+    if has_cause {
+        if let Some(i) = findings
+            .issues
+            .iter_mut()
+            .find(|i| i.pattern == "connection_refused")
+        {
+            i.severity = Severity::Info;
+        }
+    }
+    let uptime_secs = details.as_ref().and_then(Details::uptime_secs);
+    let diagnosis = ServiceDiagnosis {
+        status: health.status,
+        runtime: RuntimeView {
+            kind: runtime.kind().to_string(),
+            details,
+            uptime_secs,
+            error: runtime_error,
+        },
+        checks: health.checks.clone(),
+        log_source,
+        resources,
+        ports,
+    };
+    (diagnosis, log_lines, findings.issues)
+}
+
+/// Three or more failed `heal` attempts in the last hour, with none succeeding after
+/// them: the service does not stay up however often it is started.
+fn failed_heals(config: &Config, service: &str) -> Option<String> {
+    // Only read an existing database: diagnosing must not create drydock's state.
+    if !config
+        .stack
+        .state_dir
+        .join(drydock_state::FILE_NAME)
+        .is_file()
+    {
+        return None;
+    }
+    let db = drydock_state::StateDb::open(&config.stack.state_dir).ok()?;
+    let since = jiff::Timestamp::now().as_millisecond() - 3_600_000;
+    let attempts = db.heal_attempts_since(service, since).ok()?;
+    let failed: Vec<_> = attempts.iter().rev().take_while(|a| !a.ok).collect();
+    let last = failed.first()?;
+    (failed.len() >= 3).then(|| {
+        format!(
+            "heal: {} failed {} attempts in the last hour (last at {}: {})",
+            failed.len(),
+            last.action,
+            last.at,
+            last.message
+        )
+    })
+}
+
+fn is_local(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Host and port of every check and data source of a service.
+fn endpoints(config: &Config, name: &str) -> Vec<(String, u16)> {
+    let service = &config.services[name];
+    let (_, checks) = health::checks_of(service);
+    let mut out: Vec<(String, u16)> = checks.iter().flat_map(|c| c.spec.endpoints()).collect();
+    for source in &service.data {
+        let (url, port) = match source {
+            SourceConfig::Postgres(s) => (&s.url, 5432),
+            SourceConfig::Mysql(s) => (&s.url, 3306),
+            SourceConfig::Redis(s) => (&s.url, 6379),
+            _ => continue,
+        };
+        if let Ok(u) = url::Url::parse(url) {
+            if let Some(host) = u.host_str() {
+                out.push((
+                    host.trim_matches(['[', ']']).to_string(),
+                    u.port().unwrap_or(port),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Data folders and files of a service: its runtime's, its sources', its checks'.
+fn data_paths(config: &Config, name: &str, runtime_paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let service = &config.services[name];
+    let mut paths = runtime_paths;
+    for source in &service.data {
+        match source {
+            SourceConfig::Sqlite(s) => paths.push(s.path.clone()),
+            SourceConfig::Files(f) => paths.push(f.path.clone()),
+            _ => {}
+        }
+    }
+    for c in &service.health {
+        paths.extend(c.spec.paths().into_iter().map(PathBuf::from));
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+fn nearest_existing(path: &std::path::Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(std::path::Path::new("/"))
+        .to_path_buf()
+}
+
+/// CPU (busy share over 200 ms), memory in use and the disk holding `state_dir`.
+fn host_usage(config: &Config) -> HostUsage {
+    let busy = |s: &procfs::KernelStats| {
+        let c = &s.total;
+        let idle = c.idle + c.iowait.unwrap_or(0);
+        let total = c.user
+            + c.nice
+            + c.system
+            + idle
+            + c.irq.unwrap_or(0)
+            + c.softirq.unwrap_or(0)
+            + c.steal.unwrap_or(0);
+        (total - idle, total)
+    };
+    use procfs::{Current, CurrentSI};
+    let cpu = match procfs::KernelStats::current() {
+        Ok(a) => {
+            std::thread::sleep(Duration::from_millis(200));
+            match procfs::KernelStats::current() {
+                Ok(b) => {
+                    let ((b1, t1), (b2, t2)) = (busy(&a), busy(&b));
+                    let dt = t2.saturating_sub(t1).max(1);
+                    format!("{:.0}%", (b2.saturating_sub(b1)) as f64 * 100.0 / dt as f64)
+                }
+                Err(_) => "unknown".into(),
+            }
+        }
+        Err(_) => "unknown".into(),
+    };
+    let memory = match procfs::Meminfo::current() {
+        Ok(m) => {
+            let used = m
+                .mem_total
+                .saturating_sub(m.mem_available.unwrap_or(m.mem_free));
+            format!(
+                "{}/{}",
+                bytesize::ByteSize::b(used),
+                bytesize::ByteSize::b(m.mem_total)
+            )
+        }
+        Err(_) => "unknown".into(),
+    };
+    let disk = match drydock_health::checks::disk::space(&nearest_existing(&config.stack.state_dir))
+    {
+        Ok((total, free)) => format!(
+            "{}/{}",
+            bytesize::ByteSize::b(total - free),
+            bytesize::ByteSize::b(total)
+        ),
+        Err(_) => "unknown".into(),
+    };
+    HostUsage { cpu, memory, disk }
+}
+
+fn summary(report: &DiagnoseReport, health: &BTreeMap<String, ServiceHealth>) -> String {
+    if report.services.is_empty() {
+        return format!(
+            "all {} service(s) healthy; nothing to diagnose",
+            health.len()
+        );
+    }
+    let mut parts = Vec::new();
+    for (name, d) in &report.services {
+        let issues: Vec<&Issue> = report
+            .issues
+            .iter()
+            .filter(|i| &i.service == name && i.severity != Severity::Info)
+            .collect();
+        if issues.is_empty() {
+            parts.push(format!(
+                "{name} is {}: no known failure pattern found",
+                d.status.as_str()
+            ));
+        } else {
+            let list: Vec<String> = issues.iter().map(|i| i.issue.to_lowercase()).collect();
+            parts.push(format!(
+                "{name} is {}: {}",
+                d.status.as_str(),
+                list.join(", ")
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_matches_the_lines_real_servers_print() {
+        let samples = [
+            ("out_of_memory", "2026-01-01 FATAL:  out of memory"),
+            ("disk_full", "PANIC:  could not write to file \"pg_wal/xlogtemp.123\": No space left on device"),
+            ("port_in_use", "LOG:  could not bind IPv4 address \"127.0.0.1\": Address already in use"),
+            ("port_in_use", "# Could not create server TCP listening socket 127.0.0.1:6379: bind: Address already in use"),
+            ("permission_denied", "FATAL:  data directory \"/var/lib/pg\" has invalid permissions"),
+            ("authentication_failed", "FATAL:  password authentication failed for user \"app\""),
+            ("too_many_connections", "FATAL:  sorry, too many clients already"),
+            ("data_corrupted", "FATAL:  \"/srv/pg\" is not a valid data directory; does not appear to be a PostgreSQL database cluster"),
+            ("configuration_error", "FATAL:  configuration file \"/srv/pg/postgresql.conf\" contains errors"),
+            ("connection_refused", "connection refused at 127.0.0.1:5432 (nothing listens there)"),
+        ];
+        for (id, line) in samples {
+            let hit = compiled()
+                .iter()
+                .find(|(_, re)| re.is_match(line))
+                .map(|(p, _)| p.id);
+            if id == "permission_denied" {
+                // PostgreSQL's wording differs from the generic one; it is caught by the
+                // "has group or world access" line that follows it.
+                assert!(compiled().iter().any(|(p, re)| p.id == id && re.is_match("DETAIL:  Permissions should be u=rwx (0700). has group or world access")));
+                continue;
+            }
+            assert_eq!(hit, Some(id), "{line}");
+        }
+    }
+}

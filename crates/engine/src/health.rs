@@ -1,0 +1,460 @@
+//! `drydock health`: runs every check of the selected services at once and rolls the
+//! results up into a status per service and for the stack, in the seed-004 shape
+//! (`status`, `services{name: {status, checks[]}}`, `timestamp`), and records the run
+//! in the state database.
+//!
+//! A service without a `health` list is checked by what drydock already knows of it:
+//! its `process` runtime, and a check per data source (connect to the database,
+//! `quick_check` the SQLite file, free space where the files are).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drydock_domain::config::health::{
+    CheckSpec, DiskCheck, ProcessCheck, RedisCheck, SqlCheck, SqliteCheck,
+};
+use drydock_domain::config::{
+    Config, HealthCheckConfig, RuntimeConfig, ServiceConfig, SourceConfig,
+};
+use drydock_domain::{Event, EventSink};
+use drydock_health::{CheckContext, CheckResult, Planned, RunPolicy, Status};
+use drydock_runtimes::Runtime;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::EngineError;
+
+/// A service's (or the stack's) health, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceStatus {
+    /// Every check healthy.
+    Healthy,
+    /// A warning threshold crossed (slow, certificate expiring, disk filling up).
+    Degraded,
+    /// A check critical: down, failing, wrong.
+    Unhealthy,
+    /// Not deployed: the runtime knows no such service.
+    Missing,
+}
+
+impl ServiceStatus {
+    /// 0 healthy, 1 minor, 2 critical, 3 missing.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ServiceStatus::Healthy => 0,
+            ServiceStatus::Degraded => 1,
+            ServiceStatus::Unhealthy => 2,
+            ServiceStatus::Missing => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceStatus::Healthy => "healthy",
+            ServiceStatus::Degraded => "degraded",
+            ServiceStatus::Unhealthy => "unhealthy",
+            ServiceStatus::Missing => "missing",
+        }
+    }
+}
+
+/// What `drydock health` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub status: ServiceStatus,
+    pub exit_code: i32,
+    /// When the run started (RFC 3339, UTC).
+    pub timestamp: String,
+    pub duration_ms: u64,
+    pub services: BTreeMap<String, ServiceHealth>,
+    /// Problems around the run itself (results not recorded).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceHealth {
+    pub status: ServiceStatus,
+    /// Whether the checks come from the service's `health` list (or were derived from
+    /// its runtime and data).
+    pub declared: bool,
+    pub checks: Vec<CheckReport>,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub kind: String,
+    pub status: Status,
+    pub latency_ms: f64,
+    pub attempts: u32,
+    pub message: String,
+    pub details: Map<String, Value>,
+}
+
+impl From<CheckResult> for CheckReport {
+    fn from(r: CheckResult) -> Self {
+        CheckReport {
+            name: r.name,
+            kind: r.kind,
+            status: r.status,
+            latency_ms: r.latency_ms,
+            attempts: r.attempts,
+            message: r.message,
+            details: r.details,
+        }
+    }
+}
+
+/// What `health` runs.
+#[derive(Debug, Clone, Default)]
+pub struct HealthOptions {
+    /// Services to check (default: all).
+    pub services: Vec<String>,
+    /// Record the results in the state database.
+    pub record: bool,
+}
+
+/// The selected service names, or a refusal naming the unknown one and the choices.
+pub(crate) fn select(config: &Config, wanted: &[String]) -> Result<Vec<String>, EngineError> {
+    if wanted.is_empty() {
+        return Ok(config.services.keys().cloned().collect());
+    }
+    for name in wanted {
+        if !config.services.contains_key(name) {
+            let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
+            return Err(EngineError::Refused(format!(
+                "no service `{name}` in {} (services: {})",
+                config.file.display(),
+                known.join(", ")
+            )));
+        }
+    }
+    let mut names = wanted.to_vec();
+    names.dedup();
+    Ok(names)
+}
+
+/// The checks of a service: its `health` list, or derived from runtime and data.
+pub fn checks_of(service: &ServiceConfig) -> (bool, Vec<HealthCheckConfig>) {
+    if !service.health.is_empty() {
+        return (true, service.health.clone());
+    }
+    let mut derived = Vec::new();
+    if matches!(service.runtime, RuntimeConfig::Process(_)) {
+        derived.push(HealthCheckConfig::new(CheckSpec::Process(
+            ProcessCheck::default(),
+        )));
+    }
+    for source in &service.data {
+        let spec = match source {
+            SourceConfig::Postgres(s) => CheckSpec::Postgres(sql(&s.url, s.password.clone())),
+            SourceConfig::Mysql(s) => CheckSpec::Mysql(sql(&s.url, s.password.clone())),
+            SourceConfig::Redis(s) => CheckSpec::Redis(RedisCheck {
+                url: s.url.clone(),
+                password: s.password.clone(),
+                expect_role: None,
+                warn_memory_pct: 80.0,
+                critical_memory_pct: 95.0,
+            }),
+            SourceConfig::Sqlite(s) => CheckSpec::Sqlite(SqliteCheck {
+                path: s.path.clone(),
+            }),
+            SourceConfig::Files(f) => CheckSpec::Disk(DiskCheck {
+                path: f.path.clone(),
+                warn_free_pct: 20.0,
+                critical_free_pct: 10.0,
+                warn_free_bytes: None,
+                critical_free_bytes: None,
+            }),
+        };
+        let mut check = HealthCheckConfig::new(spec);
+        check.name = source.name().to_string();
+        derived.push(check);
+    }
+    (false, derived)
+}
+
+fn sql(url: &str, password: Option<drydock_domain::Secret>) -> SqlCheck {
+    SqlCheck {
+        url: url.to_string(),
+        password,
+        warn_connections_pct: 80.0,
+        critical_connections_pct: 95.0,
+    }
+}
+
+/// The runtime of a service, shared by its checks.
+pub(crate) fn runtime_of(name: &str, service: &ServiceConfig) -> Arc<dyn Runtime> {
+    Arc::from(drydock_runtimes::build(name, &service.runtime))
+}
+
+/// Plans the checks of `services` for the runner (`retries` overrides each check's).
+pub(crate) fn plan(
+    config: &Config,
+    services: &[String],
+    retries: Option<u32>,
+) -> (BTreeMap<String, bool>, Vec<Planned>) {
+    let mut declared = BTreeMap::new();
+    let mut planned = Vec::new();
+    for name in services {
+        let service = &config.services[name];
+        let (is_declared, checks) = checks_of(service);
+        declared.insert(name.clone(), is_declared);
+        let ctx = CheckContext {
+            service: name.clone(),
+            runtime: runtime_of(name, service),
+        };
+        for check in checks {
+            planned.push(Planned {
+                service: name.clone(),
+                name: check.name.clone(),
+                kind: check.kind(),
+                check: drydock_health::build(&check, &ctx),
+                timeout: check.timeout,
+                retries: retries.unwrap_or(check.retries),
+            });
+        }
+    }
+    (declared, planned)
+}
+
+/// A service's status from its check results.
+pub(crate) fn roll_up(checks: &[CheckReport]) -> ServiceStatus {
+    let missing = checks
+        .iter()
+        .any(|c| c.kind == "process" && c.details.get("missing") == Some(&Value::Bool(true)));
+    if missing {
+        return ServiceStatus::Missing;
+    }
+    match checks.iter().map(|c| c.status).max() {
+        Some(Status::Critical) => ServiceStatus::Unhealthy,
+        Some(Status::Warning) => ServiceStatus::Degraded,
+        _ => ServiceStatus::Healthy,
+    }
+}
+
+/// Runs the checks of `services` once and groups the results by service.
+pub(crate) fn check_services(
+    config: &Config,
+    services: &[String],
+    retries: Option<u32>,
+) -> BTreeMap<String, ServiceHealth> {
+    let (declared, planned) = plan(config, services, retries);
+    let mut by_service: BTreeMap<String, Vec<CheckReport>> =
+        services.iter().map(|s| (s.clone(), Vec::new())).collect();
+    for r in drydock_health::run_all(planned, RunPolicy::default()) {
+        by_service
+            .entry(r.service.clone())
+            .or_default()
+            .push(r.into());
+    }
+    by_service
+        .into_iter()
+        .map(|(name, checks)| {
+            let status = roll_up(&checks);
+            (
+                name.clone(),
+                ServiceHealth {
+                    status,
+                    declared: declared.get(&name).copied().unwrap_or(false),
+                    checks,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Runs `drydock health`.
+pub fn health(
+    config: &Config,
+    opts: &HealthOptions,
+    events: Arc<dyn EventSink>,
+) -> Result<HealthReport, EngineError> {
+    let services = select(config, &opts.services)?;
+    let timestamp = jiff::Timestamp::now();
+    let began = Instant::now();
+    events.emit(Event::Step {
+        message: format!("checking {} service(s)", services.len()),
+    });
+    let results = check_services(config, &services, None);
+    let status = results
+        .values()
+        .map(|s| s.status)
+        .max()
+        .unwrap_or(ServiceStatus::Healthy);
+    let mut report = HealthReport {
+        status,
+        exit_code: status.exit_code(),
+        timestamp: timestamp
+            .round(jiff::Unit::Second)
+            .unwrap_or(timestamp)
+            .to_string(),
+        duration_ms: began.elapsed().as_millis() as u64,
+        services: results,
+        warnings: Vec::new(),
+    };
+    for (name, svc) in &report.services {
+        for c in svc.checks.iter().filter(|c| c.status != Status::Healthy) {
+            tracing::info!(service = %name, check = %c.name, status = %c.status, "{}", c.message);
+        }
+    }
+    if opts.record {
+        if let Err(e) = record(config, &report) {
+            report.warnings.push(format!("results not recorded: {e}"));
+            events.emit(Event::Warning {
+                message: format!("health results not recorded: {e}"),
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn record(config: &Config, report: &HealthReport) -> Result<i64, drydock_state::StateError> {
+    use drydock_state::health::{CheckRecord, HealthRun, ServiceHealth as Recorded};
+    let run = HealthRun {
+        at: report.timestamp.clone(),
+        status: report.status.as_str().to_string(),
+        exit_code: report.exit_code,
+        duration_ms: report.duration_ms,
+        services: report
+            .services
+            .iter()
+            .map(|(name, s)| Recorded {
+                service: name.clone(),
+                status: s.status.as_str().to_string(),
+                checks: s
+                    .checks
+                    .iter()
+                    .map(|c| CheckRecord {
+                        name: c.name.clone(),
+                        kind: c.kind.clone(),
+                        status: c.status.as_str().to_string(),
+                        latency_ms: c.latency_ms,
+                        attempts: c.attempts,
+                        message: c.message.clone(),
+                        details: Value::Object(c.details.clone()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    drydock_state::StateDb::open(&config.stack.state_dir)?.record_health(&run)
+}
+
+/// Polls the checks of `service` (no retries) until none is critical, `wait` passes,
+/// or `gave_up` says to stop (the process died). Returns the last results.
+pub(crate) fn wait_healthy(
+    config: &Config,
+    service: &str,
+    wait: Duration,
+    mut gave_up: impl FnMut() -> Option<String>,
+) -> (ServiceHealth, Option<String>) {
+    let until = Instant::now() + wait;
+    loop {
+        let mut results = check_services(config, &[service.to_string()], Some(0));
+        let health = results.remove(service).expect("the service was checked");
+        if health.status <= ServiceStatus::Degraded {
+            return (health, None);
+        }
+        if let Some(reason) = gave_up() {
+            return (health, Some(reason));
+        }
+        if Instant::now() >= until {
+            return (health, None);
+        }
+        std::thread::sleep(
+            Duration::from_millis(300).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_without_checks_get_them_from_runtime_and_data() {
+        let text = r#"
+[stack]
+name = "t"
+state_dir = "state"
+[repository]
+path = "repo"
+password = "${env:DRYDOCK_TEST_HEALTH_PW}"
+[services.app]
+runtime = { kind = "process", start = "true", stop = "true", status = "true" }
+data = [
+  { kind = "postgres", priority = "critical", url = "postgres://app@127.0.0.1:5432/app" },
+  { kind = "redis", name = "cache", priority = "low", url = "redis://127.0.0.1:6379" },
+  { kind = "sqlite", priority = "high", path = "app.db" },
+  { kind = "files", name = "uploads", priority = "medium", path = "uploads" },
+]
+[services.web]
+runtime = { kind = "external" }
+health = [{ kind = "tcp", address = "127.0.0.1:80" }]
+"#;
+        std::env::set_var("DRYDOCK_TEST_HEALTH_PW", "x");
+        let config = Config::from_text(std::path::Path::new("/srv/drydock.toml"), text).unwrap();
+        let (declared, checks) = checks_of(&config.services["app"]);
+        assert!(!declared);
+        let got: Vec<(&str, &str)> = checks.iter().map(|c| (c.name.as_str(), c.kind())).collect();
+        assert_eq!(
+            got,
+            [
+                ("process", "process"),
+                ("postgres", "postgres"),
+                ("cache", "redis"),
+                ("sqlite", "sqlite"),
+                ("uploads", "disk")
+            ]
+        );
+        let (declared, checks) = checks_of(&config.services["web"]);
+        assert!(declared);
+        assert_eq!(checks.len(), 1);
+    }
+
+    #[test]
+    fn the_worst_check_decides_and_missing_beats_everything() {
+        let check = |kind: &str, status: Status, missing: bool| {
+            let mut details = Map::new();
+            if missing {
+                details.insert("missing".into(), Value::Bool(true));
+            }
+            CheckReport {
+                name: kind.into(),
+                kind: kind.into(),
+                status,
+                latency_ms: 0.0,
+                attempts: 1,
+                message: String::new(),
+                details,
+            }
+        };
+        assert_eq!(roll_up(&[]), ServiceStatus::Healthy);
+        let warn = check("disk", Status::Warning, false);
+        assert_eq!(
+            roll_up(&[check("tcp", Status::Healthy, false), warn.clone()]),
+            ServiceStatus::Degraded
+        );
+        assert_eq!(
+            roll_up(&[check("tcp", Status::Critical, false), warn]),
+            ServiceStatus::Unhealthy
+        );
+        assert_eq!(
+            roll_up(&[
+                check("process", Status::Critical, true),
+                check("tcp", Status::Critical, false)
+            ]),
+            ServiceStatus::Missing
+        );
+        // A missing data file is not a missing service.
+        assert_eq!(
+            roll_up(&[check("sqlite", Status::Critical, true)]),
+            ServiceStatus::Unhealthy
+        );
+        assert_eq!(ServiceStatus::Missing.exit_code(), 3);
+    }
+}

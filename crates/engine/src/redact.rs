@@ -1,0 +1,107 @@
+//! Removes secrets from text drydock shows (log lines, messages): every secret value
+//! the config resolved, and anything that looks like a credential (`password=...`,
+//! `user:pass@` in URLs, `Authorization: Bearer ...`, `requirepass ...`).
+
+use std::sync::OnceLock;
+
+use drydock_domain::config::{CheckSpec, Config, SourceConfig};
+use regex::Regex;
+
+pub const MARK: &str = "[REDACTED]";
+
+/// The secrets of one config, and the patterns.
+pub struct Redactor {
+    values: Vec<String>,
+}
+
+fn patterns() -> &'static [(Regex, &'static str)] {
+    static P: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    P.get_or_init(|| {
+        [
+            (r"(?i)((?:password|passwd|pwd|secret|token|api[_-]?key)\w*\s*[=:]\s*)(?:'[^']*'|\x22[^\x22]*\x22|\S+)", "${1}[REDACTED]"),
+            (r"(?i)(\b(?:password)\s+)(?:'[^']*'|\x22[^\x22]*\x22)", "${1}[REDACTED]"),
+            (r"(?i)(\b(?:requirepass|masterauth)\s+)(?:'[^']*'|\x22[^\x22]*\x22|\S+)", "${1}[REDACTED]"),
+            (r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:)[^@\s]+@", "${1}[REDACTED]@"),
+            (r"(?i)(authorization:\s*\w+\s+)\S+", "${1}[REDACTED]"),
+        ]
+        .into_iter()
+        .map(|(re, with)| (Regex::new(re).expect("valid pattern"), with))
+        .collect()
+    })
+}
+
+impl Redactor {
+    pub fn new(config: &Config) -> Self {
+        let mut values = vec![config.repository.password.expose().to_string()];
+        for (_, _, source) in config.sources() {
+            let password = match source {
+                SourceConfig::Postgres(s) => s.password.as_ref(),
+                SourceConfig::Mysql(s) => s.password.as_ref(),
+                SourceConfig::Redis(s) => s.password.as_ref(),
+                _ => None,
+            };
+            values.extend(password.map(|p| p.expose().to_string()));
+        }
+        for svc in config.services.values() {
+            for check in &svc.health {
+                let password = match &check.spec {
+                    CheckSpec::Postgres(s) | CheckSpec::Mysql(s) => s.password.as_ref(),
+                    CheckSpec::Redis(r) => r.password.as_ref(),
+                    CheckSpec::RedisSentinel(r) => r.password.as_ref(),
+                    CheckSpec::RedisCluster(r) => r.password.as_ref(),
+                    _ => None,
+                };
+                values.extend(password.map(|p| p.expose().to_string()));
+            }
+        }
+        // Very short values would blank out ordinary words; longest first so a secret
+        // that contains another is removed whole.
+        values.retain(|v| v.len() >= 4);
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Redactor { values }
+    }
+
+    pub fn line(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in &self.values {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), MARK);
+            }
+        }
+        for (re, with) in patterns() {
+            out = re.replace_all(&out, *with).into_owned();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_common_shapes_are_removed() {
+        let r = Redactor {
+            values: vec!["s3cr3t-Value".into()],
+        };
+        for (line, gone) in [
+            ("FATAL: bad login with s3cr3t-Value", "s3cr3t-Value"),
+            ("ALTER ROLE app PASSWORD 'hunter22'", "hunter22"),
+            (
+                "connecting to postgres://app:pa55word@db:5432/app",
+                "pa55word",
+            ),
+            ("requirepass topsecret1", "topsecret1"),
+            ("env: REDIS_PASSWORD=abc123xyz", "abc123xyz"),
+            ("Authorization: Bearer eyJhbGciOi.x.y", "eyJhbGciOi"),
+        ] {
+            let out = r.line(line);
+            assert!(!out.contains(gone), "{line} -> {out}");
+            assert!(out.contains(MARK), "{out}");
+        }
+        assert_eq!(r.line("checkpoint complete"), "checkpoint complete");
+        let auth = "FATAL:  password authentication failed for user \"app\"";
+        assert_eq!(r.line(auth), auth, "evidence stays readable");
+    }
+}
