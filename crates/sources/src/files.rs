@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::{Event, SourceRecord};
 
+use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, DIR_NAME};
 use crate::tree::{self, Excludes};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
@@ -359,6 +360,148 @@ impl DataSource for Files {
             text.pop();
         }
         Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+    }
+
+    /// Deletes everything inside the directory; the directory itself stays (it may be a
+    /// mount point, and its owner and mode are the service's).
+    fn wipe(&self) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let root = self.existing_dir()?;
+        let entries = fs::read_dir(&root)
+            .map_err(|e| SourceError::io(&loc, format!("listing {}", root.display()), e))?;
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| SourceError::io(&loc, format!("listing {}", root.display()), e))?;
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let removed = if is_dir {
+                make_writable(&path);
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.map_err(|e| SourceError::io(&loc, format!("deleting {}", path.display()), e))?;
+        }
+        sync_dir(&root);
+        Ok(())
+    }
+
+    /// `.drydock-test/` at the root: `users.json`, `projects/ID.json` (owner and name),
+    /// `files/PROJECT_ID/NAME` (the content).
+    fn populate(&self, data: &TestData) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let io = |what: String, e: std::io::Error| SourceError::io(&loc, what, e);
+        let root = self.existing_dir()?.join(DIR_NAME);
+        if root.exists() {
+            make_writable(&root);
+            fs::remove_dir_all(&root).map_err(|e| io(format!("deleting {}", root.display()), e))?;
+        }
+        for dir in [root.join("projects"), root.join("files")] {
+            fs::create_dir_all(&dir).map_err(|e| io(format!("creating {}", dir.display()), e))?;
+        }
+        let users: Vec<serde_json::Value> = data
+            .users
+            .iter()
+            .map(|u| serde_json::json!({ "id": u.id, "name": u.name, "email": u.email }))
+            .collect();
+        let write = |path: PathBuf, bytes: &[u8]| {
+            fs::write(&path, bytes).map_err(|e| io(format!("writing {}", path.display()), e))
+        };
+        write(
+            root.join("users.json"),
+            &serde_json::to_vec_pretty(&users).expect("json"),
+        )?;
+        for p in &data.projects {
+            write(
+                root.join("projects").join(format!("{}.json", p.id)),
+                &serde_json::to_vec(&serde_json::json!({ "owner_id": p.owner_id, "name": p.name }))
+                    .expect("json"),
+            )?;
+        }
+        for f in &data.files {
+            let dir = root.join("files").join(f.project_id.to_string());
+            fs::create_dir_all(&dir).map_err(|e| io(format!("creating {}", dir.display()), e))?;
+            // The id leads the name, so a file's record survives a rename-free listing.
+            write(dir.join(format!("{}-{}", f.id, f.name)), &f.content)?;
+        }
+        Ok(())
+    }
+
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError> {
+        let loc = self.loc();
+        let io = |what: String, e: std::io::Error| SourceError::io(&loc, what, e);
+        let root = self.existing_dir()?.join(DIR_NAME);
+        if !root.is_dir() {
+            return Ok(testdata::measure(&[], &[], &[]));
+        }
+        let read = |path: &Path| fs::read(path).map_err(|e| io(format!("reading {}", path.display()), e));
+        let users_json: Vec<serde_json::Value> =
+            serde_json::from_slice(&read(&root.join("users.json"))?).unwrap_or_default();
+        let users = users_json
+            .iter()
+            .map(|u| User {
+                id: u["id"].as_i64().unwrap_or(-1),
+                name: u["name"].as_str().unwrap_or_default().to_string(),
+                email: u["email"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect::<Vec<_>>();
+        let mut projects = Vec::new();
+        for entry in fs::read_dir(root.join("projects"))
+            .map_err(|e| io("listing the test projects".into(), e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json").and_then(|i| i.parse::<i64>().ok()) else {
+                continue;
+            };
+            let json: serde_json::Value =
+                serde_json::from_slice(&read(&entry.path())?).unwrap_or_default();
+            projects.push(Project {
+                id,
+                owner_id: json["owner_id"].as_i64().unwrap_or(-1),
+                name: json["name"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        let mut files = Vec::new();
+        for dir in fs::read_dir(root.join("files"))
+            .map_err(|e| io("listing the test files".into(), e))?
+            .flatten()
+        {
+            let Ok(project_id) = dir.file_name().to_string_lossy().parse::<i64>() else {
+                continue;
+            };
+            for entry in fs::read_dir(dir.path())
+                .map_err(|e| io(format!("listing {}", dir.path().display()), e))?
+                .flatten()
+            {
+                let full = entry.file_name().to_string_lossy().into_owned();
+                let Some((id, name)) = full.split_once('-') else {
+                    continue;
+                };
+                let Ok(id) = id.parse::<i64>() else { continue };
+                files.push(FileRecord {
+                    id,
+                    project_id,
+                    name: name.to_string(),
+                    content: read(&entry.path())?,
+                });
+            }
+        }
+        Ok(testdata::measure(&users, &projects, &files))
+    }
+}
+
+/// Makes a tree deletable by its owner (a restored read-only directory must not stop a
+/// wipe).
+fn make_writable(root: &Path) {
+    for entry in walkdir::WalkDir::new(root).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            if let Ok(meta) = entry.metadata() {
+                let mut perms = meta.permissions();
+                perms.set_mode(perms.mode() | 0o700);
+                let _ = fs::set_permissions(entry.path(), perms);
+            }
+        }
     }
 }
 

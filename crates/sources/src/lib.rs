@@ -22,9 +22,11 @@ pub mod process;
 pub mod redis;
 pub mod registry;
 pub mod sqlite;
+pub mod testdata;
 pub mod tree;
 
 pub use registry::build;
+pub use testdata::{TestData, TestMeasures};
 pub use tree::{EntryKind, TreeEntry};
 
 /// What the repository recorded for one stored stream or tree.
@@ -215,6 +217,21 @@ pub trait DataSource: Send + Sync {
 
     /// The token of the canary in this data, if there is one.
     fn read_canary(&self) -> Result<Option<String>, SourceError>;
+
+    /// Destroys the source's data as a disaster would, for destructive drills and
+    /// certify's wipe step: drops the database (or, without the right to, every object
+    /// the user owns), flushes the instance, deletes the file, empties the directory.
+    /// The engine has made sure a verified backup exists, had it confirmed, and stopped
+    /// the owning service when files are involved.
+    fn wipe(&self) -> Result<(), SourceError>;
+
+    /// Writes the test data set (`drydock populate`), replacing an earlier one, under
+    /// names that cannot collide with the application's (see [`testdata`]).
+    fn populate(&self, data: &TestData) -> Result<(), SourceError>;
+
+    /// Reads the test data set back and measures it (the verification query set).
+    /// Nothing populated measures as all zeros.
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError>;
 }
 
 /// A throwaway restore target made by [`DataSource::sandbox`]; dropping it removes it

@@ -48,6 +48,9 @@ use crate::common::{
     tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, PrivateFile, Tool};
+use crate::testdata::{
+    self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
+};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
@@ -720,6 +723,109 @@ impl DataSource for Mysql {
             Err(mysql::Error::MySqlError(m)) if m.code == 1146 => Ok(None),
             Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
         }
+    }
+
+    /// Drops the database when the user may (a restore creates it again), else every
+    /// table and view in it.
+    fn wipe(&self) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut admin = self.connect(t, None)?;
+        let db = quote_ident(&t.db);
+        if admin
+            .query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut conn = self.connect(t, Some(&t.db))?;
+        let objects: Vec<(String, String)> = conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (&t.db,),
+            )
+            .map_err(|e| self.query_error("listing the tables to wipe", &e))?;
+        conn.query_drop("SET FOREIGN_KEY_CHECKS = 0")
+            .map_err(|e| self.query_error("wiping", &e))?;
+        for (name, kind) in objects {
+            let what = if kind == "VIEW" { "VIEW" } else { "TABLE" };
+            conn.query_drop(format!("DROP {what} IF EXISTS {}", quote_ident(&name)))
+                .map_err(|e| self.query_error(format!("dropping {name}"), &e))?;
+        }
+        Ok(())
+    }
+
+    fn populate(&self, data: &TestData) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        let err = |what: &str, e: &mysql::Error| {
+            self.query_error(format!("populating test data: {what}"), e)
+        };
+        let (users, projects, files) = (
+            quote_ident(SQL_USERS),
+            quote_ident(SQL_PROJECTS),
+            quote_ident(SQL_FILES),
+        );
+        for sql in [
+            format!("DROP TABLE IF EXISTS {files}, {projects}, {users}"),
+            format!("CREATE TABLE {users} (id BIGINT PRIMARY KEY, name VARCHAR(200) NOT NULL, email VARCHAR(200) NOT NULL UNIQUE) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
+            format!("CREATE TABLE {projects} (id BIGINT PRIMARY KEY, owner_id BIGINT NOT NULL, name VARCHAR(200) NOT NULL, FOREIGN KEY (owner_id) REFERENCES {users}(id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
+            format!("CREATE TABLE {files} (id BIGINT PRIMARY KEY, project_id BIGINT NOT NULL, name VARCHAR(200) NOT NULL, content LONGBLOB NOT NULL, FOREIGN KEY (project_id) REFERENCES {projects}(id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
+        ] {
+            conn.query_drop(&sql).map_err(|e| err("creating the tables", &e))?;
+        }
+        let mut tx = conn
+            .start_transaction(mysql::TxOpts::default())
+            .map_err(|e| err("starting", &e))?;
+        tx.exec_batch(
+            format!("INSERT INTO {users} VALUES (?, ?, ?)"),
+            data.users.iter().map(|u| (u.id, &u.name, &u.email)),
+        )
+        .map_err(|e| err("users", &e))?;
+        tx.exec_batch(
+            format!("INSERT INTO {projects} VALUES (?, ?, ?)"),
+            data.projects.iter().map(|p| (p.id, p.owner_id, &p.name)),
+        )
+        .map_err(|e| err("projects", &e))?;
+        tx.exec_batch(
+            format!("INSERT INTO {files} VALUES (?, ?, ?, ?)"),
+            data.files.iter().map(|f| (f.id, f.project_id, &f.name, &f.content)),
+        )
+        .map_err(|e| err("files", &e))?;
+        tx.commit().map_err(|e| err("committing", &e))
+    }
+
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError> {
+        let t = self.target()?;
+        let mut conn = self.connect(t, Some(&t.db))?;
+        let err = |e: &mysql::Error| self.query_error("measuring the test data", e);
+        let present: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?, ?)",
+                (&t.db, SQL_USERS, SQL_PROJECTS, SQL_FILES),
+            )
+            .map_err(|e| err(&e))?;
+        if present != Some(3) {
+            return Ok(testdata::measure(&[], &[], &[]));
+        }
+        let users = conn
+            .query_map(
+                format!("SELECT id, name, email FROM {}", quote_ident(SQL_USERS)),
+                |(id, name, email)| User { id, name, email },
+            )
+            .map_err(|e| err(&e))?;
+        let projects = conn
+            .query_map(
+                format!("SELECT id, owner_id, name FROM {}", quote_ident(SQL_PROJECTS)),
+                |(id, owner_id, name)| Project { id, owner_id, name },
+            )
+            .map_err(|e| err(&e))?;
+        let files = conn
+            .query_map(
+                format!("SELECT id, project_id, name, content FROM {}", quote_ident(SQL_FILES)),
+                |(id, project_id, name, content)| FileRecord { id, project_id, name, content },
+            )
+            .map_err(|e| err(&e))?;
+        Ok(testdata::measure(&users, &projects, &files))
     }
 }
 

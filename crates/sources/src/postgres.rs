@@ -42,6 +42,9 @@ use crate::common::{
     tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, Tool};
+use crate::testdata::{
+    self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
+};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
@@ -844,6 +847,111 @@ impl DataSource for Postgres {
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
             Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
         }
+    }
+
+    /// Drops the database when the user may (a restore creates it again), else every
+    /// object the user owns in it.
+    fn wipe(&self) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut admin = self.maintenance_connection(t)?;
+        let major = self.server_major(&mut admin)?;
+        let row = admin
+            .query_one(
+                "SELECT r.rolsuper OR r.rolcreatedb, d.datname IS NOT NULL, \
+                        r.rolsuper OR coalesce(pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER'), false) \
+                 FROM pg_catalog.pg_roles r LEFT JOIN pg_catalog.pg_database d ON d.datname = $1 \
+                 WHERE r.rolname = current_user",
+                &[&t.db],
+            )
+            .map_err(|e| self.query_error("checking the database to wipe", &e))?;
+        let (can_create, exists, owns): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        if !exists {
+            return Ok(());
+        }
+        if can_create && owns {
+            return force_drop_database(&mut admin, &t.db, major, true)
+                .map_err(|e| self.query_error(format!("dropping database \"{}\"", t.db), &e));
+        }
+        drop(admin);
+        let mut client = self.connect(t, &t.db)?;
+        client
+            .batch_execute("DROP OWNED BY CURRENT_USER CASCADE")
+            .map_err(|e| self.query_error("dropping every object of the user", &e))
+    }
+
+    fn populate(&self, data: &TestData) -> Result<(), SourceError> {
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        let err = |what: &str, e: &postgres::Error| self.query_error(format!("populating test data: {what}"), e);
+        let mut tx = client.transaction().map_err(|e| err("starting", &e))?;
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS public.{SQL_FILES}, public.{SQL_PROJECTS}, public.{SQL_USERS}; \
+             CREATE TABLE public.{SQL_USERS} (id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL UNIQUE); \
+             CREATE TABLE public.{SQL_PROJECTS} (id bigint PRIMARY KEY, owner_id bigint NOT NULL REFERENCES public.{SQL_USERS}(id), name text NOT NULL); \
+             CREATE TABLE public.{SQL_FILES} (id bigint PRIMARY KEY, project_id bigint NOT NULL REFERENCES public.{SQL_PROJECTS}(id), name text NOT NULL, content bytea NOT NULL);"
+        ))
+        .map_err(|e| err("creating the tables", &e))?;
+        for u in &data.users {
+            tx.execute(
+                &format!("INSERT INTO public.{SQL_USERS} VALUES ($1, $2, $3)"),
+                &[&u.id, &u.name, &u.email],
+            )
+            .map_err(|e| err("users", &e))?;
+        }
+        for p in &data.projects {
+            tx.execute(
+                &format!("INSERT INTO public.{SQL_PROJECTS} VALUES ($1, $2, $3)"),
+                &[&p.id, &p.owner_id, &p.name],
+            )
+            .map_err(|e| err("projects", &e))?;
+        }
+        for f in &data.files {
+            tx.execute(
+                &format!("INSERT INTO public.{SQL_FILES} VALUES ($1, $2, $3, $4)"),
+                &[&f.id, &f.project_id, &f.name, &f.content],
+            )
+            .map_err(|e| err("files", &e))?;
+        }
+        tx.commit().map_err(|e| err("committing", &e))
+    }
+
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError> {
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        let err = |e: &postgres::Error| self.query_error("measuring the test data", e);
+        let present: bool = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL",
+                &[
+                    &format!("public.{SQL_USERS}"),
+                    &format!("public.{SQL_PROJECTS}"),
+                    &format!("public.{SQL_FILES}"),
+                ],
+            )
+            .map_err(|e| err(&e))?
+            .get(0);
+        if !present {
+            return Ok(testdata::measure(&[], &[], &[]));
+        }
+        let users = client
+            .query(&format!("SELECT id, name, email FROM public.{SQL_USERS}"), &[])
+            .map_err(|e| err(&e))?
+            .iter()
+            .map(|r| User { id: r.get(0), name: r.get(1), email: r.get(2) })
+            .collect::<Vec<_>>();
+        let projects = client
+            .query(&format!("SELECT id, owner_id, name FROM public.{SQL_PROJECTS}"), &[])
+            .map_err(|e| err(&e))?
+            .iter()
+            .map(|r| Project { id: r.get(0), owner_id: r.get(1), name: r.get(2) })
+            .collect::<Vec<_>>();
+        let files = client
+            .query(&format!("SELECT id, project_id, name, content FROM public.{SQL_FILES}"), &[])
+            .map_err(|e| err(&e))?
+            .iter()
+            .map(|r| FileRecord { id: r.get(0), project_id: r.get(1), name: r.get(2), content: r.get(3) })
+            .collect::<Vec<_>>();
+        Ok(testdata::measure(&users, &projects, &files))
     }
 }
 

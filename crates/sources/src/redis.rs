@@ -31,6 +31,7 @@ use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Val
 use sha2::{Digest, Sha256};
 
 use crate::process::{redact, ToolSpec};
+use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, REDIS_PREFIX};
 use crate::{
     find_program, BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox,
     SourceContext, SourceError, Store,
@@ -595,6 +596,126 @@ impl DataSource for Redis {
             .query(&mut con)
             .map_err(|e| self.query_err(&format!("reading the drill canary ({CANARY_KEY})"), e))?;
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// `FLUSHALL`: every key of every database.
+    fn wipe(&self) -> Result<(), SourceError> {
+        let mut con = self.connect()?;
+        redis::cmd("FLUSHALL")
+            .query::<Value>(&mut con)
+            .map_err(|e| self.query_err("wiping the instance (FLUSHALL)", e))?;
+        Ok(())
+    }
+
+    /// In database 0: a hash per user, project and file (`_drydock:test:user:ID`, ...)
+    /// and per user a set of its project ids (`_drydock:test:user:ID:projects`).
+    fn populate(&self, data: &TestData) -> Result<(), SourceError> {
+        let mut con = self.connect()?;
+        let err = |e| self.query_err("populating test data", e);
+        let old = self.test_keys(&mut con)?;
+        for chunk in old.chunks(SCAN_COUNT) {
+            redis::cmd("DEL").arg(chunk).query::<Value>(&mut con).map_err(err)?;
+        }
+        let mut pipe = redis::pipe();
+        for u in &data.users {
+            pipe.cmd("HSET")
+                .arg(format!("{REDIS_PREFIX}user:{}", u.id))
+                .arg("name")
+                .arg(&u.name)
+                .arg("email")
+                .arg(&u.email)
+                .ignore();
+        }
+        for p in &data.projects {
+            pipe.cmd("HSET")
+                .arg(format!("{REDIS_PREFIX}project:{}", p.id))
+                .arg("owner_id")
+                .arg(p.owner_id)
+                .arg("name")
+                .arg(&p.name)
+                .ignore();
+            pipe.cmd("SADD")
+                .arg(format!("{REDIS_PREFIX}user:{}:projects", p.owner_id))
+                .arg(p.id)
+                .ignore();
+        }
+        for f in &data.files {
+            pipe.cmd("HSET")
+                .arg(format!("{REDIS_PREFIX}file:{}", f.id))
+                .arg("project_id")
+                .arg(f.project_id)
+                .arg("name")
+                .arg(&f.name)
+                .arg("content")
+                .arg(&f.content)
+                .ignore();
+        }
+        pipe.query::<()>(&mut con).map_err(err)
+    }
+
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError> {
+        let mut con = self.connect()?;
+        let err = |e| self.query_err("measuring the test data", e);
+        let (mut users, mut projects, mut files) = (Vec::new(), Vec::new(), Vec::new());
+        for key in self.test_keys(&mut con)? {
+            let rest = &key[REDIS_PREFIX.len()..];
+            let mut parts = rest.splitn(3, ':');
+            let (kind, id) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (Ok(id), None) = (id.parse::<i64>(), parts.next()) else {
+                continue;
+            };
+            let fields: BTreeMap<String, Vec<u8>> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query(&mut con)
+                .map_err(err)?;
+            let text = |name: &str| {
+                String::from_utf8_lossy(fields.get(name).map_or(&[][..], |v| v)).into_owned()
+            };
+            let number = |name: &str| text(name).parse::<i64>().unwrap_or(-1);
+            match kind {
+                "user" => users.push(User {
+                    id,
+                    name: text("name"),
+                    email: text("email"),
+                }),
+                "project" => projects.push(Project {
+                    id,
+                    owner_id: number("owner_id"),
+                    name: text("name"),
+                }),
+                "file" => files.push(FileRecord {
+                    id,
+                    project_id: number("project_id"),
+                    name: text("name"),
+                    content: fields.get("content").cloned().unwrap_or_default(),
+                }),
+                _ => {}
+            }
+        }
+        Ok(testdata::measure(&users, &projects, &files))
+    }
+}
+
+impl Redis {
+    /// Every test data key in database 0.
+    fn test_keys(&self, con: &mut Connection) -> Result<Vec<String>, SourceError> {
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{REDIS_PREFIX}*"))
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query(con)
+                .map_err(|e| self.query_err("listing the test data keys", e))?;
+            keys.extend(page);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
     }
 }
 

@@ -21,6 +21,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use crate::testdata::{
+    self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
+};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
@@ -421,6 +424,118 @@ impl DataSource for Sqlite {
         )
         .optional()
         .map_err(|e| self.sqlite_err(&what, e))
+    }
+
+    /// Deletes the database file and its journal/WAL sidecars.
+    fn wipe(&self) -> Result<(), SourceError> {
+        let mut names = vec![self.path().to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = self.path().as_os_str().to_owned();
+            name.push(suffix);
+            names.push(PathBuf::from(name));
+        }
+        for path in names {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(SourceError::io(
+                        &self.loc(),
+                        format!("deleting {}", path.display()),
+                        e,
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Three tables with foreign keys, in one transaction; the file must exist (as for
+    /// the canary, drydock never creates the app's database).
+    fn populate(&self, data: &TestData) -> Result<(), SourceError> {
+        let mut conn = self.open_live(false)?;
+        let what = "populating test data";
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.sqlite_err(what, e))?;
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {SQL_FILES}; DROP TABLE IF EXISTS {SQL_PROJECTS}; DROP TABLE IF EXISTS {SQL_USERS};
+             CREATE TABLE {SQL_USERS} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE);
+             CREATE TABLE {SQL_PROJECTS} (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES {SQL_USERS}(id), name TEXT NOT NULL);
+             CREATE TABLE {SQL_FILES} (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES {SQL_PROJECTS}(id), name TEXT NOT NULL, content BLOB NOT NULL);"
+        ))
+        .map_err(|e| self.sqlite_err(what, e))?;
+        for u in &data.users {
+            tx.execute(
+                &format!("INSERT INTO {SQL_USERS} VALUES (?1, ?2, ?3)"),
+                rusqlite::params![u.id, u.name, u.email],
+            )
+            .map_err(|e| self.sqlite_err(what, e))?;
+        }
+        for p in &data.projects {
+            tx.execute(
+                &format!("INSERT INTO {SQL_PROJECTS} VALUES (?1, ?2, ?3)"),
+                rusqlite::params![p.id, p.owner_id, p.name],
+            )
+            .map_err(|e| self.sqlite_err(what, e))?;
+        }
+        for f in &data.files {
+            tx.execute(
+                &format!("INSERT INTO {SQL_FILES} VALUES (?1, ?2, ?3, ?4)"),
+                rusqlite::params![f.id, f.project_id, f.name, f.content],
+            )
+            .map_err(|e| self.sqlite_err(what, e))?;
+        }
+        tx.commit().map_err(|e| self.sqlite_err(what, e))
+    }
+
+    fn measure_test_data(&self) -> Result<TestMeasures, SourceError> {
+        let conn = self.open_live(true)?;
+        let what = "measuring the test data";
+        let present: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?1, ?2, ?3)",
+                [SQL_USERS, SQL_PROJECTS, SQL_FILES],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sqlite_err(what, e))?;
+        if present != 3 {
+            return Ok(testdata::measure(&[], &[], &[]));
+        }
+        let rows = |sql: String| -> Result<Vec<(i64, rusqlite::types::Value, String, Option<Vec<u8>>)>, SourceError> {
+            let mut stmt = conn.prepare(&sql).map_err(|e| self.sqlite_err(what, e))?;
+            let mapped = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3).ok())))
+                .map_err(|e| self.sqlite_err(what, e))?;
+            mapped
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.sqlite_err(what, e))
+        };
+        let int = |v: &rusqlite::types::Value| match v {
+            rusqlite::types::Value::Integer(i) => *i,
+            _ => -1,
+        };
+        let text = |v: &rusqlite::types::Value| match v {
+            rusqlite::types::Value::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        let users = rows(format!("SELECT id, name, email, NULL FROM {SQL_USERS}"))?
+            .into_iter()
+            .map(|(id, name, email, _)| User { id, name: text(&name), email })
+            .collect::<Vec<_>>();
+        let projects = rows(format!("SELECT id, owner_id, name, NULL FROM {SQL_PROJECTS}"))?
+            .into_iter()
+            .map(|(id, owner, name, _)| Project { id, owner_id: int(&owner), name })
+            .collect::<Vec<_>>();
+        let files = rows(format!("SELECT id, project_id, name, content FROM {SQL_FILES}"))?
+            .into_iter()
+            .map(|(id, project, name, content)| FileRecord {
+                id,
+                project_id: int(&project),
+                name,
+                content: content.unwrap_or_default(),
+            })
+            .collect::<Vec<_>>();
+        Ok(testdata::measure(&users, &projects, &files))
     }
 }
 

@@ -539,3 +539,16 @@ fn canary_in_a_missing_directory_is_an_error() {
     assert!(src.read_canary().is_err());
     assert!(!path.exists());
 }
+
+#[test]
+fn test_data_populates_wipes_and_restores_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("uploads");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("app.txt"), "the app's own file").unwrap();
+    common::assert_populate_wipe_restore(&source(&root, &[]));
+    assert_eq!(
+        std::fs::read_to_string(root.join("app.txt")).unwrap(),
+        "the app's own file"
+    );
+}

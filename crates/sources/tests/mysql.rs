@@ -671,3 +671,10 @@ fn sandbox_without_create_privilege_is_a_clear_error() {
     drop(sandbox);
     assert!(!database_exists(&db, &name));
 }
+
+#[test]
+fn test_data_populates_wipes_and_restores_exactly() {
+    let db = MariaDb::start();
+    db.create_db("app");
+    common::assert_populate_wipe_restore(&source(&db, "app"));
+}

@@ -713,3 +713,12 @@ fn pgbench_scale_70_timing() {
     );
     assert_same(&live.fingerprint, &outcome.fingerprint, "pgbench");
 }
+
+#[test]
+fn test_data_populates_wipes_and_restores_exactly() {
+    let pg = PgServer::start();
+    populate(&pg, "app");
+    common::assert_populate_wipe_restore(&source(&pg, "app"));
+    // The application's own tables came back with the test set.
+    assert_eq!(pg.psql("app", "SELECT count(*) FROM customers").trim(), "2000");
+}

@@ -527,3 +527,9 @@ fn sandboxes_are_independent_and_removed_on_drop() {
     assert!(port_is_closed(pb));
     assert!(common::entry_names(s.path()).is_empty());
 }
+
+#[test]
+fn test_data_populates_wipes_and_restores_exactly() {
+    let server = RedisServer::start();
+    common::assert_populate_wipe_restore(&source(&server));
+}

@@ -548,3 +548,14 @@ fn canary_never_creates_a_missing_database() {
     assert!(!path.exists(), "drydock created a database");
     assert!(entry_names(dir.path()).is_empty());
 }
+
+#[test]
+fn test_data_populates_wipes_and_restores_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .unwrap();
+    common::assert_populate_wipe_restore(&source(&path));
+}

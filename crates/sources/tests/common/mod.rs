@@ -364,3 +364,29 @@ pub fn sandbox_db_name(describe: &str, host_port: &str) -> String {
     );
     name.to_string()
 }
+
+/// The test data set's whole life on one source: populated and measured back exactly,
+/// backed up, wiped (nothing left), restored (exact again), and replaced by another
+/// seed's set.
+pub fn assert_populate_wipe_restore(source: &dyn DataSource) {
+    use drydock_sources::TestData;
+    let dir = scratch();
+    let data = TestData::generate(42, 1 << 20);
+    source.populate(&data).unwrap();
+    assert_eq!(source.measure_test_data().unwrap(), data.expected());
+
+    let store = MemStore::new();
+    let out = source.backup(&store, &ctx(dir.path())).unwrap();
+    source.wipe().unwrap();
+    assert!(!source.has_data().unwrap(), "wiped, yet data is there");
+
+    restore_stored(source, &store, &out, dir.path()).unwrap();
+    assert_eq!(
+        source.measure_test_data().unwrap().differences(&data.expected()),
+        Vec::<String>::new()
+    );
+
+    let other = TestData::generate(7, 200_000);
+    source.populate(&other).unwrap();
+    assert_eq!(source.measure_test_data().unwrap(), other.expected());
+}
