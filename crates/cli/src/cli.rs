@@ -69,6 +69,9 @@ pub enum Command {
     Validate,
     /// Back up data sources (default: critical and high priority) into the repository.
     Backup(BackupArgs),
+    /// One screen: restores owed, health, per source the last backup and its copies, the
+    /// current RPO against its target, the last drill, retention.
+    Status,
     /// List backups, what each holds and where its copies are.
     Backups,
     /// Bring every remote copy up to date with the local repository and verify it.
@@ -84,6 +87,9 @@ pub enum Command {
     Drill(DrillArgs),
     /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
     Demo(DemoArgs),
+    /// Write a deterministic test data set (users -> projects -> files, over 1 MB) into a
+    /// service's data sources, so drills and certify have something real to prove.
+    Populate(PopulateArgs),
     /// Run every health check (concurrently, with timeouts and retries); exit 0 healthy,
     /// 1 minor, 2 critical, 3 missing. Results are recorded in the state database.
     Health(HealthArgs),
@@ -204,6 +210,25 @@ pub struct DrillArgs {
     /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/drill-TIME).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The real thing (staging!): stop each service, WIPE its data, restore it in place
+    /// from a verified backup, start it, wait for health, verify. Asks first.
+    #[arg(long)]
+    pub destructive: bool,
+    /// With --destructive: wipe without asking (scripts).
+    #[arg(long, requires = "destructive")]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PopulateArgs {
+    /// The service whose data sources get the test data set.
+    pub service: String,
+    /// The same seed always writes the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// At least this much file content per source, e.g. `2MB`, `512KB` (default 2 MiB).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +240,22 @@ pub struct DemoArgs {
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
     s.parse()
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 2MB or 512KB"))?;
+    let factor = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("`{s}` has no known unit; write e.g. 2MB or 512KB")),
+    };
+    Ok(n * factor)
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

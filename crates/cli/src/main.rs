@@ -168,6 +168,12 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             output(cli, &report, render::backup);
             Ok(report.exit_code() as u8)
         }
+        Command::Status => {
+            let config = load(cli)?;
+            let report = drydock_engine::status::status(&config, events(cli))?;
+            output(cli, &report, render::status);
+            Ok(0)
+        }
         Command::Backups => {
             let config = load(cli)?;
             let list = drydock_engine::list::list(&config, events(cli))?;
@@ -242,10 +248,16 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 })?),
                 None => None,
             };
+            let stack = config.stack.name.clone();
+            let ask = move |what: &str| confirm(what, &stack);
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let opts = DrillOptions {
                 services: args.services.clone(),
                 use_backup,
                 report: args.report.clone(),
+                destructive: args.destructive,
+                force: args.force,
+                confirm: if interactive { Some(&ask) } else { None },
             };
             let report = drydock_engine::drill::drill(&config, &opts, events(cli))?;
             output(cli, &report, |r| {
@@ -258,6 +270,19 @@ report written to {}
                 )
             });
             Ok(report.exit_code() as u8)
+        }
+        Command::Populate(args) => {
+            let config = load(cli)?;
+            let opts = drydock_engine::populate::PopulateOptions {
+                service: args.service.clone(),
+                seed: args.seed,
+                min_bytes: args
+                    .size
+                    .unwrap_or(drydock_engine::populate::DEFAULT_MIN_BYTES),
+            };
+            let report = drydock_engine::populate::populate(&config, &opts, events(cli))?;
+            output(cli, &report, render::populate);
+            Ok(if report.ok { 0 } else { EXIT_FAILURE })
         }
         Command::Demo(args) => {
             let temp;

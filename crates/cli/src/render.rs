@@ -317,6 +317,139 @@ pub fn verify(r: &VerifyReport) -> String {
     out
 }
 
+/// `3m`, `5h`, `2d`: an age at a glance.
+fn ago(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+pub fn status(r: &drydock_engine::status::StatusReport) -> String {
+    let mut out = format!(
+        "stack {} ({})\n",
+        r.stack,
+        r.generated_at.strftime("%Y-%m-%d %H:%M UTC")
+    );
+    for p in &r.pending_restores {
+        let _ = writeln!(
+            out,
+            "! service `{}` needs a restore from backup {} ({}, since {}): run `drydock restore {} --service {} --force`",
+            p.service,
+            p.backup_id,
+            p.reason,
+            p.since.strftime("%Y-%m-%d %H:%M UTC"),
+            p.backup_id,
+            p.service
+        );
+    }
+    if let Some(problem) = &r.repository_problem {
+        let _ = writeln!(out, "! {problem}");
+    }
+    let mut rows = Vec::new();
+    for svc in &r.services {
+        for (i, s) in svc.sources.iter().enumerate() {
+            let first = i == 0;
+            rows.push(vec![
+                if first {
+                    svc.service.clone()
+                } else {
+                    String::new()
+                },
+                if first {
+                    svc.health.clone().unwrap_or_else(|| "-".into())
+                } else {
+                    String::new()
+                },
+                s.source.clone(),
+                s.priority.to_string(),
+                s.last_backup
+                    .as_ref()
+                    .map(|b| format!("{} ({} ago)", b.id, ago(b.age_s)))
+                    .unwrap_or_else(|| "NONE".into()),
+                match s.rpo_s {
+                    Some(rpo) if rpo > s.rpo_target_s => {
+                        format!("{} > {} TARGET MISSED", ago(rpo), ago(s.rpo_target_s))
+                    }
+                    Some(rpo) => format!("{} (target {})", ago(rpo), ago(s.rpo_target_s)),
+                    None => "-".into(),
+                },
+                s.last_backup
+                    .as_ref()
+                    .map(|b| {
+                        b.copies
+                            .iter()
+                            .map(|c| format!("{}:{}", c.name, c.status))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default(),
+                s.last_drill
+                    .as_ref()
+                    .map(|d| format!("{} {} {} ago", d.kind, d.status, ago(d.age_s)))
+                    .unwrap_or_else(|| "never".into()),
+            ]);
+        }
+    }
+    out += &table(
+        &[
+            "SERVICE",
+            "HEALTH",
+            "SOURCE",
+            "PRIORITY",
+            "LAST BACKUP",
+            "RPO NOW",
+            "COPIES",
+            "LAST DRILL",
+        ],
+        &rows,
+    );
+    let retention: Vec<String> = r
+        .retention
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}d/{}w/{}m",
+                l.priority, l.rules.daily, l.rules.weekly, l.rules.monthly
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "retention (daily/weekly/monthly): {}",
+        retention.join(", ")
+    );
+    out
+}
+
+pub fn populate(r: &drydock_engine::populate::PopulateReport) -> String {
+    let mut out = format!("test data (seed {}) for service `{}`:\n", r.seed, r.service);
+    for s in &r.sources {
+        let e = &s.expected;
+        match &s.error {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): {} users -> {} projects -> {} files, {}; measured back exactly (digest {})",
+                    s.source,
+                    s.kind,
+                    e.users,
+                    e.projects,
+                    e.files,
+                    bytes(e.content_bytes),
+                    &e.digest[..12]
+                );
+            }
+            Some(err) => {
+                let _ = writeln!(out, "  {} ({}): FAILED: {err}", s.source, s.kind);
+            }
+        }
+    }
+    out
+}
+
 pub fn sync(r: &SyncReport) -> String {
     let mut out = String::new();
     for c in &r.copies {

@@ -6,7 +6,12 @@
 //! instance or path), verified against the manifest (counts and fingerprint) and checked
 //! for the canary, and the sandbox is removed whatever happened. RTO is restore start to
 //! verification passed; RPO is the backup's consistent point to the simulated failure
-//! (the moment the drill starts restoring).
+//! (the moment the drill starts restoring). Targets come from `[drill]`, per priority
+//! class when given. `--destructive` does it for real (`destructive`).
+//!
+//! Every drill is recorded in the state database (`status` shows the last one per
+//! source), and no drill runs while a service waits for the restore an interrupted
+//! destructive drill left pending.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +30,7 @@ use crate::repo::{self, RepoFetch};
 use crate::restore::{compare_with_manifest, find_record, BackupRef};
 use crate::{state, EngineError};
 
-pub struct DrillOptions {
+pub struct DrillOptions<'a> {
     /// Services to drill; empty for every service.
     pub services: Vec<String>,
     /// Restore this backup instead of taking a new one (no canary is written then).
@@ -33,6 +38,12 @@ pub struct DrillOptions {
     /// Where to write the report: `FILE.json` and `FILE.md` beside each other. Default:
     /// `state_dir/reports/drill-<time>`.
     pub report: Option<PathBuf>,
+    /// Stop, wipe, restore in place, start (see `destructive`).
+    pub destructive: bool,
+    /// Destructive: wipe without asking.
+    pub force: bool,
+    /// Destructive: asks the operator to type a confirmation; `None` without a terminal.
+    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,15 +92,30 @@ pub struct DrilledSource {
     pub rto_ms: Option<u64>,
     /// The backup's consistent point to the simulated failure.
     pub rpo_ms: Option<u64>,
+    /// This source's targets (its priority class's, or `[drill]`'s).
+    pub rto_target_ms: u64,
+    pub rpo_target_ms: u64,
     pub rto_met: Option<bool>,
     pub rpo_met: Option<bool>,
     pub steps: Vec<Step>,
+    /// Destructive drills: the test data `populate` wrote, measured after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_data: Option<TestDataCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// The verification query set of a populated source, after the restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestDataCheck {
+    pub matched: bool,
+    pub differences: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
+    /// `sandbox` or `destructive`.
+    pub kind: &'static str,
     pub stack: String,
     pub passed: bool,
     pub targets_met: bool,
@@ -105,6 +131,10 @@ pub struct DrillReport {
     pub rto_target_ms: u64,
     pub rpo_target_ms: u64,
     pub sources: Vec<DrilledSource>,
+    /// Destructive drills: what happened to each service (stopped, wiped, restored,
+    /// started, healthy) and, after a failure, the state it is in and how to recover.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::destructive::ServiceOutcome>,
     pub report_files: Vec<String>,
 }
 
@@ -124,7 +154,7 @@ impl DrillReport {
     }
 }
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let random: String = (0..16)
         .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
@@ -135,13 +165,94 @@ fn new_token() -> String {
     )
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
 pub fn drill(
     config: &Config,
-    opts: &DrillOptions,
+    opts: &DrillOptions<'_>,
+    events: Arc<dyn EventSink>,
+) -> Result<DrillReport, EngineError> {
+    refuse_while_restores_pend(config, &opts.services, events.as_ref())?;
+    let mut report = if opts.destructive {
+        crate::destructive::run(config, opts, Arc::clone(&events))?
+    } else {
+        sandbox_drill(config, opts, events)?
+    };
+    write_reports(config, opts, &mut report)?;
+    record(config, &report);
+    Ok(report)
+}
+
+/// A drill of a service whose data an interrupted destructive drill wiped would prove
+/// nothing: it must be restored first. Other services may be drilled, with a warning.
+fn refuse_while_restores_pend(
+    config: &Config,
+    services: &[String],
+    events: &dyn EventSink,
+) -> Result<(), EngineError> {
+    let state = drydock_state::StateDb::open(&config.stack.state_dir)?;
+    for pending in state.pending_restores()? {
+        let message = format!(
+            "service `{}` needs a restore from backup {}: {} (since {}); run `drydock restore {} --service {} --force`",
+            pending.service,
+            pending.backup_id,
+            pending.reason,
+            pending.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            pending.backup_id,
+            pending.service
+        );
+        if services.is_empty() || services.contains(&pending.service) {
+            return Err(EngineError::Refused(message));
+        }
+        events.emit(Event::Warning { message });
+    }
+    Ok(())
+}
+
+/// Remembers the drill per source; a failure to record does not fail the drill.
+fn record(config: &Config, report: &DrillReport) {
+    let run = drydock_state::DrillRun {
+        kind: report.kind.to_string(),
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        exit_code: report.exit_code(),
+        rto_ms: Some(report.rto_ms),
+        rpo_ms: report.rpo_ms,
+        report: report.report_files.first().cloned(),
+        sources: report
+            .sources
+            .iter()
+            .map(|s| drydock_state::DrilledSourceRecord {
+                service: s.service.clone(),
+                source: s.source.clone(),
+                status: match s.status {
+                    DrillStatus::Passed => "passed",
+                    DrillStatus::Failed => "failed",
+                    DrillStatus::CouldNotRun => "could-not-run",
+                }
+                .to_string(),
+                backup_id: s.backup_id.clone(),
+                rto_ms: s.rto_ms,
+                rpo_ms: s.rpo_ms,
+                detail: s
+                    .error
+                    .clone()
+                    .or_else(|| (!s.differences.is_empty()).then(|| s.differences.join("; "))),
+            })
+            .collect(),
+    };
+    let recorded = drydock_state::StateDb::open(&config.stack.state_dir)
+        .and_then(|mut state| state.record_drill(&run));
+    if let Err(e) = recorded {
+        tracing::warn!("the drill was not recorded in the state database: {e}");
+    }
+}
+
+fn sandbox_drill(
+    config: &Config,
+    opts: &DrillOptions<'_>,
     events: Arc<dyn EventSink>,
 ) -> Result<DrillReport, EngineError> {
     let started_at = Timestamp::now();
@@ -209,9 +320,12 @@ pub fn drill(
             fingerprint_matched: false,
             rto_ms: None,
             rpo_ms: None,
+            rto_target_ms: ms(config.drill.targets_for(p.source.priority()).0),
+            rpo_target_ms: ms(config.drill.targets_for(p.source.priority()).1),
             rto_met: None,
             rpo_met: None,
             steps: vec![],
+            test_data: None,
             error: None,
         };
         if let Some(Err(e)) = written.get(&label) {
@@ -365,8 +479,8 @@ pub fn drill(
                     r.status = DrillStatus::Passed;
                     let rto = ms(restore_clock.elapsed());
                     r.rto_ms = Some(rto);
-                    r.rto_met = Some(rto <= ms(rto_target));
-                    r.rpo_met = r.rpo_ms.map(|rpo| rpo <= ms(rpo_target));
+                    r.rto_met = Some(rto <= r.rto_target_ms);
+                    r.rpo_met = r.rpo_ms.map(|rpo| rpo <= r.rpo_target_ms);
                 } else {
                     r.status = DrillStatus::Failed;
                 }
@@ -398,8 +512,12 @@ pub fn drill(
     let rto_ms = ms(stack_clock.elapsed());
     let rpo_ms = results.iter().filter_map(|r| r.rpo_ms).max();
     let passed = results.iter().all(|r| r.status == DrillStatus::Passed);
-    let targets_met = rto_ms <= ms(rto_target) && rpo_ms.is_none_or(|rpo| rpo <= ms(rpo_target));
-    let mut report = DrillReport {
+    let targets_met = rto_ms <= ms(rto_target)
+        && results
+            .iter()
+            .all(|r| r.rto_met != Some(false) && r.rpo_met != Some(false));
+    Ok(DrillReport {
+        kind: "sandbox",
         stack: config.stack.name.clone(),
         passed,
         targets_met,
@@ -411,21 +529,25 @@ pub fn drill(
         rto_target_ms: ms(rto_target),
         rpo_target_ms: ms(rpo_target),
         sources: results,
+        services: vec![],
         report_files: vec![],
-    };
-    write_reports(config, opts, &mut report)?;
-    Ok(report)
+    })
 }
 
 fn write_reports(
     config: &Config,
-    opts: &DrillOptions,
+    opts: &DrillOptions<'_>,
     report: &mut DrillReport,
 ) -> Result<(), EngineError> {
     let base = match &opts.report {
         Some(p) => p.with_extension(""),
         None => config.stack.state_dir.join("reports").join(format!(
-            "drill-{}",
+            "drill-{}{}",
+            if report.kind == "destructive" {
+                "destructive-"
+            } else {
+                ""
+            },
             report.started_at.strftime("%Y%m%d-%H%M%S")
         )),
     };
@@ -462,7 +584,16 @@ pub fn markdown(r: &DrillReport) -> String {
         2 => "FAILED",
         _ => "COULD NOT RUN",
     };
-    let _ = writeln!(out, "# Drill of stack `{}`: {verdict}\n", r.stack);
+    let _ = writeln!(
+        out,
+        "# {} drill of stack `{}`: {verdict}\n",
+        if r.kind == "destructive" {
+            "Destructive"
+        } else {
+            "Sandbox"
+        },
+        r.stack
+    );
     let _ = writeln!(
         out,
         "- started {}, finished {}",
@@ -535,8 +666,54 @@ pub fn markdown(r: &DrillReport) -> String {
             s.sandbox.as_deref().unwrap_or("—"),
         );
     }
+    for svc in &r.services {
+        let _ = writeln!(
+            out,
+            "\n## service `{}`: {} (backup `{}`)\n",
+            svc.service, svc.status, svc.backup_id
+        );
+        for step in &svc.steps {
+            let _ = writeln!(out, "- step {}: {}", step.name, secs(step.ms));
+        }
+        if let Some(h) = &svc.health {
+            let _ = writeln!(out, "- health after the restore: {h}");
+        }
+        if let Some(state) = &svc.state {
+            let _ = writeln!(out, "- **state**: {state}");
+        }
+        if let Some(recover) = &svc.recover {
+            let _ = writeln!(out, "- **to recover**: `{recover}`");
+        }
+    }
     for s in &r.sources {
         let _ = writeln!(out, "\n## {}/{}\n", s.service, s.source);
+        let _ = writeln!(
+            out,
+            "- targets: RTO {} ({}), RPO {} ({})",
+            secs(s.rto_target_ms),
+            match s.rto_met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            },
+            secs(s.rpo_target_ms),
+            match s.rpo_met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not measured",
+            }
+        );
+        if let Some(t) = &s.test_data {
+            let _ = writeln!(
+                out,
+                "- test data: {}",
+                if t.matched {
+                    "every measure as populated".to_string()
+                } else {
+                    format!("DIFFERS: {}", t.differences.join("; "))
+                }
+            );
+        }
         if let Some(e) = &s.error {
             let _ = writeln!(out, "- error: {e}");
         }

@@ -162,12 +162,14 @@ pub fn checks_of(service: &ServiceConfig) -> (bool, Vec<HealthCheckConfig>) {
             SourceConfig::Sqlite(s) => CheckSpec::Sqlite(SqliteCheck {
                 path: s.path.clone(),
             }),
+            // Nobody chose these thresholds, so only a filesystem about to refuse writes
+            // is critical: on a large shared disk 5% free is still many gigabytes.
             SourceConfig::Files(f) => CheckSpec::Disk(DiskCheck {
                 path: f.path.clone(),
-                warn_free_pct: 20.0,
-                critical_free_pct: 10.0,
+                warn_free_pct: 10.0,
+                critical_free_pct: 2.0,
                 warn_free_bytes: None,
-                critical_free_bytes: None,
+                critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
             }),
         };
         let mut check = HealthCheckConfig::new(spec);

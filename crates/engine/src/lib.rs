@@ -13,17 +13,20 @@
 pub mod backup;
 pub mod copies;
 pub mod demo;
+pub mod destructive;
 pub mod diagnose;
 pub mod drill;
 mod error;
 pub mod heal;
 pub mod health;
 pub mod list;
+pub mod populate;
 pub mod prune;
 mod redact;
 mod repo;
 pub mod restore;
 mod state;
+pub mod status;
 pub mod sync;
 pub mod verify;
 

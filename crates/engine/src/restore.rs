@@ -436,12 +436,41 @@ pub fn restore(
     }
     warnings.append(&mut copy_set.warnings);
     let verified = results.iter().all(|r| r.status == RestoreStatus::Verified);
+    clear_completed_pending(config, &results, &mut warnings);
     Ok(RestoreReport {
         verified,
         rto_ms: clock.elapsed().as_millis() as u64,
         sources: results,
         warnings,
     })
+}
+
+/// A service an interrupted destructive drill left wiped is whole again once every one
+/// of its sources restored and verified: its pending restore is done.
+fn clear_completed_pending(
+    config: &Config,
+    results: &[RestoredSource],
+    warnings: &mut Vec<String>,
+) {
+    let Ok(state) = drydock_state::StateDb::open(&config.stack.state_dir) else {
+        return;
+    };
+    let Ok(pending) = state.pending_restores() else {
+        return;
+    };
+    for p in pending {
+        let mine: Vec<&RestoredSource> =
+            results.iter().filter(|r| r.service == p.service).collect();
+        let complete = !mine.is_empty() && mine.iter().all(|r| r.status == RestoreStatus::Verified);
+        if complete {
+            if let Err(e) = state.clear_pending_restore(&p.service) {
+                warnings.push(format!(
+                    "service `{}` is restored, but its pending-restore record could not be cleared: {e}",
+                    p.service
+                ));
+            }
+        }
+    }
 }
 
 /// Compares what a restore produced with the manifest's record: (differences that fail

@@ -380,7 +380,8 @@ impl DataSource for Files {
             } else {
                 fs::remove_file(&path)
             };
-            removed.map_err(|e| SourceError::io(&loc, format!("deleting {}", path.display()), e))?;
+            removed
+                .map_err(|e| SourceError::io(&loc, format!("deleting {}", path.display()), e))?;
         }
         sync_dir(&root);
         Ok(())
@@ -434,7 +435,8 @@ impl DataSource for Files {
         if !root.is_dir() {
             return Ok(testdata::measure(&[], &[], &[]));
         }
-        let read = |path: &Path| fs::read(path).map_err(|e| io(format!("reading {}", path.display()), e));
+        let read =
+            |path: &Path| fs::read(path).map_err(|e| io(format!("reading {}", path.display()), e));
         let users_json: Vec<serde_json::Value> =
             serde_json::from_slice(&read(&root.join("users.json"))?).unwrap_or_default();
         let users = users_json
@@ -451,7 +453,10 @@ impl DataSource for Files {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".json").and_then(|i| i.parse::<i64>().ok()) else {
+            let Some(id) = name
+                .strip_suffix(".json")
+                .and_then(|i| i.parse::<i64>().ok())
+            else {
                 continue;
             };
             let json: serde_json::Value =

@@ -788,7 +788,9 @@ impl DataSource for Mysql {
         .map_err(|e| err("projects", &e))?;
         tx.exec_batch(
             format!("INSERT INTO {files} VALUES (?, ?, ?, ?)"),
-            data.files.iter().map(|f| (f.id, f.project_id, &f.name, &f.content)),
+            data.files
+                .iter()
+                .map(|f| (f.id, f.project_id, &f.name, &f.content)),
         )
         .map_err(|e| err("files", &e))?;
         tx.commit().map_err(|e| err("committing", &e))
@@ -815,14 +817,25 @@ impl DataSource for Mysql {
             .map_err(|e| err(&e))?;
         let projects = conn
             .query_map(
-                format!("SELECT id, owner_id, name FROM {}", quote_ident(SQL_PROJECTS)),
+                format!(
+                    "SELECT id, owner_id, name FROM {}",
+                    quote_ident(SQL_PROJECTS)
+                ),
                 |(id, owner_id, name)| Project { id, owner_id, name },
             )
             .map_err(|e| err(&e))?;
         let files = conn
             .query_map(
-                format!("SELECT id, project_id, name, content FROM {}", quote_ident(SQL_FILES)),
-                |(id, project_id, name, content)| FileRecord { id, project_id, name, content },
+                format!(
+                    "SELECT id, project_id, name, content FROM {}",
+                    quote_ident(SQL_FILES)
+                ),
+                |(id, project_id, name, content)| FileRecord {
+                    id,
+                    project_id,
+                    name,
+                    content,
+                },
             )
             .map_err(|e| err(&e))?;
         Ok(testdata::measure(&users, &projects, &files))

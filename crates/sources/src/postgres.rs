@@ -882,7 +882,9 @@ impl DataSource for Postgres {
     fn populate(&self, data: &TestData) -> Result<(), SourceError> {
         let t = self.target()?;
         let mut client = self.connect(t, &t.db)?;
-        let err = |what: &str, e: &postgres::Error| self.query_error(format!("populating test data: {what}"), e);
+        let err = |what: &str, e: &postgres::Error| {
+            self.query_error(format!("populating test data: {what}"), e)
+        };
         let mut tx = client.transaction().map_err(|e| err("starting", &e))?;
         tx.batch_execute(&format!(
             "DROP TABLE IF EXISTS public.{SQL_FILES}, public.{SQL_PROJECTS}, public.{SQL_USERS}; \
@@ -934,22 +936,44 @@ impl DataSource for Postgres {
             return Ok(testdata::measure(&[], &[], &[]));
         }
         let users = client
-            .query(&format!("SELECT id, name, email FROM public.{SQL_USERS}"), &[])
+            .query(
+                &format!("SELECT id, name, email FROM public.{SQL_USERS}"),
+                &[],
+            )
             .map_err(|e| err(&e))?
             .iter()
-            .map(|r| User { id: r.get(0), name: r.get(1), email: r.get(2) })
+            .map(|r| User {
+                id: r.get(0),
+                name: r.get(1),
+                email: r.get(2),
+            })
             .collect::<Vec<_>>();
         let projects = client
-            .query(&format!("SELECT id, owner_id, name FROM public.{SQL_PROJECTS}"), &[])
+            .query(
+                &format!("SELECT id, owner_id, name FROM public.{SQL_PROJECTS}"),
+                &[],
+            )
             .map_err(|e| err(&e))?
             .iter()
-            .map(|r| Project { id: r.get(0), owner_id: r.get(1), name: r.get(2) })
+            .map(|r| Project {
+                id: r.get(0),
+                owner_id: r.get(1),
+                name: r.get(2),
+            })
             .collect::<Vec<_>>();
         let files = client
-            .query(&format!("SELECT id, project_id, name, content FROM public.{SQL_FILES}"), &[])
+            .query(
+                &format!("SELECT id, project_id, name, content FROM public.{SQL_FILES}"),
+                &[],
+            )
             .map_err(|e| err(&e))?
             .iter()
-            .map(|r| FileRecord { id: r.get(0), project_id: r.get(1), name: r.get(2), content: r.get(3) })
+            .map(|r| FileRecord {
+                id: r.get(0),
+                project_id: r.get(1),
+                name: r.get(2),
+                content: r.get(3),
+            })
             .collect::<Vec<_>>();
         Ok(testdata::measure(&users, &projects, &files))
     }

@@ -614,7 +614,10 @@ impl DataSource for Redis {
         let err = |e| self.query_err("populating test data", e);
         let old = self.test_keys(&mut con)?;
         for chunk in old.chunks(SCAN_COUNT) {
-            redis::cmd("DEL").arg(chunk).query::<Value>(&mut con).map_err(err)?;
+            redis::cmd("DEL")
+                .arg(chunk)
+                .query::<Value>(&mut con)
+                .map_err(err)?;
         }
         let mut pipe = redis::pipe();
         for u in &data.users {

@@ -501,42 +501,59 @@ impl DataSource for Sqlite {
         if present != 3 {
             return Ok(testdata::measure(&[], &[], &[]));
         }
-        let rows = |sql: String| -> Result<Vec<(i64, rusqlite::types::Value, String, Option<Vec<u8>>)>, SourceError> {
-            let mut stmt = conn.prepare(&sql).map_err(|e| self.sqlite_err(what, e))?;
-            let mapped = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3).ok())))
-                .map_err(|e| self.sqlite_err(what, e))?;
-            mapped
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| self.sqlite_err(what, e))
-        };
-        let int = |v: &rusqlite::types::Value| match v {
-            rusqlite::types::Value::Integer(i) => *i,
-            _ => -1,
-        };
-        let text = |v: &rusqlite::types::Value| match v {
-            rusqlite::types::Value::Text(t) => t.clone(),
-            _ => String::new(),
-        };
-        let users = rows(format!("SELECT id, name, email, NULL FROM {SQL_USERS}"))?
-            .into_iter()
-            .map(|(id, name, email, _)| User { id, name: text(&name), email })
-            .collect::<Vec<_>>();
-        let projects = rows(format!("SELECT id, owner_id, name, NULL FROM {SQL_PROJECTS}"))?
-            .into_iter()
-            .map(|(id, owner, name, _)| Project { id, owner_id: int(&owner), name })
-            .collect::<Vec<_>>();
-        let files = rows(format!("SELECT id, project_id, name, content FROM {SQL_FILES}"))?
-            .into_iter()
-            .map(|(id, project, name, content)| FileRecord {
-                id,
-                project_id: int(&project),
-                name,
-                content: content.unwrap_or_default(),
-            })
-            .collect::<Vec<_>>();
+        // Types are read loosely (a wrong type measures as a difference, not an error).
+        let int = |r: &rusqlite::Row<'_>, i: usize| r.get::<_, i64>(i).unwrap_or(-1);
+        let text = |r: &rusqlite::Row<'_>, i: usize| r.get::<_, String>(i).unwrap_or_default();
+        let err = |e| self.sqlite_err(what, e);
+        let users = query_all(
+            &conn,
+            &format!("SELECT id, name, email FROM {SQL_USERS}"),
+            |r| {
+                Ok(User {
+                    id: int(r, 0),
+                    name: text(r, 1),
+                    email: text(r, 2),
+                })
+            },
+        )
+        .map_err(err)?;
+        let projects = query_all(
+            &conn,
+            &format!("SELECT id, owner_id, name FROM {SQL_PROJECTS}"),
+            |r| {
+                Ok(Project {
+                    id: int(r, 0),
+                    owner_id: int(r, 1),
+                    name: text(r, 2),
+                })
+            },
+        )
+        .map_err(err)?;
+        let files = query_all(
+            &conn,
+            &format!("SELECT id, project_id, name, content FROM {SQL_FILES}"),
+            |r| {
+                Ok(FileRecord {
+                    id: int(r, 0),
+                    project_id: int(r, 1),
+                    name: text(r, 2),
+                    content: r.get::<_, Vec<u8>>(3).unwrap_or_default(),
+                })
+            },
+        )
+        .map_err(err)?;
         Ok(testdata::measure(&users, &projects, &files))
     }
+}
+
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], map)?;
+    rows.collect()
 }
 
 /// The table holding the drill canary (row 1).

@@ -11,7 +11,7 @@
 //! total content bytes and a digest over every record. A restore that brought the set
 //! back equals [`TestData::expected`] field for field.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Rows of the relational stores and prefixes of the others.
@@ -53,7 +53,7 @@ pub struct TestData {
 }
 
 /// The verification query set's answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestMeasures {
     pub users: u64,
     pub projects: u64,
@@ -75,7 +75,11 @@ impl TestMeasures {
             ("users", self.users, expected.users),
             ("projects", self.projects, expected.projects),
             ("files", self.files, expected.files),
-            ("orphan projects", self.orphan_projects, expected.orphan_projects),
+            (
+                "orphan projects",
+                self.orphan_projects,
+                expected.orphan_projects,
+            ),
             ("orphan files", self.orphan_files, expected.orphan_files),
             ("content bytes", self.content_bytes, expected.content_bytes),
         ];
@@ -118,8 +122,8 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "alpha", "harbor", "clinic", "ledger", "orbit", "maple", "signal", "copper", "ember",
-    "quartz", "meadow", "pixel", "summit", "tundra", "violet", "willow", "zephyr", "atlas",
+    "alpha", "harbor", "clinic", "ledger", "orbit", "maple", "signal", "copper", "ember", "quartz",
+    "meadow", "pixel", "summit", "tundra", "violet", "willow", "zephyr", "atlas",
 ];
 
 /// Bytes per file: big enough that a few hundred files pass 1 MB, small enough for any
@@ -278,8 +282,15 @@ mod tests {
         projects[0].owner_id = 999;
         let m = measure(&a.users, &projects, &files);
         let diff = m.differences(&a.expected());
-        assert!(diff.iter().any(|d| d == "files: 7 expected, 6 found"), "{diff:?}");
-        assert!(diff.iter().any(|d| d == "orphan projects: 0 expected, 1 found"), "{diff:?}");
+        assert!(
+            diff.iter().any(|d| d == "files: 7 expected, 6 found"),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter()
+                .any(|d| d == "orphan projects: 0 expected, 1 found"),
+            "{diff:?}"
+        );
         assert!(diff.iter().any(|d| d.starts_with("digest")), "{diff:?}");
     }
 }

@@ -720,5 +720,8 @@ fn test_data_populates_wipes_and_restores_exactly() {
     populate(&pg, "app");
     common::assert_populate_wipe_restore(&source(&pg, "app"));
     // The application's own tables came back with the test set.
-    assert_eq!(pg.psql("app", "SELECT count(*) FROM customers").trim(), "2000");
+    assert_eq!(
+        pg.psql("app", "SELECT count(*) FROM customers").trim(),
+        "2000"
+    );
 }

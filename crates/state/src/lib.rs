@@ -12,6 +12,7 @@
 pub mod copies;
 mod error;
 pub mod health;
+pub mod recovery;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -20,12 +21,17 @@ use std::time::Duration;
 
 pub use copies::{CopyRecord, CopyState};
 pub use error::StateError;
+pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 
 /// The file name inside `state_dir`.
 pub const FILE_NAME: &str = "state.db";
 
 /// Every feature's schema, applied in order at open.
-const SCHEMAS: &[(&str, &str)] = &[("copies", copies::SCHEMA), ("health", health::SCHEMA)];
+const SCHEMAS: &[(&str, &str)] = &[
+    ("copies", copies::SCHEMA),
+    ("health", health::SCHEMA),
+    ("recovery", recovery::SCHEMA),
+];
 
 /// An open state database.
 pub struct StateDb {

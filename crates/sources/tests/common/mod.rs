@@ -382,7 +382,10 @@ pub fn assert_populate_wipe_restore(source: &dyn DataSource) {
 
     restore_stored(source, &store, &out, dir.path()).unwrap();
     assert_eq!(
-        source.measure_test_data().unwrap().differences(&data.expected()),
+        source
+            .measure_test_data()
+            .unwrap()
+            .differences(&data.expected()),
         Vec::<String>::new()
     );
 

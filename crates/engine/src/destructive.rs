@@ -1,0 +1,587 @@
+//! `drydock drill --destructive`: the real thing, for staging. Per service: stop it,
+//! wipe its data (drop the database, flush the instance, delete the files), restore in
+//! place from a verified backup, start it, wait for its health checks, and verify
+//! fingerprints, the canary and any test data `populate` wrote.
+//!
+//! Nothing is destroyed without a verified backup: the drill's own backup (taken with
+//! fresh canaries, read back after writing) must hold every affected source, and a
+//! backup named with `--use-backup` must be recorded verified; otherwise the drill is
+//! refused before anything is stopped. The wipe has to be confirmed (typed on a
+//! terminal, or `--force`). The service's pending restore is recorded *before* the wipe, so a
+//! drill killed between wipe and restore leaves the record behind: `status` and
+//! `drill` then say which backup to restore, and `drydock restore` completes it (and
+//! clears the record once verified). A failed step stops the drill: later steps and
+//! later services are not attempted, and the report says the state the service is in
+//! and how to recover.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drydock_domain::config::{Config, LOCAL_COPY};
+use drydock_domain::plan::{self, Selection};
+use drydock_domain::{Event, EventSink, Manifest, SourceRecord};
+use drydock_runtimes::State;
+use drydock_sources::RestoreMode;
+use drydock_state::{CopyState, StateDb};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::backup;
+use crate::copies::local_catalog;
+use crate::drill::{
+    ms, new_token, Canary, DrillOptions, DrillReport, DrillStatus, DrilledSource, Step,
+    TestDataCheck,
+};
+use crate::health::{self, ServiceStatus};
+use crate::restore::{self, BackupRef, RestoreOptions, RestoreStatus};
+use crate::{populate, EngineError};
+
+/// How long a restored service may take to pass its health checks.
+const HEALTH_WAIT: Duration = Duration::from_secs(120);
+
+/// What happened to one service, step by step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOutcome {
+    pub service: String,
+    pub backup_id: String,
+    /// `recovered` (restored, verified, healthy), `failed` (see `state` and `recover`),
+    /// `not-reached` (an earlier service failed, so this one was left untouched).
+    pub status: &'static str,
+    pub steps: Vec<Step>,
+    /// After a failure: the state the service was left in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// After a failure: what the operator runs to recover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recover: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
+
+/// One affected service and the backup records it will be restored from.
+struct Plan<'c> {
+    service: &'c str,
+    backup_id: String,
+    records: Vec<SourceRecord>,
+}
+
+pub(crate) fn run(
+    config: &Config,
+    opts: &DrillOptions<'_>,
+    events: Arc<dyn EventSink>,
+) -> Result<DrillReport, EngineError> {
+    let started_at = Timestamp::now();
+    let selection = Selection {
+        all: true,
+        services: opts.services.clone(),
+        priorities: vec![],
+    };
+    let planned = plan::plan(config, &selection)?;
+    if planned.is_empty() {
+        return Err(EngineError::Refused(
+            "no data source to drill in the selected services".into(),
+        ));
+    }
+    let state = StateDb::open(&config.stack.state_dir)?;
+
+    // Preflight: nothing is stopped or written until every check passed.
+    let mut services: Vec<&str> = planned.iter().map(|p| p.service).collect();
+    services.dedup();
+    for service in &services {
+        let svc = &config.services[*service];
+        let runtime = drydock_runtimes::build(service, &svc.runtime);
+        let file_level = planned
+            .iter()
+            .filter(|p| p.service == *service)
+            .any(|p| drydock_sources::build(p.source).restore_mode() == RestoreMode::FileLevel);
+        if file_level && !runtime.can_stop() {
+            return Err(EngineError::Refused(format!(
+                "service `{service}` has files on disk to wipe and restore, but its runtime `{}` does not let drydock stop it; declare a `process` (or `none`) runtime",
+                runtime.kind()
+            )));
+        }
+    }
+    // A named backup must be verified already; otherwise the drill takes its own and
+    // wipes nothing unless that one is complete and verified.
+    let named_backup = match opts.use_backup {
+        Some(_) => Some(latest_verified(
+            config,
+            &planned,
+            opts,
+            &state,
+            events.as_ref(),
+        )?),
+        None => None,
+    };
+    let labels: Vec<String> = planned.iter().map(|p| p.label()).collect();
+    if !opts.force {
+        let what = format!(
+            "A destructive drill stops {}, DELETES the data of {} and restores it from {}.",
+            services.join(", "),
+            labels.join(", "),
+            match &named_backup {
+                Some(id) => format!("backup {id}"),
+                None => "a fresh, verified backup taken first".to_string(),
+            }
+        );
+        let refusal = match opts.confirm {
+            Some(ask) if ask(&what) => None,
+            Some(_) => Some("not confirmed; nothing was stopped or changed".to_string()),
+            None => Some(format!(
+                "{what} Nothing was changed. Re-run on a terminal to confirm, or with --force"
+            )),
+        };
+        if let Some(reason) = refusal {
+            return Err(EngineError::Refused(reason));
+        }
+    }
+
+    // The drill's own backup, with canaries (unless a backup was named).
+    let mut canaries: BTreeMap<String, String> = BTreeMap::new();
+    let backup_report = if opts.use_backup.is_none() {
+        for p in &planned {
+            let token = new_token();
+            drydock_sources::build(p.source)
+                .write_canary(&token)
+                .map_err(|e| {
+                    EngineError::Refused(format!(
+                        "{}: could not write the drill canary: {e}; nothing was wiped",
+                        p.label()
+                    ))
+                })?;
+            canaries.insert(p.label(), token);
+        }
+        events.emit(Event::Step {
+            message: "backing up with fresh canaries before wiping".into(),
+        });
+        let report = backup::backup(config, &selection, Arc::clone(&events))?;
+        let local_ok = report
+            .copies
+            .iter()
+            .any(|c| c.name == LOCAL_COPY && c.status == "verified");
+        let missing: Vec<String> = report
+            .sources
+            .iter()
+            .filter(|s| !s.is_restorable())
+            .map(|s| format!("{} ({})", s.label(), s.error.clone().unwrap_or_default()))
+            .collect();
+        if !report.recorded || !local_ok || !missing.is_empty() {
+            return Err(EngineError::Refused(format!(
+                "the drill's backup {} is not complete and verified{}; nothing was wiped",
+                report.id,
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not stored: {})", missing.join(", "))
+                }
+            )));
+        }
+        Some(report)
+    } else {
+        None
+    };
+    let backup_id = match (&backup_report, named_backup) {
+        (Some(b), _) => b.id.clone(),
+        (None, Some(id)) => id,
+        (None, None) => unreachable!("a destructive drill either takes a backup or names one"),
+    };
+    let (_, catalog) = local_catalog(config, events.as_ref())?;
+    let manifest: &Manifest = &catalog
+        .manifest(&backup_id)
+        .ok_or_else(|| {
+            EngineError::NoBackup(format!("backup {backup_id} is not in the local copy"))
+        })?
+        .manifest;
+    let plans: Vec<Plan<'_>> = services
+        .iter()
+        .map(|service| Plan {
+            service,
+            backup_id: backup_id.clone(),
+            records: manifest
+                .sources
+                .iter()
+                .filter(|r| r.service == *service && r.is_restorable())
+                .cloned()
+                .collect(),
+        })
+        .collect();
+
+    let stack_clock = Instant::now();
+    let mut outcomes = Vec::new();
+    let mut sources = Vec::new();
+    let mut failed = false;
+    for plan in &plans {
+        if failed {
+            outcomes.push(ServiceOutcome {
+                service: plan.service.to_string(),
+                backup_id: plan.backup_id.clone(),
+                status: "not-reached",
+                steps: vec![],
+                state: Some("untouched".into()),
+                recover: None,
+                health: None,
+            });
+            continue;
+        }
+        let (outcome, drilled) =
+            drill_service(config, plan, &canaries, &state, Arc::clone(&events));
+        failed = outcome.status != "recovered";
+        outcomes.push(outcome);
+        sources.extend(drilled);
+    }
+    let rto_ms = ms(stack_clock.elapsed());
+    let rpo_ms = sources
+        .iter()
+        .filter_map(|r: &DrilledSource| r.rpo_ms)
+        .max();
+    let passed = !failed && sources.iter().all(|r| r.status == DrillStatus::Passed);
+    let targets_met = rto_ms <= ms(config.drill.rto_target)
+        && sources
+            .iter()
+            .all(|r| r.rto_met != Some(false) && r.rpo_met != Some(false));
+    Ok(DrillReport {
+        kind: "destructive",
+        stack: config.stack.name.clone(),
+        passed,
+        targets_met,
+        started_at,
+        finished_at: Timestamp::now(),
+        backup: backup_report,
+        rto_ms,
+        rpo_ms,
+        rto_target_ms: ms(config.drill.rto_target),
+        rpo_target_ms: ms(config.drill.rpo_target),
+        sources,
+        services: outcomes,
+        report_files: vec![],
+    })
+}
+
+/// The newest backup in the local copy that holds every planned source and is recorded
+/// verified there (or the one `--use-backup` names, which must be verified).
+fn latest_verified(
+    config: &Config,
+    planned: &[plan::PlannedSource<'_>],
+    opts: &DrillOptions<'_>,
+    state: &StateDb,
+    events: &dyn EventSink,
+) -> Result<String, EngineError> {
+    let (_, catalog) = local_catalog(config, events).map_err(|e| {
+        EngineError::Refused(format!(
+            "no verified backup to restore from ({e}); nothing was stopped or changed"
+        ))
+    })?;
+    let verified = state.copy_records(LOCAL_COPY)?;
+    let complete = |m: &Manifest| {
+        planned.iter().all(|p| {
+            m.source(p.service, p.source.name())
+                .is_some_and(SourceRecord::is_restorable)
+        })
+    };
+    let is_verified = |id: &str| {
+        verified
+            .get(id)
+            .is_some_and(|r| r.state == CopyState::Verified)
+    };
+    let candidates = catalog.manifests.iter().rev().map(|m| &m.manifest);
+    let found = match &opts.use_backup {
+        Some(BackupRef::Id(id)) => candidates
+            .clone()
+            .find(|m| m.id.as_str() == id)
+            .filter(|m| complete(m) && is_verified(m.id.as_str())),
+        _ => candidates
+            .clone()
+            .find(|m| complete(m) && is_verified(m.id.as_str())),
+    };
+    found.map(|m| m.id.to_string()).ok_or_else(|| {
+        let labels: Vec<String> = planned.iter().map(|p| p.label()).collect();
+        EngineError::Refused(format!(
+            "no verified backup holds {}{}; a destructive drill never wipes data without one. Run `drydock backup` (or `drydock verify` for an existing backup) first; nothing was stopped or changed",
+            labels.join(", "),
+            match &opts.use_backup {
+                Some(BackupRef::Id(id)) => format!(" in backup {id}"),
+                _ => String::new(),
+            }
+        ))
+    })
+}
+
+/// Stop, wipe, restore, start, wait for health, check canaries and test data.
+fn drill_service(
+    config: &Config,
+    plan: &Plan<'_>,
+    canaries: &BTreeMap<String, String>,
+    state: &StateDb,
+    events: Arc<dyn EventSink>,
+) -> (ServiceOutcome, Vec<DrilledSource>) {
+    let service = plan.service;
+    let svc = &config.services[service];
+    let runtime = drydock_runtimes::build(service, &svc.runtime);
+    let mut outcome = ServiceOutcome {
+        service: service.to_string(),
+        backup_id: plan.backup_id.clone(),
+        status: "failed",
+        steps: vec![],
+        state: None,
+        recover: None,
+        health: None,
+    };
+    let restore_cmd = format!(
+        "drydock restore {} --service {service} --force",
+        plan.backup_id
+    );
+    let step = |name: &str, clock: Instant, outcome: &mut ServiceOutcome| {
+        outcome.steps.push(Step {
+            name: name.to_string(),
+            ms: ms(clock.elapsed()),
+        });
+    };
+    let fail = |mut outcome: ServiceOutcome, state: String, recover: Option<String>| {
+        events.emit(Event::Warning {
+            message: format!("destructive drill of `{service}` stopped: {state}"),
+        });
+        outcome.state = Some(state);
+        outcome.recover = recover;
+        (outcome, Vec::new())
+    };
+
+    // 1. Stop (only what drydock may stop; databases restore over their protocol).
+    let clock = Instant::now();
+    let was_running = runtime.can_stop() && runtime.state().ok() == Some(State::Running);
+    if was_running {
+        events.emit(Event::Step {
+            message: format!("stopping service `{service}`"),
+        });
+        if let Err(e) = runtime.stop() {
+            return fail(
+                outcome,
+                format!("could not be stopped ({e}); nothing was wiped, the data is as it was"),
+                None,
+            );
+        }
+        step("stop", clock, &mut outcome);
+    }
+
+    // 2. Remember the restore that is owed, then wipe.
+    if let Err(e) = state.set_pending_restore(
+        service,
+        &plan.backup_id,
+        "a destructive drill wiped its data",
+    ) {
+        let start_again = was_running.then(|| runtime.start());
+        return fail(
+            outcome,
+            format!(
+                "the pending restore could not be recorded ({e}), so nothing was wiped{}",
+                match start_again {
+                    Some(Err(e)) => format!("; starting it again failed: {e}"),
+                    Some(Ok(())) => "; it was started again".into(),
+                    None => String::new(),
+                }
+            ),
+            None,
+        );
+    }
+    let failure_point = Timestamp::now();
+    let clock = Instant::now();
+    for record in &plan.records {
+        let source_config = svc
+            .data
+            .iter()
+            .find(|d| d.name() == record.source)
+            .expect("planned sources come from the config");
+        events.emit(Event::Step {
+            message: format!("wiping {}", record.label()),
+        });
+        if let Err(e) = drydock_sources::build(source_config).wipe() {
+            return fail(
+                outcome,
+                format!("wiping {} failed midway ({e}); its data may be partly gone and the service is stopped", record.label()),
+                Some(restore_cmd),
+            );
+        }
+    }
+    step("wipe", clock, &mut outcome);
+
+    // 3. Restore in place (verified against the manifest by `restore` itself).
+    let restore_clock = Instant::now();
+    let restored = restore::restore(
+        config,
+        &RestoreOptions {
+            backup: BackupRef::Id(plan.backup_id.clone()),
+            from: None,
+            services: vec![service.to_string()],
+            all: false,
+            force: true,
+            confirm: None,
+        },
+        Arc::clone(&events),
+    );
+    step("restore and verify", restore_clock, &mut outcome);
+    let restored = match restored {
+        Ok(r) if r.verified => r,
+        Ok(r) => {
+            let why: Vec<String> = r
+                .sources
+                .iter()
+                .filter(|s| s.status != RestoreStatus::Verified)
+                .map(|s| {
+                    format!(
+                        "{}/{}: {}",
+                        s.service,
+                        s.source,
+                        s.error.clone().unwrap_or_else(|| s.differences.join("; "))
+                    )
+                })
+                .collect();
+            return fail(
+                outcome,
+                format!(
+                    "its data was wiped and the restore from {} did not verify ({}); the service is stopped",
+                    plan.backup_id,
+                    why.join(", ")
+                ),
+                Some(format!("{restore_cmd} (or from another backup: `drydock backups`)")),
+            );
+        }
+        Err(e) => {
+            return fail(
+                outcome,
+                format!("its data was wiped and the restore could not run ({e}); the service is stopped"),
+                Some(restore_cmd),
+            );
+        }
+    };
+
+    // 4. Start and wait for health.
+    let clock = Instant::now();
+    if runtime.can_stop() && runtime.state().ok() != Some(State::Running) {
+        events.emit(Event::Step {
+            message: format!("starting service `{service}`"),
+        });
+        if let Err(e) = runtime.start() {
+            return fail(
+                outcome,
+                format!("its data was restored and verified, but it did not start ({e})"),
+                Some(format!(
+                    "drydock heal {service} (or `drydock diagnose {service}`)"
+                )),
+            );
+        }
+    }
+    let (health, gave_up) = health::wait_healthy(config, service, HEALTH_WAIT, || None);
+    step("start and wait for health", clock, &mut outcome);
+    outcome.health = Some(health.status.as_str().to_string());
+    let recovered_ms = ms(restore_clock.elapsed());
+    if health.status > ServiceStatus::Degraded {
+        let failing: Vec<String> = health
+            .checks
+            .iter()
+            .filter(|c| c.status != drydock_health::Status::Healthy)
+            .map(|c| format!("{}: {}", c.name, c.message))
+            .collect();
+        return fail(
+            outcome,
+            format!(
+                "its data was restored and verified, but it is {} after {} s ({}){}",
+                health.status.as_str(),
+                HEALTH_WAIT.as_secs(),
+                failing.join("; "),
+                gave_up.map(|g| format!("; {g}")).unwrap_or_default()
+            ),
+            Some(format!("drydock diagnose {service}")),
+        );
+    }
+
+    // 5. Canaries and test data, per source.
+    let mut drilled = Vec::new();
+    for rs in &restored.sources {
+        let label = format!("{}/{}", rs.service, rs.source);
+        let source_config = svc.data.iter().find(|d| d.name() == rs.source);
+        let live = source_config.map(drydock_sources::build);
+        let canary = match (canaries.get(&label), live.as_ref().map(|s| s.read_canary())) {
+            (Some(want), Some(Ok(Some(got)))) if &got == want => Canary {
+                status: "present",
+                detail: Some(want.clone()),
+            },
+            (Some(want), got) => Canary {
+                status: "missing",
+                detail: Some(format!(
+                    "wrote {want} before the backup, the restored data holds {}",
+                    match got {
+                        Some(Ok(Some(g))) => g,
+                        Some(Err(e)) => format!("nothing readable ({e})"),
+                        _ => "none".into(),
+                    }
+                )),
+            },
+            (None, _) => Canary {
+                status: "none",
+                detail: None,
+            },
+        };
+        let test_data = match populate::expected_test_data(state, &rs.service, &rs.source) {
+            Ok(Some(expected)) => Some(match live.as_ref().map(|s| s.measure_test_data()) {
+                Some(Ok(measured)) => {
+                    let differences = measured.differences(&expected);
+                    TestDataCheck {
+                        matched: differences.is_empty(),
+                        differences,
+                    }
+                }
+                Some(Err(e)) => TestDataCheck {
+                    matched: false,
+                    differences: vec![format!("could not be measured: {e}")],
+                },
+                None => TestDataCheck {
+                    matched: false,
+                    differences: vec!["the source is no longer configured".into()],
+                },
+            }),
+            _ => None,
+        };
+        let (rto_target, rpo_target) = config.drill.targets_for(rs.priority);
+        let record = plan.records.iter().find(|r| r.source == rs.source);
+        let rpo_ms = record
+            .and_then(|r| r.consistent_at)
+            .map(|c| failure_point.duration_since(c).as_millis().max(0) as u64);
+        let ok = canary.status != "missing" && test_data.as_ref().is_none_or(|t| t.matched);
+        drilled.push(DrilledSource {
+            service: rs.service.clone(),
+            source: rs.source.clone(),
+            kind: rs.kind,
+            priority: rs.priority,
+            status: if ok {
+                DrillStatus::Passed
+            } else {
+                DrillStatus::Failed
+            },
+            backup_id: Some(rs.backup_id.clone()),
+            sandbox: Some(format!("in place (copy `{}`)", rs.copy)),
+            canary,
+            differences: rs.differences.clone(),
+            notes: rs.notes.clone(),
+            counts: rs.restored_counts.clone(),
+            fingerprint_matched: true,
+            rto_ms: Some(recovered_ms),
+            rpo_ms,
+            rto_target_ms: ms(rto_target),
+            rpo_target_ms: ms(rpo_target),
+            rto_met: Some(recovered_ms <= ms(rto_target)),
+            rpo_met: rpo_ms.map(|r| r <= ms(rpo_target)),
+            steps: outcome.steps.clone(),
+            test_data,
+            error: None,
+        });
+    }
+    if drilled.iter().all(|d| d.status == DrillStatus::Passed) {
+        outcome.status = "recovered";
+    } else {
+        outcome.state = Some(
+            "restored, verified by fingerprint and healthy, but a canary or the test data did not come back"
+                .into(),
+        );
+    }
+    (outcome, drilled)
+}

@@ -1,0 +1,142 @@
+//! `drydock populate SERVICE`: writes the deterministic test data set (users ->
+//! projects -> files, over 1 MB; `drydock_sources::testdata`) into every data source of
+//! a service, measures it back, and remembers the expected measures, so a drill or
+//! `certify` can later prove a restore brought exactly that data back (seed 000, step 5).
+
+use std::sync::Arc;
+
+use drydock_domain::config::Config;
+use drydock_domain::{Event, EventSink, Priority};
+use drydock_sources::{TestData, TestMeasures};
+use drydock_state::{StateDb, TestDataRecord};
+use serde::Serialize;
+
+use crate::EngineError;
+
+/// Default size of the file content in each source's test set.
+pub const DEFAULT_MIN_BYTES: u64 = 2 << 20;
+
+pub struct PopulateOptions {
+    pub service: String,
+    pub seed: u64,
+    /// At least this many bytes of file content per source.
+    pub min_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopulateReport {
+    pub service: String,
+    pub seed: u64,
+    /// Every source got its set and measured back exactly.
+    pub ok: bool,
+    pub sources: Vec<PopulatedSource>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopulatedSource {
+    pub source: String,
+    pub kind: String,
+    /// The verification query set's expected answers.
+    pub expected: TestMeasures,
+    /// What measuring right after writing gave.
+    pub measured: Option<TestMeasures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub fn populate(
+    config: &Config,
+    opts: &PopulateOptions,
+    events: Arc<dyn EventSink>,
+) -> Result<PopulateReport, EngineError> {
+    let service = config.services.get(&opts.service).ok_or_else(|| {
+        EngineError::Refused(format!(
+            "no service `{}` in {} (services: {})",
+            opts.service,
+            config.file.display(),
+            config
+                .services
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let sources: Vec<_> = service
+        .data
+        .iter()
+        .filter(|s| s.priority() != Priority::None)
+        .collect();
+    if sources.is_empty() {
+        return Err(EngineError::Refused(format!(
+            "service `{}` declares no data source with a priority; nothing to populate",
+            opts.service
+        )));
+    }
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let data = TestData::generate(opts.seed, opts.min_bytes);
+    let expected = data.expected();
+    let mut results = Vec::new();
+    for source_config in sources {
+        let label = format!("{}/{}", opts.service, source_config.name());
+        events.emit(Event::Step {
+            message: format!(
+                "{label}: writing {} users, {} projects, {} files ({} bytes)",
+                expected.users, expected.projects, expected.files, expected.content_bytes
+            ),
+        });
+        let source = drydock_sources::build(source_config);
+        let outcome = source
+            .populate(&data)
+            .and_then(|()| source.measure_test_data())
+            .map_err(|e| e.to_string());
+        let mut result = PopulatedSource {
+            source: label.clone(),
+            kind: source.kind().to_string(),
+            expected: expected.clone(),
+            measured: None,
+            error: None,
+        };
+        match outcome {
+            Ok(measured) => {
+                let differences = measured.differences(&expected);
+                if differences.is_empty() {
+                    state.record_test_data(&TestDataRecord {
+                        service: opts.service.clone(),
+                        source: source_config.name().to_string(),
+                        seed: opts.seed,
+                        min_bytes: opts.min_bytes,
+                        expected: serde_json::to_string(&expected).expect("measures serialize"),
+                        written_at: jiff::Timestamp::now(),
+                    })?;
+                } else {
+                    result.error = Some(format!(
+                        "written, but measured back differently: {}",
+                        differences.join("; ")
+                    ));
+                }
+                result.measured = Some(measured);
+            }
+            Err(e) => result.error = Some(e),
+        }
+        results.push(result);
+    }
+    Ok(PopulateReport {
+        service: opts.service.clone(),
+        seed: opts.seed,
+        ok: results.iter().all(|r| r.error.is_none()),
+        sources: results,
+    })
+}
+
+/// The test data `populate` wrote into `service/source` and what it should measure,
+/// or `None` when nothing was populated there.
+pub fn expected_test_data(
+    state: &StateDb,
+    service: &str,
+    source: &str,
+) -> Result<Option<TestMeasures>, EngineError> {
+    Ok(state
+        .test_data(service, source)?
+        .and_then(|rec| serde_json::from_str(&rec.expected).ok()))
+}

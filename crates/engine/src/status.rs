@@ -1,0 +1,212 @@
+//! `drydock status`: one screen on how recoverable the stack is right now, from what
+//! drydock already knows (the local copy's catalog and the state database), without
+//! contacting remotes or servers: restores still owed, the last health result per
+//! service, per source the newest backup with its age, the current RPO (how much data
+//! a failure now would lose) and where copies of it are verified, the last drill per
+//! source with its age, and the retention policy.
+
+use std::sync::Arc;
+
+use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
+use drydock_domain::retention::KeepRules;
+use drydock_domain::{EventSink, Priority};
+use drydock_state::{CopyState, PendingRestore, StateDb};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::copies::Catalog;
+use crate::{repo, EngineError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub stack: String,
+    pub generated_at: Timestamp,
+    /// Services an interrupted destructive drill wiped: restore these first.
+    pub pending_restores: Vec<PendingRestore>,
+    /// The local repository could not be read (no backup yet, or damaged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_problem: Option<String>,
+    pub services: Vec<ServiceStatusLine>,
+    pub retention: Vec<RetentionLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatusLine {
+    pub service: String,
+    /// The last recorded `drydock health` result and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_at: Option<String>,
+    pub sources: Vec<SourceStatusLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatusLine {
+    pub source: String,
+    pub kind: SourceKind,
+    pub priority: Priority,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<LastBackup>,
+    /// Seconds of data a failure now would lose (now - the newest backup's consistent
+    /// point), and the target it is measured against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_s: Option<u64>,
+    pub rpo_target_s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<LastDrillLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastBackup {
+    pub id: String,
+    pub at: Timestamp,
+    pub age_s: u64,
+    /// Per copy, local first: what drydock last established about this backup there.
+    pub copies: Vec<CopyMark>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyMark {
+    pub name: String,
+    /// `verified`, `unsynced`, `corrupt`, `pruned`, or `unknown` (no record).
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastDrillLine {
+    pub kind: String,
+    pub status: String,
+    pub at: Timestamp,
+    pub age_s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionLine {
+    pub priority: Priority,
+    pub rules: KeepRules,
+}
+
+fn age(then: Timestamp, now: Timestamp) -> u64 {
+    now.duration_since(then).as_secs().max(0) as u64
+}
+
+pub fn status(config: &Config, events: Arc<dyn EventSink>) -> Result<StatusReport, EngineError> {
+    let now = Timestamp::now();
+    let state = StateDb::open(&config.stack.state_dir)?;
+    let (catalog, repository_problem) = if config.repository.path.join("config").exists() {
+        match repo::open_repository(config, false).and_then(|r| Catalog::load(&r, events.as_ref()))
+        {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (
+            None,
+            Some(format!(
+                "no local repository at {} yet; run `drydock backup`",
+                config.repository.path.display()
+            )),
+        )
+    };
+    let mut copy_names = vec![LOCAL_COPY.to_string()];
+    copy_names.extend(config.remotes.iter().map(|r| r.name.clone()));
+    let records: Vec<_> = copy_names
+        .iter()
+        .map(|name| state.copy_records(name).map(|r| (name.clone(), r)))
+        .collect::<Result<_, _>>()?;
+    let health = state.latest_health()?;
+    let drills = state.last_drills()?;
+
+    let services = config
+        .services
+        .iter()
+        .map(|(name, svc)| {
+            let h = health.iter().find(|h| &h.health.service == name);
+            let sources = svc
+                .data
+                .iter()
+                .filter(|d| d.priority() != Priority::None)
+                .map(|d| {
+                    let newest = catalog.as_ref().and_then(|c| {
+                        c.manifests.iter().rev().find_map(|m| {
+                            m.manifest
+                                .source(name, d.name())
+                                .filter(|r| r.is_restorable())
+                                .map(|r| (&m.manifest, r))
+                        })
+                    });
+                    let last_backup = newest.map(|(m, r)| {
+                        let at = r.consistent_at.unwrap_or(m.started_at);
+                        LastBackup {
+                            id: m.id.to_string(),
+                            at,
+                            age_s: age(at, now),
+                            copies: records
+                                .iter()
+                                .map(|(copy, recs)| CopyMark {
+                                    name: copy.clone(),
+                                    status: match recs.get(m.id.as_str()).map(|r| r.state) {
+                                        Some(CopyState::Verified) => "verified",
+                                        Some(CopyState::Unsynced) => "unsynced",
+                                        Some(CopyState::Corrupt) => "corrupt",
+                                        Some(CopyState::Pruned) => "pruned",
+                                        None => "unknown",
+                                    },
+                                })
+                                .collect(),
+                        }
+                    });
+                    let drill = drills
+                        .iter()
+                        .find(|x| &x.service == name && x.source == d.name());
+                    SourceStatusLine {
+                        source: d.name().to_string(),
+                        kind: d.kind(),
+                        priority: d.priority(),
+                        rpo_s: last_backup.as_ref().map(|b| b.age_s),
+                        rpo_target_s: config.drill.targets_for(d.priority()).1.as_secs(),
+                        last_backup,
+                        last_drill: drill.map(|x| LastDrillLine {
+                            kind: x.kind.clone(),
+                            status: x.status.clone(),
+                            at: x.finished_at,
+                            age_s: age(x.finished_at, now),
+                            rto_ms: x.rto_ms,
+                            rpo_ms: x.rpo_ms,
+                        }),
+                    }
+                })
+                .collect();
+            ServiceStatusLine {
+                service: name.clone(),
+                health: h.map(|h| h.health.status.clone()),
+                health_at: h.map(|h| h.at.clone()),
+                sources,
+            }
+        })
+        .collect();
+    Ok(StatusReport {
+        stack: config.stack.name.clone(),
+        generated_at: now,
+        pending_restores: state.pending_restores()?,
+        repository_problem,
+        services,
+        retention: [
+            Priority::Critical,
+            Priority::High,
+            Priority::Medium,
+            Priority::Low,
+        ]
+        .into_iter()
+        .map(|p| RetentionLine {
+            priority: p,
+            rules: config.retention.rules_for(p),
+        })
+        .collect(),
+    })
+}
