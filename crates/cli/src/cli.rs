@@ -16,6 +16,8 @@ Exit codes:
   3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
      no such backup); for drill: could not run (no backup, no sandbox)
  drill: 0 passed, 1 passed but an RTO/RPO target missed, 2 failed, 3 could not run
+ certify: 0 production ready, 1 incomplete (steps not available yet), 2 a step failed,
+     3 refused (not confirmed)
  health: 0 healthy, 1 minor issues (a warning threshold), 2 critical (down or failing),
      3 missing (a service is not deployed)
  diagnose: 0 nothing wrong, 1 warnings, 2 critical issues
@@ -87,6 +89,10 @@ pub enum Command {
     Drill(DrillArgs),
     /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
     Demo(DemoArgs),
+    /// The readiness routine (seed 000's 9 steps): deploy, external checks, recreate,
+    /// backup plan, populate, backup, baseline, wipe, restore + verify with RTO/RPO.
+    /// Resumes at the first step not passed; writes a completion report.
+    Certify(CertifyArgs),
     /// Write a deterministic test data set (users -> projects -> files, over 1 MB) into a
     /// service's data sources, so drills and certify have something real to prove.
     Populate(PopulateArgs),
@@ -217,6 +223,24 @@ pub struct DrillArgs {
     /// With --destructive: wipe without asking (scripts).
     #[arg(long, requires = "destructive")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    /// The service to certify.
+    pub service: String,
+    /// Forget earlier progress and start again at step 1.
+    #[arg(long)]
+    pub restart: bool,
+    /// Wipe the service's data in step 8 without asking (staging scripts).
+    #[arg(long)]
+    pub force: bool,
+    /// Seed of the test data written in step 5.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/certify-SERVICE-TIME).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -271,6 +271,29 @@ report written to {}
             });
             Ok(report.exit_code() as u8)
         }
+        Command::Certify(args) => {
+            let config = load(cli)?;
+            let stack = config.stack.name.clone();
+            let ask = move |what: &str| confirm(what, &stack);
+            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            let opts = drydock_engine::certify::CertifyOptions {
+                service: args.service.clone(),
+                restart: args.restart,
+                force: args.force,
+                confirm: if interactive { Some(&ask) } else { None },
+                seed: args.seed,
+                report: args.report.clone(),
+            };
+            let report = drydock_engine::certify::certify(&config, &opts, events(cli))?;
+            output(cli, &report, |r| {
+                format!(
+                    "{}\nreport written to {}\n",
+                    drydock_engine::certify::markdown(r),
+                    r.report_files.join(" and ")
+                )
+            });
+            Ok(report.exit_code() as u8)
+        }
         Command::Populate(args) => {
             let config = load(cli)?;
             let opts = drydock_engine::populate::PopulateOptions {

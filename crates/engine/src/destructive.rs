@@ -34,7 +34,7 @@ use crate::drill::{
     TestDataCheck,
 };
 use crate::health::{self, ServiceStatus};
-use crate::restore::{self, BackupRef, RestoreOptions, RestoreStatus};
+use crate::restore::{self, BackupRef, RestoreOptions, RestoreReport, RestoreStatus};
 use crate::{populate, EngineError};
 
 /// How long a restored service may take to pass its health checks.
@@ -307,72 +307,68 @@ fn latest_verified(
     })
 }
 
-/// Stop, wipe, restore, start, wait for health, check canaries and test data.
-fn drill_service(
+/// Why a wipe or a recovery stopped: the state the service is left in, and what the
+/// operator runs to recover.
+pub(crate) struct Stopped {
+    pub state: String,
+    pub recover: Option<String>,
+}
+
+/// What the wipe left behind.
+pub(crate) struct Wiped {
+    /// The simulated failure: data written after a backup's consistent point is lost.
+    pub failure_point: Timestamp,
+}
+
+/// What the recovery proved.
+pub(crate) struct Recovered {
+    pub restore: RestoreReport,
+    pub health: ServiceStatus,
+    /// Restore start to the service healthy again.
+    pub recovered_ms: u64,
+}
+
+fn step(steps: &mut Vec<Step>, name: &str, clock: Instant) {
+    steps.push(Step {
+        name: name.to_string(),
+        ms: ms(clock.elapsed()),
+    });
+}
+
+/// Stops the service (when drydock may; databases restore over their protocol),
+/// records the restore owed from `backup_id`, then wipes every source of `records`.
+pub(crate) fn stop_and_wipe(
     config: &Config,
-    plan: &Plan<'_>,
-    canaries: &BTreeMap<String, String>,
+    service: &str,
+    backup_id: &str,
+    records: &[SourceRecord],
     state: &StateDb,
-    events: Arc<dyn EventSink>,
-) -> (ServiceOutcome, Vec<DrilledSource>) {
-    let service = plan.service;
+    events: &dyn EventSink,
+    steps: &mut Vec<Step>,
+) -> Result<Wiped, Stopped> {
     let svc = &config.services[service];
     let runtime = drydock_runtimes::build(service, &svc.runtime);
-    let mut outcome = ServiceOutcome {
-        service: service.to_string(),
-        backup_id: plan.backup_id.clone(),
-        status: "failed",
-        steps: vec![],
-        state: None,
-        recover: None,
-        health: None,
-    };
-    let restore_cmd = format!(
-        "drydock restore {} --service {service} --force",
-        plan.backup_id
-    );
-    let step = |name: &str, clock: Instant, outcome: &mut ServiceOutcome| {
-        outcome.steps.push(Step {
-            name: name.to_string(),
-            ms: ms(clock.elapsed()),
-        });
-    };
-    let fail = |mut outcome: ServiceOutcome, state: String, recover: Option<String>| {
-        events.emit(Event::Warning {
-            message: format!("destructive drill of `{service}` stopped: {state}"),
-        });
-        outcome.state = Some(state);
-        outcome.recover = recover;
-        (outcome, Vec::new())
-    };
-
-    // 1. Stop (only what drydock may stop; databases restore over their protocol).
+    let restore_cmd = format!("drydock restore {backup_id} --service {service} --force");
     let clock = Instant::now();
     let was_running = runtime.can_stop() && runtime.state().ok() == Some(State::Running);
     if was_running {
         events.emit(Event::Step {
             message: format!("stopping service `{service}`"),
         });
-        if let Err(e) = runtime.stop() {
-            return fail(
-                outcome,
-                format!("could not be stopped ({e}); nothing was wiped, the data is as it was"),
-                None,
-            );
-        }
-        step("stop", clock, &mut outcome);
+        runtime.stop().map_err(|e| Stopped {
+            state: format!("could not be stopped ({e}); nothing was wiped, the data is as it was"),
+            recover: None,
+        })?;
+        step(steps, "stop", clock);
     }
-
-    // 2. Remember the restore that is owed, then wipe.
     if let Err(e) = state.set_pending_restore(
         service,
-        &plan.backup_id,
-        "a destructive drill wiped its data",
+        backup_id,
+        "its data was wiped on purpose (drill or certify)",
     ) {
         let start_again = was_running.then(|| runtime.start());
-        return fail(
-            outcome,
-            format!(
+        return Err(Stopped {
+            state: format!(
                 "the pending restore could not be recorded ({e}), so nothing was wiped{}",
                 match start_again {
                     Some(Err(e)) => format!("; starting it again failed: {e}"),
@@ -380,45 +376,58 @@ fn drill_service(
                     None => String::new(),
                 }
             ),
-            None,
-        );
+            recover: None,
+        });
     }
     let failure_point = Timestamp::now();
     let clock = Instant::now();
-    for record in &plan.records {
+    for record in records {
         let source_config = svc
             .data
             .iter()
             .find(|d| d.name() == record.source)
-            .expect("planned sources come from the config");
+            .expect("backed-up sources come from the config");
         events.emit(Event::Step {
             message: format!("wiping {}", record.label()),
         });
-        if let Err(e) = drydock_sources::build(source_config).wipe() {
-            return fail(
-                outcome,
-                format!("wiping {} failed midway ({e}); its data may be partly gone and the service is stopped", record.label()),
-                Some(restore_cmd),
-            );
-        }
+        drydock_sources::build(source_config).wipe().map_err(|e| Stopped {
+            state: format!(
+                "wiping {} failed midway ({e}); its data may be partly gone and the service is stopped",
+                record.label()
+            ),
+            recover: Some(restore_cmd.clone()),
+        })?;
     }
-    step("wipe", clock, &mut outcome);
+    step(steps, "wipe", clock);
+    Ok(Wiped { failure_point })
+}
 
-    // 3. Restore in place (verified against the manifest by `restore` itself).
+/// Restores the service in place from `backup_id` (verified by `restore` itself),
+/// starts it when drydock may, and waits for its health checks.
+pub(crate) fn restore_and_start(
+    config: &Config,
+    service: &str,
+    backup_id: &str,
+    events: &Arc<dyn EventSink>,
+    steps: &mut Vec<Step>,
+) -> Result<Recovered, Stopped> {
+    let svc = &config.services[service];
+    let runtime = drydock_runtimes::build(service, &svc.runtime);
+    let restore_cmd = format!("drydock restore {backup_id} --service {service} --force");
     let restore_clock = Instant::now();
     let restored = restore::restore(
         config,
         &RestoreOptions {
-            backup: BackupRef::Id(plan.backup_id.clone()),
+            backup: BackupRef::Id(backup_id.to_string()),
             from: None,
             services: vec![service.to_string()],
             all: false,
             force: true,
             confirm: None,
         },
-        Arc::clone(&events),
+        Arc::clone(events),
     );
-    step("restore and verify", restore_clock, &mut outcome);
+    step(steps, "restore and verify", restore_clock);
     let restored = match restored {
         Ok(r) if r.verified => r,
         Ok(r) => {
@@ -435,45 +444,35 @@ fn drill_service(
                     )
                 })
                 .collect();
-            return fail(
-                outcome,
-                format!(
-                    "its data was wiped and the restore from {} did not verify ({}); the service is stopped",
-                    plan.backup_id,
+            return Err(Stopped {
+                state: format!(
+                    "its data was wiped and the restore from {backup_id} did not verify ({}); the service is stopped",
                     why.join(", ")
                 ),
-                Some(format!("{restore_cmd} (or from another backup: `drydock backups`)")),
-            );
+                recover: Some(format!("{restore_cmd} (or from another backup: `drydock backups`)")),
+            });
         }
         Err(e) => {
-            return fail(
-                outcome,
-                format!("its data was wiped and the restore could not run ({e}); the service is stopped"),
-                Some(restore_cmd),
-            );
+            return Err(Stopped {
+                state: format!("its data was wiped and the restore could not run ({e}); the service is stopped"),
+                recover: Some(restore_cmd),
+            });
         }
     };
-
-    // 4. Start and wait for health.
     let clock = Instant::now();
     if runtime.can_stop() && runtime.state().ok() != Some(State::Running) {
         events.emit(Event::Step {
             message: format!("starting service `{service}`"),
         });
-        if let Err(e) = runtime.start() {
-            return fail(
-                outcome,
-                format!("its data was restored and verified, but it did not start ({e})"),
-                Some(format!(
-                    "drydock heal {service} (or `drydock diagnose {service}`)"
-                )),
-            );
-        }
+        runtime.start().map_err(|e| Stopped {
+            state: format!("its data was restored and verified, but it did not start ({e})"),
+            recover: Some(format!(
+                "drydock heal {service} (or `drydock diagnose {service}`)"
+            )),
+        })?;
     }
     let (health, gave_up) = health::wait_healthy(config, service, HEALTH_WAIT, || None);
-    step("start and wait for health", clock, &mut outcome);
-    outcome.health = Some(health.status.as_str().to_string());
-    let recovered_ms = ms(restore_clock.elapsed());
+    step(steps, "start and wait for health", clock);
     if health.status > ServiceStatus::Degraded {
         let failing: Vec<String> = health
             .checks
@@ -481,18 +480,108 @@ fn drill_service(
             .filter(|c| c.status != drydock_health::Status::Healthy)
             .map(|c| format!("{}: {}", c.name, c.message))
             .collect();
-        return fail(
-            outcome,
-            format!(
+        return Err(Stopped {
+            state: format!(
                 "its data was restored and verified, but it is {} after {} s ({}){}",
                 health.status.as_str(),
                 HEALTH_WAIT.as_secs(),
                 failing.join("; "),
                 gave_up.map(|g| format!("; {g}")).unwrap_or_default()
             ),
-            Some(format!("drydock diagnose {service}")),
-        );
+            recover: Some(format!("drydock diagnose {service}")),
+        });
     }
+    Ok(Recovered {
+        restore: restored,
+        health: health.status,
+        recovered_ms: ms(restore_clock.elapsed()),
+    })
+}
+
+/// The test data `populate` wrote into `service/source`, measured in `live` now;
+/// `None` when nothing was populated there.
+pub(crate) fn test_data_check(
+    state: &StateDb,
+    service: &str,
+    source: &str,
+    live: Option<&dyn drydock_sources::DataSource>,
+) -> Option<TestDataCheck> {
+    let expected = populate::expected_test_data(state, service, source).ok()??;
+    Some(match live.map(|s| s.measure_test_data()) {
+        Some(Ok(measured)) => {
+            let differences = measured.differences(&expected);
+            TestDataCheck {
+                matched: differences.is_empty(),
+                differences,
+            }
+        }
+        Some(Err(e)) => TestDataCheck {
+            matched: false,
+            differences: vec![format!("could not be measured: {e}")],
+        },
+        None => TestDataCheck {
+            matched: false,
+            differences: vec!["the source is no longer configured".into()],
+        },
+    })
+}
+
+/// Stop, wipe, restore, start, wait for health, check canaries and test data.
+fn drill_service(
+    config: &Config,
+    plan: &Plan<'_>,
+    canaries: &BTreeMap<String, String>,
+    state: &StateDb,
+    events: Arc<dyn EventSink>,
+) -> (ServiceOutcome, Vec<DrilledSource>) {
+    let service = plan.service;
+    let svc = &config.services[service];
+    let mut outcome = ServiceOutcome {
+        service: service.to_string(),
+        backup_id: plan.backup_id.clone(),
+        status: "failed",
+        steps: vec![],
+        state: None,
+        recover: None,
+        health: None,
+    };
+    let fail = |mut outcome: ServiceOutcome, stopped: Stopped| {
+        events.emit(Event::Warning {
+            message: format!(
+                "destructive drill of `{service}` stopped: {}",
+                stopped.state
+            ),
+        });
+        outcome.state = Some(stopped.state);
+        outcome.recover = stopped.recover;
+        (outcome, Vec::new())
+    };
+    let wiped = match stop_and_wipe(
+        config,
+        service,
+        &plan.backup_id,
+        &plan.records,
+        state,
+        events.as_ref(),
+        &mut outcome.steps,
+    ) {
+        Ok(w) => w,
+        Err(stopped) => return fail(outcome, stopped),
+    };
+    let failure_point = wiped.failure_point;
+    let recovered = match restore_and_start(
+        config,
+        service,
+        &plan.backup_id,
+        &events,
+        &mut outcome.steps,
+    ) {
+        Ok(r) => r,
+        Err(stopped) => return fail(outcome, stopped),
+    };
+    outcome.health = Some(recovered.health.as_str().to_string());
+    let recovered_ms = recovered.recovered_ms;
+    let restored = recovered.restore;
 
     // 5. Canaries and test data, per source.
     let mut drilled = Vec::new();
@@ -521,26 +610,7 @@ fn drill_service(
                 detail: None,
             },
         };
-        let test_data = match populate::expected_test_data(state, &rs.service, &rs.source) {
-            Ok(Some(expected)) => Some(match live.as_ref().map(|s| s.measure_test_data()) {
-                Some(Ok(measured)) => {
-                    let differences = measured.differences(&expected);
-                    TestDataCheck {
-                        matched: differences.is_empty(),
-                        differences,
-                    }
-                }
-                Some(Err(e)) => TestDataCheck {
-                    matched: false,
-                    differences: vec![format!("could not be measured: {e}")],
-                },
-                None => TestDataCheck {
-                    matched: false,
-                    differences: vec!["the source is no longer configured".into()],
-                },
-            }),
-            _ => None,
-        };
+        let test_data = test_data_check(state, &rs.service, &rs.source, live.as_deref());
         let (rto_target, rpo_target) = config.drill.targets_for(rs.priority);
         let record = plan.records.iter().find(|r| r.source == rs.source);
         let rpo_ms = record

@@ -9,6 +9,7 @@
 //! its module and one line there. The state is a convenience: the repository stays the
 //! source of truth for what backups exist.
 
+pub mod certify;
 pub mod copies;
 mod error;
 pub mod health;
@@ -19,6 +20,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use error::StateError;
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
@@ -31,6 +33,7 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("copies", copies::SCHEMA),
     ("health", health::SCHEMA),
     ("recovery", recovery::SCHEMA),
+    ("certify", certify::SCHEMA),
 ];
 
 /// An open state database.
