@@ -1,11 +1,11 @@
 //! `drydock certify SERVICE`: seed 000's readiness routine, automated and resumable.
 //! A service is PRODUCTION READY only when every step passed:
 //!
-//! 1. deployed from scratch and healthy, 2. external checks (HTTP(S)/TLS/DNS/OIDC) pass,
-//! 3. destroyed and recreated, healthy again, a second deploy changes nothing,
-//! 4. every data source has a backup plan, 5. test data populated, 6. backup taken and
-//! verified, 7. baseline backup recorded, 8. wiped, 9. restored and verified (counts,
-//! fingerprints, test data) with RTO and RPO within targets.
+//! (1) deployed from scratch and healthy; (2) external checks (HTTP(S)/TLS/DNS/OIDC)
+//! pass; (3) destroyed and recreated, healthy again, a second deploy changes nothing;
+//! (4) every data source has a backup plan; (5) test data populated; (6) backup taken
+//! and verified; (7) baseline backup recorded; (8) wiped; (9) restored and verified
+//! (counts, fingerprints, test data) with RTO and RPO within targets.
 //!
 //! Each step's outcome is kept in the state database; a run resumes at the first step
 //! that has not passed, and a failed step stops the routine with its reason. Steps
