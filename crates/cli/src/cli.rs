@@ -151,6 +151,10 @@ pub struct RestoreArgs {
     /// Replace existing data without asking.
     #[arg(long)]
     pub force: bool,
+    /// Stop running containers that use a restored Docker volume (started again after);
+    /// without it such a restore is refused.
+    #[arg(long)]
+    pub stop: bool,
     /// Read only this copy: `local` or a [[remote]]'s name (default: local, then remotes).
     #[arg(long, value_name = "COPY")]
     pub from: Option<String>,

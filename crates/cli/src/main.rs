@@ -205,6 +205,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 services: args.services.clone(),
                 all: args.all,
                 force: args.force,
+                stop: args.stop,
                 confirm: if interactive { Some(&ask) } else { None },
             };
             let report = drydock_engine::restore::restore(&config, &opts, events(cli))?;

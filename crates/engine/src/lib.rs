@@ -11,6 +11,7 @@
 //! reports; rendering is the CLI's job.
 
 pub mod backup;
+pub mod containers;
 pub mod copies;
 pub mod demo;
 pub mod diagnose;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use bollard::container::LogOutput;
 use bollard::errors::Error as ApiError;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+/// A volume as the daemon describes it.
+pub use bollard::models::Volume as DockerVolume;
 use bollard::models::{ContainerInspectResponse, ContainerSummary, Volume};
 use bollard::Docker;
 use drydock_domain::config::DockerRuntimeConfig;
@@ -168,6 +170,12 @@ impl DockerClient {
             None::<bollard::query_parameters::RemoveVolumeOptions>,
         ))
         .map_err(|e| self.api(&format!("removing volume {name}"), e))?;
+        self.create_volume(volume)
+    }
+
+    /// Creates a volume like `volume` (name, driver, options, labels).
+    pub fn create_volume(&self, volume: &Volume) -> Result<(), DockerError> {
+        let name = volume.name.clone();
         let request = bollard::models::VolumeCreateRequest {
             name: Some(name.clone()),
             driver: Some(volume.driver.clone()),

@@ -23,6 +23,7 @@ pub mod redis;
 pub mod registry;
 pub mod sqlite;
 pub mod tree;
+pub mod volume;
 
 pub use registry::build;
 pub use tree::{EntryKind, TreeEntry};
@@ -215,6 +216,12 @@ pub trait DataSource: Send + Sync {
 
     /// The token of the canary in this data, if there is one.
     fn read_canary(&self) -> Result<Option<String>, SourceError>;
+
+    /// Running containers, besides the service's own runtime, that use this data and
+    /// must be stopped before a file-level restore (a Docker volume's users).
+    fn running_users(&self) -> Result<Vec<String>, SourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A throwaway restore target made by [`DataSource::sandbox`]; dropping it removes it
@@ -233,7 +240,7 @@ pub fn count_unit(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Postgres | SourceKind::Mysql | SourceKind::Sqlite => "rows",
         SourceKind::Redis => "keys",
-        SourceKind::Files => "bytes",
+        SourceKind::Files | SourceKind::Volume => "bytes",
     }
 }
 
