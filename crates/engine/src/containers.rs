@@ -8,7 +8,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use drydock_domain::config::{Config, SourceConfig, LABEL_STOP_DURING_BACKUP};
+use std::time::Duration;
+
+use drydock_domain::config::{
+    Config, DockerRuntimeConfig, RuntimeConfig, SourceConfig, LABEL_STOP_DURING_BACKUP,
+};
 use drydock_domain::plan::PlannedSource as Planned;
 use drydock_domain::{Event, EventSink};
 use drydock_runtimes::docker::{DockerClient, DockerRuntime};
@@ -155,14 +159,7 @@ impl StopDuringBackup {
                 .iter()
                 .any(|(_, r)| r.container().ok().flatten().as_deref() == Some(container.as_str()));
             if !already {
-                let runtime = DockerRuntime::new(
-                    &container,
-                    drydock_domain::config::DockerRuntimeConfig {
-                        container: container.clone(),
-                        stop_timeout: std::time::Duration::from_secs(30),
-                        health_timeout: std::time::Duration::from_secs(60),
-                    },
-                );
+                let runtime = DockerRuntime::new(&container, container_config(config, &container));
                 wanted.push((format!("container `{container}`"), Box::new(runtime)));
             }
         }
@@ -283,6 +280,23 @@ fn labelled_users(planned: &[Planned<'_>]) -> Result<Vec<String>, EngineError> {
     Ok(out)
 }
 
+/// How to handle container `name`: as the `docker` runtime of the service that
+/// declares it, else with Docker's own default stop timeout (10 s).
+pub fn container_config(config: &Config, name: &str) -> DockerRuntimeConfig {
+    config
+        .services
+        .values()
+        .find_map(|svc| match &svc.runtime {
+            RuntimeConfig::Docker(d) if d.container == name => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| DockerRuntimeConfig {
+            container: name.to_string(),
+            stop_timeout: Duration::from_secs(10),
+            health_timeout: Duration::from_secs(60),
+        })
+}
+
 /// Stops the running containers a volume restore would pull the data from under;
 /// started again (waiting for health) when dropped.
 pub struct StoppedUsers {
@@ -290,19 +304,16 @@ pub struct StoppedUsers {
 }
 
 impl StoppedUsers {
-    pub fn stop(containers: &[String], events: &dyn EventSink) -> Result<StoppedUsers, String> {
+    pub fn stop(
+        containers: &[DockerRuntimeConfig],
+        events: &dyn EventSink,
+    ) -> Result<StoppedUsers, String> {
         let mut out = StoppedUsers {
             runtimes: Vec::new(),
         };
-        for name in containers {
-            let runtime = DockerRuntime::new(
-                name,
-                drydock_domain::config::DockerRuntimeConfig {
-                    container: name.clone(),
-                    stop_timeout: std::time::Duration::from_secs(30),
-                    health_timeout: std::time::Duration::from_secs(60),
-                },
-            );
+        for c in containers {
+            let name = &c.container;
+            let runtime = DockerRuntime::new(name, c.clone());
             events.emit(Event::Step {
                 message: format!("stopping container `{name}` (it uses the volume)"),
             });

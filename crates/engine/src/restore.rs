@@ -134,7 +134,7 @@ struct Target<'c> {
     source: Box<dyn DataSource>,
     runtime: Box<dyn Runtime>,
     /// Running containers using the data, stopped for the restore (`--stop`).
-    users: Vec<String>,
+    users: Vec<drydock_domain::config::DockerRuntimeConfig>,
 }
 
 /// A copy opened for this restore: its repository, catalog, and a shared lock.
@@ -361,7 +361,10 @@ pub fn restore(
             snapshot_id,
             source,
             runtime,
-            users,
+            users: users
+                .iter()
+                .map(|name| crate::containers::container_config(config, name))
+                .collect(),
         });
     }
     if targets.is_empty() {
@@ -603,7 +606,12 @@ fn restore_one(
         }
         if !t.users.is_empty() {
             let failed = users.start();
-            let names = t.users.join(", ");
+            let names = t
+                .users
+                .iter()
+                .map(|c| c.container.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             result.service_action = Some(if failed.is_empty() {
                 format!("container(s) {names} stopped and started again")
             } else {
