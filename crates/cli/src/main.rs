@@ -260,6 +260,16 @@ report written to {}
             });
             Ok(report.exit_code() as u8)
         }
+        Command::Init(args) => {
+            let report = drydock_engine::init::from_compose(&drydock_engine::init::InitOptions {
+                compose: &args.from_compose,
+                output: &cli.config,
+                project: args.project.clone(),
+                force: args.force,
+            })?;
+            output(cli, &report, render::init);
+            Ok(0)
+        }
         Command::Demo(args) => {
             let temp;
             let dir = match &args.dir {

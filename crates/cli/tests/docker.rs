@@ -437,3 +437,184 @@ fn health_diagnose_and_heal_a_docker_service() {
         .collect();
     assert!(patterns.contains(&"crash_loop"), "{diagnosis:#}");
 }
+
+#[test]
+fn init_from_compose_writes_the_example_config_which_validates_and_backs_up() {
+    require_docker();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/compose");
+    let stack = Stack::new("");
+    let dir = stack.path().to_path_buf();
+    std::fs::remove_file(dir.join("drydock.toml")).unwrap();
+    std::fs::copy(
+        example.join("docker-compose.yml"),
+        dir.join("docker-compose.yml"),
+    )
+    .unwrap();
+
+    // What init writes for the example is the checked-in example config.
+    let (code, report) = stack.json(&[
+        "init",
+        "--from-compose",
+        "docker-compose.yml",
+        "--project",
+        "clinic",
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let written = std::fs::read_to_string(dir.join("drydock.toml")).unwrap();
+    assert_eq!(
+        written,
+        std::fs::read_to_string(example.join("drydock.toml")).unwrap()
+    );
+    let guesses: Vec<(&str, &str)> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["guess"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        guesses,
+        [
+            ("postgres", "postgres"),
+            ("redis", "redis"),
+            ("api", "unknown"),
+            ("worker", "unknown")
+        ]
+    );
+    // Credentials are references to the compose environment's keys, never values.
+    assert!(written.contains("password = \"${env:POSTGRES_PASSWORD}\""));
+    assert!(written.contains("# TODO: drydock does not know the image"));
+    assert!(report["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == "REDIS_PASSWORD"));
+
+    // Refuses to overwrite without --force.
+    let (code, refused) = stack.json(&["init", "--from-compose", "docker-compose.yml"]);
+    assert_eq!(code, 3, "{refused:#}");
+
+    let pg_password = "pg-Zk2-canary";
+    let redis_password = "redis-Q8w-canary";
+    let stack = stack
+        .env("DRYDOCK_REPO_PASSWORD", common::REPO_PASSWORD)
+        .env("POSTGRES_PASSWORD", pg_password)
+        .env("REDIS_PASSWORD", redis_password);
+    let out = stack.run(&["validate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The same stack for real: local images and free ports through the environment.
+    let project = unique("clinic");
+    let data_dir = dir.join("host-data");
+    std::fs::create_dir_all(data_dir.join("postgres")).unwrap();
+    let ports: Vec<String> = (0..3)
+        .map(|_| drydock_testkit::free_port().to_string())
+        .collect();
+    let images = [
+        postgres_image(),
+        drydock_testkit::docker::redis_image(),
+        drydock_testkit::docker::web_image(),
+    ];
+    let env: Vec<(&str, &str)> = vec![
+        ("POSTGRES_IMAGE", &images[0]),
+        ("REDIS_IMAGE", &images[1]),
+        ("API_IMAGE", &images[2]),
+        ("WORKER_IMAGE", &images[2]),
+        ("POSTGRES_PORT", &ports[0]),
+        ("REDIS_PORT", &ports[1]),
+        ("API_PORT", &ports[2]),
+        ("DATA_DIR", data_dir.to_str().unwrap()),
+        ("POSTGRES_PASSWORD", pg_password),
+        ("REDIS_PASSWORD", redis_password),
+    ];
+    let compose = drydock_testkit::docker::ComposeProject::new(
+        &project,
+        &dir.join("docker-compose.yml"),
+        &env,
+    );
+    compose.run(&[
+        "--profile",
+        "infrastructure",
+        "--profile",
+        "app",
+        "up",
+        "-d",
+    ]);
+    let mut stack = stack;
+    for (k, v) in &env {
+        stack = stack.env(k, v);
+    }
+    let (code, report) = stack.json(&[
+        "init",
+        "--from-compose",
+        "docker-compose.yml",
+        "--project",
+        &project,
+        "--force",
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let written = std::fs::read_to_string(dir.join("drydock.toml")).unwrap();
+    assert!(
+        written.contains(&format!("127.0.0.1:{}", ports[0])),
+        "{written}"
+    );
+
+    for service in ["postgres", "redis", "api"] {
+        let c = Container {
+            name: compose.container(service),
+        };
+        c.wait_healthy(Duration::from_secs(90));
+        std::mem::forget(c); // compose removes it
+    }
+    let pg = compose.container("postgres");
+    docker(&["exec", &pg, "psql", "-h", "/var/run/postgresql", "-U", "clinic", "clinic", "-c",
+        "CREATE TABLE visits (id serial PRIMARY KEY, note text); INSERT INTO visits (note) SELECT 'v' || g FROM generate_series(1, 50) g;"]);
+    docker(&[
+        "exec",
+        &compose.container("redis"),
+        "redis-cli",
+        "set",
+        "session:1",
+        "alice",
+    ]);
+    std::fs::write(dir.join("data/uploads/scan.pdf"), b"%PDF-1.4 test").unwrap();
+
+    let (code, health) = stack.json(&["health"]);
+    assert_eq!(code, 0, "{health:#}");
+
+    let (code, backup) = stack.json(&["backup", "--all"]);
+    assert_eq!(code, 0, "{backup:#}");
+    let by_source: std::collections::BTreeMap<String, &serde_json::Value> = backup["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{}/{}",
+                    s["service"].as_str().unwrap(),
+                    s["source"].as_str().unwrap()
+                ),
+                s,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_source["postgres/postgres"]["counts"]["rows"], 50,
+        "{backup:#}"
+    );
+    assert_eq!(by_source["redis/redis"]["counts"]["keys"], 1, "{backup:#}");
+    assert_eq!(by_source["api/uploads"]["counts"]["files"], 1, "{backup:#}");
+    assert!(by_source.contains_key("worker/worker_spool"));
+    assert!(
+        !by_source.contains_key("postgres/postgres_data"),
+        "priority none is never backed up"
+    );
+    assert_eq!(backup["restarted"][0]["status"], "running", "{backup:#}");
+    assert!(backup["restarted"][0]["service"]
+        .as_str()
+        .unwrap()
+        .contains("api"));
+    assert!(
+        !backup.to_string().contains(pg_password) && !backup.to_string().contains(redis_password)
+    );
+}

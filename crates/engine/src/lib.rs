@@ -19,6 +19,7 @@ pub mod drill;
 mod error;
 pub mod heal;
 pub mod health;
+pub mod init;
 pub mod list;
 pub mod prune;
 mod redact;

@@ -237,6 +237,22 @@ pub fn busybox_image() -> String {
     )
 }
 
+/// busybox serving `GET /health` (`ok`) with httpd on port 8080: a stand-in for an
+/// application container.
+pub fn web_image() -> String {
+    let _lock = build_lock();
+    let mut fs = RootFs::new("web");
+    fs.write("/www/health", "ok\n", 0o644);
+    fs.import(
+        "drydock-test-web",
+        &[
+            "ENV PATH=/bin",
+            "CMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]",
+            "EXPOSE 8080",
+        ],
+    )
+}
+
 /// The host's PostgreSQL major version and its folder.
 fn pg_dir() -> (String, PathBuf) {
     let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
