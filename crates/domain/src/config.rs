@@ -1266,14 +1266,10 @@ fn validate_container_runtime(
     let service_at = at.clone();
     let at = at.key("runtime");
     match &mut service.runtime {
-        RuntimeConfig::Docker(d) => {
-            if !valid_docker_name(&d.container) {
-                c.push(
-                    &at.key("container"),
-                    format!("invalid container name `{}`: use the name `docker ps` shows (letters, digits, '_', '.', '-')", d.container),
-                );
-            }
-        }
+        RuntimeConfig::Docker(d) if !valid_docker_name(&d.container) => c.push(
+            &at.key("container"),
+            format!("invalid container name `{}`: use the name `docker ps` shows (letters, digits, '_', '.', '-')", d.container),
+        ),
         RuntimeConfig::Compose(d) => {
             for (key, value) in [("project", &d.project), ("service", &d.service)] {
                 if !valid_docker_name(value) {

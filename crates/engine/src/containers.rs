@@ -35,25 +35,22 @@ pub fn with_volume_labels(config: &Config, events: &dyn EventSink) -> (Config, V
             let (Some(name), None) = (v.volume.clone(), v.priority) else {
                 continue;
             };
-            match drydock_sources::volume::volume_labels(&name) {
-                Ok(Some(labels)) => {
-                    v.label_priority = labels.priority;
-                    let problem = match (&labels.invalid, labels.priority) {
-                        (Some(raw), _) => Some(format!("its label drydock.backup=`{raw}` is not a priority (critical, high, medium, low, none)")),
-                        (None, None) => Some("it has no drydock.backup label".to_string()),
-                        _ => None,
-                    };
-                    if let Some(problem) = problem {
-                        let message = format!("{service}/{}: volume `{name}`: {problem} and the config gives no priority; treated as medium", source_name(v));
-                        events.emit(Event::Warning {
-                            message: message.clone(),
-                        });
-                        warnings.push(message);
-                    }
+            // A missing volume or an unreachable daemon: the source's own check says so,
+            // with the fix, when it is backed up.
+            if let Ok(Some(labels)) = drydock_sources::volume::volume_labels(&name) {
+                v.label_priority = labels.priority;
+                let problem = match (&labels.invalid, labels.priority) {
+                    (Some(raw), _) => Some(format!("its label drydock.backup=`{raw}` is not a priority (critical, high, medium, low, none)")),
+                    (None, None) => Some("it has no drydock.backup label".to_string()),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    let message = format!("{service}/{}: volume `{name}`: {problem} and the config gives no priority; treated as medium", source_name(v));
+                    events.emit(Event::Warning {
+                        message: message.clone(),
+                    });
+                    warnings.push(message);
                 }
-                // A missing volume or an unreachable daemon: the source's own check
-                // says so, with the fix, when it is backed up.
-                Ok(None) | Err(_) => {}
             }
         }
     }

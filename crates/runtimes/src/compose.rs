@@ -108,7 +108,9 @@ impl Runtime for ComposeRuntime {
             }))
     }
     fn stop(&self) -> Result<(), RuntimeError> {
-        Ok(self.with_container(|ops| ops.stop())?.unwrap_or(()))
+        // No container: nothing runs, nothing to stop.
+        self.with_container(|ops| ops.stop())?;
+        Ok(())
     }
     fn start(&self) -> Result<(), RuntimeError> {
         if self.with_container(|ops| ops.start())?.is_some() {

@@ -393,54 +393,6 @@ impl<S> Drop for ScratchDatabase<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sandbox_names_are_random_lowercase_alphanumerics() {
-        let a = sandbox_name();
-        let b = sandbox_name();
-        assert_ne!(a, b);
-        for name in [a, b] {
-            let suffix = name.strip_prefix(SANDBOX_PREFIX).unwrap();
-            assert_eq!(suffix.len(), 8, "{name}");
-            assert!(
-                suffix
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn urls_name_another_database() {
-        assert_eq!(
-            url_with_db(
-                "postgres://app@db:6543/live?sslmode=disable",
-                "_drydock_sandbox_x"
-            ),
-            "postgres://app@db:6543/_drydock_sandbox_x?sslmode=disable"
-        );
-        let (t, _) = parse_url(
-            &url_with_db("mysql://u%40x@[::1]/live", "_drydock_sandbox_y"),
-            "mysql",
-            3306,
-            "root",
-        )
-        .unwrap();
-        assert_eq!(
-            (t.user.as_str(), t.db.as_str()),
-            ("u@x", "_drydock_sandbox_y")
-        );
-        assert_eq!(
-            describe_sandbox(&t),
-            "throwaway database _drydock_sandbox_y on [::1]:3306"
-        );
-    }
-}
-
 /// A private file where a tool runs: in the scratch directory on this host, or in the
 /// container's /tmp when the tool runs inside it (written through the exec API, so no
 /// secret ever passes through an argument). Removed when dropped.
@@ -521,5 +473,53 @@ impl Drop for Staged<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_names_are_random_lowercase_alphanumerics() {
+        let a = sandbox_name();
+        let b = sandbox_name();
+        assert_ne!(a, b);
+        for name in [a, b] {
+            let suffix = name.strip_prefix(SANDBOX_PREFIX).unwrap();
+            assert_eq!(suffix.len(), 8, "{name}");
+            assert!(
+                suffix
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_name_another_database() {
+        assert_eq!(
+            url_with_db(
+                "postgres://app@db:6543/live?sslmode=disable",
+                "_drydock_sandbox_x"
+            ),
+            "postgres://app@db:6543/_drydock_sandbox_x?sslmode=disable"
+        );
+        let (t, _) = parse_url(
+            &url_with_db("mysql://u%40x@[::1]/live", "_drydock_sandbox_y"),
+            "mysql",
+            3306,
+            "root",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.user.as_str(), t.db.as_str()),
+            ("u@x", "_drydock_sandbox_y")
+        );
+        assert_eq!(
+            describe_sandbox(&t),
+            "throwaway database _drydock_sandbox_y on [::1]:3306"
+        );
     }
 }
