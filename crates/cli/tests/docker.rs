@@ -618,3 +618,62 @@ fn init_from_compose_writes_the_example_config_which_validates_and_backs_up() {
         !backup.to_string().contains(pg_password) && !backup.to_string().contains(redis_password)
     );
 }
+
+#[test]
+fn missing_volumes_are_skipped_unless_critical_and_unused_volumes_are_recreated() {
+    require_docker();
+    let volume = Volume::create(
+        &unique("vol"),
+        &[("drydock.backup", "high"), ("drydock.description", "spool")],
+    );
+    std::fs::write(volume.mountpoint().join("job-1"), "queued").unwrap();
+    let missing = unique("gone");
+    let stack = Stack::new(&format!(
+        "[services.app]\nruntime = {{ kind = \"none\" }}\ndata = [\n  {{ kind = \"volume\", name = \"spool\", volume = \"{}\" }},\n  {{ kind = \"volume\", name = \"old\", volume = \"{missing}\", priority = \"medium\" }},\n]\n",
+        volume.name
+    ));
+    let (code, backup) = stack.json(&["backup", "--all"]);
+    assert_eq!(code, 1, "{backup:#}");
+    assert_eq!(backup["sources"][0]["status"], "ok");
+    assert_eq!(backup["sources"][1]["status"], "skipped");
+    let warning = backup["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains(&missing) && warning.contains("docker volume ls"),
+        "{warning}"
+    );
+
+    // No container uses it: the restore recreates the volume (labels kept) and refills it.
+    let created = docker(&["volume", "inspect", "-f", "{{.CreatedAt}}", &volume.name]);
+    std::fs::write(volume.mountpoint().join("stray"), "x").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, restored) = stack.json(&["restore", "latest", "--all", "--force"]);
+    assert_eq!(code, 0, "{restored:#}");
+    assert_eq!(restored["sources"][0]["status"], "verified");
+    assert_ne!(
+        docker(&["volume", "inspect", "-f", "{{.CreatedAt}}", &volume.name]),
+        created
+    );
+    assert_eq!(
+        docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{index .Labels \"drydock.backup\"}}",
+            &volume.name
+        ]),
+        "high"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume.mountpoint().join("job-1")).unwrap(),
+        "queued"
+    );
+    assert!(!volume.mountpoint().join("stray").exists());
+
+    // A critical volume that is gone fails the run.
+    let stack = Stack::new(&format!(
+        "[services.app]\nruntime = {{ kind = \"none\" }}\ndata = [{{ kind = \"volume\", volume = \"{missing}\", priority = \"critical\" }}]\n"
+    ));
+    let (code, backup) = stack.json(&["backup"]);
+    assert_eq!(code, 2, "{backup:#}");
+    assert_eq!(backup["sources"][0]["status"], "failed");
+}

@@ -381,7 +381,10 @@ runtime = {{ kind = \"compose\", project = \"clinic\", service = \"api\", file =
     let RuntimeConfig::Compose(api) = &c.services["api"].runtime else {
         panic!("compose runtime")
     };
-    assert_eq!(api.file.as_deref(), Some(Path::new("/etc/drydock/docker-compose.yml")));
+    assert_eq!(
+        api.file.as_deref(),
+        Some(Path::new("/etc/drydock/docker-compose.yml"))
+    );
 }
 
 #[test]
