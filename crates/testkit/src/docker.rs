@@ -58,15 +58,17 @@ pub fn require_docker() {
 
 /// A unique name for a test's container, volume or project.
 pub fn unique(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!(
-        "drydock-t-{what}-{}-{}",
+        "drydock-t-{what}-{}-{:x}{}",
         std::process::id(),
-        crate::server::random_password("x")
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(6)
-            .collect::<String>()
-            .to_lowercase()
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
 
@@ -531,6 +533,39 @@ impl Drop for ComposeProject {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .output();
+        // Whatever `down` could not reach (the compose file already gone with its temp
+        // folder): everything Compose labelled with the project.
+        remove_project(&self.name);
+    }
+}
+
+/// Removes every container, volume and network labelled with Compose project `name`.
+pub fn remove_project(name: &str) {
+    let filter = format!("label=com.docker.compose.project={name}");
+    for (list, remove) in [
+        (
+            vec!["ps", "-aq", "--filter", &filter],
+            vec!["rm", "-f", "-v"],
+        ),
+        (
+            vec!["volume", "ls", "-q", "--filter", &filter],
+            vec!["volume", "rm", "-f"],
+        ),
+        (
+            vec!["network", "ls", "-q", "--filter", &filter],
+            vec!["network", "rm"],
+        ),
+    ] {
+        let out = docker_output(&list);
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = remove.clone();
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker_output(&args);
+        }
     }
 }
 
