@@ -581,8 +581,24 @@ fn init_from_compose_writes_the_example_config_which_validates_and_backs_up() {
     let (code, health) = stack.json(&["health"]);
     assert_eq!(code, 0, "{health:#}");
 
+    let since = docker(&["info", "-f", "{{.SystemTime}}"]);
     let (code, backup) = stack.json(&["backup", "--all"]);
     assert_eq!(code, 0, "{backup:#}");
+    // The Redis RDB came from redis-cli inside the container.
+    let events = docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &docker(&["info", "-f", "{{.SystemTime}}"]),
+        "--filter",
+        &format!("container={}", compose.container("redis")),
+        "--filter",
+        "event=exec_start",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(events.contains("redis-cli"), "{events}");
     let by_source: std::collections::BTreeMap<String, &serde_json::Value> = backup["sources"]
         .as_array()
         .unwrap()
@@ -676,4 +692,90 @@ fn missing_volumes_are_skipped_unless_critical_and_unused_volumes_are_recreated(
     let (code, backup) = stack.json(&["backup"]);
     assert_eq!(code, 2, "{backup:#}");
     assert_eq!(backup["sources"][0]["status"], "failed");
+}
+
+#[test]
+fn mariadb_dumped_and_restored_inside_its_container() {
+    require_docker();
+    let password = "my-canary-Hq4t";
+    let port = drydock_testkit::free_port();
+    let c = Container::run(
+        &unique("maria"),
+        &[
+            "-e",
+            &format!("MARIADB_ROOT_PASSWORD={password}"),
+            "-e",
+            "MARIADB_DATABASE=shop",
+            "-p",
+            &format!("127.0.0.1:{port}:3306"),
+            &drydock_testkit::docker::mariadb_image(),
+        ],
+    );
+    assert!(
+        drydock_testkit::wait_until(Duration::from_secs(60), || {
+            String::from_utf8_lossy(
+                &drydock_testkit::docker::docker_output(&["logs", &c.name]).stdout,
+            )
+            .contains("ready for connections")
+        }),
+        "MariaDB in the container did not get ready"
+    );
+    let sql = |q: &str| {
+        docker(&[
+            "exec",
+            "-e",
+            &format!("MYSQL_PWD={password}"),
+            &c.name,
+            "mariadb",
+            "-uroot",
+            "-h127.0.0.1",
+            "shop",
+            "-e",
+            q,
+        ])
+    };
+    sql("CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, total DECIMAL(10,2)); INSERT INTO orders (total) VALUES (1.50), (2.25), (99.99);");
+    let stack = Stack::new(&format!(
+        "[services.shop]\nruntime = {{ kind = \"docker\", container = \"{}\" }}\ndata = [{{ kind = \"mysql\", priority = \"critical\", exec = true, url = \"mysql://root@127.0.0.1:{port}/shop\", password = \"${{env:TEST_MY_PASSWORD}}\" }}]\n",
+        c.name
+    ))
+    .env("TEST_MY_PASSWORD", password);
+    let since = docker(&["info", "-f", "{{.SystemTime}}"]);
+    let (code, backup) = stack.json(&["backup"]);
+    assert_eq!(code, 0, "{backup:#}");
+    assert_eq!(backup["sources"][0]["counts"]["rows"], 3, "{backup:#}");
+    let digest = backup["sources"][0]["fingerprint"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let until = docker(&["info", "-f", "{{.SystemTime}}"]);
+    let events = docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={}", c.name),
+        "--filter",
+        "event=exec_start",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(
+        events.contains("mariadb-dump") && events.contains("--single-transaction"),
+        "{events}"
+    );
+    assert!(!events.contains(password), "{events}");
+
+    sql("DELETE FROM orders; DROP TABLE orders;");
+    let (code, restored) = stack.json(&["restore", "latest", "--all", "--force"]);
+    assert_eq!(code, 0, "{restored:#}");
+    assert_eq!(restored["sources"][0]["status"], "verified");
+    assert_eq!(
+        restored["sources"][0]["fingerprint"].as_str().unwrap(),
+        digest
+    );
+    // The option file with the password did not stay in the container.
+    assert!(!c.exec(&["ls", "/tmp"]).contains("drydock"));
 }

@@ -335,6 +335,62 @@ pub fn postgres_image() -> String {
     )
 }
 
+const MARIADB_ENTRYPOINT: &str = r#"#!/bin/sh
+# Starts MariaDB on a data directory initialised by the testkit (root has the template
+# password), then gives root@'%' MARIADB_ROOT_PASSWORD and creates MARIADB_DATABASE.
+set -e
+mkdir -p /run/mysqld /tmp
+mariadbd --no-defaults --user=root --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
+  --port=3306 --bind-address=0.0.0.0 --skip-name-resolve --innodb-log-file-size=8M \
+  --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-log-bin &
+pid=$!
+trap 'kill -TERM $pid; wait $pid; exit 0' TERM INT
+if [ ! -f /var/lib/mysql/drydock-ready ]; then
+  until mariadb -uroot -p"$TEMPLATE_PASSWORD" -S /run/mysqld/mysqld.sock -e 'SELECT 1' >/dev/null 2>&1; do sleep 0.2; done
+  mariadb -uroot -p"$TEMPLATE_PASSWORD" -S /run/mysqld/mysqld.sock -e "CREATE USER 'root'@'%' IDENTIFIED BY '$MARIADB_ROOT_PASSWORD'; GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION; ALTER USER 'root'@'localhost' IDENTIFIED BY '$MARIADB_ROOT_PASSWORD'; ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$MARIADB_ROOT_PASSWORD'; CREATE DATABASE IF NOT EXISTS \`${MARIADB_DATABASE:-app}\`"
+  touch /var/lib/mysql/drydock-ready
+  echo "ready for connections"
+fi
+wait $pid
+"#;
+
+/// busybox + the host's MariaDB server and client tools on a data directory the testkit
+/// initialised; `MARIADB_ROOT_PASSWORD` and `MARIADB_DATABASE` set it up; port 3306.
+pub fn mariadb_image() -> String {
+    let template = crate::mariadb::template();
+    let _lock = build_lock();
+    let mut fs = RootFs::new("mariadb");
+    for bin in [
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadb",
+        "/usr/bin/mariadb-dump",
+    ] {
+        fs.copy_with_libs(Path::new(bin));
+    }
+    fs.copy_tree(Path::new("/usr/share/mysql"));
+    for entry in walkdir::WalkDir::new(&template) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&template).unwrap();
+        let inside = Path::new("/var/lib/mysql").join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(fs.path(&inside.to_string_lossy())).unwrap();
+        } else {
+            fs.copy(entry.path(), &inside);
+        }
+    }
+    let entrypoint =
+        MARIADB_ENTRYPOINT.replace("$TEMPLATE_PASSWORD", crate::mariadb::TEMPLATE_PASSWORD);
+    fs.write("/docker-entrypoint.sh", &entrypoint, 0o755);
+    fs.import(
+        "drydock-test-mariadb",
+        &[
+            "ENV PATH=/usr/sbin:/usr/bin:/bin",
+            "ENTRYPOINT [\"/docker-entrypoint.sh\"]",
+            "EXPOSE 3306",
+        ],
+    )
+}
+
 /// busybox + the host's `redis-server` and `redis-cli`; run `redis-server --dir /data`.
 pub fn redis_image() -> String {
     let _lock = build_lock();
