@@ -105,6 +105,22 @@ pub enum Command {
     /// Fix what can be fixed safely: start or restart unhealthy services (at most 3
     /// attempts, with backoff) and re-check; never deletes or recreates anything.
     Heal(HealArgs),
+    /// Write a drydock.toml (the --config path) for a Docker Compose stack: services,
+    /// roles from profiles, health checks, dump sources guessed from images, volumes.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The Compose file to read.
+    #[arg(long, value_name = "FILE")]
+    pub from_compose: PathBuf,
+    /// The Compose project name (default: the compose file's folder name, as Compose).
+    #[arg(long, short = 'p')]
+    pub project: Option<String>,
+    /// Replace an existing config.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +179,10 @@ pub struct RestoreArgs {
     /// Replace existing data without asking.
     #[arg(long)]
     pub force: bool,
+    /// Stop running containers that use a restored Docker volume (started again after);
+    /// without it such a restore is refused.
+    #[arg(long)]
+    pub stop: bool,
     /// Read only this copy: `local` or a [[remote]]'s name (default: local, then remotes).
     #[arg(long, value_name = "COPY")]
     pub from: Option<String>,

@@ -211,6 +211,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 services: args.services.clone(),
                 all: args.all,
                 force: args.force,
+                stop: args.stop,
                 confirm: if interactive { Some(&ask) } else { None },
             };
             let report = drydock_engine::restore::restore(&config, &opts, events(cli))?;
@@ -306,6 +307,16 @@ report written to {}
             let report = drydock_engine::populate::populate(&config, &opts, events(cli))?;
             output(cli, &report, render::populate);
             Ok(if report.ok { 0 } else { EXIT_FAILURE })
+        }
+        Command::Init(args) => {
+            let report = drydock_engine::init::from_compose(&drydock_engine::init::InitOptions {
+                compose: &args.from_compose,
+                output: &cli.config,
+                project: args.project.clone(),
+                force: args.force,
+            })?;
+            output(cli, &report, render::init);
+            Ok(0)
         }
         Command::Demo(args) => {
             let temp;

@@ -9,6 +9,7 @@ use drydock_engine::demo::DemoReport;
 use drydock_engine::diagnose::DiagnoseReport;
 use drydock_engine::heal::HealReport;
 use drydock_engine::health::HealthReport;
+use drydock_engine::init::InitReport;
 use drydock_engine::list::BackupList;
 use drydock_engine::prune::PruneReport;
 use drydock_engine::restore::{RestoreReport, RestoreStatus};
@@ -101,6 +102,18 @@ pub fn backup(r: &BackupReport) -> String {
         ],
         &rows,
     );
+    for s in &r.restarted {
+        let _ = writeln!(
+            out,
+            "{} stopped while its data was read: {}{}",
+            s.service,
+            s.status,
+            s.error
+                .as_deref()
+                .map(|e| format!(" - {e}"))
+                .unwrap_or_default()
+        );
+    }
     for s in r.sources.iter().filter(|s| s.status != SourceStatus::Ok) {
         let _ = writeln!(
             out,
@@ -784,6 +797,40 @@ pub fn heal(r: &HealReport) -> String {
         if let Some(n) = &s.needs {
             let _ = writeln!(out, "  {n}");
         }
+    }
+    out
+}
+
+pub fn init(r: &InitReport) -> String {
+    let mut out = format!(
+        "wrote {} from {} (Compose project `{}`)\n",
+        r.file, r.compose, r.project
+    );
+    let rows: Vec<Vec<String>> = r
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.role.clone().unwrap_or_else(|| "-".into()),
+                s.image.clone().unwrap_or_else(|| "-".into()),
+                s.guess.clone(),
+                s.sources
+                    .iter()
+                    .map(|d| format!("{} {} ({})", d.kind, d.name, d.priority))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.health.join(", "),
+            ]
+        })
+        .collect();
+    out += &table(
+        &["SERVICE", "ROLE", "IMAGE", "GUESS", "DATA", "HEALTH"],
+        &rows,
+    );
+    let _ = writeln!(out, "check:");
+    for c in &r.check {
+        let _ = writeln!(out, "  - {c}");
     }
     out
 }

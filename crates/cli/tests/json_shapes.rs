@@ -51,3 +51,24 @@ fn backup_backups_restore_and_error_json_shapes() {
     assert_eq!(code, 3);
     insta::assert_json_snapshot!("error", error);
 }
+
+#[test]
+fn init_from_compose_json_shape() {
+    let stack = Stack::new("");
+    std::fs::remove_file(stack.path().join("drydock.toml")).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/compose/docker-compose.yml"),
+        stack.path().join("docker-compose.yml"),
+    )
+    .unwrap();
+    let (code, init) = stack.json(&[
+        "init",
+        "--from-compose",
+        "docker-compose.yml",
+        "--project",
+        "clinic",
+    ]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("init", init);
+}

@@ -276,6 +276,10 @@ pub struct ServiceConfig {
     /// Health checks (`health = [...]`), parsed item by item in [`health`].
     #[serde(default, skip_deserializing)]
     pub health: Vec<HealthCheckConfig>,
+    /// Stop the service (its container) while its data is read during a backup, and
+    /// start it again afterwards.
+    #[serde(default)]
+    pub stop_during_backup: bool,
 }
 
 /// How drydock may act on a service's process.
@@ -288,6 +292,58 @@ pub enum RuntimeConfig {
     None,
     /// Shell commands drydock runs to start, stop and query the service.
     Process(ProcessRuntimeConfig),
+    /// A Docker container, through the Docker Engine API.
+    Docker(DockerRuntimeConfig),
+    /// A service of a Docker Compose project (its container found by the project's
+    /// labels; `up`/`down` through the compose CLI).
+    Compose(ComposeRuntimeConfig),
+}
+
+impl RuntimeConfig {
+    /// Whether the service runs in a container (dumps may then run inside it).
+    pub fn is_container(&self) -> bool {
+        matches!(self, RuntimeConfig::Docker(_) | RuntimeConfig::Compose(_))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerRuntimeConfig {
+    /// The container's name (or id).
+    pub container: String,
+    /// How long a graceful stop may take before Docker kills the container.
+    #[serde(default = "default_stop_timeout", with = "duration_text")]
+    pub stop_timeout: Duration,
+    /// How long drydock waits for the container to be running and healthy after a start.
+    #[serde(default = "default_health_timeout", with = "duration_text")]
+    pub health_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeRuntimeConfig {
+    /// The Compose project name (`com.docker.compose.project`).
+    pub project: String,
+    /// The service's name in the compose file.
+    pub service: String,
+    /// The compose file, for `up`/`down` of a profile; relative to the config's folder.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The profile the service belongs to (`infrastructure`, `app`).
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default = "default_stop_timeout", with = "duration_text")]
+    pub stop_timeout: Duration,
+    #[serde(default = "default_health_timeout", with = "duration_text")]
+    pub health_timeout: Duration,
+}
+
+fn default_stop_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -328,6 +384,7 @@ pub enum SourceConfig {
     Redis(RedisSource),
     Sqlite(SqliteSource),
     Files(FilesSource),
+    Volume(VolumeSource),
 }
 
 /// The source kinds, for tags, manifests and messages.
@@ -339,6 +396,7 @@ pub enum SourceKind {
     Redis,
     Sqlite,
     Files,
+    Volume,
 }
 
 impl SourceKind {
@@ -349,6 +407,7 @@ impl SourceKind {
             SourceKind::Redis => "redis",
             SourceKind::Sqlite => "sqlite",
             SourceKind::Files => "files",
+            SourceKind::Volume => "volume",
         }
     }
 }
@@ -369,6 +428,13 @@ pub struct PostgresSource {
     pub url: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Run the dump and restore tools inside the service's container (`docker` or
+    /// `compose` runtime) through the exec API, so their version matches the server's.
+    #[serde(default)]
+    pub exec: bool,
+    /// The container runtime `exec` runs in, filled at load from the service.
+    #[serde(skip)]
+    pub exec_in: Option<ExecTarget>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -381,6 +447,13 @@ pub struct MysqlSource {
     pub url: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Run the dump and restore tools inside the service's container (`docker` or
+    /// `compose` runtime) through the exec API, so their version matches the server's.
+    #[serde(default)]
+    pub exec: bool,
+    /// The container runtime `exec` runs in, filled at load from the service.
+    #[serde(skip)]
+    pub exec_in: Option<ExecTarget>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -393,6 +466,13 @@ pub struct RedisSource {
     pub url: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Run the dump and restore tools inside the service's container (`docker` or
+    /// `compose` runtime) through the exec API, so their version matches the server's.
+    #[serde(default)]
+    pub exec: bool,
+    /// The container runtime `exec` runs in, filled at load from the service.
+    #[serde(skip)]
+    pub exec_in: Option<ExecTarget>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -416,6 +496,62 @@ pub struct FilesSource {
     pub exclude: Vec<String>,
 }
 
+/// Where a source's tools run when `exec = true`: the owning service's container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecTarget {
+    pub service: String,
+    pub runtime: RuntimeConfig,
+}
+
+/// The label on a Docker volume giving its backup priority (seed 003's `backup`
+/// label is read too).
+pub const LABEL_BACKUP: &str = "drydock.backup";
+/// The label on a Docker volume describing it.
+pub const LABEL_DESCRIPTION: &str = "drydock.description";
+/// The container label asking drydock to stop it while its volumes are read.
+pub const LABEL_STOP_DURING_BACKUP: &str = "drydock.stop-during-backup";
+
+/// A Docker named volume or a bind-mounted directory, backed up as a tree.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Optional when the volume's `drydock.backup` label gives it.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// A Docker named volume.
+    #[serde(default)]
+    pub volume: Option<String>,
+    /// A bind-mounted directory on the host.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// The volume's `drydock.backup` label, filled by drydock when it reads the volume.
+    #[serde(skip_deserializing)]
+    pub label_priority: Option<Priority>,
+}
+
+impl VolumeSource {
+    /// The priority in force: the config's, else the label's, else `medium` (a volume
+    /// whose label could not be read).
+    pub fn effective_priority(&self) -> Priority {
+        self.priority
+            .or(self.label_priority)
+            .unwrap_or(Priority::Medium)
+    }
+
+    /// The Docker volume's name, or the bind mount's path, for messages.
+    pub fn target(&self) -> String {
+        match (&self.volume, &self.path) {
+            (Some(v), _) => format!("volume {v}"),
+            (None, Some(p)) => format!("bind mount {}", p.display()),
+            (None, None) => "volume ?".into(),
+        }
+    }
+}
+
 impl SourceConfig {
     pub fn kind(&self) -> SourceKind {
         match self {
@@ -424,6 +560,7 @@ impl SourceConfig {
             SourceConfig::Redis(_) => SourceKind::Redis,
             SourceConfig::Sqlite(_) => SourceKind::Sqlite,
             SourceConfig::Files(_) => SourceKind::Files,
+            SourceConfig::Volume(_) => SourceKind::Volume,
         }
     }
 
@@ -435,6 +572,7 @@ impl SourceConfig {
             SourceConfig::Redis(s) => &s.name,
             SourceConfig::Sqlite(s) => &s.name,
             SourceConfig::Files(s) => &s.name,
+            SourceConfig::Volume(s) => &s.name,
         };
         explicit.as_deref().unwrap_or(self.kind().as_str())
     }
@@ -446,6 +584,7 @@ impl SourceConfig {
             SourceConfig::Redis(s) => s.priority,
             SourceConfig::Sqlite(s) => s.priority,
             SourceConfig::Files(s) => s.priority,
+            SourceConfig::Volume(s) => s.effective_priority(),
         }
     }
 
@@ -454,7 +593,7 @@ impl SourceConfig {
             SourceConfig::Postgres(s) => s.password.as_mut(),
             SourceConfig::Mysql(s) => s.password.as_mut(),
             SourceConfig::Redis(s) => s.password.as_mut(),
-            SourceConfig::Sqlite(_) | SourceConfig::Files(_) => None,
+            SourceConfig::Sqlite(_) | SourceConfig::Files(_) | SourceConfig::Volume(_) => None,
         };
         password.into_iter().map(|s| ("password", s)).collect()
     }
@@ -463,7 +602,18 @@ impl SourceConfig {
         match self {
             SourceConfig::Sqlite(s) => vec![&mut s.path],
             SourceConfig::Files(s) => vec![&mut s.path],
+            SourceConfig::Volume(s) => s.path.iter_mut().collect(),
             _ => vec![],
+        }
+    }
+
+    /// Whether the source asked to run its tools in the service's container.
+    fn exec_mut(&mut self) -> Option<(&mut bool, &mut Option<ExecTarget>)> {
+        match self {
+            SourceConfig::Postgres(s) => Some((&mut s.exec, &mut s.exec_in)),
+            SourceConfig::Mysql(s) => Some((&mut s.exec, &mut s.exec_in)),
+            SourceConfig::Redis(s) => Some((&mut s.exec, &mut s.exec_in)),
+            _ => None,
         }
     }
 
@@ -738,6 +888,7 @@ impl Config {
                     }
                 }
             }
+            validate_container_runtime(&mut c, &at, &base, service);
             health::validate(
                 &at.key("health"),
                 &mut service.health,
@@ -768,8 +919,37 @@ impl Config {
                 for path in source.paths_mut() {
                     *path = absolute(&base, path);
                 }
-                if let SourceConfig::Files(f) = source {
-                    for (j, pattern) in f.exclude.iter().enumerate() {
+                if let Some((exec, exec_in)) = source.exec_mut() {
+                    if *exec {
+                        if service.runtime.is_container() {
+                            *exec_in = Some(ExecTarget {
+                                service: service_name.clone(),
+                                runtime: service.runtime.clone(),
+                            });
+                        } else {
+                            c.push(
+                                &at.key("exec"),
+                                "exec = true runs the tools inside the service's container, but the service's runtime is not `docker` or `compose`; declare its container runtime or remove `exec`",
+                            );
+                        }
+                    }
+                }
+                if let SourceConfig::Volume(v) = source {
+                    match (&v.volume, &v.path) {
+                        (Some(_), Some(_)) => c.push(&at, "give either `volume` (a Docker named volume) or `path` (a bind-mounted directory), not both"),
+                        (None, None) => c.push(&at, "missing `volume` or `path`; name the Docker volume (volume = \"NAME\") or the bind-mounted directory (path = \"/srv/data\")"),
+                        (Some(name), None) if !valid_docker_name(name) => c.push(&at.key("volume"), format!("invalid Docker volume name `{name}`: use letters, digits, '_', '.' or '-', starting with a letter or digit")),
+                        (None, Some(_)) if v.priority.is_none() => c.push(&at, "a bind mount has no labels to take its priority from; add `priority`"),
+                        _ => {}
+                    }
+                }
+                let excludes = match source {
+                    SourceConfig::Files(f) => Some(&f.exclude),
+                    SourceConfig::Volume(v) => Some(&v.exclude),
+                    _ => None,
+                };
+                if let Some(exclude) = excludes {
+                    for (j, pattern) in exclude.iter().enumerate() {
                         if pattern.trim().is_empty() {
                             c.push(
                                 &at.key("exclude").index(j),
@@ -795,6 +975,7 @@ impl Config {
                 let PartialService {
                     role,
                     runtime,
+                    stop_during_backup,
                     data,
                     health,
                 } = svc;
@@ -805,6 +986,7 @@ impl Config {
                         runtime,
                         data: data.into_iter().map(|(_, s)| s).collect(),
                         health: health.into_iter().map(|(_, h)| h).collect(),
+                        stop_during_backup,
                     },
                 )
             })
@@ -997,6 +1179,7 @@ fn validate_retention(c: &mut Collector<'_>, retention: &RetentionConfig) {
 struct PartialService {
     role: Option<Role>,
     runtime: RuntimeConfig,
+    stop_during_backup: bool,
     data: Vec<(usize, SourceConfig)>,
     health: Vec<(usize, HealthCheckConfig)>,
 }
@@ -1008,6 +1191,8 @@ struct ServiceHead {
     #[serde(default)]
     role: Option<Role>,
     runtime: RuntimeConfig,
+    #[serde(default)]
+    stop_during_backup: bool,
 }
 
 fn parse_services(
@@ -1054,6 +1239,7 @@ fn parse_services(
                 PartialService {
                     role: head.role,
                     runtime: head.runtime,
+                    stop_during_backup: head.stop_during_backup,
                     data: sources,
                     health: checks,
                 },
@@ -1066,7 +1252,7 @@ fn parse_services(
 /// Reads `kind` first and then the kind's own struct, so errors keep exact key paths
 /// (serde's internally tagged enums lose them).
 fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Option<SourceConfig> {
-    const KINDS: &str = "postgres, mysql, redis, sqlite, files";
+    const KINDS: &str = "postgres, mysql, redis, sqlite, files, volume";
     let toml::Value::Table(mut table) = item else {
         c.push(
             at,
@@ -1092,6 +1278,7 @@ fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Optio
         "redis" => c.section(at, rest).map(SourceConfig::Redis),
         "sqlite" => c.section(at, rest).map(SourceConfig::Sqlite),
         "files" => c.section(at, rest).map(SourceConfig::Files),
+        "volume" => c.section(at, rest).map(SourceConfig::Volume),
         other => {
             c.push(
                 &at.key("kind"),
@@ -1099,6 +1286,48 @@ fn parse_source(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Optio
             );
             None
         }
+    }
+}
+
+/// Names Docker accepts for containers and volumes.
+fn valid_docker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `docker` and `compose` runtimes: names Docker accepts, a compose file made absolute.
+fn validate_container_runtime(
+    c: &mut Collector<'_>,
+    at: &KeyPath,
+    base: &Path,
+    service: &mut PartialService,
+) {
+    let service_at = at.clone();
+    let at = at.key("runtime");
+    match &mut service.runtime {
+        RuntimeConfig::Docker(d) if !valid_docker_name(&d.container) => c.push(
+            &at.key("container"),
+            format!("invalid container name `{}`: use the name `docker ps` shows (letters, digits, '_', '.', '-')", d.container),
+        ),
+        RuntimeConfig::Compose(d) => {
+            for (key, value) in [("project", &d.project), ("service", &d.service)] {
+                if !valid_docker_name(value) {
+                    c.push(
+                        &at.key(key),
+                        format!("invalid compose {key} name `{value}`: use letters, digits, '_', '.' or '-'"),
+                    );
+                }
+            }
+            if let Some(file) = d.file.as_mut() {
+                *file = absolute(base, file);
+            }
+        }
+        RuntimeConfig::External | RuntimeConfig::None if service.stop_during_backup => c.push(
+            &service_at.key("stop_during_backup"),
+            "drydock cannot stop a service whose runtime is `external` or `none`; declare a `docker`, `compose` or `process` runtime, or remove stop_during_backup",
+        ),
+        _ => {}
     }
 }
 

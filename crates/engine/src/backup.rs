@@ -39,6 +39,10 @@ pub struct BackupReport {
     /// Where the backup is: the local copy (read back after writing), then each remote.
     pub copies: Vec<CopyOutcome>,
     pub warnings: Vec<String>,
+    /// Services and containers stopped while their data was read, and whether each
+    /// came back (running, and healthy when it has a health check).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<crate::containers::Restarted>,
 }
 
 /// One copy of this backup.
@@ -75,7 +79,13 @@ impl BackupReport {
             })
             .max()
             .unwrap_or(0);
-        base.max(copies)
+        // A service the backup stopped that did not come back is down: critical.
+        let restarts = if self.restarted.iter().any(|r| r.status != "running") {
+            2
+        } else {
+            0
+        };
+        base.max(copies).max(restarts)
     }
 }
 
@@ -84,6 +94,8 @@ pub fn backup(
     selection: &Selection,
     events: Arc<dyn EventSink>,
 ) -> Result<BackupReport, EngineError> {
+    let (labelled, label_warnings) = crate::containers::with_volume_labels(config, events.as_ref());
+    let config = &labelled;
     let planned = plan::plan(config, selection)?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let repository = repo::open_repository(config, true)?;
@@ -91,6 +103,8 @@ pub fn backup(
     let lock = repository
         .lock("backup")
         .map_err(storage_err(&repository))?;
+    // Started again when the sources are read, or whenever this returns early.
+    let stopped = crate::containers::StopDuringBackup::stop(config, &planned, Arc::clone(&events))?;
 
     let started_at = Timestamp::now();
     let clock = Instant::now();
@@ -104,6 +118,7 @@ pub fn backup(
 
     let mut records = Vec::new();
     let mut warnings: Vec<String> = lock.removed_stale().to_vec();
+    warnings.extend(label_warnings);
     for p in &planned {
         let label = p.label();
         let source = drydock_sources::build(p.source);
@@ -239,6 +254,15 @@ pub fn backup(
         }
         records.push(record);
     }
+    let restarted = stopped.restart();
+    for r in &restarted {
+        if let Some(e) = &r.error {
+            warnings.push(format!(
+                "{} was stopped for the backup and did not come back: {e}",
+                r.service
+            ));
+        }
+    }
 
     let critical_failed = records
         .iter()
@@ -307,6 +331,7 @@ pub fn backup(
         sources: manifest.sources,
         copies,
         warnings,
+        restarted,
     })
 }
 

@@ -102,6 +102,7 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
         services: vec![],
         all: true,
         force: true,
+        stop: false,
         confirm: None,
     };
     let restore = restore::restore(&config, &opts, Arc::clone(&events))?;

@@ -423,6 +423,8 @@ pub(crate) fn restore_and_start(
             services: vec![service.to_string()],
             all: false,
             force: true,
+            // Other containers using a wiped volume are stopped and started again too.
+            stop: true,
             confirm: None,
         },
         Arc::clone(events),

@@ -143,7 +143,10 @@ pub fn checks_of(service: &ServiceConfig) -> (bool, Vec<HealthCheckConfig>) {
         return (true, service.health.clone());
     }
     let mut derived = Vec::new();
-    if matches!(service.runtime, RuntimeConfig::Process(_)) {
+    if matches!(
+        service.runtime,
+        RuntimeConfig::Process(_) | RuntimeConfig::Docker(_) | RuntimeConfig::Compose(_)
+    ) {
         derived.push(HealthCheckConfig::new(CheckSpec::Process(
             ProcessCheck::default(),
         )));
@@ -171,6 +174,18 @@ pub fn checks_of(service: &ServiceConfig) -> (bool, Vec<HealthCheckConfig>) {
                 warn_free_bytes: None,
                 critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
             }),
+            SourceConfig::Volume(v) => match &v.path {
+                Some(path) => CheckSpec::Disk(DiskCheck {
+                    path: path.clone(),
+                    warn_free_pct: 20.0,
+                    critical_free_pct: 10.0,
+                    warn_free_bytes: None,
+                    critical_free_bytes: None,
+                }),
+                // A named volume lives in Docker's data root; the container's state
+                // is checked through its runtime.
+                None => continue,
+            },
         };
         let mut check = HealthCheckConfig::new(spec);
         check.name = source.name().to_string();

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod certify;
+pub mod containers;
 pub mod copies;
 pub mod demo;
 pub mod destructive;
@@ -20,6 +21,7 @@ pub mod drill;
 mod error;
 pub mod heal;
 pub mod health;
+pub mod init;
 pub mod list;
 pub mod populate;
 pub mod prune;

@@ -58,6 +58,9 @@ pub struct RestoreOptions<'a> {
     pub services: Vec<String>,
     pub all: bool,
     pub force: bool,
+    /// Stop running containers that use a restored volume (and start them again
+    /// afterwards) instead of refusing.
+    pub stop: bool,
     /// Asks the operator to type a confirmation; `None` when there is no terminal.
     pub confirm: Option<&'a dyn Fn(&str) -> bool>,
 }
@@ -130,6 +133,8 @@ struct Target<'c> {
     snapshot_id: String,
     source: Box<dyn DataSource>,
     runtime: Box<dyn Runtime>,
+    /// Running containers using the data, stopped for the restore (`--stop`).
+    users: Vec<drydock_domain::config::DockerRuntimeConfig>,
 }
 
 /// A copy opened for this restore: its repository, catalog, and a shared lock.
@@ -338,6 +343,16 @@ pub fn restore(
                 runtime.kind()
             )));
         }
+        let users = source.running_users().map_err(|e| {
+            EngineError::Refused(format!("{label}: cannot tell which containers use it: {e}"))
+        })?;
+        if !users.is_empty() && !opts.stop {
+            return Err(EngineError::Refused(format!(
+                "{label}: {} is used by running container(s) {}; nothing was changed. Stop them first, or pass --stop to let drydock stop them and start them again afterwards",
+                source.location(),
+                users.join(", ")
+            )));
+        }
         targets.push(Target {
             service: p.service,
             record,
@@ -346,6 +361,10 @@ pub fn restore(
             snapshot_id,
             source,
             runtime,
+            users: users
+                .iter()
+                .map(|name| crate::containers::container_config(config, name))
+                .collect(),
         });
     }
     if targets.is_empty() {
@@ -577,6 +596,9 @@ fn restore_one(
             scratch: &work,
             events: events.as_ref(),
         };
+        // Containers using the data (`--stop`): stopped now, started again below (or
+        // when dropped, whatever fails).
+        let mut users = crate::containers::StoppedUsers::stop(&t.users, events.as_ref())?;
         // File-level restores need the owning service stopped; it is started again
         // whatever happens next, once the data is verified or the restore failed.
         let mut stopped = false;
@@ -609,6 +631,23 @@ fn restore_one(
             result.service_action = Some(match &started {
                 Ok(()) => "stopped and started again".into(),
                 Err(e) => format!("stopped; starting it again failed: {e}"),
+            });
+        }
+        if !t.users.is_empty() {
+            let failed = users.start();
+            let names = t
+                .users
+                .iter()
+                .map(|c| c.container.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            result.service_action = Some(if failed.is_empty() {
+                format!("container(s) {names} stopped and started again")
+            } else {
+                format!(
+                    "container(s) {names} stopped; starting again failed: {}",
+                    failed.join("; ")
+                )
             });
         }
         let inspection = checked?;

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use drydock_domain::config::RuntimeConfig;
 use serde::Serialize;
 
+pub mod compose;
+pub mod docker;
 pub mod external;
 pub mod none;
 pub mod process;
@@ -34,6 +36,13 @@ pub enum RuntimeError {
     },
     #[error("service `{service}`: {message}")]
     Unsupported { service: String, message: String },
+    #[error("service `{service}`: container `{container}` was started but is not healthy after {seconds} s: {why}; see `drydock diagnose {service}` (or `docker logs {container}`)")]
+    Unhealthy {
+        service: String,
+        container: String,
+        seconds: u64,
+        why: String,
+    },
 }
 
 /// Whether a service runs, as far as its runtime can tell.
@@ -101,7 +110,7 @@ pub struct LogTail {
 }
 
 pub trait Runtime: Send + Sync {
-    /// `process`, `external`, `none`.
+    /// `process`, `external`, `none`, `docker`, `compose`.
     fn kind(&self) -> &'static str;
     /// Whether drydock may stop and start this service itself.
     fn can_stop(&self) -> bool;
@@ -137,6 +146,27 @@ pub trait Runtime: Send + Sync {
     fn data_paths(&self) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// The container the service runs in, for runtimes that have one (`None` when it
+    /// is not created yet).
+    fn container(&self) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
+
+    /// Runs `cmd` inside the service's container with `env` in its environment, its
+    /// output streamed (dump tools with `exec = true`).
+    fn exec(
+        &self,
+        cmd: &[String],
+        env: &[(String, String)],
+        stdin: bool,
+    ) -> Result<docker::ExecProcess, RuntimeError> {
+        let _ = (cmd, env, stdin);
+        Err(RuntimeError::Unsupported {
+            service: String::new(),
+            message: format!("runtime `{}` has no container to run tools in", self.kind()),
+        })
+    }
 }
 
 /// The one place that maps a configured runtime to its adapter.
@@ -145,5 +175,7 @@ pub fn build(service: &str, config: &RuntimeConfig) -> Box<dyn Runtime> {
         RuntimeConfig::External => Box::new(external::External),
         RuntimeConfig::None => Box::new(none::NoProcess),
         RuntimeConfig::Process(p) => Box::new(process::Process::new(service, p.clone())),
+        RuntimeConfig::Docker(d) => Box::new(docker::DockerRuntime::new(service, d.clone())),
+        RuntimeConfig::Compose(c) => Box::new(compose::ComposeRuntime::new(service, c.clone())),
     }
 }

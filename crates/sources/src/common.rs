@@ -243,16 +243,13 @@ pub(crate) fn store_while_fingerprinting<T, E>(
     fingerprint: impl FnOnce() -> Result<Inspection, SourceError> + Send,
     store: impl FnOnce() -> Result<T, E>,
 ) -> (Result<T, E>, Result<Inspection, SourceError>) {
-    let dump_pid = tool.pid();
+    let kill_dump = tool.kill_switch();
     std::thread::scope(|s| {
         let fingerprint = s.spawn(move || {
             let result = fingerprint();
             if result.is_err() {
                 // The child is not reaped before this scope ends, so the pid is still ours.
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(dump_pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                kill_dump.kill();
             }
             result
         });
@@ -317,7 +314,7 @@ pub(crate) fn pipe_into(
 
 /// A tool's stdin that remembers whether a write to it failed.
 struct PipeSink {
-    inner: std::process::ChildStdin,
+    inner: Box<dyn std::io::Write + Send>,
     broken: bool,
 }
 
@@ -392,6 +389,89 @@ impl<S> Drop for ScratchDatabase<S> {
                 "could not drop the drill sandbox; drop it by hand: {}",
                 self.drop_by_hand
             ),
+        }
+    }
+}
+
+/// A private file where a tool runs: in the scratch directory on this host, or in the
+/// container's /tmp when the tool runs inside it (written through the exec API, so no
+/// secret ever passes through an argument). Removed when dropped.
+pub(crate) struct Staged<'a> {
+    path: String,
+    inside: Option<&'a dyn drydock_runtimes::Runtime>,
+    location: String,
+}
+
+impl Staged<'_> {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+pub(crate) fn stage<'a>(
+    inside: Option<&'a dyn drydock_runtimes::Runtime>,
+    scratch: &Path,
+    name: &str,
+    bytes: &[u8],
+    location: &str,
+) -> Result<Staged<'a>, SourceError> {
+    let path = match inside {
+        None => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let path = scratch.join(name);
+            let _ = std::fs::remove_file(&path);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| SourceError::io(location, format!("creating {name}"), e))?;
+            f.write_all(bytes)
+                .map_err(|e| SourceError::io(location, format!("writing {name}"), e))?;
+            path.to_string_lossy().into_owned()
+        }
+        Some(runtime) => {
+            let path = format!("/tmp/drydock-{}-{name}", std::process::id());
+            let mut tool = ToolSpec::new(Path::new("sh"))
+                .arg("-c")
+                .arg("umask 077 && cat > \"$0\"")
+                .arg(&path)
+                .stdin()
+                .inside(Some(runtime))
+                .spawn(location)?;
+            let mut stdin = tool.take_stdin();
+            let written = stdin.write_all(bytes);
+            drop(stdin);
+            tool.finish()?;
+            written.map_err(|e| {
+                SourceError::io(location, format!("writing {name} into the container"), e)
+            })?;
+            path
+        }
+    };
+    Ok(Staged {
+        path,
+        inside,
+        location: location.to_string(),
+    })
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        match self.inside {
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Some(runtime) => {
+                if let Ok(tool) = ToolSpec::new(Path::new("rm"))
+                    .arg("-f")
+                    .arg(&self.path)
+                    .inside(Some(runtime))
+                    .spawn(&self.location)
+                {
+                    let _ = tool.finish();
+                }
+            }
         }
     }
 }

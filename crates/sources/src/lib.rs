@@ -24,6 +24,7 @@ pub mod registry;
 pub mod sqlite;
 pub mod testdata;
 pub mod tree;
+pub mod volume;
 
 pub use registry::build;
 pub use testdata::{TestData, TestMeasures};
@@ -232,6 +233,12 @@ pub trait DataSource: Send + Sync {
     /// Reads the test data set back and measures it (the verification query set).
     /// Nothing populated measures as all zeros.
     fn measure_test_data(&self) -> Result<TestMeasures, SourceError>;
+
+    /// Running containers, besides the service's own runtime, that use this data and
+    /// must be stopped before a file-level restore (a Docker volume's users).
+    fn running_users(&self) -> Result<Vec<String>, SourceError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A throwaway restore target made by [`DataSource::sandbox`]; dropping it removes it
@@ -250,7 +257,7 @@ pub fn count_unit(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Postgres | SourceKind::Mysql | SourceKind::Sqlite => "rows",
         SourceKind::Redis => "keys",
-        SourceKind::Files => "bytes",
+        SourceKind::Files | SourceKind::Volume => "bytes",
     }
 }
 

@@ -43,11 +43,12 @@ use drydock_domain::{Event, Fingerprint, PartDigest, Secret, SourceRecord};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 
+use crate::common::Staged;
 use crate::common::{
     self, ddl_part, expect_format, host_port, pipe_into, sandbox_name, store_while_fingerprinting,
     tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
-use crate::process::{redact, PrivateFile, Tool};
+use crate::process::{redact, Tool};
 use crate::testdata::{
     self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
 };
@@ -70,6 +71,8 @@ const TRANSACTIONAL_ENGINES: &str = "'InnoDB', 'ROCKSDB', 'TokuDB'";
 pub struct Mysql {
     config: MysqlSource,
     target: Result<Target, String>,
+    /// With `exec = true`: the container the tools run in.
+    inside: Option<Box<dyn drydock_runtimes::Runtime>>,
 }
 
 impl SqlServer for Mysql {
@@ -85,7 +88,12 @@ impl SqlServer for Mysql {
 impl Mysql {
     pub fn new(config: MysqlSource) -> Self {
         let target = parse_url(&config.url);
-        Mysql { config, target }
+        let inside = exec_runtime(&config);
+        Mysql {
+            config,
+            target,
+            inside,
+        }
     }
 
     fn raw_connect(&self, t: &Target, db: Option<&str>) -> Result<Conn, mysql::Error> {
@@ -196,11 +204,16 @@ impl Mysql {
             .map_err(|e| self.query_error("starting a snapshot transaction", &e))
     }
 
-    /// The option file handing credentials to a tool.
-    fn option_file(&self, t: &Target, scratch: &Path) -> Result<PrivateFile, SourceError> {
+    /// The option file handing credentials to a tool (inside the server's container
+    /// when the tools run there, connecting over its loopback on the default port).
+    fn option_file(&self, t: &Target, scratch: &Path) -> Result<Staged<'_>, SourceError> {
+        let (host, port) = match self.inside {
+            Some(_) => ("127.0.0.1".to_string(), 3306),
+            None => (t.host.clone(), t.port),
+        };
         let mut text = String::from("[client]\n");
-        text.push_str(&format!("host={}\n", option_value(&t.host)?));
-        text.push_str(&format!("port={}\n", t.port));
+        text.push_str(&format!("host={}\n", option_value(&host)?));
+        text.push_str(&format!("port={port}\n"));
         text.push_str("protocol=TCP\n");
         text.push_str(&format!("user={}\n", option_value(&t.user)?));
         if let Some(pw) = self.password() {
@@ -209,8 +222,22 @@ impl Mysql {
             })?;
             text.push_str(&format!("password={value}\n"));
         }
-        PrivateFile::create(scratch, "drydock-mysql-client.cnf", &text)
-            .map_err(|e| SourceError::io(&self.location(), "writing the client option file", e))
+        common::stage(
+            self.inside.as_deref(),
+            scratch,
+            "drydock-mysql-client.cnf",
+            text.as_bytes(),
+            &self.location(),
+        )
+    }
+
+    /// The client tool: on this host the first of `names` found, inside the container
+    /// the first (it came with the server).
+    fn tool(&self, names: &[&str]) -> Result<PathBuf, SourceError> {
+        match self.inside {
+            Some(_) => Ok(PathBuf::from(names[0])),
+            None => find_tool(names),
+        }
     }
 
     fn spawn(
@@ -220,7 +247,7 @@ impl Mysql {
         stdin: bool,
         stdout: bool,
     ) -> Result<Tool, SourceError> {
-        let mut spec = tool_spec(program, args, stdin, stdout);
+        let mut spec = tool_spec(program, args, stdin, stdout).inside(self.inside.as_deref());
         spec.secrets = self.password().into_iter().collect();
         spec.spawn(&self.location())
     }
@@ -330,12 +357,14 @@ impl Mysql {
     fn with_database(&self, t: &Target, db: &str) -> Mysql {
         let mut config = self.config.clone();
         config.url = url_with_db(&config.url, db);
+        let inside = exec_runtime(&config);
         Mysql {
             config,
             target: Ok(Target {
                 db: db.to_string(),
                 ..t.clone()
             }),
+            inside,
         }
     }
 
@@ -505,7 +534,11 @@ impl DataSource for Mysql {
     }
 
     fn location(&self) -> String {
-        common::location("mysql", &self.target)
+        let base = common::location("mysql", &self.target);
+        match &self.config.exec_in {
+            Some(t) => format!("{base} (tools in service {}'s container)", t.service),
+            None => base,
+        }
     }
 
     fn restore_mode(&self) -> RestoreMode {
@@ -529,7 +562,7 @@ impl DataSource for Mysql {
         let mut lock = self.connect(t, Some(&t.db))?;
         let mut snap = self.connect(t, Some(&t.db))?;
         let mariadb = self.is_mariadb(&mut snap)?;
-        let dump = find_tool(if mariadb {
+        let dump = self.tool(if mariadb {
             &["mariadb-dump", "mysqldump"]
         } else {
             &["mysqldump", "mariadb-dump"]
@@ -563,7 +596,7 @@ impl DataSource for Mysql {
 
         let options = self.option_file(t, ctx.scratch)?;
         let mut args = vec![
-            format!("--defaults-extra-file={}", options.path().display()),
+            format!("--defaults-extra-file={}", options.path()),
             "--single-transaction".to_string(),
             "--routines".into(),
             "--triggers".into(),
@@ -647,7 +680,7 @@ impl DataSource for Mysql {
             let mut conn = self.connect(t, None)?;
             self.is_mariadb(&mut conn)?
         };
-        let client = find_tool(if mariadb {
+        let client = self.tool(if mariadb {
             &["mariadb", "mysql"]
         } else {
             &["mysql", "mariadb"]
@@ -655,7 +688,7 @@ impl DataSource for Mysql {
         self.prepare_database(t, ctx)?;
         let options = self.option_file(t, ctx.scratch)?;
         let args = vec![
-            format!("--defaults-extra-file={}", options.path().display()),
+            format!("--defaults-extra-file={}", options.path()),
             "--binary-mode".to_string(),
             "--batch".into(),
             "--max-allowed-packet=1G".into(),
@@ -966,6 +999,13 @@ fn find_tool(names: &[&str]) -> Result<PathBuf, SourceError> {
 }
 
 /// Whether a dump tool is MySQL's own `mysqldump` (it takes `--set-gtid-purged`).
+fn exec_runtime(config: &MysqlSource) -> Option<Box<dyn drydock_runtimes::Runtime>> {
+    config
+        .exec_in
+        .as_ref()
+        .map(|t| drydock_runtimes::build(&t.service, &t.runtime))
+}
+
 fn tool_is_mysql(program: &Path) -> bool {
     std::process::Command::new(program)
         .arg("--version")

@@ -27,7 +27,7 @@
 //! `public._drydock_canary`, fingerprinted like any other table.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,6 +72,8 @@ const USER_OBJECT: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema')
 pub struct Postgres {
     config: PostgresSource,
     target: Result<Target, String>,
+    /// With `exec = true`: the container the tools run in.
+    inside: Option<Box<dyn drydock_runtimes::Runtime>>,
 }
 
 impl SqlServer for Postgres {
@@ -87,7 +89,15 @@ impl SqlServer for Postgres {
 impl Postgres {
     pub fn new(config: PostgresSource) -> Self {
         let target = parse_url(&config.url);
-        Postgres { config, target }
+        let inside = config
+            .exec_in
+            .as_ref()
+            .map(|t| drydock_runtimes::build(&t.service, &t.runtime));
+        Postgres {
+            config,
+            target,
+            inside,
+        }
     }
 
     fn raw_connect(&self, t: &Target, db: &str) -> Result<Client, postgres::Error> {
@@ -215,14 +225,19 @@ impl Postgres {
         Ok((row.get::<_, i32>(0) / 10000) as u32)
     }
 
-    /// Host, port and user arguments shared by `pg_dump` and `pg_restore`.
-    fn connection_args(t: &Target, db: &str) -> Vec<String> {
+    /// Host, port and user arguments shared by `pg_dump` and `pg_restore`. Inside the
+    /// server's container the tools connect to it on the loopback's default port.
+    fn connection_args(&self, t: &Target, db: &str) -> Vec<String> {
+        let (host, port) = match self.inside {
+            Some(_) => ("127.0.0.1".to_string(), 5432),
+            None => (t.host.clone(), t.port),
+        };
         vec![
             "--no-password".into(),
             "-h".into(),
-            t.host.clone(),
+            host,
             "-p".into(),
-            t.port.to_string(),
+            port.to_string(),
             "-U".into(),
             t.user.clone(),
             // A conninfo string, so that no database name is ever taken for an option.
@@ -237,7 +252,7 @@ impl Postgres {
         stdin: bool,
         stdout: bool,
     ) -> Result<Tool, SourceError> {
-        let mut spec = tool_spec(program, args, stdin, stdout);
+        let mut spec = tool_spec(program, args, stdin, stdout).inside(self.inside.as_deref());
         if let Some(pw) = self.password() {
             spec = spec.env("PGPASSWORD", pw);
         }
@@ -342,11 +357,15 @@ impl Postgres {
         server_major: u32,
     ) -> Result<Option<BTreeMap<String, PartDigest>>, SourceError> {
         let loc = self.location();
-        let pg_restore = pg_program("pg_restore", server_major)?;
-        let archive = scratch.join("drydock-toc-prefix.pgdump");
-        write_private(&archive, prefix)
-            .map_err(|e| SourceError::io(&loc, "writing the archive's table of contents", e))?;
-        let archive_arg = archive.to_string_lossy().into_owned();
+        let pg_restore = self.program("pg_restore", server_major)?;
+        let archive = common::stage(
+            self.inside.as_deref(),
+            scratch,
+            "drydock-toc-prefix.pgdump",
+            prefix,
+            &loc,
+        )?;
+        let archive_arg = archive.path().to_string();
         let list = match run_capture(self.spawn_tool(
             &pg_restore,
             &["--list".into(), archive_arg.clone()],
@@ -356,7 +375,7 @@ impl Postgres {
             Ok(list) => list,
             Err(e) => {
                 tracing::warn!(location = %loc, error = %e, "cannot read the dump's table of contents; sequence values are taken live");
-                let _ = std::fs::remove_file(&archive);
+                drop(archive);
                 return Ok(None);
             }
         };
@@ -366,22 +385,26 @@ impl Postgres {
             .collect();
         let mut out = BTreeMap::new();
         if !wanted.is_empty() {
-            let list_file = scratch.join("drydock-toc-sequences.list");
-            write_private(&list_file, wanted.join("\n").as_bytes())
-                .map_err(|e| SourceError::io(&loc, "writing the sequence list", e))?;
+            let list_file = common::stage(
+                self.inside.as_deref(),
+                scratch,
+                "drydock-toc-sequences.list",
+                wanted.join("\n").as_bytes(),
+                &loc,
+            )?;
             let args = vec![
                 "--use-list".to_string(),
-                list_file.to_string_lossy().into_owned(),
+                list_file.path().to_string(),
                 "--file=-".into(),
                 archive_arg,
             ];
             let sql = run_capture(self.spawn_tool(&pg_restore, &args, false, true)?);
-            let _ = std::fs::remove_file(&list_file);
+            drop(list_file);
             let sql = match sql {
                 Ok(sql) => sql,
                 Err(e) => {
                     tracing::warn!(location = %loc, error = %e, "cannot read the dump's sequence values; they are taken live");
-                    let _ = std::fs::remove_file(&archive);
+                    drop(archive);
                     return Ok(None);
                 }
             };
@@ -397,8 +420,17 @@ impl Postgres {
                 out.insert(format!("seq:{schema}.{name}"), sequence_part(value, called));
             }
         }
-        let _ = std::fs::remove_file(&archive);
+        drop(archive);
         Ok(Some(out))
+    }
+
+    /// The tool to run: on this host the one matching the server's version, inside the
+    /// container the one on its PATH (it came with the server).
+    fn program(&self, name: &str, server_major: u32) -> Result<PathBuf, SourceError> {
+        match self.inside {
+            Some(_) => Ok(PathBuf::from(name)),
+            None => pg_program(name, server_major),
+        }
     }
 
     /// A connection from which other databases can be created and dropped: the
@@ -422,12 +454,17 @@ impl Postgres {
     fn with_database(&self, t: &Target, db: &str) -> Postgres {
         let mut config = self.config.clone();
         config.url = url_with_db(&config.url, db);
+        let inside = config
+            .exec_in
+            .as_ref()
+            .map(|t| drydock_runtimes::build(&t.service, &t.runtime));
         Postgres {
             config,
             target: Ok(Target {
                 db: db.to_string(),
                 ..t.clone()
             }),
+            inside,
         }
     }
 
@@ -660,7 +697,11 @@ impl DataSource for Postgres {
     }
 
     fn location(&self) -> String {
-        common::location("postgres", &self.target)
+        let base = common::location("postgres", &self.target);
+        match &self.config.exec_in {
+            Some(t) => format!("{base} (tools in service {}'s container)", t.service),
+            None => base,
+        }
     }
 
     fn restore_mode(&self) -> RestoreMode {
@@ -685,7 +726,7 @@ impl DataSource for Postgres {
         let loc = self.location();
         let mut client = self.snapshot_connection(t)?;
         let major = self.server_major(&mut client)?;
-        let pg_dump = pg_program("pg_dump", major)?;
+        let pg_dump = self.program("pg_dump", major)?;
         // Taken just before the snapshot: every commit up to here is in it (and perhaps
         // a few after), so RPO computed from it errs on the safe side.
         let consistent_at = jiff::Timestamp::now();
@@ -698,7 +739,7 @@ impl DataSource for Postgres {
             "--format=custom".to_string(),
             format!("--snapshot={snapshot}"),
         ];
-        args.extend(Self::connection_args(t, &t.db));
+        args.extend(self.connection_args(t, &t.db));
         let mut tool = self.spawn_tool(&pg_dump, &args, false, true)?;
         let prefix = Arc::new(Mutex::new(Vec::new()));
         let reader = PrefixTee {
@@ -775,7 +816,7 @@ impl DataSource for Postgres {
             let mut client = self.connect(t, &t.db)?;
             self.server_major(&mut client)?
         };
-        let pg_restore = pg_program("pg_restore", major)?;
+        let pg_restore = self.program("pg_restore", major)?;
         let mut args = vec![
             "--no-owner".to_string(),
             "--exit-on-error".into(),
@@ -784,7 +825,7 @@ impl DataSource for Postgres {
         if clean {
             args.extend(["--clean".to_string(), "--if-exists".into()]);
         }
-        args.extend(Self::connection_args(t, &t.db));
+        args.extend(self.connection_args(t, &t.db));
         let tool = self.spawn_tool(&pg_restore, &args, true, false)?;
         pipe_into(tool, fetch, &loc)
     }
@@ -1024,17 +1065,6 @@ fn run_capture(mut tool: Tool) -> Result<String, SourceError> {
     tool.finish()?;
     read.map_err(|e| SourceError::io("pg_restore", "reading its output", e))?;
     Ok(out)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
 }
 
 fn sequence_part(last_value: i64, is_called: bool) -> PartDigest {

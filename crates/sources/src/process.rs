@@ -1,6 +1,10 @@
 //! Child processes for dump and restore tools: spawned with secrets only in their
 //! environment or 0600 files (never argv), stderr's tail kept (redacted) for error
 //! messages, killed if dropped unfinished so a failed run leaves no stray dump behind.
+//!
+//! A tool runs on this host, or (a source with `exec = true`) inside the service's
+//! container through its runtime's exec API ([`ToolSpec::inside`]); the adapters see the
+//! same [`Tool`] either way, so their consistency and fingerprint logic is shared.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -8,20 +12,51 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use drydock_runtimes::docker::{ExecKill, ExecProcess};
+use drydock_runtimes::Runtime;
 
 use crate::SourceError;
 
 /// How much of a tool's stderr an error message shows.
 const STDERR_TAIL_BYTES: usize = 2048;
 
+/// Where a tool runs.
+enum Running {
+    Host(Child),
+    Container(ExecProcess),
+}
+
+/// Stops a running tool from another thread.
+#[derive(Clone)]
+pub enum KillSwitch {
+    Pid(u32),
+    Exec(Option<ExecKill>),
+}
+
+impl KillSwitch {
+    pub fn kill(&self) {
+        match self {
+            KillSwitch::Pid(pid) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            KillSwitch::Exec(Some(k)) => k.kill(),
+            KillSwitch::Exec(None) => {}
+        }
+    }
+}
+
 /// A running tool.
 pub struct Tool {
     name: String,
     location: String,
-    child: Option<Child>,
+    child: Option<Running>,
     tail: Arc<Mutex<VecDeque<u8>>>,
     reader: Option<JoinHandle<()>>,
     secrets: Vec<String>,
@@ -37,6 +72,8 @@ pub struct ToolSpec<'a> {
     pub stdout: bool,
     /// Strings that must never appear in messages (passwords), besides `env` values.
     pub secrets: Vec<&'a str>,
+    /// Run inside this runtime's container instead of on this host.
+    pub inside: Option<&'a dyn Runtime>,
 }
 
 impl<'a> ToolSpec<'a> {
@@ -48,7 +85,14 @@ impl<'a> ToolSpec<'a> {
             stdin: false,
             stdout: false,
             secrets: Vec::new(),
+            inside: None,
         }
+    }
+    /// Runs the tool inside `runtime`'s container (the program is looked up on the
+    /// container's PATH).
+    pub fn inside(mut self, runtime: Option<&'a dyn Runtime>) -> Self {
+        self.inside = runtime;
+        self
     }
     pub fn arg(mut self, a: &'a (impl AsRef<OsStr> + ?Sized)) -> Self {
         self.args.push(a.as_ref());
@@ -75,6 +119,9 @@ impl<'a> ToolSpec<'a> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        if let Some(runtime) = self.inside {
+            return self.spawn_inside(runtime, name, location);
+        }
         let mut cmd = Command::new(self.program);
         cmd.args(&self.args)
             .envs(self.env.iter().copied())
@@ -99,8 +146,47 @@ impl<'a> ToolSpec<'a> {
                 SourceError::io(location, format!("cannot start {name}"), e)
             }
         })?;
+        let stderr = child.stderr.take().expect("stderr piped");
+        Ok(self.tool(name, location, Running::Host(child), Box::new(stderr)))
+    }
+
+    fn spawn_inside(
+        &self,
+        runtime: &dyn Runtime,
+        name: String,
+        location: &str,
+    ) -> Result<Tool, SourceError> {
+        let mut cmd = vec![self.program.to_string_lossy().into_owned()];
+        cmd.extend(self.args.iter().map(|a| a.to_string_lossy().into_owned()));
+        let env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut exec = runtime
+            .exec(&cmd, &env, self.stdin)
+            .map_err(|e| SourceError::Invalid {
+                location: location.to_string(),
+                message: format!("cannot run {name} inside the container: {e}"),
+            })?;
+        let stderr = exec.stderr.take().expect("stderr piped");
+        if !self.stdout {
+            // Nobody reads it: drain it so the tool never blocks on a full pipe.
+            if let Some(mut out) = exec.stdout.take() {
+                std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            }
+        }
+        Ok(self.tool(name, location, Running::Container(exec), Box::new(stderr)))
+    }
+
+    fn tool(
+        &self,
+        name: String,
+        location: &str,
+        child: Running,
+        mut stderr: Box<dyn Read + Send>,
+    ) -> Tool {
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_BYTES)));
-        let mut stderr = child.stderr.take().expect("stderr piped");
         let sink = Arc::clone(&tail);
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -114,7 +200,7 @@ impl<'a> ToolSpec<'a> {
                 t.drain(..excess);
             }
         });
-        Ok(Tool {
+        Tool {
             name,
             location: location.to_string(),
             child: Some(child),
@@ -126,27 +212,40 @@ impl<'a> ToolSpec<'a> {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.to_string())
                 .collect(),
-        })
+        }
     }
 }
 
 impl Tool {
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+    /// A handle that stops this tool from another thread.
+    pub fn kill_switch(&self) -> KillSwitch {
+        match self.child.as_ref() {
+            Some(Running::Host(c)) => KillSwitch::Pid(c.id()),
+            Some(Running::Container(e)) => KillSwitch::Exec(e.kill_handle()),
+            None => KillSwitch::Exec(None),
+        }
     }
 
-    pub fn take_stdout(&mut self) -> ChildStdout {
-        self.child
-            .as_mut()
-            .and_then(|c| c.stdout.take())
-            .expect("stdout piped and taken once")
+    pub fn take_stdout(&mut self) -> Box<dyn Read + Send> {
+        match self.child.as_mut() {
+            Some(Running::Host(c)) => {
+                Box::new(c.stdout.take().expect("stdout piped and taken once"))
+            }
+            Some(Running::Container(e)) => {
+                Box::new(e.stdout.take().expect("stdout piped and taken once"))
+            }
+            None => panic!("tool already finished"),
+        }
     }
 
-    pub fn take_stdin(&mut self) -> ChildStdin {
-        self.child
-            .as_mut()
-            .and_then(|c| c.stdin.take())
-            .expect("stdin piped and taken once")
+    pub fn take_stdin(&mut self) -> Box<dyn Write + Send> {
+        match self.child.as_mut() {
+            Some(Running::Host(c)) => Box::new(c.stdin.take().expect("stdin piped and taken once")),
+            Some(Running::Container(e)) => {
+                Box::new(e.stdin.take().expect("stdin piped and taken once"))
+            }
+            None => panic!("tool already finished"),
+        }
     }
 
     /// The redacted tail of stderr so far.
@@ -158,23 +257,38 @@ impl Tool {
     /// Waits for the tool; a non-zero exit or a signal becomes [`SourceError::Tool`]
     /// carrying the redacted tail of its stderr.
     pub fn finish(mut self) -> Result<(), SourceError> {
-        let mut child = self.child.take().expect("not finished yet");
-        let status = child.wait().map_err(|e| {
-            SourceError::io(&self.location, format!("waiting for {}", self.name), e)
-        })?;
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        if status.success() {
-            return Ok(());
-        }
-        let status = match (
-            status.code(),
-            std::os::unix::process::ExitStatusExt::signal(&status),
-        ) {
-            (Some(code), _) => format!("exit status {code}"),
-            (None, Some(sig)) => format!("killed by signal {sig}"),
-            _ => status.to_string(),
+        let status = match self.child.take().expect("not finished yet") {
+            Running::Host(mut child) => {
+                let status = child.wait().map_err(|e| {
+                    SourceError::io(&self.location, format!("waiting for {}", self.name), e)
+                })?;
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                if status.success() {
+                    return Ok(());
+                }
+                match (
+                    status.code(),
+                    std::os::unix::process::ExitStatusExt::signal(&status),
+                ) {
+                    (Some(code), _) => format!("exit status {code}"),
+                    (None, Some(sig)) => format!("killed by signal {sig}"),
+                    _ => status.to_string(),
+                }
+            }
+            Running::Container(mut exec) => {
+                let result = exec.wait();
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                match result {
+                    Ok(Some(0)) => return Ok(()),
+                    Ok(Some(code)) => format!("exit status {code} in the container"),
+                    Ok(None) => "no exit status from the container".to_string(),
+                    Err(e) => format!("exec session failed: {e}"),
+                }
+            }
         };
         let tail = self.stderr_tail();
         Err(SourceError::Tool {
@@ -191,9 +305,13 @@ impl Tool {
 
     /// Stops the tool now (used when the other side of a pipe failed).
     pub fn kill(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+        match self.child.as_mut() {
+            Some(Running::Host(child)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Some(Running::Container(exec)) => exec.kill(),
+            None => {}
         }
     }
 }

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drydock_domain::config::{RedisSource, SourceKind};
+use drydock_domain::config::{ExecTarget, RedisSource, SourceKind};
 use drydock_domain::{Event, Fingerprint, RowSetDigest, Secret, SourceRecord};
 use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Value};
 use sha2::{Digest, Sha256};
@@ -185,8 +185,47 @@ impl Redis {
         SourceError::query(&self.loc(), what, redact(&e.to_string(), &self.secrets()))
     }
 
+    /// With `exec = true`: `redis-cli --rdb` inside the server's container (its own
+    /// version), the RDB streamed out through the exec API into `dest`.
+    fn fetch_rdb_inside(&self, dest: &Path, target: &ExecTarget) -> Result<(), SourceError> {
+        let loc = self.loc();
+        let runtime = drydock_runtimes::build(&target.service, &target.runtime);
+        let ep = self.endpoint()?;
+        let user = ep
+            .username
+            .as_deref()
+            .map(|u| format!(" --user '{}'", u.replace('\'', "")))
+            .unwrap_or_default();
+        // The server listens on its default port inside its container.
+        let script = format!(
+            "f=/tmp/drydock-rdb-$$; redis-cli -h 127.0.0.1 -p 6379{user} --rdb \"$f\" >&2 && cat \"$f\"; s=$?; rm -f \"$f\"; exit $s"
+        );
+        let mut spec = ToolSpec::new(Path::new("sh"))
+            .arg("-c")
+            .arg(&script)
+            .stdout()
+            .inside(Some(runtime.as_ref()));
+        if let Some(pw) = self.password() {
+            spec = spec.env("REDISCLI_AUTH", pw);
+        }
+        let mut tool = spec.spawn(&loc)?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dest)
+            .map_err(|e| SourceError::io(&loc, "opening the RDB file", e))?;
+        let copied = std::io::copy(&mut tool.take_stdout(), &mut out);
+        tool.finish()?;
+        copied.map_err(|e| SourceError::io(&loc, "reading the RDB from the container", e))?;
+        out.sync_all()
+            .map_err(|e| SourceError::io(&loc, "syncing the RDB file", e))
+    }
+
     /// Streams an RDB into `dest` (an empty private file) like `redis-cli --rdb`.
     fn fetch_rdb_via_cli(&self, dest: &Path) -> Result<(), SourceError> {
+        if let Some(target) = &self.config.exec_in {
+            return self.fetch_rdb_inside(dest, target);
+        }
         let loc = self.loc();
         let program = find_program("redis-cli").ok_or_else(|| SourceError::MissingTool {
             program: "redis-cli".into(),
@@ -569,6 +608,8 @@ impl DataSource for Redis {
                 "DRYDOCK_SANDBOX_PASSWORD",
                 &server.password,
             )),
+            exec: false,
+            exec_in: None,
         });
         Ok(Box::new(RedisSandbox {
             target,
@@ -1291,6 +1332,8 @@ mod tests {
             priority: Priority::Low,
             url: server.url(),
             password: Some(Secret::from_env_value("PW", "bg-pass-canary")),
+            exec: false,
+            exec_in: None,
         });
         let work = tempfile::tempdir().unwrap();
         let rdb = work.path().join("dump.rdb");

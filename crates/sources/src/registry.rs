@@ -11,5 +11,6 @@ pub fn build(config: &SourceConfig) -> Box<dyn DataSource> {
         SourceConfig::Redis(c) => Box::new(crate::redis::Redis::new(c.clone())),
         SourceConfig::Sqlite(c) => Box::new(crate::sqlite::Sqlite::new(c.clone())),
         SourceConfig::Files(c) => Box::new(crate::files::Files::new(c.clone())),
+        SourceConfig::Volume(c) => Box::new(crate::volume::Volume::new(c.clone())),
     }
 }

@@ -29,6 +29,8 @@ fn source_with(url: String, password: Option<&str>) -> Mysql {
         priority: Priority::Critical,
         url,
         password: password.map(|p| Secret::from_env_value("MYSQL_PASSWORD", p)),
+        exec: false,
+        exec_in: None,
     })
 }
 

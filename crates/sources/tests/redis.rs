@@ -22,6 +22,8 @@ fn source_at(url: &str, password: Option<&str>) -> Redis {
         priority: Priority::High,
         url: url.to_string(),
         password: password.map(|p| Secret::from_env_value("REDIS_PASSWORD", p)),
+        exec: false,
+        exec_in: None,
     })
 }
 

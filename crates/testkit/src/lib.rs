@@ -5,6 +5,7 @@
 //! a mock.
 
 pub mod dnsmasq;
+pub mod docker;
 pub mod etcd;
 pub mod faultproxy;
 pub mod garage;

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use crate::server::{self, copy_tree, random_password, wait_exit};
 use crate::{program, wait_until};
 
-const TEMPLATE_PASSWORD: &str = "drydock-template-pw";
+pub(crate) const TEMPLATE_PASSWORD: &str = "drydock-template-pw";
 const USER: &str = "root";
 
 pub struct MariaDb {
@@ -233,7 +233,7 @@ fn server_args(data: &Path, run_dir: &Path) -> Vec<String> {
 
 /// The shared, initialised data directory for this MariaDB version (made once): root
 /// accounts have [`TEMPLATE_PASSWORD`].
-fn template() -> PathBuf {
+pub(crate) fn template() -> PathBuf {
     static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     TEMPLATE
         .get_or_init(|| {

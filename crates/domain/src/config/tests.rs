@@ -339,3 +339,82 @@ health = [
     assert!(!e.contains("hunter2"), "{e}");
     insta::assert_snapshot!(e);
 }
+
+const HEAD: &str = "[stack]\nname = \"s\"\nstate_dir = \"state\"\n\n[repository]\npath = \"/r\"\npassword = \"${env:DRYDOCK_TEST_REPO_PW}\"\n";
+
+#[test]
+fn docker_compose_volume_and_exec_load() {
+    let c = load(&format!(
+        "{HEAD}
+[services.db]
+stop_during_backup = true
+runtime = {{ kind = \"docker\", container = \"clinic-db\", stop_timeout = \"5s\" }}
+data = [
+  {{ kind = \"postgres\", priority = \"critical\", exec = true, url = \"postgres://app@127.0.0.1:5432/app\", password = \"${{env:DRYDOCK_TEST_PG_PW}}\" }},
+  {{ kind = \"volume\", volume = \"clinic_keys\" }},
+  {{ kind = \"volume\", name = \"uploads\", path = \"uploads\", priority = \"medium\" }},
+]
+
+[services.api]
+runtime = {{ kind = \"compose\", project = \"clinic\", service = \"api\", file = \"docker-compose.yml\", profile = \"app\" }}
+"
+    ))
+    .unwrap();
+    let db = &c.services["db"];
+    assert!(db.stop_during_backup);
+    let RuntimeConfig::Docker(d) = &db.runtime else {
+        panic!("docker runtime")
+    };
+    assert_eq!(d.stop_timeout, Duration::from_secs(5));
+    assert_eq!(d.health_timeout, Duration::from_secs(60));
+    let SourceConfig::Postgres(pg) = &db.data[0] else {
+        panic!("postgres")
+    };
+    // The container the tools run in comes from the service.
+    assert_eq!(pg.exec_in.as_ref().unwrap().service, "db");
+    // A volume without a priority takes its label's (medium until it is read).
+    assert_eq!(db.data[1].priority(), Priority::Medium);
+    let SourceConfig::Volume(v) = &db.data[2] else {
+        panic!("volume")
+    };
+    assert_eq!(v.path.as_deref(), Some(Path::new("/etc/drydock/uploads")));
+    let RuntimeConfig::Compose(api) = &c.services["api"].runtime else {
+        panic!("compose runtime")
+    };
+    assert_eq!(
+        api.file.as_deref(),
+        Some(Path::new("/etc/drydock/docker-compose.yml"))
+    );
+}
+
+#[test]
+fn bad_docker_settings_are_each_named_with_their_line() {
+    let e = errors(&format!(
+        "{HEAD}
+[services.db]
+stop_during_backup = true
+runtime = {{ kind = \"external\" }}
+data = [
+  {{ kind = \"postgres\", priority = \"critical\", exec = true, url = \"postgres://app@127.0.0.1:5432/app\" }},
+  {{ kind = \"volume\", volume = \"v\", path = \"/srv\" }},
+  {{ kind = \"volume\" }},
+  {{ kind = \"volume\", path = \"/srv/data\" }},
+  {{ kind = \"volume\", volume = \"bad name!\" }},
+]
+
+[services.c]
+runtime = {{ kind = \"docker\", container = \"\" }}
+"
+    ));
+    for expected in [
+        "drydock.toml:10: services.db.stop_during_backup: drydock cannot stop a service whose runtime is `external`",
+        "drydock.toml:13: services.db.data[0].exec: exec = true runs the tools inside the service's container",
+        "drydock.toml:14: services.db.data[1]: give either `volume`",
+        "drydock.toml:15: services.db.data[2]: missing `volume` or `path`",
+        "drydock.toml:16: services.db.data[3]: a bind mount has no labels to take its priority from; add `priority`",
+        "drydock.toml:17: services.db.data[4].volume: invalid Docker volume name `bad name!`",
+        "drydock.toml:21: services.c.runtime.container: invalid container name ``",
+    ] {
+        assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
+    }
+}

@@ -1,0 +1,337 @@
+//! What backup and restore do about containers: volume labels become priorities
+//! ([`with_volume_labels`]); the containers that must not run while their data is read
+//! are stopped before a backup reads anything and always started again
+//! ([`StopDuringBackup`]: on success, on error, on a panic, and on SIGINT/SIGTERM, after
+//! which the process exits); a restore stops a volume's running users only when told
+//! to (`--stop`), and starts them again afterwards.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use std::time::Duration;
+
+use drydock_domain::config::{
+    Config, DockerRuntimeConfig, RuntimeConfig, SourceConfig, LABEL_STOP_DURING_BACKUP,
+};
+use drydock_domain::plan::PlannedSource as Planned;
+use drydock_domain::{Event, EventSink};
+use drydock_runtimes::docker::{DockerClient, DockerRuntime};
+use drydock_runtimes::{Runtime, State};
+use serde::Serialize;
+
+use crate::EngineError;
+
+/// `config` with every volume source's label priority read from Docker (only when some
+/// volume has no priority in the config). Labels drydock does not understand become
+/// warnings.
+pub fn with_volume_labels(config: &Config, events: &dyn EventSink) -> (Config, Vec<String>) {
+    let mut config = config.clone();
+    let mut warnings = Vec::new();
+    for (service, svc) in config.services.iter_mut() {
+        for source in svc.data.iter_mut() {
+            let SourceConfig::Volume(v) = source else {
+                continue;
+            };
+            let (Some(name), None) = (v.volume.clone(), v.priority) else {
+                continue;
+            };
+            // A missing volume or an unreachable daemon: the source's own check says so,
+            // with the fix, when it is backed up.
+            if let Ok(Some(labels)) = drydock_sources::volume::volume_labels(&name) {
+                v.label_priority = labels.priority;
+                let problem = match (&labels.invalid, labels.priority) {
+                    (Some(raw), _) => Some(format!("its label drydock.backup=`{raw}` is not a priority (critical, high, medium, low, none)")),
+                    (None, None) => Some("it has no drydock.backup label".to_string()),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    let message = format!("{service}/{}: volume `{name}`: {problem} and the config gives no priority; treated as medium", source_name(v));
+                    events.emit(Event::Warning {
+                        message: message.clone(),
+                    });
+                    warnings.push(message);
+                }
+            }
+        }
+    }
+    (config, warnings)
+}
+
+fn source_name(v: &drydock_domain::config::VolumeSource) -> &str {
+    v.name.as_deref().unwrap_or("volume")
+}
+
+/// A container (or service) stopped for the backup and started again after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restarted {
+    /// The service, or `container NAME` for a labelled container of no service.
+    pub service: String,
+    /// `running` (and healthy when it has a health check) or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Stopped {
+    who: String,
+    runtime: Box<dyn Runtime>,
+}
+
+/// Stops what must not run while its data is read; starts it again when finished or
+/// dropped, and when the process is told to end (SIGINT/SIGTERM).
+pub struct StopDuringBackup {
+    stopped: Arc<Mutex<Vec<Stopped>>>,
+    events: Arc<dyn EventSink>,
+}
+
+/// What the signal handler restarts; one per process, shared by every guard.
+fn pending() -> &'static Arc<Mutex<Vec<Stopped>>> {
+    static PENDING: OnceLock<Arc<Mutex<Vec<Stopped>>>> = OnceLock::new();
+    PENDING.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+/// Installs (once) the handler that, on SIGINT or SIGTERM, starts every stopped
+/// container again and then exits with 128 + the signal. A second signal while it
+/// restarts waits: nothing is left stopped.
+fn install_signal_handler() -> Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+                .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
+            std::thread::Builder::new()
+                .name("drydock-signals".into())
+                .spawn(move || {
+                    if let Some(sig) = signals.forever().next() {
+                        let mut stopped = pending().lock().unwrap_or_else(|p| p.into_inner());
+                        let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                        if !stopped.is_empty() {
+                            eprintln!(
+                                "drydock: {name} received; starting the {} stopped service(s) again before exiting",
+                                stopped.len()
+                            );
+                        }
+                        for s in stopped.drain(..).rev() {
+                            match s.runtime.start() {
+                                Ok(()) => eprintln!("drydock: {} started again", s.who),
+                                Err(e) => eprintln!("drydock: {} could not be started again: {e}", s.who),
+                            }
+                        }
+                        std::process::exit(128 + sig);
+                    }
+                })
+                .map(|_| ())
+                .map_err(|e| format!("cannot start the signal thread: {e}"))
+        })
+        .clone()
+}
+
+impl StopDuringBackup {
+    /// Stops, before anything is read: every service with `stop_during_backup` that
+    /// has a planned source, and every container labelled
+    /// `drydock.stop-during-backup=true` that mounts a planned volume. Only what runs
+    /// is stopped (and so restarted). When a stop fails, what was stopped is started
+    /// again and the backup does not run.
+    pub fn stop(
+        config: &Config,
+        planned: &[Planned<'_>],
+        events: Arc<dyn EventSink>,
+    ) -> Result<StopDuringBackup, EngineError> {
+        let mut wanted: Vec<(String, Box<dyn Runtime>)> = Vec::new();
+        let mut services: Vec<&str> = planned.iter().map(|p| p.service).collect();
+        services.dedup();
+        for service in &services {
+            let svc = &config.services[*service];
+            if svc.stop_during_backup {
+                wanted.push((
+                    format!("service `{service}`"),
+                    drydock_runtimes::build(service, &svc.runtime),
+                ));
+            }
+        }
+        let labelled = labelled_users(planned)?;
+        for container in labelled {
+            let already = wanted
+                .iter()
+                .any(|(_, r)| r.container().ok().flatten().as_deref() == Some(container.as_str()));
+            if !already {
+                let runtime = DockerRuntime::new(&container, container_config(config, &container));
+                wanted.push((format!("container `{container}`"), Box::new(runtime)));
+            }
+        }
+        let guard = StopDuringBackup {
+            stopped: Arc::clone(pending()),
+            events,
+        };
+        if wanted.is_empty() {
+            return Ok(guard);
+        }
+        install_signal_handler().map_err(EngineError::Refused)?;
+        for (who, runtime) in wanted {
+            let state = runtime.state().map_err(|e| {
+                EngineError::Refused(format!(
+                    "cannot stop {who} for the backup: {e}; nothing was backed up"
+                ))
+            })?;
+            if state != State::Running {
+                continue;
+            }
+            guard.events.emit(Event::Step {
+                message: format!("stopping {who} while its data is read"),
+            });
+            // Recorded before the stop: a signal during the stop still starts it again.
+            let mut list = guard.stopped.lock().unwrap_or_else(|p| p.into_inner());
+            let result = runtime.stop();
+            list.push(Stopped {
+                who: who.clone(),
+                runtime,
+            });
+            drop(list);
+            if let Err(e) = result {
+                return Err(EngineError::Refused(format!(
+                    "cannot stop {who} for the backup: {e}; nothing was backed up (what was stopped is started again)"
+                )));
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Starts everything stopped again (newest first) and waits for each to run and be
+    /// healthy; what did not come back is reported.
+    pub fn restart(&self) -> Vec<Restarted> {
+        // Held throughout, so a signal arriving now waits until all is started.
+        let mut list = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for s in list.drain(..).rev() {
+            self.events.emit(Event::Step {
+                message: format!("starting {} again", s.who),
+            });
+            let result = s.runtime.start();
+            if let Err(e) = &result {
+                self.events.emit(Event::Warning {
+                    message: format!("{} did not come back after the backup: {e}", s.who),
+                });
+            }
+            out.push(Restarted {
+                service: s.who,
+                status: if result.is_ok() { "running" } else { "failed" },
+                error: result.err().map(|e| e.to_string()),
+            });
+        }
+        out
+    }
+}
+
+impl Drop for StopDuringBackup {
+    fn drop(&mut self) {
+        let _ = self.restart();
+    }
+}
+
+/// Containers labelled `drydock.stop-during-backup=true` that mount a planned volume.
+fn labelled_users(planned: &[Planned<'_>]) -> Result<Vec<String>, EngineError> {
+    let volumes: Vec<&drydock_domain::config::VolumeSource> = planned
+        .iter()
+        .filter_map(|p| match p.source {
+            SourceConfig::Volume(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    if volumes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = match DockerClient::connect() {
+        Ok(c) => c,
+        // The volumes' own checks report the daemon with the fix.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut filters = HashMap::new();
+    filters.insert(
+        "label".to_string(),
+        vec![format!("{LABEL_STOP_DURING_BACKUP}=true")],
+    );
+    let containers = client
+        .containers(filters)
+        .map_err(|e| EngineError::Refused(format!("cannot list containers: {e}")))?;
+    let mut out = Vec::new();
+    for c in containers {
+        let mounts = c.mounts.clone().unwrap_or_default();
+        let uses = volumes.iter().any(|v| {
+            mounts.iter().any(|m| match (&v.volume, &v.path) {
+                (Some(name), _) => m.name.as_deref() == Some(name.as_str()),
+                (None, Some(path)) => {
+                    m.source.as_deref().map(|s| s.trim_end_matches('/'))
+                        == Some(path.to_string_lossy().trim_end_matches('/'))
+                }
+                _ => false,
+            })
+        });
+        if uses {
+            if let Some(name) = c.names.as_ref().and_then(|n| n.first()) {
+                out.push(name.trim_start_matches('/').to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How to handle container `name`: as the `docker` runtime of the service that
+/// declares it, else with Docker's own default stop timeout (10 s).
+pub fn container_config(config: &Config, name: &str) -> DockerRuntimeConfig {
+    config
+        .services
+        .values()
+        .find_map(|svc| match &svc.runtime {
+            RuntimeConfig::Docker(d) if d.container == name => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| DockerRuntimeConfig {
+            container: name.to_string(),
+            stop_timeout: Duration::from_secs(10),
+            health_timeout: Duration::from_secs(60),
+        })
+}
+
+/// Stops the running containers a volume restore would pull the data from under;
+/// started again (waiting for health) when dropped.
+pub struct StoppedUsers {
+    runtimes: Vec<(String, DockerRuntime)>,
+}
+
+impl StoppedUsers {
+    pub fn stop(
+        containers: &[DockerRuntimeConfig],
+        events: &dyn EventSink,
+    ) -> Result<StoppedUsers, String> {
+        let mut out = StoppedUsers {
+            runtimes: Vec::new(),
+        };
+        for c in containers {
+            let name = &c.container;
+            let runtime = DockerRuntime::new(name, c.clone());
+            events.emit(Event::Step {
+                message: format!("stopping container `{name}` (it uses the volume)"),
+            });
+            runtime.stop().map_err(|e| e.to_string())?;
+            out.runtimes.push((name.clone(), runtime));
+        }
+        Ok(out)
+    }
+
+    /// Starts them again; the errors of those that did not come back.
+    pub fn start(&mut self) -> Vec<String> {
+        self.runtimes
+            .drain(..)
+            .rev()
+            .filter_map(|(name, r)| r.start().err().map(|e| format!("container `{name}`: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for StoppedUsers {
+    fn drop(&mut self) {
+        let _ = self.start();
+    }
+}
