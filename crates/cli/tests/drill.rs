@@ -192,3 +192,38 @@ fn a_drill_without_any_backup_could_not_run() {
     assert_eq!(code, 3, "{report:#}");
     assert_eq!(report["sources"][0]["status"], "could-not-run");
 }
+
+#[test]
+fn a_backup_that_leaves_a_table_out_fails_the_drill_naming_it() {
+    let pg = PgServer::start();
+    pg.create_db("app");
+    pg.psql(
+        "app",
+        "CREATE TABLE patients (id serial PRIMARY KEY, name text); INSERT INTO patients (name) SELECT 'p' || g FROM generate_series(1, 300) g;
+         CREATE TABLE audit_log (id serial PRIMARY KEY, line text); INSERT INTO audit_log (line) SELECT md5(g::text) FROM generate_series(1, 500) g;",
+    );
+    let stack = Stack::new(&format!(
+        "[services.db]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"postgres\", priority = \"critical\", url = \"{}\", password = \"${{env:TEST_PG_PASSWORD}}\", exclude_tables = [\"audit_log\"] }}]\n",
+        pg.url("app")
+    ))
+    .env("TEST_PG_PASSWORD", pg.password());
+    let (code, report) = stack.json(&["drill"]);
+    assert_eq!(code, 2, "{report:#}");
+    let source = &report["sources"][0];
+    assert_eq!(source["status"], "failed");
+    // The restore itself matched its manifest: the table was never in the backup.
+    assert_eq!(source["fingerprint_matched"], true, "{source:#}");
+    assert_eq!(
+        source["counts"]["tables"], 2,
+        "patients and the canary: {source:#}"
+    );
+    let differences = source["differences"].to_string();
+    assert!(
+        differences.contains("table public.audit_log exists but is excluded from every backup"),
+        "{differences}"
+    );
+    // Without the table, the same drill passes.
+    pg.psql("app", "DROP TABLE audit_log");
+    let (code, report) = stack.json(&["drill"]);
+    assert_eq!(code, 0, "{report:#}");
+}

@@ -428,6 +428,10 @@ pub struct PostgresSource {
     pub url: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Tables left out of the backup (`schema.table`; `table` means `public.table`). Drills fail while such a table exists, naming it:
+    /// a restore would lose it.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
     /// Run the dump and restore tools inside the service's container (`docker` or
     /// `compose` runtime) through the exec API, so their version matches the server's.
     #[serde(default)]
@@ -955,6 +959,25 @@ impl Config {
                                 &at.key("exclude").index(j),
                                 "empty exclude pattern; remove it",
                             );
+                        }
+                    }
+                }
+                if let SourceConfig::Postgres(pg) = source {
+                    for (j, table) in pg.exclude_tables.iter_mut().enumerate() {
+                        let parts: Vec<&str> = table.split('.').collect();
+                        let valid = matches!(parts.len(), 1 | 2)
+                            && parts.iter().all(|p| {
+                                !p.is_empty()
+                                    && p.chars()
+                                        .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '$')
+                            });
+                        if !valid {
+                            c.push(
+                                &at.key("exclude_tables").index(j),
+                                format!("`{table}` is not a table name; write `schema.table` or `table` (schema public), no patterns or quotes"),
+                            );
+                        } else if parts.len() == 1 {
+                            *table = format!("public.{table}");
                         }
                     }
                 }

@@ -618,7 +618,18 @@ fn drill_service(
         let rpo_ms = record
             .and_then(|r| r.consistent_at)
             .map(|c| failure_point.duration_since(c).as_millis().max(0) as u64);
-        let ok = canary.status != "missing" && test_data.as_ref().is_none_or(|t| t.matched);
+        let mut differences = rs.differences.clone();
+        if let Some(live) = &live {
+            match live.left_out() {
+                Ok(gaps) => differences.extend(gaps),
+                Err(e) => {
+                    differences.push(format!("could not check for data left out of backups: {e}"))
+                }
+            }
+        }
+        let ok = canary.status != "missing"
+            && test_data.as_ref().is_none_or(|t| t.matched)
+            && differences.is_empty();
         drilled.push(DrilledSource {
             service: rs.service.clone(),
             source: rs.source.clone(),
@@ -632,7 +643,7 @@ fn drill_service(
             backup_id: Some(rs.backup_id.clone()),
             sandbox: Some(format!("in place (copy `{}`)", rs.copy)),
             canary,
-            differences: rs.differences.clone(),
+            differences,
             notes: rs.notes.clone(),
             counts: rs.restored_counts.clone(),
             fingerprint_matched: true,

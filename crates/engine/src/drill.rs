@@ -475,7 +475,16 @@ fn sandbox_drill(
                     (None, None, Ok(_)) => Canary { status: "none", detail: None },
                 };
                 let canary_ok = r.canary.status != "missing";
-                if r.fingerprint_matched && canary_ok {
+                // A backup that matches its manifest can still be missing data the live
+                // source holds (a table excluded by config): a restore would lose it.
+                match source.left_out() {
+                    Ok(gaps) => r.differences.extend(gaps),
+                    Err(e) => r
+                        .differences
+                        .push(format!("could not check for data left out of backups: {e}")),
+                }
+                let complete = r.differences.is_empty();
+                if r.fingerprint_matched && canary_ok && complete {
                     r.status = DrillStatus::Passed;
                     let rto = ms(restore_clock.elapsed());
                     r.rto_ms = Some(rto);

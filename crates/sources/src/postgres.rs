@@ -270,9 +270,9 @@ impl Postgres {
                 &format!(
                     "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) \
                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind = 'r' AND {USER_OBJECT} ORDER BY 1, 2"
+                     WHERE c.relkind = 'r' AND {USER_OBJECT} AND {NOT_EXCLUDED} ORDER BY 1, 2"
                 ),
-                &[],
+                &[&self.config.exclude_tables],
             )
             .map_err(|e| self.query_error("listing tables", &e))?;
         // One pass per table: the count and an order-independent sum (exact, as numeric)
@@ -313,9 +313,9 @@ impl Postgres {
                 &format!(
                     "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) \
                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind = 'S' AND {USER_OBJECT} ORDER BY 1, 2"
+                     WHERE c.relkind = 'S' AND {USER_OBJECT} AND {NOT_EXCLUDED} ORDER BY 1, 2"
                 ),
-                &[],
+                &[&self.config.exclude_tables],
             )
             .map_err(|e| self.query_error("listing sequences", &e))?;
         for row in &sequences {
@@ -331,7 +331,7 @@ impl Postgres {
         }
 
         let ddl = client
-            .query(DDL_QUERY, &[])
+            .query(DDL_QUERY, &[&self.config.exclude_tables])
             .map_err(|e| self.query_error("describing the schema", &e))?;
         let lines: Vec<String> = ddl.iter().map(|r| r.get::<_, String>(0)).collect();
         parts.insert("schema:ddl".to_string(), ddl_part(lines));
@@ -739,6 +739,11 @@ impl DataSource for Postgres {
             "--format=custom".to_string(),
             format!("--snapshot={snapshot}"),
         ];
+        // Quoted, so the names match exactly (no case folding, no patterns).
+        args.extend(self.config.exclude_tables.iter().map(|t| {
+            let (schema, table) = t.split_once('.').unwrap_or(("public", t));
+            format!("--exclude-table=\"{schema}\".\"{table}\"")
+        }));
         args.extend(self.connection_args(t, &t.db));
         let mut tool = self.spawn_tool(&pg_dump, &args, false, true)?;
         let prefix = Arc::new(Mutex::new(Vec::new()));
@@ -888,6 +893,32 @@ impl DataSource for Postgres {
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(None),
             Err(e) => Err(self.canary_error(t, "reading the drill canary", &e)),
         }
+    }
+
+    /// Tables of `exclude_tables` that exist in the live database.
+    fn left_out(&self) -> Result<Vec<String>, SourceError> {
+        if self.config.exclude_tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = self.target()?;
+        let mut client = self.connect(t, &t.db)?;
+        let rows = client
+            .query(
+                "SELECT format('%s.%s', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND format('%s.%s', n.nspname, c.relname) = ANY($1::text[]) ORDER BY 1",
+                &[&self.config.exclude_tables],
+            )
+            .map_err(|e| self.query_error("looking for excluded tables", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "table {} exists but is excluded from every backup (`exclude_tables` in drydock.toml): a restore would lose it",
+                    r.get::<_, String>(0)
+                )
+            })
+            .collect())
     }
 
     /// Drops the database when the user may (a restore creates it again), else every
@@ -1196,6 +1227,10 @@ fn conninfo_quote(s: &str) -> String {
 }
 
 /// One line per schema object, free of OIDs and physical details; sorted by the caller.
+/// Keeps `exclude_tables` ($1) out of the fingerprint, as `pg_dump --exclude-table`
+/// keeps them out of the archive (the sequences they own stay in both).
+const NOT_EXCLUDED: &str = "NOT (format('%s.%s', n.nspname, c.relname) = ANY($1::text[]))";
+
 const DDL_QUERY: &str = "
 WITH rel AS (
     SELECT c.oid, c.relkind, n.nspname, c.relname
@@ -1204,6 +1239,7 @@ WITH rel AS (
       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND d.objid = c.oid AND d.deptype = 'e')
+      AND NOT (format('%s.%s', n.nspname, c.relname) = ANY($1::text[]))
 )
 SELECT format('relation %I.%I %s', nspname, relname, relkind) FROM rel
 UNION ALL

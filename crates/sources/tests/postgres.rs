@@ -28,6 +28,7 @@ fn source_with(url: String, password: Option<&str>) -> Postgres {
         priority: Priority::Critical,
         url,
         password: password.map(|p| Secret::from_env_value("PGPASSWORD", p)),
+        exclude_tables: vec![],
         exec: false,
         exec_in: None,
     })

@@ -418,3 +418,25 @@ runtime = {{ kind = \"docker\", container = \"\" }}
         assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
     }
 }
+
+#[test]
+fn excluded_tables_default_to_public_and_must_be_plain_names() {
+    let text = GOOD.replace(
+        "password = \"${env:DRYDOCK_TEST_PG_PW}\" }]",
+        "password = \"${env:DRYDOCK_TEST_PG_PW}\", exclude_tables = [\"audit_log\", \"ops.sessions\"] }]",
+    );
+    let c = load(&text).unwrap();
+    let SourceConfig::Postgres(pg) = &c.services["db"].data[0] else {
+        panic!()
+    };
+    assert_eq!(pg.exclude_tables, ["public.audit_log", "ops.sessions"]);
+    let text = GOOD.replace(
+        "password = \"${env:DRYDOCK_TEST_PG_PW}\" }]",
+        "password = \"${env:DRYDOCK_TEST_PG_PW}\", exclude_tables = [\"audit_*\"] }]",
+    );
+    let e = errors(&text);
+    assert!(
+        e.contains(":13: services.db.data[0].exclude_tables[0]: `audit_*` is not a table name"),
+        "{e}"
+    );
+}
