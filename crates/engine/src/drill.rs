@@ -299,7 +299,9 @@ fn sandbox_drill(
     let rpo_target = config.drill.rpo_target;
     let stack_clock = Instant::now();
     let mut results = Vec::new();
-    for p in &planned {
+    // Sources restore in priority order; those of one priority, being independent
+    // (each into its own sandbox), at the same time. The stack's RTO is the whole span.
+    let drill_one = |p: &plan::PlannedSource<'_>| -> DrilledSource {
         let label = p.label();
         let source = drydock_sources::build(p.source);
         let mut r = DrilledSource {
@@ -331,8 +333,7 @@ fn sandbox_drill(
         if let Some(Err(e)) = written.get(&label) {
             r.status = DrillStatus::Failed;
             r.error = Some(format!("could not write the canary: {e}"));
-            results.push(r);
-            continue;
+            return r;
         }
         let Some((manifest, record)) = find_record(&manifests, &which, p.service, p.source.name())
         else {
@@ -357,8 +358,7 @@ fn sandbox_drill(
                     "no backup holds a good copy of it; run `drydock backup` first".into()
                 }
             });
-            results.push(r);
-            continue;
+            return r;
         };
         r.backup_id = Some(manifest.id.to_string());
         events.emit(Event::SourceStarted {
@@ -372,8 +372,7 @@ fn sandbox_drill(
             .join(format!("{}-{}", p.service, p.source.name()));
         if let Err(e) = std::fs::create_dir_all(&work) {
             r.error = Some(format!("cannot create scratch dir {}: {e}", work.display()));
-            results.push(r);
-            continue;
+            return r;
         }
         let ctx = SourceContext {
             label: &label,
@@ -398,8 +397,7 @@ fn sandbox_drill(
             Err(e) => {
                 r.error = Some(format!("could not create a sandbox: {e}"));
                 let _ = std::fs::remove_dir_all(&work);
-                results.push(r);
-                continue;
+                return r;
             }
         };
         r.sandbox = Some(sandbox.describe());
@@ -516,7 +514,24 @@ fn sandbox_drill(
             message,
             duration_ms: ms(restore_clock.elapsed()),
         });
-        results.push(r);
+        r
+    };
+    let mut groups: Vec<Vec<&plan::PlannedSource<'_>>> = Vec::new();
+    for p in &planned {
+        match groups.last_mut() {
+            Some(g) if g[0].source.priority() == p.source.priority() => g.push(p),
+            _ => groups.push(vec![p]),
+        }
+    }
+    for group in groups {
+        let drilled: Vec<DrilledSource> = std::thread::scope(|scope| {
+            let running: Vec<_> = group.iter().map(|p| scope.spawn(|| drill_one(p))).collect();
+            running
+                .into_iter()
+                .map(|h| h.join().expect("a drill worker panicked"))
+                .collect()
+        });
+        results.extend(drilled);
     }
     let rto_ms = ms(stack_clock.elapsed());
     let rpo_ms = results.iter().filter_map(|r| r.rpo_ms).max();
