@@ -440,3 +440,20 @@ fn excluded_tables_default_to_public_and_must_be_plain_names() {
         "{e}"
     );
 }
+
+#[test]
+fn drill_targets_can_differ_per_priority() {
+    let text = format!("{GOOD}\n[drill]\nrto_target = \"30m\"\nrpo_target = \"24h\"\n\n[drill.critical]\nrpo_target = \"15m\"\n");
+    let c = load(&text).unwrap();
+    use std::time::Duration;
+    assert_eq!(
+        c.drill.targets_for(Priority::Critical),
+        (Duration::from_secs(1800), Duration::from_secs(900))
+    );
+    assert_eq!(
+        c.drill.targets_for(Priority::High),
+        (Duration::from_secs(1800), Duration::from_secs(86400))
+    );
+    let bad = format!("{GOOD}\n[drill.critical]\nrpo = \"15m\"\n");
+    assert!(errors(&bad).contains("drill.critical.rpo: unknown field `rpo`"), "{}", errors(&bad));
+}
