@@ -42,6 +42,16 @@ fn backup_backups_restore_and_error_json_shapes() {
         ".copies[].sources[].decisions[].reasons[1]" => "[weekly bucket]",
         ".copies[].sources[].decisions[].reasons[2]" => "[monthly bucket]",
     });
+    let (code, populate) = stack.json(&["populate", "app", "--size", "64KB"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("populate", populate);
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!("status", status, {
+        ".generated_at" => "[time]", ".services[].sources[].last_backup.id" => "[id]",
+        ".services[].sources[].last_backup.at" => "[time]", ".services[].sources[].last_backup.age_s" => "[s]",
+        ".services[].sources[].rpo_s" => "[s]",
+    });
     let (code, restore) = stack.json(&["restore", "latest", "--all", "--force"]);
     assert_eq!(code, 0);
     insta::assert_json_snapshot!("restore", restore, {
