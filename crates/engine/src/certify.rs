@@ -178,18 +178,7 @@ pub fn certify(
 ) -> Result<CertifyReport, EngineError> {
     let started_at = Timestamp::now();
     let service = opts.service.as_str();
-    if !config.services.contains_key(service) {
-        return Err(EngineError::Refused(format!(
-            "no service `{service}` in {} (services: {})",
-            config.file.display(),
-            config
-                .services
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    health::select(config, &[service.to_string()])?;
     let state = StateDb::open(&config.stack.state_dir)?;
     if opts.restart {
         state.reset_certify(service)?;
@@ -619,34 +608,11 @@ fn write_reports(
     file: Option<&Path>,
     report: &mut CertifyReport,
 ) -> Result<(), EngineError> {
-    let base = match file {
-        Some(p) => p.with_extension(""),
-        None => config.stack.state_dir.join("reports").join(format!(
-            "certify-{}-{}",
-            report.service,
-            report.started_at.strftime("%Y%m%d-%H%M%S")
-        )),
-    };
-    let err = |path: &Path, cause| EngineError::State {
-        path: path.to_path_buf(),
-        cause,
-    };
-    if let Some(dir) = base.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    }
-    let json_path = base.with_extension("json");
-    let md_path = base.with_extension("md");
-    report.report_files = vec![
-        json_path.display().to_string(),
-        md_path.display().to_string(),
-    ];
-    std::fs::write(
-        &json_path,
-        serde_json::to_vec_pretty(report).expect("report serializes"),
-    )
-    .map_err(|e| err(&json_path, e))?;
-    std::fs::write(&md_path, markdown(report)).map_err(|e| err(&md_path, e))?;
-    Ok(())
+    let name = format!("certify-{}", report.service);
+    let base = crate::reports::base(config, file, &name, report.started_at);
+    report.report_files = crate::reports::files(&base);
+    let json = serde_json::to_vec_pretty(report).expect("report serializes");
+    crate::reports::write(&base, &json, &markdown(report))
 }
 
 fn opt_secs(ms: Option<u64>) -> String {

@@ -14,7 +14,7 @@
 //! destructive drill left pending.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -563,35 +563,15 @@ fn write_reports(
     opts: &DrillOptions<'_>,
     report: &mut DrillReport,
 ) -> Result<(), EngineError> {
-    let base = match &opts.report {
-        Some(p) => p.with_extension(""),
-        None => config.stack.state_dir.join("reports").join(format!(
-            "drill-{}{}",
-            if report.kind == "destructive" {
-                "destructive-"
-            } else {
-                ""
-            },
-            report.started_at.strftime("%Y%m%d-%H%M%S")
-        )),
+    let name = if report.kind == "destructive" {
+        "drill-destructive"
+    } else {
+        "drill"
     };
-    let err = |path: &Path, cause| EngineError::State {
-        path: path.to_path_buf(),
-        cause,
-    };
-    if let Some(dir) = base.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    }
-    let json = base.with_extension("json");
-    let md = base.with_extension("md");
-    report.report_files = vec![json.display().to_string(), md.display().to_string()];
-    std::fs::write(
-        &json,
-        serde_json::to_vec_pretty(report).expect("report serializes"),
-    )
-    .map_err(|e| err(&json, e))?;
-    std::fs::write(&md, markdown(report)).map_err(|e| err(&md, e))?;
-    Ok(())
+    let base = crate::reports::base(config, opts.report.as_deref(), name, report.started_at);
+    report.report_files = crate::reports::files(&base);
+    let json = serde_json::to_vec_pretty(report).expect("report serializes");
+    crate::reports::write(&base, &json, &markdown(report))
 }
 
 fn secs(ms: u64) -> String {

@@ -27,6 +27,7 @@ pub mod populate;
 pub mod prune;
 mod redact;
 mod repo;
+mod reports;
 pub mod restore;
 mod state;
 pub mod status;

@@ -49,19 +49,8 @@ pub fn populate(
     opts: &PopulateOptions,
     events: Arc<dyn EventSink>,
 ) -> Result<PopulateReport, EngineError> {
-    let service = config.services.get(&opts.service).ok_or_else(|| {
-        EngineError::Refused(format!(
-            "no service `{}` in {} (services: {})",
-            opts.service,
-            config.file.display(),
-            config
-                .services
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    crate::health::select(config, std::slice::from_ref(&opts.service))?;
+    let service = &config.services[&opts.service];
     let sources: Vec<_> = service
         .data
         .iter()

@@ -455,5 +455,9 @@ fn drill_targets_can_differ_per_priority() {
         (Duration::from_secs(1800), Duration::from_secs(86400))
     );
     let bad = format!("{GOOD}\n[drill.critical]\nrpo = \"15m\"\n");
-    assert!(errors(&bad).contains("drill.critical.rpo: unknown field `rpo`"), "{}", errors(&bad));
+    assert!(
+        errors(&bad).contains("drill.critical.rpo: unknown field `rpo`"),
+        "{}",
+        errors(&bad)
+    );
 }
