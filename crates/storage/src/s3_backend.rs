@@ -5,10 +5,12 @@
 //! Reads verify what they get: restic names every file but `config` by the SHA-256 of
 //! its content, so a whole-file read whose hash differs from its name is refused
 //! (retried once, then an error naming the object) instead of being handed to the
-//! engine; partial pack reads are checked for length here and by the blob's MAC in the
-//! engine.
+//! engine. Small pack reads (single blobs) fetch and cache the whole pack (`PackCache`),
+//! so they are hash-checked too; large ones are ranged reads, checked for length here
+//! and by each blob's MAC in the engine.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use rustic_core::{
@@ -22,11 +24,67 @@ use crate::s3::{S3Client, S3Error};
 #[derive(Debug, Clone)]
 pub(crate) struct S3Backend {
     client: Arc<S3Client>,
+    packs: Arc<Mutex<PackCache>>,
 }
 
 impl S3Backend {
     pub(crate) fn new(client: Arc<S3Client>) -> Self {
-        S3Backend { client }
+        S3Backend {
+            client,
+            packs: Arc::new(Mutex::new(PackCache::default())),
+        }
+    }
+
+    /// The whole pack, from the cache or fetched (and hash-checked) into it.
+    fn pack(&self, id: &Id) -> RusticResult<Bytes> {
+        if let Some(bytes) = self.packs.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(bytes);
+        }
+        let bytes = self.read_full(FileType::Pack, id)?;
+        self.packs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(*id, bytes.clone());
+        Ok(bytes)
+    }
+}
+
+/// Reads of small blobs (a restore asks for one blob at a time) fetch the whole pack
+/// once and serve the rest of its blobs from memory: one request per pack instead of
+/// one per blob, and every pack checked against its SHA-256 on the way. Bounded, least
+/// recently used out first.
+#[derive(Debug, Default)]
+struct PackCache {
+    entries: VecDeque<(Id, Bytes)>,
+    bytes: usize,
+}
+
+/// Reads up to this size go through the pack cache ...
+const SMALL_READ: u32 = 1 << 20;
+/// ... and the cache holds at most this much.
+const CACHE_BYTES: usize = 96 << 20;
+
+impl PackCache {
+    fn get(&mut self, id: &Id) -> Option<Bytes> {
+        let at = self.entries.iter().position(|(k, _)| k == id)?;
+        let entry = self.entries.remove(at)?;
+        let bytes = entry.1.clone();
+        self.entries.push_front(entry);
+        Some(bytes)
+    }
+
+    fn put(&mut self, id: Id, bytes: Bytes) {
+        if bytes.len() > CACHE_BYTES / 4 || self.entries.iter().any(|(k, _)| *k == id) {
+            return;
+        }
+        self.bytes += bytes.len();
+        self.entries.push_front((id, bytes));
+        while self.bytes > CACHE_BYTES {
+            match self.entries.pop_back() {
+                Some((_, old)) => self.bytes -= old.len(),
+                None => break,
+            }
+        }
     }
 }
 
@@ -117,6 +175,22 @@ impl ReadBackend for S3Backend {
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
+        if tpe == FileType::Pack && length <= SMALL_READ {
+            let pack = self.pack(id)?;
+            let (start, end) = (offset as usize, offset as usize + length as usize);
+            if end <= pack.len() {
+                return Ok(pack.slice(start..end));
+            }
+            return Err(RusticError::new(
+                ErrorKind::Backend,
+                format!(
+                    "remote {}: pack {} has {} bytes, the index wants {end}; the copy is damaged, run `drydock verify --copy` on it",
+                    self.client.location(),
+                    id.to_hex().as_str(),
+                    pack.len()
+                ),
+            ));
+        }
         let key = object_key(tpe, id);
         self.client
             .get_range(&key, u64::from(offset), u64::from(length))
@@ -176,5 +250,26 @@ mod tests {
             "snapshots/5b67c3d0aa00000000000000000000000000000000000000000000000000beef"
         );
         assert_eq!(object_key(FileType::Config, &id), "config");
+    }
+
+    #[test]
+    fn the_pack_cache_is_bounded_and_keeps_the_recently_used() {
+        let mut cache = PackCache::default();
+        let id = |n: u8| {
+            let hex = format!("{n:02x}").repeat(32);
+            hex.parse::<Id>().unwrap()
+        };
+        let pack = || Bytes::from(vec![0u8; CACHE_BYTES / 5]);
+        for n in 0..5 {
+            cache.put(id(n), pack());
+        }
+        assert!(cache.bytes <= CACHE_BYTES);
+        assert!(cache.get(&id(0)).is_none(), "the oldest went first");
+        assert!(cache.get(&id(1)).is_some());
+        cache.put(id(9), pack());
+        assert!(cache.get(&id(1)).is_some(), "just used, so kept");
+        assert!(cache.get(&id(2)).is_none());
+        cache.put(id(7), Bytes::from(vec![0u8; CACHE_BYTES / 2]));
+        assert!(cache.get(&id(7)).is_none(), "too big to cache");
     }
 }
