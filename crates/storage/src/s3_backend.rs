@@ -259,7 +259,7 @@ mod tests {
             let hex = format!("{n:02x}").repeat(32);
             hex.parse::<Id>().unwrap()
         };
-        let pack = || Bytes::from(vec![0u8; CACHE_BYTES / 5]);
+        let pack = || Bytes::from(vec![0u8; CACHE_BYTES / 5 + 1]);
         for n in 0..5 {
             cache.put(id(n), pack());
         }
