@@ -328,6 +328,16 @@ impl S3Client {
 
     /// `length` bytes at `offset` of the object.
     pub fn get_range(&self, key: &str, offset: u64, length: u64) -> Result<Vec<u8>, S3Error> {
+        self.ranged(key, offset, length, false)
+    }
+
+    /// Up to `length` bytes at `offset`: fewer only where the object ends (read-ahead
+    /// that may run past the end).
+    pub fn get_range_upto(&self, key: &str, offset: u64, length: u64) -> Result<Vec<u8>, S3Error> {
+        self.ranged(key, offset, length, true)
+    }
+
+    fn ranged(&self, key: &str, offset: u64, length: u64, upto: bool) -> Result<Vec<u8>, S3Error> {
         if length == 0 {
             return Ok(Vec::new());
         }
@@ -341,14 +351,23 @@ impl S3Client {
             match self.agent.get(url.as_str()).header("range", &range).call() {
                 Err(e) => transport(e),
                 Ok(mut resp) if resp.status().as_u16() == 206 => {
-                    read_body(&mut resp, Some(length)).map_or_else(Attempt::Retry, Attempt::Done)
+                    let ends_early = upto
+                        && content_range(&resp).is_some_and(|(start, end, total)| {
+                            start == offset && end + 1 == total && total < offset + length
+                        });
+                    let want = if ends_early { None } else { Some(length) };
+                    read_body(&mut resp, want).map_or_else(Attempt::Retry, Attempt::Done)
                 }
                 // A server that ignores Range sends the whole object: take our part.
                 Ok(mut resp) if resp.status().as_u16() == 200 => match read_body(&mut resp, None) {
                     Ok(all) => {
                         let start = offset as usize;
-                        let end = start + length as usize;
-                        if all.len() < end {
+                        let end = if upto {
+                            (start + length as usize).min(all.len())
+                        } else {
+                            start + length as usize
+                        };
+                        if all.len() < end || start > end {
                             Attempt::Fail(S3Problem::Integrity(format!(
                                 "the object has {} bytes, {end} were needed",
                                 all.len()
@@ -626,6 +645,15 @@ fn read_body(
         }
     }
     Ok(bytes)
+}
+
+/// `Content-Range: bytes START-END/TOTAL` as numbers.
+fn content_range(resp: &ureq::http::Response<ureq::Body>) -> Option<(u64, u64, u64)> {
+    let text = resp.headers().get("content-range")?.to_str().ok()?;
+    let rest = text.strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    Some((start.parse().ok()?, end.parse().ok()?, total.parse().ok()?))
 }
 
 /// Turns an error response into a retry (transient) or a failure (refusal).

@@ -5,9 +5,9 @@
 //! Reads verify what they get: restic names every file but `config` by the SHA-256 of
 //! its content, so a whole-file read whose hash differs from its name is refused
 //! (retried once, then an error naming the object) instead of being handed to the
-//! engine. Small pack reads (single blobs) fetch and cache the whole pack (`PackCache`),
-//! so they are hash-checked too; large ones are ranged reads, checked for length here
-//! and by each blob's MAC in the engine.
+//! engine. Pack reads are ranged, checked for length here and by each blob's MAC in
+//! the engine; small ones (single blobs during a restore) go through a 16 MiB read-ahead
+//! chunk cache (`PackCache`), so a restore makes one request per chunk, not per blob.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -35,37 +35,70 @@ impl S3Backend {
         }
     }
 
-    /// The whole pack, from the cache or fetched (and hash-checked) into it.
-    fn pack(&self, id: &Id) -> RusticResult<Bytes> {
-        if let Some(bytes) = self.packs.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Ok(bytes);
+    /// Bytes `start..end` of a pack from the read-ahead chunk holding them, fetching
+    /// the chunk when it is not cached. `None` when the range crosses a chunk boundary.
+    fn from_chunk(&self, id: &Id, start: u64, end: u64) -> RusticResult<Option<Bytes>> {
+        let index = start / CHUNK;
+        if (end - 1) / CHUNK != index {
+            return Ok(None);
         }
-        let bytes = self.read_full(FileType::Pack, id)?;
-        self.packs
+        let key = (*id, index);
+        let cached = self
+            .packs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .put(*id, bytes.clone());
-        Ok(bytes)
+            .get(&key);
+        let chunk = match cached {
+            Some(c) => c,
+            None => {
+                let bytes = self
+                    .client
+                    .get_range_upto(&object_key(FileType::Pack, id), index * CHUNK, CHUNK)
+                    .map(Bytes::from)
+                    .map_err(|e| rustic_error(&e))?;
+                self.packs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put(key, bytes.clone());
+                bytes
+            }
+        };
+        let (from, to) = (
+            (start - index * CHUNK) as usize,
+            (end - index * CHUNK) as usize,
+        );
+        if to > chunk.len() {
+            return Err(RusticError::new(
+                ErrorKind::Backend,
+                format!(
+                    "remote {}: pack {} ends before byte {end} the index points to; the copy is damaged, run `drydock verify --copy` on it",
+                    self.client.location(),
+                    id.to_hex().as_str()
+                ),
+            ));
+        }
+        Ok(Some(chunk.slice(from..to)))
     }
 }
 
-/// Reads of small blobs (a restore asks for one blob at a time) fetch the whole pack
-/// once and serve the rest of its blobs from memory: one request per pack instead of
-/// one per blob, and every pack checked against its SHA-256 on the way. Bounded, least
-/// recently used out first.
+/// Reads of small blobs (a restore asks for one blob at a time) fetch a whole aligned
+/// chunk of the pack once and serve the following blobs from memory: one request per
+/// chunk instead of one per blob. Bounded, least recently used out first.
 #[derive(Debug, Default)]
 struct PackCache {
-    entries: VecDeque<(Id, Bytes)>,
+    entries: VecDeque<((Id, u64), Bytes)>,
     bytes: usize,
 }
 
-/// Reads up to this size go through the pack cache ...
-const SMALL_READ: u32 = 1 << 20;
-/// ... and the cache holds at most this much.
+/// Reads up to this size go through the chunk cache ...
+const SMALL_READ: u32 = 4 << 20;
+/// ... which reads packs in chunks of this size ...
+const CHUNK: u64 = 16 << 20;
+/// ... and holds at most this much.
 const CACHE_BYTES: usize = 96 << 20;
 
 impl PackCache {
-    fn get(&mut self, id: &Id) -> Option<Bytes> {
+    fn get(&mut self, id: &(Id, u64)) -> Option<Bytes> {
         let at = self.entries.iter().position(|(k, _)| k == id)?;
         let entry = self.entries.remove(at)?;
         let bytes = entry.1.clone();
@@ -73,7 +106,7 @@ impl PackCache {
         Some(bytes)
     }
 
-    fn put(&mut self, id: Id, bytes: Bytes) {
+    fn put(&mut self, id: (Id, u64), bytes: Bytes) {
         if bytes.len() > CACHE_BYTES / 4 || self.entries.iter().any(|(k, _)| *k == id) {
             return;
         }
@@ -175,21 +208,11 @@ impl ReadBackend for S3Backend {
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
-        if tpe == FileType::Pack && length <= SMALL_READ {
-            let pack = self.pack(id)?;
-            let (start, end) = (offset as usize, offset as usize + length as usize);
-            if end <= pack.len() {
-                return Ok(pack.slice(start..end));
+        if tpe == FileType::Pack && length > 0 && length <= SMALL_READ {
+            let (start, end) = (u64::from(offset), u64::from(offset) + u64::from(length));
+            if let Some(bytes) = self.from_chunk(id, start, end)? {
+                return Ok(bytes);
             }
-            return Err(RusticError::new(
-                ErrorKind::Backend,
-                format!(
-                    "remote {}: pack {} has {} bytes, the index wants {end}; the copy is damaged, run `drydock verify --copy` on it",
-                    self.client.location(),
-                    id.to_hex().as_str(),
-                    pack.len()
-                ),
-            ));
         }
         let key = object_key(tpe, id);
         self.client
@@ -257,7 +280,7 @@ mod tests {
         let mut cache = PackCache::default();
         let id = |n: u8| {
             let hex = format!("{n:02x}").repeat(32);
-            hex.parse::<Id>().unwrap()
+            (hex.parse::<Id>().unwrap(), 0)
         };
         let pack = || Bytes::from(vec![0u8; CACHE_BYTES / 5 + 1]);
         for n in 0..5 {
