@@ -37,7 +37,7 @@ impl S3Backend {
 
     /// Bytes `start..end` of a pack from the read-ahead chunk holding them, fetching
     /// the chunk when it is not cached. `None` when the range crosses a chunk boundary.
-    fn from_chunk(&self, id: &Id, start: u64, end: u64) -> RusticResult<Option<Bytes>> {
+    fn read_chunked(&self, id: &Id, start: u64, end: u64) -> RusticResult<Option<Bytes>> {
         let index = start / CHUNK;
         if (end - 1) / CHUNK != index {
             return Ok(None);
@@ -210,7 +210,7 @@ impl ReadBackend for S3Backend {
     ) -> RusticResult<Bytes> {
         if tpe == FileType::Pack && length > 0 && length <= SMALL_READ {
             let (start, end) = (u64::from(offset), u64::from(offset) + u64::from(length));
-            if let Some(bytes) = self.from_chunk(id, start, end)? {
+            if let Some(bytes) = self.read_chunked(id, start, end)? {
                 return Ok(bytes);
             }
         }
