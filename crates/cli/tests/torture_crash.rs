@@ -312,11 +312,7 @@ impl Subject for Files {
             std::fs::write(file, noise(rng, 64 << 10)).unwrap();
         }
         let extra = rng.random::<u32>();
-        std::fs::write(
-            self.path.join(format!("new-{extra}.bin")),
-            noise(rng, 4096),
-        )
-        .unwrap();
+        std::fs::write(self.path.join(format!("new-{extra}.bin")), noise(rng, 4096)).unwrap();
     }
     fn digest(&self) -> Result<String, String> {
         tree_digest(&self.path)
@@ -428,7 +424,10 @@ fn verify_read_data(stack: &Stack, copy: Option<&str>) -> Result<(), Failure> {
         .flatten()
         .flat_map(|c| c["damaged"].as_array().into_iter().flatten())
         .any(|d| d["needed_by"].as_array().is_some_and(|n| !n.is_empty()));
-    let why = format!("verify --read-data exited {code}: {}", tail(&report.to_string()));
+    let why = format!(
+        "verify --read-data exited {code}: {}",
+        tail(&report.to_string())
+    );
     Err(if damaged_needed {
         Failure::DataLost(why)
     } else {
@@ -617,7 +616,11 @@ fn crash_backup_trial(
     }
     let what = format!(
         "killed {} at {at:?} of {undisturbed:?}{}",
-        if whole_group { "process group" } else { "drydock alone" },
+        if whole_group {
+            "process group"
+        } else {
+            "drydock alone"
+        },
         if finished.is_some() {
             " (it had finished)"
         } else {
@@ -662,8 +665,10 @@ fn crash_backup_trial(
     let (next, report) = backup_ok(stack).map_err(|e| format!("{what}: next backup: {e}"))?;
     known.digests.insert(next, live.clone());
     if !stale.is_empty() {
+        eprintln!("torture: {what}: the killed run left a lock; the next backup removed it");
         let warnings = report["warnings"].to_string();
-        if !(warnings.contains("removed stale lock") && warnings.contains(&format!("pid {killed_pid}")))
+        if !(warnings.contains("removed stale lock")
+            && warnings.contains(&format!("pid {killed_pid}")))
         {
             return Err(format!(
                 "{what}: {} lock file(s) were left, but the next backup did not report removing the stale lock of pid {killed_pid}: {warnings}",
@@ -760,7 +765,8 @@ fn crash_during_backup_files() {
 
 /// A files stack whose remote copy `offsite` lives in Garage behind a fault proxy.
 struct RemoteRig {
-    _garage: GarageServer,
+    garage: GarageServer,
+    prefix: String,
     proxy: FaultProxy,
     stack: Stack,
     files: Files,
@@ -775,7 +781,8 @@ impl RemoteRig {
         let stack = Stack::new(&files.services()).with_remote(&garage, &proxy.endpoint(), prefix);
         stack.append_config(retention);
         RemoteRig {
-            _garage: garage,
+            garage,
+            prefix: prefix.to_string(),
             proxy,
             stack,
             files,
@@ -783,6 +790,17 @@ impl RemoteRig {
                 digests: BTreeMap::new(),
             },
         }
+    }
+
+    /// Lock files in either copy: the local `locks/` folder and the bucket's (restic
+    /// lists those).
+    fn lock_files(&self) -> Result<usize, String> {
+        let out = common::restic_s3(&self.garage, &self.prefix, &["list", "locks", "--no-lock"]);
+        if !out.status.success() {
+            return Err(format!("restic list locks: {}", tail(&common::text(&out))));
+        }
+        let remote = String::from_utf8_lossy(&out.stdout).lines().count();
+        Ok(lock_files(&self.stack.repo()).len() + remote)
     }
 
     /// Changes the data and backs it up into both copies.
@@ -895,11 +913,13 @@ fn kill_after_line(stack: &Stack, args: &[&str], n: usize) -> Result<Killed, Str
 /// A re-run after a crash: it must complete, and any warning must be the stale lock of
 /// the killed process being removed.
 fn rerun_completes(
-    stack: &Stack,
+    rig: &RemoteRig,
     args: &[&str],
     killed: &Killed,
     done: &str,
 ) -> Result<serde_json::Value, String> {
+    let left = rig.lock_files()?;
+    let stack = &rig.stack;
     let (code, report) = json(stack, args)?;
     let copies = report["copies"].as_array().cloned().unwrap_or_default();
     let all_done = !copies.is_empty() && copies.iter().all(|c| c["status"] == done);
@@ -917,6 +937,26 @@ fn rerun_completes(
             tail(&report.to_string())
         ));
     }
+    // A lock the killed run left in a copy was found stale and removed, and said so.
+    let reported = report.to_string().matches("removed stale lock").count();
+    if reported < left {
+        return Err(format!(
+            "{left} lock file(s) were left by the killed run (pid {}), but the re-run reported removing {reported}: {}",
+            killed.pid,
+            tail(&report.to_string())
+        ));
+    }
+    if left > 0 {
+        eprintln!(
+            "torture: the killed run left {left} lock file(s); the re-run removed and reported them"
+        );
+    }
+    let after = rig.lock_files()?;
+    if after > 0 {
+        return Err(format!(
+            "{after} lock file(s) remain after the re-run of drydock {args:?}"
+        ));
+    }
     Ok(report)
 }
 
@@ -928,9 +968,11 @@ fn every_listed_backup_restores(rig: &RemoteRig, what: &str) -> Result<(), Failu
             if !matches!(status.as_str(), "verified" | "present") {
                 continue;
             }
-            let want = rig.known.digests.get(&b.id).ok_or_else(|| {
-                format!("{what}: backup {} is not one the test made", b.id)
-            })?;
+            let want = rig
+                .known
+                .digests
+                .get(&b.id)
+                .ok_or_else(|| format!("{what}: backup {} is not one the test made", b.id))?;
             restore_and_compare(&rig.stack, &rig.files, &b.id, Some(copy), want)
                 .map_err(|f| prefix(what, f))?;
         }
@@ -992,7 +1034,7 @@ fn crash_prune_trial(rig: &mut RemoteRig, n: usize, rng: &mut StdRng) -> Result<
             "{what}: the newest backup {newest}, which the policy keeps, is not in both copies: {after:?}"
         )));
     }
-    rerun_completes(&rig.stack, &["prune"], &killed, "pruned").map_err(|e| format!("{what}: {e}"))?;
+    rerun_completes(rig, &["prune"], &killed, "pruned").map_err(|e| format!("{what}: {e}"))?;
     let pruned = listed(&rig.stack)?;
     if !newest_there(&pruned) {
         return Err(Failure::DataLost(format!(
@@ -1069,8 +1111,8 @@ fn crash_sync_trial(rig: &mut RemoteRig, n: usize, rng: &mut StdRng) -> Result<(
             )));
         }
     }
-    let report = rerun_completes(&rig.stack, &["sync"], &killed, "synced")
-        .map_err(|e| format!("{what}: {e}"))?;
+    let report =
+        rerun_completes(rig, &["sync"], &killed, "synced").map_err(|e| format!("{what}: {e}"))?;
     let synced = listed(&rig.stack)?;
     let everywhere = synced.iter().all(|b| {
         ["local", "offsite"]
@@ -1246,7 +1288,11 @@ fn check_durability(text: &str, repo: &Path, cwd: &Path, files: &[PathBuf]) -> V
     };
     let mut problems = Vec::new();
     for file in files {
-        let rel = file.strip_prefix(repo).unwrap_or(file).display().to_string();
+        let rel = file
+            .strip_prefix(repo)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         let written_in_place = calls.iter().any(|c| {
             c.name == "openat"
                 && c.paths.iter().any(|p| canon(p) == *file)

@@ -145,7 +145,13 @@ impl Tally {
         let slug: String = self
             .scenario
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
         std::fs::write(
             dir.join(format!("{slug}.json")),
