@@ -2,7 +2,7 @@
 //!
 //! - `drydock backup` killed with SIGKILL at a uniformly random moment within an
 //!   undisturbed backup's duration, per engine (PostgreSQL, MariaDB, Redis, SQLite,
-//!   files): sometimes drydock alone (its dump tools must not linger as orphans),
+//!   files, a Docker volume): sometimes drydock alone (its dump tools must not linger as orphans),
 //!   sometimes its whole process group.
 //! - `drydock prune` and `drydock sync` with a remote copy (Garage) killed right after
 //!   one of the lines they log (`-v --log-format json`), one step per trial.
@@ -319,7 +319,50 @@ impl Subject for Files {
     }
 }
 
-/// Paths, modes of files and their contents, in order.
+/// A Docker named volume no container uses, filled through its host directory.
+struct DockerVolume {
+    volume: drydock_testkit::docker::Volume,
+    count: usize,
+}
+
+impl DockerVolume {
+    fn start(rng: &mut StdRng, count: usize) -> DockerVolume {
+        drydock_testkit::docker::require_docker();
+        let volume = drydock_testkit::docker::Volume::create(
+            &drydock_testkit::docker::unique("crash"),
+            &[("drydock.backup", "critical")],
+        );
+        let root = volume.mountpoint();
+        for i in 0..count {
+            std::fs::write(root.join(format!("f{i}.bin")), noise(rng, 64 << 10)).unwrap();
+        }
+        DockerVolume { volume, count }
+    }
+}
+
+impl Subject for DockerVolume {
+    fn services(&self) -> String {
+        format!(
+            "[services.app]\nruntime = {{ kind = \"none\" }}\ndata = [{{ kind = \"volume\", name = \"spool\", volume = \"{}\" }}]\n",
+            self.volume.name
+        )
+    }
+    fn change(&self, rng: &mut StdRng) {
+        // A restore recreates the volume: its directory is looked up each time.
+        let root = self.volume.mountpoint();
+        for _ in 0..5 {
+            let i = rng.random_range(0..self.count);
+            std::fs::write(root.join(format!("f{i}.bin")), noise(rng, 64 << 10)).unwrap();
+        }
+        let extra = rng.random::<u32>();
+        std::fs::write(root.join(format!("new-{extra}.bin")), noise(rng, 4096)).unwrap();
+    }
+    fn digest(&self) -> Result<String, String> {
+        tree_digest(&self.volume.mountpoint())
+    }
+}
+
+/// Paths and file contents, in order.
 fn tree_digest(root: &Path) -> Result<String, String> {
     let mut hash = Sha256::new();
     let mut count = 0u64;
@@ -745,6 +788,17 @@ fn crash_during_backup_sqlite() {
     crash_during_backup(
         "crash during backup: SQLite",
         "crash_during_backup_sqlite",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_backup_docker_volume() {
+    let mut rng: StdRng = rand::SeedableRng::seed_from_u64(11);
+    let subject = DockerVolume::start(&mut rng, 200);
+    crash_during_backup(
+        "crash during backup: Docker volume",
+        "crash_during_backup_docker_volume",
         &subject,
     );
 }
