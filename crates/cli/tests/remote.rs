@@ -1,13 +1,12 @@
 //! Two copies end to end, through the real binary: a local repository and a real S3
 //! server (Garage), with a fault proxy in front of it where the network misbehaves.
 //! The faults are the ones operators meet: the remote down for a whole run, dying
-//! mid-upload, answering 5xx, a damaged local pack, a lost server (fresh machine),
-//! retention on both copies, and a prune killed midway.
+//! mid-upload, answering 5xx, a damaged local pack, a lost server (fresh machine) and
+//! retention on both copies. Prune and sync killed midway are in `torture_crash.rs`.
 
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::{assert_verified, restic_s3, Stack};
 use drydock_testkit::faultproxy::{FaultProxy, Faults};
@@ -406,64 +405,4 @@ fn prune_applies_retention_to_both_copies_exactly_as_the_dry_run_said() {
     let out = stack.run(&["prune", "--copy", "ofsite"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(common::text(&out).contains("the copies are: local, offsite"));
-}
-
-#[test]
-fn a_prune_killed_midway_is_completed_by_the_next_and_kept_backups_restore() {
-    let garage = GarageServer::start();
-    let (stack, docs) = files_stack();
-    let stack = stack.with_remote(&garage, &garage.endpoint(), "killed");
-    stack.append_config("\n[retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n");
-    let mut ids = three_backups(&stack, &docs);
-    ids.extend(three_backups(&stack, &docs));
-
-    let mut child = stack
-        .command(&["prune", "--copy", "offsite"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Somewhere inside: after the lock and listing, while forgetting or deleting.
-    std::thread::sleep(Duration::from_millis(1200 + rand_ms(1500)));
-    let killed = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    let _ = child.wait();
-
-    let (code, report) = stack.json(&["prune", "--copy", "offsite"]);
-    assert_eq!(code, 0, "{report:#}");
-    if killed {
-        // Its lock in the bucket outlived it: found stale (dead PID on this host),
-        // removed, and reported with host, PID and age.
-        let warnings = copy(&report, "offsite")["warnings"].to_string();
-        assert!(
-            warnings.contains(&format!("pid {}", child.id()))
-                && warnings.contains("no longer runs"),
-            "{report:#}"
-        );
-    }
-    let (code, verify) = stack.json(&["verify", "--copy", "offsite", "--read-data"]);
-    assert_eq!(code, 0, "{verify:#}");
-    let (_, list) = stack.json(&["backups"]);
-    let kept: Vec<String> = list["backups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| copy(b, "offsite")["status"] == "verified")
-        .map(|b| b["id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(kept.contains(&ids[5]), "the newest stays: {list:#}");
-    for id in &kept {
-        let (code, restored) =
-            stack.json(&["restore", id, "--all", "--force", "--from", "offsite"]);
-        assert_verified(code, &restored);
-    }
-    restic_ok(&restic_s3(&garage, "killed", &["check", "--read-data"]));
-}
-
-fn rand_ms(max: u64) -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-        % max
 }

@@ -310,6 +310,11 @@ pub fn backup(
                 events.as_ref(),
             );
             for copy in synced {
+                warnings.extend(
+                    copy.warnings
+                        .iter()
+                        .map(|w| format!("copy `{}`: {w}", copy.name)),
+                );
                 if let Some(e) = &copy.error {
                     warnings.push(format!(
                         "copy `{}` not updated (retried at the next run): {e}",

@@ -26,6 +26,9 @@ pub struct SyncReport {
     /// Every remote holds every local backup it should, verified.
     pub ok: bool,
     pub copies: Vec<CopySync>,
+    /// Stale locks of dead processes removed from the local repository (holder, PID, age).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SyncReport {
@@ -54,6 +57,9 @@ pub struct CopySync {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Stale locks of dead processes removed from this copy (holder, PID, age).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `drydock sync [--copy NAME]`: syncs every remote (or the one named).
@@ -72,15 +78,21 @@ pub fn sync(
         )));
     }
     let local = repo::open_repository(config, false)?;
-    let _lock = local
+    let lock = local
         .lock_with("sync", LockMode::Shared, LOCK_WAIT)
         .map_err(storage_err(&local))?;
+    for line in lock.removed_stale() {
+        events.emit(Event::Warning {
+            message: format!("copy `local`: {line}"),
+        });
+    }
     let catalog = Catalog::load(&local, events.as_ref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
     Ok(SyncReport {
         ok: copies.iter().all(|c| c.status == "synced"),
         copies,
+        warnings: lock.removed_stale().to_vec(),
     })
 }
 
@@ -119,6 +131,7 @@ fn sync_one_remote(
         unsynced: Vec::new(),
         duration_ms: 0,
         error: None,
+        warnings: Vec::new(),
     };
     let records = state.copy_records(&remote.name).unwrap_or_default();
     // What the remote should hold: every local backup with data, unless retention
@@ -148,6 +161,7 @@ fn sync_one_remote(
                 message: format!("copy `{}`: {line}", remote.name),
             });
         }
+        report.warnings.extend(lock.removed_stale().iter().cloned());
         let there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
         let pending: Vec<&StoredManifest> = wanted
             .iter()

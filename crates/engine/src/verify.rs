@@ -40,6 +40,9 @@ pub struct CopyVerify {
     /// Damaged objects and who needs them.
     pub damaged: Vec<DamagedObject>,
     pub backups: Vec<BackupCheck>,
+    /// Stale locks of dead processes removed to take this run's lock (holder, PID, age).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +103,7 @@ pub fn verify_repository(
                 repository_errors: vec![],
                 damaged: vec![],
                 backups: vec![],
+                warnings: vec![],
             },
         };
         results.push(result);
@@ -130,7 +134,12 @@ fn verify_copy(
     state: &StateDb,
     events: &dyn EventSink,
 ) -> Result<CopyVerify, EngineError> {
-    let _lock = repository.lock("verify").map_err(storage_err(repository))?;
+    let lock = repository.lock("verify").map_err(storage_err(repository))?;
+    for line in lock.removed_stale() {
+        events.emit(drydock_domain::Event::Warning {
+            message: format!("copy `{name}`: {line}"),
+        });
+    }
     events.emit(drydock_domain::Event::Step {
         message: format!("checking copy `{name}` ({})", repository.location()),
     });
@@ -231,6 +240,7 @@ fn verify_copy(
         repository_errors: check.errors,
         damaged,
         backups,
+        warnings: lock.removed_stale().to_vec(),
     })
 }
 

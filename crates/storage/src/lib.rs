@@ -1,6 +1,7 @@
 //! drydock's repository adapter: a small, typed, synchronous API over a
 //! restic-format repository, implemented with `rustic_core` 0.13: a local directory
-//! (the local backend of `rustic_backend` 0.7) or a copy in an S3-compatible bucket
+//! (the local backend of `rustic_backend` 0.7, writing through `durable_local`:
+//! temp file, fsync, rename, directory fsync) or a copy in an S3-compatible bucket
 //! (drydock's own S3 backend, `s3` + `s3_backend`: checksummed, retried uploads).
 //!
 //! Everything drydock stores goes through here: byte streams (database
@@ -36,6 +37,7 @@
 //! error, log line or `Debug` output of this crate contains it.
 
 mod copy;
+mod durable_local;
 mod error;
 mod lock;
 mod prune;

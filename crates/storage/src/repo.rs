@@ -23,6 +23,7 @@ use rustic_core::{
 };
 
 use crate::{
+    durable_local::DurableLocal,
     error::StorageError,
     s3::{S3Client, S3Options},
     s3_backend::S3Backend,
@@ -83,7 +84,10 @@ fn backends_for(path: &Path) -> Result<RepositoryBackends, StorageError> {
     };
     let be = LocalBackend::new(path_str, std::iter::empty())
         .map_err(|e| StorageError::engine(format!("repository at {}", path.display()), &e))?;
-    Ok(RepositoryBackends::new(Arc::new(be), None))
+    Ok(RepositoryBackends::new(
+        Arc::new(DurableLocal::new(path, be)),
+        None,
+    ))
 }
 
 fn has_config(path: &Path) -> bool {
