@@ -306,6 +306,23 @@ impl Repository {
     }
 
     pub(crate) fn engine_err(&self, doing: &str, e: &rustic_core::RusticError) -> StorageError {
+        if crate::error::is_disk_full(e) {
+            if let Place::Local(path) = &self.place {
+                let free = nix::sys::statvfs::statvfs(path).map_or_else(
+                    |_| "unknown".to_string(),
+                    |st| {
+                        crate::error::human_bytes(
+                            (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64),
+                        )
+                    },
+                );
+                return StorageError::DiskFull {
+                    location: self.location.clone(),
+                    doing: format!("{doing} it").trim().to_string(),
+                    free,
+                };
+            }
+        }
         StorageError::engine(format!("{doing} repository at {}", self.location), e)
     }
 
