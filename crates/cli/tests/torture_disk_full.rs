@@ -39,7 +39,13 @@ impl Tmpfs {
     fn mount(at: &Path, kib: u64) -> Option<Tmpfs> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .output()
             .unwrap();
@@ -51,7 +57,9 @@ impl Tmpfs {
             );
             return None;
         }
-        Some(Tmpfs { at: at.to_path_buf() })
+        Some(Tmpfs {
+            at: at.to_path_buf(),
+        })
     }
 
     fn resize(&self, kib: u64) {
@@ -85,7 +93,10 @@ fn files_stack() -> Stack {
     )
 }
 
-fn files_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every file under a directory (relative path, bytes), sorted.
+type Files = Vec<(PathBuf, Vec<u8>)>;
+
+fn files_of(dir: &Path) -> Files {
     let mut all: Vec<_> = walkdir::WalkDir::new(dir)
         .into_iter()
         .flatten()
@@ -148,7 +159,7 @@ fn pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
     std::fs::create_dir(&input).unwrap();
     let size_kib = rng.random_range(2 * 1024..4 * 1024);
     let fs = Tmpfs::mount(&stack.repo(), size_kib).ok_or("mounting the tmpfs failed")?;
-    let mut good: Vec<(String, Vec<(PathBuf, Vec<u8>)>)> = Vec::new();
+    let mut good: Vec<(String, Files)> = Vec::new();
     let mut file = 0;
     let failed = loop {
         if file > 40 {
@@ -160,13 +171,19 @@ fn pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
         file += 1;
         let (code, report, log, seconds) = logged_backup(&stack);
         if code == 0 {
-            good.push((report["id"].as_str().unwrap_or_default().to_string(), files_of(&input)));
+            good.push((
+                report["id"].as_str().unwrap_or_default().to_string(),
+                files_of(&input),
+            ));
             continue;
         }
         break (code, report, log, seconds);
     };
     let (code, report, log, seconds) = failed;
-    let what = format!("pass {n} ({size_kib} KiB, after {} good backups)", good.len());
+    let what = format!(
+        "pass {n} ({size_kib} KiB, after {} good backups)",
+        good.len()
+    );
     eprintln!("{what}: backup exited {code} in {seconds:.1} s: {report}");
     if good.is_empty() {
         return Err(format!("{what}: the first backup already failed: {report}").into());
@@ -181,7 +198,9 @@ fn pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
         .into());
     }
     if !lower.contains("free") {
-        return Err(format!("{what}: the error does not say what to do (free space): {said}").into());
+        return Err(
+            format!("{what}: the error does not say what to do (free space): {said}").into(),
+        );
     }
     if seconds > GIVE_UP_WITHIN.as_secs_f64() {
         return Err(format!("{what}: the failing backup took {seconds:.0} s").into());
@@ -213,7 +232,9 @@ fn pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
     }
     for id in &good_ids {
         if !listed.iter().any(|(l, _)| l == id) {
-            return Err(Failure::DataLost(format!("{what}: earlier backup {id} is no longer listed")));
+            return Err(Failure::DataLost(format!(
+                "{what}: earlier backup {id} is no longer listed"
+            )));
         }
     }
     let check = stack.restic(&["check"]);
@@ -330,7 +351,10 @@ fn state_dir_pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
             return Err(format!("{what}: the error does not say the disk is full: {said}").into());
         }
         if !said.contains(&state) {
-            return Err(format!("{what}: the error does not name the state directory {state}: {said}").into());
+            return Err(format!(
+                "{what}: the error does not name the state directory {state}: {said}"
+            )
+            .into());
         }
         if seconds > GIVE_UP_WITHIN.as_secs_f64() {
             return Err(format!("{what}: the failing backup took {seconds:.0} s").into());
@@ -339,11 +363,15 @@ fn state_dir_pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
     std::fs::remove_file(filler).unwrap();
     let (code, report) = stack.json(&["backup"]);
     if code != 0 {
-        return Err(format!("{what}: the backup after freeing space exited {code}: {report}").into());
+        return Err(
+            format!("{what}: the backup after freeing space exited {code}: {report}").into(),
+        );
     }
     let (code, verify) = stack.json(&["verify", "--read-data"]);
     if code != 0 {
-        return Err(Failure::DataLost(format!("{what}: verify exited {code}: {verify}")));
+        return Err(Failure::DataLost(format!(
+            "{what}: verify exited {code}: {verify}"
+        )));
     }
     Ok(())
 }

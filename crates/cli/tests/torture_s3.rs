@@ -85,7 +85,10 @@ enum Operation {
 
 /// Requests per S3 operation the proxy saw since its last `set`.
 fn requests(proxy: &FaultProxy) -> Vec<(Op, u64)> {
-    Op::ALL.iter().map(|op| (*op, proxy.requests_of(*op))).collect()
+    Op::ALL
+        .iter()
+        .map(|op| (*op, proxy.requests_of(*op)))
+        .collect()
 }
 
 fn copy_status<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -138,11 +141,15 @@ fn remote_holds(
     }
     let (code, verify) = stack.json(&["verify", "--copy", "offsite", "--read-data"]);
     if code != 0 {
-        return Err(format!("verify --copy offsite --read-data exited {code}: {verify}"));
+        return Err(format!(
+            "verify --copy offsite --read-data exited {code}: {verify}"
+        ));
     }
     let (code, restored) = stack.json(&["restore", id, "--all", "--force", "--from", "offsite"]);
     if code != 0 || restored["verified"] != true {
-        return Err(format!("restore {id} --from offsite exited {code}: {restored}"));
+        return Err(format!(
+            "restore {id} --from offsite exited {code}: {restored}"
+        ));
     }
     let now = files_of(&stack.path().join("docs"));
     if &now != expected {
@@ -187,7 +194,11 @@ impl Fault {
             inject: vec![Injection {
                 op: Some(self.op),
                 kind: self.kind,
-                at: if self.persistent { vec![] } else { vec![self.index] },
+                at: if self.persistent {
+                    vec![]
+                } else {
+                    vec![self.index]
+                },
                 from: self.persistent.then_some(self.index),
             }],
             ..Faults::default()
@@ -225,7 +236,14 @@ fn trial(
     let v2 = files_of(&docs);
     let args: Vec<&str> = match operation {
         Operation::Backup => vec!["backup"],
-        Operation::Restore => vec!["restore", second.as_str(), "--all", "--force", "--from", "offsite"],
+        Operation::Restore => vec![
+            "restore",
+            second.as_str(),
+            "--all",
+            "--force",
+            "--from",
+            "offsite",
+        ],
         Operation::Verify => vec!["verify", "--copy", "offsite", "--read-data"],
         Operation::Prune => vec!["prune", "--copy", "offsite"],
     };
@@ -300,13 +318,18 @@ fn trial(
                     }
                     let (code, sync) = stack.json(&["sync"]);
                     if code != 0 {
-                        return Err(format!("{what}: the healthy sync exited {code}: {sync}").into());
+                        return Err(
+                            format!("{what}: the healthy sync exited {code}: {sync}").into()
+                        );
                     }
                     remote_holds(&stack, garage, &prefix, &id, &v3)
                         .map_err(|e| Failure::DataLost(format!("{what}: synced after, but {e}")))?;
                 }
                 other => {
-                    return Err(format!("{what}: exit {other} (the local copy is healthy): {report}").into())
+                    return Err(format!(
+                        "{what}: exit {other} (the local copy is healthy): {report}"
+                    )
+                    .into())
                 }
             }
         }
@@ -334,22 +357,24 @@ fn trial(
             // data is all there.
             remote_holds(&stack, garage, &prefix, &second, &v2).map_err(Failure::Failed)?;
             if listed(&stack, &second, "offsite")? != "verified" {
-                return Err(format!("{what}: still not listed verified after a clean verify").into());
+                return Err(
+                    format!("{what}: still not listed verified after a clean verify").into(),
+                );
             }
         }
         Operation::Prune => {
             if code != 0 {
                 let (again, rerun) = stack.json(&["prune", "--copy", "offsite"]);
                 if again != 0 {
-                    return Err(
-                        format!("{what}: exit {code}, and the healthy re-run exited {again}: {rerun}").into(),
-                    );
+                    return Err(format!(
+                        "{what}: exit {code}, and the healthy re-run exited {again}: {rerun}"
+                    )
+                    .into());
                 }
             }
             // The newest backup is the one retention keeps; it must be whole.
-            remote_holds(&stack, garage, &prefix, &second, &v2).map_err(|e| {
-                Failure::DataLost(format!("{what}: exit {code}; after it, {e}"))
-            })?;
+            remote_holds(&stack, garage, &prefix, &second, &v2)
+                .map_err(|e| Failure::DataLost(format!("{what}: exit {code}; after it, {e}")))?;
         }
     }
     Ok(())
@@ -371,7 +396,7 @@ fn s3_faults_never_leave_a_run_claiming_missing_data() {
         Operation::Prune,
     ];
     let mut hits = 0;
-    let total = runs(8, 60);
+    let total = runs(6, 60);
     for n in 0..total {
         // Every operation in turn, so even quick mode covers each.
         let operation = operations[n % operations.len()];
