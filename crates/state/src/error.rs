@@ -82,7 +82,7 @@ fn full_file_system(path: &Path, cause: &rusqlite::Error) -> Option<String> {
     let dir = path.parent().unwrap_or(path);
     let free = nix::sys::statvfs::statvfs(dir)
         .ok()
-        .map(|st| (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64));
+        .map(|st| st.blocks_available().saturating_mul(st.fragment_size()));
     match (e.code, free) {
         (ErrorCode::DiskFull, free) => Some(free.map_or_else(|| "unknown".into(), kib)),
         (_, Some(free)) if free < NEARLY_FULL => Some(kib(free)),
