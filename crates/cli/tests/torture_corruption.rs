@@ -453,11 +453,20 @@ fn trial(
             .and_then(|x| x["sources"].as_array())
             .is_some_and(|sources| sources.iter().any(|s| s["status"] != "ok"))
     });
-    // A deleted index file leaves blobs the index no longer knows: named as that, with
-    // the backups needing them.
+    // A deleted index file has no id left to name: what it leaves, blobs the index no
+    // longer knows, is named instead (as damage, or as the backups they belong to).
     let damage_listed = report["copies"][0]["damaged"]
         .as_array()
-        .is_some_and(|d| !d.is_empty());
+        .is_some_and(|d| !d.is_empty())
+        || report["copies"][0]["backups"]
+            .as_array()
+            .is_some_and(|all| {
+                all.iter().any(|b| {
+                    b["sources"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s["status"] != "ok"))
+                })
+            });
     let named = said.contains(short(&object.id))
         || (damage == Damage::Delete && owner_flagged)
         || (damage == Damage::Delete && object.kind() == "index" && damage_listed);
