@@ -145,13 +145,24 @@ pub struct Catalog {
     /// Data snapshots in this copy that no manifest names (an interrupted sync or
     /// prune leaves them); the next prune removes them.
     pub orphans: Vec<String>,
+    /// Snapshot files that could not be read (damaged): full id and why.
+    pub unreadable: Vec<(String, String)>,
 }
 
 impl Catalog {
     /// Reads the copy's snapshot list and every manifest in it. An unreadable manifest
     /// is skipped with a warning rather than hiding every other backup.
     pub fn load(repo: &Repository, events: &dyn EventSink) -> Result<Catalog, EngineError> {
-        let snapshots = repo.snapshots().map_err(storage_err(repo))?;
+        // A damaged snapshot file costs what it held, not every other backup.
+        let (snapshots, unreadable) = repo.snapshots_lenient().map_err(storage_err(repo))?;
+        for (id, why) in &unreadable {
+            events.emit(Event::Warning {
+                message: format!(
+                    "{}: snapshot {id} is unreadable ({why}); skipped (`drydock verify` names what it held)",
+                    repo.location()
+                ),
+            });
+        }
         let mut by_backup: BTreeMap<String, Vec<StoredManifest>> = BTreeMap::new();
         let mut data = BTreeMap::new();
         let mut data_ids = Vec::new();
@@ -219,6 +230,7 @@ impl Catalog {
             superseded,
             data,
             orphans: Vec::new(),
+            unreadable,
         };
         let named: BTreeSet<&String> = catalog
             .manifests
@@ -256,6 +268,16 @@ impl Catalog {
                 source.to_string(),
             ))
             .map(String::as_str)
+    }
+
+    /// The data snapshots (`service/source`, id) this copy holds for `backup_id`,
+    /// whether or not a manifest names them.
+    pub fn data_of(&self, backup_id: &str) -> Vec<(String, String)> {
+        self.data
+            .iter()
+            .filter(|((backup, _, _), _)| backup == backup_id)
+            .map(|((_, service, source), id)| (format!("{service}/{source}"), id.clone()))
+            .collect()
     }
 
     /// Labels of the restorable sources of `m` whose data is not in this copy.

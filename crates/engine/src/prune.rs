@@ -50,7 +50,8 @@ impl PruneReport {
             .map(|c| match c.status {
                 "failed" => 2,
                 "refused" => 1,
-                _ if !c.warnings.is_empty() => 1,
+                // A stale lock removed on the way is a notice, not deletion held back.
+                _ if c.warnings.len() > c.lock_notices => 1,
                 _ => 0,
             })
             .max()
@@ -73,6 +74,9 @@ pub struct CopyPrune {
     pub warnings: Vec<String>,
     /// Packed bytes freed (not with `--dry-run`).
     pub bytes_removed: u64,
+    /// How many of `warnings` (the first ones) only say a stale lock was removed.
+    #[serde(skip)]
+    pub lock_notices: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +124,7 @@ pub fn prune(
             deleted: vec![],
             warnings: vec![],
             bytes_removed: 0,
+            lock_notices: 0,
         }));
     }
     Ok(PruneReport {
@@ -190,6 +195,7 @@ fn prune_copy(
     let mut sources = Vec::new();
     let mut deleted = Vec::new();
     let mut warnings: Vec<String> = lock.removed_stale().to_vec();
+    let lock_notices = warnings.len();
     let mut unverified_newest = Vec::new();
     for ((service, source), (priority, candidates)) in &groups {
         let label = format!("{service}/{source}");
@@ -223,6 +229,7 @@ fn prune_copy(
         deleted,
         warnings,
         bytes_removed: 0,
+        lock_notices,
     };
     if !unverified_newest.is_empty() {
         report.status = "refused";

@@ -298,6 +298,8 @@ pub fn restore(
     // Why a copy could not serve a source (unreadable, failed its check); named again
     // if nothing at all can be restored.
     let mut problems = Vec::new();
+    // Sources the backup holds that no copy could restore (damaged or missing there).
+    let mut unrestorable: Vec<String> = Vec::new();
     let mut targets = Vec::new();
     for p in &planned {
         let label = p.label();
@@ -316,6 +318,11 @@ pub fn restore(
         }
         problems.extend(copy_set.warnings.iter().cloned());
         let Some((copy, manifest, record, snapshot_id)) = chosen else {
+            if !notes.is_empty() {
+                // The backup holds this source, but no copy can give it back: the
+                // restore is incomplete, whatever the other sources do.
+                unrestorable.push(label.clone());
+            }
             let msg = match &opts.backup {
                 BackupRef::Latest => format!("{label}: no copy holds a good backup of it; skipped"),
                 BackupRef::Id(id) => {
@@ -454,7 +461,14 @@ pub fn restore(
         }
     }
     warnings.append(&mut copy_set.warnings);
-    let verified = results.iter().all(|r| r.status == RestoreStatus::Verified);
+    if !unrestorable.is_empty() {
+        warnings.push(format!(
+            "not restored, no copy holds good data of: {}; the restore is incomplete",
+            unrestorable.join(", ")
+        ));
+    }
+    let verified =
+        unrestorable.is_empty() && results.iter().all(|r| r.status == RestoreStatus::Verified);
     clear_completed_pending(config, &results, &mut warnings);
     Ok(RestoreReport {
         verified,

@@ -191,11 +191,55 @@ fn verify_copy(
         });
     }
 
-    let damaged = if check.ok {
+    // A backup this copy held (an earlier sync, backup or verify proved it) whose
+    // manifest is gone has vanished from the copy: without its manifest nothing lists
+    // or restores it, and its data snapshots are orphans the next prune would delete.
+    let held_before = state.copy_records(name)?;
+    for (id, record) in &held_before {
+        let was_held = matches!(record.state, CopyState::Verified | CopyState::Corrupt);
+        if !was_held
+            || opts.backup.is_some_and(|only| only != id.as_str())
+            || catalog.manifest(id).is_some()
+        {
+            continue;
+        }
+        let data = catalog.data_of(id);
+        let left = if data.is_empty() {
+            "none of its data snapshots is left either".to_string()
+        } else {
+            format!(
+                "its data snapshots are still there ({}); `drydock sync` puts the manifest back on a remote, and restoring from another copy works meanwhile",
+                data.iter()
+                    .map(|(label, snap)| format!("{label}: {}", &snap[..8.min(snap.len())]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        backups.push(BackupCheck {
+            id: id.clone(),
+            sources: vec![SourceCheck {
+                source: "manifest".into(),
+                status: "missing",
+                detail: Some(format!(
+                    "the backup's manifest snapshot is gone from this copy (deleted or unreadable), where it was {} before; {left}",
+                    record.state.as_str()
+                )),
+            }],
+        });
+    }
+
+    let mut damaged = if check.ok {
         Vec::new()
     } else {
         name_damage(repository, &catalog, &selected, &check.errors)
     };
+    // What an unreadable snapshot file held cannot be read from it; the backups that
+    // miss a manifest or a source's snapshot above are the ones that needed it.
+    damaged.extend(catalog.unreadable.iter().map(|(id, why)| DamagedObject {
+        object: format!("snapshot {id}"),
+        errors: vec![format!("the snapshot file cannot be read: {why}")],
+        needed_by: Vec::new(),
+    }));
     // A source whose data sits in a damaged pack is corrupt, even when only the pack
     // check (not a stream re-read) noticed.
     for object in &damaged {
@@ -229,6 +273,7 @@ fn verify_copy(
         state.record_copy(name, &b.id, copy_state, detail.as_deref())?;
     }
     let ok = check.ok
+        && catalog.unreadable.is_empty()
         && backups
             .iter()
             .all(|b| b.sources.iter().all(|s| s.status == "ok"));

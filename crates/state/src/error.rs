@@ -16,6 +16,14 @@ pub enum StateError {
         path: PathBuf,
         cause: rusqlite::Error,
     },
+    /// The file system of the state directory is full: the database is fine, it just
+    /// cannot grow.
+    #[error("state database {}: no space left on the file system of the state directory ({free} free; {cause}); the database is not damaged: free space there (or move [stack].state_dir to a file system with room) and run it again; the repository is unaffected", path.display())]
+    Full {
+        path: PathBuf,
+        free: String,
+        cause: rusqlite::Error,
+    },
     #[error("state database {}: preparing the {feature} tables failed: {cause}; move the file away if it was written by a newer drydock", path.display())]
     Schema {
         path: PathBuf,
@@ -34,6 +42,13 @@ impl StateError {
     }
 
     pub(crate) fn db(path: &Path, cause: rusqlite::Error) -> Self {
+        if let Some(free) = full_file_system(path, &cause) {
+            return StateError::Full {
+                path: path.to_path_buf(),
+                free,
+                cause,
+            };
+        }
         StateError::Database {
             path: path.to_path_buf(),
             cause,
@@ -47,4 +62,34 @@ impl StateError {
             cause,
         }
     }
+}
+
+/// Below this much free space, an I/O error of SQLite is taken for a full disk: a
+/// write needs a few pages plus the journal.
+const NEARLY_FULL: u64 = 256 * 1024;
+
+/// The free space (e.g. `12 KiB`) when `cause` is SQLite failing for lack of space:
+/// SQLITE_FULL, or an I/O error (ENOSPC mid-write or mid-journal surfaces as one) while
+/// the file system of `path` is (nearly) full.
+fn full_file_system(path: &Path, cause: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(e, _) = cause else {
+        return None;
+    };
+    if !matches!(e.code, ErrorCode::DiskFull | ErrorCode::SystemIoFailure) {
+        return None;
+    }
+    let dir = path.parent().unwrap_or(path);
+    let free = nix::sys::statvfs::statvfs(dir)
+        .ok()
+        .map(|st| st.blocks_available().saturating_mul(st.fragment_size()));
+    match (e.code, free) {
+        (ErrorCode::DiskFull, free) => Some(free.map_or_else(|| "unknown".into(), kib)),
+        (_, Some(free)) if free < NEARLY_FULL => Some(kib(free)),
+        _ => None,
+    }
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{} KiB", bytes / 1024)
 }

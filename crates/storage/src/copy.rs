@@ -101,7 +101,9 @@ impl Repository {
     }
 
     /// Checks the repository like [`Repository::check`], but walks only the trees of
-    /// the given snapshots (index, pack list and sizes are always checked whole).
+    /// the given snapshots (index, pack list and sizes are checked whole). A finding
+    /// about a pack none of these snapshots uses is theirs only as a warning: one
+    /// damaged pack must not make every other backup in the copy unrestorable.
     pub fn check_snapshots(
         &self,
         snapshot_ids: &[String],
@@ -112,7 +114,34 @@ impl Repository {
             .iter()
             .map(|id| self.load_snapshot(&engine, id).map(|s| s.tree))
             .collect::<Result<Vec<TreeId>, _>>()?;
-        Ok(self.run_check(read_data, Some(trees)))
+        let mut report = self.run_check(read_data, Some(trees));
+        if report.ok {
+            return Ok(report);
+        }
+        let Ok(packs) = self.packs_of(snapshot_ids) else {
+            return Ok(report);
+        };
+        let mine: BTreeSet<&String> = packs.values().flatten().collect();
+        if mine.iter().any(|p| p.as_str() == MISSING_FROM_INDEX) {
+            return Ok(report);
+        }
+        let (theirs, other): (Vec<String>, Vec<String>) =
+            report.errors.drain(..).partition(|error| {
+                let about_a_pack = error.to_ascii_lowercase().contains("pack");
+                let ids = hex_ids(error);
+                let names_mine = ids
+                    .iter()
+                    .any(|t| mine.iter().any(|p| p.starts_with(t.as_str())));
+                !about_a_pack || ids.is_empty() || names_mine
+            });
+        report.errors = theirs;
+        report.warnings.extend(
+            other
+                .into_iter()
+                .map(|e| format!("in a pack these snapshots do not use: {e}")),
+        );
+        report.ok = report.errors.is_empty();
+        Ok(report)
     }
 
     /// Checks the repository structure, and with `read_data` the packs.
@@ -229,6 +258,14 @@ impl Repository {
         }
         Ok(out)
     }
+}
+
+/// Runs of at least 8 hex digits in a message: the (short or full) ids rustic names.
+fn hex_ids(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|t| t.len() >= 8)
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 /// The name [`Repository::packs_of`] uses for blobs the index does not know.

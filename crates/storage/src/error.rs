@@ -83,6 +83,40 @@ pub enum StorageError {
     /// rustic_core reported an error; the string is its message with context.
     #[error("repository engine: {0}")]
     Engine(String),
+
+    /// The file system holding the repository ran out of space while writing.
+    #[error(
+        "repository at {location}: no space left on its file system ({free} free) while {doing}; the objects this run wrote are not counted (the next prune removes them). Free space there: `drydock prune` drops backups retention no longer keeps, or delete other files, or enlarge the file system; then run it again"
+    )]
+    DiskFull {
+        location: String,
+        doing: String,
+        /// Free space now, e.g. `120 KiB`, or `unknown`.
+        free: String,
+    },
+}
+
+/// Whether rustic's error comes from a write that found the file system full
+/// (ENOSPC, or EDQUOT: a quota is as full as a disk to a backup).
+pub(crate) fn is_disk_full(err: &RusticError) -> bool {
+    let text = err.display_log();
+    text.contains("os error 28") || text.contains("os error 122")
+}
+
+/// `bytes` as a short human figure (`512 B`, `3.4 MiB`).
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 impl StorageError {

@@ -30,6 +30,9 @@ use crate::{
     types::{CheckReport, SnapshotMeta, SnapshotSummary},
 };
 
+/// A snapshot file that could not be read: its full id and why.
+pub type Unreadable = (String, String);
+
 /// Where a repository's files are.
 #[derive(Debug, Clone)]
 pub(crate) enum Place {
@@ -310,6 +313,23 @@ impl Repository {
     }
 
     pub(crate) fn engine_err(&self, doing: &str, e: &rustic_core::RusticError) -> StorageError {
+        if crate::error::is_disk_full(e) {
+            if let Place::Local(path) = &self.place {
+                let free = nix::sys::statvfs::statvfs(path).map_or_else(
+                    |_| "unknown".to_string(),
+                    |st| {
+                        crate::error::human_bytes(
+                            st.blocks_available().saturating_mul(st.fragment_size()),
+                        )
+                    },
+                );
+                return StorageError::DiskFull {
+                    location: self.location.clone(),
+                    doing: format!("{doing} it").trim().to_string(),
+                    free,
+                };
+            }
+        }
         StorageError::engine(format!("{doing} repository at {}", self.location), e)
     }
 
@@ -378,6 +398,46 @@ impl Repository {
             .collect();
         snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(snaps)
+    }
+
+    /// Like [`Repository::snapshots`], but a snapshot file that cannot be read (damaged,
+    /// truncated) does not hide all the others: it is returned apart, with its full id
+    /// and why it failed.
+    pub fn snapshots_lenient(
+        &self,
+    ) -> Result<(Vec<SnapshotSummary>, Vec<Unreadable>), StorageError> {
+        match self.snapshots() {
+            Ok(all) => return Ok((all, Vec::new())),
+            Err(StorageError::Engine(_)) => {}
+            Err(other) => return Err(other),
+        }
+        // One at a time, to tell the unreadable ones from the rest.
+        let engine = self.engine()?;
+        let ids: Vec<SnapshotId> = engine
+            .list::<SnapshotId>()
+            .map_err(|e| self.engine_err("listing snapshots of", &e))?
+            .collect();
+        let mut snaps = Vec::new();
+        let mut unreadable = Vec::new();
+        for id in ids {
+            let hex = id.to_hex().as_str().to_string();
+            match engine.get_snapshots(&[hex.as_str()]) {
+                Ok(found) => snaps.extend(found.into_iter().map(|s| SnapshotSummary {
+                    id: s.id.to_hex().as_str().to_string(),
+                    time: s.time.timestamp(),
+                    tags: s.tags.iter().cloned().collect(),
+                    paths: s.paths.iter().cloned().collect(),
+                    hostname: s.hostname,
+                    label: s.label,
+                })),
+                Err(e) => {
+                    let why = crate::error::condense(e.display_log().trim_start_matches("Error: "));
+                    unreadable.push((hex, why));
+                }
+            }
+        }
+        snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        Ok((snaps, unreadable))
     }
 
     /// Deletes the snapshot files (full ids or unique prefixes). Their data

@@ -197,9 +197,10 @@ impl Repository {
             .engine()?
             .to_indexed()
             .map_err(|e| self.engine_err("reading the index of", &e))?;
+        // Only the wanted ones: a damaged snapshot file elsewhere must not hide them.
         let all = engine
-            .get_all_snapshots()
-            .map_err(|e| self.engine_err("listing snapshots of", &e))?;
+            .get_snapshots(snapshot_ids)
+            .map_err(|e| self.engine_err("reading snapshots of", &e))?;
         Ok(snapshot_ids
             .iter()
             .map(|id| {
