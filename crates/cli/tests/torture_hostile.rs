@@ -611,9 +611,7 @@ fn line_cases(seed: &str) -> Vec<LineCase> {
             let mut from = 0;
             while let Some(p) = line[from..].find(" = \"") {
                 let at = from + p;
-                let key_start = line[..at]
-                    .rfind(|c: char| c == '{' || c == ',' || c == ' ')
-                    .map_or(0, |s| s + 1);
+                let key_start = line[..at].rfind(['{', ',', ' ']).map_or(0, |s| s + 1);
                 let key = &line[key_start..at];
                 let value_end = line[at + 4..].find('"').map(|e| at + 4 + e + 1);
                 // `json_equals` takes any value, a table too.
@@ -1079,7 +1077,7 @@ fn churn(
         while !stop.load(Ordering::Relaxed) {
             rounds += 1;
             for f in &files {
-                let Ok(file) = std::fs::OpenOptions::new().write(true).append(true).open(f) else {
+                let Ok(file) = std::fs::OpenOptions::new().append(true).open(f) else {
                     continue;
                 };
                 match rng.random_range(0..3) {

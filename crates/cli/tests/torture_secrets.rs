@@ -178,7 +178,6 @@ fn created_in_trace(trace: &str, cwd: &Path) -> Vec<Created> {
             continue;
         };
         let ok = result
-            .trim()
             .split_whitespace()
             .next()
             .and_then(|r| r.parse::<i64>().ok())
@@ -423,7 +422,12 @@ fn secrets_trial(rng: &mut rand::rngs::StdRng) -> Result<(), Failure> {
 
     // What drydock wrote to disk: state (database, reports), the repository, the
     // stack folder (but not the password file, the canary's source).
-    grep_tree(stack.path(), &canaries, &[pw_file.clone()], &mut leaks);
+    grep_tree(
+        stack.path(),
+        &canaries,
+        std::slice::from_ref(&pw_file),
+        &mut leaks,
+    );
     for root in &private_roots {
         for e in walkdir::WalkDir::new(root).into_iter().flatten() {
             let mode = e
