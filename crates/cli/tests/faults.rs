@@ -1,13 +1,13 @@
 //! Bad input and faults through the real binary: unreachable and wrongly authenticated
-//! servers, a dump tool killed mid-stream, refusing to overwrite, secrets never leaking,
-//! private files under any umask.
+//! servers, a dump tool killed mid-stream, refusing to overwrite. (Secrets never leaking
+//! and private files under any umask: `torture_secrets.rs`.)
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{Stack, REPO_PASSWORD};
+use common::Stack;
 use drydock_testkit::mariadb::MariaDb;
 use drydock_testkit::postgres::PgServer;
 
@@ -199,74 +199,6 @@ fn external_runtime_blocks_file_level_restore() {
         "{}",
         common::text(&out)
     );
-}
-
-#[test]
-fn secrets_never_leak_and_files_stay_private_under_umask_000() {
-    let pg = PgServer::start();
-    pg.create_db("app");
-    pg.psql(
-        "app",
-        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
-    );
-    // The testkit's password is the canary: it must appear nowhere drydock writes.
-    let stack = pg_stack(&pg, pg.password());
-    std::fs::create_dir(stack.path().join("files")).unwrap();
-    std::fs::write(stack.path().join("files/a"), "a").unwrap();
-    let drydock = env!("CARGO_BIN_EXE_drydock");
-    let mut outputs = Vec::new();
-    for args in [
-        "backup --all --json -vv",
-        "backup --all -vv --log-format json",
-        "backups --json",
-        "verify --read-data --json",
-        "verify --live",
-        "restore latest --all --force --json -vv",
-    ] {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("umask 000; exec '{drydock}' {args}"))
-            .current_dir(stack.path())
-            .envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().unwrap() <= 1,
-            "{args}: {}",
-            common::text(&out)
-        );
-        outputs.push(common::text(&out));
-    }
-    let manifest = stack
-        .restic(&["dump", "latest", "--tag", "drydock-manifest", "/"])
-        .stdout;
-    outputs.push(String::from_utf8_lossy(&manifest).into_owned());
-    for canary in [pg.password(), REPO_PASSWORD] {
-        for (i, out) in outputs.iter().enumerate() {
-            assert!(!out.contains(canary), "output {i} leaks a secret:\n{out}");
-        }
-    }
-    // Everything drydock created is private, although the umask allowed everything.
-    for root in [stack.repo(), stack.path().join("state")] {
-        for entry in walkdir::WalkDir::new(&root) {
-            let entry = entry.unwrap();
-            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
-            let want = if entry.file_type().is_dir() {
-                0o700
-            } else {
-                0o600
-            };
-            assert_eq!(mode, want, "{} is {mode:o}", entry.path().display());
-            if entry.file_type().is_file() {
-                let bytes = std::fs::read(entry.path()).unwrap();
-                assert!(
-                    !String::from_utf8_lossy(&bytes).contains(pg.password()),
-                    "{} holds a secret",
-                    entry.path().display()
-                );
-            }
-        }
-    }
 }
 
 /// Runs drydock under a pseudo-terminal (util-linux `script`), typing `answer`.

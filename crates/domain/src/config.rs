@@ -631,6 +631,11 @@ impl SourceConfig {
     }
 }
 
+/// A drydock.toml is a few KiB; anything past this is not one. The TOML parser keeps
+/// about 2 KiB per key (torture_hostile's fuzz measured ~230 bytes allocated per input
+/// byte for an inline table of repeated keys), so the cap also bounds a load's memory.
+pub const CONFIG_MAX_BYTES: u64 = 1 << 20;
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -750,16 +755,31 @@ fn unknown_field(message: &str) -> Option<String> {
 impl Config {
     /// Reads, parses and validates `file`, resolving every secret.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        use std::io::Read;
+        let whole = |message: String| {
             ConfigErrors(vec![ConfigError {
                 file: file.to_path_buf(),
                 line: None,
                 key: String::new(),
-                message: format!(
-                    "cannot read the config: {e}; check the path (or pass --config FILE)"
-                ),
+                message,
             }])
-        })?;
+        };
+        let mut text = String::new();
+        // Read at most one byte past the cap: `--config /dev/zero` (or a huge file
+        // named by mistake) must not fill memory.
+        std::fs::File::open(file)
+            .and_then(|f| f.take(CONFIG_MAX_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| {
+                whole(format!(
+                    "cannot read the config: {e}; check the path (or pass --config FILE)"
+                ))
+            })?;
+        if text.len() as u64 > CONFIG_MAX_BYTES {
+            return Err(whole(format!(
+                "the config is larger than {} MiB: not a drydock config; check the path (or pass --config FILE)",
+                CONFIG_MAX_BYTES >> 20
+            )));
+        }
         Self::from_text(file, &text)
     }
 

@@ -52,6 +52,10 @@ pub enum SecretError {
     File { path: PathBuf, reason: String },
     #[error("`{0}` looks like a reference but is not one of ${{env:NAME}} or ${{file:PATH}}")]
     BadReference(String),
+    #[error(
+        "secret file {path} is mode {mode:04o}, open to group or others; make it private: chmod 600 {path}"
+    )]
+    FileNotPrivate { path: PathBuf, mode: u32 },
 }
 
 /// A secret-valued config field.
@@ -114,10 +118,20 @@ impl Secret {
                 Err(_) => return Err(SecretError::UndefinedEnv(name.clone())),
             },
             SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
+                check_secret_file(path)?;
+                let mut text = String::new();
+                // The size was checked above; the cap also holds if the file grew since.
+                std::fs::File::open(path)
+                    .and_then(|f| {
+                        std::io::Read::read_to_string(
+                            &mut std::io::Read::take(f, SECRET_FILE_MAX_BYTES),
+                            &mut text,
+                        )
+                    })
+                    .map_err(|e| SecretError::File {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                 if text.is_empty() {
                     return Err(SecretError::File {
@@ -143,6 +157,41 @@ impl Secret {
             .as_deref()
             .expect("secret resolved at config load")
     }
+}
+
+/// Secrets are passwords and keys; a file past this size is not one.
+pub const SECRET_FILE_MAX_BYTES: u64 = 64 << 10;
+
+/// A secret file any group member or other user can open is a secret shared with them:
+/// refused, like libpq refuses such a `.pgpass` and ssh such a key. Symlinks are
+/// followed (Kubernetes mounts secrets as links), so the file's own mode counts. Only a
+/// regular file of a sane size is read: `${file:/dev/zero}` or a FIFO must not fill
+/// memory or hang the config load.
+fn check_secret_file(path: &std::path::Path) -> Result<(), SecretError> {
+    use std::os::unix::fs::PermissionsExt;
+    let refuse = |reason: String| SecretError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    if meta.len() > SECRET_FILE_MAX_BYTES {
+        return Err(refuse(format!(
+            "it holds {} bytes, more than a secret ({} KiB at most)",
+            meta.len(),
+            SECRET_FILE_MAX_BYTES >> 10
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::FileNotPrivate {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn is_env_name(name: &str) -> bool {
@@ -220,13 +269,80 @@ mod tests {
         );
     }
 
+    fn private_file(path: &std::path::Path, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     #[test]
     fn file_secret_drops_one_trailing_newline() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pw");
-        std::fs::write(&path, "s3cret\n").unwrap();
+        private_file(&path, "s3cret\n");
         let mut s = Secret::parse(&format!("${{file:{}}}", path.display()));
         s.resolve().unwrap();
         assert_eq!(s.expose(), "s3cret");
+    }
+
+    #[test]
+    fn a_secret_file_open_to_group_or_others_is_refused_naming_its_mode_and_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        private_file(&path, "s3cret-canary\n");
+        for mode in [0o640, 0o604, 0o644, 0o660, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut s = Secret::parse(&format!("${{file:{}}}", path.display()));
+            let err = s.resolve().unwrap_err();
+            assert_eq!(
+                err,
+                SecretError::FileNotPrivate {
+                    path: path.clone(),
+                    mode
+                }
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("mode {mode:04o}"))
+                    && text.contains(&format!("chmod 600 {}", path.display()))
+                    && !text.contains("s3cret-canary"),
+                "{text}"
+            );
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut s = Secret::parse(&format!("${{file:{}}}", path.display()));
+            s.resolve().unwrap();
+            assert_eq!(s.expose(), "s3cret-canary");
+        }
+    }
+
+    #[test]
+    fn a_device_a_fifo_or_a_huge_file_is_not_read_as_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix_mkfifo(&fifo);
+        let big = dir.path().join("big");
+        private_file(&big, &"x".repeat(SECRET_FILE_MAX_BYTES as usize + 1));
+        for path in [std::path::Path::new("/dev/zero"), &fifo, &big] {
+            let mut s = Secret::parse(&format!("${{file:{}}}", path.display()));
+            let err = s.resolve().unwrap_err().to_string();
+            assert!(
+                err.contains(&path.display().to_string())
+                    && (err.contains("not a regular file") || err.contains("more than a secret")),
+                "{err}"
+            );
+        }
+    }
+
+    fn nix_mkfifo(path: &std::path::Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg("-m")
+            .arg("600")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }

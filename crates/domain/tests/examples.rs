@@ -1,5 +1,6 @@
 //! Every config under examples/ must load: they are documentation that must not rot.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use drydock_domain::Config;
@@ -9,6 +10,8 @@ fn every_example_config_loads() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("shop-repo.password");
     std::fs::write(&secret_file, "example\n").unwrap();
+    // Secret files open to group or others are refused; a real one is 0600.
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     // SAFETY: this test binary has one test; nothing else reads the environment concurrently.
     unsafe {
         for var in [

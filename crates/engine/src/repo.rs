@@ -66,6 +66,29 @@ pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, E
         label: Some(format!("drydock manifest {}", manifest.id)),
     };
     let bytes = manifest.to_json();
+    if bytes.len() > drydock_domain::manifest::MANIFEST_MAX_BYTES {
+        // Written anyway, it could never be read back: the backup would vanish from
+        // every list while the run reported success.
+        let biggest = manifest
+            .sources
+            .iter()
+            .max_by_key(|s| s.fingerprint.as_ref().map_or(0, |f| f.parts.len()));
+        let hint = biggest.map_or(String::new(), |s| {
+            format!(
+                " ({} alone has {} entries)",
+                s.label(),
+                s.fingerprint.as_ref().map_or(0, |f| f.parts.len())
+            )
+        });
+        return Err(EngineError::Manifest {
+            id: manifest.id.to_string(),
+            cause: format!(
+                "it would be {} bytes, over the {} MiB a manifest may have, so drydock could never read it back{hint}; nothing was recorded: split a source this large into several `files` sources",
+                bytes.len(),
+                drydock_domain::manifest::MANIFEST_MAX_BYTES >> 20
+            ),
+        });
+    }
     repo.backup_stream(Box::new(std::io::Cursor::new(bytes)), &meta)
         .map(|s| s.id)
         .map_err(|e| storage_error(repo.location(), e))

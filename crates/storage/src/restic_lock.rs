@@ -159,6 +159,9 @@ pub fn encrypt(key: &MasterKey, info: &LockInfo) -> Vec<u8> {
     file
 }
 
+/// Lock files are a few hundred bytes; anything bigger is not read.
+const LOCK_MAX_BYTES: u64 = 64 << 10;
+
 /// Reads a lock file; `None` when it does not decrypt or parse (another key, damage).
 pub fn decrypt(key: &MasterKey, file: &[u8]) -> Option<LockInfo> {
     if file.len() < 32 {
@@ -233,8 +236,12 @@ impl LockDir {
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| jiff::Timestamp::try_from(t).ok());
-                    let info = std::fs::read(entry.path())
-                        .ok()
+                    // A lock is a few hundred bytes; a bigger file is not read (a junk
+                    // or hostile file must not fill memory) and counts as unreadable.
+                    let small = entry.metadata().is_ok_and(|m| m.len() <= LOCK_MAX_BYTES);
+                    let info = small
+                        .then(|| std::fs::read(entry.path()).ok())
+                        .flatten()
                         .and_then(|bytes| decrypt(key, &bytes));
                     found.push(Found {
                         id: name,
@@ -253,7 +260,11 @@ impl LockDir {
                     if id.is_empty() || id.contains('/') {
                         continue;
                     }
-                    let info = client.get(&object.key)?.and_then(|b| decrypt(key, &b));
+                    let info = if object.size <= LOCK_MAX_BYTES {
+                        client.get(&object.key)?.and_then(|b| decrypt(key, &b))
+                    } else {
+                        None
+                    };
                     found.push(Found {
                         id: id.to_string(),
                         info,

@@ -457,12 +457,24 @@ impl Repository {
         // files, modes, owners, times.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             stream_file_contents(&engine, nodes.clone(), dest)?;
-            let plan = engine.prepare_restore(&opts, nodes.clone(), &dest_ld, false)?;
-            engine.restore(plan, &opts, nodes, &dest_ld)
+            let plan = engine
+                .prepare_restore(&opts, nodes.clone(), &dest_ld, false)
+                .map_err(Stop::Engine)?;
+            engine
+                .restore(plan, &opts, nodes, &dest_ld)
+                .map_err(Stop::Engine)
         }));
         match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.engine_err("restoring a snapshot of", &e)),
+            Ok(Err(Stop::Engine(e))) => Err(self.engine_err("restoring a snapshot of", &e)),
+            Ok(Err(Stop::Unsafe(problem))) => Err(StorageError::invalid(
+                format!(
+                    "snapshot {snapshot_id} of repository at {}",
+                    self.location
+                ),
+                format!("{problem}; nothing was written into {}", dest.display()),
+                "the snapshot was not written by drydock or restic (their trees hold plain names only); restore an older backup, and check who else writes to this repository",
+            )),
             Err(panic) => Err(StorageError::Engine(format!(
                 "restoring snapshot {snapshot_id} of repository at {} into {} aborted: {}; check free space and permissions at the destination",
                 self.location,
@@ -473,20 +485,90 @@ impl Repository {
     }
 }
 
+/// Why a restore stopped.
+enum Stop {
+    Engine(Box<RusticError>),
+    /// The tree holds an entry that would land outside the destination; nothing was
+    /// written.
+    Unsafe(String),
+}
+
+impl From<Box<RusticError>> for Stop {
+    fn from(e: Box<RusticError>) -> Stop {
+        Stop::Engine(e)
+    }
+}
+
+/// Checks one entry of a tree walk before anything is written. rustic's restore joins
+/// stored names onto the destination as they are, so a name such as `..`, `../x`,
+/// `/etc/x` or `a/b` (which neither restic nor rustic writes, but anyone with the
+/// repository key can) would place data outside it; restic refuses such names too.
+/// Names within a directory must also be strictly increasing (restic writes trees
+/// sorted): a repeated name is how a symlink and a directory of the same name would
+/// send later writes through the link. `open` holds, per directory on the walk's
+/// current branch, the last name seen in it.
+fn check_entry(
+    path: &Path,
+    node: &rustic_core::repofile::Node,
+    open: &mut Vec<(PathBuf, Option<std::ffi::OsString>)>,
+) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = node.name();
+    let bytes = name.as_bytes();
+    if bytes.is_empty()
+        || bytes == b"."
+        || bytes == b".."
+        || bytes.contains(&b'/')
+        || bytes.contains(&0)
+    {
+        return Err(format!(
+            "its tree holds an entry named {:?} (at {:?}), which is not a plain file name and would be written outside the restore target",
+            name,
+            path
+        ));
+    }
+    let parent = path.parent().unwrap_or(Path::new(""));
+    while open.last().is_some_and(|(dir, _)| dir != parent) {
+        open.pop();
+    }
+    if open.is_empty() && !parent.as_os_str().is_empty() {
+        return Err(format!(
+            "its tree lists {path:?} outside the directory walked before it"
+        ));
+    }
+    if open.is_empty() {
+        open.push((PathBuf::new(), None));
+    }
+    let last = &mut open.last_mut().expect("pushed above").1;
+    if last.as_deref().is_some_and(|prev| prev >= &*name) {
+        return Err(format!(
+            "its tree holds the name {name:?} twice or out of order in {parent:?} (a repeated name could send writes through a symlink)"
+        ));
+    }
+    *last = Some(name.into_owned());
+    if node.is_dir() {
+        open.push((path.to_path_buf(), None));
+    }
+    Ok(())
+}
+
 /// Writes every regular file's content under `dest`: a few workers, each streaming one
 /// whole file at a time, so memory stays bounded by the workers, not the restore's size.
 /// Hard-linked copies after the first are left to rustic's restore, which links them.
+/// Every entry is checked ([`check_entry`]) before the first byte is written.
 fn stream_file_contents<S: rustic_core::IndexedFull + Sync>(
     engine: &rustic_core::Repository<S>,
     nodes: impl Iterator<
         Item = rustic_core::RusticResult<(std::path::PathBuf, rustic_core::repofile::Node)>,
     >,
     dest: &Path,
-) -> rustic_core::RusticResult<()> {
+) -> Result<(), Stop> {
     let mut linked = std::collections::BTreeSet::new();
     let mut files = Vec::new();
+    let mut open = Vec::new();
     for item in nodes {
         let (path, node) = item?;
+        check_entry(&path, &node, &mut open).map_err(Stop::Unsafe)?;
         let duplicate_link = node.meta.links > 1
             && node.meta.inode != 0
             && !linked.insert((node.meta.device_id, node.meta.inode));
@@ -516,6 +598,7 @@ fn stream_file_contents<S: rustic_core::IndexedFull + Sync>(
             .into_iter()
             .try_for_each(|h| h.join().expect("restore worker panicked"))
     })
+    .map_err(Stop::Engine)
 }
 
 fn stream_one_file<S: rustic_core::IndexedFull>(
