@@ -467,9 +467,32 @@ fn verify_read_data(stack: &Stack, copy: Option<&str>) -> Result<(), Failure> {
         .flatten()
         .flat_map(|c| c["damaged"].as_array().into_iter().flatten())
         .any(|d| d["needed_by"].as_array().is_some_and(|n| !n.is_empty()));
+    // rustic's messages can embed a whole index: the start of each says what broke.
+    let short = |v: &serde_json::Value| -> String {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        text.chars().take(400).collect()
+    };
+    let mut findings = Vec::new();
+    for c in report["copies"].as_array().into_iter().flatten() {
+        for key in ["error", "repository_errors", "damaged"] {
+            match &c[key] {
+                serde_json::Value::Null => {}
+                serde_json::Value::Array(items) => findings.extend(
+                    items
+                        .iter()
+                        .map(|i| format!("copy {}: {key}: {}", c["name"], short(i))),
+                ),
+                other => findings.push(format!("copy {}: {key}: {}", c["name"], short(other))),
+            }
+        }
+    }
     let why = format!(
         "verify --read-data exited {code}: {}",
-        tail(&report.to_string())
+        if findings.is_empty() {
+            tail(&report.to_string())
+        } else {
+            findings.join(" | ")
+        }
     );
     Err(if damaged_needed {
         Failure::DataLost(why)

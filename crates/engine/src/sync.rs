@@ -5,9 +5,11 @@
 //! it) is copied, data snapshots first; then the remote is read back (its index, pack
 //! list and the new snapshots' trees, checked from a fresh handle) and only then the
 //! manifests follow, each read back and compared with the local one. A backup counts
-//! as synced (state `verified`) only after all of that. A remote that fails is a
-//! warning: its pending backups are recorded `unsynced` with the reason and the next
-//! run (or `drydock sync`) retries them. The local copy is never touched.
+//! as synced (state `verified`) only after all of that; one found there already but
+//! never recorded (a run killed in between) is checked again and then counted. A
+//! remote that fails is a warning: its pending backups are recorded `unsynced` with the
+//! reason and the next run (or `drydock sync`) retries them. The local copy is never
+//! touched.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -169,6 +171,24 @@ fn sync_one_remote(
             .filter(|m| there.manifest(m.manifest.id.as_str()).is_none())
             .collect();
         report.already_present = wanted.len() - pending.len();
+        // A run killed after a manifest arrived but before it was recorded left backups
+        // there but never counted: prove them now, or they stay unverified forever.
+        for m in wanted.iter().copied().filter(|m| {
+            there.manifest(m.manifest.id.as_str()).is_some()
+                && records
+                    .get(m.manifest.id.as_str())
+                    .is_none_or(|r| r.state != CopyState::Verified)
+        }) {
+            prove_present(&dest, &there, m)?;
+            let _ = state.record_copy(
+                &remote.name,
+                m.manifest.id.as_str(),
+                CopyState::Verified,
+                None,
+            );
+            report.synced.push(m.manifest.id.to_string());
+            report.already_present -= 1;
+        }
         if pending.is_empty() {
             return Ok(());
         }
@@ -182,7 +202,7 @@ fn sync_one_remote(
                 None,
             );
         }
-        report.synced = std::mem::take(&mut report.unsynced);
+        report.synced.extend(std::mem::take(&mut report.unsynced));
         Ok(())
     })();
 
@@ -214,6 +234,38 @@ fn sync_one_remote(
     }
     report.duration_ms = clock.elapsed().as_millis() as u64;
     report
+}
+
+/// Checks a backup that is in `dest` already (its manifest equal to the local one, its
+/// data snapshots there and structurally sound), for a backup an interrupted run
+/// copied but did not get to record.
+fn prove_present(dest: &Repository, there: &Catalog, local: &StoredManifest) -> Result<(), String> {
+    let id = local.manifest.id.as_str();
+    let stored = there
+        .manifest(id)
+        .ok_or_else(|| format!("the manifest of {id} vanished from the copy"))?;
+    if stored.manifest != local.manifest {
+        return Err(format!(
+            "the manifest of {id} in the copy differs from the local one"
+        ));
+    }
+    let mut ids = vec![stored.snapshot_id.clone()];
+    for r in local.manifest.sources.iter().filter(|r| r.is_restorable()) {
+        let snap = there
+            .snapshot_of(id, &r.service, &r.source)
+            .ok_or_else(|| format!("the copy lacks the data of {} in backup {id}", r.label()))?;
+        ids.push(snap.to_string());
+    }
+    let check = dest
+        .check_snapshots(&ids, ReadData::None)
+        .map_err(|e| e.to_string())?;
+    if !check.ok {
+        return Err(format!(
+            "backup {id} in the copy did not verify: {}",
+            check.errors.join("; ")
+        ));
+    }
+    Ok(())
 }
 
 /// Data snapshots, then a read-back check, then manifests, each read back.
