@@ -488,6 +488,9 @@ fn config_and_manifest_decoders_survive_mutation_fuzzing() {
             "config",
             format!("x = \"{}\"", "\\u0000".repeat(100_000)).into_bytes(),
         ),
+        // Full-mode findings: an overflowing duration (panicked), and ~2 KiB per
+        // parsed key (inside the bound).
+        ("config", drydock_duration_overflow()),
         // A full-mode finding: ~2 KiB per parsed key, inside the bound.
         (
             "config",
@@ -1205,4 +1208,11 @@ fn hostile_names_trial(rng: &mut StdRng) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+fn drydock_duration_overflow() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/clinic.toml");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str("\n[drill.high]\nrpo_target = \"999999999999999999h\"\n");
+    text.into_bytes()
 }

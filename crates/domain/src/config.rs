@@ -1466,19 +1466,23 @@ pub mod duration_text {
         let n: u64 = digits
             .parse()
             .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 30m, 24h or 7d"))?;
-        let secs = match unit {
+        let factor = match unit {
             "ms" => return Ok(Duration::from_millis(n)),
-            "s" => n,
-            "m" => n * 60,
-            "h" => n * 3600,
-            "d" => n * 86400,
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
             _ => {
                 return Err(format!(
                     "`{text}` has no known unit; write e.g. 500ms, 90s, 30m, 24h or 7d"
                 ))
             }
         };
-        Ok(Duration::from_secs(secs))
+        // `999999999999999999h` overflowed (a panic in debug builds, a wrapped, wrong
+        // duration in release ones): found by torture_hostile's fuzz.
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is too long a duration; write e.g. 30m, 24h or 7d"))
     }
 
     pub fn format(d: Duration) -> String {
