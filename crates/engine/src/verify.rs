@@ -228,7 +228,9 @@ fn verify_copy(
         });
     }
 
-    let mut damaged = if check.ok {
+    // A check that aborted proved nothing about the packs: naming every pack its
+    // message mentions would mark good backups corrupt.
+    let mut damaged = if check.ok || check.aborted {
         Vec::new()
     } else {
         name_damage(repository, &catalog, &selected, &check.errors)
@@ -270,6 +272,11 @@ fn verify_copy(
         } else {
             (CopyState::Corrupt, Some(bad.join(", ")))
         };
+        // An aborted check leaves what the state knew: nothing new was learnt, except
+        // a stream re-read that found a difference.
+        if check.aborted && copy_state == CopyState::Verified {
+            continue;
+        }
         state.record_copy(name, &b.id, copy_state, detail.as_deref())?;
     }
     let ok = check.ok

@@ -165,6 +165,7 @@ impl Repository {
             errors: Vec::new(),
             warnings: Vec::new(),
             read_data: read_data != ReadData::None,
+            aborted: false,
         };
         let engine = match self.engine() {
             Ok(e) => e,
@@ -175,11 +176,25 @@ impl Repository {
             }
         };
         // rustic unwraps in a few places of its check (e.g. decompressing a blob); a
-        // damaged repository must yield a report, not a crash.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match trees {
-            Some(trees) => engine.check_with_trees(opts, trees),
-            None => engine.check(opts),
-        }));
+        // damaged repository must yield a report, not a crash. One panic is a race of
+        // rustic's own, not damage: its check waits only 100 ms for its worker threads
+        // to let go of the index ("index still in use"), which a loaded machine misses.
+        // That one is retried; a check that still cannot finish is reported as aborted.
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let trees = trees.clone();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match trees {
+                Some(trees) => engine.check_with_trees(opts, trees),
+                None => engine.check(opts),
+            }));
+            match outcome {
+                Err(panic) if attempt < 3 && is_index_race(&panic_message(panic.as_ref())) => {
+                    log::warn!("the repository check hit rustic's index race; running it again");
+                }
+                other => break other,
+            }
+        };
         match outcome {
             Ok(Ok(results)) => {
                 for (level, finding) in results.0 {
@@ -196,10 +211,13 @@ impl Repository {
             // A check that cannot even run (e.g. an unreadable index file) is a failed
             // check, reported like any other finding.
             Ok(Err(e)) => report.errors.push(one_line_finding(&*e)),
-            Err(panic) => report.errors.push(format!(
-                "the check aborted: {}",
-                panic_message(panic.as_ref())
-            )),
+            Err(panic) => {
+                report.aborted = true;
+                report.errors.push(format!(
+                    "the check aborted: {}; nothing was proved either way, run it again",
+                    short_panic(&panic_message(panic.as_ref()))
+                ));
+            }
         }
         report.ok = report.errors.is_empty();
         report
@@ -275,4 +293,41 @@ pub const MISSING_FROM_INDEX: &str = "missing-from-index";
 fn find_same<'a>(list: &'a [SnapshotFile], wanted: &SnapshotFile) -> Option<&'a SnapshotFile> {
     list.iter()
         .find(|s| s.tree == wanted.tree && s.time == wanted.time)
+}
+
+/// rustic_core 0.13's check panics with "index still in use" when its worker threads
+/// have not dropped the index within 100 ms of finishing.
+fn is_index_race(message: &str) -> bool {
+    message.contains("index still in use")
+}
+
+/// A panic message fit for a report: its first line, without the Debug dumps rustic
+/// appends (the whole in-memory index, full of pack ids that would read as findings).
+fn short_panic(message: &str) -> String {
+    let first = message.lines().next().unwrap_or("");
+    let cut = first
+        .find(": Index(")
+        .or_else(|| first.find('{'))
+        .unwrap_or(first.len());
+    let mut short: String = first[..cut].chars().take(200).collect();
+    if short.is_empty() {
+        short = "unknown panic".into();
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_race_panic_reads_short_and_names_no_pack() {
+        let message = "index still in use: Index({Tree: TypeIndex { packs: [PackId(1c61a64fdd269cb36b20724071f9636b3856674611c409545c972e270bf12d57)] }})";
+        assert!(is_index_race(message));
+        assert_eq!(short_panic(message), "index still in use");
+        assert!(!is_index_race(
+            "called `Option::unwrap()` on a `None` value"
+        ));
+        assert_eq!(short_panic(""), "unknown panic");
+    }
 }

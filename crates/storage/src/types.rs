@@ -87,4 +87,7 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     /// Whether all pack data was read and verified.
     pub read_data: bool,
+    /// The check could not finish (rustic gave up inside it): `errors` then say why,
+    /// and prove nothing about the packs.
+    pub aborted: bool,
 }
