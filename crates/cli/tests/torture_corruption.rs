@@ -47,19 +47,7 @@ struct Backup {
 }
 
 fn read_docs(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut all: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    all.sort();
-    all
+    common::files_under(dir)
 }
 
 fn read_rows(db: &Path) -> Vec<(i64, String)> {

@@ -97,19 +97,7 @@ fn files_stack() -> Stack {
 type Files = Vec<(PathBuf, Vec<u8>)>;
 
 fn files_of(dir: &Path) -> Files {
-    let mut all: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    all.sort();
-    all
+    common::files_under(dir)
 }
 
 fn listed_ids(stack: &Stack) -> Result<Vec<(String, String)>, Failure> {

@@ -34,17 +34,7 @@ type Files = BTreeMap<PathBuf, Vec<u8>>;
 
 /// Every file under `dir` with its bytes (empty when `dir` is missing).
 fn files_of(dir: &Path) -> Files {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            (
-                e.path().strip_prefix(dir).unwrap().to_path_buf(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
+    common::files_under(dir).into_iter().collect()
 }
 
 /// Writes version `v` of the documents: small texts and one incompressible scan, so a

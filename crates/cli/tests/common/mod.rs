@@ -126,6 +126,23 @@ pub fn restic_s3(garage: &GarageServer, prefix: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Every file under `dir` with its bytes, sorted by path (empty when `dir` is missing).
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut all: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
