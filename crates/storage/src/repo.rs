@@ -387,14 +387,7 @@ impl Repository {
             .get_all_snapshots()
             .map_err(|e| self.engine_err("listing snapshots of", &e))?
             .into_iter()
-            .map(|s| SnapshotSummary {
-                id: s.id.to_hex().as_str().to_string(),
-                time: s.time.timestamp(),
-                tags: s.tags.iter().cloned().collect(),
-                paths: s.paths.iter().cloned().collect(),
-                hostname: s.hostname,
-                label: s.label,
-            })
+            .map(summary)
             .collect();
         snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(snaps)
@@ -422,14 +415,7 @@ impl Repository {
         for id in ids {
             let hex = id.to_hex().as_str().to_string();
             match engine.get_snapshots(&[hex.as_str()]) {
-                Ok(found) => snaps.extend(found.into_iter().map(|s| SnapshotSummary {
-                    id: s.id.to_hex().as_str().to_string(),
-                    time: s.time.timestamp(),
-                    tags: s.tags.iter().cloned().collect(),
-                    paths: s.paths.iter().cloned().collect(),
-                    hostname: s.hostname,
-                    label: s.label,
-                })),
+                Ok(found) => snaps.extend(found.into_iter().map(summary)),
                 Err(e) => {
                     let why = crate::error::condense(e.display_log().trim_start_matches("Error: "));
                     unreadable.push((hex, why));
@@ -510,6 +496,18 @@ fn with_new_id(config: &ConfigFile) -> Result<ConfigFile, StorageError> {
 }
 
 /// Builds the snapshot skeleton: time now, host, tags, optional label.
+/// What drydock lists of a snapshot file.
+fn summary(s: SnapshotFile) -> SnapshotSummary {
+    SnapshotSummary {
+        id: s.id.to_hex().as_str().to_string(),
+        time: s.time.timestamp(),
+        tags: s.tags.iter().cloned().collect(),
+        paths: s.paths.iter().cloned().collect(),
+        hostname: s.hostname,
+        label: s.label,
+    }
+}
+
 pub(crate) fn new_snapshot(meta: &SnapshotMeta) -> Result<SnapshotFile, StorageError> {
     for tag in &meta.tags {
         if tag.contains(',') || tag.is_empty() {
