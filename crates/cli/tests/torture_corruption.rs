@@ -553,7 +553,6 @@ fn corruption_is_named_and_never_restored_as_good_data() {
 }
 
 #[test]
-#[ignore = "bug: damaged or lost data is never uploaded again (Kopia #3492); the next backup fails its read-back (`pack .. is referenced by the index .. but not present`) and sync refuses the remote until the copy is repaired by hand; reproduce: cargo nextest run -p drydock --test torture_corruption --run-ignored only"]
 fn damaged_data_is_uploaded_again_by_the_next_backup_or_sync() {
     run_trials(
         "Corruption repaired by the next backup or sync",

@@ -100,6 +100,10 @@ pub fn backup(
     let scratch = state::scratch(&config.stack.state_dir)?;
     let repository = repo::open_repository(config, true)?;
     let state_db = StateDb::open(&config.stack.state_dir)?;
+    // Before the lock (a repair takes its own, exclusive one), and before any source is
+    // read, so deduplication no longer trusts data that is gone.
+    let repaired = crate::repair::repair_copy(LOCAL_COPY, &repository, &state_db, events.as_ref())
+        .unwrap_or_else(|e| vec![format!("{e}; the backup goes on, its read-back will tell")]);
     let lock = repository
         .lock("backup")
         .map_err(storage_err(&repository))?;
@@ -117,7 +121,8 @@ pub fn backup(
     });
 
     let mut records = Vec::new();
-    let mut warnings: Vec<String> = lock.removed_stale().to_vec();
+    let mut warnings: Vec<String> = repaired;
+    warnings.extend(lock.removed_stale().iter().cloned());
     warnings.extend(label_warnings);
     for p in &planned {
         let label = p.label();

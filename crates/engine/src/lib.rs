@@ -26,6 +26,7 @@ pub mod list;
 pub mod populate;
 pub mod prune;
 mod redact;
+mod repair;
 mod repo;
 mod reports;
 pub mod restore;

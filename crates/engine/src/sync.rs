@@ -14,14 +14,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use drydock_domain::config::{Config, RemoteConfig};
+use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
 use drydock_domain::{Event, EventSink};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, ReadData, Repository, LOCK_WAIT};
 use serde::Serialize;
 
 use crate::copies::{self, storage_err, Catalog, StoredManifest};
-use crate::{repo, EngineError};
+use crate::{repair, repo, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
@@ -80,6 +80,11 @@ pub fn sync(
         )));
     }
     let local = repo::open_repository(config, false)?;
+    let state = StateDb::open(&config.stack.state_dir)?;
+    // The local copy is repaired here too (before its lock: a repair locks it
+    // exclusively), so what it lost is filled in from the remotes below.
+    let mut warnings = repair::repair_copy(LOCAL_COPY, &local, &state, events.as_ref())
+        .unwrap_or_else(|e| vec![e]);
     let lock = local
         .lock_with("sync", LockMode::Shared, LOCK_WAIT)
         .map_err(storage_err(&local))?;
@@ -88,13 +93,13 @@ pub fn sync(
             message: format!("copy `local`: {line}"),
         });
     }
+    warnings.extend(lock.removed_stale().iter().cloned());
     let catalog = Catalog::load(&local, events.as_ref())?;
-    let state = StateDb::open(&config.stack.state_dir)?;
     let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
     Ok(SyncReport {
         ok: copies.iter().all(|c| c.status == "synced"),
         copies,
-        warnings: lock.removed_stale().to_vec(),
+        warnings,
     })
 }
 
@@ -155,6 +160,9 @@ fn sync_one_remote(
         });
         let dest = copies::open_remote(config, remote, Some(local)).map_err(|e| e.to_string())?;
         report.location = dest.location().to_string();
+        report
+            .warnings
+            .extend(repair::repair_copy(&remote.name, &dest, state, events)?);
         let lock = dest
             .lock_with("sync", LockMode::Shared, LOCK_WAIT)
             .map_err(|e| e.to_string())?;
@@ -164,7 +172,38 @@ fn sync_one_remote(
             });
         }
         report.warnings.extend(lock.removed_stale().iter().cloned());
-        let there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+        let mut there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+        // What a copy lost (a repair removed it, a snapshot file vanished) comes back
+        // from the other one, both ways.
+        let filled = repair::refill(
+            (local, catalog),
+            (&dest, &there),
+            &remote.name,
+            state,
+            false,
+            events,
+        )?;
+        if !filled.is_empty() {
+            report.warnings.push(format!(
+                "filled in what this copy had lost, from the local copy: {}",
+                filled.join(", ")
+            ));
+            there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+        }
+        let filled = repair::refill(
+            (&dest, &there),
+            (local, catalog),
+            LOCAL_COPY,
+            state,
+            true,
+            events,
+        )?;
+        if !filled.is_empty() {
+            report.warnings.push(format!(
+                "filled in what the local copy had lost, from this copy: {}",
+                filled.join(", ")
+            ));
+        }
         let pending: Vec<&StoredManifest> = wanted
             .iter()
             .copied()

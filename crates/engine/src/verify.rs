@@ -235,6 +235,26 @@ fn verify_copy(
     } else {
         name_damage(repository, &catalog, &selected, &check.errors)
     };
+    // A damaged pack keeps its name and size: only a read finds it again. Remembered,
+    // the next backup or sync proves it damaged, removes it and uploads its data again.
+    // Short ids from the check's messages about packs too: a pack holding only a
+    // manifest is named by no backup's data. The repair hashes each before acting.
+    if !check.aborted {
+        let named = damaged.iter().filter_map(|o| {
+            Some((
+                o.object.strip_prefix("pack ")?.to_string(),
+                o.errors.join("; "),
+            ))
+        });
+        let mentioned = check
+            .errors
+            .iter()
+            .filter(|e| e.to_ascii_lowercase().contains("pack"))
+            .flat_map(|e| hex_tokens(e).into_iter().map(move |t| (t, e.clone())));
+        for (pack, why) in named.chain(mentioned) {
+            let _ = state.record_suspect(name, crate::repair::SUSPECT_PACK, &pack, &why);
+        }
+    }
     // What an unreadable snapshot file held cannot be read from it; the backups that
     // miss a manifest or a source's snapshot above are the ones that needed it.
     damaged.extend(catalog.unreadable.iter().map(|(id, why)| DamagedObject {

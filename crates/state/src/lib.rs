@@ -14,6 +14,7 @@ pub mod copies;
 mod error;
 pub mod health;
 pub mod recovery;
+pub mod suspects;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -34,6 +35,7 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("health", health::SCHEMA),
     ("recovery", recovery::SCHEMA),
     ("certify", certify::SCHEMA),
+    ("suspects", suspects::SCHEMA),
 ];
 
 /// An open state database.

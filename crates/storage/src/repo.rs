@@ -300,6 +300,10 @@ impl Repository {
         }
     }
 
+    pub(crate) fn backends(&self) -> &RepositoryBackends {
+        &self.backends
+    }
+
     pub(crate) fn master_key(&self) -> &MasterKey {
         &self.key
     }
@@ -399,13 +403,21 @@ impl Repository {
     pub fn snapshots_lenient(
         &self,
     ) -> Result<(Vec<SnapshotSummary>, Vec<Unreadable>), StorageError> {
-        match self.snapshots() {
-            Ok(all) => return Ok((all, Vec::new())),
-            Err(StorageError::Engine(_)) => {}
-            Err(other) => return Err(other),
+        let (files, unreadable) = self.snapshot_files_lenient()?;
+        let mut snaps: Vec<SnapshotSummary> = files.into_iter().map(summary).collect();
+        snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        Ok((snaps, unreadable))
+    }
+
+    /// Every snapshot file that can be read, and apart those that cannot.
+    pub(crate) fn snapshot_files_lenient(
+        &self,
+    ) -> Result<(Vec<SnapshotFile>, Vec<Unreadable>), StorageError> {
+        let engine = self.engine()?;
+        if let Ok(all) = engine.get_all_snapshots() {
+            return Ok((all, Vec::new()));
         }
         // One at a time, to tell the unreadable ones from the rest.
-        let engine = self.engine()?;
         let ids: Vec<SnapshotId> = engine
             .list::<SnapshotId>()
             .map_err(|e| self.engine_err("listing snapshots of", &e))?
@@ -415,14 +427,13 @@ impl Repository {
         for id in ids {
             let hex = id.to_hex().as_str().to_string();
             match engine.get_snapshots(&[hex.as_str()]) {
-                Ok(found) => snaps.extend(found.into_iter().map(summary)),
+                Ok(found) => snaps.extend(found),
                 Err(e) => {
                     let why = crate::error::condense(e.display_log().trim_start_matches("Error: "));
                     unreadable.push((hex, why));
                 }
             }
         }
-        snaps.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok((snaps, unreadable))
     }
 
