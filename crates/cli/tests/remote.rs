@@ -215,7 +215,11 @@ fn a_flaky_remote_never_counts_missing_data_as_synced() {
         1 => {
             // Retries ran out: then nothing may claim the backup is there.
             assert_eq!(copy(&report, "offsite")["status"], "unsynced");
-            assert_eq!(listed_status(&stack, &id, "offsite"), "unsynced");
+            assert_eq!(
+                listed_status(&stack, &id, "offsite"),
+                "unsynced",
+                "{report:#}"
+            );
         }
         other => panic!("exit {other}: {report:#}"),
     }

@@ -402,3 +402,67 @@ fn s3_faults_never_leave_a_run_claiming_missing_data() {
     );
     tally.finish();
 }
+
+/// Lock files in the trial's prefix of the bucket, as restic lists them.
+fn remote_locks(garage: &GarageServer, prefix: &str) -> Vec<String> {
+    let out = restic_s3(garage, prefix, &["--no-lock", "list", "locks"]);
+    assert!(
+        out.status.success(),
+        "restic list locks: {}",
+        common::text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A run whose lock DELETE fails on every retry leaves its lock on the remote (restic
+/// refuses the copy meanwhile): it must say so, and the next run must remove it.
+#[test]
+fn a_lock_left_behind_is_reported_and_the_next_run_removes_it() {
+    let garage = GarageServer::start();
+    let proxy = FaultProxy::start(garage.s3_port, Faults::default());
+    let prefix = "lock-left";
+    let (stack, docs) = trial_stack(&garage, &proxy, prefix);
+    write_docs(&docs, 1);
+    let (code, report) = stack.json(&["backup"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(remote_locks(&garage, prefix).is_empty());
+
+    write_docs(&docs, 2);
+    proxy.set(Faults {
+        inject: vec![Injection {
+            op: Some(Op::Delete),
+            kind: FaultKind::InternalError,
+            at: vec![],
+            from: Some(0),
+        }],
+        ..Faults::default()
+    });
+    let (code, report) = stack.json(&["backup"]);
+    let offsite = copy_status(&report, "offsite").cloned().unwrap_or_default();
+    assert_eq!(code, 0, "the backup itself succeeded: {report}");
+    assert_eq!(offsite["status"], "verified", "{report}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("copy `offsite`")
+            && warnings.contains("could not remove this run's lock")
+            && warnings.contains("restic unlock"),
+        "the lock left behind is not reported: {report}"
+    );
+    let left = remote_locks(&garage, prefix);
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    proxy.set(Faults::default());
+    let (code, report) = stack.json(&["sync"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("removed stale lock {}", &left[0][..8])),
+        "the next run does not say it removed the lock left behind: {report}"
+    );
+    assert!(remote_locks(&garage, prefix).is_empty());
+}

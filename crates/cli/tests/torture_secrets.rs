@@ -5,8 +5,9 @@
 //! 000 and `strace -f`, while a sampler reads `/proc/*/cmdline` and `/proc/*/environ`
 //! of drydock and every descendant every 2 ms.
 //!
-//! Checks: no canary in any child's arguments (environment and 0600 files are the
-//! accepted channels, and are reported); none in stdout, stderr, JSON logs, JSON
+//! Checks: no canary in any child's arguments, and none in a child's environment but
+//! its own secret under the variable drydock sets for it (`PGPASSWORD`,
+//! `REDISCLI_AUTH`; 0600 files are the other accepted channel); none in stdout, stderr, JSON logs, JSON
 //! results, reports, the state database, temp files left behind, manifests (decrypted
 //! with restic) or snapshot metadata; every file and directory drydock creates in the
 //! repository and state directory is created private (mode argument and umask at the
@@ -42,6 +43,9 @@ struct Sightings {
     in_arguments: BTreeSet<String>,
     /// A canary in a child's environment: accepted, reported.
     in_environment: BTreeSet<String>,
+    /// A canary in a child's environment that is not the child's own secret under the
+    /// variable drydock sets for it (the S3 key in `pg_dump`'s environment): a leak.
+    foreign_in_environment: BTreeSet<String>,
     samples: u64,
     processes: BTreeSet<String>,
 }
@@ -123,6 +127,14 @@ fn sample(
                         if var.contains(value.as_str()) {
                             let key = var.split('=').next().unwrap_or_default();
                             s.in_environment.insert(format!("{comm}: {key} ({name})"));
+                            // drydock (and the strace it runs under) hold the
+                            // environment the operator started it with.
+                            let started_with = comm == "drydock" || comm == "strace";
+                            if !started_with && !own_secret_variable(name, key) {
+                                s.foreign_in_environment.insert(format!(
+                                    "{name} in the environment of {comm} as {key}"
+                                ));
+                            }
                         }
                     }
                 }
@@ -131,6 +143,15 @@ fn sample(
             std::thread::sleep(Duration::from_millis(2));
         }
     })
+}
+
+/// Whether `key` is the variable drydock sets for a child to hand it the secret
+/// `name` (the one channel a child's environment may carry).
+fn own_secret_variable(name: &str, key: &str) -> bool {
+    matches!(
+        (name, key),
+        ("PostgreSQL password", "PGPASSWORD") | ("Redis password", "REDISCLI_AUTH")
+    )
 }
 
 /// One `openat`/`mkdir` that created something, with the mode it got at creation.
@@ -512,6 +533,7 @@ fn secrets_trial(rng: &mut rand::rngs::StdRng) -> Result<(), Failure> {
         seen.samples, seen.processes, seen.in_environment
     );
     leaks.extend(seen.in_arguments.iter().cloned());
+    leaks.extend(seen.foreign_in_environment.iter().cloned());
     if seen.samples < 10 {
         return Err(format!("the /proc sampler ran only {} times", seen.samples).into());
     }

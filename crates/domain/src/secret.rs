@@ -9,6 +9,23 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Environment variables a secret was read from in this process. Children drydock
+/// starts (dump tools, throwaway servers) get them removed from their environment and
+/// only the one secret they need set explicitly, so `pg_dump` never sees the S3 key.
+static SECRET_ENV: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The names of the environment variables secrets were read from so far (see
+/// `SECRET_ENV`): what a child process must not inherit.
+pub fn secret_env_names() -> Vec<String> {
+    SECRET_ENV
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect()
+}
+
 /// Where a secret's value comes from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -114,7 +131,13 @@ impl Secret {
             SecretRef::Literal => return Err(SecretError::Literal),
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) if v.is_empty() => return Err(SecretError::EmptyEnv(name.clone())),
-                Ok(v) => v,
+                Ok(v) => {
+                    SECRET_ENV
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name.clone());
+                    v
+                }
                 Err(_) => return Err(SecretError::UndefinedEnv(name.clone())),
             },
             SecretRef::File(path) => {

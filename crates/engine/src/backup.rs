@@ -330,6 +330,9 @@ pub fn backup(
             }
         }
     }
+    if let Err(left) = lock.release() {
+        warnings.push(format!("copy `local`: {left}"));
+    }
     Ok(BackupReport {
         id: id.to_string(),
         status,

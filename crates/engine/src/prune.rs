@@ -237,9 +237,11 @@ fn prune_copy(
             "the newest backup is not verified on this copy for: {}; nothing was deleted. Run `drydock verify --copy {name}` first",
             unverified_newest.join(", ")
         ));
+        release(lock, &mut report.warnings);
         return Ok(report);
     }
     if dry_run {
+        release(lock, &mut report.warnings);
         return Ok(report);
     }
     events.emit(Event::Step {
@@ -253,6 +255,7 @@ fn prune_copy(
         .prune_unreferenced()
         .map_err(copies::storage_err(repository))?;
     report.bytes_removed = outcome.bytes_removed;
+    release(lock, &mut report.warnings);
     tracing::info!(
         copy = name,
         deleted = report.deleted.len(),
@@ -310,4 +313,11 @@ fn apply(
     repository
         .forget(&forget)
         .map_err(copies::storage_err(repository))
+}
+
+/// Releases a copy's lock, warning when its lock file stays behind.
+fn release(lock: drydock_storage::RepoLock, warnings: &mut Vec<String>) {
+    if let Err(left) = lock.release() {
+        warnings.push(left);
+    }
 }

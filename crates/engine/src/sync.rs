@@ -17,7 +17,7 @@ use std::time::Instant;
 use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
 use drydock_domain::{Event, EventSink};
 use drydock_state::{CopyState, StateDb};
-use drydock_storage::{LockMode, ReadData, Repository, LOCK_WAIT};
+use drydock_storage::{LockMode, ReadData, RepoLock, Repository, LOCK_WAIT};
 use serde::Serialize;
 
 use crate::copies::{self, storage_err, Catalog, StoredManifest};
@@ -96,6 +96,9 @@ pub fn sync(
     warnings.extend(lock.removed_stale().iter().cloned());
     let catalog = Catalog::load(&local, events.as_ref())?;
     let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
+    if let Err(left) = lock.release() {
+        warnings.push(format!("copy `local`: {left}"));
+    }
     Ok(SyncReport {
         ok: copies.iter().all(|c| c.status == "synced"),
         copies,
@@ -154,6 +157,8 @@ fn sync_one_remote(
         })
         .collect();
 
+    // Held outside the work, so its release can be reported on every way out.
+    let mut held: Option<RepoLock> = None;
     let outcome = (|| -> Result<(), String> {
         events.emit(Event::Step {
             message: format!("syncing to copy `{}`", remote.name),
@@ -172,6 +177,7 @@ fn sync_one_remote(
             });
         }
         report.warnings.extend(lock.removed_stale().iter().cloned());
+        held = Some(lock);
         let mut there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
         // What a copy lost (a repair removed it, a snapshot file vanished) comes back
         // from the other one, both ways.
@@ -245,6 +251,14 @@ fn sync_one_remote(
         Ok(())
     })();
 
+    if let Some(lock) = held {
+        if let Err(left) = lock.release() {
+            events.emit(Event::Warning {
+                message: format!("copy `{}`: {left}", remote.name),
+            });
+            report.warnings.push(left);
+        }
+    }
     if let Err(error) = outcome {
         // Everything not proven there is unsynced, with the reason, for the next run.
         let proven: std::collections::BTreeSet<&String> = report.synced.iter().collect();

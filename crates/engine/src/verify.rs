@@ -312,7 +312,13 @@ fn verify_copy(
         repository_errors: check.errors,
         damaged,
         backups,
-        warnings: lock.removed_stale().to_vec(),
+        warnings: {
+            let mut warnings = lock.removed_stale().to_vec();
+            if let Err(left) = lock.release() {
+                warnings.push(left);
+            }
+            warnings
+        },
     })
 }
 

@@ -523,3 +523,12 @@ mod tests {
         );
     }
 }
+
+/// Removes from a child's environment every variable a config secret was read from;
+/// the caller then sets the one secret the child needs (`PGPASSWORD`, ...).
+pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for name in drydock_domain::secret::secret_env_names() {
+        cmd.env_remove(name);
+    }
+    cmd
+}

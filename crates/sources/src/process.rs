@@ -123,7 +123,8 @@ impl<'a> ToolSpec<'a> {
             return self.spawn_inside(runtime, name, location);
         }
         let mut cmd = Command::new(self.program);
-        cmd.args(&self.args)
+        crate::common::without_secret_env(&mut cmd)
+            .args(&self.args)
             .envs(self.env.iter().copied())
             .stdin(if self.stdin {
                 Stdio::piped()

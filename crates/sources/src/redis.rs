@@ -1138,7 +1138,8 @@ impl Throwaway {
                 .and_then(|mut f| f.write_all(&text))
                 .map_err(|e| SourceError::io(loc, "writing the throwaway server's config", e))?;
             let mut cmd = Command::new(&program);
-            cmd.arg(&conf)
+            crate::common::without_secret_env(&mut cmd)
+                .arg(&conf)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -1242,7 +1243,12 @@ impl Drop for Throwaway {
 
 fn server_version() -> String {
     find_program("redis-server")
-        .and_then(|p| Command::new(p).arg("--version").output().ok())
+        .and_then(|p| {
+            crate::common::without_secret_env(&mut Command::new(p))
+                .arg("--version")
+                .output()
+                .ok()
+        })
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .split_whitespace()

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use drydock_domain::fingerprint::{Fingerprint, PartDigest};
+use drydock_domain::fingerprint::{Fingerprint, PartDigest, RowSetDigest};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,14 +49,24 @@ pub struct TreeEntry {
     pub link_target: Option<PathBuf>,
 }
 
+/// Past this many entries a tree's fingerprint has one part per directory, not one per
+/// entry: a part costs ~150 bytes of manifest, and a manifest is capped at 64 MiB, so one
+/// part per entry stopped a source at ~440,000 entries. Per directory, a mismatch still
+/// says where.
+pub const PER_ENTRY_PARTS_MAX: usize = 100_000;
+
 /// Counts (`files`, `dirs`, `symlinks`, `special`, `bytes`) and the fingerprint of a tree.
-/// A part per entry keeps mismatch messages precise ("which file").
+/// Up to [`PER_ENTRY_PARTS_MAX`] entries, a part per entry keeps mismatch messages
+/// precise ("which file"); past it, a part per directory (named `DIR/`, the root `./`)
+/// digests the directory's direct entries, order-independently.
 pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint) {
     let mut counts: BTreeMap<String, u64> = ["files", "dirs", "symlinks", "special", "bytes"]
         .iter()
         .map(|k| (k.to_string(), 0))
         .collect();
+    let per_entry = entries.len() <= PER_ENTRY_PARTS_MAX;
     let mut parts = BTreeMap::new();
+    let mut dirs: BTreeMap<String, (RowSetDigest, u64)> = BTreeMap::new();
     for e in entries {
         if e.path.as_os_str().is_empty() || e.path == Path::new(".") {
             continue; // the root itself: its mode belongs to the mount, not the data
@@ -78,15 +88,39 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
         if let Some(t) = &e.link_target {
             h.update(t.as_os_str().as_bytes());
         }
-        // Names may be any bytes; escape_ascii keeps the part name printable and unique.
-        let name = e.path.as_os_str().as_bytes().escape_ascii().to_string();
-        parts.insert(
-            name,
-            PartDigest {
-                count: size,
-                digest: hex::encode(h.finalize()),
-            },
-        );
+        let digest = h.finalize();
+        if per_entry {
+            // Names may be any bytes; escape_ascii keeps the part name printable and unique.
+            let name = e.path.as_os_str().as_bytes().escape_ascii().to_string();
+            parts.insert(
+                name,
+                PartDigest {
+                    count: size,
+                    digest: hex::encode(digest),
+                },
+            );
+        } else {
+            let parent = match e.path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => {
+                    format!("{}/", p.as_os_str().as_bytes().escape_ascii())
+                }
+                _ => "./".to_string(),
+            };
+            let name = e.path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+            let (rows, bytes) = dirs.entry(parent).or_default();
+            let mut row = Vec::with_capacity(name.len() + 33);
+            row.extend_from_slice(name);
+            row.push(0);
+            row.extend_from_slice(&digest);
+            rows.add(&row);
+            *bytes += size;
+        }
+    }
+    for (dir, (rows, bytes)) in dirs {
+        let mut part = rows.finish();
+        // The count a mismatch message shows: bytes, as for a single file.
+        part.count = bytes;
+        parts.insert(dir, part);
     }
     (counts, Fingerprint::from_parts(parts))
 }
@@ -269,5 +303,64 @@ pub fn make_removable(root: &Path) {
                 pending.push(entry.path());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    fn file(path: &str, content: &str) -> TreeEntry {
+        TreeEntry {
+            path: PathBuf::from(path),
+            kind: EntryKind::File,
+            mode: 0o644,
+            size: content.len() as u64,
+            sha256: Some(hex::encode(Sha256::digest(content))),
+            link_target: None,
+        }
+    }
+
+    fn many(changed: Option<&str>) -> Vec<TreeEntry> {
+        let mut entries = Vec::new();
+        for d in 0..100 {
+            for f in 0..(PER_ENTRY_PARTS_MAX / 100 + 1) {
+                let path = format!("d{d}/f{f}");
+                let content = if changed == Some(path.as_str()) {
+                    "changed"
+                } else {
+                    "same"
+                };
+                entries.push(file(&path, content));
+            }
+        }
+        entries
+    }
+
+    #[test]
+    fn a_small_tree_has_a_part_per_entry() {
+        let (counts, fp) = fingerprint(&[file("a", "x"), file("dir/b", "yy")]);
+        assert_eq!(counts["files"], 2);
+        assert_eq!(counts["bytes"], 3);
+        assert_eq!(fp.parts.keys().collect::<Vec<_>>(), vec!["a", "dir/b"]);
+    }
+
+    #[test]
+    fn a_large_tree_has_a_part_per_directory_that_names_where_it_differs() {
+        let (counts, before) = fingerprint(&many(None));
+        assert_eq!(
+            counts["files"] as usize,
+            100 * (PER_ENTRY_PARTS_MAX / 100 + 1)
+        );
+        assert_eq!(before.parts.len(), 100);
+        assert!(before.parts.contains_key("d7/"));
+        // Order does not matter; a change in one file shows in its directory only.
+        let mut reversed = many(None);
+        reversed.reverse();
+        assert_eq!(fingerprint(&reversed).1, before);
+        let (_, after) = fingerprint(&many(Some("d7/f3")));
+        let differences = after.differences(&before, "bytes");
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert!(differences[0].starts_with("d7/:"), "{differences:?}");
     }
 }

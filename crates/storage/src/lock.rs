@@ -44,7 +44,7 @@ pub struct RepoLock {
     flock: Option<(File, PathBuf)>,
     // Fields drop after `Drop::drop` ran: the restic lock file goes last, so outsiders
     // see a lock until drydock is done.
-    _restic: ResticLock,
+    restic: ResticLock,
     removed_stale: Vec<String>,
 }
 
@@ -53,6 +53,12 @@ impl RepoLock {
     /// stale), for the caller to report.
     pub fn removed_stale(&self) -> &[String] {
         &self.removed_stale
+    }
+
+    /// Releases the lock now; `Err` says why its lock file could not be removed (it was
+    /// left behind, and the caller should warn: restic refuses the repository meanwhile).
+    pub fn release(mut self) -> Result<(), String> {
+        self.restic.release()
     }
 }
 
@@ -104,7 +110,7 @@ impl Repository {
         )?;
         Ok(RepoLock {
             flock,
-            _restic: acquired.lock,
+            restic: acquired.lock,
             removed_stale: acquired.removed_stale,
         })
     }

@@ -337,6 +337,7 @@ pub struct ResticLock {
     current: Arc<Mutex<String>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     refresher: Option<JoinHandle<()>>,
+    released: bool,
 }
 
 impl std::fmt::Debug for ResticLock {
@@ -345,8 +346,14 @@ impl std::fmt::Debug for ResticLock {
     }
 }
 
-impl Drop for ResticLock {
-    fn drop(&mut self) {
+impl ResticLock {
+    /// Stops refreshing and removes the lock file now, saying why when it cannot: a
+    /// lock left behind makes restic refuse the repository until it goes stale.
+    pub fn release(&mut self) -> Result<(), String> {
+        if self.released {
+            return Ok(());
+        }
+        self.released = true;
         {
             let (flag, wake) = &*self.stop;
             *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -360,8 +367,19 @@ impl Drop for ResticLock {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Err(e) = self.dir.remove(&id) {
-            log::warn!("could not remove drydock's lock: {e}");
+        self.dir.remove(&id).map_err(|e| {
+            format!(
+                "could not remove this run's lock {} ({e}); restic refuses the repository until it is gone: the next drydock run removes it, or run `restic unlock`",
+                &id[..8.min(id.len())]
+            )
+        })
+    }
+}
+
+impl Drop for ResticLock {
+    fn drop(&mut self) {
+        if let Err(e) = self.release() {
+            log::warn!("{e}");
         }
     }
 }
@@ -524,6 +542,7 @@ fn start_refresher(dir: LockDir, key: MasterKey, exclusive: bool, id: String) ->
         current,
         stop,
         refresher: Some(refresher),
+        released: false,
     }
 }
 
