@@ -476,6 +476,15 @@ impl Drop for Staged<'_> {
     }
 }
 
+/// Removes from a child's environment every variable a config secret was read from;
+/// the caller then sets the one secret the child needs (`PGPASSWORD`, ...).
+pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for name in drydock_domain::secret::secret_env_names() {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,13 +531,4 @@ mod tests {
             "throwaway database _drydock_sandbox_y on [::1]:3306"
         );
     }
-}
-
-/// Removes from a child's environment every variable a config secret was read from;
-/// the caller then sets the one secret the child needs (`PGPASSWORD`, ...).
-pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    for name in drydock_domain::secret::secret_env_names() {
-        cmd.env_remove(name);
-    }
-    cmd
 }
