@@ -127,9 +127,9 @@ fn sample(
                         if var.contains(value.as_str()) {
                             let key = var.split('=').next().unwrap_or_default();
                             s.in_environment.insert(format!("{comm}: {key} ({name})"));
-                            // drydock (and the strace it runs under) hold the
-                            // environment the operator started it with.
-                            let started_with = comm == "drydock" || comm == "strace";
+                            // drydock (and the `sh` that execs the strace it runs
+                            // under) hold the environment the operator started it with.
+                            let started_with = pid == root || comm == "drydock" || comm == "strace";
                             if !started_with && !own_secret_variable(name, key) {
                                 s.foreign_in_environment.insert(format!(
                                     "{name} in the environment of {comm} as {key}"

@@ -7,8 +7,9 @@
 //! backups only that copy still has ([`refill`]).
 //!
 //! Pending work survives a crash in the state database: packs a read check named
-//! (`pack` suspects, which nothing cheaper finds again) and copies that lost data and
-//! still wait for their refill (`refill`).
+//! (`pack` suspects, which nothing cheaper finds again), copies a check found data
+//! missing from the index of (`index`: their unindexed packs are indexed again) and
+//! copies that lost data and still wait for their refill (`refill`).
 
 use drydock_domain::{Event, EventSink};
 use drydock_state::{CopyState, StateDb};
@@ -18,6 +19,9 @@ use crate::copies::Catalog;
 
 /// The state-database kind of a pack a read check found damaged.
 pub(crate) const SUSPECT_PACK: &str = "pack";
+/// The state-database kind marking a copy a check found data missing from the index of
+/// (a lost index file): its unindexed packs are indexed again.
+pub(crate) const SUSPECT_INDEX: &str = "index";
 /// The state-database kind marking a copy whose lost data is still to be filled in.
 const REFILL: &str = "refill";
 const WHOLE_COPY: &str = "*";
@@ -36,11 +40,14 @@ pub(crate) fn repair_copy(
     events: &dyn EventSink,
 ) -> Result<Vec<String>, String> {
     let suspects = state.suspects(name, SUSPECT_PACK).unwrap_or_default();
+    let index_marks = state.suspects(name, SUSPECT_INDEX).unwrap_or_default();
+    let index_suspect = !index_marks.is_empty();
     let found = repository
-        .find_damage(&suspects)
+        .find_damage(&suspects, index_suspect)
         .map_err(|e| format!("looking for damage in copy `{name}`: {e}"))?;
     if found.is_empty() {
         let _ = state.clear_suspects(name, SUSPECT_PACK, &suspects);
+        let _ = state.clear_suspects(name, SUSPECT_INDEX, &index_marks);
         return Ok(Vec::new());
     }
     let lock = repository
@@ -48,7 +55,7 @@ pub(crate) fn repair_copy(
         .map_err(|e| format!("locking copy `{name}` to repair it: {e}"))?;
     // Again under the lock: what looked lost may have been a prune at work.
     let damage = repository
-        .find_damage(&suspects)
+        .find_damage(&suspects, index_suspect || found.loses_data())
         .map_err(|e| format!("looking for damage in copy `{name}`: {e}"))?;
     let mut lines: Vec<String> = lock
         .removed_stale()
@@ -85,6 +92,7 @@ pub(crate) fn repair_copy(
         }
     }
     let _ = state.clear_suspects(name, SUSPECT_PACK, &suspects);
+    let _ = state.clear_suspects(name, SUSPECT_INDEX, &index_marks);
     drop(lock);
     for line in &lines {
         events.emit(Event::Warning {

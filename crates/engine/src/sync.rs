@@ -165,9 +165,11 @@ fn sync_one_remote(
         });
         let dest = copies::open_remote(config, remote, Some(local)).map_err(|e| e.to_string())?;
         report.location = dest.location().to_string();
-        report
-            .warnings
-            .extend(repair::repair_copy(&remote.name, &dest, state, events)?);
+        // A repair that cannot run now (another host holds a lock) is retried next time;
+        // the sync's own read-back still proves what it copies.
+        report.warnings.extend(
+            repair::repair_copy(&remote.name, &dest, state, events).unwrap_or_else(|e| vec![e]),
+        );
         let lock = dest
             .lock_with("sync", LockMode::Shared, LOCK_WAIT)
             .map_err(|e| e.to_string())?;

@@ -254,6 +254,14 @@ fn verify_copy(
         for (pack, why) in named.chain(mentioned) {
             let _ = state.record_suspect(name, crate::repair::SUSPECT_PACK, &pack, &why);
         }
+        if damaged.iter().any(|o| o.object == MISSING_FROM_INDEX) {
+            let _ = state.record_suspect(
+                name,
+                crate::repair::SUSPECT_INDEX,
+                "*",
+                "data of backups is missing from the index",
+            );
+        }
     }
     // What an unreadable snapshot file held cannot be read from it; the backups that
     // miss a manifest or a source's snapshot above are the ones that needed it.

@@ -97,7 +97,15 @@ impl Repository {
     /// hex ids a read check named earlier): every index and snapshot file is read and
     /// hashed, and the packs the index lists are compared with the packs there are (a
     /// pack gone is lost, one of another size is read and hashed).
-    pub fn find_damage(&self, suspect_packs: &[String]) -> Result<Damage, StorageError> {
+    ///
+    /// Packs no index file lists are normal while another host's backup is uploading,
+    /// so they count only with `index_suspect` (a check found data the index does not
+    /// know, e.g. an index file was lost) or when the repair runs anyway.
+    pub fn find_damage(
+        &self,
+        suspect_packs: &[String],
+        index_suspect: bool,
+    ) -> Result<Damage, StorageError> {
         let be = self.backends().repository();
         let err = |doing: &str| {
             let location = self.location.clone();
@@ -168,20 +176,22 @@ impl Repository {
                 }
             }
         }
-        damage.unindexed_packs = present
-            .keys()
-            .filter(|p| !indexed.contains_key(*p))
-            .map(|p| p.to_hex().as_str().to_string())
-            .collect();
-        damage.unindexed_packs.sort();
-        // Indexing reads a pack's header; a pack that is not what it claims to be must
-        // go instead (it is read once: afterwards it is indexed or gone).
-        to_hash.extend(
-            present
+        if index_suspect {
+            damage.unindexed_packs = present
                 .keys()
                 .filter(|p| !indexed.contains_key(*p))
-                .copied(),
-        );
+                .map(|p| p.to_hex().as_str().to_string())
+                .collect();
+            damage.unindexed_packs.sort();
+            // Indexing reads a pack's header; a pack that is not what it claims to be
+            // must go instead (read once: afterwards it is indexed or gone).
+            to_hash.extend(
+                present
+                    .keys()
+                    .filter(|p| !indexed.contains_key(*p))
+                    .copied(),
+            );
+        }
         for pack in to_hash {
             let id = *pack;
             let Some(bytes) = self.stored_bytes(FileType::Pack, &id)? else {
