@@ -109,12 +109,12 @@ fn needs_refill(state: &StateDb, name: &str) -> bool {
         .is_ok_and(|pending| !pending.is_empty())
 }
 
-/// Copies into `to` (copy `to_name`) from `from` what `to` lost: with `walk` (a
-/// repair removed data), every snapshot of `to` the index no longer fully knows;
-/// always, the data snapshots of backups `to` lists whose snapshot is gone there, and
-/// with `vanished_too` whole backups `to` held (per the state) whose manifest is gone.
-/// Returns the backups (or, from the walk, snapshots) filled in; clears the pending
-/// mark once done.
+/// Copies into `to` (copy `to_name`) from `from` what `to` lost: after a repair of `to`
+/// removed data (its pending mark), every snapshot of `to` the index no longer fully
+/// knows (a walk of all its trees); always, the data snapshots of backups `to` lists
+/// whose snapshot is gone there, and with `vanished_too` whole backups `to` held (per
+/// the state) whose manifest is gone. Returns the snapshots and backups filled in;
+/// clears the pending mark once done.
 pub(crate) fn refill(
     from: (&Repository, &Catalog),
     to: (&Repository, &Catalog),

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustic_core::{
     repofile::{SnapshotFile, Tree},
-    CheckOptions, DataId, ReadSubsetOption, TreeId,
+    CheckOptions, DataId, IndexedFullStatus, IndexedIdsStatus, ReadSubsetOption, TreeId,
 };
 
 use crate::{
@@ -42,17 +42,23 @@ pub struct CopiedSnapshot {
     pub already_there: bool,
 }
 
+/// Both ends of a copy, opened: the source indexed, the snapshots wanted from it, the
+/// destination's index ids and the snapshots it holds already.
+pub(crate) struct CopyStart {
+    pub source: rustic_core::Repository<IndexedFullStatus>,
+    pub wanted: Vec<SnapshotFile>,
+    pub target: rustic_core::Repository<IndexedIdsStatus>,
+    pub present: Vec<SnapshotFile>,
+}
+
 impl Repository {
-    /// Copies the snapshots (ids or unique prefixes in this repository) into `dest`,
-    /// skipping those already there, and returns where each one is in `dest`.
-    pub fn copy_to(
+    /// Opens both ends of a copy of `snapshot_ids` (ids or unique prefixes here) into
+    /// `dest`.
+    pub(crate) fn start_copy(
         &self,
         dest: &Repository,
         snapshot_ids: &[String],
-    ) -> Result<Vec<CopiedSnapshot>, StorageError> {
-        if snapshot_ids.is_empty() {
-            return Ok(Vec::new());
-        }
+    ) -> Result<CopyStart, StorageError> {
         let source = self
             .engine()?
             .to_indexed()
@@ -68,6 +74,30 @@ impl Repository {
         let present = target
             .get_all_snapshots()
             .map_err(|e| dest.engine_err("listing snapshots of", &e))?;
+        Ok(CopyStart {
+            source,
+            wanted,
+            target,
+            present,
+        })
+    }
+
+    /// Copies the snapshots (ids or unique prefixes in this repository) into `dest`,
+    /// skipping those already there, and returns where each one is in `dest`.
+    pub fn copy_to(
+        &self,
+        dest: &Repository,
+        snapshot_ids: &[String],
+    ) -> Result<Vec<CopiedSnapshot>, StorageError> {
+        if snapshot_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let CopyStart {
+            source,
+            wanted,
+            target,
+            present,
+        } = self.start_copy(dest, snapshot_ids)?;
         let missing: Vec<&SnapshotFile> = wanted
             .iter()
             .filter(|s| find_same(&present, s).is_none())

@@ -12,13 +12,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use rustic_core::{
-    repofile::{IndexFile, IndexId, PackId, SnapshotFile, SnapshotId},
+    repofile::{IndexFile, IndexId, PackId, SnapshotId},
     FileType, Id, RepairIndexOptions,
 };
 use sha2::{Digest, Sha256};
 
 use crate::{
-    copy::MISSING_FROM_INDEX,
+    copy::{CopyStart, MISSING_FROM_INDEX},
     error::StorageError,
     repo::{Place, Repository},
     s3_backend::object_key,
@@ -45,8 +45,6 @@ pub struct Damage {
     /// Packs there that no index file lists (their index file was lost, or a run was
     /// killed before writing it): their data is invisible until indexed again.
     pub unindexed_packs: Vec<String>,
-    /// Suspects read and found sound: the report that named them was wrong or old.
-    pub sound_suspects: Vec<String>,
 }
 
 impl Damage {
@@ -164,14 +162,12 @@ impl Repository {
         }
         // A suspect is a full id or the short one a check message gave; one that names no
         // pack here is gone already (lost, when the index lists it) or was no pack.
-        let mut suspects = BTreeSet::new();
         for prefix in suspect_packs.iter().map(|p| p.to_ascii_lowercase()) {
             if prefix.len() < 8 {
                 continue;
             }
             for pack in present.keys() {
                 if pack.to_hex().starts_with(&prefix) {
-                    suspects.insert(*pack);
                     to_hash.insert(*pack);
                 }
             }
@@ -195,15 +191,14 @@ impl Repository {
         for pack in to_hash {
             let id = *pack;
             let Some(bytes) = self.stored_bytes(FileType::Pack, &id)? else {
-                damage.lost_packs.push(pack.to_hex().as_str().to_string());
+                // Gone since the listing: lost only if the index still counts on it.
+                if indexed.contains_key(&pack) {
+                    damage.lost_packs.push(pack.to_hex().as_str().to_string());
+                }
                 continue;
             };
             let hex = pack.to_hex().as_str().to_string();
-            if hashes_to(&bytes, &id) {
-                if suspects.contains(&pack) {
-                    damage.sound_suspects.push(hex);
-                }
-            } else {
+            if !hashes_to(&bytes, &id) {
                 damage.unindexed_packs.retain(|p| *p != hex);
                 damage.damaged.push(DamagedFile {
                     kind: "pack",
@@ -275,21 +270,12 @@ impl Repository {
         if snapshot_ids.is_empty() {
             return Ok(0);
         }
-        let source = self
-            .engine()?
-            .to_indexed()
-            .map_err(|e| self.engine_err("reading the index of", &e))?;
-        let wanted: Vec<SnapshotFile> = snapshot_ids
-            .iter()
-            .map(|id| self.load_snapshot(&source, id))
-            .collect::<Result<_, _>>()?;
-        let target = dest
-            .engine()?
-            .to_indexed_ids()
-            .map_err(|e| dest.engine_err("reading the index of", &e))?;
-        let before = target
-            .get_all_snapshots()
-            .map_err(|e| dest.engine_err("listing snapshots of", &e))?;
+        let CopyStart {
+            source,
+            wanted,
+            target,
+            present: before,
+        } = self.start_copy(dest, snapshot_ids)?;
         let before_ids: BTreeSet<SnapshotId> = before.iter().map(|s| s.id).collect();
         source
             .copy(&target, wanted.iter())
