@@ -547,7 +547,7 @@ fn corruption_is_named_and_never_restored_as_good_data() {
     run_trials(
         "Corruption: bit flip, truncation, deletion (local and remote)",
         "corruption_is_named_and_never_restored_as_good_data",
-        runs(12, 100),
+        runs(20, 100),
         false,
     );
 }

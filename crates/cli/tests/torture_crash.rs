@@ -654,7 +654,7 @@ fn crash_during_backup(scenario: &str, test: &str, subject: &dyn Subject) {
     known.digests.insert(second, digest);
     eprintln!("torture: {scenario}: an undisturbed backup takes {undisturbed:?}");
 
-    for _ in 0..runs(3, 50) {
+    for _ in 0..runs(10, 50) {
         tally.trial(|rng| crash_backup_trial(&stack, subject, &mut known, undisturbed, rng));
     }
     tally.finish();

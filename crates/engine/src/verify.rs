@@ -235,6 +235,27 @@ fn verify_copy(
     } else {
         name_damage(repository, &catalog, &selected, &check.errors)
     };
+    // rustic's read check reads only the packs snapshots use; a damaged pack no backup
+    // needs still says the storage is damaging what it holds.
+    let mut unused_damaged = 0;
+    if opts.read_data == ReadData::All && !check.aborted {
+        // When the index or the snapshots cannot be read, the check said so already.
+        let unused = repository.snapshots_lenient().and_then(|(snapshots, _)| {
+            let ids: Vec<String> = snapshots.into_iter().map(|s| s.id).collect();
+            repository.damaged_unused_packs(&ids)
+        });
+        for file in unused.unwrap_or_default() {
+            unused_damaged += 1;
+            damaged.push(DamagedObject {
+                object: format!("pack {}", file.id),
+                errors: vec![format!(
+                    "{}; no backup uses its data (the next backup or sync removes it)",
+                    file.why
+                )],
+                needed_by: Vec::new(),
+            });
+        }
+    }
     // A damaged pack keeps its name and size: only a read finds it again. Remembered,
     // the next backup or sync proves it damaged, removes it and uploads its data again.
     // Short ids from the check's messages about packs too: a pack holding only a
@@ -308,6 +329,7 @@ fn verify_copy(
         state.record_copy(name, &b.id, copy_state, detail.as_deref())?;
     }
     let ok = check.ok
+        && unused_damaged == 0
         && catalog.unreadable.is_empty()
         && backups
             .iter()

@@ -334,3 +334,43 @@ impl Repository {
         Ok(filled)
     }
 }
+
+impl Repository {
+    /// Reads and hashes every pack none of `snapshot_ids` uses (rustic's read check only
+    /// reads the packs snapshots use; restic's reads them all) and returns those whose
+    /// bytes no longer hash to their names: no backup loses data, but the storage is
+    /// damaging what it holds.
+    pub fn damaged_unused_packs(
+        &self,
+        snapshot_ids: &[String],
+    ) -> Result<Vec<DamagedFile>, StorageError> {
+        let used: BTreeSet<String> = self
+            .packs_of(snapshot_ids)?
+            .into_values()
+            .flatten()
+            .collect();
+        let listed = self
+            .backends()
+            .repository()
+            .list(FileType::Pack)
+            .map_err(|e| self.engine_err("listing packs of", &e))?;
+        let mut damaged = Vec::new();
+        for id in listed {
+            let hex = id.to_hex().as_str().to_string();
+            if used.contains(&hex) {
+                continue;
+            }
+            let Some(bytes) = self.stored_bytes(FileType::Pack, &id)? else {
+                continue;
+            };
+            if !hashes_to(&bytes, &id) {
+                damaged.push(DamagedFile {
+                    kind: "pack",
+                    id: hex,
+                    why: format!("its {} bytes no longer hash to its name", bytes.len()),
+                });
+            }
+        }
+        Ok(damaged)
+    }
+}

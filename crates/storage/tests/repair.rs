@@ -172,3 +172,36 @@ fn a_copy_fills_in_what_a_repair_removed_and_keeps_its_snapshot_ids() {
     assert_eq!(back, data);
     assert!(dest.check(true).unwrap().ok);
 }
+
+#[test]
+fn a_damaged_pack_no_snapshot_uses_is_still_found() {
+    let (_dir, repo) = new_repo();
+    let kept = repo
+        .backup_stream(
+            Box::new(std::io::Cursor::new(random_bytes(100_000, 5))),
+            &meta("db/kept.pgdump", &["drydock"]),
+        )
+        .unwrap();
+    let packs_before = files_in(&repo, "data");
+    let dropped = repo
+        .backup_stream(
+            Box::new(std::io::Cursor::new(random_bytes(400_000, 6))),
+            &meta("db/dropped.pgdump", &["drydock"]),
+        )
+        .unwrap();
+    repo.forget(std::slice::from_ref(&dropped.id)).unwrap();
+    let unused = files_in(&repo, "data")
+        .into_iter()
+        .filter(|p| !packs_before.contains(p))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    flip_middle_byte(&unused);
+    let kept_ids = [kept.id.clone()];
+    assert!(
+        repo.check(true).unwrap().ok,
+        "rustic reads only the packs snapshots use"
+    );
+    let found = repo.damaged_unused_packs(&kept_ids).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].id, name_of(&unused));
+}
