@@ -147,6 +147,8 @@ pub struct Catalog {
     pub orphans: Vec<String>,
     /// Snapshot files that could not be read (damaged): full id and why.
     pub unreadable: Vec<(String, String)>,
+    /// Every snapshot read, drydock's or not: what keeps a pack in use.
+    pub snapshot_ids: Vec<String>,
 }
 
 impl Catalog {
@@ -231,6 +233,7 @@ impl Catalog {
             data,
             orphans: Vec::new(),
             unreadable,
+            snapshot_ids: snapshots.iter().map(|s| s.id.clone()).collect(),
         };
         let named: BTreeSet<&String> = catalog
             .manifests

@@ -239,11 +239,8 @@ fn verify_copy(
     // needs still says the storage is damaging what it holds.
     let mut unused_damaged = 0;
     if opts.read_data == ReadData::All && !check.aborted {
-        // When the index or the snapshots cannot be read, the check said so already.
-        let unused = repository.snapshots_lenient().and_then(|(snapshots, _)| {
-            let ids: Vec<String> = snapshots.into_iter().map(|s| s.id).collect();
-            repository.damaged_unused_packs(&ids)
-        });
+        // When the index cannot be read, the check said so already.
+        let unused = repository.damaged_unused_packs(&catalog.snapshot_ids);
         for file in unused.unwrap_or_default() {
             unused_damaged += 1;
             damaged.push(DamagedObject {

@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use rustic_core::{
-    repofile::{IndexFile, PackId, SnapshotId},
+    repofile::{IndexFile, IndexId, PackId, SnapshotId},
     FileType, Id, RepairIndexOptions,
 };
 use sha2::{Digest, Sha256};
@@ -21,7 +21,6 @@ use crate::{
     copy::{CopyStart, MISSING_FROM_INDEX},
     error::StorageError,
     repo::{Place, Repository},
-    restic_lock::unseal,
     s3_backend::object_key,
 };
 
@@ -60,22 +59,8 @@ impl Damage {
     }
 }
 
-/// A repository file as it is stored, judged by its name.
-enum Stored {
-    /// Not there (any more).
-    Gone,
-    /// Its bytes hash to its name.
-    Sound(Vec<u8>),
-    /// Its bytes do not: the file, with why.
-    Damaged(DamagedFile),
-}
-
-fn kind_name(tpe: FileType) -> &'static str {
-    match tpe {
-        FileType::Index => "index",
-        FileType::Snapshot => "snapshot",
-        _ => "pack",
-    }
+fn hashes_to(bytes: &[u8], id: &Id) -> bool {
+    hex::encode(Sha256::digest(bytes)) == id.to_hex().as_str()
 }
 
 fn file_type(kind: &str) -> FileType {
@@ -85,9 +70,6 @@ fn file_type(kind: &str) -> FileType {
         _ => FileType::Pack,
     }
 }
-
-/// Index files are at most a few MiB; decompressing stops far past that.
-const INDEX_MAX_BYTES: u64 = 1 << 30;
 
 impl Repository {
     /// A file's stored bytes as they are, unchecked (the S3 backend refuses to return
@@ -109,37 +91,6 @@ impl Repository {
         }
     }
 
-    /// Reads a file and hashes it against its name.
-    fn read_checked(&self, tpe: FileType, id: &Id) -> Result<Stored, StorageError> {
-        let Some(bytes) = self.stored_bytes(tpe, id)? else {
-            return Ok(Stored::Gone);
-        };
-        if hex::encode(Sha256::digest(&bytes)) == id.to_hex().as_str() {
-            return Ok(Stored::Sound(bytes));
-        }
-        Ok(Stored::Damaged(DamagedFile {
-            kind: kind_name(tpe),
-            id: id.to_hex().as_str().to_string(),
-            why: format!("its {} bytes no longer hash to its name", bytes.len()),
-        }))
-    }
-
-    /// The packs an index file lists, with their sizes, from its stored bytes.
-    fn index_packs(&self, id: &Id, bytes: &[u8]) -> Result<Vec<(PackId, u32)>, StorageError> {
-        let file: IndexFile = unseal(self.master_key(), bytes, INDEX_MAX_BYTES)
-            .and_then(|json| serde_json::from_slice(&json).ok())
-            .ok_or_else(|| StorageError::Engine(format!(
-                "index file {} of repository at {}: it hashes to its name but does not decrypt or parse; it was written with another key or by another tool: run `drydock verify` on this copy",
-                id.to_hex().as_str(),
-                self.location
-            )))?;
-        Ok(file
-            .packs
-            .into_iter()
-            .map(|pack| (pack.id, pack.pack_size()))
-            .collect())
-    }
-
     /// Looks for damage without reading pack contents, except the `suspect_packs` (full
     /// hex ids a read check named earlier): every index and snapshot file is read and
     /// hashed, and the packs the index lists are compared with the packs there are (a
@@ -154,32 +105,48 @@ impl Repository {
         index_suspect: bool,
     ) -> Result<Damage, StorageError> {
         let be = self.backends().repository();
-        let list_err = |e: Box<rustic_core::RusticError>| {
-            StorageError::engine(
-                format!("listing files of repository at {}", self.location),
-                &e,
-            )
+        let err = |doing: &str| {
+            let location = self.location.clone();
+            let doing = doing.to_string();
+            move |e: Box<rustic_core::RusticError>| {
+                StorageError::engine(format!("{doing} repository at {location}"), &e)
+            }
         };
         let mut damage = Damage::default();
-        // Each index file is read once: hashed, then its pack list taken from the same
-        // bytes.
-        let mut indexed: HashMap<PackId, u32> = HashMap::new();
-        for tpe in [FileType::Index, FileType::Snapshot] {
-            for id in be.list(tpe).map_err(list_err)? {
-                match self.read_checked(tpe, &id)? {
-                    // Gone since the listing: nothing to judge.
-                    Stored::Gone => {}
-                    Stored::Damaged(file) => damage.damaged.push(file),
-                    Stored::Sound(bytes) if tpe == FileType::Index => {
-                        indexed.extend(self.index_packs(&id, &bytes)?);
+        let mut index_ids = Vec::new();
+        for (tpe, kind) in [(FileType::Index, "index"), (FileType::Snapshot, "snapshot")] {
+            for id in be.list(tpe).map_err(err("listing files of"))? {
+                // Gone since the listing: nothing to judge.
+                let Some(bytes) = self.stored_bytes(tpe, &id)? else {
+                    continue;
+                };
+                if hashes_to(&bytes, &id) {
+                    if tpe == FileType::Index {
+                        index_ids.push(id);
                     }
-                    Stored::Sound(_) => {}
+                } else {
+                    damage.damaged.push(DamagedFile {
+                        kind,
+                        id: id.to_hex().as_str().to_string(),
+                        why: format!("its {} bytes no longer hash to its name", bytes.len()),
+                    });
                 }
+            }
+        }
+        let engine = self.engine()?;
+        let mut indexed: HashMap<PackId, u32> = HashMap::new();
+        for id in index_ids {
+            let file: IndexFile = engine
+                .get_file(&IndexId::from(id))
+                .map_err(|e| self.engine_err("reading an index file of", &e))?;
+            for pack in file.packs {
+                let size = pack.pack_size();
+                indexed.insert(pack.id, size);
             }
         }
         let present: HashMap<PackId, u32> = be
             .list_with_size(FileType::Pack)
-            .map_err(list_err)?
+            .map_err(err("listing packs of"))?
             .into_iter()
             .map(|(id, size)| (PackId::from(id), size))
             .collect();
@@ -206,39 +173,44 @@ impl Repository {
             }
         }
         if index_suspect {
-            let unindexed: Vec<PackId> = present
+            damage.unindexed_packs = present
                 .keys()
                 .filter(|p| !indexed.contains_key(*p))
-                .copied()
-                .collect();
-            damage.unindexed_packs = unindexed
-                .iter()
                 .map(|p| p.to_hex().as_str().to_string())
                 .collect();
             damage.unindexed_packs.sort();
             // Indexing reads a pack's header; a pack that is not what it claims to be
             // must go instead (read once: afterwards it is indexed or gone).
-            to_hash.extend(unindexed);
+            to_hash.extend(
+                present
+                    .keys()
+                    .filter(|p| !indexed.contains_key(*p))
+                    .copied(),
+            );
         }
         for pack in to_hash {
-            match self.read_checked(FileType::Pack, &pack)? {
+            let id = *pack;
+            let Some(bytes) = self.stored_bytes(FileType::Pack, &id)? else {
                 // Gone since the listing: lost only if the index still counts on it.
-                Stored::Gone if indexed.contains_key(&pack) => {
+                if indexed.contains_key(&pack) {
                     damage.lost_packs.push(pack.to_hex().as_str().to_string());
                 }
-                Stored::Gone | Stored::Sound(_) => {}
-                Stored::Damaged(mut file) => {
-                    damage.unindexed_packs.retain(|p| *p != file.id);
-                    if let Some(size) = indexed.get(&pack) {
-                        let stored = present.get(&pack).copied().unwrap_or_default();
-                        if stored != *size {
-                            file.why = format!(
-                                "it holds {stored} bytes where the index says {size}, and they no longer hash to its name"
-                            );
-                        }
-                    }
-                    damage.damaged.push(file);
-                }
+                continue;
+            };
+            let hex = pack.to_hex().as_str().to_string();
+            if !hashes_to(&bytes, &id) {
+                damage.unindexed_packs.retain(|p| *p != hex);
+                damage.damaged.push(DamagedFile {
+                    kind: "pack",
+                    id: hex,
+                    why: match indexed.get(&pack) {
+                        Some(size) if usize::try_from(*size).ok() != Some(bytes.len()) => format!(
+                            "it holds {} bytes where the index says {size}, and they no longer hash to its name",
+                            bytes.len()
+                        ),
+                        _ => format!("its {} bytes no longer hash to its name", bytes.len()),
+                    },
+                });
             }
         }
         damage.lost_packs.sort();
@@ -384,11 +356,19 @@ impl Repository {
             .map_err(|e| self.engine_err("listing packs of", &e))?;
         let mut damaged = Vec::new();
         for id in listed {
-            if used.contains(id.to_hex().as_str()) {
+            let hex = id.to_hex().as_str().to_string();
+            if used.contains(&hex) {
                 continue;
             }
-            if let Stored::Damaged(file) = self.read_checked(FileType::Pack, &id)? {
-                damaged.push(file);
+            let Some(bytes) = self.stored_bytes(FileType::Pack, &id)? else {
+                continue;
+            };
+            if !hashes_to(&bytes, &id) {
+                damaged.push(DamagedFile {
+                    kind: "pack",
+                    id: hex,
+                    why: format!("its {} bytes no longer hash to its name", bytes.len()),
+                });
             }
         }
         Ok(damaged)

@@ -164,13 +164,6 @@ const LOCK_MAX_BYTES: u64 = 64 << 10;
 
 /// Reads a lock file; `None` when it does not decrypt or parse (another key, damage).
 pub fn decrypt(key: &MasterKey, file: &[u8]) -> Option<LockInfo> {
-    serde_json::from_slice(&unseal(key, file, 1 << 20)?).ok()
-}
-
-/// The JSON inside a restic repository file (lock, index, snapshot): nonce, ciphertext
-/// and MAC checked with `key`, then zstd-decompressed up to `max_bytes` when it is
-/// compressed. `None` when it does not decrypt (another key, damage) or decompress.
-pub(crate) fn unseal(key: &MasterKey, file: &[u8], max_bytes: u64) -> Option<Vec<u8>> {
     if file.len() < 32 {
         return None;
     }
@@ -179,18 +172,19 @@ pub(crate) fn unseal(key: &MasterKey, file: &[u8], max_bytes: u64) -> Option<Vec
         .ok()?;
     // Repository format 2 may compress: a leading 2 means zstd follows; JSON starts
     // with `{`.
-    match plain.first() {
+    let json = match plain.first() {
         Some(2) => {
             let mut out = Vec::new();
             zstd::stream::read::Decoder::new(&plain[1..])
                 .ok()?
-                .take(max_bytes)
+                .take(1 << 20)
                 .read_to_end(&mut out)
                 .ok()?;
-            Some(out)
+            out
         }
-        _ => Some(plain),
-    }
+        _ => plain,
+    };
+    serde_json::from_slice(&json).ok()
 }
 
 /// The `locks/` folder of a repository, local or in a bucket.
