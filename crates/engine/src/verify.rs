@@ -272,7 +272,15 @@ fn verify_copy(
         for (pack, why) in named.chain(mentioned) {
             let _ = state.record_suspect(name, crate::repair::SUSPECT_PACK, &pack, &why);
         }
-        if damaged.iter().any(|o| o.object == MISSING_FROM_INDEX) {
+        // Also when only snapshots no selected backup names lost index entries: a
+        // manifest whose tree the index lost cannot be read, so its backup is not
+        // among the selected ones.
+        let index_lost = damaged.iter().any(|o| o.object == MISSING_FROM_INDEX)
+            || (!check.ok
+                && repository
+                    .incomplete(&catalog.snapshot_ids)
+                    .is_ok_and(|incomplete| !incomplete.is_empty()));
+        if index_lost {
             let _ = state.record_suspect(
                 name,
                 crate::repair::SUSPECT_INDEX,
