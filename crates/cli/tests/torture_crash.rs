@@ -4,6 +4,9 @@
 //!   undisturbed backup's duration, per engine (PostgreSQL, MariaDB, Redis, SQLite,
 //!   files, a Docker volume): sometimes drydock alone (its dump tools must not linger as orphans),
 //!   sometimes its whole process group.
+//! - `drydock restore` over changed live data killed at a random moment, per engine:
+//!   afterwards the live data is exactly as it was with nothing owed, or `status` lists
+//!   the owed restore and the next restore finishes it exactly.
 //! - `drydock prune` and `drydock sync` with a remote copy (Garage) killed right after
 //!   one of the lines they log (`-v --log-format json`), one step per trial.
 //! - The durability order of a backup's writes, read from `strace`: every repository
@@ -833,6 +836,171 @@ fn crash_during_backup_files() {
     crash_during_backup(
         "crash during backup: files",
         "crash_during_backup_files",
+        &subject,
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// 1b. Crash during restore: the live data is as it was, or the restore is owed.
+
+/// The restores `drydock status` says are owed.
+fn owed_restores(stack: &Stack) -> Result<Vec<String>, String> {
+    let (code, status) = json(stack, &["status"])?;
+    if code != 0 {
+        return Err(format!(
+            "drydock status exited {code}: {}",
+            tail(&status.to_string())
+        ));
+    }
+    Ok(status["pending_restores"]
+        .as_array()
+        .ok_or("status without pending_restores")?
+        .iter()
+        .map(|p| p["service"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
+fn crash_during_restore(scenario: &str, test: &str, subject: &dyn Subject) {
+    let mut tally = Tally::new(scenario, BINARY, test);
+    let mut stack = Stack::new(&subject.services());
+    for (k, v) in subject.env() {
+        stack = stack.env(&k, &v);
+    }
+    let (id, _) = backup_ok(&stack).unwrap();
+    let backed_up = subject.digest().unwrap();
+    // An undisturbed restore over changed data: the span the kill moments come from.
+    subject.change(tally.rng());
+    let clock = Instant::now();
+    restore_and_compare(&stack, subject, &id, None, &backed_up).unwrap();
+    let undisturbed = clock.elapsed();
+    eprintln!("torture: {scenario}: an undisturbed restore takes {undisturbed:?}");
+    for _ in 0..runs(6, 30) {
+        tally.trial(|rng| crash_restore_trial(&stack, subject, &id, &backed_up, undisturbed, rng));
+    }
+    tally.finish();
+}
+
+/// Kills a restore over changed live data at a random moment. Afterwards the live data
+/// is exactly what it was, with nothing owed; or the restore is owed (`status` lists
+/// it) and the next restore finishes it; or it had completed. Anything else is data
+/// lost.
+fn crash_restore_trial(
+    stack: &Stack,
+    subject: &dyn Subject,
+    id: &str,
+    backed_up: &str,
+    undisturbed: Duration,
+    rng: &mut StdRng,
+) -> Result<(), Failure> {
+    subject.change(rng);
+    let live = subject.digest()?;
+    let at = Duration::from_micros(rng.random_range(0..undisturbed.as_micros() as u64));
+    let whole_group = rng.random_bool(0.5);
+    let mut child = spawn_in_group(
+        stack,
+        &["restore", id, "--all", "--force", "--json"],
+        Stdio::null(),
+    )?;
+    std::thread::sleep(at);
+    let finished = child.try_wait().map_err(|e| e.to_string())?;
+    if finished.is_none() {
+        kill_and_reap(&mut child, whole_group)?;
+    }
+    let what = format!(
+        "restore killed ({}) at {at:?} of {undisturbed:?}{}",
+        if whole_group {
+            "process group"
+        } else {
+            "drydock alone"
+        },
+        if finished.is_some() {
+            " (it had finished)"
+        } else {
+            ""
+        }
+    );
+    let now = subject.digest().map_err(|e| format!("{what}: {e}"))?;
+    let owed = owed_restores(stack).map_err(|e| format!("{what}: {e}"))?;
+    if owed.is_empty() {
+        if now != live && now != backed_up {
+            return Err(Failure::DataLost(format!(
+                "{what}: the live data is neither what it was nor the backup (digest {now}), and status shows no owed restore"
+            )));
+        }
+        if now == backed_up && finished.is_none_or(|s| !s.success()) && live != backed_up {
+            eprintln!("torture: {what}: killed after the swap and its verification");
+        }
+    } else {
+        // Owed: the next restore finishes it and clears the record.
+        restore_and_compare(stack, subject, id, None, backed_up).map_err(|f| prefix(&what, f))?;
+        let still = owed_restores(stack).map_err(|e| format!("{what}: {e}"))?;
+        if !still.is_empty() {
+            return Err(
+                format!("{what}: the restore verified, but status still owes {still:?}").into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn crash_during_restore_postgres() {
+    let subject = Postgres::start();
+    crash_during_restore(
+        "crash during restore: PostgreSQL",
+        "crash_during_restore_postgres",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_restore_mariadb() {
+    let subject = Mariadb::start();
+    crash_during_restore(
+        "crash during restore: MariaDB",
+        "crash_during_restore_mariadb",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_restore_redis() {
+    let subject = Redis::start();
+    crash_during_restore(
+        "crash during restore: Redis",
+        "crash_during_restore_redis",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_restore_sqlite() {
+    let subject = Sqlite::start();
+    crash_during_restore(
+        "crash during restore: SQLite",
+        "crash_during_restore_sqlite",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_restore_files() {
+    let mut rng: StdRng = rand::SeedableRng::seed_from_u64(17);
+    let subject = Files::start(&mut rng, 200);
+    crash_during_restore(
+        "crash during restore: files",
+        "crash_during_restore_files",
+        &subject,
+    );
+}
+
+#[test]
+fn crash_during_restore_docker_volume() {
+    let mut rng: StdRng = rand::SeedableRng::seed_from_u64(19);
+    let subject = DockerVolume::start(&mut rng, 200);
+    crash_during_restore(
+        "crash during restore: Docker volume",
+        "crash_during_restore_docker_volume",
         &subject,
     );
 }

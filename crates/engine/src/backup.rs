@@ -210,6 +210,7 @@ pub fn backup(
                     label: &label,
                     scratch: &work,
                     events: events.as_ref(),
+                    replacing_live: &drydock_sources::no_live_change,
                 };
                 source.backup(&store, &ctx).map_err(|e| e.to_string())
             }

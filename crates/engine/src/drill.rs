@@ -378,6 +378,7 @@ fn sandbox_drill(
             label: &label,
             scratch: &work,
             events: events.as_ref(),
+            replacing_live: &drydock_sources::no_live_change,
         };
         let expected_canary = match written.get(&label) {
             Some(Ok(token)) => Some(token.clone()),

@@ -268,6 +268,11 @@ pub(crate) fn check_services(
             .or_default()
             .push(r.into());
     }
+    for (service, check) in owed_restores(config) {
+        if let Some(checks) = by_service.get_mut(&service) {
+            checks.push(check);
+        }
+    }
     by_service
         .into_iter()
         .map(|(name, checks)| {
@@ -282,6 +287,73 @@ pub(crate) fn check_services(
             )
         })
         .collect()
+}
+
+/// A service owed a restore (an interrupted restore, or a destructive drill's wipe not
+/// restored yet) is critical whatever its checks say: its data is not what the backup
+/// holds. Read from the state database; a stack without one owes nothing.
+fn owed_restores(config: &Config) -> Vec<(String, CheckReport)> {
+    if !config
+        .stack
+        .state_dir
+        .join(drydock_state::FILE_NAME)
+        .exists()
+    {
+        return Vec::new();
+    }
+    let pending = drydock_state::StateDb::open(&config.stack.state_dir)
+        .and_then(|state| state.pending_restores());
+    let pending = match pending {
+        Ok(p) => p,
+        Err(e) => {
+            return config
+                .services
+                .keys()
+                .map(|s| {
+                    (
+                        s.clone(),
+                        owed_check(
+                            Status::Warning,
+                            format!("cannot tell whether a restore is owed: {e}"),
+                            None,
+                        ),
+                    )
+                })
+                .collect()
+        }
+    };
+    pending
+        .into_iter()
+        .map(|p| {
+            let message = format!(
+                "restore owed since {}: {}; run `drydock restore {} --service {} --force`",
+                p.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                p.reason,
+                p.backup_id,
+                p.service
+            );
+            (
+                p.service.clone(),
+                owed_check(Status::Critical, message, Some(&p.backup_id)),
+            )
+        })
+        .collect()
+}
+
+fn owed_check(status: Status, message: String, backup_id: Option<&str>) -> CheckReport {
+    let mut details = Map::new();
+    if let Some(id) = backup_id {
+        details.insert("backup_id".into(), Value::String(id.to_string()));
+    }
+    CheckReport {
+        name: "restore-owed".into(),
+        kind: "restore".into(),
+        status,
+        latency_ms: 0.0,
+        attempts: 1,
+        message,
+        details,
+    }
 }
 
 /// Runs `drydock health`.

@@ -18,11 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
-use drydock_domain::fingerprint::is_advisory;
 use drydock_domain::plan::{self, Selection};
 use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord};
 use drydock_runtimes::{Runtime, State};
-use drydock_sources::{count_unit, DataSource, Inspection, RestoreMode, SourceContext};
+use drydock_sources::{DataSource, RestoreMode, SourceContext};
 use drydock_storage::ReadData;
 use serde::Serialize;
 
@@ -426,8 +425,14 @@ pub fn restore(
             let opened = copy_set
                 .get(t.copy, events.as_ref())
                 .expect("chosen copies are open");
-            let (mut result, copy_failed) =
-                restore_one(&opened.repo, &name, t, scratch.path(), &events);
+            let (mut result, copy_failed) = restore_one(
+                &opened.repo,
+                &name,
+                t,
+                scratch.path(),
+                &config.stack.state_dir,
+                &events,
+            );
             if result.status == RestoreStatus::Failed && copy_failed {
                 // The copy's data could not be read; the same backup from the next
                 // copy that has it, or give up with both reasons.
@@ -478,6 +483,30 @@ pub fn restore(
     })
 }
 
+/// Records, before a source's first change to live data, that `service` is owed a
+/// restore from `backup_id`: kept until a restore of it verifies. An earlier record
+/// (a destructive drill's wipe) keeps its reason and time.
+fn owe_restore(
+    state_dir: &std::path::Path,
+    service: &str,
+    backup_id: &str,
+    label: &str,
+    step: &str,
+) -> Result<(), String> {
+    let state = drydock_state::StateDb::open(state_dir).map_err(|e| e.to_string())?;
+    let pending = state.pending_restores().map_err(|e| e.to_string())?;
+    if pending.iter().any(|p| p.service == service) {
+        return Ok(());
+    }
+    state
+        .set_pending_restore(
+            service,
+            backup_id,
+            &format!("a restore of {label} from backup {backup_id} began replacing its live data ({step}) and has not verified yet"),
+        )
+        .map_err(|e| e.to_string())
+}
+
 /// A service an interrupted destructive drill left wiped is whole again once every one
 /// of its sources restored and verified: its pending restore is done.
 fn clear_completed_pending(
@@ -508,35 +537,7 @@ fn clear_completed_pending(
 
 /// Compares what a restore produced with the manifest's record: (differences that fail
 /// verification, notes that do not).
-pub(crate) fn compare_with_manifest(
-    record: &SourceRecord,
-    inspection: &Inspection,
-) -> (Vec<String>, Vec<String>) {
-    let mut differences = Vec::new();
-    let mut notes = Vec::new();
-    for (name, want) in &record.counts {
-        let got = inspection.counts.get(name).copied().unwrap_or(0);
-        if got != *want && !is_advisory(name) {
-            differences.push(format!("{name}: {want} in backup, {got} restored"));
-        }
-    }
-    match &record.fingerprint {
-        Some(expected) => {
-            let unit = count_unit(record.kind);
-            differences.extend(inspection.fingerprint.differences(expected, unit));
-            notes = inspection
-                .fingerprint
-                .advisory_differences(expected, unit)
-                .into_iter()
-                .map(|d| format!("{d} (keys with an expiry may have expired since the backup)"))
-                .collect();
-        }
-        None => differences.push(
-            "the manifest has no fingerprint for this source; cannot prove the restore".into(),
-        ),
-    }
-    (differences, notes)
-}
+pub(crate) use drydock_sources::compare_with_record as compare_with_manifest;
 
 /// Per source: the newest good record (`latest`) or the record in the named backup.
 pub(crate) fn find_record<'m>(
@@ -566,6 +567,7 @@ fn restore_one(
     copy: &str,
     t: &Target<'_>,
     scratch: &std::path::Path,
+    state_dir: &std::path::Path,
     events: &Arc<dyn EventSink>,
 ) -> (RestoredSource, bool) {
     let label = t.record.label();
@@ -602,6 +604,16 @@ fn restore_one(
         events: events.as_ref(),
         copy_failed: std::cell::Cell::new(false),
     };
+    // Set once the source is about to change the live data: from then on a failure
+    // leaves the restore owed (recorded in the state database first).
+    let touched = std::sync::atomic::AtomicBool::new(false);
+    let (service, backup_id) = (t.service, t.backup_id.as_str());
+    let record_owed = |step: &str| -> Result<(), String> {
+        if !touched.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            owe_restore(state_dir, service, backup_id, &label, step)?;
+        }
+        Ok(())
+    };
     let outcome = (|| -> Result<(), String> {
         std::fs::create_dir_all(&work)
             .map_err(|e| format!("cannot create scratch dir {}: {e}", work.display()))?;
@@ -609,6 +621,7 @@ fn restore_one(
             label: &label,
             scratch: &work,
             events: events.as_ref(),
+            replacing_live: &record_owed,
         };
         // Containers using the data (`--stop`): stopped now, started again below (or
         // when dropped, whatever fails).
@@ -678,6 +691,17 @@ fn restore_one(
         Ok(()) if result.differences.is_empty() => result.status = RestoreStatus::Verified,
         Ok(()) => result.status = RestoreStatus::Mismatch,
         Err(e) => result.error = Some(e),
+    }
+    if result.status != RestoreStatus::Verified {
+        let owed = if touched.load(std::sync::atomic::Ordering::SeqCst) {
+            format!(
+                "the live data of {label} was already being replaced: the restore is owed (`drydock status` lists it) until `drydock restore {} --service {} --force` verifies",
+                t.backup_id, t.service
+            )
+        } else {
+            format!("the live data of {label} was not changed")
+        };
+        result.notes.push(owed);
     }
     let message = match result.status {
         RestoreStatus::Verified => "verified".to_string(),

@@ -483,6 +483,7 @@ pub fn verify_live(
             label: &label,
             scratch: scratch.path(),
             events: events.as_ref(),
+            replacing_live: &drydock_sources::no_live_change,
         };
         let (status, differences) = match source.inspect(&ctx) {
             Err(e) => ("error", vec![e.to_string()]),

@@ -161,18 +161,6 @@ impl DockerClient {
         }
     }
 
-    /// Removes the volume and creates it again, empty, with the same driver, options and
-    /// labels. Fails (changing nothing) while any container, even a stopped one, uses it.
-    pub fn recreate_volume(&self, volume: &Volume) -> Result<(), DockerError> {
-        let name = volume.name.clone();
-        block_on(self.docker.remove_volume(
-            &name,
-            None::<bollard::query_parameters::RemoveVolumeOptions>,
-        ))
-        .map_err(|e| self.api(&format!("removing volume {name}"), e))?;
-        self.create_volume(volume)
-    }
-
     /// Creates a volume like `volume` (name, driver, options, labels).
     pub fn create_volume(&self, volume: &Volume) -> Result<(), DockerError> {
         let name = volume.name.clone();

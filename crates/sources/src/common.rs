@@ -367,6 +367,13 @@ impl<S: crate::DataSource + 'static> ScratchDatabase<S> {
     }
 }
 
+impl<S> ScratchDatabase<S> {
+    /// The scratch database's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl<S: crate::DataSource + 'static> crate::Sandbox for ScratchDatabase<S> {
     fn target(&self) -> &dyn crate::DataSource {
         &self.target
@@ -483,6 +490,49 @@ pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::p
         cmd.env_remove(name);
     }
     cmd
+}
+
+/// Reads a stored stream through to its end, checking it against the backup's SHA-256
+/// and size, before anything is replaced with it (the fallback when a restore cannot
+/// be tried beside the live data first).
+pub(crate) fn read_through(
+    fetch: &dyn Fetch,
+    record: &drydock_domain::SourceRecord,
+    location: &str,
+) -> Result<(), SourceError> {
+    struct Sink(Sha256);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink(Sha256::new());
+    let bytes = fetch
+        .stream_into(&mut sink)
+        .map_err(|e| SourceError::store(location, e))?;
+    let sha = hex::encode(sink.0.finalize());
+    let damaged = |what: String| {
+        SourceError::invalid(
+            location,
+            format!("the stored backup is damaged ({what}); nothing was changed"),
+        )
+    };
+    if bytes != record.logical_bytes {
+        return Err(damaged(format!(
+            "{bytes} bytes read, {} recorded",
+            record.logical_bytes
+        )));
+    }
+    match &record.sha256 {
+        Some(want) if !want.eq_ignore_ascii_case(&sha) => {
+            Err(damaged(format!("sha256 {sha}, expected {want}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ impl DataSource for Files {
                     target.display()
                 ),
             });
-            return restore_into_mount_point(fetch, &target, &loc);
+            return restore_into_mount_point(fetch, &target, &loc, ctx);
         }
 
         // Work dir beside the target (same filesystem), private while the tree is rebuilt.
@@ -208,6 +208,7 @@ impl DataSource for Files {
         }
 
         if old.is_some() {
+            ctx.before_replacing_live("moving the restored tree into place")?;
             let mut old_name = OsString::from(".");
             old_name.push(&name);
             old_name.push(format!(".drydock-old-{}", random_suffix()));
@@ -546,6 +547,7 @@ fn restore_into_mount_point(
     fetch: &dyn Fetch,
     target: &Path,
     loc: &str,
+    ctx: &SourceContext<'_>,
 ) -> Result<(), SourceError> {
     let io = |what: &str, e: std::io::Error| SourceError::io(loc, what.to_string(), e);
     let work = tempfile::Builder::new()
@@ -583,6 +585,7 @@ fn restore_into_mount_point(
         }
     };
 
+    ctx.before_replacing_live("moving the mount point's old contents aside")?;
     let olds = children(target).map_err(|e| io("listing the target", e))?;
     if let Err((i, e)) = move_all(&olds, target, &aside) {
         undo(&olds[..i], &aside, target);

@@ -108,6 +108,63 @@ pub struct SourceContext<'a> {
     /// A private (0700) scratch directory on drydock's state volume, emptied afterwards.
     pub scratch: &'a Path,
     pub events: &'a dyn EventSink,
+    /// Called by [`DataSource::restore`] right before its first change to the live data
+    /// (a rename, a drop, a flush, a file replaced), with what it is about to do. The
+    /// engine records the restore as owed there, so an interrupted one is shown by
+    /// `status` and `health`; an error means nothing may be changed. Operations other
+    /// than a restore pass [`no_live_change`].
+    pub replacing_live: &'a (dyn Fn(&str) -> Result<(), String> + Sync),
+}
+
+impl SourceContext<'_> {
+    /// Announces the first destructive step of a restore (see
+    /// [`SourceContext::replacing_live`]); an error aborts the restore before it.
+    pub fn before_replacing_live(&self, step: &str) -> Result<(), SourceError> {
+        (self.replacing_live)(step).map_err(|e| {
+            SourceError::invalid(
+                self.label,
+                format!("the restore could not be recorded as owed before {step} ({e}); nothing was changed"),
+            )
+        })
+    }
+}
+
+/// The [`SourceContext::replacing_live`] of operations that never replace live data.
+pub fn no_live_change(_step: &str) -> Result<(), String> {
+    Ok(())
+}
+
+/// Compares an inspection with what a backup recorded: (differences that fail
+/// verification, notes that do not, such as Redis keys with an expiry that may have
+/// expired since the backup).
+pub fn compare_with_record(
+    record: &SourceRecord,
+    inspection: &Inspection,
+) -> (Vec<String>, Vec<String>) {
+    let mut differences = Vec::new();
+    let mut notes = Vec::new();
+    for (name, want) in &record.counts {
+        let got = inspection.counts.get(name).copied().unwrap_or(0);
+        if got != *want && !drydock_domain::fingerprint::is_advisory(name) {
+            differences.push(format!("{name}: {want} in backup, {got} restored"));
+        }
+    }
+    match &record.fingerprint {
+        Some(expected) => {
+            let unit = count_unit(record.kind);
+            differences.extend(inspection.fingerprint.differences(expected, unit));
+            notes = inspection
+                .fingerprint
+                .advisory_differences(expected, unit)
+                .into_iter()
+                .map(|d| format!("{d} (keys with an expiry may have expired since the backup)"))
+                .collect();
+        }
+        None => differences.push(
+            "the manifest has no fingerprint for this source; cannot prove the restore".into(),
+        ),
+    }
+    (differences, notes)
 }
 
 #[derive(Debug, thiserror::Error)]

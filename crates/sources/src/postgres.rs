@@ -1,6 +1,15 @@
 //! PostgreSQL: `pg_dump --format=custom` of one database, taken from an exported
 //! snapshot, with counts and a fingerprint computed from that same snapshot while the
-//! dump streams; restored with `pg_restore` into a recreated database.
+//! dump streams; restored with `pg_restore` beside the live database and swapped in.
+//!
+//! Restore never drops the live database first. Over existing data the archive goes
+//! into a scratch database (made like a drill sandbox), which is fingerprinted against
+//! the manifest; only a verified copy is swapped in, by renaming both databases in one
+//! transaction after ending the live database's sessions, and the old one is dropped.
+//! A damaged pack, a truncated archive or a killed `pg_restore` therefore cost nothing
+//! but the scratch database. A user without CREATEDB (or not owning the database)
+//! cannot do that: the archive is then restored into the live database with `--clean`
+//! in one transaction, which a failure rolls back.
 //!
 //! Consistency: one connection opens a `REPEATABLE READ READ ONLY` transaction and
 //! exports its snapshot; `pg_dump --snapshot` dumps exactly that snapshot, and the same
@@ -618,16 +627,16 @@ impl Postgres {
         }
     }
 
-    /// Makes the configured database ready for `pg_restore`; returns whether the restore
-    /// must clean the existing objects itself (the database could not be recreated).
-    fn prepare_database(&self, t: &Target, ctx: &SourceContext<'_>) -> Result<bool, SourceError> {
+    /// Decides where a restore goes, creating the database when it is missing: straight
+    /// in when there is nothing to lose, else beside the live database (needs CREATEDB
+    /// and ownership of it), else into it in one transaction.
+    fn placement(&self, t: &Target) -> Result<(Placement, u32), SourceError> {
         let mut admin = self.maintenance_connection(t)?;
         let major = self.server_major(&mut admin)?;
         let rights = admin
             .query_one(
                 "SELECT r.rolsuper, r.rolcreatedb, d.datname IS NOT NULL, \
-                        coalesce(pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER'), false), \
-                        pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype \
+                        coalesce(pg_catalog.pg_has_role(current_user, d.datdba, 'MEMBER'), false) \
                  FROM pg_catalog.pg_roles r LEFT JOIN pg_catalog.pg_database d ON d.datname = $1 \
                  WHERE r.rolname = current_user",
                 &[&t.db],
@@ -637,8 +646,6 @@ impl Postgres {
         let can_create = superuser || rights.get::<_, bool>(1);
         let exists: bool = rights.get(2);
         let owns = superuser || rights.get::<_, bool>(3);
-        let db = quote_ident(&t.db);
-        let owner = quote_ident(&t.user);
         if !exists {
             if !can_create {
                 return Err(SourceError::invalid(
@@ -648,48 +655,185 @@ impl Postgres {
             }
             admin
                 .batch_execute(&format!(
-                    "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0"
+                    "CREATE DATABASE {} OWNER {} TEMPLATE template0",
+                    quote_ident(&t.db),
+                    quote_ident(&t.user)
                 ))
                 .map_err(|e| self.query_error(format!("creating database \"{}\"", t.db), &e))?;
-            return Ok(false);
+            return Ok((Placement::Fresh, major));
         }
         drop(admin);
-        if !self.has_data()? {
-            return Ok(false);
+        let placement = if !self.has_data()? {
+            Placement::Fresh
+        } else if can_create && owns {
+            Placement::Beside
+        } else {
+            Placement::InPlace
+        };
+        Ok((placement, major))
+    }
+
+    /// `pg_restore` of the fetched archive into database `db` in one transaction: a
+    /// failure (or a killed `pg_restore`) rolls everything back.
+    fn pg_restore_into(
+        &self,
+        t: &Target,
+        major: u32,
+        fetch: &dyn Fetch,
+        clean: bool,
+    ) -> Result<(), SourceError> {
+        let pg_restore = self.program("pg_restore", major)?;
+        let mut args = vec![
+            "--no-owner".to_string(),
+            "--exit-on-error".into(),
+            "--single-transaction".into(),
+        ];
+        if clean {
+            args.extend(["--clean".to_string(), "--if-exists".into()]);
         }
-        if !(can_create && owns) {
-            let message = format!(
-                "user \"{}\" may not drop and recreate database \"{}\"; restoring into it with pg_restore --clean --if-exists instead (objects not in the backup stay)",
-                t.user, t.db
-            );
-            tracing::warn!(location = %self.location(), "{message}");
+        args.extend(self.connection_args(t, &t.db));
+        let tool = self.spawn_tool(&pg_restore, &args, true, false)?;
+        pipe_into(tool, fetch, &self.location())
+    }
+
+    /// Restores into a scratch database beside the live one, proves it against the
+    /// manifest, and only then swaps it in by renaming both in one transaction (ending
+    /// the live database's sessions). Until the swap the live database is untouched; a
+    /// failure leaves it as it was and drops the scratch database.
+    fn restore_beside(
+        &self,
+        t: &Target,
+        major: u32,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        let loc = self.location();
+        let scratch = self.create_sandbox(t)?;
+        let unchanged = |e: SourceError| {
+            SourceError::invalid(
+                &loc,
+                format!(
+                    "restoring beside the live database (into scratch database \"{}\") failed: {e}; the live database \"{}\" was not changed",
+                    scratch.name(),
+                    t.db
+                ),
+            )
+        };
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: restoring into scratch database \"{}\" beside the live one",
+                ctx.label,
+                scratch.name()
+            ),
+        });
+        scratch
+            .target()
+            .restore(fetch, record, ctx)
+            .map_err(unchanged)?;
+        let inspection = scratch.target().inspect(ctx).map_err(unchanged)?;
+        let (differences, _) = crate::compare_with_record(record, &inspection);
+        if !differences.is_empty() {
+            return Err(unchanged(SourceError::invalid(
+                &loc,
+                format!("it does not match the backup: {}", differences.join("; ")),
+            )));
+        }
+        ctx.before_replacing_live(&format!(
+            "swapping database \"{}\" for the verified copy",
+            t.db
+        ))?;
+        let old = sandbox_name().replacen(SANDBOX_PREFIX, OLD_PREFIX, 1);
+        self.swap_databases(t, scratch.name(), &old)?;
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: the verified copy is now database \"{}\"; dropping the previous one",
+                ctx.label, t.db
+            ),
+        });
+        let dropped = self.maintenance_connection(t).and_then(|mut admin| {
+            force_drop_database(&mut admin, &old, major, true)
+                .map_err(|e| self.query_error(format!("dropping \"{old}\""), &e))
+        });
+        if let Err(e) = dropped {
             ctx.events.emit(Event::Warning {
-                message: format!("{}: {message}", ctx.label),
+                message: format!(
+                    "{}: the previous database is left as \"{old}\": {e}; drop it by hand: DROP DATABASE {}",
+                    ctx.label,
+                    quote_ident(&old)
+                ),
             });
-            return Ok(true);
         }
+        Ok(())
+    }
+
+    /// Renames `t.db` to `old` and `fresh` to `t.db` in one transaction, ending the
+    /// sessions in both first (retried while clients reconnect).
+    fn swap_databases(&self, t: &Target, fresh: &str, old: &str) -> Result<(), SourceError> {
         let mut admin = self.maintenance_connection(t)?;
-        force_drop_database(&mut admin, &t.db, major, false)
-            .map_err(|e| self.query_error(format!("dropping database \"{}\"", t.db), &e))?;
-        let (encoding, collate, ctype): (String, String, String) =
-            (rights.get(4), rights.get(5), rights.get(6));
-        let create = format!(
-            "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
-            quote_literal(&encoding),
-            quote_literal(&collate),
-            quote_literal(&ctype)
+        let swap = format!(
+            "BEGIN; ALTER DATABASE {live} RENAME TO {old}; ALTER DATABASE {fresh} RENAME TO {live}; COMMIT",
+            live = quote_ident(&t.db),
+            old = quote_ident(old),
+            fresh = quote_ident(fresh)
         );
-        if let Err(e) = admin.batch_execute(&create) {
-            tracing::warn!(location = %self.location(), error = %pg_message(&e), "recreating the database with its old encoding and locale failed; using the server defaults");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             admin
-                .batch_execute(&format!(
-                    "CREATE DATABASE {db} OWNER {owner} TEMPLATE template0"
-                ))
-                .map_err(|e| self.query_error(format!("creating database \"{}\"", t.db), &e))?;
+                .execute(
+                    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+                     WHERE datname IN ($1, $2) AND pid <> pg_catalog.pg_backend_pid()",
+                    &[&t.db, &fresh],
+                )
+                .map_err(|e| {
+                    self.query_error(format!("ending the sessions of database \"{}\"", t.db), &e)
+                })?;
+            match admin.batch_execute(&swap) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let _ = admin.batch_execute("ROLLBACK");
+                    if e.code() == Some(&SqlState::OBJECT_IN_USE) && attempt < SWAP_ATTEMPTS {
+                        std::thread::sleep(Duration::from_millis(100 * attempt as u64));
+                        continue;
+                    }
+                    let fix = if e.code() == Some(&SqlState::OBJECT_IN_USE) {
+                        format!(
+                            "other sessions keep using it and user \"{}\" may not end them: stop the service using it, or grant the user pg_signal_backend, and retry",
+                            t.user
+                        )
+                    } else {
+                        "check the server log and retry".to_string()
+                    };
+                    return Err(SourceError::invalid(
+                        &self.location(),
+                        format!(
+                            "the verified copy could not be swapped in for database \"{}\" ({}): {fix}; the live database was not changed",
+                            t.db,
+                            redact(&pg_message(&e), &self.secrets())
+                        ),
+                    ));
+                }
+            }
         }
-        Ok(false)
     }
 }
+
+/// Where a restore goes (see [`Postgres::placement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// The database is new or holds no tables: nothing to lose.
+    Fresh,
+    /// Into a scratch database, verified, then swapped in by rename.
+    Beside,
+    /// The user may not create databases: into the live one, in one transaction.
+    InPlace,
+}
+
+/// Name prefix of a replaced database between the swap and its drop.
+const OLD_PREFIX: &str = "_drydock_old_";
+/// How often the swap is tried while clients reconnect to the live database.
+const SWAP_ATTEMPTS: u32 = 10;
 
 impl DataSource for Postgres {
     fn kind(&self) -> SourceKind {
@@ -807,6 +951,9 @@ impl DataSource for Postgres {
         Ok(row.get(0))
     }
 
+    /// Never drops the live database first: see [`Postgres::restore_beside`]; without
+    /// the right to create databases, the archive is restored into the live database
+    /// with `--clean` in one transaction, so a failure rolls it back.
     fn restore(
         &self,
         fetch: &dyn Fetch,
@@ -816,23 +963,26 @@ impl DataSource for Postgres {
         let t = self.target()?;
         let loc = self.location();
         expect_format(record, FORMAT, "a PostgreSQL archive", &loc)?;
-        let clean = self.prepare_database(t, ctx)?;
-        let major = {
-            let mut client = self.connect(t, &t.db)?;
-            self.server_major(&mut client)?
-        };
-        let pg_restore = self.program("pg_restore", major)?;
-        let mut args = vec![
-            "--no-owner".to_string(),
-            "--exit-on-error".into(),
-            "--single-transaction".into(),
-        ];
-        if clean {
-            args.extend(["--clean".to_string(), "--if-exists".into()]);
+        let (placement, major) = self.placement(t)?;
+        match placement {
+            Placement::Fresh => self.pg_restore_into(t, major, fetch, false),
+            Placement::Beside => self.restore_beside(t, major, fetch, record, ctx),
+            Placement::InPlace => {
+                let message = format!(
+                    "user \"{}\" may not create databases, so the backup cannot be restored and verified beside database \"{}\" first; restoring into it in one transaction instead (a failure rolls it back; objects not in the backup stay)",
+                    t.user, t.db
+                );
+                tracing::warn!(location = %loc, "{message}");
+                ctx.events.emit(Event::Warning {
+                    message: format!("{}: {message}", ctx.label),
+                });
+                ctx.before_replacing_live(&format!(
+                    "restoring into database \"{}\" in one transaction",
+                    t.db
+                ))?;
+                self.pg_restore_into(t, major, fetch, true)
+            }
         }
-        args.extend(self.connection_args(t, &t.db));
-        let tool = self.spawn_tool(&pg_restore, &args, true, false)?;
-        pipe_into(tool, fetch, &loc)
     }
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {

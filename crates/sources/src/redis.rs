@@ -489,7 +489,30 @@ impl DataSource for Redis {
         let dbs = keyspace(&mut source)
             .map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
 
+        // Proven before the live instance changes: the loaded backup must be exactly
+        // what the manifest describes.
+        let (counts, fingerprint) = fingerprint_instance(&mut source)
+            .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?;
+        let (differences, _) = crate::compare_with_record(
+            record,
+            &Inspection {
+                counts,
+                fingerprint,
+            },
+        );
+        if !differences.is_empty() {
+            return Err(SourceError::invalid(
+                &loc,
+                format!(
+                    "the backup loaded into a throwaway redis-server does not match it: {}; the live instance was not changed",
+                    differences.join("; ")
+                ),
+            ));
+        }
+        let _ = redis::cmd("SELECT").arg(0).query::<Value>(&mut source);
+
         let live = keyspace(&mut target).map_err(|e| self.query_err("INFO keyspace", e))?;
+        ctx.before_replacing_live("flushing the instance and moving the backup's keys in")?;
         if live.iter().any(|(_, keys)| *keys > 0) {
             ctx.events.emit(Event::Step {
                 message: format!("{}: flushing the target (FLUSHALL)", ctx.label),

@@ -325,6 +325,9 @@ impl DataSource for Sqlite {
             }
         }
 
+        if old.is_some() {
+            ctx.before_replacing_live("replacing the database file")?;
+        }
         // Stale journals of the old database would be applied to the new one.
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut p = target.clone().into_os_string();

@@ -5,9 +5,10 @@
 //! A named volume's host directory is its `Mountpoint`, or, for a local volume that
 //! binds a host directory (`driver_opts: {type: none, o: bind, device: DIR}`, seed
 //! 004), that `device` directory (the mountpoint is only mounted while a container
-//! uses it). Restore recreates the volume empty (same driver, options and labels) when
-//! no container references it, then rebuilds the tree in it; the engine refuses while
-//! a container using it runs unless told to stop it (`--stop`).
+//! uses it). Restore rebuilds the tree beside the volume's directory and swaps it in
+//! once complete, like `files` (a missing volume is created first; an existing one is
+//! never removed, which would empty it before the backup was read); the engine refuses
+//! while a container using it runs unless told to stop it (`--stop`).
 //!
 //! Labels: `drydock.backup=critical|high|medium|low|none` (or seed 003's `backup`)
 //! gives the priority when the config does not; `drydock.description` describes it.
@@ -66,8 +67,6 @@ pub fn volume_labels(name: &str) -> Result<Option<VolumeLabels>, DockerError> {
 struct Resolved {
     path: PathBuf,
     volume: Option<DockerVolume>,
-    /// The directory is a host directory the volume binds (not Docker's own).
-    bound: bool,
 }
 
 impl Volume {
@@ -94,7 +93,6 @@ impl Volume {
             return Ok(Some(Resolved {
                 path,
                 volume: None,
-                bound: true,
             }));
         };
         let client = DockerClient::connect().map_err(|e| self.docker_err(e))?;
@@ -105,14 +103,14 @@ impl Volume {
             .options
             .get("o")
             .is_some_and(|o| o.split(',').any(|x| x == "bind"));
-        let (path, bound) = match v.options.get("device") {
-            Some(device) if binds => (PathBuf::from(device), true),
-            _ => (PathBuf::from(&v.mountpoint), false),
+        // A local volume binding a host directory: the files are there.
+        let path = match v.options.get("device") {
+            Some(device) if binds => PathBuf::from(device),
+            _ => PathBuf::from(&v.mountpoint),
         };
         Ok(Some(Resolved {
             path,
             volume: Some(v),
-            bound,
         }))
     }
 
@@ -238,23 +236,9 @@ impl DataSource for Volume {
             }
             (None, None) => unreachable!("a bind mount always resolves"),
         };
-        if let (Some(v), false) = (&r.volume, r.bound) {
-            let client = DockerClient::connect().map_err(|e| self.docker_err(e))?;
-            let referenced = !self.users()?.is_empty();
-            if referenced {
-                ctx.events.emit(Event::Step {
-                    message: format!(
-                        "{}: stopped containers still reference {}; replacing its contents in place",
-                        ctx.label, loc
-                    ),
-                });
-            } else {
-                client
-                    .recreate_volume(v)
-                    .map_err(|e| SourceError::invalid(&loc, e.to_string()))?;
-            }
-        }
-        let r = self.existing()?;
+        // The contents are replaced like a `files` directory's: rebuilt beside the old
+        // ones and swapped in once complete. The volume itself is never removed and
+        // recreated first: that would empty it before the backup was read.
         self.files(r.path).restore(fetch, record, ctx)
     }
 

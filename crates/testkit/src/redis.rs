@@ -34,7 +34,7 @@ impl RedisServer {
             let port = free_port();
             let conf = dir.path().join("redis.conf");
             let mut text = format!(
-                "bind 127.0.0.1\nport {port}\ndaemonize no\nsave \"\"\nappendonly no\ndir \"{}\"\nlogfile \"{}\"\ndatabases 16\n",
+                "bind 127.0.0.1\nport {port}\ndaemonize no\nsave \"\"\nappendonly no\ndir \"{}\"\nlogfile \"{}\"\ndatabases 16\nenable-debug-command local\n",
                 dir.path().display(),
                 dir.path().join("redis.log").display()
             );

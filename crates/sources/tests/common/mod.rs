@@ -31,6 +31,7 @@ pub fn ctx(scratch: &Path) -> SourceContext<'_> {
         label: "svc/data",
         scratch,
         events: &NoEvents,
+        replacing_live: &drydock_sources::no_live_change,
     }
 }
 
