@@ -61,6 +61,10 @@ trait Subject {
     fn change(&self, rng: &mut StdRng);
     /// A digest of all the data, computed without drydock.
     fn digest(&self) -> Result<String, String>;
+    /// Scratch databases drydock made on the server and has not dropped.
+    fn scratch_left(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 struct Postgres(PgServer);
@@ -106,6 +110,13 @@ impl Subject for Postgres {
                 "SELECT count(*) || ':' || md5(string_agg(id || '=' || body, ',' ORDER BY id)) FROM t",
             )
             .map(|s| s.trim().to_string())
+    }
+    fn scratch_left(&self) -> Vec<String> {
+        let names = self.0.psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname LIKE '\\_drydock\\_%'",
+        );
+        names.lines().map(str::to_string).collect()
     }
 }
 
@@ -153,6 +164,13 @@ impl Subject for Mariadb {
                  SELECT CONCAT(COUNT(*), ':', MD5(GROUP_CONCAT(id, '=', body ORDER BY id SEPARATOR ','))) FROM t;",
             )
             .map(|s| s.trim().to_string())
+    }
+    fn scratch_left(&self) -> Vec<String> {
+        let names = self.0.exec(
+            "mysql",
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_drydock\\_%'",
+        );
+        names.lines().map(str::to_string).collect()
     }
 }
 
@@ -930,15 +948,21 @@ fn crash_restore_trial(
         if now == backed_up && finished.is_none_or(|s| !s.success()) && live != backed_up {
             eprintln!("torture: {what}: killed after the swap and its verification");
         }
-    } else {
-        // Owed: the next restore finishes it and clears the record.
-        restore_and_compare(stack, subject, id, None, backed_up).map_err(|f| prefix(&what, f))?;
-        let still = owed_restores(stack).map_err(|e| format!("{what}: {e}"))?;
-        if !still.is_empty() {
-            return Err(
-                format!("{what}: the restore verified, but status still owes {still:?}").into(),
-            );
-        }
+    }
+    // The next restore finishes an owed one, clears the record, and removes the scratch
+    // databases the killed run left.
+    restore_and_compare(stack, subject, id, None, backed_up).map_err(|f| prefix(&what, f))?;
+    let still = owed_restores(stack).map_err(|e| format!("{what}: {e}"))?;
+    if !still.is_empty() {
+        return Err(
+            format!("{what}: the next restore verified, but status still owes {still:?}").into(),
+        );
+    }
+    let left = subject.scratch_left();
+    if !left.is_empty() {
+        return Err(
+            format!("{what}: scratch databases left after the next restore: {left:?}").into(),
+        );
     }
     Ok(())
 }

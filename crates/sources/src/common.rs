@@ -111,13 +111,20 @@ pub(crate) const SANDBOX_PREFIX: &str = "_drydock_sandbox_";
 /// The table holding the drill canary (one row, id 1).
 pub(crate) const CANARY_TABLE: &str = "_drydock_canary";
 
-/// A fresh sandbox database name: [`SANDBOX_PREFIX`] and 8 random lowercase letters and
-/// digits.
+/// A fresh sandbox database name: [`SANDBOX_PREFIX`], who made it (`HOST_PID_`: 4
+/// characters of a hash of this host's name and drydock's PID in base 36, so a later
+/// run can tell a killed run's leftovers, see [`killed_runs_scratch`]) and 8 random
+/// lowercase letters and digits.
 pub(crate) fn sandbox_name() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut name = String::from(SANDBOX_PREFIX);
+    let mut name = format!(
+        "{SANDBOX_PREFIX}{}_{}_",
+        host_tag(),
+        base36(std::process::id() as u64)
+    );
+    let len = name.len();
     let mut bytes = random_bytes();
-    while name.len() < SANDBOX_PREFIX.len() + 8 {
+    while name.len() < len + 8 {
         let b = match bytes.pop() {
             Some(b) => b,
             None => {
@@ -131,6 +138,51 @@ pub(crate) fn sandbox_name() -> String {
         }
     }
     name
+}
+
+/// Scratch databases (`names` starting with one of `prefixes`) that a drydock run on
+/// this host made and that outlived it (killed before it could drop them), with the
+/// PID of that run. Another host's, a live run's, and names of older versions (which
+/// do not say who made them) are left alone.
+pub(crate) fn killed_runs_scratch(names: &[String], prefixes: &[&str]) -> Vec<(String, u64)> {
+    let host = host_tag();
+    names
+        .iter()
+        .filter_map(|name| {
+            let rest = prefixes.iter().find_map(|p| name.strip_prefix(p))?;
+            let mut fields = rest.split('_');
+            let (tag, pid, random) = (fields.next()?, fields.next()?, fields.next()?);
+            if tag != host || random.len() != 8 || fields.next().is_some() {
+                return None;
+            }
+            let pid = u64::from_str_radix(pid, 36).ok()?;
+            let alive = pid == std::process::id() as u64
+                || Path::new("/proc").join(pid.to_string()).exists();
+            (!alive).then(|| (name.clone(), pid))
+        })
+        .collect()
+}
+
+/// 4 base-36 characters of a hash of this host's name.
+fn host_tag() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let h = Sha256::digest(host.trim().as_bytes());
+    let n = u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) % 36u64.pow(4);
+    format!("{:0>4}", base36(n))
+}
+
+fn base36(mut n: u64) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(ALPHABET[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ascii")
 }
 
 /// 32 random bytes from the kernel, else from the standard library's randomly keyed
@@ -546,14 +598,43 @@ mod tests {
         assert_ne!(a, b);
         for name in [a, b] {
             let suffix = name.strip_prefix(SANDBOX_PREFIX).unwrap();
-            assert_eq!(suffix.len(), 8, "{name}");
+            let random = suffix.rsplit('_').next().unwrap();
+            assert_eq!(random.len(), 8, "{name}");
+            assert!(
+                name.len() <= 63,
+                "fits PostgreSQL's and MySQL's limits: {name}"
+            );
             assert!(
                 suffix
                     .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'),
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn only_this_hosts_dead_runs_scratch_databases_are_leftovers() {
+        let mine = sandbox_name();
+        // PID 4194304 is above the kernel's maximum: no such process lives.
+        let dead = format!(
+            "{SANDBOX_PREFIX}{}_{}_abcdefgh",
+            host_tag(),
+            base36(4_194_304)
+        );
+        let other_host = format!("{SANDBOX_PREFIX}zzzz_{}_abcdefgh", base36(4_194_304));
+        let old_style = format!("{SANDBOX_PREFIX}abcdefgh");
+        let old_db = dead.replacen(SANDBOX_PREFIX, "_drydock_old_", 1);
+        let names = vec![
+            mine,
+            dead.clone(),
+            other_host,
+            old_style,
+            old_db.clone(),
+            "app".into(),
+        ];
+        let found = killed_runs_scratch(&names, &[SANDBOX_PREFIX, "_drydock_old_"]);
+        assert_eq!(found, vec![(dead, 4_194_304), (old_db, 4_194_304)]);
     }
 
     #[test]

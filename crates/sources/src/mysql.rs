@@ -649,6 +649,34 @@ impl Mysql {
         .map_err(|e| self.query_error("listing tables", &e))
     }
 
+    /// Drops the scratch databases that drydock runs on this host were killed before
+    /// dropping, each with a warning naming it.
+    fn remove_killed_runs_scratch(&self, t: &Target, ctx: &SourceContext<'_>) {
+        let Ok(mut admin) = self.connect(t, None) else {
+            return;
+        };
+        let names: Vec<String> = admin
+            .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_drydock\\_%'")
+            .unwrap_or_default();
+        for (name, pid) in common::killed_runs_scratch(&names, &[SANDBOX_PREFIX, OLD_PREFIX]) {
+            let message = match admin.query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(&name))) {
+                Ok(()) => format!(
+                    "{}: removed scratch database '{name}' that a killed drydock run (pid {pid}) left on {}",
+                    ctx.label,
+                    host_port(t)
+                ),
+                Err(e) => format!(
+                    "{}: scratch database '{name}' that a killed drydock run (pid {pid}) left could not be removed ({}); drop it by hand: DROP DATABASE {}",
+                    ctx.label,
+                    redact(&e.to_string(), &self.secrets()),
+                    quote_ident(&name)
+                ),
+            };
+            tracing::warn!(location = %self.location(), "{message}");
+            ctx.events.emit(Event::Warning { message });
+        }
+    }
+
     /// Restores into a scratch database beside the live one and proves it against the
     /// manifest before the live database changes at all. The verified tables are then
     /// moved in with one atomic `RENAME TABLE` (the live ones moved out to a database
@@ -958,6 +986,7 @@ impl DataSource for Mysql {
         let t = self.target()?;
         let loc = self.location();
         expect_format(record, FORMAT, "a MySQL dump", &loc)?;
+        self.remove_killed_runs_scratch(t, ctx);
         let wanted = recorded_defaults(record);
         let mut admin = self.connect(t, None)?;
         match self.database_defaults(&mut admin, &t.db)? {
@@ -987,8 +1016,9 @@ impl DataSource for Mysql {
 
     /// A throwaway database `_drydock_sandbox_XXXXXXXX` on the same server; the user
     /// needs CREATE (and, to restore into it and drop it, ALL) on such databases.
-    fn sandbox(&self, _ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
         let t = self.target()?;
+        self.remove_killed_runs_scratch(t, ctx);
         Ok(Box::new(self.create_sandbox(t)?))
     }
 

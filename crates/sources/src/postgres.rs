@@ -767,6 +767,42 @@ impl Postgres {
         Ok(())
     }
 
+    /// Drops the scratch databases that drydock runs on this host were killed before
+    /// dropping (a drill's sandbox, a restore's copy, a replaced database), each with a
+    /// warning naming it.
+    fn remove_killed_runs_scratch(&self, t: &Target, ctx: &SourceContext<'_>) {
+        let Ok(mut admin) = self.admin_connection(t) else {
+            return;
+        };
+        let Ok(major) = self.server_major(&mut admin) else {
+            return;
+        };
+        let names: Vec<String> = admin
+            .query(
+                "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE '\\_drydock\\_%'",
+                &[],
+            )
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .unwrap_or_default();
+        for (name, pid) in common::killed_runs_scratch(&names, &[SANDBOX_PREFIX, OLD_PREFIX]) {
+            let message = match force_drop_database(&mut admin, &name, major, true) {
+                Ok(()) => format!(
+                    "{}: removed scratch database \"{name}\" that a killed drydock run (pid {pid}) left on {}",
+                    ctx.label,
+                    host_port(t)
+                ),
+                Err(e) => format!(
+                    "{}: scratch database \"{name}\" that a killed drydock run (pid {pid}) left could not be removed ({}); drop it by hand: DROP DATABASE {}",
+                    ctx.label,
+                    pg_message(&e),
+                    quote_ident(&name)
+                ),
+            };
+            tracing::warn!(location = %self.location(), "{message}");
+            ctx.events.emit(Event::Warning { message });
+        }
+    }
+
     /// Renames `t.db` to `old` and `fresh` to `t.db` in one transaction, ending the
     /// sessions in both first (retried while clients reconnect).
     fn swap_databases(&self, t: &Target, fresh: &str, old: &str) -> Result<(), SourceError> {
@@ -963,6 +999,7 @@ impl DataSource for Postgres {
         let t = self.target()?;
         let loc = self.location();
         expect_format(record, FORMAT, "a PostgreSQL archive", &loc)?;
+        self.remove_killed_runs_scratch(t, ctx);
         let (placement, major) = self.placement(t)?;
         match placement {
             Placement::Fresh => self.pg_restore_into(t, major, fetch, false),
@@ -997,8 +1034,9 @@ impl DataSource for Postgres {
 
     /// A throwaway database `_drydock_sandbox_XXXXXXXX` on the same server, created from
     /// `template0` and owned by the url's user; the user needs CREATEDB.
-    fn sandbox(&self, _ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
+    fn sandbox(&self, ctx: &SourceContext<'_>) -> Result<Box<dyn Sandbox>, SourceError> {
         let t = self.target()?;
+        self.remove_killed_runs_scratch(t, ctx);
         Ok(Box::new(self.create_sandbox(t)?))
     }
 

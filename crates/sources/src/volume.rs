@@ -90,10 +90,7 @@ impl Volume {
     fn resolve(&self) -> Result<Option<Resolved>, SourceError> {
         let Some(name) = &self.config.volume else {
             let path = self.config.path.clone().expect("validated: volume or path");
-            return Ok(Some(Resolved {
-                path,
-                volume: None,
-            }));
+            return Ok(Some(Resolved { path, volume: None }));
         };
         let client = DockerClient::connect().map_err(|e| self.docker_err(e))?;
         let Some(v) = client.volume(name).map_err(|e| self.docker_err(e))? else {
