@@ -169,9 +169,16 @@ impl<'c> CopySet<'c> {
         if self.slots[i].is_none() {
             let opened = self.open(i, events);
             match &opened {
-                Ok(o) => self
-                    .warnings
-                    .extend(o._lock.removed_stale().iter().cloned()),
+                Ok(o) => {
+                    self.warnings
+                        .extend(o._lock.removed_stale().iter().cloned());
+                    let name = &self.names[i];
+                    self.warnings.extend(
+                        o._lock
+                            .unwritten()
+                            .map(|why| format!("copy `{name}`: {why}")),
+                    );
+                }
                 Err(e) => {
                     let message = format!("copy `{}` not usable: {e}", self.names[i]);
                     events.emit(Event::Warning {
@@ -200,7 +207,13 @@ impl<'c> CopySet<'c> {
             message: format!("opening copy `{name}`"),
         });
         let repo = copies::open_existing(self.config, name).map_err(|e| e.to_string())?;
-        let lock = repo.lock("restore").map_err(|e| e.to_string())?;
+        // A restore only reads the repository: a full repository disk must not stop it.
+        let lock = repo.lock_reading("restore").map_err(|e| e.to_string())?;
+        if let Some(why) = lock.unwritten() {
+            events.emit(Event::Warning {
+                message: format!("copy `{name}`: {why}"),
+            });
+        }
         let catalog = Catalog::load(&repo, events).map_err(|e| e.to_string())?;
         Ok(Opened {
             repo,
