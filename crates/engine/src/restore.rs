@@ -195,6 +195,13 @@ impl<'c> CopySet<'c> {
         }
     }
 
+    /// Whether no copy tried so far could be opened (every one failed: wrong password,
+    /// unreadable), so the repository, not the backup, is what is missing.
+    fn none_usable(&self) -> bool {
+        let tried: Vec<_> = self.slots.iter().flatten().collect();
+        !tried.is_empty() && tried.iter().all(|o| o.is_err())
+    }
+
     fn open(&self, i: usize, events: &dyn EventSink) -> Result<Opened, String> {
         let name = &self.names[i];
         if name == LOCAL_COPY && !self.config.repository.path.join("config").exists() {
@@ -249,6 +256,22 @@ impl<'c> CopySet<'c> {
             };
             let manifests = opened.catalog.plain_manifests();
             let Some((m, record)) = find_record(&manifests, &which_here, service, source) else {
+                // A backup named by id whose record of this source retention removed:
+                // say so (removed on purpose, not damaged), so the restore counts it as
+                // not restored instead of skipping it quietly.
+                if let BackupRef::Id(id) = &which_here {
+                    let pruned = manifests
+                        .iter()
+                        .find(|m| m.id.as_str() == id)
+                        .and_then(|m| m.source(service, source))
+                        .and_then(|r| r.pruned_at);
+                    if let Some(at) = pruned {
+                        notes.push(format!(
+                            "copy `{name}` no longer holds it in backup {id}: retention pruned it at {} (removed on purpose by `drydock prune`, not damaged); restore a newer backup of it (`drydock restore latest`)",
+                            at.strftime("%Y-%m-%d %H:%M:%S UTC")
+                        ));
+                    }
+                }
                 continue;
             };
             pinned.get_or_insert_with(|| m.id.to_string());
@@ -387,6 +410,13 @@ pub fn restore(
                 .collect(),
         });
     }
+    if targets.is_empty() && copy_set.none_usable() {
+        // Nothing could even be read (a wrong password, an unreadable copy): that is an
+        // unusable repository (exit 2), as for `drydock backups`, not a refusal.
+        problems.sort();
+        problems.dedup();
+        return Err(EngineError::NoUsableCopy(problems.join("; ")));
+    }
     if targets.is_empty() {
         problems.sort();
         problems.dedup();
@@ -476,7 +506,7 @@ pub fn restore(
     warnings.append(&mut copy_set.warnings);
     if !unrestorable.is_empty() {
         warnings.push(format!(
-            "not restored, no copy holds good data of: {}; the restore is incomplete",
+            "not restored, no copy holds good data of: {} (see the warnings for why: pruned by retention, or damaged); the restore is incomplete",
             unrestorable.join(", ")
         ));
     }
