@@ -18,6 +18,7 @@ use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::{Event, SourceRecord};
 
 use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, DIR_NAME};
+use crate::scratch;
 use crate::tree::{self, Excludes};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
@@ -55,6 +56,21 @@ impl Files {
         }
     }
 
+    /// The path a restore replaces: a symlinked target is followed (its directory is
+    /// what is replaced); a missing one is made absolute.
+    fn resolved_target(&self) -> Result<PathBuf, SourceError> {
+        match fs::canonicalize(self.path()) {
+            Ok(p) => Ok(p),
+            Err(_) => std::path::absolute(self.path())
+                .map_err(|e| SourceError::io(&self.loc(), "resolving the target path", e)),
+        }
+    }
+
+    /// Puts right what a killed restore left beside the directory (see `scratch`).
+    fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        scratch::recover(&self.resolved_target()?, &self.loc(), ctx)
+    }
+
     fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
         Excludes::new(root, &self.config.exclude).map_err(|m| {
             SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
@@ -76,6 +92,7 @@ impl DataSource for Files {
     }
 
     fn check(&self) -> Result<(), SourceError> {
+        scratch::recover_logged(&self.resolved_target()?, &self.loc())?;
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         fs::read_dir(&root).map_err(|e| {
@@ -91,9 +108,10 @@ impl DataSource for Files {
     fn backup(
         &self,
         store: &dyn Store,
-        _ctx: &SourceContext<'_>,
+        ctx: &SourceContext<'_>,
     ) -> Result<BackupOutcome, SourceError> {
         let loc = self.loc();
+        self.recover(ctx)?;
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         // A tree is read over a span of time; its start is the conservative point.
@@ -132,13 +150,9 @@ impl DataSource for Files {
     ) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
+        self.recover(ctx)?;
         // A symlinked target keeps its symlink: the directory it points at is replaced.
-        let target = match fs::canonicalize(self.path()) {
-            Ok(p) => p,
-            Err(_) => {
-                std::path::absolute(self.path()).map_err(|e| io("resolving the target path", e))?
-            }
-        };
+        let target = self.resolved_target()?;
         let name = target
             .file_name()
             .ok_or_else(|| {
@@ -179,9 +193,7 @@ impl DataSource for Files {
         }
 
         // Work dir beside the target (same filesystem), private while the tree is rebuilt.
-        let mut prefix = OsString::from(".");
-        prefix.push(&name);
-        prefix.push(".drydock-restore-");
+        let prefix = scratch::prefix(&name, "restore");
         let work = tempfile::Builder::new()
             .prefix(&prefix)
             .tempdir_in(&parent)
@@ -208,11 +220,11 @@ impl DataSource for Files {
         }
 
         if old.is_some() {
-            let mut old_name = OsString::from(".");
-            old_name.push(&name);
-            old_name.push(format!(".drydock-old-{}", random_suffix()));
+            let mut old_name = scratch::prefix(&name, "old");
+            old_name.push(random_suffix());
             let aside = parent.join(old_name);
             fs::rename(&target, &aside).map_err(|e| io("moving the old tree aside", e))?;
+            scratch::failpoint("files-restore-moved-aside");
             if let Err(e) = fs::rename(&fresh, &target) {
                 let back = fs::rename(&aside, &target);
                 let mut err = io("moving the restored tree into place", e);
@@ -225,6 +237,7 @@ impl DataSource for Files {
                 return Err(err);
             }
             sync_dir(&parent);
+            scratch::failpoint("files-restore-moved-in");
             let removed = if fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) {
                 fs::remove_dir_all(&aside)
             } else {
@@ -248,7 +261,8 @@ impl DataSource for Files {
         Ok(())
     }
 
-    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+    fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        self.recover(ctx)?;
         let root = self.existing_dir()?;
         let excludes = self.excludes(&root)?;
         let entries = tree::walk_excluding(&root, &excludes)
