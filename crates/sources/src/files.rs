@@ -56,19 +56,22 @@ impl Files {
         }
     }
 
-    /// The path a restore replaces: a symlinked target is followed (its directory is
-    /// what is replaced); a missing one is made absolute.
+    /// The path a restore replaces: a symlinked target is refused unless
+    /// `follow_symlink` (then the directory it points at is replaced); a missing one is
+    /// made absolute.
     fn resolved_target(&self) -> Result<PathBuf, SourceError> {
-        match fs::canonicalize(self.path()) {
-            Ok(p) => Ok(p),
-            Err(_) => std::path::absolute(self.path())
-                .map_err(|e| SourceError::io(&self.loc(), "resolving the target path", e)),
-        }
+        scratch::restore_target(self.path(), self.config.follow_symlink, &self.loc())
+    }
+
+    /// Where a restore's scratch entries are: beside the directory, a symlink followed
+    /// (a restore with `follow_symlink` works there).
+    fn scratch_target(&self) -> Result<PathBuf, SourceError> {
+        scratch::restore_target(self.path(), true, &self.loc())
     }
 
     /// Puts right what a killed restore left beside the directory (see `scratch`).
     fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
-        scratch::recover(&self.resolved_target()?, &self.loc(), ctx)
+        scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
     }
 
     fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
@@ -92,7 +95,7 @@ impl DataSource for Files {
     }
 
     fn check(&self) -> Result<(), SourceError> {
-        scratch::recover_logged(&self.resolved_target()?, &self.loc())?;
+        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         fs::read_dir(&root).map_err(|e| {
@@ -130,6 +133,8 @@ impl DataSource for Files {
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
+        // Asked before any restore changes anything: a refused symlink stops it here.
+        self.resolved_target()?;
         match fs::symlink_metadata(self.path()) {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
@@ -151,7 +156,8 @@ impl DataSource for Files {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
         self.recover(ctx)?;
-        // A symlinked target keeps its symlink: the directory it points at is replaced.
+        // A symlinked target (with `follow_symlink`) keeps its symlink: the directory it
+        // points at is replaced.
         let target = self.resolved_target()?;
         let name = target
             .file_name()
@@ -298,6 +304,7 @@ impl DataSource for Files {
             priority: self.config.priority,
             path: dir.path().join(name),
             exclude: self.config.exclude.clone(),
+            follow_symlink: self.config.follow_symlink,
         });
         Ok(Box::new(FilesSandbox { target, dir }))
     }

@@ -261,3 +261,44 @@ fn recover_with(
     }
     Ok(())
 }
+
+/// The path a restore of `path` replaces. A symlink there is refused (its target would
+/// be replaced silently), naming the link and what it points at, unless the source is
+/// declared `follow_symlink = true`: then the target is what is replaced, and the link
+/// stays.
+pub(crate) fn restore_target(
+    path: &Path,
+    follow_symlink: bool,
+    location: &str,
+) -> Result<PathBuf, SourceError> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| SourceError::io(location, "resolving the target path", e))?;
+    match fs::symlink_metadata(&absolute) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let points_at = fs::read_link(&absolute)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|e| format!("an unreadable target ({e})"));
+            if !follow_symlink {
+                return Err(SourceError::invalid(
+                    location,
+                    format!(
+                        "the restore target {} is a symlink to {points_at}; a restore would replace what it points at, so nothing was changed. Point `path` at the real location, or set `follow_symlink = true` on this source to restore into the link's target",
+                        absolute.display()
+                    ),
+                ));
+            }
+            match fs::canonicalize(&absolute) {
+                Ok(real) => Ok(real),
+                // A dangling link: its target is created where it points.
+                Err(_) => {
+                    let t = fs::read_link(&absolute).map_err(|e| {
+                        SourceError::io(location, "reading the target symlink", e)
+                    })?;
+                    Ok(absolute.parent().unwrap_or(Path::new("/")).join(t))
+                }
+            }
+        }
+        Ok(_) => Ok(fs::canonicalize(&absolute).unwrap_or(absolute)),
+        Err(_) => Ok(absolute),
+    }
+}

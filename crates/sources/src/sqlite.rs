@@ -42,9 +42,13 @@ pub struct Sqlite {
 impl Sqlite {
     /// Puts right what a killed restore left beside the database (see `scratch`).
     fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
-        let target = std::path::absolute(self.path())
-            .map_err(|e| SourceError::io(&self.loc(), "resolving the path", e))?;
-        scratch::recover(&target, &self.loc(), ctx)
+        scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
+    }
+
+    /// Where a restore's scratch entries are: beside the file, a symlink followed (a
+    /// restore with `follow_symlink` works there).
+    fn scratch_target(&self) -> Result<PathBuf, SourceError> {
+        scratch::restore_target(self.path(), true, &self.loc())
     }
 
     pub fn new(config: SqliteSource) -> Self {
@@ -150,9 +154,7 @@ impl DataSource for Sqlite {
     }
 
     fn check(&self) -> Result<(), SourceError> {
-        let target = std::path::absolute(self.path())
-            .map_err(|e| SourceError::io(&self.loc(), "resolving the path", e))?;
-        scratch::recover_logged(&target, &self.loc())?;
+        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
         let conn = self.open_live(true)?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -232,6 +234,8 @@ impl DataSource for Sqlite {
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
+        // Asked before any restore changes anything: a refused symlink stops it here.
+        scratch::restore_target(self.path(), self.config.follow_symlink, &self.loc())?;
         match fs::metadata(self.path()) {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => {
@@ -268,8 +272,10 @@ impl DataSource for Sqlite {
     ) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
-        let target = std::path::absolute(self.path()).map_err(|e| io("resolving the path", e))?;
-        scratch::recover(&target, &loc, ctx)?;
+        self.recover(ctx)?;
+        // A symlink is refused unless `follow_symlink`; then its target is replaced and
+        // the link stays.
+        let target = scratch::restore_target(self.path(), self.config.follow_symlink, &loc)?;
         let name = target
             .file_name()
             .ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?
@@ -424,6 +430,7 @@ impl DataSource for Sqlite {
             name: self.config.name.clone(),
             priority: self.config.priority,
             path: dir.path().join(name),
+            follow_symlink: false,
         });
         Ok(Box::new(SqliteSandbox { target, _dir: dir }))
     }

@@ -23,6 +23,7 @@ fn source(path: &Path, exclude: &[&str]) -> Files {
         priority: Priority::High,
         path: path.to_path_buf(),
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        follow_symlink: false,
     })
 }
 
