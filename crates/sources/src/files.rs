@@ -74,85 +74,8 @@ impl Files {
         scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
     }
 
-    fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
-        Excludes::new(root, &self.config.exclude).map_err(|m| {
-            SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
-        })
-    }
-}
-
-impl DataSource for Files {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Files
-    }
-
-    fn location(&self) -> String {
-        format!("files {}", self.path().display())
-    }
-
-    fn restore_mode(&self) -> RestoreMode {
-        RestoreMode::FileLevel
-    }
-
-    fn check(&self) -> Result<(), SourceError> {
-        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
-        let root = self.existing_dir()?;
-        self.excludes(&root)?;
-        fs::read_dir(&root).map_err(|e| {
-            SourceError::io(
-                &self.loc(),
-                "cannot list the directory (check drydock's permissions)",
-                e,
-            )
-        })?;
-        Ok(())
-    }
-
-    fn backup(
-        &self,
-        store: &dyn Store,
-        ctx: &SourceContext<'_>,
-    ) -> Result<BackupOutcome, SourceError> {
-        let loc = self.loc();
-        self.recover(ctx)?;
-        let root = self.existing_dir()?;
-        self.excludes(&root)?;
-        // A tree is read over a span of time; its start is the conservative point.
-        let started = jiff::Timestamp::now();
-        let (stored, entries) = store
-            .put_tree(&root, &self.config.exclude)
-            .map_err(|e| SourceError::store(&loc, e))?;
-        let (counts, fingerprint) = tree::fingerprint(&entries);
-        Ok(BackupOutcome {
-            stored,
-            format: "tree",
-            counts,
-            fingerprint,
-            consistent_at: started,
-        })
-    }
-
-    fn has_data(&self) -> Result<bool, SourceError> {
-        // Asked before any restore changes anything: a refused symlink stops it here.
-        self.resolved_target()?;
-        match fs::symlink_metadata(self.path()) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
-            Ok(_) => match fs::read_dir(self.path()) {
-                Ok(mut rd) => Ok(rd.next().is_some()),
-                // Something that is not a directory is there: a restore would replace it.
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Ok(true),
-                Err(e) => Err(SourceError::io(&self.loc(), "cannot list the target", e)),
-            },
-        }
-    }
-
-    fn restore(
-        &self,
-        fetch: &dyn Fetch,
-        _record: &SourceRecord,
-        ctx: &SourceContext<'_>,
-    ) -> Result<(), SourceError> {
+    /// The restore proper: rebuilds the tree beside the target and swaps it in.
+    fn restore_tree(&self, fetch: &dyn Fetch, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
         self.recover(ctx)?;
@@ -267,6 +190,126 @@ impl DataSource for Files {
         Ok(())
     }
 
+    fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
+        Excludes::new(root, &self.config.exclude).map_err(|m| {
+            SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
+        })
+    }
+}
+
+impl DataSource for Files {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Files
+    }
+
+    fn location(&self) -> String {
+        format!("files {}", self.path().display())
+    }
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::FileLevel
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        fs::read_dir(&root).map_err(|e| {
+            SourceError::io(
+                &self.loc(),
+                "cannot list the directory (check drydock's permissions)",
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
+        let loc = self.loc();
+        self.recover(ctx)?;
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        // A tree is read over a span of time; its start is the conservative point.
+        let started = jiff::Timestamp::now();
+        // The top directory as the backup starts (the repository keeps no node for it).
+        let top = tree::top_dir_part(&root)
+            .map_err(|e| SourceError::io(&loc, "reading the directory's own metadata", e))?;
+        let (stored, entries) = store
+            .put_tree(&root, &self.config.exclude)
+            .map_err(|e| SourceError::store(&loc, e))?;
+        let (counts, fingerprint) = tree::fingerprint(&entries);
+        let mut parts = fingerprint.parts;
+        parts.insert(drydock_domain::fingerprint::TOP_DIR_PART.to_string(), top);
+        let fingerprint = drydock_domain::Fingerprint::from_parts(parts);
+        Ok(BackupOutcome {
+            stored,
+            format: "tree",
+            counts,
+            fingerprint,
+            consistent_at: started,
+        })
+    }
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        // Asked before any restore changes anything: a refused symlink stops it here.
+        self.resolved_target()?;
+        match fs::symlink_metadata(self.path()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
+            Ok(_) => match fs::read_dir(self.path()) {
+                Ok(mut rd) => Ok(rd.next().is_some()),
+                // Something that is not a directory is there: a restore would replace it.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Ok(true),
+                Err(e) => Err(SourceError::io(&self.loc(), "cannot list the target", e)),
+            },
+        }
+    }
+
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        // The top directory's own metadata as backed up (backups made before drydock
+        // recorded it have none: the replaced directory's mode and owner are kept).
+        let top = record
+            .fingerprint
+            .as_ref()
+            .and_then(tree::TopDir::from_fingerprint);
+        self.restore_tree(fetch, ctx)?;
+        if let Some(top) = top {
+            let target = self.resolved_target()?;
+            match top.apply(&target) {
+                Ok(true) => {}
+                Ok(false) => ctx.events.emit(Event::Warning {
+                    message: format!(
+                        "{}: could not give {} its backed-up owner {}:{} (drydock is not root)",
+                        ctx.label,
+                        target.display(),
+                        top.uid,
+                        top.gid
+                    ),
+                }),
+                Err(e) => {
+                    return Err(SourceError::io(
+                        &self.loc(),
+                        format!(
+                            "giving {} its backed-up mode and modification time",
+                            target.display()
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
         self.recover(ctx)?;
         let root = self.existing_dir()?;
@@ -274,6 +317,9 @@ impl DataSource for Files {
         let entries = tree::walk_excluding(&root, &excludes)
             .map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
+        let fingerprint = tree::with_top_dir(fingerprint, &root).map_err(|e| {
+            SourceError::io(&self.loc(), "reading the directory's own metadata", e)
+        })?;
         Ok(Inspection {
             counts,
             fingerprint,
