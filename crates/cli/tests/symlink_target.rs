@@ -18,6 +18,8 @@ fn lstat_walk(root: &Path) -> Vec<String> {
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
+        // drydock's own repository and state (locks come and go) are not the data.
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some("repo" | "state")))
         .map(|e| {
             let e = e.unwrap();
             let m = std::fs::symlink_metadata(e.path()).unwrap();

@@ -22,16 +22,21 @@ pub fn is_advisory(name: &str) -> bool {
 }
 
 /// The part of a tree's fingerprint (files, volumes) that holds the top directory's own
-/// metadata. Its `digest` is the metadata itself, spelled out (`mode=755 uid=0 gid=0
-/// mtime=SECONDS.NANOS`), so a restore can give it back and a difference says what
-/// changed. No entry's part can have this name: entry paths never start with `./`, and
-/// the only directory part that does is the root's own `./`.
+/// mode and owner. Its `digest` is the metadata itself, spelled out (`mode=755 uid=0
+/// gid=0`), so a restore can give it back and a difference says what changed. No
+/// entry's part can have this name: entry paths never start with `./`, and the only
+/// directory part that does is the root's own `./`.
 pub const TOP_DIR_PART: &str = "./ (top directory)";
+/// The top directory's mtime (`mtime=SECONDS.NANOS`), restored like the rest but
+/// advisory: a directory's mtime moves with any change of its entries, excluded ones
+/// too, so a difference is reported, never failed (entries' mtimes are not compared
+/// at all).
+pub const TOP_DIR_MTIME_PART: &str = "./ (top directory mtime):expiring";
 
 /// Parts added to fingerprints after manifests were first written. A manifest written
 /// before a part existed does not have it; comparing against such a manifest leaves the
 /// part out, so old backups still verify (their data is compared as it was then).
-const LATER_PARTS: [&str; 1] = [TOP_DIR_PART];
+const LATER_PARTS: [&str; 2] = [TOP_DIR_PART, TOP_DIR_MTIME_PART];
 
 /// One named part of a fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,10 +128,15 @@ impl Fingerprint {
                     format!("{name}: {} {unit} in backup, {} now", want.count, got.count),
                 ),
                 // The top directory's part spells its metadata out: show both.
-                Some(got) if got.digest != want.digest && name == TOP_DIR_PART => push(
-                    name,
-                    format!("{name}: {} in backup, {} now", want.digest, got.digest),
-                ),
+                Some(got)
+                    if got.digest != want.digest
+                        && (name == TOP_DIR_PART || name == TOP_DIR_MTIME_PART) =>
+                {
+                    push(
+                        name,
+                        format!("{name}: {} in backup, {} now", want.digest, got.digest),
+                    )
+                }
                 Some(got) if got.digest != want.digest => push(
                     name,
                     format!(
@@ -251,13 +261,13 @@ mod tests {
             TOP_DIR_PART.to_string(),
             PartDigest {
                 count: 0,
-                digest: "mode=755 uid=0 gid=0 mtime=1.0".into(),
+                digest: "mode=755 uid=0 gid=0".into(),
             },
         );
         let now = Fingerprint::from_parts(parts.clone());
         assert!(now.differences(&old_manifest, "bytes").is_empty());
         let new_manifest = now.clone();
-        parts.get_mut(TOP_DIR_PART).unwrap().digest = "mode=700 uid=0 gid=0 mtime=1.0".into();
+        parts.get_mut(TOP_DIR_PART).unwrap().digest = "mode=700 uid=0 gid=0".into();
         let changed = Fingerprint::from_parts(parts);
         assert_eq!(changed.differences(&new_manifest, "bytes").len(), 1);
         // Data differences against an old manifest still show.

@@ -236,15 +236,13 @@ impl DataSource for Files {
         // A tree is read over a span of time; its start is the conservative point.
         let started = jiff::Timestamp::now();
         // The top directory as the backup starts (the repository keeps no node for it).
-        let top = tree::top_dir_part(&root)
+        let top = tree::top_dir_parts(&root)
             .map_err(|e| SourceError::io(&loc, "reading the directory's own metadata", e))?;
         let (stored, entries) = store
             .put_tree(&root, &self.config.exclude)
             .map_err(|e| SourceError::store(&loc, e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
-        let mut parts = fingerprint.parts;
-        parts.insert(drydock_domain::fingerprint::TOP_DIR_PART.to_string(), top);
-        let fingerprint = drydock_domain::Fingerprint::from_parts(parts);
+        let fingerprint = tree::with_parts(fingerprint, top);
         Ok(BackupOutcome {
             stored,
             format: "tree",

@@ -1,7 +1,8 @@
 //! Trees (directories, volumes): what an entry is, walking a live directory the way the
 //! repository stores it, and the tree fingerprint, which depends on names, types,
 //! modes, sizes and content, never on the entries' mtimes or inode layout. The top
-//! directory's own mode, owner and mtime are a part of their own ([`TOP_DIR_PART`]):
+//! directory's own mode and owner are a part of their own ([`TOP_DIR_PART`]), its mtime
+//! an advisory one ([`TOP_DIR_MTIME_PART`]):
 //! the repository does not store the root directory's node, so the manifest is where a
 //! restore finds them, and a service reading the directory by its group or other bits
 //! depends on them. Sparseness is not part of the fingerprint: it is how the bytes lie
@@ -13,7 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use drydock_domain::fingerprint::{Fingerprint, PartDigest, RowSetDigest, TOP_DIR_PART};
+use drydock_domain::fingerprint::{
+    Fingerprint, PartDigest, RowSetDigest, TOP_DIR_MTIME_PART, TOP_DIR_PART,
+};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,28 +133,42 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
     (counts, Fingerprint::from_parts(parts))
 }
 
-/// The top directory's own metadata as it goes into [`TOP_DIR_PART`]: permission bits,
-/// owner and modification time (to the nanosecond), read without following a symlink.
-pub fn top_dir_part(root: &Path) -> std::io::Result<PartDigest> {
+/// The top directory's own metadata as it goes into [`TOP_DIR_PART`] (permission bits
+/// and owner) and [`TOP_DIR_MTIME_PART`] (modification time to the nanosecond), read
+/// without following a symlink.
+pub fn top_dir_parts(root: &Path) -> std::io::Result<[(String, PartDigest); 2]> {
     let m = std::fs::symlink_metadata(root)?;
-    Ok(PartDigest {
-        count: 0,
-        digest: format!(
-            "mode={:o} uid={} gid={} mtime={}.{:09}",
-            m.mode() & 0o7777,
-            m.uid(),
-            m.gid(),
-            m.mtime(),
-            m.mtime_nsec()
+    Ok([
+        (
+            TOP_DIR_PART.to_string(),
+            PartDigest {
+                count: 0,
+                digest: format!("mode={:o} uid={} gid={}", m.mode() & 0o7777, m.uid(), m.gid()),
+            },
         ),
-    })
+        (
+            TOP_DIR_MTIME_PART.to_string(),
+            PartDigest {
+                count: 0,
+                digest: format!("mtime={}.{:09}", m.mtime(), m.mtime_nsec()),
+            },
+        ),
+    ])
 }
 
-/// `fingerprint` with the top directory's part (see [`top_dir_part`]) added.
+/// `fingerprint` with the top directory's parts (see [`top_dir_parts`]) added.
 pub fn with_top_dir(fingerprint: Fingerprint, root: &Path) -> std::io::Result<Fingerprint> {
+    Ok(with_parts(fingerprint, top_dir_parts(root)?))
+}
+
+/// `fingerprint` with `extra` parts added.
+pub fn with_parts(
+    fingerprint: Fingerprint,
+    extra: impl IntoIterator<Item = (String, PartDigest)>,
+) -> Fingerprint {
     let mut parts = fingerprint.parts;
-    parts.insert(TOP_DIR_PART.to_string(), top_dir_part(root)?);
-    Ok(Fingerprint::from_parts(parts))
+    parts.extend(extra);
+    Fingerprint::from_parts(parts)
 }
 
 /// The top directory's metadata recorded in a backup's fingerprint, if it has it.
@@ -168,7 +185,9 @@ impl TopDir {
     /// Parses the part [`top_dir_part`] writes; `None` for a manifest without it (made
     /// before drydock recorded it) or a part not in that shape.
     pub fn from_fingerprint(fp: &Fingerprint) -> Option<TopDir> {
-        let text = &fp.parts.get(TOP_DIR_PART)?.digest;
+        let owner = &fp.parts.get(TOP_DIR_PART)?.digest;
+        let mtime = &fp.parts.get(TOP_DIR_MTIME_PART)?.digest;
+        let text = format!("{owner} {mtime}");
         let mut top = TopDir {
             mode: 0,
             uid: 0,
