@@ -191,7 +191,12 @@ pub fn backups(l: &BackupList) -> String {
     let mut partial = String::new();
     for b in &l.backups {
         let label = |s: &drydock_engine::list::SourceSummary| format!("{}/{}", s.service, s.source);
-        let pruned: Vec<String> = b.sources.iter().filter(|s| s.pruned_at.is_some()).map(label).collect();
+        let pruned: Vec<String> = b
+            .sources
+            .iter()
+            .filter(|s| s.pruned_at.is_some())
+            .map(label)
+            .collect();
         if pruned.is_empty() {
             continue;
         }
@@ -206,7 +211,11 @@ pub fn backups(l: &BackupList) -> String {
             "{}: partial: retention pruned {}; still holds {}",
             b.id,
             pruned.join(", "),
-            if held.is_empty() { "nothing".to_string() } else { held.join(", ") }
+            if held.is_empty() {
+                "nothing".to_string()
+            } else {
+                held.join(", ")
+            }
         );
     }
     format!(

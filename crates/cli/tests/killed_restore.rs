@@ -97,15 +97,25 @@ fn a_files_restore_killed_after_moving_the_live_tree_aside_gets_it_back() {
     let before = lstat_walk(&data);
 
     killed_restore(&stack, &id, "files-restore-moved-aside");
-    assert!(!data.exists(), "the hook did not stop between the two renames");
+    assert!(
+        !data.exists(),
+        "the hook did not stop between the two renames"
+    );
     assert!(!scratch_entries(stack.path()).is_empty());
 
     // The next command touching the source (here verify --live) puts it back.
     let out = stack.run(&["verify", "--live"]);
     let said = common::text(&out);
-    assert!(said.contains("put") && said.contains(".data.drydock-old-"), "{said}");
+    assert!(
+        said.contains("put") && said.contains(".data.drydock-old-"),
+        "{said}"
+    );
     assert_eq!(lstat_walk(&data), before, "{said}");
-    assert!(scratch_entries(stack.path()).is_empty(), "{:?}", scratch_entries(stack.path()));
+    assert!(
+        scratch_entries(stack.path()).is_empty(),
+        "{:?}",
+        scratch_entries(stack.path())
+    );
 }
 
 #[test]
@@ -119,16 +129,26 @@ fn a_files_restore_killed_after_moving_the_new_tree_in_leaves_no_scratch_behind(
     std::fs::write(data.join("a.txt"), "newer than the backup").unwrap();
 
     killed_restore(&stack, &id, "files-restore-moved-in");
-    assert!(scratch_entries(stack.path()).iter().any(|n| n.starts_with(".data.drydock-old-")));
+    assert!(scratch_entries(stack.path())
+        .iter()
+        .any(|n| n.starts_with(".data.drydock-old-")));
 
     // The next backup removes the old tree, naming it.
     let out = stack.run(&["backup"]);
     let said = common::text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("removed") && said.contains(".data.drydock-old-"), "{said}");
-    assert!(scratch_entries(stack.path()).is_empty(), "{:?}", scratch_entries(stack.path()));
+    assert!(
+        said.contains("removed") && said.contains(".data.drydock-old-"),
+        "{said}"
+    );
+    assert!(
+        scratch_entries(stack.path()).is_empty(),
+        "{:?}",
+        scratch_entries(stack.path())
+    );
     // What is live is the backup (the top directory's own mtime aside).
-    let strip_root = |w: Vec<String>| -> Vec<String> { w.into_iter().filter(|l| !l.starts_with(' ')).collect() };
+    let strip_root =
+        |w: Vec<String>| -> Vec<String> { w.into_iter().filter(|l| !l.starts_with(' ')).collect() };
     assert_eq!(strip_root(lstat_walk(&data)), strip_root(backed_up));
 }
 
@@ -193,7 +213,11 @@ fn sqlite_stack_with_commits_in_the_wal() -> (Stack, String) {
         std::fs::copy(&db, dir.path().join("m.db")).unwrap();
         sqlite3(&dir.path().join("m.db"), "SELECT count(*) FROM t")
     };
-    assert_eq!(main_only.trim(), "10", "the new rows are not only in the WAL");
+    assert_eq!(
+        main_only.trim(),
+        "10",
+        "the new rows are not only in the WAL"
+    );
     (stack, id)
 }
 
@@ -205,15 +229,25 @@ fn a_sqlite_restore_killed_after_moving_the_old_database_aside_keeps_the_commits
     assert!(before.contains("wal row 20"), "{before}");
 
     killed_restore(&stack, &id, "sqlite-restore-moved-aside");
-    assert!(!db.exists(), "the hook did not stop before the new file was in place");
+    assert!(
+        !db.exists(),
+        "the hook did not stop before the new file was in place"
+    );
 
     // The next backup puts the old database back with its WAL, and backs it up.
     let out = stack.run(&["backup"]);
     let said = common::text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("put") && said.contains(".app.db.drydock-old-"), "{said}");
+    assert!(
+        said.contains("put") && said.contains(".app.db.drydock-old-"),
+        "{said}"
+    );
     assert_eq!(dump_of_pair(&db), before);
-    assert!(scratch_entries(stack.path()).is_empty(), "{:?}", scratch_entries(stack.path()));
+    assert!(
+        scratch_entries(stack.path()).is_empty(),
+        "{:?}",
+        scratch_entries(stack.path())
+    );
 }
 
 #[test]
@@ -231,6 +265,10 @@ fn a_sqlite_restore_killed_after_moving_the_new_database_in_is_the_backup_with_n
     common::assert_verified(code, &report);
     let out = stack.run(&["verify", "--live"]);
     assert!(out.status.success(), "{}", common::text(&out));
-    assert!(scratch_entries(stack.path()).is_empty(), "{:?}", scratch_entries(stack.path()));
+    assert!(
+        scratch_entries(stack.path()).is_empty(),
+        "{:?}",
+        scratch_entries(stack.path())
+    );
     assert!(!dump_of_pair(&db).contains("wal row"));
 }

@@ -73,7 +73,8 @@ fn sqlite_case(follow: bool) -> (Stack, String) {
     let (code, backup) = stack.json(&["backup"]);
     assert_eq!(code, 0, "{backup:#}");
     let conn = rusqlite::Connection::open(&real).unwrap();
-    conn.execute_batch("INSERT INTO t VALUES ('live, newer');").unwrap();
+    conn.execute_batch("INSERT INTO t VALUES ('live, newer');")
+        .unwrap();
     drop(conn);
     (stack, backup["id"].as_str().unwrap().to_string())
 }
@@ -83,9 +84,16 @@ fn assert_refused(stack: &Stack, id: &str, link: &str, points_at: &str) {
     let (code, report) = stack.json(&["restore", id, "--all", "--force"]);
     assert_eq!(code, 3, "{report:#}");
     let said = report.to_string();
-    assert!(said.contains(&format!("{link} is a symlink to {points_at}")), "{said}");
+    assert!(
+        said.contains(&format!("{link} is a symlink to {points_at}")),
+        "{said}"
+    );
     assert!(said.contains("follow_symlink = true"), "{said}");
-    assert_eq!(lstat_walk(stack.path()), before, "the refused restore changed something");
+    assert_eq!(
+        lstat_walk(stack.path()),
+        before,
+        "the refused restore changed something"
+    );
 }
 
 #[test]
@@ -100,7 +108,10 @@ fn a_files_restore_into_a_symlink_is_refused_unless_declared() {
     let link = std::fs::symlink_metadata(stack.path().join("link")).unwrap();
     assert!(link.file_type().is_symlink(), "the link was replaced");
     let real = stack.path().join("real");
-    assert_eq!(std::fs::read_to_string(real.join("a.txt")).unwrap(), "backed up");
+    assert_eq!(
+        std::fs::read_to_string(real.join("a.txt")).unwrap(),
+        "backed up"
+    );
     assert!(!real.join("b.txt").exists());
 }
 
@@ -116,6 +127,8 @@ fn a_sqlite_restore_into_a_symlink_is_refused_unless_declared() {
     let link = std::fs::symlink_metadata(stack.path().join("link.db")).unwrap();
     assert!(link.file_type().is_symlink(), "the link was replaced");
     let conn = rusqlite::Connection::open(stack.path().join("real.db")).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 1);
 }

@@ -69,7 +69,12 @@ fn assert_sparse(path: &Path) {
     let m = std::fs::metadata(path).unwrap();
     assert_eq!(m.len(), SPARSE_LEN);
     // 64 MiB written out would be 131072 blocks of 512 bytes; its data is 8 bytes.
-    assert!(m.blocks() < 1024, "{} has {} blocks: not sparse", path.display(), m.blocks());
+    assert!(
+        m.blocks() < 1024,
+        "{} has {} blocks: not sparse",
+        path.display(),
+        m.blocks()
+    );
 }
 
 #[test]
@@ -98,7 +103,10 @@ fn the_top_directory_and_sparse_files_come_back_exactly() {
     let out = stack.run(&["verify", "--live"]);
     let said = common::text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("top directory") && said.contains("mode=2750"), "{said}");
+    assert!(
+        said.contains("top directory") && said.contains("mode=2750"),
+        "{said}"
+    );
     let (code, report) = stack.json(&["restore", &id, "--all", "--force"]);
     common::assert_verified(code, &report);
     assert_eq!(walk(&site), before);

@@ -86,7 +86,9 @@ impl Fingerprint {
 
     /// Differences in advisory parts only (see [`ADVISORY_SUFFIX`]).
     pub fn advisory_differences(&self, expected: &Fingerprint, unit: &str) -> Vec<String> {
-        self.comparable_with(expected).all_differences(expected, unit).1
+        self.comparable_with(expected)
+            .all_differences(expected, unit)
+            .1
     }
 
     /// This fingerprint without the [`LATER_PARTS`] `expected` (an older manifest) does
@@ -280,7 +282,9 @@ mod tests {
             },
         );
         assert_eq!(
-            Fingerprint::from_parts(other).differences(&old_manifest, "bytes").len(),
+            Fingerprint::from_parts(other)
+                .differences(&old_manifest, "bytes")
+                .len(),
             1
         );
     }

@@ -138,7 +138,12 @@ fn verify_copy(
     let lock = repository
         .lock_reading("verify")
         .map_err(storage_err(repository))?;
-    for line in lock.removed_stale().iter().map(String::as_str).chain(lock.unwritten()) {
+    for line in lock
+        .removed_stale()
+        .iter()
+        .map(String::as_str)
+        .chain(lock.unwritten())
+    {
         events.emit(drydock_domain::Event::Warning {
             message: format!("copy `{name}`: {line}"),
         });

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::{Event, SourceRecord};
 
-use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, DIR_NAME};
 use crate::scratch;
+use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, DIR_NAME};
 use crate::tree::{self, Excludes};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
@@ -315,9 +315,8 @@ impl DataSource for Files {
         let entries = tree::walk_excluding(&root, &excludes)
             .map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
-        let fingerprint = tree::with_top_dir(fingerprint, &root).map_err(|e| {
-            SourceError::io(&self.loc(), "reading the directory's own metadata", e)
-        })?;
+        let fingerprint = tree::with_top_dir(fingerprint, &root)
+            .map_err(|e| SourceError::io(&self.loc(), "reading the directory's own metadata", e))?;
         Ok(Inspection {
             counts,
             fingerprint,

@@ -112,9 +112,7 @@ fn leftovers(dir: &Path, name: &OsStr) -> std::io::Result<Vec<Leftover>> {
         if owner_alive(rest) {
             continue;
         }
-        let sidecar = SIDECARS
-            .into_iter()
-            .find(|s| rest.ends_with(s.as_bytes()));
+        let sidecar = SIDECARS.into_iter().find(|s| rest.ends_with(s.as_bytes()));
         let mtime = entry.metadata().map(|m| m.ctime()).unwrap_or(0);
         found.push(Leftover {
             path: entry.path(),
@@ -168,11 +166,7 @@ pub(crate) fn recover_logged(target: &Path, location: &str) -> Result<(), Source
     recover_with(target, location, &warn)
 }
 
-fn recover_with(
-    target: &Path,
-    location: &str,
-    warn: &dyn Fn(String),
-) -> Result<(), SourceError> {
+fn recover_with(target: &Path, location: &str, warn: &dyn Fn(String)) -> Result<(), SourceError> {
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return Ok(());
     };
@@ -184,14 +178,18 @@ fn recover_with(
     let mut found = leftovers(dir, name).map_err(|e| {
         SourceError::io(
             location,
-            format!("looking for what a killed restore left in {}", dir.display()),
+            format!(
+                "looking for what a killed restore left in {}",
+                dir.display()
+            ),
             e,
         )
     })?;
     if found.is_empty() {
         return Ok(());
     }
-    let target_missing = matches!(fs::symlink_metadata(target), Err(e) if e.kind() == ErrorKind::NotFound);
+    let target_missing =
+        matches!(fs::symlink_metadata(target), Err(e) if e.kind() == ErrorKind::NotFound);
     if target_missing {
         // Killed after the live data was moved aside and before the new data was in:
         // the old data goes back (the newest, should there be several).
@@ -291,9 +289,8 @@ pub(crate) fn restore_target(
                 Ok(real) => Ok(real),
                 // A dangling link: its target is created where it points.
                 Err(_) => {
-                    let t = fs::read_link(&absolute).map_err(|e| {
-                        SourceError::io(location, "reading the target symlink", e)
-                    })?;
+                    let t = fs::read_link(&absolute)
+                        .map_err(|e| SourceError::io(location, "reading the target symlink", e))?;
                     Ok(absolute.parent().unwrap_or(Path::new("/")).join(t))
                 }
             }

@@ -371,7 +371,10 @@ impl DataSource for Sqlite {
                 Err(e) => {
                     undo(&moved);
                     return Err(io(
-                        &format!("moving the old database's {} aside", if suffix.is_empty() { "file" } else { suffix }),
+                        &format!(
+                            "moving the old database's {} aside",
+                            if suffix.is_empty() { "file" } else { suffix }
+                        ),
                         e,
                     ));
                 }

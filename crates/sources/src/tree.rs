@@ -143,7 +143,12 @@ pub fn top_dir_parts(root: &Path) -> std::io::Result<[(String, PartDigest); 2]> 
             TOP_DIR_PART.to_string(),
             PartDigest {
                 count: 0,
-                digest: format!("mode={:o} uid={} gid={}", m.mode() & 0o7777, m.uid(), m.gid()),
+                digest: format!(
+                    "mode={:o} uid={} gid={}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ),
             },
         ),
         (

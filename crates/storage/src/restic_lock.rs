@@ -457,14 +457,8 @@ fn acquire_inner(
     let deadline = Instant::now() + wait;
     let mut removed_stale = Vec::new();
     loop {
-        let blocker = clear_stale_and_find_conflict(
-            &dir,
-            key,
-            exclusive,
-            None,
-            reading,
-            &mut removed_stale,
-        )?;
+        let blocker =
+            clear_stale_and_find_conflict(&dir, key, exclusive, None, reading, &mut removed_stale)?;
         if let Some(holder) = blocker {
             if Instant::now() >= deadline {
                 return Err(StorageError::Locked {

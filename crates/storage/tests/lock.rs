@@ -229,7 +229,13 @@ impl Tmpfs {
     fn mount(at: &std::path::Path, kib: u64) -> Option<Tmpfs> {
         std::fs::create_dir_all(at).unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .status()
             .is_ok_and(|s| s.success());
@@ -283,7 +289,10 @@ fn a_reader_on_a_full_disk_goes_on_without_a_lock_but_never_past_an_exclusive_on
     let lock = repo
         .lock_reading_with_timeout("verify", Duration::from_secs(5))
         .unwrap();
-    let why = lock.unwritten().expect("no lock could be written").to_string();
+    let why = lock
+        .unwritten()
+        .expect("no lock could be written")
+        .to_string();
     assert!(why.to_lowercase().contains("no space left"), "{why}");
     assert!(why.contains(&path.display().to_string()), "{why}");
     assert!(
@@ -295,5 +304,8 @@ fn a_reader_on_a_full_disk_goes_on_without_a_lock_but_never_past_an_exclusive_on
     let err = repo
         .lock_with_timeout("backup", Duration::from_secs(2))
         .unwrap_err();
-    assert!(err.to_string().to_lowercase().contains("no space left"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("no space left"),
+        "{err}"
+    );
 }
