@@ -128,9 +128,9 @@ impl Files {
             .tempdir_in(&parent)
             .map_err(|e| io("creating a work directory beside the target", e))?;
         let fresh = work.path().join("new");
-        fetch
-            .tree_into(&fresh)
-            .map_err(|e| SourceError::store(&loc, e))?;
+        fetch.tree_into(&fresh).map_err(|e| {
+            scratch::target_full(&parent, &e.0, &loc).unwrap_or_else(|| SourceError::store(&loc, e))
+        })?;
         let fresh_meta =
             fs::symlink_metadata(&fresh).map_err(|e| io("the restored tree is missing", e))?;
         if !fresh_meta.is_dir() {

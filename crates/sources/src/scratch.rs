@@ -299,3 +299,30 @@ pub(crate) fn restore_target(
         Err(_) => Ok(absolute),
     }
 }
+
+/// When `cause` (a failed write of a restore's new data beside its target in `dir`)
+/// says the file system is full, the error that names the target's file system, not
+/// the repository: nothing live was changed, and the fix is space there.
+pub(crate) fn target_full(dir: &Path, cause: &str, location: &str) -> Option<SourceError> {
+    let lower = cause.to_lowercase();
+    let full = lower.contains("no space left")
+        || lower.contains("os error 28")
+        || lower.contains("os error 122")
+        || lower.contains("quota exceeded");
+    if !full {
+        return None;
+    }
+    let free = nix::sys::statvfs::statvfs(dir)
+        .map(|st| {
+            let bytes = st.blocks_available().saturating_mul(st.fragment_size());
+            format!("{:.1} MiB free", bytes as f64 / (1024.0 * 1024.0))
+        })
+        .unwrap_or_else(|_| "free space unknown".into());
+    Some(SourceError::invalid(
+        location,
+        format!(
+            "the restore target's file system ({}, {free}) is full: the backup is rebuilt beside the live data before it replaces it, which needs room for a second copy there. The live data was not changed and the repository is fine. Free space on the target's file system (or enlarge it), then restore again",
+            dir.display()
+        ),
+    ))
+}

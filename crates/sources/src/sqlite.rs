@@ -302,12 +302,14 @@ impl DataSource for Sqlite {
                 inner: BufWriter::with_capacity(1 << 20, tmp.as_file()),
                 hash: Sha256::new(),
             };
-            fetch
-                .stream_into(&mut out)
-                .map_err(|e| SourceError::store(&loc, e))?;
-            out.inner
-                .flush()
-                .map_err(|e| io("writing the fetched database", e))?;
+            fetch.stream_into(&mut out).map_err(|e| {
+                scratch::target_full(&dir, &e.0, &loc)
+                    .unwrap_or_else(|| SourceError::store(&loc, e))
+            })?;
+            out.inner.flush().map_err(|e| {
+                scratch::target_full(&dir, &e.to_string(), &loc)
+                    .unwrap_or_else(|| io("writing the fetched database", e))
+            })?;
             hex::encode(out.hash.finalize())
         };
         if let Some(want) = &record.sha256 {
