@@ -166,7 +166,7 @@ pub fn backups(l: &BackupList) -> String {
             let ok = b
                 .sources
                 .iter()
-                .filter(|s| s.status == SourceStatus::Ok)
+                .filter(|s| s.status == SourceStatus::Ok && s.pruned_at.is_none())
                 .count();
             vec![
                 b.id.clone(),
@@ -187,8 +187,39 @@ pub fn backups(l: &BackupList) -> String {
             ]
         })
         .collect();
+    // Backups retention partly removed: what is gone and what they still hold.
+    let mut partial = String::new();
+    for b in &l.backups {
+        let label = |s: &drydock_engine::list::SourceSummary| format!("{}/{}", s.service, s.source);
+        let pruned: Vec<String> = b
+            .sources
+            .iter()
+            .filter(|s| s.pruned_at.is_some())
+            .map(label)
+            .collect();
+        if pruned.is_empty() {
+            continue;
+        }
+        let held: Vec<String> = b
+            .sources
+            .iter()
+            .filter(|s| s.pruned_at.is_none() && s.status == SourceStatus::Ok)
+            .map(label)
+            .collect();
+        let _ = writeln!(
+            partial,
+            "{}: partial: retention pruned {}; still holds {}",
+            b.id,
+            pruned.join(", "),
+            if held.is_empty() {
+                "nothing".to_string()
+            } else {
+                held.join(", ")
+            }
+        );
+    }
     format!(
-        "{notes}repository {}\n{}",
+        "{notes}repository {}\n{}{partial}",
         l.repository,
         table(
             &[

@@ -23,7 +23,7 @@ fn validate_reports_every_error_with_line_and_changes_nothing() {
     error: invalid config:
     drydock.toml:12: services.db.data[0].password: a literal secret is not allowed here; use "${env:NAME}" or "${file:/path}" and keep the value out of the config
     drydock.toml:13: services.db.data[1].url: the URL contains a password; remove it from the URL and set `password = "${env:NAME}"` instead
-    drydock.toml:14: services.db.data[2].colour: unknown field `colour`, expected one of `name`, `priority`, `path`; remove it or fix its spelling
+    drydock.toml:14: services.db.data[2].colour: unknown field `colour`, expected one of `name`, `priority`, `path`, `follow_symlink`; remove it or fix its spelling
     3 errors in drydock.toml
     "#);
     assert!(

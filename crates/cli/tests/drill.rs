@@ -191,6 +191,22 @@ fn a_drill_without_any_backup_could_not_run() {
     let (code, report) = stack.json(&["drill", "--use-backup", "20200101-000000-aaaaaa"]);
     assert_eq!(code, 3, "{report:#}");
     assert_eq!(report["sources"][0]["status"], "could-not-run");
+    // A drill that did not run meets no target, in the JSON or in the Markdown report.
+    assert_eq!(report["targets_met"], false, "{report:#}");
+    for s in report["sources"].as_array().unwrap() {
+        assert_ne!(s["rto_met"], true, "{s:#}");
+        assert_ne!(s["rpo_met"], true, "{s:#}");
+    }
+    let files = report["report_files"].as_array().unwrap();
+    let md = files
+        .iter()
+        .filter_map(|f| f.as_str())
+        .find(|f| f.ends_with(".md"))
+        .expect("a Markdown report");
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(md.contains("COULD NOT RUN"), "{md}");
+    assert!(!md.contains(" met"), "a target is reported met:\n{md}");
+    assert!(md.contains("not judged"), "{md}");
 }
 
 #[test]

@@ -11,6 +11,16 @@ fn stack() -> Stack {
     std::fs::write(stack.path().join("docs/a.txt"), "alpha").unwrap();
     std::fs::create_dir(stack.path().join("docs/sub")).unwrap();
     std::fs::write(stack.path().join("docs/sub/b.txt"), "beta").unwrap();
+    // The top directory's mode, owner and mtime are part of the fingerprint: fixed, so
+    // the digests in the snapshots are too.
+    use std::os::unix::fs::PermissionsExt;
+    let docs = stack.path().join("docs");
+    std::fs::set_permissions(&docs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::os::unix::fs::chown(&docs, Some(0), Some(0));
+    std::fs::File::open(&docs)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        .unwrap();
     stack
 }
 

@@ -7,7 +7,9 @@
 //!   storm (the error and retry lines in its JSON log are counted);
 //! - no partial object counts: the backup list is the earlier backups (the failed one
 //!   absent or marked failed), restic's own `check` passes, and every earlier backup
-//!   still passes `drydock verify --read-data` and restores exactly;
+//!   still passes `drydock verify --read-data` and restores exactly, with the file
+//!   system then filled to its last byte (no lock file can be written: reading goes
+//!   on without one, and says so);
 //! - after the file system is enlarged (`mount -o remount,size=`), backup and prune
 //!   succeed and the repository verifies clean.
 //!
@@ -232,20 +234,38 @@ fn pass(n: usize, rng: &mut impl Rng) -> Result<(), Failure> {
             common::text(&check)
         )));
     }
+    // Reading must not need free space: whatever the failed backup left free (a few
+    // pages, or none, by chance of the seed), the file system is now filled to its
+    // last byte, so no lock file can be written, and verify and restore must still
+    // work, saying they went on without a lock.
+    let filler = fill(&stack.repo());
     let (code, verify) = stack.json(&["verify", "--read-data"]);
     if code != 0 {
         return Err(Failure::DataLost(format!(
-            "{what}: verify --read-data of the earlier backups exited {code}: {verify}"
+            "{what}: verify --read-data of the earlier backups on the full disk exited {code}: {verify}"
         )));
+    }
+    if !verify.to_string().contains("without a lock") {
+        return Err(format!(
+            "{what}: verify on the full disk does not say it went on without a lock: {verify}"
+        )
+        .into());
     }
     let (id, expected) = good.last().unwrap();
     let input_now = files_of(&input);
     let (code, restored) = stack.json(&["restore", id.as_str(), "--all", "--force"]);
     if code != 0 || files_of(&input) != *expected {
         return Err(Failure::DataLost(format!(
-            "{what}: the last good backup {id} did not restore exactly (exit {code}): {restored}"
+            "{what}: the last good backup {id} did not restore exactly from the full disk (exit {code}): {restored}"
         )));
     }
+    if !restored.to_string().contains("without a lock") {
+        return Err(format!(
+            "{what}: restore on the full disk does not say it went on without a lock: {restored}"
+        )
+        .into());
+    }
+    std::fs::remove_file(filler).unwrap();
     // Back to the data that did not fit.
     let _ = std::fs::remove_dir_all(&input);
     std::fs::create_dir(&input).unwrap();
@@ -301,6 +321,9 @@ fn fill(dir: &Path) -> PathBuf {
     let block = vec![0xa5u8; 64 * 1024];
     use std::io::Write;
     while f.write_all(&block).is_ok() {}
+    // Then what is left of the last block, so not even a small lock file fits.
+    while f.write_all(&block[..512]).is_ok() {}
+    while f.write_all(&block[..1]).is_ok() {}
     let _ = f.sync_all();
     filler
 }

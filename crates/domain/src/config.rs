@@ -486,6 +486,10 @@ pub struct SqliteSource {
     pub name: Option<String>,
     pub priority: Priority,
     pub path: PathBuf,
+    /// When `path` is a symlink, a restore replaces the file it points at (the link
+    /// stays). Without it such a restore is refused, naming the link and its target.
+    #[serde(default)]
+    pub follow_symlink: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -498,6 +502,10 @@ pub struct FilesSource {
     /// Glob patterns relative to `path`, e.g. `cache/**` or `*.tmp`.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// When `path` is a symlink, a restore replaces the directory it points at (the
+    /// link stays). Without it such a restore is refused, naming the link and its target.
+    #[serde(default)]
+    pub follow_symlink: bool,
 }
 
 /// Where a source's tools run when `exec = true`: the owning service's container.

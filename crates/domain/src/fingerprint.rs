@@ -21,6 +21,23 @@ pub fn is_advisory(name: &str) -> bool {
     name.ends_with(ADVISORY_SUFFIX) || name == ADVISORY_COUNT
 }
 
+/// The part of a tree's fingerprint (files, volumes) that holds the top directory's own
+/// mode and owner. Its `digest` is the metadata itself, spelled out (`mode=755 uid=0
+/// gid=0`), so a restore can give it back and a difference says what changed. No
+/// entry's part can have this name: entry paths never start with `./`, and the only
+/// directory part that does is the root's own `./`.
+pub const TOP_DIR_PART: &str = "./ (top directory)";
+/// The top directory's mtime (`mtime=SECONDS.NANOS`), restored like the rest but
+/// advisory: a directory's mtime moves with any change of its entries, excluded ones
+/// too, so a difference is reported, never failed (entries' mtimes are not compared
+/// at all).
+pub const TOP_DIR_MTIME_PART: &str = "./ (top directory mtime):expiring";
+
+/// Parts added to fingerprints after manifests were first written. A manifest written
+/// before a part existed does not have it; comparing against such a manifest leaves the
+/// part out, so old backups still verify (their data is compared as it was then).
+const LATER_PARTS: [&str; 2] = [TOP_DIR_PART, TOP_DIR_MTIME_PART];
+
 /// One named part of a fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartDigest {
@@ -55,8 +72,9 @@ impl Fingerprint {
     /// Human-readable differences from `expected` (the manifest) to `self` (what is
     /// there now) in the parts that must match; empty when they are equal.
     pub fn differences(&self, expected: &Fingerprint, unit: &str) -> Vec<String> {
-        let (hard, advisory) = self.all_differences(expected, unit);
-        if hard.is_empty() && advisory.is_empty() && self.digest != expected.digest {
+        let this = self.comparable_with(expected);
+        let (hard, advisory) = this.all_differences(expected, unit);
+        if hard.is_empty() && advisory.is_empty() && this.digest != expected.digest {
             return vec![format!(
                 "fingerprint {} differs from the backup's {}",
                 short(&self.digest),
@@ -68,7 +86,25 @@ impl Fingerprint {
 
     /// Differences in advisory parts only (see [`ADVISORY_SUFFIX`]).
     pub fn advisory_differences(&self, expected: &Fingerprint, unit: &str) -> Vec<String> {
-        self.all_differences(expected, unit).1
+        self.comparable_with(expected)
+            .all_differences(expected, unit)
+            .1
+    }
+
+    /// This fingerprint without the [`LATER_PARTS`] `expected` (an older manifest) does
+    /// not have.
+    fn comparable_with(&self, expected: &Fingerprint) -> std::borrow::Cow<'_, Fingerprint> {
+        let newer = |name: &str| LATER_PARTS.contains(&name) && !expected.parts.contains_key(name);
+        if !self.parts.keys().any(|n| newer(n)) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let parts = self
+            .parts
+            .iter()
+            .filter(|(n, _)| !newer(n))
+            .map(|(n, p)| (n.clone(), p.clone()))
+            .collect();
+        std::borrow::Cow::Owned(Fingerprint::from_parts(parts))
     }
 
     fn all_differences(&self, expected: &Fingerprint, unit: &str) -> (Vec<String>, Vec<String>) {
@@ -93,6 +129,16 @@ impl Fingerprint {
                     name,
                     format!("{name}: {} {unit} in backup, {} now", want.count, got.count),
                 ),
+                // The top directory's part spells its metadata out: show both.
+                Some(got)
+                    if got.digest != want.digest
+                        && (name == TOP_DIR_PART || name == TOP_DIR_MTIME_PART) =>
+                {
+                    push(
+                        name,
+                        format!("{name}: {} in backup, {} now", want.digest, got.digest),
+                    )
+                }
                 Some(got) if got.digest != want.digest => push(
                     name,
                     format!(
@@ -200,6 +246,47 @@ mod tests {
             ]
         );
         assert!(expected.differences(&expected, "rows").is_empty());
+    }
+
+    #[test]
+    fn a_part_added_later_is_compared_only_when_the_manifest_has_it() {
+        let mut parts = BTreeMap::new();
+        parts.insert(
+            "a".to_string(),
+            PartDigest {
+                count: 1,
+                digest: "aa".into(),
+            },
+        );
+        let old_manifest = Fingerprint::from_parts(parts.clone());
+        parts.insert(
+            TOP_DIR_PART.to_string(),
+            PartDigest {
+                count: 0,
+                digest: "mode=755 uid=0 gid=0".into(),
+            },
+        );
+        let now = Fingerprint::from_parts(parts.clone());
+        assert!(now.differences(&old_manifest, "bytes").is_empty());
+        let new_manifest = now.clone();
+        parts.get_mut(TOP_DIR_PART).unwrap().digest = "mode=700 uid=0 gid=0".into();
+        let changed = Fingerprint::from_parts(parts);
+        assert_eq!(changed.differences(&new_manifest, "bytes").len(), 1);
+        // Data differences against an old manifest still show.
+        let mut other = BTreeMap::new();
+        other.insert(
+            "a".to_string(),
+            PartDigest {
+                count: 1,
+                digest: "bb".into(),
+            },
+        );
+        assert_eq!(
+            Fingerprint::from_parts(other)
+                .differences(&old_manifest, "bytes")
+                .len(),
+            1
+        );
     }
 
     #[test]

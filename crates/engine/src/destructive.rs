@@ -236,7 +236,11 @@ pub(crate) fn run(
         .filter_map(|r: &DrilledSource| r.rpo_ms)
         .max();
     let passed = !failed && sources.iter().all(|r| r.status == DrillStatus::Passed);
-    let targets_met = rto_ms <= ms(config.drill.rto_target)
+    // Targets are met only by a drill that ran and passed: a time measured on a
+    // failed or skipped restore proves nothing.
+    let targets_met = passed
+        && !sources.is_empty()
+        && rto_ms <= ms(config.drill.rto_target)
         && sources
             .iter()
             .all(|r| r.rto_met != Some(false) && r.rpo_met != Some(false));
@@ -651,8 +655,9 @@ fn drill_service(
             rpo_ms,
             rto_target_ms: ms(rto_target),
             rpo_target_ms: ms(rpo_target),
-            rto_met: Some(recovered_ms <= ms(rto_target)),
-            rpo_met: rpo_ms.map(|r| r <= ms(rpo_target)),
+            // Judged only for a restore that proved itself.
+            rto_met: ok.then_some(recovered_ms <= ms(rto_target)),
+            rpo_met: rpo_ms.filter(|_| ok).map(|r| r <= ms(rpo_target)),
             steps: outcome.steps.clone(),
             test_data,
             error: None,

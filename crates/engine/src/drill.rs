@@ -537,7 +537,11 @@ fn sandbox_drill(
     let rto_ms = ms(stack_clock.elapsed());
     let rpo_ms = results.iter().filter_map(|r| r.rpo_ms).max();
     let passed = results.iter().all(|r| r.status == DrillStatus::Passed);
-    let targets_met = rto_ms <= ms(rto_target)
+    // Targets are met only by a drill that ran and passed: a time measured on a
+    // failed or skipped restore proves nothing.
+    let targets_met = passed
+        && !results.is_empty()
+        && rto_ms <= ms(rto_target)
         && results
             .iter()
             .all(|r| r.rto_met != Some(false) && r.rpo_met != Some(false));
@@ -624,7 +628,9 @@ pub fn markdown(r: &DrillReport) -> String {
         "- RTO (whole stack): {} — target {} — {}",
         secs(r.rto_ms),
         secs(r.rto_target_ms),
-        if r.rto_ms <= r.rto_target_ms {
+        if !r.passed {
+            "not judged (the drill did not pass)"
+        } else if r.rto_ms <= r.rto_target_ms {
             "met"
         } else {
             "MISSED"
@@ -637,7 +643,9 @@ pub fn markdown(r: &DrillReport) -> String {
                 "- RPO (worst source): {} — target {} — {}",
                 secs(rpo),
                 secs(r.rpo_target_ms),
-                if rpo <= r.rpo_target_ms {
+                if !r.passed {
+                    "not judged (the drill did not pass)"
+                } else if rpo <= r.rpo_target_ms {
                     "met"
                 } else {
                     "MISSED"

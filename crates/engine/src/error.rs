@@ -27,6 +27,10 @@ pub enum EngineError {
     NoRepository { path: PathBuf },
     #[error("{0}")]
     NoBackup(String),
+    /// No copy could be opened at all (wrong password, unreadable): an unusable
+    /// repository, not a missing backup.
+    #[error("no copy of the repository could be read: {0}")]
+    NoUsableCopy(String),
     #[error("refused: {0}")]
     Refused(String),
     #[error(transparent)]

@@ -76,12 +76,26 @@ pub struct SourceSummary {
     pub fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When retention removed this source's data from the copy described (the backup
+    /// then no longer holds it, and is listed `partial`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned_at: Option<Timestamp>,
+}
+
+/// A backup's status as listed: one whose sources retention partly removed is
+/// `partial` (it no longer holds everything it once did), whatever it was when made.
+fn listed_status(m: &Manifest) -> BackupStatus {
+    let pruned = m.sources.iter().any(|s| s.pruned_at.is_some());
+    match m.status {
+        BackupStatus::Ok if pruned && m.has_restorable() => BackupStatus::Partial,
+        status => status,
+    }
 }
 
 pub fn summarize(m: &Manifest, copies: Vec<CopyStatus>) -> BackupSummary {
     BackupSummary {
         id: m.id.to_string(),
-        status: m.status,
+        status: listed_status(m),
         started_at: m.started_at,
         finished_at: m.finished_at,
         logical_bytes: m.sources.iter().map(|s| s.logical_bytes).sum(),
@@ -101,6 +115,7 @@ pub fn summarize(m: &Manifest, copies: Vec<CopyStatus>) -> BackupSummary {
                 counts: s.counts.clone(),
                 fingerprint: s.fingerprint.as_ref().map(|f| f.digest.clone()),
                 error: s.error.clone(),
+                pruned_at: s.pruned_at,
             })
             .collect(),
     }

@@ -168,9 +168,16 @@ impl<'c> CopySet<'c> {
         if self.slots[i].is_none() {
             let opened = self.open(i, events);
             match &opened {
-                Ok(o) => self
-                    .warnings
-                    .extend(o._lock.removed_stale().iter().cloned()),
+                Ok(o) => {
+                    self.warnings
+                        .extend(o._lock.removed_stale().iter().cloned());
+                    let name = &self.names[i];
+                    self.warnings.extend(
+                        o._lock
+                            .unwritten()
+                            .map(|why| format!("copy `{name}`: {why}")),
+                    );
+                }
                 Err(e) => {
                     let message = format!("copy `{}` not usable: {e}", self.names[i]);
                     events.emit(Event::Warning {
@@ -187,6 +194,13 @@ impl<'c> CopySet<'c> {
         }
     }
 
+    /// Whether no copy tried so far could be opened (every one failed: wrong password,
+    /// unreadable), so the repository, not the backup, is what is missing.
+    fn none_usable(&self) -> bool {
+        let tried: Vec<_> = self.slots.iter().flatten().collect();
+        !tried.is_empty() && tried.iter().all(|o| o.is_err())
+    }
+
     fn open(&self, i: usize, events: &dyn EventSink) -> Result<Opened, String> {
         let name = &self.names[i];
         if name == LOCAL_COPY && !self.config.repository.path.join("config").exists() {
@@ -199,7 +213,13 @@ impl<'c> CopySet<'c> {
             message: format!("opening copy `{name}`"),
         });
         let repo = copies::open_existing(self.config, name).map_err(|e| e.to_string())?;
-        let lock = repo.lock("restore").map_err(|e| e.to_string())?;
+        // A restore only reads the repository: a full repository disk must not stop it.
+        let lock = repo.lock_reading("restore").map_err(|e| e.to_string())?;
+        if let Some(why) = lock.unwritten() {
+            events.emit(Event::Warning {
+                message: format!("copy `{name}`: {why}"),
+            });
+        }
         let catalog = Catalog::load(&repo, events).map_err(|e| e.to_string())?;
         Ok(Opened {
             repo,
@@ -235,6 +255,22 @@ impl<'c> CopySet<'c> {
             };
             let manifests = opened.catalog.plain_manifests();
             let Some((m, record)) = find_record(&manifests, &which_here, service, source) else {
+                // A backup named by id whose record of this source retention removed:
+                // say so (removed on purpose, not damaged), so the restore counts it as
+                // not restored instead of skipping it quietly.
+                if let BackupRef::Id(id) = &which_here {
+                    let pruned = manifests
+                        .iter()
+                        .find(|m| m.id.as_str() == id)
+                        .and_then(|m| m.source(service, source))
+                        .and_then(|r| r.pruned_at);
+                    if let Some(at) = pruned {
+                        notes.push(format!(
+                            "copy `{name}` no longer holds it in backup {id}: retention pruned it at {} (removed on purpose by `drydock prune`, not damaged); restore a newer backup of it (`drydock restore latest`)",
+                            at.strftime("%Y-%m-%d %H:%M:%S UTC")
+                        ));
+                    }
+                }
                 continue;
             };
             pinned.get_or_insert_with(|| m.id.to_string());
@@ -373,6 +409,13 @@ pub fn restore(
                 .collect(),
         });
     }
+    if targets.is_empty() && copy_set.none_usable() {
+        // Nothing could even be read (a wrong password, an unreadable copy): that is an
+        // unusable repository (exit 2), as for `drydock backups`, not a refusal.
+        problems.sort();
+        problems.dedup();
+        return Err(EngineError::NoUsableCopy(problems.join("; ")));
+    }
     if targets.is_empty() {
         problems.sort();
         problems.dedup();
@@ -468,7 +511,7 @@ pub fn restore(
     warnings.append(&mut copy_set.warnings);
     if !unrestorable.is_empty() {
         warnings.push(format!(
-            "not restored, no copy holds good data of: {}; the restore is incomplete",
+            "not restored, no copy holds good data of: {} (see the warnings for why: pruned by retention, or damaged); the restore is incomplete",
             unrestorable.join(", ")
         ));
     }

@@ -134,8 +134,16 @@ fn verify_copy(
     state: &StateDb,
     events: &dyn EventSink,
 ) -> Result<CopyVerify, EngineError> {
-    let lock = repository.lock("verify").map_err(storage_err(repository))?;
-    for line in lock.removed_stale() {
+    // Verifying only reads: a repository disk that is full must not stop it.
+    let lock = repository
+        .lock_reading("verify")
+        .map_err(storage_err(repository))?;
+    for line in lock
+        .removed_stale()
+        .iter()
+        .map(String::as_str)
+        .chain(lock.unwritten())
+    {
         events.emit(drydock_domain::Event::Warning {
             message: format!("copy `{name}`: {line}"),
         });
@@ -349,6 +357,7 @@ fn verify_copy(
         backups,
         warnings: {
             let mut warnings = lock.removed_stale().to_vec();
+            warnings.extend(lock.unwritten().map(str::to_string));
             if let Err(left) = lock.release() {
                 warnings.push(left);
             }

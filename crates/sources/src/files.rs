@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use drydock_domain::config::{FilesSource, SourceKind};
 use drydock_domain::{Event, SourceRecord};
 
+use crate::scratch;
 use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, DIR_NAME};
 use crate::tree::{self, Excludes};
 use crate::{
@@ -55,90 +56,32 @@ impl Files {
         }
     }
 
-    fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
-        Excludes::new(root, &self.config.exclude).map_err(|m| {
-            SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
-        })
-    }
-}
-
-impl DataSource for Files {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Files
+    /// The path a restore replaces: a symlinked target is refused unless
+    /// `follow_symlink` (then the directory it points at is replaced); a missing one is
+    /// made absolute.
+    fn resolved_target(&self) -> Result<PathBuf, SourceError> {
+        scratch::restore_target(self.path(), self.config.follow_symlink, &self.loc())
     }
 
-    fn location(&self) -> String {
-        format!("files {}", self.path().display())
+    /// Where a restore's scratch entries are: beside the directory, a symlink followed
+    /// (a restore with `follow_symlink` works there).
+    fn scratch_target(&self) -> Result<PathBuf, SourceError> {
+        scratch::restore_target(self.path(), true, &self.loc())
     }
 
-    fn restore_mode(&self) -> RestoreMode {
-        RestoreMode::FileLevel
+    /// Puts right what a killed restore left beside the directory (see `scratch`).
+    fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
     }
 
-    fn check(&self) -> Result<(), SourceError> {
-        let root = self.existing_dir()?;
-        self.excludes(&root)?;
-        fs::read_dir(&root).map_err(|e| {
-            SourceError::io(
-                &self.loc(),
-                "cannot list the directory (check drydock's permissions)",
-                e,
-            )
-        })?;
-        Ok(())
-    }
-
-    fn backup(
-        &self,
-        store: &dyn Store,
-        _ctx: &SourceContext<'_>,
-    ) -> Result<BackupOutcome, SourceError> {
-        let loc = self.loc();
-        let root = self.existing_dir()?;
-        self.excludes(&root)?;
-        // A tree is read over a span of time; its start is the conservative point.
-        let started = jiff::Timestamp::now();
-        let (stored, entries) = store
-            .put_tree(&root, &self.config.exclude)
-            .map_err(|e| SourceError::store(&loc, e))?;
-        let (counts, fingerprint) = tree::fingerprint(&entries);
-        Ok(BackupOutcome {
-            stored,
-            format: "tree",
-            counts,
-            fingerprint,
-            consistent_at: started,
-        })
-    }
-
-    fn has_data(&self) -> Result<bool, SourceError> {
-        match fs::symlink_metadata(self.path()) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
-            Ok(_) => match fs::read_dir(self.path()) {
-                Ok(mut rd) => Ok(rd.next().is_some()),
-                // Something that is not a directory is there: a restore would replace it.
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Ok(true),
-                Err(e) => Err(SourceError::io(&self.loc(), "cannot list the target", e)),
-            },
-        }
-    }
-
-    fn restore(
-        &self,
-        fetch: &dyn Fetch,
-        _record: &SourceRecord,
-        ctx: &SourceContext<'_>,
-    ) -> Result<(), SourceError> {
+    /// The restore proper: rebuilds the tree beside the target and swaps it in.
+    fn restore_tree(&self, fetch: &dyn Fetch, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
-        // A symlinked target keeps its symlink: the directory it points at is replaced.
-        let target = match fs::canonicalize(self.path()) {
-            Ok(p) => p,
-            Err(_) => {
-                std::path::absolute(self.path()).map_err(|e| io("resolving the target path", e))?
-            }
-        };
+        self.recover(ctx)?;
+        // A symlinked target (with `follow_symlink`) keeps its symlink: the directory it
+        // points at is replaced.
+        let target = self.resolved_target()?;
         let name = target
             .file_name()
             .ok_or_else(|| {
@@ -179,17 +122,15 @@ impl DataSource for Files {
         }
 
         // Work dir beside the target (same filesystem), private while the tree is rebuilt.
-        let mut prefix = OsString::from(".");
-        prefix.push(&name);
-        prefix.push(".drydock-restore-");
+        let prefix = scratch::prefix(&name, "restore");
         let work = tempfile::Builder::new()
             .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(|e| io("creating a work directory beside the target", e))?;
         let fresh = work.path().join("new");
-        fetch
-            .tree_into(&fresh)
-            .map_err(|e| SourceError::store(&loc, e))?;
+        fetch.tree_into(&fresh).map_err(|e| {
+            scratch::target_full(&parent, &e.0, &loc).unwrap_or_else(|| SourceError::store(&loc, e))
+        })?;
         let fresh_meta =
             fs::symlink_metadata(&fresh).map_err(|e| io("the restored tree is missing", e))?;
         if !fresh_meta.is_dir() {
@@ -209,11 +150,11 @@ impl DataSource for Files {
 
         if old.is_some() {
             ctx.before_replacing_live("moving the restored tree into place")?;
-            let mut old_name = OsString::from(".");
-            old_name.push(&name);
-            old_name.push(format!(".drydock-old-{}", random_suffix()));
+            let mut old_name = scratch::prefix(&name, "old");
+            old_name.push(random_suffix());
             let aside = parent.join(old_name);
             fs::rename(&target, &aside).map_err(|e| io("moving the old tree aside", e))?;
+            scratch::failpoint("files-restore-moved-aside");
             if let Err(e) = fs::rename(&fresh, &target) {
                 let back = fs::rename(&aside, &target);
                 let mut err = io("moving the restored tree into place", e);
@@ -226,6 +167,7 @@ impl DataSource for Files {
                 return Err(err);
             }
             sync_dir(&parent);
+            scratch::failpoint("files-restore-moved-in");
             let removed = if fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) {
                 fs::remove_dir_all(&aside)
             } else {
@@ -249,12 +191,133 @@ impl DataSource for Files {
         Ok(())
     }
 
-    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+    fn excludes(&self, root: &Path) -> Result<Excludes, SourceError> {
+        Excludes::new(root, &self.config.exclude).map_err(|m| {
+            SourceError::invalid(&self.loc(), format!("{m}; fix `exclude` in drydock.toml"))
+        })
+    }
+}
+
+impl DataSource for Files {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Files
+    }
+
+    fn location(&self) -> String {
+        format!("files {}", self.path().display())
+    }
+
+    fn restore_mode(&self) -> RestoreMode {
+        RestoreMode::FileLevel
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        fs::read_dir(&root).map_err(|e| {
+            SourceError::io(
+                &self.loc(),
+                "cannot list the directory (check drydock's permissions)",
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn backup(
+        &self,
+        store: &dyn Store,
+        ctx: &SourceContext<'_>,
+    ) -> Result<BackupOutcome, SourceError> {
+        let loc = self.loc();
+        self.recover(ctx)?;
+        let root = self.existing_dir()?;
+        self.excludes(&root)?;
+        // A tree is read over a span of time; its start is the conservative point.
+        let started = jiff::Timestamp::now();
+        // The top directory as the backup starts (the repository keeps no node for it).
+        let top = tree::top_dir_parts(&root)
+            .map_err(|e| SourceError::io(&loc, "reading the directory's own metadata", e))?;
+        let (stored, entries) = store
+            .put_tree(&root, &self.config.exclude)
+            .map_err(|e| SourceError::store(&loc, e))?;
+        let (counts, fingerprint) = tree::fingerprint(&entries);
+        let fingerprint = tree::with_parts(fingerprint, top);
+        Ok(BackupOutcome {
+            stored,
+            format: "tree",
+            counts,
+            fingerprint,
+            consistent_at: started,
+        })
+    }
+
+    fn has_data(&self) -> Result<bool, SourceError> {
+        // Asked before any restore changes anything: a refused symlink stops it here.
+        self.resolved_target()?;
+        match fs::symlink_metadata(self.path()) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(SourceError::io(&self.loc(), "cannot access the target", e)),
+            Ok(_) => match fs::read_dir(self.path()) {
+                Ok(mut rd) => Ok(rd.next().is_some()),
+                // Something that is not a directory is there: a restore would replace it.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => Ok(true),
+                Err(e) => Err(SourceError::io(&self.loc(), "cannot list the target", e)),
+            },
+        }
+    }
+
+    fn restore(
+        &self,
+        fetch: &dyn Fetch,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        // The top directory's own metadata as backed up (backups made before drydock
+        // recorded it have none: the replaced directory's mode and owner are kept).
+        let top = record
+            .fingerprint
+            .as_ref()
+            .and_then(tree::TopDir::from_fingerprint);
+        self.restore_tree(fetch, ctx)?;
+        if let Some(top) = top {
+            let target = self.resolved_target()?;
+            match top.apply(&target) {
+                Ok(true) => {}
+                Ok(false) => ctx.events.emit(Event::Warning {
+                    message: format!(
+                        "{}: could not give {} its backed-up owner {}:{} (drydock is not root)",
+                        ctx.label,
+                        target.display(),
+                        top.uid,
+                        top.gid
+                    ),
+                }),
+                Err(e) => {
+                    return Err(SourceError::io(
+                        &self.loc(),
+                        format!(
+                            "giving {} its backed-up mode and modification time",
+                            target.display()
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        self.recover(ctx)?;
         let root = self.existing_dir()?;
         let excludes = self.excludes(&root)?;
         let entries = tree::walk_excluding(&root, &excludes)
             .map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
         let (counts, fingerprint) = tree::fingerprint(&entries);
+        let fingerprint = tree::with_top_dir(fingerprint, &root)
+            .map_err(|e| SourceError::io(&self.loc(), "reading the directory's own metadata", e))?;
         Ok(Inspection {
             counts,
             fingerprint,
@@ -285,6 +348,7 @@ impl DataSource for Files {
             priority: self.config.priority,
             path: dir.path().join(name),
             exclude: self.config.exclude.clone(),
+            follow_symlink: self.config.follow_symlink,
         });
         Ok(Box::new(FilesSandbox { target, dir }))
     }

@@ -21,6 +21,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod registry;
+mod scratch;
 pub mod sqlite;
 pub mod testdata;
 pub mod tree;

@@ -21,6 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use crate::scratch;
 use crate::testdata::{
     self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
 };
@@ -39,6 +40,17 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
+    /// Puts right what a killed restore left beside the database (see `scratch`).
+    fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
+        scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
+    }
+
+    /// Where a restore's scratch entries are: beside the file, a symlink followed (a
+    /// restore with `follow_symlink` works there).
+    fn scratch_target(&self) -> Result<PathBuf, SourceError> {
+        scratch::restore_target(self.path(), true, &self.loc())
+    }
+
     pub fn new(config: SqliteSource) -> Self {
         Sqlite { config }
     }
@@ -142,6 +154,7 @@ impl DataSource for Sqlite {
     }
 
     fn check(&self) -> Result<(), SourceError> {
+        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
         let conn = self.open_live(true)?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -156,6 +169,7 @@ impl DataSource for Sqlite {
         ctx: &SourceContext<'_>,
     ) -> Result<BackupOutcome, SourceError> {
         let loc = self.loc();
+        self.recover(ctx)?;
         let src = self.open_live(false)?;
         let work = tempfile::Builder::new()
             .prefix("sqlite-")
@@ -220,6 +234,8 @@ impl DataSource for Sqlite {
     }
 
     fn has_data(&self) -> Result<bool, SourceError> {
+        // Asked before any restore changes anything: a refused symlink stops it here.
+        scratch::restore_target(self.path(), self.config.follow_symlink, &self.loc())?;
         match fs::metadata(self.path()) {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => {
@@ -256,7 +272,10 @@ impl DataSource for Sqlite {
     ) -> Result<(), SourceError> {
         let loc = self.loc();
         let io = |what: &str, e: std::io::Error| SourceError::io(&loc, what.to_string(), e);
-        let target = std::path::absolute(self.path()).map_err(|e| io("resolving the path", e))?;
+        self.recover(ctx)?;
+        // A symlink is refused unless `follow_symlink`; then its target is replaced and
+        // the link stays.
+        let target = scratch::restore_target(self.path(), self.config.follow_symlink, &loc)?;
         let name = target
             .file_name()
             .ok_or_else(|| SourceError::invalid(&loc, "`path` names no file"))?
@@ -270,9 +289,7 @@ impl DataSource for Sqlite {
         };
 
         // Fetch beside the target (same filesystem, so the final rename is atomic).
-        let mut prefix = std::ffi::OsString::from(".");
-        prefix.push(&name);
-        prefix.push(".drydock-restore-");
+        let prefix = scratch::prefix(&name, "restore");
         let tmp = tempfile::Builder::new()
             .prefix(&prefix)
             .permissions(fs::Permissions::from_mode(0o600))
@@ -285,12 +302,14 @@ impl DataSource for Sqlite {
                 inner: BufWriter::with_capacity(1 << 20, tmp.as_file()),
                 hash: Sha256::new(),
             };
-            fetch
-                .stream_into(&mut out)
-                .map_err(|e| SourceError::store(&loc, e))?;
-            out.inner
-                .flush()
-                .map_err(|e| io("writing the fetched database", e))?;
+            fetch.stream_into(&mut out).map_err(|e| {
+                scratch::target_full(&dir, &e.0, &loc)
+                    .unwrap_or_else(|| SourceError::store(&loc, e))
+            })?;
+            out.inner.flush().map_err(|e| {
+                scratch::target_full(&dir, &e.to_string(), &loc)
+                    .unwrap_or_else(|| io("writing the fetched database", e))
+            })?;
             hex::encode(out.hash.finalize())
         };
         if let Some(want) = &record.sha256 {
@@ -328,25 +347,71 @@ impl DataSource for Sqlite {
         if old.is_some() {
             ctx.before_replacing_live("replacing the database file")?;
         }
-        // Stale journals of the old database would be applied to the new one.
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut p = target.clone().into_os_string();
-            p.push(suffix);
-            match fs::remove_file(PathBuf::from(p)) {
-                Ok(()) => {}
+        // The old database and its journals move aside together, under one name plus
+        // their suffixes, so they stay a pair SQLite can open: its `-wal` may hold
+        // commits not yet in the main file, and a stale journal must never meet the new
+        // file. Only once the new file is in place do they go. A crash in between is put
+        // right by the next operation on the source (`scratch::recover`): a missing
+        // target gets the old pair back.
+        let mut aside_name = scratch::prefix(&name, "old");
+        aside_name.push(scratch::random_part());
+        let aside = dir.join(aside_name);
+        let with = |p: &Path, suffix: &str| {
+            let mut s = p.as_os_str().to_os_string();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        let mut moved = Vec::new();
+        let undo = |moved: &[(PathBuf, PathBuf)]| {
+            for (from, to) in moved.iter().rev() {
+                let _ = fs::rename(to, from);
+            }
+        };
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let from = with(&target, suffix);
+            let to = with(&aside, suffix);
+            match fs::rename(&from, &to) {
+                Ok(()) => moved.push((from, to)),
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(io(&format!("removing the old database's {suffix} file"), e)),
+                Err(e) => {
+                    undo(&moved);
+                    return Err(io(
+                        &format!(
+                            "moving the old database's {} aside",
+                            if suffix.is_empty() { "file" } else { suffix }
+                        ),
+                        e,
+                    ));
+                }
+            }
+            if suffix.is_empty() {
+                scratch::failpoint("sqlite-restore-moved-aside");
             }
         }
-        tmp.persist(&target)
-            .map_err(|e| io("moving the restored database into place", e.error))?;
+        if let Err(e) = tmp.persist(&target) {
+            undo(&moved);
+            return Err(io("moving the restored database into place", e.error));
+        }
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io("syncing the directory", e))?;
+        scratch::failpoint("sqlite-restore-moved-in");
+        for (_, to) in &moved {
+            if let Err(e) = fs::remove_file(to) {
+                ctx.events.emit(Event::Warning {
+                    message: format!(
+                        "{}: the previous database file {} is left: {e}; remove it by hand",
+                        ctx.label,
+                        to.display()
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 
-    fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+    fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
+        self.recover(ctx)?;
         let conn = self.open_live(true)?;
         let (counts, fingerprint) =
             describe(&conn).map_err(|e| self.sqlite_err("fingerprinting the database", e))?;
@@ -373,6 +438,7 @@ impl DataSource for Sqlite {
             name: self.config.name.clone(),
             priority: self.config.priority,
             path: dir.path().join(name),
+            follow_symlink: false,
         });
         Ok(Box::new(SqliteSandbox { target, _dir: dir }))
     }

@@ -1,6 +1,12 @@
 //! Trees (directories, volumes): what an entry is, walking a live directory the way the
 //! repository stores it, and the tree fingerprint, which depends on names, types,
-//! modes, sizes and content, never on mtimes or inode layout.
+//! modes, sizes and content, never on the entries' mtimes or inode layout. The top
+//! directory's own mode and owner are a part of their own ([`TOP_DIR_PART`]), its mtime
+//! an advisory one ([`TOP_DIR_MTIME_PART`]):
+//! the repository does not store the root directory's node, so the manifest is where a
+//! restore finds them, and a service reading the directory by its group or other bits
+//! depends on them. Sparseness is not part of the fingerprint: it is how the bytes lie
+//! on disk, not what they are (a restore keeps holes anyway).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -8,7 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use drydock_domain::fingerprint::{Fingerprint, PartDigest, RowSetDigest};
+use drydock_domain::fingerprint::{
+    Fingerprint, PartDigest, RowSetDigest, TOP_DIR_MTIME_PART, TOP_DIR_PART,
+};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -123,6 +131,107 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
         parts.insert(dir, part);
     }
     (counts, Fingerprint::from_parts(parts))
+}
+
+/// The top directory's own metadata as it goes into [`TOP_DIR_PART`] (permission bits
+/// and owner) and [`TOP_DIR_MTIME_PART`] (modification time to the nanosecond), read
+/// without following a symlink.
+pub fn top_dir_parts(root: &Path) -> std::io::Result<[(String, PartDigest); 2]> {
+    let m = std::fs::symlink_metadata(root)?;
+    Ok([
+        (
+            TOP_DIR_PART.to_string(),
+            PartDigest {
+                count: 0,
+                digest: format!(
+                    "mode={:o} uid={} gid={}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid()
+                ),
+            },
+        ),
+        (
+            TOP_DIR_MTIME_PART.to_string(),
+            PartDigest {
+                count: 0,
+                digest: format!("mtime={}.{:09}", m.mtime(), m.mtime_nsec()),
+            },
+        ),
+    ])
+}
+
+/// `fingerprint` with the top directory's parts (see [`top_dir_parts`]) added.
+pub fn with_top_dir(fingerprint: Fingerprint, root: &Path) -> std::io::Result<Fingerprint> {
+    Ok(with_parts(fingerprint, top_dir_parts(root)?))
+}
+
+/// `fingerprint` with `extra` parts added.
+pub fn with_parts(
+    fingerprint: Fingerprint,
+    extra: impl IntoIterator<Item = (String, PartDigest)>,
+) -> Fingerprint {
+    let mut parts = fingerprint.parts;
+    parts.extend(extra);
+    Fingerprint::from_parts(parts)
+}
+
+/// The top directory's metadata recorded in a backup's fingerprint, if it has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopDir {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+}
+
+impl TopDir {
+    /// Parses the part [`top_dir_part`] writes; `None` for a manifest without it (made
+    /// before drydock recorded it) or a part not in that shape.
+    pub fn from_fingerprint(fp: &Fingerprint) -> Option<TopDir> {
+        let owner = &fp.parts.get(TOP_DIR_PART)?.digest;
+        let mtime = &fp.parts.get(TOP_DIR_MTIME_PART)?.digest;
+        let text = format!("{owner} {mtime}");
+        let mut top = TopDir {
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+        };
+        let mut seen = 0;
+        for field in text.split(' ') {
+            let (key, value) = field.split_once('=')?;
+            match key {
+                "mode" => top.mode = u32::from_str_radix(value, 8).ok()?,
+                "uid" => top.uid = value.parse().ok()?,
+                "gid" => top.gid = value.parse().ok()?,
+                "mtime" => {
+                    let (s, ns) = value.split_once('.')?;
+                    top.mtime = s.parse().ok()?;
+                    top.mtime_nsec = ns.parse().ok()?;
+                }
+                _ => return None,
+            }
+            seen += 1;
+        }
+        (seen == 4).then_some(top)
+    }
+
+    /// Gives `dir` this mode, owner (when drydock may: as root, or its own) and
+    /// modification time. Errors name the step; the owner is best effort (`Ok(false)`
+    /// when it could not be given).
+    pub fn apply(&self, dir: &Path) -> std::io::Result<bool> {
+        use std::os::unix::fs::PermissionsExt;
+        let owner = std::os::unix::fs::lchown(dir, Some(self.uid), Some(self.gid)).is_ok();
+        // After the owner: chown clears set-id bits.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(self.mode))?;
+        let when = std::time::UNIX_EPOCH
+            + std::time::Duration::new(self.mtime.max(0) as u64, self.mtime_nsec);
+        std::fs::File::open(dir)?.set_modified(when)?;
+        Ok(owner)
+    }
 }
 
 /// Exclude patterns of a tree source: gitignore-style globs rooted at the tree's root

@@ -129,6 +129,8 @@ impl Volume {
             priority: self.config.effective_priority(),
             path,
             exclude: self.config.exclude.clone(),
+            // Docker's (or the bound) directory itself; a symlink there is refused.
+            follow_symlink: false,
         })
     }
 

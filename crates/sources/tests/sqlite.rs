@@ -22,6 +22,7 @@ fn source(path: &Path) -> Sqlite {
         name: None,
         priority: Priority::Critical,
         path: path.to_path_buf(),
+        follow_symlink: false,
     })
 }
 

@@ -9,6 +9,11 @@
 //!   restic-format lock file in `locks/` (`restic_lock`), shared for work that only
 //!   adds or reads, exclusive for work that deletes (prune). Stale ones (dead process
 //!   on this host, or not refreshed for 30 minutes) are removed and reported.
+//!
+//! Work that only reads (verify, restore) takes its lock with [`Repository::lock_reading`]:
+//! where the repository's file system refuses writes (full, read-only, no permission) it
+//! goes on without a lock file of its own, as restic's `--no-lock` does, after making sure
+//! no live exclusive lock is there; [`RepoLock::unwritten`] says why, for a warning.
 use std::{
     fs::{File, OpenOptions, TryLockError},
     io::{Read, Seek, SeekFrom, Write},
@@ -44,8 +49,9 @@ pub struct RepoLock {
     flock: Option<(File, PathBuf)>,
     // Fields drop after `Drop::drop` ran: the restic lock file goes last, so outsiders
     // see a lock until drydock is done.
-    restic: ResticLock,
+    restic: Option<ResticLock>,
     removed_stale: Vec<String>,
+    unwritten: Option<String>,
 }
 
 impl RepoLock {
@@ -58,7 +64,16 @@ impl RepoLock {
     /// Releases the lock now; `Err` says why its lock file could not be removed (it was
     /// left behind, and the caller should warn: restic refuses the repository meanwhile).
     pub fn release(mut self) -> Result<(), String> {
-        self.restic.release()
+        match &mut self.restic {
+            Some(lock) => lock.release(),
+            None => Ok(()),
+        }
+    }
+
+    /// Why this reader holds no lock file (the repository's file system refused the
+    /// write), for the caller to warn: a prune starting meanwhile cannot see it.
+    pub fn unwritten(&self) -> Option<&str> {
+        self.unwritten.as_deref()
     }
 }
 
@@ -89,6 +104,81 @@ impl Repository {
         self.lock_with(purpose, LockMode::Shared, wait)
     }
 
+    /// A shared lock for work that only reads (verify, restore), waiting up to 30 s.
+    /// When no lock can be written (see the module doc) it still refuses a live
+    /// exclusive lock, then goes on without a lock file and says why in
+    /// [`RepoLock::unwritten`].
+    pub fn lock_reading(&self, purpose: &str) -> Result<RepoLock, StorageError> {
+        self.lock_reading_with_timeout(purpose, LOCK_WAIT)
+    }
+
+    /// [`Repository::lock_reading`] with a chosen wait.
+    pub fn lock_reading_with_timeout(
+        &self,
+        purpose: &str,
+        wait: Duration,
+    ) -> Result<RepoLock, StorageError> {
+        let deadline = Instant::now() + wait;
+        let mut notes = Vec::new();
+        let flock = match &self.place {
+            Place::Local(path) => self.flock_reading(path, purpose, wait, &mut notes)?,
+            Place::S3(_) => None,
+        };
+        let acquired = restic_lock::acquire_reading(
+            &self.place,
+            &self.location,
+            self.master_key(),
+            deadline.saturating_duration_since(Instant::now()),
+        )?;
+        notes.extend(acquired.unwritten);
+        let unwritten = (!notes.is_empty() || acquired.lock.is_none()).then(|| {
+            format!(
+                "going on without a lock (read-only, as restic's --no-lock): {}",
+                notes.join("; ")
+            )
+        });
+        Ok(RepoLock {
+            flock,
+            restic: acquired.lock,
+            removed_stale: acquired.removed_stale,
+            unwritten,
+        })
+    }
+
+    /// The host-local flock for a reader: taken as usual when the file can be written;
+    /// when the file system refuses writes, an existing lock file is opened read-only
+    /// (flock needs no write access), and a missing one is done without. What could not
+    /// be written goes to `notes`.
+    fn flock_reading(
+        &self,
+        repo_dir: &std::path::Path,
+        purpose: &str,
+        wait: Duration,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<(File, PathBuf)>, StorageError> {
+        match self.flock(repo_dir, purpose, wait) {
+            Ok(held) => Ok(Some(held)),
+            Err(StorageError::Io { what, source, .. }) if refuses_writes(&source) => {
+                let lock_path = repo_dir.join("drydock.lock");
+                notes.push(format!("{what}: {source}"));
+                let file = match File::open(&lock_path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => {
+                        return Err(StorageError::io(
+                            format!("opening lock file {}", lock_path.display()),
+                            "check that drydock may read the repository directory",
+                            e,
+                        ))
+                    }
+                };
+                self.wait_for_flock(&file, &lock_path, wait)?;
+                Ok(Some((file, lock_path)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Takes the lock in `mode`, waiting up to `wait` for holders that conflict.
     pub fn lock_with(
         &self,
@@ -112,6 +202,7 @@ impl Repository {
             flock,
             restic: acquired.lock,
             removed_stale: acquired.removed_stale,
+            unwritten: None,
         })
     }
 
@@ -123,7 +214,7 @@ impl Repository {
     ) -> Result<(File, PathBuf), StorageError> {
         crate::repo::private_umask();
         let lock_path = repo_dir.join("drydock.lock");
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -137,6 +228,25 @@ impl Repository {
                     e,
                 )
             })?;
+        self.wait_for_flock(&file, &lock_path, wait)?;
+        write_holder(&file, purpose).map_err(|e| {
+            // Unlocked again: a holder that wrote no line must not stay.
+            let _ = file.unlock();
+            StorageError::io(
+                format!("writing lock file {}", lock_path.display()),
+                "check free space and permissions in the repository directory",
+                e,
+            )
+        })?;
+        Ok((file, lock_path))
+    }
+
+    fn wait_for_flock(
+        &self,
+        mut file: &File,
+        lock_path: &std::path::Path,
+        wait: Duration,
+    ) -> Result<(), StorageError> {
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -161,15 +271,18 @@ impl Repository {
                 }
             }
         }
-        write_holder(&file, purpose).map_err(|e| {
-            StorageError::io(
-                format!("writing lock file {}", lock_path.display()),
-                "check free space and permissions in the repository directory",
-                e,
-            )
-        })?;
-        Ok((file, lock_path))
+        Ok(())
     }
+}
+
+/// Whether a write failed because the file system refuses writes here (full disk or
+/// quota, read-only, no permission) rather than for a passing reason.
+fn refuses_writes(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied
+    ) || matches!(e.raw_os_error(), Some(28 | 122 | 30 | 13 | 1))
 }
 
 fn write_holder(mut file: &File, purpose: &str) -> std::io::Result<()> {

@@ -386,9 +386,28 @@ impl Drop for ResticLock {
 
 /// What taking a lock found on the way.
 pub struct Acquired {
-    pub lock: ResticLock,
+    /// `None` when a reader could not write its lock file (see [`acquire_reading`]).
+    pub lock: Option<ResticLock>,
     /// Stale locks removed, one line each (holder, why stale).
     pub removed_stale: Vec<String>,
+    /// Why no lock file was written, when a reader went on without one.
+    pub unwritten: Option<String>,
+}
+
+/// Whether a failure to write a lock file means the repository cannot be written at
+/// all here (full disk or quota, read-only file system, no write permission): a reader
+/// may then go on without a lock, as restic's `--no-lock` does.
+fn cannot_write(e: &StorageError) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        StorageError::Io { source, .. } => {
+            matches!(
+                source.kind(),
+                K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied
+            ) || matches!(source.raw_os_error(), Some(28 | 122 | 30 | 13 | 1))
+        }
+        _ => false,
+    }
 }
 
 const POLL_LOCAL: Duration = Duration::from_millis(200);
@@ -403,6 +422,33 @@ pub fn acquire(
     exclusive: bool,
     wait: Duration,
 ) -> Result<Acquired, StorageError> {
+    acquire_inner(place, location, key, exclusive, wait, false)
+}
+
+/// A shared lock for work that only reads (verify, restore). Like [`acquire`], it
+/// waits for a live exclusive lock and fails naming it; but when its own lock file
+/// cannot be written because the repository's file system refuses writes (full,
+/// read-only, no permission), it goes on without one and says why in
+/// [`Acquired::unwritten`]: reading must not depend on free space, and an operator
+/// meets a full disk exactly when a restore is needed. Stale locks that cannot be
+/// removed then are ignored (they are stale: they block nothing).
+pub fn acquire_reading(
+    place: &Place,
+    location: &str,
+    key: &MasterKey,
+    wait: Duration,
+) -> Result<Acquired, StorageError> {
+    acquire_inner(place, location, key, false, wait, true)
+}
+
+fn acquire_inner(
+    place: &Place,
+    location: &str,
+    key: &MasterKey,
+    exclusive: bool,
+    wait: Duration,
+    reading: bool,
+) -> Result<Acquired, StorageError> {
     let dir = LockDir::of(place);
     let poll = match dir {
         LockDir::Local(_) => POLL_LOCAL,
@@ -412,7 +458,7 @@ pub fn acquire(
     let mut removed_stale = Vec::new();
     loop {
         let blocker =
-            clear_stale_and_find_conflict(&dir, key, exclusive, None, &mut removed_stale)?;
+            clear_stale_and_find_conflict(&dir, key, exclusive, None, reading, &mut removed_stale)?;
         if let Some(holder) = blocker {
             if Instant::now() >= deadline {
                 return Err(StorageError::Locked {
@@ -423,14 +469,35 @@ pub fn acquire(
             std::thread::sleep(poll);
             continue;
         }
-        let id = dir.write(key, &LockInfo::mine(exclusive))?;
+        let id = match dir.write(key, &LockInfo::mine(exclusive)) {
+            Ok(id) => id,
+            Err(e) if reading && cannot_write(&e) => {
+                // No live exclusive lock was there a moment ago; without a file of our
+                // own, a prune starting now cannot see us (restic's --no-lock has the
+                // same gap), which the caller's warning says.
+                return Ok(Acquired {
+                    lock: None,
+                    removed_stale,
+                    unwritten: Some(e.to_string()),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         // Another process may have written its lock between our look and our write:
         // look again, and back off if we now conflict.
-        match clear_stale_and_find_conflict(&dir, key, exclusive, Some(&id), &mut removed_stale)? {
+        match clear_stale_and_find_conflict(
+            &dir,
+            key,
+            exclusive,
+            Some(&id),
+            reading,
+            &mut removed_stale,
+        )? {
             None => {
                 return Ok(Acquired {
-                    lock: start_refresher(dir, key.clone(), exclusive, id),
+                    lock: Some(start_refresher(dir, key.clone(), exclusive, id)),
                     removed_stale,
+                    unwritten: None,
                 })
             }
             Some(holder) => {
@@ -454,9 +521,17 @@ fn clear_stale_and_find_conflict(
     key: &MasterKey,
     exclusive: bool,
     own: Option<&str>,
+    reading: bool,
     removed: &mut Vec<String>,
 ) -> Result<Option<String>, StorageError> {
     let now = jiff::Timestamp::now();
+    // A stale lock blocks nothing; a reader on a file system that refuses writes
+    // cannot remove it and leaves it for the next writer.
+    let remove = |id: &str| match dir.remove(id) {
+        Err(e) if reading && cannot_write(&e) => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
     let mut blocker = None;
     for found in dir.list(key)? {
         if Some(found.id.as_str()) == own {
@@ -466,11 +541,12 @@ fn clear_stale_and_find_conflict(
         match &found.info {
             Some(info) => {
                 if let Some(reason) = info.stale_reason(now) {
-                    dir.remove(&found.id)?;
-                    removed.push(format!(
-                        "removed stale lock {short} of {}: {reason}",
-                        info.describe(now)
-                    ));
+                    if remove(&found.id)? {
+                        removed.push(format!(
+                            "removed stale lock {short} of {}: {reason}",
+                            info.describe(now)
+                        ));
+                    }
                     continue;
                 }
                 if exclusive || info.exclusive {
@@ -483,11 +559,12 @@ fn clear_stale_and_find_conflict(
             None => {
                 let written_age = found.written.map(|t| age(t, now));
                 if written_age.is_some_and(|a| a > STALE_AFTER) {
-                    dir.remove(&found.id)?;
-                    removed.push(format!(
-                        "removed stale unreadable lock {short} (written {} ago)",
-                        human_age(written_age.unwrap_or_default())
-                    ));
+                    if remove(&found.id)? {
+                        removed.push(format!(
+                            "removed stale unreadable lock {short} (written {} ago)",
+                            human_age(written_age.unwrap_or_default())
+                        ));
+                    }
                     continue;
                 }
                 blocker.get_or_insert_with(|| {

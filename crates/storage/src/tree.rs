@@ -619,23 +619,109 @@ fn stream_one_file<S: rustic_core::IndexedFull>(
         std::fs::create_dir_all(parent).map_err(|e| io("creating the directory", parent, e))?;
     }
     let file = std::fs::File::create(target).map_err(|e| io("creating", target, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, SparseWriter::new(file));
     engine.dump(node, &mut out)?;
     std::io::Write::flush(&mut out).map_err(|e| io("writing", target, e))?;
+    out.get_mut()
+        .finish()
+        .map_err(|e| io("writing", target, e))?;
     // With its stored size and mtime the file counts as already restored, so rustic
     // does not read it back to compare content (the engine verifies the restored
     // tree's fingerprint afterwards anyway).
     if let Some(mtime) = node.meta.mtime {
         out.get_ref()
+            .file
             .set_modified(std::time::SystemTime::from(mtime))
             .map_err(|e| io("setting the modification time of", target, e))?;
     }
     Ok(())
 }
 
+/// Writes a restored file so that runs of zeros stay holes: a block (4 KiB, aligned
+/// to the file's start) of only zeros is skipped with a seek instead of written, and
+/// the length is set at the end. A sparse file (a VM image, a database's preallocated
+/// space) then comes back sparse instead of taking its whole size on disk; reading it
+/// gives the same bytes either way.
+struct SparseWriter {
+    file: std::fs::File,
+    /// Bytes accounted for so far (written or skipped).
+    len: u64,
+    /// Whether the last block was skipped (the file must then be extended at the end).
+    pending_hole: bool,
+}
+
+const SPARSE_BLOCK: usize = 4096;
+
+impl SparseWriter {
+    fn new(file: std::fs::File) -> Self {
+        SparseWriter {
+            file,
+            len: 0,
+            pending_hole: false,
+        }
+    }
+
+    /// Gives the file its full length when it ends in a hole.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.pending_hole {
+            self.file.set_len(self.len)?;
+            self.pending_hole = false;
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for SparseWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::Seek;
+        // Up to the next block boundary, so blocks stay aligned whatever the caller's
+        // buffer sizes are.
+        let room = SPARSE_BLOCK - (self.len % SPARSE_BLOCK as u64) as usize;
+        let chunk = &buf[..buf.len().min(room)];
+        if chunk.len() == SPARSE_BLOCK && chunk.iter().all(|b| *b == 0) {
+            self.file
+                .seek(std::io::SeekFrom::Current(SPARSE_BLOCK as i64))?;
+            self.pending_hole = true;
+        } else {
+            self.file.write_all(chunk)?;
+            self.pending_hole = false;
+        }
+        self.len += chunk.len() as u64;
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_blocks_become_holes_and_the_bytes_stay_the_same() {
+        use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut data = vec![0u8; 8 << 20];
+        data[..100].fill(7);
+        data[(4 << 20)..(4 << 20) + 5000].fill(9);
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 20,
+            SparseWriter::new(std::fs::File::create(&path).unwrap()),
+        );
+        out.write_all(&data).unwrap();
+        out.flush().unwrap();
+        out.get_mut().finish().unwrap();
+        drop(out);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), data.len() as u64);
+        // 8 MiB of which ~12 KiB hold data: far fewer 512-byte blocks than 16384.
+        assert!(meta.blocks() < 1024, "{} blocks", meta.blocks());
+    }
 
     #[test]
     fn go_modes_map_to_permission_bits() {

@@ -220,3 +220,92 @@ fn an_unreadable_lock_file_blocks_until_it_goes() {
         .unwrap();
     remover.join().unwrap();
 }
+
+/// A tmpfs of `kib` KiB mounted at `at`, unmounted on drop; `None` where mounting is
+/// not allowed (not root).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, kib: u64) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system at `dir` to its last byte.
+fn fill(dir: &std::path::Path, name: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join(name)).unwrap();
+    let block = vec![0x5au8; 4096];
+    while f.write_all(&block).is_ok() {}
+    // Smaller writes take what is left of the last page.
+    while f.write_all(&[1]).is_ok() {}
+}
+
+#[test]
+fn a_reader_on_a_full_disk_goes_on_without_a_lock_but_never_past_an_exclusive_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_fs) = Tmpfs::mount(&dir.path().join("fs"), 4096) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let path = dir.path().join("fs/repo");
+    let repo = Repository::init(&path, PASSWORD).unwrap();
+    let pruner = Repository::open(&path, PASSWORD).unwrap();
+    // A lock taken (and released) once, so its file exists, as on any used repository.
+    drop(repo.lock("backup").unwrap());
+    let exclusive = pruner
+        .lock_with("prune", LockMode::Exclusive, Duration::from_secs(5))
+        .unwrap();
+    fill(&dir.path().join("fs"), "filler");
+
+    // A live exclusive lock still stops a reader.
+    let err = repo
+        .lock_reading_with_timeout("verify", Duration::from_millis(500))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+    drop(exclusive);
+    // Removing its lock file gave back a page: take it again.
+    fill(&dir.path().join("fs"), "filler2");
+
+    // Without one, the reader goes on, saying why it holds no lock.
+    let lock = repo
+        .lock_reading_with_timeout("verify", Duration::from_secs(5))
+        .unwrap();
+    let why = lock
+        .unwritten()
+        .expect("no lock could be written")
+        .to_string();
+    assert!(why.to_lowercase().contains("no space left"), "{why}");
+    assert!(why.contains(&path.display().to_string()), "{why}");
+    assert!(
+        std::fs::read_dir(path.join("locks")).unwrap().count() == 0,
+        "a lock file was written"
+    );
+    drop(lock);
+    // Work that writes still needs its lock, and says why it cannot have one.
+    let err = repo
+        .lock_with_timeout("backup", Duration::from_secs(2))
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("no space left"),
+        "{err}"
+    );
+}
