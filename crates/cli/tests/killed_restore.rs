@@ -272,3 +272,68 @@ fn a_sqlite_restore_killed_after_moving_the_new_database_in_is_the_backup_with_n
     );
     assert!(!dump_of_pair(&db).contains("wal row"));
 }
+
+/// A tmpfs mounted at `at`, unmounted on drop; `None` (said) where mounting is not
+/// allowed.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        }
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_restore_into_a_mount_point_killed_mid_swap_gets_the_old_contents_back() {
+    for point in ["files-mount-moved-aside", "files-mount-moved-in"] {
+        let stack = Stack::new(
+            "[services.app]\nruntime = { kind = \"none\" }\ndata = [{ kind = \"files\", name = \"data\", priority = \"critical\", path = \"data\" }]\n",
+        );
+        let data = stack.path().join("data");
+        let Some(_mounted) = Tmpfs::mount(&data) else {
+            return;
+        };
+        std::fs::create_dir(data.join("sub")).unwrap();
+        std::fs::write(data.join("a.txt"), "backed up").unwrap();
+        std::fs::write(data.join("sub/b.txt"), "backed up too").unwrap();
+        let (code, backup) = stack.json(&["backup"]);
+        assert_eq!(code, 0, "{backup:#}");
+        std::fs::write(data.join("a.txt"), "newer").unwrap();
+        std::fs::write(data.join("c.txt"), "only live").unwrap();
+        let entries = |w: Vec<String>| -> Vec<String> { w.into_iter().skip(1).collect() };
+        let before = entries(lstat_walk(&data));
+
+        killed_restore(&stack, backup["id"].as_str().unwrap(), point);
+        assert!(scratch_entries(&data)
+            .iter()
+            .any(|n| n.starts_with(".drydock-restore-")));
+
+        let out = stack.run(&["verify", "--live"]);
+        let said = common::text(&out);
+        assert!(
+            said.contains("put its") && said.contains("previous entries back"),
+            "{point}: {said}"
+        );
+        assert_eq!(entries(lstat_walk(&data)), before, "{point}: {said}");
+        assert!(
+            scratch_entries(&data).is_empty(),
+            "{point}: {:?}",
+            scratch_entries(&data)
+        );
+    }
+}

@@ -71,7 +71,9 @@ impl Files {
 
     /// Puts right what a killed restore left beside the directory (see `scratch`).
     fn recover(&self, ctx: &SourceContext<'_>) -> Result<(), SourceError> {
-        scratch::recover(&self.scratch_target()?, &self.loc(), ctx)
+        let target = self.scratch_target()?;
+        scratch::recover(&target, &self.loc(), ctx)?;
+        scratch::recover_inside(&target, &self.loc(), ctx)
     }
 
     /// The restore proper: rebuilds the tree beside the target and swaps it in.
@@ -212,7 +214,9 @@ impl DataSource for Files {
     }
 
     fn check(&self) -> Result<(), SourceError> {
-        scratch::recover_logged(&self.scratch_target()?, &self.loc())?;
+        let target = self.scratch_target()?;
+        scratch::recover_logged(&target, &self.loc())?;
+        scratch::recover_inside_logged(&target, &self.loc())?;
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         fs::read_dir(&root).map_err(|e| {
@@ -615,15 +619,18 @@ fn restore_into_mount_point(
 ) -> Result<(), SourceError> {
     let io = |what: &str, e: std::io::Error| SourceError::io(loc, what.to_string(), e);
     let work = tempfile::Builder::new()
-        .prefix(".drydock-restore-")
+        .prefix(&scratch::inside_prefix())
         .tempdir_in(target)
         .map_err(|e| io("creating a work directory", e))?;
     let fresh = work.path().join("new");
     let aside = work.path().join("old");
-    fetch
-        .tree_into(&fresh)
-        .map_err(|e| SourceError::store(loc, e))?;
+    fetch.tree_into(&fresh).map_err(|e| {
+        scratch::target_full(target, &e.0, loc).unwrap_or_else(|| SourceError::store(loc, e))
+    })?;
     fs::create_dir(&aside).map_err(|e| io("creating a work directory", e))?;
+    // Where a killed swap stopped, for `scratch::recover_inside`.
+    scratch::mark_phase(work.path(), scratch::Phase::MovingOld)
+        .map_err(|e| io("recording the restore's progress", e))?;
     let work_name = work.path().file_name().map(|n| n.to_os_string());
 
     let children = |dir: &Path| -> std::io::Result<Vec<OsString>> {
@@ -655,6 +662,11 @@ fn restore_into_mount_point(
         undo(&olds[..i], &aside, target);
         return Err(io("moving the old contents aside", e));
     }
+    scratch::failpoint("files-mount-moved-aside");
+    if let Err(e) = scratch::mark_phase(work.path(), scratch::Phase::MovingNew) {
+        undo(&olds, &aside, target);
+        return Err(io("recording the restore's progress", e));
+    }
     let news = children(&fresh).map_err(|e| io("listing the restored tree", e))?;
     if let Err((i, e)) = move_all(&news, &fresh, target) {
         undo(&news[..i], target, &fresh);
@@ -662,6 +674,12 @@ fn restore_into_mount_point(
         return Err(io("moving the restored contents into place", e));
     }
     sync_dir(target);
+    scratch::failpoint("files-mount-moved-in");
+    if scratch::mark_phase(work.path(), scratch::Phase::Done).is_err() {
+        // Recovery would take the new contents for a half-done swap: remove the
+        // marker so it counts as done (nothing of the old is needed any more).
+        let _ = fs::remove_file(work.path().join(scratch::PHASE_FILE));
+    }
     drop(work); // removes the old contents
     Ok(())
 }

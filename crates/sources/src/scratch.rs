@@ -7,6 +7,11 @@
 //! and its WAL stay a pair SQLite can open), moves the new data in and removes the old.
 //! The PID in the names tells a live restore's entries from a dead one's.
 //!
+//! A target that is a mount point (it cannot be renamed) is swapped one level down, in
+//! `TARGET/.drydock-restore-PID-*`: the new tree in `new/`, the old children moved to
+//! `old/`, then the new ones moved up. A `phase` file there says how far the swap got;
+//! [`recover_inside`] finishes a killed one backwards (the old children go back).
+//!
 //! [`recover`] runs first in every operation on the source (backup, restore, inspect,
 //! which `verify --live` and drills use): for entries of processes that no longer run,
 //! when the target is missing (killed between moving the old data aside and moving the
@@ -325,4 +330,146 @@ pub(crate) fn target_full(dir: &Path, cause: &str, location: &str) -> Option<Sou
             dir.display()
         ),
     ))
+}
+
+/// The prefix of this process's work directory inside a mount-point target.
+pub(crate) fn inside_prefix() -> String {
+    format!(".drydock-restore-{}-", std::process::id())
+}
+
+/// The file in a mount-point swap's work directory saying how far it got.
+pub(crate) const PHASE_FILE: &str = "phase";
+
+/// How far a mount-point swap got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Old children are being moved to `old/` (some may still be in the target).
+    MovingOld,
+    /// Every old child is in `old/`; new ones are being moved into the target.
+    MovingNew,
+    /// The new tree is in place; `old/` is only waiting to be removed.
+    Done,
+}
+
+impl Phase {
+    fn tag(self) -> &'static str {
+        match self {
+            Phase::MovingOld => "moving-old",
+            Phase::MovingNew => "moving-new",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// Records `phase` in the work directory `work` (written to a temporary name, synced,
+/// renamed over the previous one).
+pub(crate) fn mark_phase(work: &Path, phase: Phase) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = work.join(".phase.tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(phase.tag().as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, work.join(PHASE_FILE))?;
+    fs::File::open(work)?.sync_all()
+}
+
+/// [`recover`] for a mount-point target: dead work directories inside `target` are
+/// finished backwards (a swap killed half-way gets the old children back) and removed.
+pub(crate) fn recover_inside(
+    target: &Path,
+    location: &str,
+    ctx: &SourceContext<'_>,
+) -> Result<(), SourceError> {
+    let warn = |message: String| {
+        ctx.events.emit(Event::Warning {
+            message: format!("{}: {message}", ctx.label),
+        })
+    };
+    recover_inside_with(target, location, &warn)
+}
+
+/// [`recover_inside`] with the warning going to the log (for `check`).
+pub(crate) fn recover_inside_logged(target: &Path, location: &str) -> Result<(), SourceError> {
+    let warn = |message: String| tracing::warn!("{location}: {message}");
+    recover_inside_with(target, location, &warn)
+}
+
+fn recover_inside_with(
+    target: &Path,
+    location: &str,
+    warn: &dyn Fn(String),
+) -> Result<(), SourceError> {
+    let Ok(entries) = fs::read_dir(target) else {
+        return Ok(());
+    };
+    let io = |what: String, e: std::io::Error| SourceError::io(location, what, e);
+    let mut work_dirs = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.as_bytes().strip_prefix(b".drydock-restore-") else {
+            continue;
+        };
+        if owner_alive(rest) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        work_dirs.push(entry.path());
+    }
+    for work in work_dirs {
+        let phase = fs::read_to_string(work.join(PHASE_FILE)).unwrap_or_default();
+        let old = work.join("old");
+        let children = |dir: &Path| -> std::io::Result<Vec<OsString>> {
+            let mut names = Vec::new();
+            for e in fs::read_dir(dir)? {
+                let n = e?.file_name();
+                if !n.as_bytes().starts_with(b".drydock-restore-") {
+                    names.push(n);
+                }
+            }
+            Ok(names)
+        };
+        if phase == Phase::MovingOld.tag() || phase == Phase::MovingNew.tag() {
+            if phase == Phase::MovingNew.tag() {
+                // Every old child was aside: what is in the target now is new.
+                let news =
+                    children(target).map_err(|e| io(format!("listing {}", target.display()), e))?;
+                for n in news {
+                    remove(&target.join(&n)).map_err(|e| {
+                        io(
+                            format!("removing the half-restored {}", target.join(&n).display()),
+                            e,
+                        )
+                    })?;
+                }
+            }
+            let olds = children(&old).unwrap_or_default();
+            for n in &olds {
+                fs::rename(old.join(n), target.join(n)).map_err(|e| {
+                    io(
+                        format!(
+                            "putting back {} a killed restore had moved aside; move it back to {} by hand",
+                            old.join(n).display(),
+                            target.display()
+                        ),
+                        e,
+                    )
+                })?;
+            }
+            warn(format!(
+                "a restore was killed while swapping the contents of {}: put its {} previous entries back",
+                target.display(),
+                olds.len()
+            ));
+        }
+        match remove(&work) {
+            Ok(()) => warn(format!(
+                "removed {} (the work directory of a killed restore)",
+                work.display()
+            )),
+            Err(e) => warn(format!(
+                "could not remove {} (the work directory of a killed restore): {e}; remove it by hand",
+                work.display()
+            )),
+        }
+    }
+    Ok(())
 }
