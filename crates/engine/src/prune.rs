@@ -153,7 +153,7 @@ fn prune_copy(
     let lock = repository
         .lock_with("prune", mode, LOCK_WAIT)
         .map_err(copies::storage_err(repository))?;
-    let catalog = Catalog::load(repository, events)?;
+    let catalog = Catalog::load(repository, &config.stack.name, events)?;
     let records = state.copy_records(name)?;
     let verified = |backup: &str| {
         records
