@@ -97,7 +97,7 @@ impl DataSource for Files {
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         // A tree is read over a span of time; its start is the conservative point.
-        let started = jiff::Timestamp::now();
+        let started = drydock_domain::clock::now();
         let (stored, entries) = store
             .put_tree(&root, &self.config.exclude)
             .map_err(|e| SourceError::store(&loc, e))?;
