@@ -401,7 +401,11 @@ pub fn status(r: &drydock_engine::status::StatusReport) -> String {
                 match s.rpo_s {
                     Some(rpo) if rpo < 0 => "UNKNOWN: CLOCK PROBLEM".into(),
                     Some(rpo) if rpo as u64 > s.rpo_target_s => {
-                        format!("{} > {} TARGET MISSED", ago(rpo as u64), ago(s.rpo_target_s))
+                        format!(
+                            "{} > {} TARGET MISSED",
+                            ago(rpo as u64),
+                            ago(s.rpo_target_s)
+                        )
                     }
                     Some(rpo) => format!("{} (target {})", ago(rpo as u64), ago(s.rpo_target_s)),
                     None => "-".into(),

@@ -24,7 +24,11 @@ fn write(s: &Stack, content: &str) {
 fn at(s: &Stack, now: Timestamp, args: &[&str]) -> (i32, serde_json::Value) {
     let mut all = args.to_vec();
     all.push("--json");
-    let out = s.command(&all).env("DRYDOCK_TEST_NOW", now.to_string()).output().unwrap();
+    let out = s
+        .command(&all)
+        .env("DRYDOCK_TEST_NOW", now.to_string())
+        .output()
+        .unwrap();
     let v = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", common::text(&out)));
     (out.status.code().unwrap_or(-1), v)
@@ -56,7 +60,10 @@ fn clock_set_back_a_year_prune_deletes_nothing_and_latest_is_the_newest_created(
     let (code, r) = at(&s, back, &["backup"]);
     assert_eq!(code, 0, "stored, with a warning: {r:#}");
     let warnings = r["warnings"].to_string();
-    assert!(warnings.contains("earlier than the newest backup"), "{warnings}");
+    assert!(
+        warnings.contains("earlier than the newest backup"),
+        "{warnings}"
+    );
     assert!(warnings.contains(&newest_real), "{warnings}");
     let v3 = r["id"].as_str().unwrap().to_string();
 
@@ -108,7 +115,10 @@ fn a_backup_taken_with_the_clock_ahead_shows_a_clock_problem_not_rpo_zero() {
     let rpo = line["rpo_s"].as_i64().unwrap();
     assert!(rpo < 0, "negative, not clamped to 0: {line:#}");
     assert!(
-        line["clock_problem"].as_str().unwrap().contains("clock is wrong"),
+        line["clock_problem"]
+            .as_str()
+            .unwrap()
+            .contains("clock is wrong"),
         "{line:#}"
     );
     let out = s
@@ -153,5 +163,9 @@ fn local_prune_keeps_what_an_unreachable_remote_has_not_received() {
     std::fs::write(&config, text.replace(remote, "\n")).unwrap();
     let (code, r) = s.json(&["prune", "--copy", "local"]);
     assert_eq!(code, 0, "{r:#}");
-    assert_eq!(r["copies"][0]["deleted"].as_array().unwrap().len(), 1, "{r:#}");
+    assert_eq!(
+        r["copies"][0]["deleted"].as_array().unwrap().len(),
+        1,
+        "{r:#}"
+    );
 }

@@ -43,7 +43,11 @@ fn write_data(s: &Stack, name: &str, generation: u32) {
         )
         .unwrap();
     }
-    std::fs::write(docs.join("sub/only-in-gen.txt"), format!("{name}-{generation}")).unwrap();
+    std::fs::write(
+        docs.join("sub/only-in-gen.txt"),
+        format!("{name}-{generation}"),
+    )
+    .unwrap();
     let sql = format!(
         "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('{name} {generation} a'), ('{name} {generation} b');"
     );
@@ -176,7 +180,11 @@ fn two_stacks_share_one_local_repository_concurrently() {
         let deleted = r["copies"][0]["deleted"].as_array().unwrap();
         assert_eq!(deleted.len(), 4, "two backups x two sources: {r:#}");
     }
-    assert_eq!(backup_ids(&a), ids_a[..1].to_vec(), "alpha keeps its newest");
+    assert_eq!(
+        backup_ids(&a),
+        ids_a[..1].to_vec(),
+        "alpha keeps its newest"
+    );
     assert_eq!(backup_ids(&b), ids_b[..1].to_vec(), "beta keeps its newest");
     for (code, r) in both(&a, &b, &["verify", "--read-data"]) {
         assert_eq!(code, 0, "{r:#}");
@@ -229,6 +237,10 @@ fn the_same_stack_name_from_another_host_is_refused_unless_it_moved() {
     assert_eq!(code, 0, "{r:#}");
     let ids = backup_ids(&moved);
     assert_eq!(ids.len(), 2);
-    assert_eq!(ids[0], r["id"].as_str().unwrap(), "the moved stack's backup is latest");
+    assert_eq!(
+        ids[0],
+        r["id"].as_str().unwrap(),
+        "the moved stack's backup is latest"
+    );
     restic_check(&repo);
 }

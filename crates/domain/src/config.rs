@@ -1422,7 +1422,10 @@ fn validate_host(c: &mut Collector<'_>, at: &KeyPath, host: &str) {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
     if !ok {
-        c.push(at, format!("invalid host name `{host}`: use 1-253 letters, digits, '-', '_' or '.'"));
+        c.push(
+            at,
+            format!("invalid host name `{host}`: use 1-253 letters, digits, '-', '_' or '.'"),
+        );
     }
 }
 

@@ -413,7 +413,11 @@ fn take_place(
             check_identity(config, host, planned, copy, newest)?;
         }
     }
-    let seq = catalogs.iter().map(|(_, c)| c.next_seq()).max().unwrap_or(1);
+    let seq = catalogs
+        .iter()
+        .map(|(_, c)| c.next_seq())
+        .max()
+        .unwrap_or(1);
     let now = drydock_domain::clock::now();
     let newest_after_now = catalogs[0]
         .1

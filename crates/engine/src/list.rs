@@ -143,7 +143,8 @@ pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, E
     });
     for remote in &config.remotes {
         let opened = copies::open_remote(config, remote, None).and_then(|r| {
-            Catalog::load(&r, &config.stack.name, events.as_ref()).map(|c| (r.location().to_string(), c))
+            Catalog::load(&r, &config.stack.name, events.as_ref())
+                .map(|c| (r.location().to_string(), c))
         });
         let (location, catalog, error) = match opened {
             Ok((location, catalog)) => (location, Some(catalog), None),

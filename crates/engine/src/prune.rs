@@ -175,7 +175,11 @@ fn prune_copy(
             config
                 .remotes
                 .iter()
-                .map(|r| state.copy_records(&r.name).map(|recs| (r.name.clone(), recs)))
+                .map(|r| {
+                    state
+                        .copy_records(&r.name)
+                        .map(|recs| (r.name.clone(), recs))
+                })
                 .collect::<Result<_, _>>()?
         } else {
             Vec::new()

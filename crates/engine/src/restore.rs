@@ -201,7 +201,8 @@ impl<'c> CopySet<'c> {
         });
         let repo = copies::open_existing(self.config, name).map_err(|e| e.to_string())?;
         let lock = repo.lock("restore").map_err(|e| e.to_string())?;
-        let catalog = Catalog::load(&repo, &self.config.stack.name, events).map_err(|e| e.to_string())?;
+        let catalog =
+            Catalog::load(&repo, &self.config.stack.name, events).map_err(|e| e.to_string())?;
         Ok(Opened {
             repo,
             catalog,

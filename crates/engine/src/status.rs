@@ -107,7 +107,8 @@ pub fn status(config: &Config, events: Arc<dyn EventSink>) -> Result<StatusRepor
     let now = drydock_domain::clock::now();
     let state = StateDb::open(&config.stack.state_dir)?;
     let (catalog, repository_problem) = if config.repository.path.join("config").exists() {
-        match repo::open_repository(config, false).and_then(|r| Catalog::load(&r, &config.stack.name, events.as_ref()))
+        match repo::open_repository(config, false)
+            .and_then(|r| Catalog::load(&r, &config.stack.name, events.as_ref()))
         {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e.to_string())),

@@ -180,7 +180,8 @@ fn sync_one_remote(
         }
         report.warnings.extend(lock.removed_stale().iter().cloned());
         held = Some(lock);
-        let mut there = Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
+        let mut there =
+            Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
         // What a copy lost (a repair removed it, a snapshot file vanished) comes back
         // from the other one, both ways.
         let filled = repair::refill(

@@ -94,7 +94,9 @@ pub fn verify_repository(
     for name in &names {
         let opened = copies::open_existing(config, name);
         let result = match opened {
-            Ok(repository) => verify_copy(config, name, &repository, opts, &state, events.as_ref())?,
+            Ok(repository) => {
+                verify_copy(config, name, &repository, opts, &state, events.as_ref())?
+            }
             Err(e) => CopyVerify {
                 name: name.clone(),
                 location: copies::location_of(config, name),
