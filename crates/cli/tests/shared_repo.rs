@@ -4,7 +4,8 @@
 //! restores only its own backups (an lstat walk with content hashes and `sqlite3 .dump`
 //! as oracles), prune of one never removes the other's, `restic check --read-data`
 //! passes afterwards. And the identity rule: the same stack name from another host is
-//! refused with nothing stored, unless the config says the stack moved.
+//! refused with nothing stored, unless the config says the stack moved. The same with
+//! one S3 bucket prefix (Garage) as the stacks' shared remote copy.
 
 mod common;
 
@@ -13,7 +14,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Stack, REPO_PASSWORD};
+use common::{restic_s3, Stack, REPO_PASSWORD};
+use drydock_testkit::garage::GarageServer;
 use sha2::{Digest, Sha256};
 
 const SERVICES: &str = "[services.app]\nruntime = { kind = \"none\" }\ndata = [\n  { kind = \"files\", name = \"docs\", priority = \"critical\", path = \"docs\" },\n  { kind = \"sqlite\", name = \"db\", priority = \"critical\", path = \"app.db\" },\n]\n";
@@ -243,4 +245,66 @@ fn the_same_stack_name_from_another_host_is_refused_unless_it_moved() {
         "the moved stack's backup is latest"
     );
     restic_check(&repo);
+}
+
+#[test]
+fn two_stacks_share_one_s3_copy_concurrently() {
+    let garage = GarageServer::start();
+    let locals = tempfile::tempdir().unwrap();
+    let a = stack("alpha", "host-a", &locals.path().join("a"), "").with_remote(
+        &garage,
+        &garage.endpoint(),
+        "fleet",
+    );
+    let b = stack("beta", "host-b", &locals.path().join("b"), "").with_remote(
+        &garage,
+        &garage.endpoint(),
+        "fleet",
+    );
+    // The first backup creates the remote copy; then both at once.
+    write_data(&a, "alpha", 1);
+    write_data(&b, "beta", 1);
+    let (code, r) = a.json(&["backup", "--all"]);
+    assert_eq!(code, 0, "{r:#}");
+    let (code, r) = b.json(&["backup", "--all"]);
+    assert_eq!(code, 0, "{r:#}");
+    for generation in 2..=3 {
+        write_data(&a, "alpha", generation);
+        write_data(&b, "beta", generation);
+        for (code, r) in both(&a, &b, &["backup", "--all"]) {
+            assert_eq!(code, 0, "{r:#}");
+        }
+    }
+    let expected = [oracle(&a), oracle(&b)];
+    let (ids_a, ids_b) = (backup_ids(&a), backup_ids(&b));
+    assert_eq!((ids_a.len(), ids_b.len()), (3, 3), "{ids_a:?} {ids_b:?}");
+
+    for (code, r) in both(&a, &b, &["prune", "--copy", "offsite"]) {
+        assert_eq!(code, 0, "{r:#}");
+        assert_eq!(
+            r["copies"][0]["deleted"].as_array().unwrap().len(),
+            4,
+            "{r:#}"
+        );
+    }
+    for (code, r) in both(&a, &b, &["verify", "--copy", "offsite", "--read-data"]) {
+        assert_eq!(code, 0, "{r:#}");
+    }
+    let out = restic_s3(&garage, "fleet", &["check", "--read-data"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+
+    // Each restores its own newest backup from the shared remote.
+    for s in [&a, &b] {
+        std::fs::remove_dir_all(s.path().join("docs")).unwrap();
+        std::fs::remove_file(s.path().join("app.db")).unwrap();
+    }
+    for (code, r) in both(
+        &a,
+        &b,
+        &["restore", "latest", "--all", "--force", "--from", "offsite"],
+    ) {
+        common::assert_verified(code, &r);
+    }
+    assert_eq!(oracle(&a), expected[0], "alpha restored alpha's data");
+    assert_eq!(oracle(&b), expected[1], "beta restored beta's data");
 }
