@@ -128,6 +128,10 @@ fn a_backup_taken_with_the_clock_ahead_shows_a_clock_problem_not_rpo_zero() {
         .unwrap();
     let text = common::text(&out);
     assert!(text.contains("CLOCK PROBLEM"), "{text}");
+    // `health` says so too, degraded.
+    let (code, h) = at(&s, later, &["health"]);
+    assert_eq!(code, 1, "{h:#}");
+    assert!(h["warnings"].to_string().contains("clock problem"), "{h:#}");
     // And prune refuses while that backup lies in the future.
     let (code, r) = at(&s, later, &["prune", "--copy", "local"]);
     assert_eq!(code, 1, "{r:#}");
