@@ -371,6 +371,15 @@ fn ago(secs: u64) -> String {
     }
 }
 
+/// A signed age: a negative one (dated after now) is shown as `in the future`.
+fn ago_signed(secs: i64) -> String {
+    if secs < 0 {
+        format!("{} IN THE FUTURE", ago(secs.unsigned_abs()))
+    } else {
+        format!("{} ago", ago(secs as u64))
+    }
+}
+
 pub fn status(r: &drydock_engine::status::StatusReport) -> String {
     let mut out = format!(
         "stack {} ({})\n",
@@ -392,6 +401,13 @@ pub fn status(r: &drydock_engine::status::StatusReport) -> String {
     if let Some(problem) = &r.repository_problem {
         let _ = writeln!(out, "! {problem}");
     }
+    for svc in &r.services {
+        for s in &svc.sources {
+            if let Some(problem) = &s.clock_problem {
+                let _ = writeln!(out, "! {}/{}: {problem}", svc.service, s.source);
+            }
+        }
+    }
     let mut rows = Vec::new();
     for svc in &r.services {
         for (i, s) in svc.sources.iter().enumerate() {
@@ -411,13 +427,18 @@ pub fn status(r: &drydock_engine::status::StatusReport) -> String {
                 s.priority.to_string(),
                 s.last_backup
                     .as_ref()
-                    .map(|b| format!("{} ({} ago)", b.id, ago(b.age_s)))
+                    .map(|b| format!("{} ({})", b.id, ago_signed(b.age_s)))
                     .unwrap_or_else(|| "NONE".into()),
                 match s.rpo_s {
-                    Some(rpo) if rpo > s.rpo_target_s => {
-                        format!("{} > {} TARGET MISSED", ago(rpo), ago(s.rpo_target_s))
+                    Some(rpo) if rpo < 0 => "UNKNOWN: CLOCK PROBLEM".into(),
+                    Some(rpo) if rpo as u64 > s.rpo_target_s => {
+                        format!(
+                            "{} > {} TARGET MISSED",
+                            ago(rpo as u64),
+                            ago(s.rpo_target_s)
+                        )
                     }
-                    Some(rpo) => format!("{} (target {})", ago(rpo), ago(s.rpo_target_s)),
+                    Some(rpo) => format!("{} (target {})", ago(rpo as u64), ago(s.rpo_target_s)),
                     None => "-".into(),
                 },
                 s.last_backup
@@ -432,7 +453,7 @@ pub fn status(r: &drydock_engine::status::StatusReport) -> String {
                     .unwrap_or_default(),
                 s.last_drill
                     .as_ref()
-                    .map(|d| format!("{} {} {} ago", d.kind, d.status, ago(d.age_s)))
+                    .map(|d| format!("{} {} {}", d.kind, d.status, ago_signed(d.age_s)))
                     .unwrap_or_else(|| "never".into()),
             ]);
         }

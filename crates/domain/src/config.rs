@@ -42,6 +42,15 @@ pub struct StackConfig {
     /// drydock's own state (history, temporary work). Relative paths are taken from the
     /// config file's folder.
     pub state_dir: PathBuf,
+    /// The host name this stack's backups are recorded under (default: the machine's).
+    /// Set it where the machine's name is not stable (a container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The host this stack was moved from: lets the first backup from this host follow
+    /// backups that host took into a shared repository (see README, "Shared
+    /// repositories"). Without it such a backup is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -883,6 +892,11 @@ impl Config {
         let (mut stack, mut repository, mut services) = (stack, repository, services);
         if let Some(stack) = stack.as_mut() {
             validate_name(&mut c, &top.key("stack").key("name"), &stack.name, "stack");
+            for (key, value) in [("host", &stack.host), ("moved_from", &stack.moved_from)] {
+                if let Some(host) = value {
+                    validate_host(&mut c, &top.key("stack").key(key), host);
+                }
+            }
             stack.state_dir = absolute(&base, &stack.state_dir);
         }
         if let Some(repository) = repository.as_mut() {
@@ -1406,6 +1420,20 @@ fn validate_name(c: &mut Collector<'_>, at: &KeyPath, name: &str, what: &str) {
         && !name.starts_with('-');
     if !ok {
         c.push(at, format!("invalid {what} name `{name}`: use 1-64 letters, digits, '-' or '_' (not starting with '-')"));
+    }
+}
+
+fn validate_host(c: &mut Collector<'_>, at: &KeyPath, host: &str) {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !ok {
+        c.push(
+            at,
+            format!("invalid host name `{host}`: use 1-253 letters, digits, '-', '_' or '.'"),
+        );
     }
 }
 

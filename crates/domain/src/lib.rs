@@ -4,6 +4,7 @@
 //!
 //! Nothing here talks to a server or a repository; adapters and the engine do.
 
+pub mod clock;
 pub mod config;
 pub mod events;
 pub mod fingerprint;

@@ -83,7 +83,16 @@ pub struct Manifest {
     pub format: u32,
     pub id: BackupId,
     pub stack: String,
+    /// The host (or `[stack] host`) that took the backup: a stack's identity in a
+    /// shared repository is its name and this host.
     pub host: String,
+    /// The stack's own order of creation in the repository: one more than the highest
+    /// `seq` of the stack's backups when this one was taken (absent in backups of
+    /// older versions, which count as 0 and are ordered by time among themselves).
+    /// `latest` is the highest `seq`, so a clock set back or ahead never changes which
+    /// backup is the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     pub drydock_version: String,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
@@ -181,6 +190,11 @@ impl Manifest {
     /// Whether any source can still be restored from this manifest's copy.
     pub fn has_restorable(&self) -> bool {
         self.sources.iter().any(SourceRecord::is_restorable)
+    }
+
+    /// The position in the stack's order of creation: (seq, start time, id).
+    pub fn creation_order(&self) -> (u64, Timestamp, &str) {
+        (self.seq.unwrap_or(0), self.started_at, self.id.as_str())
     }
 
     pub fn source(&self, service: &str, source: &str) -> Option<&SourceRecord> {

@@ -6,6 +6,14 @@
 //! between copies; a source's data is found in a copy by its tags (`backup:ID`,
 //! `service:S`, `source:N`), which every copy carries, never by the id the manifest
 //! recorded locally.
+//!
+//! **One repository, several stacks.** A copy may hold the backups of several stacks
+//! (hosts sharing a bucket). The catalog is where that is decided, once for every
+//! command: [`Catalog::load`] keeps only the given stack's manifests and data snapshots
+//! (by the manifest's `stack` and the `stack:NAME` tag), so listing, `latest`, restore,
+//! verify, sync and prune never see, and so never forget, another stack's backups. Only
+//! [`Catalog::snapshot_ids`] lists every snapshot, because another stack's snapshots keep
+//! their packs in use just as ours do (and rustic's prune counts all of them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -147,14 +155,23 @@ pub struct Catalog {
     pub orphans: Vec<String>,
     /// Snapshot files that could not be read (damaged): full id and why.
     pub unreadable: Vec<(String, String)>,
-    /// Every snapshot read, drydock's or not: what keeps a pack in use.
+    /// Every snapshot read, drydock's or not, of every stack: what keeps a pack in use.
     pub snapshot_ids: Vec<String>,
+    /// The stack this catalog is of.
+    pub stack: String,
+    /// Other stacks with backups in this copy (their names), left alone.
+    pub other_stacks: BTreeSet<String>,
 }
 
 impl Catalog {
-    /// Reads the copy's snapshot list and every manifest in it. An unreadable manifest
-    /// is skipped with a warning rather than hiding every other backup.
-    pub fn load(repo: &Repository, events: &dyn EventSink) -> Result<Catalog, EngineError> {
+    /// Reads the copy's snapshot list and every manifest of `stack` in it (see the
+    /// module doc). An unreadable manifest is skipped with a warning rather than hiding
+    /// every other backup.
+    pub fn load(
+        repo: &Repository,
+        stack: &str,
+        events: &dyn EventSink,
+    ) -> Result<Catalog, EngineError> {
         // A damaged snapshot file costs what it held, not every other backup.
         let (snapshots, unreadable) = repo.snapshots_lenient().map_err(storage_err(repo))?;
         for (id, why) in &unreadable {
@@ -169,6 +186,7 @@ impl Catalog {
         let mut data = BTreeMap::new();
         let mut data_ids = Vec::new();
         let mut manifest_snaps = Vec::new();
+        let mut other_stacks = BTreeSet::new();
         for snap in &snapshots {
             let tag = |prefix: &str| {
                 snap.tags
@@ -176,6 +194,16 @@ impl Catalog {
                     .find_map(|t| t.strip_prefix(prefix))
                     .map(str::to_string)
             };
+            // Another stack's (or, without a stack tag, not drydock's): never ours to
+            // list, restore or forget.
+            match tag("stack:") {
+                Some(s) if s == stack => {}
+                Some(s) => {
+                    other_stacks.insert(s);
+                    continue;
+                }
+                None => continue,
+            }
             if snap.tags.iter().any(|t| t == MANIFEST_TAG) {
                 manifest_snaps.push(snap);
             } else if let (Some(backup), Some(service), Some(source)) =
@@ -194,6 +222,10 @@ impl Catalog {
                 .map_err(|e| e.to_string())
                 .and_then(|b| Manifest::from_json(&b).map_err(|e| e.to_string()));
             match parsed {
+                // The tag said ours, the manifest says otherwise: trust the manifest.
+                Ok(manifest) if manifest.stack != stack => {
+                    other_stacks.insert(manifest.stack);
+                }
                 Ok(manifest) => {
                     by_backup
                         .entry(manifest.id.to_string())
@@ -222,10 +254,13 @@ impl Catalog {
             superseded.extend(revisions.into_iter().map(|r| r.snapshot_id));
             manifests.push(newest);
         }
-        // By start time, not id: two backups in the same second differ only in their
-        // random suffix, and `latest` must still mean the newest.
+        // By the stack's order of creation (its sequence number, then start time, then
+        // id), not by the clock alone: a backup taken while the clock was wrong must
+        // not become, or stay, `latest`.
         manifests.sort_by(|a, b| {
-            (a.manifest.started_at, &a.manifest.id).cmp(&(b.manifest.started_at, &b.manifest.id))
+            a.manifest
+                .creation_order()
+                .cmp(&b.manifest.creation_order())
         });
         let mut catalog = Catalog {
             manifests,
@@ -234,6 +269,8 @@ impl Catalog {
             orphans: Vec::new(),
             unreadable,
             snapshot_ids: snapshots.iter().map(|s| s.id.clone()).collect(),
+            stack: stack.to_string(),
+            other_stacks,
         };
         let named: BTreeSet<&String> = catalog
             .manifests
@@ -296,6 +333,21 @@ impl Catalog {
             .collect()
     }
 
+    /// The next backup's sequence number in this copy: one more than the highest.
+    pub fn next_seq(&self) -> u64 {
+        self.manifests
+            .iter()
+            .filter_map(|m| m.manifest.seq)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    /// The newest backup by creation order.
+    pub fn newest(&self) -> Option<&Manifest> {
+        self.manifests.last().map(|m| &m.manifest)
+    }
+
     /// Just the manifests, oldest first.
     pub fn plain_manifests(&self) -> Vec<Manifest> {
         self.manifests.iter().map(|m| m.manifest.clone()).collect()
@@ -308,6 +360,6 @@ pub fn local_catalog(
     events: &dyn EventSink,
 ) -> Result<(Repository, Catalog), EngineError> {
     let repository = repo::open_repository(config, false)?;
-    let catalog = Catalog::load(&repository, events)?;
+    let catalog = Catalog::load(&repository, &config.stack.name, events)?;
     Ok((repository, catalog))
 }

@@ -293,7 +293,7 @@ fn sandbox_drill(
     let _lock = repository
         .lock("drill")
         .map_err(crate::copies::storage_err(&repository))?;
-    let catalog = crate::copies::Catalog::load(&repository, events.as_ref())?;
+    let catalog = crate::copies::Catalog::load(&repository, &config.stack.name, events.as_ref())?;
     let manifests = catalog.plain_manifests();
     let rto_target = config.drill.rto_target;
     let rpo_target = config.drill.rpo_target;

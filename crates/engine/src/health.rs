@@ -3,6 +3,10 @@
 //! (`status`, `services{name: {status, checks[]}}`, `timestamp`), and records the run
 //! in the state database.
 //!
+//! It also reports a clock problem: when the stack's newest backup in the local copy is
+//! dated after now (beyond `clock::FUTURE_TOLERANCE`), ages and RPO cannot be trusted,
+//! so the run says so in `warnings` and is at least degraded (exit 1).
+//!
 //! A service without a `health` list is checked by what drydock already knows of it:
 //! its `process` runtime, and a check per data source (connect to the database,
 //! `quick_check` the SQLite file, free space where the files are).
@@ -390,6 +394,14 @@ pub fn health(
             tracing::info!(service = %name, check = %c.name, status = %c.status, "{}", c.message);
         }
     }
+    if let Some(problem) = clock_problem(config) {
+        events.emit(Event::Warning {
+            message: problem.clone(),
+        });
+        report.warnings.push(problem);
+        report.status = report.status.max(ServiceStatus::Degraded);
+        report.exit_code = report.status.exit_code();
+    }
     if opts.record {
         if let Err(e) = record(config, &report) {
             report.warnings.push(format!("results not recorded: {e}"));
@@ -399,6 +411,22 @@ pub fn health(
         }
     }
     Ok(report)
+}
+
+/// The stack's newest local backup, when it is dated after now (see the module doc).
+fn clock_problem(config: &Config) -> Option<String> {
+    if !config.repository.path.join("config").exists() {
+        return None;
+    }
+    let (_, catalog) = crate::copies::local_catalog(config, &drydock_domain::NoEvents).ok()?;
+    let newest = catalog.newest()?;
+    let now = drydock_domain::clock::now();
+    drydock_domain::clock::is_future(newest.started_at, now).then(|| {
+        format!(
+            "clock problem: the newest backup {} is dated {}, after now ({now}): the clock is wrong now or was when it was taken, so backup ages and the RPO cannot be trusted and the RPO may be breached; fix the clock (`timedatectl`, NTP) and run `drydock backup`",
+            newest.id, newest.started_at
+        )
+    })
 }
 
 fn record(config: &Config, report: &HealthReport) -> Result<i64, drydock_state::StateError> {

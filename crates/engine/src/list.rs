@@ -135,7 +135,7 @@ pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, E
     let mut seen = Vec::new();
     let local = if config.repository.path.join("config").exists() {
         let repository = repo::open_repository(config, false)?;
-        let catalog = Catalog::load(&repository, events.as_ref())?;
+        let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
         Some(catalog)
     } else if config.remotes.is_empty() {
         return Err(EngineError::NoRepository {
@@ -158,7 +158,8 @@ pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, E
     });
     for remote in &config.remotes {
         let opened = copies::open_remote(config, remote, None).and_then(|r| {
-            Catalog::load(&r, events.as_ref()).map(|c| (r.location().to_string(), c))
+            Catalog::load(&r, &config.stack.name, events.as_ref())
+                .map(|c| (r.location().to_string(), c))
         });
         let (location, catalog, error) = match opened {
             Ok((location, catalog)) => (location, Some(catalog), None),
@@ -186,11 +187,13 @@ pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, E
     }
 
     // Every backup any readable copy knows, described from the first copy holding it.
-    let mut manifests: BTreeMap<(Timestamp, String), Manifest> = BTreeMap::new();
+    // In the stack's order of creation (sequence number, then time), newest first below.
+    let mut manifests: BTreeMap<(u64, Timestamp, String), Manifest> = BTreeMap::new();
     for s in &seen {
         for m in s.catalog.iter().flat_map(|c| &c.manifests) {
+            let (seq, at, id) = m.manifest.creation_order();
             manifests
-                .entry((m.manifest.started_at, m.manifest.id.to_string()))
+                .entry((seq, at, id.to_string()))
                 .or_insert_with(|| m.manifest.clone());
         }
     }

@@ -13,6 +13,14 @@
 //! those sources marked pruned (saved before the old revision is removed, so a crash
 //! leaves a duplicate, not a gap), and removed with the last of its sources. Then the
 //! unreferenced data goes, under an exclusive lock that keeps restic and other hosts out.
+//!
+//! Only this stack's backups are candidates (the catalog holds no other); the
+//! unreferenced-data pass is rustic's, which counts every snapshot in the copy, of any
+//! stack, as a reference. Two more guards: a copy holding a backup of the stack dated
+//! more than `clock::FUTURE_TOLERANCE` after now is refused (the clock is wrong now or
+//! was then, and retention by date would delete the newest data); and the local copy
+//! keeps every backup a configured remote has not received yet (no `verified` or
+//! `pruned` record there), with a warning naming the remote and how long it has waited.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,7 +31,6 @@ use drydock_domain::retention::{self, Candidate, Decision, KeepRules};
 use drydock_domain::{Event, EventSink, Priority};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, Repository, LOCK_WAIT};
-use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::copies::{self, Catalog};
@@ -153,8 +160,30 @@ fn prune_copy(
     let lock = repository
         .lock_with("prune", mode, LOCK_WAIT)
         .map_err(copies::storage_err(repository))?;
-    let catalog = Catalog::load(repository, events)?;
+    let catalog = Catalog::load(repository, &config.stack.name, events)?;
     let records = state.copy_records(name)?;
+    let now = drydock_domain::clock::now();
+    let future: Vec<String> = catalog
+        .manifests
+        .iter()
+        .filter(|m| drydock_domain::clock::is_future(m.manifest.started_at, now))
+        .map(|m| format!("{} ({})", m.manifest.id, m.manifest.started_at))
+        .collect();
+    // Received by each remote: what the local copy may let go of.
+    let remote_records: Vec<(String, BTreeMap<String, drydock_state::CopyRecord>)> =
+        if name == drydock_domain::config::LOCAL_COPY {
+            config
+                .remotes
+                .iter()
+                .map(|r| {
+                    state
+                        .copy_records(&r.name)
+                        .map(|recs| (r.name.clone(), recs))
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
     let verified = |backup: &str| {
         records
             .get(backup)
@@ -200,7 +229,28 @@ fn prune_copy(
     for ((service, source), (priority, candidates)) in &groups {
         let label = format!("{service}/{source}");
         let rules = config.retention.rules_for(*priority);
-        let plan = retention::plan(candidates, &rules, &guard, &tz);
+        let mut plan = retention::plan(candidates, &rules, &guard, &tz);
+        for d in plan.decisions.iter_mut().filter(|d| !d.keep) {
+            let Some(m) = catalog.manifest(&d.id) else {
+                continue;
+            };
+            for (remote, recs) in &remote_records {
+                let received = recs
+                    .get(&d.id)
+                    .is_some_and(|r| matches!(r.state, CopyState::Verified | CopyState::Pruned));
+                if received {
+                    continue;
+                }
+                let waited = drydock_domain::clock::age_s(m.manifest.started_at, now).max(0);
+                d.keep = true;
+                d.reasons = vec![format!("not yet on remote `{remote}`")];
+                warnings.push(format!(
+                    "{label}: backup {} is kept: remote `{remote}` has not received it yet (unsynced for {}); it goes once `drydock sync` brings it there, or once `{remote}` is removed from the config",
+                    d.id,
+                    drydock_domain::clock::human(waited as u64)
+                ));
+            }
+        }
         if let Some(newest) = plan.decisions.first() {
             if !verified(&newest.id) {
                 unverified_newest.push(format!("{} of {label}", newest.id));
@@ -231,6 +281,17 @@ fn prune_copy(
         bytes_removed: 0,
         lock_notices,
     };
+    if !future.is_empty() {
+        report.status = "refused";
+        report.reason = Some(format!(
+            "the clock says {now}, but backups of stack `{}` in this copy are dated later: {}; retention by date could delete the newest data, so nothing was deleted. Fix the system clock (`timedatectl`, NTP); if the clock is right, those backups were taken while it was ahead: prune runs again once their time has passed",
+            config.stack.name,
+            future.join(", ")
+        ));
+        report.deleted.clear();
+        release(lock, &mut report.warnings);
+        return Ok(report);
+    }
     if !unverified_newest.is_empty() {
         report.status = "refused";
         report.reason = Some(format!(
@@ -284,7 +345,7 @@ fn apply(
     }
     let mut forget: Vec<String> = catalog.superseded.clone();
     forget.extend(catalog.orphans.iter().cloned());
-    let now = Timestamp::now();
+    let now = drydock_domain::clock::now();
     for (backup_id, labels) in dropped {
         let Some(stored) = catalog.manifest(backup_id) else {
             continue;

@@ -4,6 +4,10 @@
 //! service, per source the newest backup with its age, the current RPO (how much data
 //! a failure now would lose) and where copies of it are verified, the last drill per
 //! source with its age, and the retention policy.
+//!
+//! Ages are signed and never clamped: a backup dated after now (the clock is wrong now,
+//! or was when it was taken) has a negative age and RPO, and its line carries a
+//! `clock_problem` saying so, because an RPO of 0 there would hide a breach.
 
 use std::sync::Arc;
 
@@ -51,8 +55,11 @@ pub struct SourceStatusLine {
     /// Seconds of data a failure now would lose (now - the newest backup's consistent
     /// point), and the target it is measured against.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpo_s: Option<u64>,
+    pub rpo_s: Option<i64>,
     pub rpo_target_s: u64,
+    /// The newest backup is dated after now: its age and the RPO cannot be trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_problem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_drill: Option<LastDrillLine>,
 }
@@ -61,7 +68,8 @@ pub struct SourceStatusLine {
 pub struct LastBackup {
     pub id: String,
     pub at: Timestamp,
-    pub age_s: u64,
+    /// Negative when the backup is dated after now (see `clock_problem`).
+    pub age_s: i64,
     /// Per copy, local first: what drydock last established about this backup there.
     pub copies: Vec<CopyMark>,
 }
@@ -78,7 +86,7 @@ pub struct LastDrillLine {
     pub kind: String,
     pub status: String,
     pub at: Timestamp,
-    pub age_s: u64,
+    pub age_s: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rto_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,15 +99,16 @@ pub struct RetentionLine {
     pub rules: KeepRules,
 }
 
-fn age(then: Timestamp, now: Timestamp) -> u64 {
-    now.duration_since(then).as_secs().max(0) as u64
+fn age(then: Timestamp, now: Timestamp) -> i64 {
+    drydock_domain::clock::age_s(then, now)
 }
 
 pub fn status(config: &Config, events: Arc<dyn EventSink>) -> Result<StatusReport, EngineError> {
-    let now = Timestamp::now();
+    let now = drydock_domain::clock::now();
     let state = StateDb::open(&config.stack.state_dir)?;
     let (catalog, repository_problem) = if config.repository.path.join("config").exists() {
-        match repo::open_repository(config, false).and_then(|r| Catalog::load(&r, events.as_ref()))
+        match repo::open_repository(config, false)
+            .and_then(|r| Catalog::load(&r, &config.stack.name, events.as_ref()))
         {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e.to_string())),
@@ -169,6 +178,14 @@ pub fn status(config: &Config, events: Arc<dyn EventSink>) -> Result<StatusRepor
                         kind: d.kind(),
                         priority: d.priority(),
                         rpo_s: last_backup.as_ref().map(|b| b.age_s),
+                        clock_problem: last_backup.as_ref().filter(|b| b.age_s < 0).map(|b| {
+                            format!(
+                                "the newest backup {} is dated {}, {} after now ({now}): the clock is wrong now or was when it was taken, so the age and RPO cannot be trusted and the RPO may be breached; fix the clock (`timedatectl`, NTP) and run `drydock backup`",
+                                b.id,
+                                b.at,
+                                drydock_domain::clock::human(b.age_s.unsigned_abs())
+                            )
+                        }),
                         rpo_target_s: config.drill.targets_for(d.priority()).1.as_secs(),
                         last_backup,
                         last_drill: drill.map(|x| LastDrillLine {

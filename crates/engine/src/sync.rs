@@ -94,7 +94,7 @@ pub fn sync(
         });
     }
     warnings.extend(lock.removed_stale().iter().cloned());
-    let catalog = Catalog::load(&local, events.as_ref())?;
+    let catalog = Catalog::load(&local, &config.stack.name, events.as_ref())?;
     let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
@@ -180,7 +180,8 @@ fn sync_one_remote(
         }
         report.warnings.extend(lock.removed_stale().iter().cloned());
         held = Some(lock);
-        let mut there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+        let mut there =
+            Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
         // What a copy lost (a repair removed it, a snapshot file vanished) comes back
         // from the other one, both ways.
         let filled = repair::refill(
@@ -196,7 +197,7 @@ fn sync_one_remote(
                 "filled in what this copy had lost, from the local copy: {}",
                 filled.join(", ")
             ));
-            there = Catalog::load(&dest, events).map_err(|e| e.to_string())?;
+            there = Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
         }
         let filled = repair::refill(
             (&dest, &there),

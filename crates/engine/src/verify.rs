@@ -94,7 +94,9 @@ pub fn verify_repository(
     for name in &names {
         let opened = copies::open_existing(config, name);
         let result = match opened {
-            Ok(repository) => verify_copy(name, &repository, opts, &state, events.as_ref())?,
+            Ok(repository) => {
+                verify_copy(config, name, &repository, opts, &state, events.as_ref())?
+            }
             Err(e) => CopyVerify {
                 name: name.clone(),
                 location: copies::location_of(config, name),
@@ -128,6 +130,7 @@ pub fn verify_repository(
 }
 
 fn verify_copy(
+    config: &Config,
     name: &str,
     repository: &Repository,
     opts: &VerifyOptions<'_>,
@@ -154,7 +157,7 @@ fn verify_copy(
     let check = repository
         .check_with(opts.read_data)
         .map_err(storage_err(repository))?;
-    let catalog = Catalog::load(repository, events)?;
+    let catalog = Catalog::load(repository, &config.stack.name, events)?;
     let selected: Vec<&Manifest> = catalog
         .manifests
         .iter()
@@ -468,7 +471,7 @@ pub fn verify_live(
 ) -> Result<LiveReport, EngineError> {
     let planned = plan::plan(config, selection)?;
     let repository = repo::open_repository(config, false)?;
-    let manifests = repo::load_manifests(&repository, events.as_ref())?;
+    let manifests = repo::load_manifests(&repository, &config.stack.name, events.as_ref())?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let mut sources = Vec::new();
     for p in planned {

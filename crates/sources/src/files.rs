@@ -239,7 +239,7 @@ impl DataSource for Files {
         let root = self.existing_dir()?;
         self.excludes(&root)?;
         // A tree is read over a span of time; its start is the conservative point.
-        let started = jiff::Timestamp::now();
+        let started = drydock_domain::clock::now();
         // The top directory as the backup starts (the repository keeps no node for it).
         let top = tree::top_dir_parts(&root)
             .map_err(|e| SourceError::io(&loc, "reading the directory's own metadata", e))?;

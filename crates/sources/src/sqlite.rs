@@ -202,7 +202,7 @@ impl DataSource for Sqlite {
                     _ => std::thread::sleep(Duration::from_millis(50)),
                 }
             }
-            let at = jiff::Timestamp::now();
+            let at = drydock_domain::clock::now();
             drop(backup);
             dst.close()
                 .map_err(|(_, e)| SourceError::query(&loc, "closing the copy", e))?;
