@@ -28,6 +28,14 @@
 //! (SHA-256 over the sorted `SHOW CREATE TABLE` texts without `AUTO_INCREMENT=N`,
 //! triggers, routines and events).
 //!
+//! The stored dump proves the data: the stream stored is teed into
+//! [`crate::proof::SqlDumpChecker`] on another thread as it is stored; the backup fails
+//! with [`SourceError::IncompleteDump`] unless the stream ends with the `-- Dump
+//! completed` trailer (drydock's `--skip-dump-date` only drops its date) with nothing
+//! after it, and holds a `CREATE TABLE` and exactly the fingerprint's row count (INSERT
+//! tuples) for every table of the fingerprint. The tools come from the source's
+//! `bin_dir` when set, else PATH.
+//!
 //! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server with
 //! the live database's character set and collation (the user needs ALL on
 //! `\_drydock\_sandbox\_%`), dropped when the sandbox is dropped. The canary is row 1

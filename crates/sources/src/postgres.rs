@@ -20,6 +20,16 @@
 //! triggers, functions, sequences and enums). Objects that belong to extensions are left
 //! out: their extension recreates them.
 //!
+//! The stored archive proves the data: the bytes stored are teed into
+//! [`crate::proof::read_pg_archive`] on another thread as they are stored, which reads
+//! the custom format itself (rather than through `pg_restore --file=-`, which stops
+//! reading at the last block it needs and so cannot see garbage after it, and would cost
+//! a process per backup, inside the container with `exec = true`); the backup fails with
+//! [`SourceError::IncompleteDump`] unless every `schema.table` part of the fingerprint
+//! has its data block with exactly that many COPY rows, every `seq:` part its `setval`,
+//! every entry with data its block, and nothing follows the last block. The tools come
+//! from the source's `bin_dir` when set.
+//!
 //! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server
 //! (`CREATE DATABASE ... OWNER <url user> TEMPLATE template0`, with the live database's
 //! encoding and locale; needs CREATEDB), restored and inspected like any target and
