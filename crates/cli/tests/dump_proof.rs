@@ -3,7 +3,8 @@
 //! `pg_dump` / `mariadb-dump` that cut the output at 10, 50 and 90 % of its real size,
 //! drop one table's data, or append garbage after a complete dump; each must fail the
 //! critical source (exit 2), name the tool and what is missing, and record nothing, while
-//! the real tool through the same wrappers passes.
+//! the real tool through the same wrappers passes. Also: a drill whose own backup does
+//! not restore exactly keeps that backup out of `latest`.
 
 mod common;
 
@@ -57,7 +58,10 @@ fn backup_count(stack: &Stack) -> usize {
 fn faults_fail_the_source(stack: &Stack, bin: &Path, tool: &str, dropped: &str) {
     set_mode(bin, "ok");
     let (code, report) = stack.json(&["backup"]);
-    assert_eq!(code, 0, "the real tool through the wrapper passes: {report:#}");
+    assert_eq!(
+        code, 0,
+        "the real tool through the wrapper passes: {report:#}"
+    );
     assert_eq!(backup_count(stack), 1);
     let cases: Vec<(&str, Vec<String>)> = vec![
         ("cut:10", vec!["ends early".into()]),
@@ -65,7 +69,10 @@ fn faults_fail_the_source(stack: &Stack, bin: &Path, tool: &str, dropped: &str) 
         ("cut:90", vec!["ends early".into()]),
         (
             "drop",
-            vec![format!("no data for table {dropped}"), "fingerprint: ".into()],
+            vec![
+                format!("no data for table {dropped}"),
+                "fingerprint: ".into(),
+            ],
         ),
         ("garbage", vec!["garbage after".into()]),
     ];
@@ -189,4 +196,72 @@ fn a_relative_bin_dir_is_refused_at_load() {
         text.contains("bin_dir") && text.contains("not an absolute path"),
         "{text}"
     );
+}
+
+/// A drill whose own backup does not restore exactly marks it, so it never becomes
+/// `latest`. Deterministic fault: the `mariadb` client in `bin_dir` drops the `orders`
+/// INSERTs of the SQL it is fed (the drill's restore into its sandbox), so the sandbox
+/// misses 1200 rows the manifest names; the stored backup itself is complete.
+#[test]
+fn a_drill_whose_backup_does_not_restore_exactly_keeps_it_out_of_latest() {
+    let db = MariaDb::start();
+    db.create_db("shop");
+    db.exec(
+        "shop",
+        "CREATE TABLE orders (id INT PRIMARY KEY, body TEXT); \
+         INSERT INTO orders SELECT seq, REPEAT('x', 30) FROM seq_1_to_1200;",
+    );
+    let bin = tempfile::tempdir().unwrap();
+    let real = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} on PATH"))
+    };
+    std::os::unix::fs::symlink(real("mariadb-dump"), bin.path().join("mariadb-dump")).unwrap();
+    let client = bin.path().join("mariadb");
+    std::fs::write(
+        &client,
+        format!(
+            "#!/bin/sh\nif [ \"$(cat \"$(dirname \"$0\")/mode\")\" = drop ]; then\n  awk '/^INSERT INTO `orders`/{{skip=1}} {{if(!skip)print}} skip && /;$/{{skip=0}}' | exec \"{}\" \"$@\"\nfi\nexec \"{}\" \"$@\"\n",
+            real("mariadb").display(),
+            real("mariadb").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stack = Stack::new(&format!(
+        "[services.mariadb]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"mysql\", name = \"shop\", priority = \"critical\", url = \"{}\", password = \"${{env:TEST_DB_PASSWORD}}\", bin_dir = \"{}\" }}]\n",
+        db.url("shop"),
+        bin.path().display()
+    ))
+    .env("TEST_DB_PASSWORD", db.password());
+    set_mode(bin.path(), "ok");
+    let (code, good) = stack.json(&["backup"]);
+    assert_eq!(code, 0, "{good:#}");
+    let good = good["id"].as_str().unwrap().to_string();
+
+    set_mode(bin.path(), "drop");
+    let (code, drill) = stack.json(&["drill"]);
+    assert_ne!(code, 0, "{drill:#}");
+    let own = drill["backup"]["id"].as_str().unwrap().to_string();
+    assert_ne!(own, good);
+    let source = &drill["sources"][0];
+    assert_eq!(source["status"], "failed", "{drill:#}");
+    assert_eq!(source["backup_id"], own.as_str(), "{drill:#}");
+    assert!(
+        source["differences"].to_string().contains("orders"),
+        "{drill:#}"
+    );
+
+    // The drill's backup is recorded (its dump was complete), but `latest` skips it.
+    set_mode(bin.path(), "ok");
+    let (code, restored) = stack.json(&["restore", "latest", "--all", "--force"]);
+    assert_eq!(code, 0, "{restored:#}");
+    let text = restored.to_string();
+    assert!(text.contains(&good) && !text.contains(&own), "{restored:#}");
+    // Also for the next drill that takes no backup of its own.
+    let (_, again) = stack.json(&["drill", "--use-backup", "latest"]);
+    assert_eq!(again["sources"][0]["backup_id"], good.as_str(), "{again:#}");
+    assert_eq!(again["sources"][0]["status"], "passed", "{again:#}");
 }

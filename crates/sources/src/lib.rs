@@ -15,11 +15,11 @@ use drydock_domain::config::SourceKind;
 use drydock_domain::{EventSink, Fingerprint, SourceRecord};
 
 mod common;
-mod proof;
 pub mod files;
 pub mod mysql;
 pub mod postgres;
 pub mod process;
+mod proof;
 pub mod redis;
 pub mod registry;
 pub mod sqlite;

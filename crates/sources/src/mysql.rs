@@ -656,9 +656,8 @@ impl DataSource for Mysql {
                     tracing::debug!(location = %loc, held_ms = locked_at.elapsed().as_millis() as u64, "global read lock released");
                 }
                 // The bytes stored are read once more, as they pass, by the dump check.
-                let (reader, checked) = proof::tee(
-                    Box::new(Cursor::new(head).chain(stdout)),
-                    |mut input| {
+                let (reader, checked) =
+                    proof::tee(Box::new(Cursor::new(head).chain(stdout)), |mut input| {
                         let mut checker = proof::SqlDumpChecker::default();
                         let mut buf = vec![0u8; 1 << 16];
                         loop {
@@ -668,8 +667,7 @@ impl DataSource for Mysql {
                             }
                         }
                         checker.finish()
-                    },
-                );
+                    });
                 let stored = store
                     .put_stream(reader, ".sql")
                     .map_err(|e| SourceError::store(&loc, e))?;

@@ -405,7 +405,9 @@ fn read_chunks<R: Read>(
                     let status = inflate
                         .decompress(input, &mut out, flate2::FlushDecompress::None)
                         .map_err(|e| {
-                            format!("its archive is garbled (bad compressed data inside {inside}: {e})")
+                            format!(
+                                "its archive is garbled (bad compressed data inside {inside}: {e})"
+                            )
                         })?;
                     let used = (inflate.total_in() - before_in) as usize;
                     let made = (inflate.total_out() - before_out) as usize;
@@ -683,4 +685,3 @@ mod tests {
         assert!(sql(&[&blank]).is_ok());
     }
 }
-
