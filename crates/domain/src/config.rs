@@ -441,6 +441,11 @@ pub struct PostgresSource {
     /// a restore would lose it.
     #[serde(default)]
     pub exclude_tables: Vec<String>,
+    /// The folder the dump and restore tools are taken from (`/usr/pgsql-16/bin` on
+    /// RHEL-style layouts), instead of finding them; with `exec = true`, a folder inside
+    /// the container. Absolute.
+    #[serde(default)]
+    pub bin_dir: Option<std::path::PathBuf>,
     /// Run the dump and restore tools inside the service's container (`docker` or
     /// `compose` runtime) through the exec API, so their version matches the server's.
     #[serde(default)]
@@ -460,6 +465,11 @@ pub struct MysqlSource {
     pub url: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// The folder the dump and restore tools are taken from (`/usr/pgsql-16/bin` on
+    /// RHEL-style layouts), instead of finding them; with `exec = true`, a folder inside
+    /// the container. Absolute.
+    #[serde(default)]
+    pub bin_dir: Option<std::path::PathBuf>,
     /// Run the dump and restore tools inside the service's container (`docker` or
     /// `compose` runtime) through the exec API, so their version matches the server's.
     #[serde(default)]
@@ -1003,6 +1013,17 @@ impl Config {
                             );
                         }
                     }
+                }
+                let bin_dir = match source {
+                    SourceConfig::Postgres(pg) => pg.bin_dir.as_ref(),
+                    SourceConfig::Mysql(my) => my.bin_dir.as_ref(),
+                    _ => None,
+                };
+                if let Some(dir) = bin_dir.filter(|d| !d.is_absolute()) {
+                    c.push(
+                        &at.key("bin_dir"),
+                        format!("`{}` is not an absolute path; name the folder holding the tools, e.g. \"/usr/pgsql-16/bin\"", dir.display()),
+                    );
                 }
                 if let SourceConfig::Postgres(pg) = source {
                     for (j, table) in pg.exclude_tables.iter_mut().enumerate() {

@@ -298,6 +298,7 @@ fn sandbox_drill(
     let rto_target = config.drill.rto_target;
     let rpo_target = config.drill.rpo_target;
     let stack_clock = Instant::now();
+    let failed_drills = crate::restore::failed_drills(config);
     let mut results = Vec::new();
     // Sources restore in priority order; those of one priority, being independent
     // (each into its own sandbox), at the same time. The stack's RTO is the whole span.
@@ -335,8 +336,13 @@ fn sandbox_drill(
             r.error = Some(format!("could not write the canary: {e}"));
             return r;
         }
-        let Some((manifest, record)) = find_record(&manifests, &which, p.service, p.source.name())
-        else {
+        let Some((manifest, record)) = find_record(
+            &manifests,
+            &which,
+            p.service,
+            p.source.name(),
+            &failed_drills,
+        ) else {
             r.error = Some(match &which {
                 BackupRef::Id(id) if backup_report.is_some() => {
                     let why = backup_report
@@ -533,6 +539,44 @@ fn sandbox_drill(
                 .collect()
         });
         results.extend(drilled);
+    }
+    // The drill's own backup of a source that did not restore exactly (the restore
+    // failed, or what it restored differs from the manifest) is not a backup to restore
+    // from: it is kept out of `latest` for good (`restore ID` can still name it).
+    if let Some(own) = &backup_report {
+        let bad: Vec<&DrilledSource> = results
+            .iter()
+            .filter(|r| {
+                r.status == DrillStatus::Failed
+                    && r.backup_id.as_deref() == Some(own.id.as_str())
+                    && (r.sandbox.is_some() && (r.error.is_some() || !r.fingerprint_matched))
+            })
+            .collect();
+        if !bad.is_empty() {
+            match drydock_state::StateDb::open(&config.stack.state_dir) {
+                Ok(state) => {
+                    for r in bad {
+                        let why = r.error.clone().unwrap_or_else(|| r.differences.join("; "));
+                        let key = crate::restore::failed_drill_key(&own.id, &r.service, &r.source);
+                        if let Err(e) = state.record_suspect(
+                            crate::restore::FAILED_DRILL_COPY,
+                            crate::restore::FAILED_DRILL,
+                            &key,
+                            &why,
+                        ) {
+                            tracing::warn!("could not mark backup {key} as failed: {e}");
+                        }
+                        events.emit(Event::Warning {
+                            message: format!(
+                                "{}/{}: backup {} failed its drill and is never taken as `latest`: {why}",
+                                r.service, r.source, own.id
+                            ),
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("could not mark the drill's failed backup: {e}"),
+            }
+        }
     }
     let rto_ms = ms(stack_clock.elapsed());
     let rpo_ms = results.iter().filter_map(|r| r.rpo_ms).max();

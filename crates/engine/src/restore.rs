@@ -244,6 +244,7 @@ impl<'c> CopySet<'c> {
             BackupRef::Id(id) => Some(id.clone()),
             BackupRef::Latest => None,
         };
+        let refused = failed_drills(self.config);
         for i in start..self.names.len() {
             let name = self.names[i].clone();
             let Ok(opened) = self.get(i, events) else {
@@ -254,7 +255,8 @@ impl<'c> CopySet<'c> {
                 None => BackupRef::Latest,
             };
             let manifests = opened.catalog.plain_manifests();
-            let Some((m, record)) = find_record(&manifests, &which_here, service, source) else {
+            let Some((m, record)) = find_record(&manifests, &which_here, service, source, &refused)
+            else {
                 // A backup named by id whose record of this source retention removed:
                 // say so (removed on purpose, not damaged), so the restore counts it as
                 // not restored instead of skipping it quietly.
@@ -588,6 +590,7 @@ pub(crate) fn find_record<'m>(
     which: &BackupRef,
     service: &str,
     source: &str,
+    failed_drills: &std::collections::BTreeSet<String>,
 ) -> Option<(&'m Manifest, &'m SourceRecord)> {
     let good = |m: &'m Manifest| {
         m.source(service, source)
@@ -595,12 +598,35 @@ pub(crate) fn find_record<'m>(
             .map(|r| (m, r))
     };
     match which {
-        BackupRef::Latest => manifests.iter().rev().find_map(good),
+        // A backup whose own drill could not restore it exactly is never `latest`.
+        BackupRef::Latest => manifests
+            .iter()
+            .rev()
+            .filter(|m| !failed_drills.contains(&failed_drill_key(m.id.as_str(), service, source)))
+            .find_map(good),
         BackupRef::Id(id) => manifests
             .iter()
             .find(|m| m.id.as_str() == id)
             .and_then(good),
     }
+}
+
+/// The suspect kind under which a backup's source that failed its own drill is kept
+/// (copy [`FAILED_DRILL_COPY`], id [`failed_drill_key`]).
+pub(crate) const FAILED_DRILL: &str = "failed-drill";
+/// Any copy: the stored bytes are the same in every copy.
+pub(crate) const FAILED_DRILL_COPY: &str = "*";
+
+pub(crate) fn failed_drill_key(backup_id: &str, service: &str, source: &str) -> String {
+    format!("{backup_id}/{service}/{source}")
+}
+
+/// The backups' sources that failed the drill that took them (never `latest`).
+pub(crate) fn failed_drills(config: &Config) -> std::collections::BTreeSet<String> {
+    drydock_state::StateDb::open(&config.stack.state_dir)
+        .and_then(|s| s.suspects(FAILED_DRILL_COPY, FAILED_DRILL))
+        .map(|v| v.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// Restores and verifies one source from one copy; also says whether reading the copy

@@ -19,6 +19,7 @@ pub mod files;
 pub mod mysql;
 pub mod postgres;
 pub mod process;
+mod proof;
 pub mod redis;
 pub mod registry;
 mod scratch;
@@ -202,6 +203,14 @@ pub enum SourceError {
     /// The source is not in a state drydock can work with.
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
+    /// A dump tool exited 0, but the stream it wrote (the one that was stored) does not
+    /// hold the snapshot's data; `problem` says what is missing or wrong.
+    #[error("{location}: {tool} exited 0 but {problem}; this source's backup is not kept. Fix: check the {tool} drydock runs (the source's `bin_dir`, else PATH) and what could cut its output short (disk, pipes, wrappers), then back up again")]
+    IncompleteDump {
+        tool: String,
+        location: String,
+        problem: String,
+    },
     /// A required program is missing.
     #[error("`{program}` not found: {fix}")]
     MissingTool { program: String, fix: String },

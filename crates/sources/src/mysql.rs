@@ -39,6 +39,14 @@
 //! (SHA-256 over the sorted `SHOW CREATE TABLE` texts without `AUTO_INCREMENT=N`,
 //! triggers, routines and events).
 //!
+//! The stored dump proves the data: the stream stored is teed into
+//! [`crate::proof::SqlDumpChecker`] on another thread as it is stored; the backup fails
+//! with [`SourceError::IncompleteDump`] unless the stream ends with the `-- Dump
+//! completed` trailer (drydock's `--skip-dump-date` only drops its date) with nothing
+//! after it, and holds a `CREATE TABLE` and exactly the fingerprint's row count (INSERT
+//! tuples) for every table of the fingerprint. The tools come from the source's
+//! `bin_dir` when set, else PATH.
+//!
 //! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server with
 //! the live database's character set and collation (the user needs ALL on
 //! `\_drydock\_sandbox\_%`), dropped when the sandbox is dropped. The canary is row 1
@@ -60,6 +68,7 @@ use crate::common::{
     tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, Tool};
+use crate::proof;
 use crate::testdata::{
     self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
 };
@@ -245,9 +254,21 @@ impl Mysql {
     /// The client tool: on this host the first of `names` found, inside the container
     /// the first (it came with the server).
     fn tool(&self, names: &[&str]) -> Result<PathBuf, SourceError> {
-        match self.inside {
-            Some(_) => Ok(PathBuf::from(names[0])),
-            None => find_tool(names),
+        match (&self.config.bin_dir, &self.inside) {
+            (Some(dir), Some(_)) => Ok(dir.join(names[0])),
+            (Some(dir), None) => names
+                .iter()
+                .map(|n| dir.join(n))
+                .find(|p| p.is_file())
+                .ok_or_else(|| SourceError::MissingTool {
+                    program: dir.join(names[0]).display().to_string(),
+                    fix: format!(
+                        "install the client tools there, or fix the source's `bin_dir` (now \"{}\")",
+                        dir.display()
+                    ),
+                }),
+            (None, Some(_)) => Ok(PathBuf::from(names[0])),
+            (None, None) => find_tool(names),
         }
     }
 
@@ -942,16 +963,44 @@ impl DataSource for Mysql {
                         .map_err(|e| self.query_error("releasing the global read lock", &e))?;
                     tracing::debug!(location = %loc, held_ms = locked_at.elapsed().as_millis() as u64, "global read lock released");
                 }
-                store
-                    .put_stream(Box::new(Cursor::new(head).chain(stdout)), ".sql")
-                    .map_err(|e| SourceError::store(&loc, e))
+                // The bytes stored are read once more, as they pass, by the dump check.
+                let (reader, checked) =
+                    proof::tee(Box::new(Cursor::new(head).chain(stdout)), |mut input| {
+                        let mut checker = proof::SqlDumpChecker::default();
+                        let mut buf = vec![0u8; 1 << 16];
+                        loop {
+                            match input.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => checker.feed(&buf[..n]),
+                            }
+                        }
+                        checker.finish()
+                    });
+                let stored = store
+                    .put_stream(reader, ".sql")
+                    .map_err(|e| SourceError::store(&loc, e))?;
+                Ok((stored, checked))
             },
         );
         drop(lock);
         drop(options);
         let inspection = inspection?;
-        let stored = stored?;
+        let (stored, checked) = stored?;
         tool.finish()?;
+        let dumped = checked
+            .join()
+            .unwrap_or_else(|_| Err("its dump could not be checked (the check panicked)".into()))
+            .and_then(|dumped| prove_dump(&dumped, &inspection.fingerprint))
+            .map_err(|problem| SourceError::IncompleteDump {
+                tool: dump
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                location: loc.clone(),
+                problem,
+            });
+        dumped?;
         snap.query_drop("COMMIT")
             .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
         Ok(BackupOutcome {
@@ -1301,6 +1350,34 @@ fn find_tool(names: &[&str]) -> Result<PathBuf, SourceError> {
             }
         ),
     })
+}
+
+/// Checks that `dumped` (what the stored SQL holds) creates every table of the
+/// snapshot's fingerprint and inserts exactly its rows.
+fn prove_dump(dumped: &proof::SqlDump, fingerprint: &Fingerprint) -> Result<(), String> {
+    for (name, part) in &fingerprint.parts {
+        if name == "schema:ddl" {
+            continue;
+        }
+        if !dumped.created.contains(name) {
+            return Err(format!("its dump has no CREATE TABLE for table `{name}`"));
+        }
+        let rows = dumped.rows.get(name).copied().unwrap_or(0);
+        if rows != part.count {
+            return Err(if rows == 0 {
+                format!(
+                    "its dump has no data for table `{name}` (fingerprint: {} rows)",
+                    part.count
+                )
+            } else {
+                format!(
+                    "its dump holds {rows} rows of table `{name}` (fingerprint: {} rows)",
+                    part.count
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether a dump tool is MySQL's own `mysqldump` (it takes `--set-gtid-purged`).

@@ -29,6 +29,16 @@
 //! triggers, functions, sequences and enums). Objects that belong to extensions are left
 //! out: their extension recreates them.
 //!
+//! The stored archive proves the data: the bytes stored are teed into
+//! [`crate::proof::read_pg_archive`] on another thread as they are stored, which reads
+//! the custom format itself (rather than through `pg_restore --file=-`, which stops
+//! reading at the last block it needs and so cannot see garbage after it, and would cost
+//! a process per backup, inside the container with `exec = true`); the backup fails with
+//! [`SourceError::IncompleteDump`] unless every `schema.table` part of the fingerprint
+//! has its data block with exactly that many COPY rows, every `seq:` part its `setval`,
+//! every entry with data its block, and nothing follows the last block. The tools come
+//! from the source's `bin_dir` when set.
+//!
 //! Drills: a sandbox is a `_drydock_sandbox_XXXXXXXX` database on the same server
 //! (`CREATE DATABASE ... OWNER <url user> TEMPLATE template0`, with the live database's
 //! encoding and locale; needs CREATEDB), restored and inspected like any target and
@@ -51,6 +61,7 @@ use crate::common::{
     tool_spec, url_with_db, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::{redact, Tool};
+use crate::proof;
 use crate::testdata::{
     self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
 };
@@ -436,9 +447,21 @@ impl Postgres {
     /// The tool to run: on this host the one matching the server's version, inside the
     /// container the one on its PATH (it came with the server).
     fn program(&self, name: &str, server_major: u32) -> Result<PathBuf, SourceError> {
-        match self.inside {
-            Some(_) => Ok(PathBuf::from(name)),
-            None => pg_program(name, server_major),
+        match (&self.config.bin_dir, &self.inside) {
+            (Some(dir), Some(_)) => Ok(dir.join(name)),
+            (Some(dir), None) => {
+                let p = dir.join(name);
+                if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err(SourceError::MissingTool {
+                        program: p.display().to_string(),
+                        fix: format!("install the PostgreSQL client tools there, or fix the source's `bin_dir` (now \"{}\")", dir.display()),
+                    })
+                }
+            }
+            (None, Some(_)) => Ok(PathBuf::from(name)),
+            (None, None) => pg_program(name, server_major),
         }
     }
 
@@ -927,10 +950,14 @@ impl DataSource for Postgres {
         args.extend(self.connection_args(t, &t.db));
         let mut tool = self.spawn_tool(&pg_dump, &args, false, true)?;
         let prefix = Arc::new(Mutex::new(Vec::new()));
-        let reader = PrefixTee {
-            inner: tool.take_stdout(),
-            prefix: Arc::clone(&prefix),
-        };
+        // The bytes stored are read once more, as they pass, by the archive check.
+        let (reader, archive) = proof::tee(
+            Box::new(PrefixTee {
+                inner: tool.take_stdout(),
+                prefix: Arc::clone(&prefix),
+            }),
+            proof::read_pg_archive,
+        );
 
         // The dump streams into the store on this thread; the fingerprint is computed
         // in the same transaction on another, at the same time.
@@ -938,11 +965,17 @@ impl DataSource for Postgres {
             &mut tool,
             &loc,
             || self.fingerprint(&mut client),
-            || store.put_stream(Box::new(reader), ".pgdump"),
+            || store.put_stream(reader, ".pgdump"),
         );
         let mut inspection = inspection?;
         let stored = stored.map_err(|e| SourceError::store(&loc, e))?;
         tool.finish()?;
+        let archive = archive
+            .join()
+            .unwrap_or_else(|_| Err("its archive could not be checked (the check panicked)".into()))
+            .map_err(|problem| incomplete(&pg_dump, &loc, problem))?;
+        prove_archive(&archive, &inspection.fingerprint)
+            .map_err(|problem| incomplete(&pg_dump, &loc, problem))?;
 
         let prefix = std::mem::take(&mut *prefix.lock().unwrap());
         if let Some(dumped) = self.dumped_sequences(&mut client, &prefix, ctx.scratch, major)? {
@@ -1275,6 +1308,53 @@ impl<R: Read> Read for PrefixTee<R> {
         prefix.extend_from_slice(&buf[..room]);
         Ok(n)
     }
+}
+
+/// The error for a dump tool that exited 0 with an archive that does not prove the data.
+fn incomplete(program: &Path, location: &str, problem: String) -> SourceError {
+    SourceError::IncompleteDump {
+        tool: program
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        location: location.to_string(),
+        problem,
+    }
+}
+
+/// Checks that `archive` (what the stored bytes hold) has every table of the snapshot's
+/// fingerprint with exactly its row count, and a value for every sequence.
+fn prove_archive(archive: &proof::PgArchive, fingerprint: &Fingerprint) -> Result<(), String> {
+    for (name, part) in &fingerprint.parts {
+        if name == "schema:ddl" {
+            continue;
+        }
+        if let Some(seq) = name.strip_prefix("seq:") {
+            if !archive.sequences.contains(seq) {
+                return Err(format!(
+                    "its archive has no value (setval) for sequence {seq}"
+                ));
+            }
+            continue;
+        }
+        match archive.tables.get(name) {
+            None => {
+                return Err(format!(
+                    "its archive has no data for table {name} (fingerprint: {} rows)",
+                    part.count
+                ))
+            }
+            Some(&rows) if rows != part.count => {
+                return Err(format!(
+                    "its archive holds {rows} rows of table {name} (fingerprint: {} rows)",
+                    part.count
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Runs a tool to completion and returns its stdout.

@@ -29,6 +29,7 @@ fn source_with(url: String, password: Option<&str>) -> Mysql {
         priority: Priority::Critical,
         url,
         password: password.map(|p| Secret::from_env_value("MYSQL_PASSWORD", p)),
+        bin_dir: None,
         exec: false,
         exec_in: None,
     })

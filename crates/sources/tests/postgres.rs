@@ -29,6 +29,7 @@ fn source_with(url: String, password: Option<&str>) -> Postgres {
         url,
         password: password.map(|p| Secret::from_env_value("PGPASSWORD", p)),
         exclude_tables: vec![],
+        bin_dir: None,
         exec: false,
         exec_in: None,
     })
