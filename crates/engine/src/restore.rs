@@ -220,7 +220,8 @@ impl<'c> CopySet<'c> {
                 message: format!("copy `{name}`: {why}"),
             });
         }
-        let catalog = Catalog::load(&repo, &self.config.stack.name, events).map_err(|e| e.to_string())?;
+        let catalog =
+            Catalog::load(&repo, &self.config.stack.name, events).map_err(|e| e.to_string())?;
         Ok(Opened {
             repo,
             catalog,

@@ -587,6 +587,29 @@ pub(crate) fn read_through(
     }
 }
 
+/// Restores the backup into `scratch`, a place beside the live data, and proves it
+/// against `record`: what lets a restore change live data only for a copy already
+/// verified. Every error goes through `unchanged`, which says the live data was not
+/// changed.
+pub(crate) fn restore_and_prove(
+    scratch: &dyn DataSource,
+    fetch: &dyn Fetch,
+    record: &SourceRecord,
+    ctx: &crate::SourceContext<'_>,
+    unchanged: &dyn Fn(SourceError) -> SourceError,
+) -> Result<(), SourceError> {
+    scratch.restore(fetch, record, ctx).map_err(unchanged)?;
+    let inspection = scratch.inspect(ctx).map_err(unchanged)?;
+    let (differences, _) = crate::compare_with_record(record, &inspection);
+    if !differences.is_empty() {
+        return Err(unchanged(SourceError::invalid(
+            &scratch.location(),
+            format!("it does not match the backup: {}", differences.join("; ")),
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

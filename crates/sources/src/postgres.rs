@@ -750,18 +750,7 @@ impl Postgres {
                 scratch.name()
             ),
         });
-        scratch
-            .target()
-            .restore(fetch, record, ctx)
-            .map_err(unchanged)?;
-        let inspection = scratch.target().inspect(ctx).map_err(unchanged)?;
-        let (differences, _) = crate::compare_with_record(record, &inspection);
-        if !differences.is_empty() {
-            return Err(unchanged(SourceError::invalid(
-                &loc,
-                format!("it does not match the backup: {}", differences.join("; ")),
-            )));
-        }
+        common::restore_and_prove(scratch.target(), fetch, record, ctx, &unchanged)?;
         ctx.before_replacing_live(&format!(
             "swapping database \"{}\" for the verified copy",
             t.db

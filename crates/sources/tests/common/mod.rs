@@ -354,11 +354,15 @@ pub fn sandbox_db_name(describe: &str, host_port: &str) -> String {
     let suffix = name
         .strip_prefix("_drydock_sandbox_")
         .unwrap_or_else(|| panic!("sandbox name {name}"));
+    // `HOST_PID_RANDOM`: who made it (so a killed run's leftovers can be told), then
+    // 8 random characters.
+    let fields: Vec<&str> = suffix.split('_').collect();
     assert!(
-        suffix.len() == 8
+        fields.len() == 3
+            && fields[2].len() == 8
             && suffix
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "sandbox name {name}"
     );
     name.to_string()
