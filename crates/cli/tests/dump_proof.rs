@@ -3,7 +3,9 @@
 //! `pg_dump` / `mariadb-dump` that cut the output at 10, 50 and 90 % of its real size,
 //! drop one table's data, or append garbage after a complete dump; each must fail the
 //! critical source (exit 2), name the tool and what is missing, and record nothing, while
-//! the real tool through the same wrappers passes. Also: a drill whose own backup does
+//! the real tool through the same wrappers passes. Cuts at random points follow (more
+//! in full mode): each engine's cases are a torture scenario with its row in
+//! RELIABILITY.md. Also: a drill whose own backup does
 //! not restore exactly keeps that backup out of `latest`.
 
 mod common;
@@ -11,9 +13,11 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use common::torture::{runs, Failure, Tally};
 use common::Stack;
 use drydock_testkit::mariadb::MariaDb;
 use drydock_testkit::postgres::PgServer;
+use rand::Rng;
 
 /// A wrapper `name` in `bin` around `real`, whose behaviour is the word in `bin/mode`:
 /// `ok`, `cut:PERCENT`, `drop` (runs the real tool with `drop_args` after its first
@@ -53,9 +57,19 @@ fn backup_count(stack: &Stack) -> usize {
     list["backups"].as_array().unwrap().len()
 }
 
-/// Runs every fault through `bin`'s wrappers: each fails the run with an error naming
-/// `tool` and the expected problem, and nothing new is recorded.
-fn faults_fail_the_source(stack: &Stack, bin: &Path, tool: &str, dropped: &str) {
+/// Runs every fault through `bin`'s wrappers as one torture scenario: the fixed cases
+/// plus cuts at random points (more in full mode); each must fail the run with an error
+/// naming `tool` and the expected problem, and record nothing new. A lying dump recorded
+/// as a backup counts as data lost.
+fn faults_fail_the_source(
+    scenario: &str,
+    test: &str,
+    stack: &Stack,
+    bin: &Path,
+    tool: &str,
+    dropped: &str,
+) {
+    let mut tally = Tally::new(scenario, "dump_proof", test);
     set_mode(bin, "ok");
     let (code, report) = stack.json(&["backup"]);
     assert_eq!(
@@ -63,39 +77,49 @@ fn faults_fail_the_source(stack: &Stack, bin: &Path, tool: &str, dropped: &str) 
         "the real tool through the wrapper passes: {report:#}"
     );
     assert_eq!(backup_count(stack), 1);
-    let cases: Vec<(&str, Vec<String>)> = vec![
-        ("cut:10", vec!["ends early".into()]),
-        ("cut:50", vec!["ends early".into()]),
-        ("cut:90", vec!["ends early".into()]),
+    let mut cases: Vec<(String, Vec<String>)> = vec![
+        ("cut:10".into(), vec!["ends early".into()]),
+        ("cut:50".into(), vec!["ends early".into()]),
+        ("cut:90".into(), vec!["ends early".into()]),
         (
-            "drop",
+            "drop".into(),
             vec![
                 format!("no data for table {dropped}"),
                 "fingerprint: ".into(),
             ],
         ),
-        ("garbage", vec!["garbage after".into()]),
+        ("garbage".into(), vec!["garbage after".into()]),
     ];
-    for (mode, expected) in cases {
-        set_mode(bin, mode);
-        let (code, report) = stack.json(&["backup"]);
-        assert_eq!(code, 2, "{mode}: {report:#}");
-        assert_eq!(report["status"], "failed", "{mode}");
-        let error = report["sources"][0]["error"].as_str().unwrap_or_default();
-        assert!(
-            error.contains(&format!("{tool} exited 0 but")),
-            "{mode}: names the tool: {error}"
-        );
-        for e in &expected {
-            assert!(error.contains(e.as_str()), "{mode}: says {e:?}: {error}");
-        }
-        assert!(report["sources"][0].get("snapshot_id").is_none(), "{mode}");
-        assert_eq!(
-            backup_count(stack),
-            1,
-            "{mode}: nothing is recorded as a backup"
-        );
+    for _ in 0..runs(3, 40) {
+        let cut = tally.rng().random_range(1..100);
+        cases.push((format!("cut:{cut}"), vec![format!("{tool} exited 0 but")]));
     }
+    for (mode, expected) in cases {
+        tally.trial(|_| {
+            set_mode(bin, &mode);
+            let (code, report) = stack.json(&["backup"]);
+            if backup_count(stack) != 1 {
+                return Err(Failure::DataLost(format!(
+                    "{mode}: the lying dump was recorded as a backup (exit {code})"
+                )));
+            }
+            let error = report["sources"][0]["error"].as_str().unwrap_or_default();
+            if code != 2 || report["status"] != "failed" {
+                return Err(format!("{mode}: exit {code}, status {}", report["status"]).into());
+            }
+            if !error.contains(&format!("{tool} exited 0 but")) {
+                return Err(format!("{mode}: the error does not name the tool: {error}").into());
+            }
+            if let Some(e) = expected.iter().find(|e| !error.contains(e.as_str())) {
+                return Err(format!("{mode}: the error does not say {e:?}: {error}").into());
+            }
+            if report["sources"][0].get("snapshot_id").is_some() {
+                return Err(format!("{mode}: a snapshot id was reported").into());
+            }
+            Ok(())
+        });
+    }
+    tally.finish();
     // `restore latest` still finds only the good backup.
     let (_, list) = stack.json(&["backups"]);
     let good = list["backups"][0]["id"].as_str().unwrap().to_string();
@@ -143,7 +167,14 @@ fn postgres_dumps_that_lie_fail_the_source() {
         bin.path().display()
     ))
     .env("TEST_PG_PASSWORD", pg.password());
-    faults_fail_the_source(&stack, bin.path(), "pg_dump", "public.orders");
+    faults_fail_the_source(
+        "dump tools that lie: PostgreSQL",
+        "postgres_dumps_that_lie_fail_the_source",
+        &stack,
+        bin.path(),
+        "pg_dump",
+        "public.orders",
+    );
     let rows = pg.psql("app", "SELECT count(*) FROM orders");
     assert!(rows.contains("1200"), "{rows}");
 }
@@ -179,7 +210,14 @@ fn mariadb_dumps_that_lie_fail_the_source() {
         bin.path().display()
     ))
     .env("TEST_DB_PASSWORD", db.password());
-    faults_fail_the_source(&stack, bin.path(), "mariadb-dump", "`orders`");
+    faults_fail_the_source(
+        "dump tools that lie: MariaDB",
+        "mariadb_dumps_that_lie_fail_the_source",
+        &stack,
+        bin.path(),
+        "mariadb-dump",
+        "`orders`",
+    );
     let rows = db.exec("shop", "SELECT COUNT(*) FROM orders");
     assert!(rows.contains("1200"), "{rows}");
 }
