@@ -147,6 +147,15 @@ fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The warnings of [`recover`] and [`recover_inside`] as the operation's events.
+fn warnings_to<'a>(ctx: &'a SourceContext<'_>) -> impl Fn(String) + 'a {
+    move |message| {
+        ctx.events.emit(Event::Warning {
+            message: format!("{}: {message}", ctx.label),
+        })
+    }
+}
+
 /// Puts right what a killed restore of `target` left beside it (see the module doc).
 /// `location` names the source in errors.
 pub(crate) fn recover(
@@ -154,12 +163,7 @@ pub(crate) fn recover(
     location: &str,
     ctx: &SourceContext<'_>,
 ) -> Result<(), SourceError> {
-    let warn = |message: String| {
-        ctx.events.emit(Event::Warning {
-            message: format!("{}: {message}", ctx.label),
-        })
-    };
-    recover_with(target, location, &warn)
+    recover_with(target, location, &warnings_to(ctx))
 }
 
 /// [`recover`] for [`crate::DataSource::check`], which has no event sink: the warning
@@ -380,12 +384,7 @@ pub(crate) fn recover_inside(
     location: &str,
     ctx: &SourceContext<'_>,
 ) -> Result<(), SourceError> {
-    let warn = |message: String| {
-        ctx.events.emit(Event::Warning {
-            message: format!("{}: {message}", ctx.label),
-        })
-    };
-    recover_inside_with(target, location, &warn)
+    recover_inside_with(target, location, &warnings_to(ctx))
 }
 
 /// [`recover_inside`] with the warning going to the log (for `check`).
