@@ -1,6 +1,6 @@
 //! A failed restore never costs live data, for every engine (PostgreSQL, MariaDB,
-//! Redis, SQLite, files): the backup's stored data is damaged after the backup, the
-//! restore over changed live data fails, and the live data is exactly as it was,
+//! Redis, SQLite, files, a Docker volume): the backup's stored data is damaged after the
+//! backup, the restore over changed live data fails, and the live data is exactly as it was,
 //! judged by tools drydock did not write (`pg_dump`, `mariadb-dump` + `CHECKSUM
 //! TABLE`, Redis `DEBUG DIGEST`, `sqlite3 .dump`, a walk hashing every file). A
 //! successful restore over live data swaps a copy in that was verified beside it
@@ -455,4 +455,28 @@ fn files_failed_restore_keeps_the_live_tree() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("data")]);
+}
+
+#[test]
+fn volume_failed_restore_keeps_the_live_volume() {
+    drydock_testkit::docker::require_docker();
+    let volume = drydock_testkit::docker::Volume::create(
+        &drydock_testkit::docker::unique("safety"),
+        &[("drydock.backup", "critical")],
+    );
+    let root = volume.mountpoint();
+    let noise: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    std::fs::write(root.join("big.bin"), &noise).unwrap();
+    std::fs::write(root.join("a.txt"), "backed up").unwrap();
+    let stack = Stack::new(&format!(
+        "[services.app]\nruntime = {{ kind = \"none\" }}\ndata = [{{ kind = \"volume\", name = \"spool\", volume = \"{}\" }}]\n",
+        volume.name
+    ));
+    failed_restore_leaves_live_data(
+        &stack,
+        || std::fs::write(volume.mountpoint().join("a.txt"), "changed since").unwrap(),
+        || lstat_walk(&volume.mountpoint()),
+    );
 }
