@@ -354,6 +354,15 @@ impl Catalog {
     }
 }
 
+/// Every manifest of `stack` in the repository (its newest revision), oldest first.
+pub fn load_manifests(
+    repo: &Repository,
+    stack: &str,
+    events: &dyn EventSink,
+) -> Result<Vec<Manifest>, EngineError> {
+    Ok(Catalog::load(repo, stack, events)?.plain_manifests())
+}
+
 /// The local repository's catalog, for callers that read only the local copy.
 pub fn local_catalog(
     config: &Config,

@@ -10,30 +10,28 @@
 //! It reports progress through [`drydock_domain::EventSink`] and returns serializable
 //! reports; rendering is the CLI's job.
 
-pub mod backup;
-pub mod certify;
+// The four areas, each a folder; their operations are re-exported here so callers write
+// `drydock_engine::backup` whatever the area.
+pub mod operate;
+pub mod protect;
+pub mod recover;
+pub mod setup;
+
+// What the areas share: containers stopped around a consistent point, the copies
+// (local repository and remotes) and their catalogs, state-database access, errors,
+// report helpers and redaction of secrets in text.
 pub mod containers;
 pub mod copies;
-pub mod demo;
-pub mod destructive;
-pub mod diagnose;
-pub mod drill;
 mod error;
-pub mod heal;
-pub mod health;
-pub mod init;
-pub mod list;
-pub mod populate;
-pub mod prune;
 mod redact;
-mod repair;
 mod repo;
 mod reports;
-pub mod restore;
 mod state;
-pub mod status;
-pub mod sync;
-pub mod verify;
 
 pub use error::EngineError;
+pub use operate::{diagnose, heal, health, status};
+pub(crate) use protect::repair;
+pub use protect::{backup, list, prune, sync, verify};
+pub use recover::{certify, demo, destructive, drill, populate, restore};
 pub use repo::open_repository;
+pub use setup::init;

@@ -94,15 +94,6 @@ pub fn save_manifest(repo: &Repository, manifest: &Manifest) -> Result<String, E
         .map_err(|e| storage_error(repo.location(), e))
 }
 
-/// Every manifest of `stack` in the repository (its newest revision), oldest first.
-pub fn load_manifests(
-    repo: &Repository,
-    stack: &str,
-    events: &dyn EventSink,
-) -> Result<Vec<Manifest>, EngineError> {
-    Ok(crate::copies::Catalog::load(repo, stack, events)?.plain_manifests())
-}
-
 /// Stores one source's data, remembering every snapshot it created so the engine can
 /// discard them all if the source fails after storing.
 pub struct RepoStore<'a> {

@@ -25,39 +25,19 @@ use drydock_runtimes::State;
 use drydock_sources::RestoreMode;
 use drydock_state::{CopyState, StateDb};
 use jiff::Timestamp;
-use serde::Serialize;
 
+use super::report::{
+    ms, new_token, Canary, DrillOptions, DrillReport, DrillStatus, DrilledSource, ServiceOutcome,
+    Step, TestDataCheck,
+};
 use crate::backup;
 use crate::copies::local_catalog;
-use crate::drill::{
-    ms, new_token, Canary, DrillOptions, DrillReport, DrillStatus, DrilledSource, Step,
-    TestDataCheck,
-};
 use crate::health::{self, ServiceStatus};
 use crate::restore::{self, BackupRef, RestoreOptions, RestoreReport, RestoreStatus};
 use crate::{populate, EngineError};
 
 /// How long a restored service may take to pass its health checks.
 const HEALTH_WAIT: Duration = Duration::from_secs(120);
-
-/// What happened to one service, step by step.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceOutcome {
-    pub service: String,
-    pub backup_id: String,
-    /// `recovered` (restored, verified, healthy), `failed` (see `state` and `recover`),
-    /// `not-reached` (an earlier service failed, so this one was left untouched).
-    pub status: &'static str,
-    pub steps: Vec<Step>,
-    /// After a failure: the state the service was left in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// After a failure: what the operator runs to recover.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recover: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<String>,
-}
 
 /// One affected service and the backup records it will be restored from.
 struct Plan<'c> {

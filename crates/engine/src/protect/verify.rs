@@ -471,7 +471,8 @@ pub fn verify_live(
 ) -> Result<LiveReport, EngineError> {
     let planned = plan::plan(config, selection)?;
     let repository = repo::open_repository(config, false)?;
-    let manifests = repo::load_manifests(&repository, &config.stack.name, events.as_ref())?;
+    let manifests =
+        crate::copies::load_manifests(&repository, &config.stack.name, events.as_ref())?;
     let scratch = state::scratch(&config.stack.state_dir)?;
     let mut sources = Vec::new();
     for p in planned {

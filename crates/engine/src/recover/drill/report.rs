@@ -1,0 +1,173 @@
+//! What a drill is asked and what it reports: the options, each source's outcome with
+//! its steps, RTO and RPO against the targets, and (destructive drills) each service's.
+//! Shared by the sandbox and the destructive drill and by `certify`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drydock_domain::config::SourceKind;
+use drydock_domain::Priority;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::backup::BackupReport;
+use crate::restore::BackupRef;
+
+pub struct DrillOptions<'a> {
+    /// Services to drill; empty for every service.
+    pub services: Vec<String>,
+    /// Restore this backup instead of taking a new one (no canary is written then).
+    pub use_backup: Option<BackupRef>,
+    /// Where to write the report: `FILE.json` and `FILE.md` beside each other. Default:
+    /// `state_dir/reports/drill-<time>`.
+    pub report: Option<PathBuf>,
+    /// Stop, wipe, restore in place, start (see `destructive`).
+    pub destructive: bool,
+    /// Destructive: wipe without asking.
+    pub force: bool,
+    /// Destructive: asks the operator to type a confirmation; `None` without a terminal.
+    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillStatus {
+    /// Restored in the sandbox, counts, fingerprint and canary as expected.
+    Passed,
+    /// A verification mismatch, a restore error, a missing canary.
+    Failed,
+    /// No backup to restore, or the sandbox could not be created.
+    CouldNotRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Canary {
+    /// `present`, `missing` (written before the backup but not restored: a failure),
+    /// `not-in-backup` (the live canary was written after the backup's consistent point:
+    /// expected, the RPO covers it), or `none` (no canary to check).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrilledSource {
+    pub service: String,
+    pub source: String,
+    pub kind: SourceKind,
+    pub priority: Priority,
+    pub status: DrillStatus,
+    pub backup_id: Option<String>,
+    pub sandbox: Option<String>,
+    pub canary: Canary,
+    pub differences: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub counts: BTreeMap<String, u64>,
+    pub fingerprint_matched: bool,
+    /// Restore start to verification passed (None when it did not get that far).
+    pub rto_ms: Option<u64>,
+    /// The backup's consistent point to the simulated failure.
+    pub rpo_ms: Option<u64>,
+    /// This source's targets (its priority class's, or `[drill]`'s).
+    pub rto_target_ms: u64,
+    pub rpo_target_ms: u64,
+    pub rto_met: Option<bool>,
+    pub rpo_met: Option<bool>,
+    pub steps: Vec<Step>,
+    /// Destructive drills: the test data `populate` wrote, measured after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_data: Option<TestDataCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The verification query set of a populated source, after the restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestDataCheck {
+    pub matched: bool,
+    pub differences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    /// `sandbox` or `destructive`.
+    pub kind: &'static str,
+    pub stack: String,
+    pub passed: bool,
+    pub targets_met: bool,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// The backup the drill took (absent with `--use-backup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupReport>,
+    /// Whole stack: first restore start to last verification end.
+    pub rto_ms: u64,
+    /// Worst RPO over the sources.
+    pub rpo_ms: Option<u64>,
+    pub rto_target_ms: u64,
+    pub rpo_target_ms: u64,
+    pub sources: Vec<DrilledSource>,
+    /// Destructive drills: what happened to each service (stopped, wiped, restored,
+    /// started, healthy) and, after a failure, the state it is in and how to recover.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceOutcome>,
+    pub report_files: Vec<String>,
+}
+
+impl DrillReport {
+    /// 0 passed, 1 passed but a target missed, 2 failed, 3 could not run.
+    pub fn exit_code(&self) -> i32 {
+        let any = |s: DrillStatus| self.sources.iter().any(|x| x.status == s);
+        if any(DrillStatus::Failed) {
+            2
+        } else if any(DrillStatus::CouldNotRun) {
+            3
+        } else if !self.targets_met {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+pub(crate) fn new_token() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let random: String = (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!(
+        "drill-{}-{random}",
+        Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+    )
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// What happened to one service, step by step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceOutcome {
+    pub service: String,
+    pub backup_id: String,
+    /// `recovered` (restored, verified, healthy), `failed` (see `state` and `recover`),
+    /// `not-reached` (an earlier service failed, so this one was left untouched).
+    pub status: &'static str,
+    pub steps: Vec<Step>,
+    /// After a failure: the state the service was left in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// After a failure: what the operator runs to recover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recover: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
