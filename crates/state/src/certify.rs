@@ -5,9 +5,16 @@ use jiff::Timestamp;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::{StateDb, StateError};
+use crate::db::StateDb;
+use crate::error::StateError;
+use crate::schema::Step;
 
-pub(crate) const SCHEMA: &str = "
+/// Schema step: the certify_steps table, as it was before the schema was versioned
+/// (`IF NOT EXISTS`, so a database made then takes the step as a no-op).
+pub(crate) const CREATE_TABLES: Step = Step {
+    feature: "certify",
+    what: "create the certify_steps table",
+    sql: "
 CREATE TABLE IF NOT EXISTS certify_steps (
     service  TEXT NOT NULL,
     step     INTEGER NOT NULL,
@@ -18,7 +25,8 @@ CREATE TABLE IF NOT EXISTS certify_steps (
     at       TEXT NOT NULL,
     PRIMARY KEY (service, step)
 );
-";
+",
+};
 
 /// One step's last outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

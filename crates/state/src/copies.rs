@@ -11,9 +11,16 @@ use jiff::Timestamp;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::{StateDb, StateError};
+use crate::db::StateDb;
+use crate::error::StateError;
+use crate::schema::Step;
 
-pub(crate) const SCHEMA: &str = "
+/// Schema step: the copy_status table, as it was before the schema was versioned
+/// (`IF NOT EXISTS`, so a database made then takes the step as a no-op).
+pub(crate) const CREATE_TABLES: Step = Step {
+    feature: "copies",
+    what: "create the copy_status table",
+    sql: "
 CREATE TABLE IF NOT EXISTS copy_status (
     copy        TEXT NOT NULL,
     backup_id   TEXT NOT NULL,
@@ -23,7 +30,8 @@ CREATE TABLE IF NOT EXISTS copy_status (
     detail      TEXT,
     PRIMARY KEY (copy, backup_id)
 );
-";
+",
+};
 
 /// What drydock last established about one backup in one copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

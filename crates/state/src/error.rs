@@ -24,10 +24,22 @@ pub enum StateError {
         free: String,
         cause: rusqlite::Error,
     },
-    #[error("state database {}: preparing the {feature} tables failed: {cause}; move the file away if it was written by a newer drydock", path.display())]
-    Schema {
+    /// The database has taken more schema steps than this drydock knows: a newer
+    /// drydock wrote it (or another program set its `user_version`).
+    #[error("state database {}: its schema is at version {found}, but this drydock knows versions up to {known}: it was written by a newer drydock; run that newer drydock (or a newer build of this one), or move the file away to start a new history (the repository keeps every backup)", path.display())]
+    NewerSchema {
         path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    /// A schema step failed; the transaction rolled every step of this open back.
+    #[error("state database {}: upgrading its schema from version {from} failed at step {step} ({feature}: {what}): {cause}; the database was left as it was (at version {from}); free space or fix the file's permissions and run it again, or move the file away to start a new history (the repository keeps every backup)", path.display())]
+    Migration {
+        path: PathBuf,
+        from: i64,
+        step: usize,
         feature: &'static str,
+        what: &'static str,
         cause: rusqlite::Error,
     },
 }
@@ -55,10 +67,34 @@ impl StateError {
         }
     }
 
-    pub(crate) fn schema(path: &Path, feature: &'static str, cause: rusqlite::Error) -> Self {
-        StateError::Schema {
+    pub(crate) fn newer_schema(path: &Path, found: i64, known: i64) -> Self {
+        StateError::NewerSchema {
             path: path.to_path_buf(),
+            found,
+            known,
+        }
+    }
+
+    pub(crate) fn migration(
+        path: &Path,
+        from: i64,
+        step: usize,
+        (feature, what): (&'static str, &'static str),
+        cause: rusqlite::Error,
+    ) -> Self {
+        if let Some(free) = full_file_system(path, &cause) {
+            return StateError::Full {
+                path: path.to_path_buf(),
+                free,
+                cause,
+            };
+        }
+        StateError::Migration {
+            path: path.to_path_buf(),
+            from,
+            step,
             feature,
+            what,
             cause,
         }
     }

@@ -6,9 +6,17 @@
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::{StateDb, StateError};
+use crate::db::StateDb;
+use crate::error::StateError;
+use crate::schema::Step;
 
-pub(crate) const SCHEMA: &str = "
+/// Schema step: the health_runs, health_services, health_checks and heal_attempts
+/// tables, as they were before the schema was versioned (`IF NOT EXISTS`, so a
+/// database made then takes the step as a no-op).
+pub(crate) const CREATE_TABLES: Step = Step {
+    feature: "health",
+    what: "create the health_runs, health_services, health_checks and heal_attempts tables",
+    sql: "
 CREATE TABLE IF NOT EXISTS health_runs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          TEXT    NOT NULL,
@@ -46,7 +54,8 @@ CREATE TABLE IF NOT EXISTS heal_attempts (
     message TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS heal_attempts_by_service ON heal_attempts(service, at_ms);
-";
+",
+};
 
 /// One `heal` attempt, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,54 +4,53 @@
 //!
 //! The database is private: the directory is 0700 and the file 0600 from the moment
 //! they are created (the umask is tightened while creating them, not chmod'ed after).
-//! Each feature keeps its tables in its own module with a `SCHEMA` (idempotent
-//! `CREATE ... IF NOT EXISTS` statements) listed in [`SCHEMAS`]; adding a feature adds
-//! its module and one line there. The state is a convenience: the repository stays the
-//! source of truth for what backups exist.
+//! Each feature keeps its tables in its own module, and its schema steps are listed in
+//! `MIGRATIONS` (lib.rs); adding a feature adds its module and one line there. The
+//! schema is versioned (`PRAGMA user_version`, see the `schema` module): an older
+//! database is upgraded at open, one from a newer drydock is refused. The state is a
+//! convenience: the repository stays the source of truth for what backups exist.
 
 pub mod certify;
 pub mod copies;
+mod db;
 mod error;
 pub mod health;
+#[cfg(test)]
+mod migration_tests;
 pub mod recovery;
+mod schema;
 pub mod suspects;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
+pub use db::StateDb;
 pub use error::StateError;
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 
 /// The file name inside `state_dir`.
 pub const FILE_NAME: &str = "state.db";
 
-/// Every feature's schema, applied in order at open.
-const SCHEMAS: &[(&str, &str)] = &[
-    ("copies", copies::SCHEMA),
-    ("health", health::SCHEMA),
-    ("recovery", recovery::SCHEMA),
-    ("certify", certify::SCHEMA),
-    ("suspects", suspects::SCHEMA),
+/// Every schema step, oldest first: the database's `PRAGMA user_version` is the number
+/// of steps it has taken, and [`StateDb::open`] takes the missing ones. A step that
+/// shipped is never edited, removed or moved; a new table or column is a new step at the
+/// end, in its feature's module.
+const MIGRATIONS: &[schema::Step] = &[
+    // 1-5: the tables from before the schema was versioned.
+    copies::CREATE_TABLES,
+    health::CREATE_TABLES,
+    recovery::CREATE_TABLES,
+    certify::CREATE_TABLES,
+    suspects::CREATE_TABLES,
 ];
 
-/// An open state database.
-pub struct StateDb {
-    conn: rusqlite::Connection,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for StateDb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateDb").field("path", &self.path).finish()
-    }
-}
-
 impl StateDb {
-    /// Opens (creating when missing) `state_dir/state.db`, and `state_dir` itself (0700).
+    /// Opens (creating when missing) `state_dir/state.db`, and `state_dir` itself (0700),
+    /// and brings its schema up to this version's (refusing a database from a newer one).
     pub fn open(state_dir: &Path) -> Result<StateDb, StateError> {
         DirBuilder::new()
             .recursive(true)
@@ -69,28 +68,15 @@ impl StateDb {
             .mode(0o600)
             .open(&path)
             .map_err(|e| StateError::io(&path, "creating the state database", e))?;
-        let conn = rusqlite::Connection::open(&path).map_err(|e| StateError::db(&path, e))?;
+        let mut conn = rusqlite::Connection::open(&path).map_err(|e| StateError::db(&path, e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| StateError::db(&path, e))?;
         // WAL lets `status` read while a backup writes; its -wal/-shm files are created
         // by SQLite with the database file's mode.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| StateError::db(&path, e))?;
-        for (feature, schema) in SCHEMAS {
-            conn.execute_batch(schema)
-                .map_err(|e| StateError::schema(&path, feature, e))?;
-        }
+        schema::migrate(&mut conn, &path, MIGRATIONS)?;
         Ok(StateDb { conn, path })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The connection, for the feature modules of this crate.
-    pub(crate) fn conn(&self) -> &rusqlite::Connection {
-        &self.conn
     }
 }
 

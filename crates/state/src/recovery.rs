@@ -8,9 +8,17 @@ use jiff::Timestamp;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::{StateDb, StateError};
+use crate::db::StateDb;
+use crate::error::StateError;
+use crate::schema::Step;
 
-pub(crate) const SCHEMA: &str = "
+/// Schema step: the drill_runs, drill_sources, pending_restores and test_data
+/// tables, as they were before the schema was versioned (`IF NOT EXISTS`, so a
+/// database made then takes the step as a no-op).
+pub(crate) const CREATE_TABLES: Step = Step {
+    feature: "recovery",
+    what: "create the drill_runs, drill_sources, pending_restores and test_data tables",
+    sql: "
 CREATE TABLE IF NOT EXISTS drill_runs (
     id          INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -47,7 +55,8 @@ CREATE TABLE IF NOT EXISTS test_data (
     written_at  TEXT NOT NULL,
     PRIMARY KEY (service, source)
 );
-";
+",
+};
 
 /// One drill, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

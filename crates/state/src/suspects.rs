@@ -5,9 +5,16 @@
 
 use rusqlite::params;
 
-use crate::{StateDb, StateError};
+use crate::db::StateDb;
+use crate::error::StateError;
+use crate::schema::Step;
 
-pub(crate) const SCHEMA: &str = "
+/// Schema step: the suspect_files table, as it was before the schema was versioned
+/// (`IF NOT EXISTS`, so a database made then takes the step as a no-op).
+pub(crate) const CREATE_TABLES: Step = Step {
+    feature: "suspects",
+    what: "create the suspect_files table",
+    sql: "
 CREATE TABLE IF NOT EXISTS suspect_files (
     copy      TEXT NOT NULL,
     kind      TEXT NOT NULL,
@@ -16,7 +23,8 @@ CREATE TABLE IF NOT EXISTS suspect_files (
     found_at  TEXT NOT NULL,
     PRIMARY KEY (copy, kind, file_id)
 );
-";
+",
+};
 
 impl StateDb {
     /// Remembers that a check found `file_id` (a `kind` file: `pack`) of `copy` damaged.
