@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::db::StateDb;
 use crate::error::StateError;
-use crate::schema::Step;
+use crate::step::SchemaStep;
 
 /// Schema step: the copy_status table, as it was before the schema was versioned
 /// (`IF NOT EXISTS`, so a database made then takes the step as a no-op).
-pub(crate) const CREATE_TABLES: Step = Step {
+pub(crate) const CREATE_TABLES: SchemaStep = SchemaStep {
     feature: "copies",
     what: "create the copy_status table",
     sql: "

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::step::SchemaStep;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state {}: {doing} failed: {cause}; check [stack].state_dir (it must be a directory drydock may write)", path.display())]
@@ -33,13 +35,13 @@ pub enum StateError {
         known: i64,
     },
     /// A schema step failed; the transaction rolled every step of this open back.
-    #[error("state database {}: upgrading its schema from version {from} failed at step {step} ({feature}: {what}): {cause}; the database was left as it was (at version {from}); free space or fix the file's permissions and run it again, or move the file away to start a new history (the repository keeps every backup)", path.display())]
+    #[error("state database {}: upgrading its schema from version {from} failed at step {step} ({}: {}): {cause}; the database was left as it was (at version {from}); free space or fix the file's permissions and run it again, or move the file away to start a new history (the repository keeps every backup)", path.display(), failed.feature, failed.what)]
     Migration {
         path: PathBuf,
         from: i64,
         step: usize,
-        feature: &'static str,
-        what: &'static str,
+        /// The failing step (`feature` and `what` are shown).
+        failed: &'static SchemaStep,
         cause: rusqlite::Error,
     },
 }
@@ -79,7 +81,7 @@ impl StateError {
         path: &Path,
         from: i64,
         step: usize,
-        (feature, what): (&'static str, &'static str),
+        failed: &'static SchemaStep,
         cause: rusqlite::Error,
     ) -> Self {
         if let Some(free) = full_file_system(path, &cause) {
@@ -93,8 +95,7 @@ impl StateError {
             path: path.to_path_buf(),
             from,
             step,
-            feature,
-            what,
+            failed,
             cause,
         }
     }

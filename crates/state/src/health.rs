@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::StateDb;
 use crate::error::StateError;
-use crate::schema::Step;
+use crate::step::SchemaStep;
 
 /// Schema step: the health_runs, health_services, health_checks and heal_attempts
 /// tables, as they were before the schema was versioned (`IF NOT EXISTS`, so a
 /// database made then takes the step as a no-op).
-pub(crate) const CREATE_TABLES: Step = Step {
+pub(crate) const CREATE_TABLES: SchemaStep = SchemaStep {
     feature: "health",
     what: "create the health_runs, health_services, health_checks and heal_attempts tables",
     sql: "

@@ -19,6 +19,7 @@ pub mod health;
 mod migration_tests;
 pub mod recovery;
 mod schema;
+mod step;
 pub mod suspects;
 
 use std::fs::DirBuilder;
@@ -31,6 +32,7 @@ pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
 pub use error::StateError;
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
+pub use step::SchemaStep;
 
 /// The file name inside `state_dir`.
 pub const FILE_NAME: &str = "state.db";
@@ -39,7 +41,7 @@ pub const FILE_NAME: &str = "state.db";
 /// of steps it has taken, and [`StateDb::open`] takes the missing ones. A step that
 /// shipped is never edited, removed or moved; a new table or column is a new step at the
 /// end, in its feature's module.
-const MIGRATIONS: &[schema::Step] = &[
+const MIGRATIONS: &[step::SchemaStep] = &[
     // 1-5: the tables from before the schema was versioned.
     copies::CREATE_TABLES,
     health::CREATE_TABLES,

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::schema::{self, Step};
+use crate::schema;
+use crate::step::SchemaStep;
 use crate::{StateDb, StateError, FILE_NAME, MIGRATIONS};
 
 /// The DDL exactly as drydock ran it before the schema was versioned.
@@ -125,7 +126,7 @@ fn failed_step_leaves_the_database_as_it_was() {
     pre_versioning_database(&state);
     let before = tables(&state);
     let mut steps = MIGRATIONS.to_vec();
-    steps.push(Step {
+    steps.push(SchemaStep {
         feature: "deployments",
         what: "create the deployments table",
         // The table is created, then the batch fails: the table must not stay.
@@ -133,12 +134,13 @@ fn failed_step_leaves_the_database_as_it_was() {
               INSERT INTO no_such_table VALUES (1);",
     });
 
+    let steps: &'static [SchemaStep] = steps.leak();
     let path = state.join(FILE_NAME);
     let mut conn = Connection::open(&path).unwrap();
-    let err = schema::migrate(&mut conn, &path, &steps).unwrap_err();
+    let err = schema::migrate(&mut conn, &path, steps).unwrap_err();
     drop(conn);
     assert!(
-        matches!(err, StateError::Migration { from: 0, step, feature: "deployments", .. } if step == steps.len()),
+        matches!(err, StateError::Migration { from: 0, step, failed, .. } if step == steps.len() && failed.feature == "deployments"),
         "{err:?}"
     );
     let text = err.to_string();

@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use crate::db::StateDb;
 use crate::error::StateError;
-use crate::schema::Step;
+use crate::step::SchemaStep;
 
 /// Schema step: the drill_runs, drill_sources, pending_restores and test_data
 /// tables, as they were before the schema was versioned (`IF NOT EXISTS`, so a
 /// database made then takes the step as a no-op).
-pub(crate) const CREATE_TABLES: Step = Step {
+pub(crate) const CREATE_TABLES: SchemaStep = SchemaStep {
     feature: "recovery",
     what: "create the drill_runs, drill_sources, pending_restores and test_data tables",
     sql: "

@@ -16,25 +16,14 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::StateError;
-
-/// One schema step, owned by its feature's module and listed once in `MIGRATIONS`.
-/// Shipped steps are never edited: a change is a new step.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Step {
-    /// The module that owns the tables (`copies`).
-    pub feature: &'static str,
-    /// What the step does, for error messages (`create the copy_status table`).
-    pub what: &'static str,
-    /// The statements, run as one batch.
-    pub sql: &'static str,
-}
+use crate::step::SchemaStep;
 
 /// Brings the database at `path` up to `steps.len()`: takes the steps it lacks, or
 /// refuses it when it has taken more than `steps` holds.
 pub(crate) fn migrate(
     conn: &mut Connection,
     path: &Path,
-    steps: &[Step],
+    steps: &'static [SchemaStep],
 ) -> Result<(), StateError> {
     let known = i64::try_from(steps.len()).expect("fewer schema steps than i64::MAX");
     // Cheap check first, without the write lock: an up-to-date database (every open
@@ -57,9 +46,8 @@ pub(crate) fn migrate(
     // `found` is within 0..known here.
     let taken = usize::try_from(found).unwrap_or(0);
     for (index, step) in steps.iter().enumerate().skip(taken) {
-        tx.execute_batch(step.sql).map_err(|e| {
-            StateError::migration(path, found, index + 1, (step.feature, step.what), e)
-        })?;
+        tx.execute_batch(step.sql)
+            .map_err(|e| StateError::migration(path, found, index + 1, step, e))?;
     }
     tx.pragma_update(None, "user_version", known)
         .map_err(|e| StateError::db(path, e))?;

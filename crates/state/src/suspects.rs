@@ -7,11 +7,11 @@ use rusqlite::params;
 
 use crate::db::StateDb;
 use crate::error::StateError;
-use crate::schema::Step;
+use crate::step::SchemaStep;
 
 /// Schema step: the suspect_files table, as it was before the schema was versioned
 /// (`IF NOT EXISTS`, so a database made then takes the step as a no-op).
-pub(crate) const CREATE_TABLES: Step = Step {
+pub(crate) const CREATE_TABLES: SchemaStep = SchemaStep {
     feature: "suspects",
     what: "create the suspect_files table",
     sql: "
