@@ -535,15 +535,6 @@ impl Drop for Staged<'_> {
     }
 }
 
-/// Removes from a child's environment every variable a config secret was read from;
-/// the caller then sets the one secret the child needs (`PGPASSWORD`, ...).
-pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    for name in drydock_domain::secret::secret_env_names() {
-        cmd.env_remove(name);
-    }
-    cmd
-}
-
 /// Reads a stored stream through to its end, checking it against the backup's SHA-256
 /// and size, before anything is replaced with it (the fallback when a restore cannot
 /// be tried beside the live data first).

@@ -1379,7 +1379,7 @@ fn exec_runtime(config: &MysqlSource) -> Option<Box<dyn drydock_runtimes::Runtim
 }
 
 fn tool_is_mysql(program: &Path) -> bool {
-    crate::common::without_secret_env(&mut std::process::Command::new(program))
+    crate::process::without_secret_env(&mut std::process::Command::new(program))
         .arg("--version")
         .output()
         .map(|o| {

@@ -21,6 +21,15 @@ use drydock_runtimes::Runtime;
 
 use crate::SourceError;
 
+/// Removes from a child's environment every variable a config secret was read from;
+/// the caller then sets the one secret the child needs (`PGPASSWORD`, ...).
+pub(crate) fn without_secret_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for name in drydock_domain::secret::secret_env_names() {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 /// How much of a tool's stderr an error message shows.
 const STDERR_TAIL_BYTES: usize = 2048;
 
@@ -123,7 +132,7 @@ impl<'a> ToolSpec<'a> {
             return self.spawn_inside(runtime, name, location);
         }
         let mut cmd = Command::new(self.program);
-        crate::common::without_secret_env(&mut cmd)
+        without_secret_env(&mut cmd)
             .args(&self.args)
             .envs(self.env.iter().copied())
             .stdin(if self.stdin {

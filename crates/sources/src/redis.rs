@@ -1161,7 +1161,7 @@ impl Throwaway {
                 .and_then(|mut f| f.write_all(&text))
                 .map_err(|e| SourceError::io(loc, "writing the throwaway server's config", e))?;
             let mut cmd = Command::new(&program);
-            crate::common::without_secret_env(&mut cmd)
+            crate::process::without_secret_env(&mut cmd)
                 .arg(&conf)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -1267,7 +1267,7 @@ impl Drop for Throwaway {
 fn server_version() -> String {
     find_program("redis-server")
         .and_then(|p| {
-            crate::common::without_secret_env(&mut Command::new(p))
+            crate::process::without_secret_env(&mut Command::new(p))
                 .arg("--version")
                 .output()
                 .ok()

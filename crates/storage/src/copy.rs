@@ -174,6 +174,15 @@ impl Repository {
         Ok(report)
     }
 
+    /// Checks the repository structure, and with `read_data` every pack.
+    pub fn check(&self, read_data: bool) -> Result<CheckReport, StorageError> {
+        self.check_with(if read_data {
+            ReadData::All
+        } else {
+            ReadData::None
+        })
+    }
+
     /// Checks the repository structure, and with `read_data` the packs.
     pub fn check_with(&self, read_data: ReadData) -> Result<CheckReport, StorageError> {
         Ok(self.run_check(read_data, None))

@@ -27,7 +27,7 @@ use crate::{
     error::StorageError,
     s3::{S3Client, S3Options},
     s3_backend::S3Backend,
-    types::{CheckReport, SnapshotMeta, SnapshotSummary},
+    types::{SnapshotMeta, SnapshotSummary},
 };
 
 /// A snapshot file that could not be read: its full id and why.
@@ -451,15 +451,6 @@ impl Repository {
         engine
             .delete_snapshots(&ids)
             .map_err(|e| self.engine_err("deleting snapshots from", &e))
-    }
-
-    /// Checks the repository structure, and with `read_data` every pack.
-    pub fn check(&self, read_data: bool) -> Result<CheckReport, StorageError> {
-        self.check_with(if read_data {
-            crate::copy::ReadData::All
-        } else {
-            crate::copy::ReadData::None
-        })
     }
 }
 
