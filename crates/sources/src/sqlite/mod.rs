@@ -7,19 +7,8 @@
 //! bytes. Restore is file-level (the owning service is stopped by the engine): the
 //! stored file is fetched beside the target, checked, and renamed over it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, ErrorKind, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use drydock_domain::config::{SourceKind, SqliteSource};
-use drydock_domain::{Event, Fingerprint, PartDigest, RowSetDigest, SourceRecord};
-use rusqlite::backup::{Backup, StepResult};
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
+mod files;
+mod fingerprint;
 
 use crate::scratch;
 use crate::testdata::{
@@ -29,11 +18,23 @@ use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
 };
+use drydock_domain::config::{SourceKind, SqliteSource};
+use drydock_domain::{Event, SourceRecord};
+use files::{chown_like, create_private, integrity_check, open_private_copy, Sidecars};
+pub use fingerprint::describe;
+use fingerprint::HashingWriter;
+pub use fingerprint::SCHEMA_PART;
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{BufWriter, ErrorKind, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How long the backup waits for a lock the app holds (rollback-journal mode).
 const LOCK_WAIT: Duration = Duration::from_secs(60);
-/// The fingerprint part holding the schema (DDL, user_version, application_id).
-pub const SCHEMA_PART: &str = "schema:ddl";
 
 pub struct Sqlite {
     config: SqliteSource,
@@ -641,219 +642,5 @@ impl Sandbox for SqliteSandbox {
 
     fn describe(&self) -> String {
         format!("temporary file {}", self.target.path().display())
-    }
-}
-
-/// Removes the `-wal`/`-shm`/`-journal` files SQLite may leave beside a temp file.
-struct Sidecars(PathBuf);
-
-impl Drop for Sidecars {
-    fn drop(&mut self) {
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = fs::remove_file(PathBuf::from(p));
-        }
-    }
-}
-
-fn chown_like(path: &Path, uid: u32, gid: u32, ctx: &SourceContext<'_>) {
-    let Ok(now) = fs::metadata(path) else { return };
-    if now.uid() == uid && now.gid() == gid {
-        return;
-    }
-    if let Err(e) = std::os::unix::fs::chown(path, Some(uid), Some(gid)) {
-        // Only root may give files away; the app may then not be able to write.
-        if nix::unistd::geteuid().is_root() {
-            ctx.events.emit(Event::Warning {
-                message: format!(
-                    "{}: could not set the restored file's owner to {uid}:{gid}: {e}",
-                    ctx.label
-                ),
-            });
-        }
-    }
-}
-
-fn create_private(path: &Path) -> std::io::Result<()> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-}
-
-/// Opens a file only drydock uses (its copy, a fetched file) read-only and immutable:
-/// no locks, no `-wal`/`-shm` files are created beside it.
-fn open_private_copy(path: &Path) -> rusqlite::Result<Connection> {
-    let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            uri.push(b as char);
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri.push_str("?immutable=1");
-    Connection::open_with_flags(
-        uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-}
-
-/// `PRAGMA integrity_check`; the error is SQLite's list of problems.
-fn integrity_check(conn: &Connection) -> Result<(), String> {
-    let rows: Vec<String> = (|| {
-        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
-    })()
-    .map_err(|e| e.to_string())?;
-    if rows.len() == 1 && rows[0] == "ok" {
-        return Ok(());
-    }
-    let lines: Vec<&str> = rows
-        .iter()
-        .flat_map(|r| r.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("*** in database"))
-        .collect();
-    let mut text: Vec<&str> = lines.iter().take(5).copied().collect();
-    let more = lines.len().saturating_sub(5);
-    let more = format!("(and {more} more)");
-    if lines.len() > 5 {
-        text.push(&more);
-    }
-    Err(if text.is_empty() {
-        "no details".to_string()
-    } else {
-        text.join("; ")
-    })
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Counts (`tables`, `rows`) and the fingerprint of a database: a part per table (the
-/// rows as a multiset, each value encoded with its storage class, so 1 and '1' differ),
-/// `sqlite_sequence` when present (AUTOINCREMENT counters), and [`SCHEMA_PART`].
-/// Virtual tables get no part of their own: their data lives in their shadow tables.
-pub fn describe(
-    conn: &Connection,
-) -> rusqlite::Result<(std::collections::BTreeMap<String, u64>, Fingerprint)> {
-    let mut parts = std::collections::BTreeMap::new();
-    let mut schema: Vec<(String, String, String, String)> = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    schema.sort();
-    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let application_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let mut h = Sha256::new();
-    for (ty, name, tbl, sql) in &schema {
-        for field in [ty, name, tbl, sql] {
-            h.update((field.len() as u64).to_le_bytes());
-            h.update(field.as_bytes());
-        }
-    }
-    h.update(user_version.to_le_bytes());
-    h.update(application_id.to_le_bytes());
-    parts.insert(
-        SCHEMA_PART.to_string(),
-        PartDigest {
-            count: schema.len() as u64,
-            digest: hex::encode(h.finalize()),
-        },
-    );
-
-    let tables: Vec<String> = schema
-        .iter()
-        .filter(|(ty, name, _, sql)| {
-            ty == "table"
-                && !name.starts_with("sqlite_")
-                && !sql
-                    .trim_start()
-                    .get(..14)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("CREATE VIRTUAL"))
-        })
-        .map(|(_, name, _, _)| name.clone())
-        .collect();
-    let has_sequence: bool = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? > 0;
-
-    let mut rows_total = 0u64;
-    for table in tables
-        .iter()
-        .chain(has_sequence.then(|| "sqlite_sequence".to_string()).iter())
-    {
-        let digest = table_digest(conn, table)?;
-        if table != "sqlite_sequence" {
-            rows_total += digest.count;
-        }
-        parts.insert(table.clone(), digest);
-    }
-    let mut counts = std::collections::BTreeMap::new();
-    counts.insert("tables".to_string(), tables.len() as u64);
-    counts.insert("rows".to_string(), rows_total);
-    Ok((counts, Fingerprint::from_parts(parts)))
-}
-
-fn table_digest(conn: &Connection, table: &str) -> rusqlite::Result<PartDigest> {
-    let mut stmt = conn.prepare(&format!("SELECT * FROM {}", quote_ident(table)))?;
-    let ncols = stmt.column_count();
-    let mut rows = stmt.query([])?;
-    let mut set = RowSetDigest::default();
-    let mut buf = Vec::with_capacity(256);
-    while let Some(row) = rows.next()? {
-        buf.clear();
-        for i in 0..ncols {
-            match row.get_ref(i)? {
-                ValueRef::Null => buf.push(b'n'),
-                ValueRef::Integer(v) => {
-                    buf.push(b'i');
-                    buf.extend_from_slice(&v.to_le_bytes());
-                }
-                ValueRef::Real(v) => {
-                    buf.push(b'r');
-                    buf.extend_from_slice(&v.to_bits().to_le_bytes());
-                }
-                ValueRef::Text(t) => {
-                    buf.push(b't');
-                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                    buf.extend_from_slice(t);
-                }
-                ValueRef::Blob(b) => {
-                    buf.push(b'b');
-                    buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
-                    buf.extend_from_slice(b);
-                }
-            }
-        }
-        set.add(&buf);
-    }
-    Ok(set.finish())
-}
-
-/// Writes through while hashing what passed.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hash: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }

@@ -1,0 +1,269 @@
+//! The fingerprint of an instance: per logical database the key count and a digest
+//! over every key's type, value and TTL class, read with `SCAN` so a large instance
+//! is never blocked.
+
+use drydock_domain::{Fingerprint, RowSetDigest};
+use redis::{Connection, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+
+/// Keys per SCAN page and per pipeline.
+pub(super) const SCAN_COUNT: usize = 1000;
+
+/// Non-empty databases and their key counts, from `INFO keyspace`.
+pub(super) fn keyspace(con: &mut Connection) -> redis::RedisResult<Vec<(u32, u64)>> {
+    let info: String = redis::cmd("INFO").arg("keyspace").query(con)?;
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some(rest) = line.trim().strip_prefix("db") else {
+            continue;
+        };
+        let Some((idx, fields)) = rest.split_once(':') else {
+            continue;
+        };
+        let Ok(idx) = idx.parse::<u32>() else {
+            continue;
+        };
+        let keys = fields
+            .split(',')
+            .find_map(|f| f.strip_prefix("keys="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        out.push((idx, keys));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Counts (`keys`, `expiring_keys`, `dbs`) and the fingerprint of a whole instance: a
+/// part per non-empty database, `db0`, `db1` ..., over (key, type, value digest) of its
+/// keys without expiry, and a part `dbN:expiring` for keys with one. Keys with an expiry
+/// may legitimately be gone by the time a backup is restored (loading an RDB drops
+/// expired keys), so that part is advisory when a restore is verified.
+pub fn fingerprint_instance(
+    con: &mut Connection,
+) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
+    let mut parts = BTreeMap::new();
+    let (mut persistent_total, mut expiring_total) = (0u64, 0u64);
+    let mut dbs = 0u64;
+    for (db, _) in keyspace(con)? {
+        redis::cmd("SELECT").arg(db).query::<Value>(con)?;
+        let (persistent, expiring) = digest_db(con)?;
+        if persistent.count + expiring.count > 0 {
+            dbs += 1;
+        }
+        if persistent.count > 0 {
+            persistent_total += persistent.count;
+            parts.insert(format!("db{db}"), persistent);
+        }
+        if expiring.count > 0 {
+            expiring_total += expiring.count;
+            parts.insert(
+                format!("db{db}{}", drydock_domain::fingerprint::ADVISORY_SUFFIX),
+                expiring,
+            );
+        }
+    }
+    redis::cmd("SELECT").arg(0).query::<Value>(con)?;
+    let mut counts = BTreeMap::new();
+    counts.insert("keys".to_string(), persistent_total);
+    counts.insert(
+        drydock_domain::fingerprint::ADVISORY_COUNT.to_string(),
+        expiring_total,
+    );
+    counts.insert("dbs".to_string(), dbs);
+    Ok((counts, Fingerprint::from_parts(parts)))
+}
+
+/// Digests of one database's keys: (without expiry, with expiry).
+pub(super) fn digest_db(
+    con: &mut Connection,
+) -> redis::RedisResult<(drydock_domain::PartDigest, drydock_domain::PartDigest)> {
+    let mut persistent = RowSetDigest::default();
+    let mut expiring = RowSetDigest::default();
+    // SCAN may return a key twice; count each once.
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query(con)?;
+        let keys: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| {
+                let h = Sha256::digest(k);
+                seen.insert(u128::from_be_bytes(h[..16].try_into().expect("16 bytes")))
+            })
+            .collect();
+        if !keys.is_empty() {
+            let mut meta = redis::pipe();
+            for k in &keys {
+                meta.cmd("TYPE").arg(k).cmd("PTTL").arg(k);
+            }
+            let meta: Vec<Value> = meta.query(con)?;
+            let mut present = Vec::with_capacity(keys.len());
+            let mut values = redis::pipe();
+            for (k, pair) in keys.iter().zip(meta.chunks(2)) {
+                let ty = match &pair[0] {
+                    Value::SimpleString(s) => s.clone(),
+                    Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    Value::Okay => "ok".into(),
+                    _ => continue,
+                };
+                let pttl = match &pair[1] {
+                    Value::Int(t) => *t,
+                    _ => -1,
+                };
+                if ty == "none" || pttl == -2 {
+                    continue; // expired or deleted meanwhile
+                }
+                match ty.as_str() {
+                    "string" => values.cmd("GET").arg(k),
+                    "list" => values.cmd("LRANGE").arg(k).arg(0).arg(-1),
+                    "set" => values.cmd("SMEMBERS").arg(k),
+                    "zset" => values.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
+                    "hash" => values.cmd("HGETALL").arg(k),
+                    "stream" => values.cmd("XRANGE").arg(k).arg("-").arg("+"),
+                    _ => values.cmd("DUMP").arg(k),
+                };
+                present.push((k, ty, pttl >= 0));
+            }
+            if !present.is_empty() {
+                let vals: Vec<Value> = values.query(con)?;
+                let mut row = Vec::with_capacity(128);
+                for ((k, ty, expires), v) in present.into_iter().zip(vals) {
+                    if matches!(v, Value::Nil) {
+                        continue; // vanished between TYPE and read
+                    }
+                    row.clear();
+                    row.extend_from_slice(&(k.len() as u64).to_le_bytes());
+                    row.extend_from_slice(k);
+                    row.extend_from_slice(ty.as_bytes());
+                    row.push(0);
+                    row.push(u8::from(expires));
+                    row.extend_from_slice(&value_digest(&ty, v));
+                    if expires {
+                        expiring.add(&row);
+                    } else {
+                        persistent.add(&row);
+                    }
+                }
+            }
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    Ok((persistent.finish(), expiring.finish()))
+}
+
+/// SHA-256 of a value read logically; sets and hashes are sorted first.
+pub(super) fn value_digest(ty: &str, v: Value) -> [u8; 32] {
+    let mut h = Sha256::new();
+    match (ty, v) {
+        ("set", Value::Array(items)) | ("set", Value::Set(items)) => {
+            let mut members: Vec<Vec<u8>> = items.into_iter().map(bytes_of).collect();
+            members.sort();
+            h.update(b"S");
+            for m in &members {
+                feed_bytes(&mut h, m);
+            }
+        }
+        ("hash", Value::Array(items)) => {
+            let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                pairs.push((bytes_of(f), bytes_of(v)));
+            }
+            pairs.sort();
+            h.update(b"H");
+            for (f, v) in &pairs {
+                feed_bytes(&mut h, f);
+                feed_bytes(&mut h, v);
+            }
+        }
+        ("hash", Value::Map(items)) => {
+            let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = items
+                .into_iter()
+                .map(|(f, v)| (bytes_of(f), bytes_of(v)))
+                .collect();
+            pairs.sort();
+            h.update(b"H");
+            for (f, v) in &pairs {
+                feed_bytes(&mut h, f);
+                feed_bytes(&mut h, v);
+            }
+        }
+        (_, v) => feed_value(&mut h, &v),
+    }
+    h.finalize().into()
+}
+
+pub(super) fn bytes_of(v: Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.into_bytes(),
+        Value::Int(i) => i.to_string().into_bytes(),
+        Value::Double(d) => d.to_string().into_bytes(),
+        other => {
+            let mut h = Sha256::new();
+            feed_value(&mut h, &other);
+            h.finalize().to_vec()
+        }
+    }
+}
+
+pub(super) fn feed_bytes(h: &mut Sha256, b: &[u8]) {
+    h.update((b.len() as u64).to_le_bytes());
+    h.update(b);
+}
+
+/// A canonical, unambiguous encoding of a reply tree.
+pub(super) fn feed_value(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Nil => h.update(b"N"),
+        Value::Int(i) => {
+            h.update(b"I");
+            h.update(i.to_le_bytes());
+        }
+        Value::BulkString(b) => {
+            h.update(b"B");
+            feed_bytes(h, b);
+        }
+        Value::SimpleString(s) => {
+            h.update(b"B");
+            feed_bytes(h, s.as_bytes());
+        }
+        Value::Okay => h.update(b"O"),
+        Value::Array(items) | Value::Set(items) => {
+            h.update(b"A");
+            h.update((items.len() as u64).to_le_bytes());
+            for i in items {
+                feed_value(h, i);
+            }
+        }
+        Value::Map(pairs) => {
+            h.update(b"M");
+            h.update((pairs.len() as u64).to_le_bytes());
+            for (k, v) in pairs {
+                feed_value(h, k);
+                feed_value(h, v);
+            }
+        }
+        Value::Double(d) => {
+            h.update(b"D");
+            h.update(d.to_bits().to_le_bytes());
+        }
+        Value::Boolean(b) => {
+            h.update(b"T");
+            h.update([u8::from(*b)]);
+        }
+        other => {
+            h.update(b"?");
+            feed_bytes(h, format!("{other:?}").as_bytes());
+        }
+    }
+}
