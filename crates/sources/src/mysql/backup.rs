@@ -2,13 +2,16 @@
 //! fingerprint share, the dump's header (read past before the data streams), and the
 //! SQL dump read back, which must hold every fingerprinted table's rows.
 
-use super::connect::Mysql;
-use crate::proof;
-use crate::SourceError;
+use std::io::Read;
+
 use drydock_domain::Fingerprint;
 use mysql::prelude::Queryable;
 use mysql::Conn;
-use std::io::Read;
+
+use crate::proof;
+use crate::SourceError;
+
+use super::connect::Mysql;
 
 /// The dump format recorded in the manifest.
 pub const FORMAT: &str = "mysql-dump-sql";

@@ -3,16 +3,18 @@
 //! `mariadb`/`mysql`, on this host or inside the service's container) and the option
 //! file that hands them the password, and identifier quoting.
 
-use crate::common::Staged;
-use crate::common::{self, host_port, tool_spec, url_with_db, SqlServer, Target};
-use crate::process::{redact, Tool};
-use crate::{DataSource, SourceError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use drydock_domain::config::MysqlSource;
 use drydock_domain::Secret;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+use crate::common::Staged;
+use crate::common::{self, host_port, tool_spec, url_with_db, SqlServer, Target};
+use crate::process::{redact, Tool};
+use crate::{DataSource, SourceError};
 
 pub struct Mysql {
     pub(super) config: MysqlSource,

@@ -2,13 +2,16 @@
 //! sum per base table, the database's defaults (`schema:database`) and a digest of
 //! the schema.
 
-use super::connect::{quote_ident, Mysql};
-use crate::common::ddl_part;
-use crate::{Inspection, SourceError};
+use std::collections::BTreeMap;
+
 use drydock_domain::{Fingerprint, PartDigest};
 use mysql::prelude::Queryable;
 use mysql::Conn;
-use std::collections::BTreeMap;
+
+use crate::common::ddl_part;
+use crate::{Inspection, SourceError};
+
+use super::connect::{quote_ident, Mysql};
 
 impl Mysql {
     pub(super) fn fingerprint(&self, conn: &mut Conn, db: &str) -> Result<Inspection, SourceError> {

@@ -51,12 +51,22 @@
 //! the live database's character set and collation (the user needs ALL on
 //! `\_drydock\_sandbox\_%`), dropped when the sandbox is dropped. The canary is row 1
 //! of the InnoDB table `_drydock_canary`, fingerprinted like any other table.
+//!
+//! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
+//! handle, connections, tools, the option file), `backup` (snapshot, header, proving the
+//! dump), `fingerprint`, `restore` (replay beside, move in) and `sandbox`.
 
 mod backup;
 mod connect;
 mod fingerprint;
 mod restore;
 mod sandbox;
+
+use std::io::{Cursor, Read};
+
+use drydock_domain::config::SourceKind;
+use drydock_domain::SourceRecord;
+use mysql::prelude::Queryable;
 
 use crate::common::{self, expect_format, store_while_fingerprinting, SqlServer, CANARY_TABLE};
 use crate::proof;
@@ -67,15 +77,13 @@ use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
 };
-pub use backup::FORMAT;
+
 use backup::{prove_dump, read_past_header, TRANSACTIONAL_ENGINES};
-pub use connect::Mysql;
 use connect::{quote_ident, tool_is_mysql};
-use drydock_domain::config::SourceKind;
-use drydock_domain::SourceRecord;
-use mysql::prelude::Queryable;
 use restore::recorded_defaults;
-use std::io::{Cursor, Read};
+
+pub use backup::FORMAT;
+pub use connect::Mysql;
 
 impl DataSource for Mysql {
     fn kind(&self) -> SourceKind {

@@ -2,14 +2,16 @@
 //! with the recorded defaults, verified against the manifest, and moved in table by
 //! table (`RENAME TABLE`), the old tables kept aside until it succeeded.
 
-use super::connect::{quote_ident, Mysql};
-use super::fingerprint::DATABASE_PART;
-use crate::common::{self, host_port, pipe_into, sandbox_name, SqlServer, Target, SANDBOX_PREFIX};
-use crate::process::redact;
-use crate::{DataSource, Fetch, Sandbox, SourceContext, SourceError};
 use drydock_domain::{Event, SourceRecord};
 use mysql::prelude::Queryable;
 use mysql::Conn;
+
+use crate::common::{self, host_port, pipe_into, sandbox_name, SqlServer, Target, SANDBOX_PREFIX};
+use crate::process::redact;
+use crate::{DataSource, Fetch, Sandbox, SourceContext, SourceError};
+
+use super::connect::{quote_ident, Mysql};
+use super::fingerprint::DATABASE_PART;
 
 impl Mysql {
     /// Makes the configured database ready for the SQL: recreated when it holds data,

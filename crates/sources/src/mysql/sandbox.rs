@@ -2,14 +2,16 @@
 //! the live database's defaults, dropped afterwards; and the canary table drills
 //! write and read back.
 
-use super::connect::{quote_ident, Mysql};
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
 use crate::common::{
     host_port, sandbox_name, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::redact;
 use crate::{DataSource, SourceError};
-use mysql::prelude::Queryable;
-use mysql::Conn;
+
+use super::connect::{quote_ident, Mysql};
 
 impl Mysql {
     /// Creates an empty sandbox database with the live database's character set and

@@ -3,12 +3,14 @@
 //! must hold every fingerprinted table's rows, every sequence's `setval` and nothing
 //! after its last block.
 
-use crate::proof;
-use crate::SourceError;
-use drydock_domain::Fingerprint;
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use drydock_domain::Fingerprint;
+
+use crate::proof;
+use crate::SourceError;
 
 /// The archive format recorded in the manifest.
 pub const FORMAT: &str = "pg_dump-custom";

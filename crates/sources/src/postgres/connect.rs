@@ -3,16 +3,18 @@
 //! (`pg_dump`, `pg_restore`, `psql`) matched to the server's major version, and the
 //! quoting of identifiers, literals and conninfo values.
 
-use crate::common::{self, host_port, tool_spec, url_with_db, SqlServer, Target};
-use crate::process::{redact, Tool};
-use crate::{DataSource, SourceError};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use drydock_domain::config::PostgresSource;
 use drydock_domain::Secret;
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+use crate::common::{self, host_port, tool_spec, url_with_db, SqlServer, Target};
+use crate::process::{redact, Tool};
+use crate::{DataSource, SourceError};
 
 /// Session settings that make every value's text form (which the row digests hash)
 /// independent of the server's and the role's configuration, and object names always

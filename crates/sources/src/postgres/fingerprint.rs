@@ -3,13 +3,16 @@
 //! archive's own `setval` statements), and `schema:ddl` over an OID-free description
 //! of the schema. Extension-owned objects and excluded tables are left out.
 
-use super::connect::{run_capture, Postgres};
-use crate::common::{self, ddl_part};
-use crate::{DataSource, Inspection, SourceError};
-use drydock_domain::{Fingerprint, PartDigest};
-use postgres::Client;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use drydock_domain::{Fingerprint, PartDigest};
+use postgres::Client;
+
+use crate::common::{self, ddl_part};
+use crate::{DataSource, Inspection, SourceError};
+
+use super::connect::{run_capture, Postgres};
 
 /// Schemas that are never user data, and objects owned by extensions.
 pub(super) const USER_OBJECT: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \

@@ -44,12 +44,22 @@
 //! encoding and locale; needs CREATEDB), restored and inspected like any target and
 //! dropped `WITH (FORCE)` when the sandbox is dropped. The canary is row 1 of
 //! `public._drydock_canary`, fingerprinted like any other table.
+//!
+//! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
+//! handle, connections, tools, quoting), `fingerprint`, `backup` (proving the archive),
+//! `restore` (placement and the swap) and `sandbox` (drill databases and the canary).
 
 mod backup;
 mod connect;
 mod fingerprint;
 mod restore;
 mod sandbox;
+
+use std::sync::{Arc, Mutex};
+
+use drydock_domain::config::SourceKind;
+use drydock_domain::{Event, Fingerprint, SourceRecord};
+use postgres::error::SqlState;
 
 use crate::common::{self, expect_format, store_while_fingerprinting, SqlServer, CANARY_TABLE};
 use crate::proof;
@@ -60,16 +70,14 @@ use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
 };
-pub use backup::FORMAT;
+
 use backup::{incomplete, prove_archive, PrefixTee};
 use connect::force_drop_database;
-pub use connect::Postgres;
-use drydock_domain::config::SourceKind;
-use drydock_domain::{Event, Fingerprint, SourceRecord};
 use fingerprint::USER_OBJECT;
-use postgres::error::SqlState;
 use restore::Placement;
-use std::sync::{Arc, Mutex};
+
+pub use backup::FORMAT;
+pub use connect::Postgres;
 
 impl DataSource for Postgres {
     fn kind(&self) -> SourceKind {

@@ -3,13 +3,16 @@
 //! transaction when drydock may not create databases), the scratch database restored
 //! and verified beside it, and the swap by renaming both in one transaction.
 
-use super::connect::{force_drop_database, pg_message, quote_ident, Postgres};
+use std::time::Duration;
+
+use drydock_domain::{Event, SourceRecord};
+use postgres::error::SqlState;
+
 use crate::common::{self, host_port, pipe_into, sandbox_name, SqlServer, Target, SANDBOX_PREFIX};
 use crate::process::redact;
 use crate::{DataSource, Fetch, Sandbox, SourceContext, SourceError};
-use drydock_domain::{Event, SourceRecord};
-use postgres::error::SqlState;
-use std::time::Duration;
+
+use super::connect::{force_drop_database, pg_message, quote_ident, Postgres};
 
 impl Postgres {
     /// Decides where a restore goes, creating the database when it is missing: straight

@@ -2,14 +2,16 @@
 //! with the live database's encoding and locale and dropped `WITH (FORCE)`; and the
 //! canary table that drills write and read back.
 
-use super::connect::{force_drop_database, pg_message, quote_ident, quote_literal, Postgres};
+use postgres::error::SqlState;
+use postgres::Client;
+
 use crate::common::{
     host_port, sandbox_name, ScratchDatabase, SqlServer, Target, CANARY_TABLE, SANDBOX_PREFIX,
 };
 use crate::process::redact;
 use crate::{DataSource, SourceError};
-use postgres::error::SqlState;
-use postgres::Client;
+
+use super::connect::{force_drop_database, pg_message, quote_ident, quote_literal, Postgres};
 
 impl Postgres {
     /// Creates an empty sandbox database owned by the url's user, with the live

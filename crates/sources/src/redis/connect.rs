@@ -2,11 +2,13 @@
 //! socket, from the URL), connections with timeouts, and errors that name the server
 //! and the fix.
 
-use crate::process::redact;
-use crate::{DataSource, SourceError};
+use std::time::Duration;
+
 use drydock_domain::config::RedisSource;
 use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
-use std::time::Duration;
+
+use crate::process::redact;
+use crate::{DataSource, SourceError};
 
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -2,10 +2,11 @@
 //! over every key's type, value and TTL class, read with `SCAN` so a large instance
 //! is never blocked.
 
+use std::collections::{BTreeMap, HashSet};
+
 use drydock_domain::{Fingerprint, RowSetDigest};
 use redis::{Connection, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
 
 /// Keys per SCAN page and per pipeline.
 pub(super) const SCAN_COUNT: usize = 1000;

@@ -13,6 +13,10 @@
 //! Restore loads the fetched RDB into a throwaway server and moves every key into the
 //! configured instance with pipelined DUMP + `RESTORE ... REPLACE` (same server family,
 //! so the payload is fine there).
+//!
+//! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
+//! handle, endpoint, connections), `rdb` (fetching and checking RDB files),
+//! `fingerprint`, `throwaway` (a private server loading an RDB) and `sandbox`.
 
 mod connect;
 mod fingerprint;
@@ -20,25 +24,29 @@ mod rdb;
 mod sandbox;
 mod throwaway;
 
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::BufWriter;
+
+use drydock_domain::config::{RedisSource, SourceKind};
+use drydock_domain::{Event, Secret, SourceRecord};
+use redis::{Connection, Value};
+use sha2::{Digest, Sha256};
+
 use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, REDIS_PREFIX};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
 };
-pub use connect::Redis;
-use drydock_domain::config::{RedisSource, SourceKind};
-use drydock_domain::{Event, Secret, SourceRecord};
-pub use fingerprint::fingerprint_instance;
+
 use fingerprint::{keyspace, SCAN_COUNT};
 use rdb::{check_rdb_magic, create_private, HashingWriter};
-use redis::{Connection, Value};
 use sandbox::RedisSandbox;
-pub use sandbox::CANARY_KEY;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::BufWriter;
 use throwaway::Throwaway;
+
+pub use connect::Redis;
+pub use fingerprint::fingerprint_instance;
+pub use sandbox::CANARY_KEY;
 
 impl DataSource for Redis {
     fn kind(&self) -> SourceKind {

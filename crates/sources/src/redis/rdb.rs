@@ -2,17 +2,20 @@
 //! container, or by `BGSAVE` and a copy of the server's own file), created private,
 //! checked for the RDB magic, and hashed while written.
 
-use super::connect::Redis;
-use crate::process::ToolSpec;
-use crate::{find_program, SourceError};
-use drydock_domain::config::ExecTarget;
-use redis::{Connection, Value};
-use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use drydock_domain::config::ExecTarget;
+use redis::{Connection, Value};
+use sha2::{Digest, Sha256};
+
+use crate::process::ToolSpec;
+use crate::{find_program, SourceError};
+
+use super::connect::Redis;
 
 /// How long a BGSAVE may take.
 pub(super) const BGSAVE_TIMEOUT: Duration = Duration::from_secs(3600);

@@ -1,9 +1,10 @@
 //! Drill sandboxes (a throwaway server with the backup loaded) and the canary key
 //! drills write and read back.
 
+use crate::{DataSource, Sandbox};
+
 use super::connect::Redis;
 use super::throwaway::Throwaway;
-use crate::{DataSource, Sandbox};
 
 /// The key holding the drill canary, in database 0.
 pub const CANARY_KEY: &str = "_drydock:canary";

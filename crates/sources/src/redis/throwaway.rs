@@ -1,10 +1,6 @@
 //! A throwaway `redis-server` on a private socket, loading an RDB file: how a restore
 //! and a drill read a backup without touching the live server.
 
-use super::connect::open_connection;
-use crate::{find_program, SourceError};
-use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
-use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -14,6 +10,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use redis::{Connection, ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
+use sha2::{Digest, Sha256};
+
+use crate::{find_program, SourceError};
+
+use super::connect::open_connection;
 
 /// How long a throwaway server may take to load an RDB.
 pub(super) const LOAD_TIMEOUT: Duration = Duration::from_secs(3600);

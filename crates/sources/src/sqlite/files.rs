@@ -2,13 +2,15 @@
 //! `-wal`/`-shm`/`-journal` sidecars, the integrity check of a copy, and ownership
 //! carried over to a restored file.
 
-use crate::SourceContext;
-use drydock_domain::Event;
-use rusqlite::{Connection, OpenFlags};
 use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use drydock_domain::Event;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::SourceContext;
 
 /// Removes the `-wal`/`-shm`/`-journal` files SQLite may leave beside a temp file.
 pub(super) struct Sidecars(pub(super) PathBuf);

@@ -2,11 +2,12 @@
 //! the schema (`schema:ddl`), read through one connection so they describe one
 //! state of the file.
 
+use std::io::Write;
+
 use drydock_domain::{Fingerprint, PartDigest, RowSetDigest};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 
 /// The fingerprint part holding the schema (DDL, user_version, application_id).
 pub const SCHEMA_PART: &str = "schema:ddl";

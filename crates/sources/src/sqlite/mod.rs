@@ -6,9 +6,25 @@
 //! fingerprinted *before* it is stored, so the manifest describes exactly the stored
 //! bytes. Restore is file-level (the owning service is stopped by the engine): the
 //! stored file is fetched beside the target, checked, and renamed over it.
+//!
+//! This file implements [`DataSource`] (the handle, backup, restore, sandboxes and the
+//! canary); `fingerprint` describes a database file and `files` handles private copies,
+//! their sidecars, integrity checks and ownership.
 
 mod files;
 mod fingerprint;
+
+use std::fs::{self, File};
+use std::io::{BufWriter, ErrorKind, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use drydock_domain::config::{SourceKind, SqliteSource};
+use drydock_domain::{Event, SourceRecord};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
 
 use crate::scratch;
 use crate::testdata::{
@@ -18,20 +34,12 @@ use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
     Store,
 };
-use drydock_domain::config::{SourceKind, SqliteSource};
-use drydock_domain::{Event, SourceRecord};
+
 use files::{chown_like, create_private, integrity_check, open_private_copy, Sidecars};
-pub use fingerprint::describe;
 use fingerprint::HashingWriter;
+
+pub use fingerprint::describe;
 pub use fingerprint::SCHEMA_PART;
-use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
-use std::fs::{self, File};
-use std::io::{BufWriter, ErrorKind, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// How long the backup waits for a lock the app holds (rollback-journal mode).
 const LOCK_WAIT: Duration = Duration::from_secs(60);
