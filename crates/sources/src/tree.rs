@@ -187,7 +187,7 @@ pub struct TopDir {
 }
 
 impl TopDir {
-    /// Parses the part [`top_dir_part`] writes; `None` for a manifest without it (made
+    /// Parses the part [`top_dir_parts`] writes; `None` for a manifest without it (made
     /// before drydock recorded it) or a part not in that shape.
     pub fn from_fingerprint(fp: &Fingerprint) -> Option<TopDir> {
         let owner = &fp.parts.get(TOP_DIR_PART)?.digest;

@@ -21,7 +21,7 @@
 //!    lock does not block that): F sees exactly the data as of the lock;
 //! 3. the dump tool starts and opens its own consistent-snapshot transaction, which sees
 //!    the same data because nothing could commit in between;
-//! 4. L unlocks once the dump's transaction is certainly open (see [`read_past_header`]),
+//! 4. L unlocks once the dump's transaction is certainly open (see `read_past_header`),
 //!    and F computes the fingerprint while the dump streams.
 //!
 //! The lock is held only from step 1 to the dump's first table (milliseconds); tables of
@@ -40,7 +40,7 @@
 //! triggers, routines and events).
 //!
 //! The stored dump proves the data: the stream stored is teed into
-//! [`crate::proof::SqlDumpChecker`] on another thread as it is stored; the backup fails
+//! `crate::proof::SqlDumpChecker` on another thread as it is stored; the backup fails
 //! with [`SourceError::IncompleteDump`] unless the stream ends with the `-- Dump
 //! completed` trailer (drydock's `--skip-dump-date` only drops its date) with nothing
 //! after it, and holds a `CREATE TABLE` and exactly the fingerprint's row count (INSERT
@@ -253,7 +253,8 @@ impl DataSource for Mysql {
     }
 
     /// Never drops the live database before the backup is proven: see
-    /// [`Mysql::restore_beside`]. A database that is missing or empty is filled directly.
+    /// `Mysql::restore_beside` (restore.rs). A database that is missing or empty is
+    /// filled directly.
     fn restore(
         &self,
         fetch: &dyn Fetch,

@@ -30,7 +30,7 @@
 //! out: their extension recreates them.
 //!
 //! The stored archive proves the data: the bytes stored are teed into
-//! [`crate::proof::read_pg_archive`] on another thread as they are stored, which reads
+//! `crate::proof::read_pg_archive` on another thread as they are stored, which reads
 //! the custom format itself (rather than through `pg_restore --file=-`, which stops
 //! reading at the last block it needs and so cannot see garbage after it, and would cost
 //! a process per backup, inside the container with `exec = true`); the backup fails with
@@ -205,9 +205,9 @@ impl DataSource for Postgres {
         Ok(row.get(0))
     }
 
-    /// Never drops the live database first: see [`Postgres::restore_beside`]; without
-    /// the right to create databases, the archive is restored into the live database
-    /// with `--clean` in one transaction, so a failure rolls it back.
+    /// Never drops the live database first: see `Postgres::restore_beside`
+    /// (restore.rs); without the right to create databases, the archive is restored into
+    /// the live database with `--clean` in one transaction, so a failure rolls it back.
     fn restore(
         &self,
         fetch: &dyn Fetch,
