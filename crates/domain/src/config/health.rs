@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{absolute, duration_text, resolve, validate_name, Collector};
+use super::duration_text;
+use super::errors::Collector;
+use super::fields::{absolute, resolve, validate_name};
+use super::runtime::RuntimeConfig;
 use crate::secret::Secret;
 use crate::spans::KeyPath;
 
@@ -123,6 +126,17 @@ impl CheckSpec {
             | CheckSpec::Process(_)
             | CheckSpec::Disk(_)
             | CheckSpec::Command(_) => Vec::new(),
+        }
+    }
+
+    /// The password the check logs in with, for `redact`.
+    pub fn password(&self) -> Option<&Secret> {
+        match self {
+            CheckSpec::Postgres(s) | CheckSpec::Mysql(s) => s.password.as_ref(),
+            CheckSpec::Redis(r) => r.password.as_ref(),
+            CheckSpec::RedisSentinel(r) => r.password.as_ref(),
+            CheckSpec::RedisCluster(r) => r.password.as_ref(),
+            _ => None,
         }
     }
 
@@ -249,6 +263,19 @@ pub struct SqlCheck {
     pub warn_connections_pct: f64,
     #[serde(default = "default_critical_pct")]
     pub critical_connections_pct: f64,
+}
+
+impl SqlCheck {
+    /// The check `drydock health` derives for a database source: connection thresholds
+    /// at their defaults.
+    pub fn derived(url: &str, password: Option<Secret>) -> Self {
+        SqlCheck {
+            url: url.to_string(),
+            password,
+            warn_connections_pct: default_warn_pct(),
+            critical_connections_pct: default_critical_pct(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -506,7 +533,7 @@ fn parse_check(
 pub(super) fn validate(
     at: &KeyPath,
     checks: &mut [(usize, HealthCheckConfig)],
-    runtime: &super::RuntimeConfig,
+    runtime: &RuntimeConfig,
     base: &Path,
     c: &mut Collector<'_>,
 ) {
@@ -536,10 +563,7 @@ pub(super) fn validate(
             );
         }
         if matches!(check.spec, CheckSpec::Process(_))
-            && matches!(
-                runtime,
-                super::RuntimeConfig::External | super::RuntimeConfig::None
-            )
+            && matches!(runtime, RuntimeConfig::External | RuntimeConfig::None)
         {
             c.push(
                 &at.key("kind"),

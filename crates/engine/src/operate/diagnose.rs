@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use drydock_domain::config::{Config, SourceConfig};
+use drydock_domain::config::Config;
 use drydock_domain::{Event, EventSink};
 use drydock_health::Status;
 use drydock_runtimes::procinfo::{self, Listener};
@@ -649,11 +649,9 @@ fn endpoints(config: &Config, name: &str) -> Vec<(String, u16)> {
     let (_, checks) = health::checks_of(service);
     let mut out: Vec<(String, u16)> = checks.iter().flat_map(|c| c.spec.endpoints()).collect();
     for source in &service.data {
-        let (url, port) = match source {
-            SourceConfig::Postgres(s) => (&s.url, 5432),
-            SourceConfig::Mysql(s) => (&s.url, 3306),
-            SourceConfig::Redis(s) => (&s.url, 6379),
-            _ => continue,
+        let (Some(url), Some(port)) = (source.spec().url(), source.kind_spec().default_port())
+        else {
+            continue;
         };
         if let Ok(u) = url::Url::parse(url) {
             if let Some(host) = u.host_str() {
@@ -672,11 +670,7 @@ fn data_paths(config: &Config, name: &str, runtime_paths: Vec<PathBuf>) -> Vec<P
     let service = &config.services[name];
     let mut paths = runtime_paths;
     for source in &service.data {
-        match source {
-            SourceConfig::Sqlite(s) => paths.push(s.path.clone()),
-            SourceConfig::Files(f) => paths.push(f.path.clone()),
-            _ => {}
-        }
+        paths.extend(source.spec().data_paths().into_iter().map(PathBuf::from));
     }
     for c in &service.health {
         paths.extend(c.spec.paths().into_iter().map(PathBuf::from));
