@@ -4,6 +4,7 @@
 //! agree on what "the critical sources" are and always handle them first.
 
 use crate::config::{Config, ServiceConfig, SourceConfig};
+use serde::Serialize;
 // Callers have always found `Priority` here.
 pub use crate::vocabulary::Priority;
 
