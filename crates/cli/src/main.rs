@@ -4,7 +4,6 @@
 
 mod cli;
 mod progress;
-mod render;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -16,6 +15,7 @@ use drydock_domain::{Config, EventSink};
 use drydock_engine::drill::DrillOptions;
 use drydock_engine::restore::{BackupRef, RestoreOptions};
 use drydock_engine::EngineError;
+use drydock_render as render;
 use drydock_storage::ReadData;
 use serde::Serialize;
 
@@ -116,6 +116,15 @@ fn load(cli: &Cli) -> Result<Config, Failure> {
         code: EXIT_FAILURE,
         message: format!("invalid config:\n{e}"),
     })
+}
+
+/// A report file that could not be written fails the command: the run is recorded,
+/// but its proof on disk is missing.
+fn written(e: render::report_files::ReportFileError) -> Failure {
+    Failure {
+        code: EXIT_FAILURE,
+        message: e.to_string(),
+    }
 }
 
 fn print_json(value: &impl Serialize) {
@@ -261,12 +270,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 confirm: if interactive { Some(&ask) } else { None },
             };
             let report = drydock_engine::drill::drill(&config, &opts, events(cli))?;
+            render::report_files::write_drill(&report).map_err(written)?;
             output(cli, &report, |r| {
                 format!(
-                    "{}
-report written to {}
-",
-                    drydock_engine::drill::markdown(r),
+                    "{}\nreport written to {}\n",
+                    render::drill::markdown(r),
                     r.report_files.join(" and ")
                 )
             });
@@ -286,10 +294,11 @@ report written to {}
                 report: args.report.clone(),
             };
             let report = drydock_engine::certify::certify(&config, &opts, events(cli))?;
+            render::report_files::write_certify(&report).map_err(written)?;
             output(cli, &report, |r| {
                 format!(
                     "{}\nreport written to {}\n",
-                    drydock_engine::certify::markdown(r),
+                    render::certify::markdown(r),
                     r.report_files.join(" and ")
                 )
             });
