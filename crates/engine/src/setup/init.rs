@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use drydock_domain::config::{LABEL_BACKUP, LABEL_STOP_DURING_BACKUP};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use crate::EngineError;
@@ -55,10 +55,11 @@ pub struct InitSource {
     pub priority_from: String,
 }
 
-pub struct InitOptions<'a> {
-    pub compose: &'a Path,
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InitOptions {
+    pub compose: PathBuf,
     /// The config to write.
-    pub output: &'a Path,
+    pub output: PathBuf,
     /// The Compose project name; default: the compose file's folder name, as Compose does.
     pub project: Option<String>,
     /// Overwrite an existing config.
@@ -70,8 +71,8 @@ fn refused(message: String) -> EngineError {
 }
 
 /// Reads the compose file, writes the config (0600) and reports what it guessed.
-pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
-    let text = std::fs::read_to_string(opts.compose).map_err(|e| {
+pub fn from_compose(opts: &InitOptions) -> Result<InitReport, EngineError> {
+    let text = std::fs::read_to_string(&opts.compose).map_err(|e| {
         refused(format!(
             "cannot read the compose file {}: {e}; check the path",
             opts.compose.display()
@@ -89,9 +90,9 @@ pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
             opts.output.display()
         )));
     }
-    let compose_abs = std::path::absolute(opts.compose).unwrap_or(opts.compose.to_path_buf());
+    let compose_abs = std::path::absolute(&opts.compose).unwrap_or(opts.compose.to_path_buf());
     let compose_dir = compose_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let output_abs = std::path::absolute(opts.output).unwrap_or(opts.output.to_path_buf());
+    let output_abs = std::path::absolute(&opts.output).unwrap_or(opts.output.to_path_buf());
     let output_dir = output_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let project = opts.project.clone().unwrap_or_else(|| {
         compose_dir
@@ -372,7 +373,7 @@ pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
         report.env.join(", ")
     ));
 
-    write_private(opts.output, &out).map_err(|e| {
+    write_private(&opts.output, &out).map_err(|e| {
         refused(format!(
             "cannot write {}: {e}; check the folder's permissions",
             opts.output.display()

@@ -10,7 +10,7 @@ fn secs(ms: u64) -> String {
 pub fn markdown(r: &DrillReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let verdict = match r.exit_code() {
+    let verdict = match r.verdict().exit_code() {
         0 => "PASSED",
         1 => "PASSED, TARGET MISSED",
         2 => "FAILED",
