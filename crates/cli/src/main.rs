@@ -4,7 +4,6 @@
 
 mod cli;
 mod progress;
-mod render;
 mod signals;
 
 use std::io::{IsTerminal, Write};
@@ -17,6 +16,7 @@ use drydock_domain::{Cancel, Config, EventSink, Verdict};
 use drydock_engine::drill::DrillOptions;
 use drydock_engine::restore::{BackupRef, RestoreOptions};
 use drydock_engine::{EngineError, RunContext};
+use drydock_render as render;
 use drydock_storage::ReadData;
 use serde::Serialize;
 
@@ -141,6 +141,15 @@ fn load(cli: &Cli) -> Result<Config, Failure> {
         code: EXIT_FAILURE,
         message: format!("invalid config:\n{e}"),
     })
+}
+
+/// A report file that could not be written fails the command: the run is recorded,
+/// but its proof on disk is missing.
+fn written(e: render::report_files::ReportFileError) -> Failure {
+    Failure {
+        code: EXIT_FAILURE,
+        message: e.to_string(),
+    }
 }
 
 fn print_json(value: &impl Serialize) {
@@ -295,12 +304,11 @@ fn run(cli: &Cli, cancel: &Cancel) -> Result<u8, Failure> {
             };
             let report =
                 drydock_engine::drill::drill(&config, &opts, &confirming(cli, cancel, &config))?;
+            render::report_files::write_drill(&report).map_err(written)?;
             Ok(finish(cli, &report, report.verdict(), |r| {
                 format!(
-                    "{}
-report written to {}
-",
-                    drydock_engine::drill::markdown(r),
+                    "{}\nreport written to {}\n",
+                    render::drill::markdown(r),
                     r.report_files.join(" and ")
                 )
             }))
@@ -319,10 +327,11 @@ report written to {}
                 &opts,
                 &confirming(cli, cancel, &config),
             )?;
+            render::report_files::write_certify(&report).map_err(written)?;
             Ok(finish(cli, &report, report.verdict(), |r| {
                 format!(
                     "{}\nreport written to {}\n",
-                    drydock_engine::certify::markdown(r),
+                    render::certify::markdown(r),
                     r.report_files.join(" and ")
                 )
             }))

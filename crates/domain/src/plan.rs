@@ -3,66 +3,15 @@
 //! A plan is computed from the config alone, so `backup`, `restore` and later `drill`
 //! agree on what "the critical sources" are and always handle them first.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, ServiceConfig, SourceConfig};
-
-/// How much a source matters. Ordered: `Critical` sorts first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Critical,
-    High,
-    Medium,
-    Low,
-    /// Declared, deliberately never backed up.
-    None,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 5] = [
-        Priority::Critical,
-        Priority::High,
-        Priority::Medium,
-        Priority::Low,
-        Priority::None,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Critical => "critical",
-            Priority::High => "high",
-            Priority::Medium => "medium",
-            Priority::Low => "low",
-            Priority::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown priority `{s}`; use critical, high, medium, low or none")
-            })
-    }
-}
+use serde::Serialize;
+// Callers have always found `Priority` here.
+pub use crate::vocabulary::Priority;
 
 /// Which sources a command asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selection {
-    /// Empty: the default set (critical and high, as in seed 003's daily run).
+    /// Empty: the default set (critical and high: what a daily run backs up).
     pub priorities: Vec<Priority>,
     /// Every source with a priority other than `none`.
     pub all: bool,
@@ -113,6 +62,55 @@ pub enum PlanError {
     UnknownService(String, String),
     #[error("the selection matches no data source; check --service/--priority or use --all")]
     Empty,
+}
+
+/// A source of a selected service that a run did not take, and why: `backup` says so,
+/// so no one believes a source is protected because it is in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub service: String,
+    pub source: String,
+    pub priority: Priority,
+    pub because: LeftOutBecause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeftOutBecause {
+    /// Neither `--priority` nor `--all`: the default set is critical and high.
+    NotInDefault,
+    /// `--priority` named other classes.
+    NotAsked,
+    /// Priority `none` is taken only when `--priority none` asks for it, even with `--all`.
+    PriorityNone,
+}
+
+/// The sources of the selected services that the selection's priorities leave out,
+/// in config order.
+pub fn left_out(config: &Config, selection: &Selection) -> Vec<LeftOut> {
+    config
+        .sources()
+        .filter(|(service, _, _)| {
+            selection.services.is_empty() || selection.services.iter().any(|s| s == service)
+        })
+        .filter(|(_, _, source)| !selection.wants(source.priority()))
+        .map(|(service, _, source)| {
+            let priority = source.priority();
+            let because = if priority == Priority::None {
+                LeftOutBecause::PriorityNone
+            } else if selection.priorities.is_empty() {
+                LeftOutBecause::NotInDefault
+            } else {
+                LeftOutBecause::NotAsked
+            };
+            LeftOut {
+                service: service.to_string(),
+                source: source.name().to_string(),
+                priority,
+                because,
+            }
+        })
+        .collect()
 }
 
 /// The selected sources, critical first, then by service and source name.

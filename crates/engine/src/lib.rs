@@ -8,7 +8,8 @@
 //! producer succeeded and its data was stored completely; nothing is overwritten without
 //! confirmation; a restore is not done until counts and fingerprints match the manifest.
 //! It reports progress through [`drydock_domain::EventSink`] and returns serializable
-//! reports; rendering is the CLI's job.
+//! reports; rendering is `drydock-render`'s job (text and Markdown), and the caller
+//! writes the drill and certify report files with it.
 
 // The four areas, each a folder; their operations are re-exported here so callers write
 // `drydock_engine::backup` whatever the area.

@@ -53,6 +53,9 @@ pub struct BackupReport {
     /// came back (running, and healthy when it has a health check).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restarted: Vec<crate::containers::Restarted>,
+    /// Sources of the selected services that this run's priorities did not take.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<plan::LeftOut>,
 }
 
 /// One copy of this backup.
@@ -221,6 +224,7 @@ pub fn backup(
         copies,
         warnings,
         restarted,
+        left_out: plan::left_out(config, selection),
     })
 }
 

@@ -14,11 +14,9 @@
 //! destructive drill left pending.
 
 pub mod destructive;
-mod markdown;
 mod report;
 mod sandbox;
 
-pub use markdown::markdown;
 pub use report::*;
 
 use std::sync::Arc;
@@ -41,7 +39,7 @@ pub fn drill(
     } else {
         sandbox::run(config, opts, ctx)?
     };
-    write_reports(config, opts, &mut report)?;
+    name_reports(config, opts, &mut report);
     record(config, &report);
     Ok(report)
 }
@@ -111,11 +109,8 @@ fn record(config: &Config, report: &DrillReport) {
     }
 }
 
-fn write_reports(
-    config: &Config,
-    opts: &DrillOptions,
-    report: &mut DrillReport,
-) -> Result<(), EngineError> {
+/// Names the report's files; the caller writes them (`drydock_render::report_files`).
+fn name_reports(config: &Config, opts: &DrillOptions, report: &mut DrillReport) {
     let name = if report.kind == "destructive" {
         "drill-destructive"
     } else {
@@ -123,6 +118,4 @@ fn write_reports(
     };
     let base = crate::reports::base(config, opts.report.as_deref(), name, report.started_at);
     report.report_files = crate::reports::files(&base);
-    let json = serde_json::to_vec_pretty(report).expect("report serializes");
-    crate::reports::write(&base, &json, &markdown(report))
 }

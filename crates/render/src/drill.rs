@@ -1,14 +1,16 @@
-//! The drill report as Markdown, written beside its JSON.
+//! `drydock drill`: the report as Markdown, printed and written beside its JSON. The
+//! RTO figures say what each measures: the whole stack's (first restore start to the
+//! last verification) and each source's own (its restore start to its verification).
 
-use super::report::*;
+use std::fmt::Write;
 
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use drydock_engine::drill::DrillReport;
+
+use crate::layout::seconds as secs;
+use crate::words;
 
 /// The human report: verdict, targets, one row per source, then each source's details.
 pub fn markdown(r: &DrillReport) -> String {
-    use std::fmt::Write;
     let mut out = String::new();
     let verdict = match r.verdict().exit_code() {
         0 => "PASSED",
@@ -36,9 +38,9 @@ pub fn markdown(r: &DrillReport) -> String {
         Some(b) => {
             let _ = writeln!(
                 out,
-                "- backup taken by the drill: `{}` ({:?}, {})",
+                "- backup taken by the drill: `{}` ({}, {})",
                 b.id,
-                b.status,
+                words::backup_status(b.status),
                 secs(b.duration_ms)
             );
         }
@@ -48,7 +50,7 @@ pub fn markdown(r: &DrillReport) -> String {
     }
     let _ = writeln!(
         out,
-        "- RTO (whole stack): {} — target {} — {}",
+        "- RTO (whole stack: first restore start to the last source verified): {} — target {} — {}",
         secs(r.rto_ms),
         secs(r.rto_target_ms),
         if !r.passed {
@@ -79,17 +81,17 @@ pub fn markdown(r: &DrillReport) -> String {
             let _ = writeln!(out, "- RPO: not measured");
         }
     }
-    let _ = writeln!(out, "\n| source | kind | priority | result | fingerprint | canary | RTO | RPO | backup | sandbox |");
+    let _ = writeln!(out, "\n| source | kind | priority | result | fingerprint | canary | RTO (this source) | RPO | backup | sandbox |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---:|---:|---|---|");
     for s in &r.sources {
         let _ = writeln!(
             out,
-            "| {}/{} | {} | {} | {:?} | {} | {} | {} | {} | {} | {} |",
+            "| {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.service,
             s.source,
             s.kind,
             s.priority,
-            s.status,
+            words::drill_status(s.status),
             if s.fingerprint_matched {
                 "matched"
             } else {
@@ -125,7 +127,7 @@ pub fn markdown(r: &DrillReport) -> String {
         let _ = writeln!(out, "\n## {}/{}\n", s.service, s.source);
         let _ = writeln!(
             out,
-            "- targets: RTO {} ({}), RPO {} ({})",
+            "- targets: RTO of this source {} ({}), RPO {} ({})",
             secs(s.rto_target_ms),
             match s.rto_met {
                 Some(true) => "met",
