@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drydock_domain::config::Config;
-use drydock_domain::{Event, EventSink};
+use drydock_domain::{Event, Verdict};
 use drydock_health::Status;
 use drydock_runtimes::procinfo::{self, Listener};
 use drydock_runtimes::{Details, Runtime, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 // `Severity` has always been named from here.
 pub use super::failure_patterns::Severity;
@@ -25,6 +25,7 @@ use super::failure_patterns::{compiled, Pattern, PATTERNS};
 use crate::health::{self, CheckReport, ServiceHealth, ServiceStatus};
 use crate::redact::Redactor;
 use crate::EngineError;
+use crate::RunContext;
 
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +104,12 @@ pub struct RuntimeView {
 pub struct DiagnoseReport {
     pub timestamp: String,
     pub status: ServiceStatus,
-    pub exit_code: i32,
+    /// The verdict; in JSON the exit code it maps to, as always.
+    #[serde(
+        rename = "exit_code",
+        serialize_with = "drydock_domain::verdict::as_exit_code"
+    )]
+    pub verdict: Verdict,
     pub summary: String,
     pub issues: Vec<Issue>,
     pub resource_usage: HostUsage,
@@ -111,7 +117,7 @@ pub struct DiagnoseReport {
     pub services: BTreeMap<String, ServiceDiagnosis>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiagnoseOptions {
     /// Services to diagnose (default: every one that is not healthy). Named services
     /// are diagnosed even when healthy.
@@ -165,8 +171,9 @@ impl Findings {
 pub fn diagnose(
     config: &Config,
     opts: &DiagnoseOptions,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<DiagnoseReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let selected = health::select(config, &opts.services)?;
     let timestamp = jiff::Timestamp::now();
     events.emit(Event::Step {
@@ -191,7 +198,7 @@ pub fn diagnose(
             .map(|h| h.status)
             .max()
             .unwrap_or(ServiceStatus::Healthy),
-        exit_code: 0,
+        verdict: Verdict::Ok,
         summary: String::new(),
         issues: Vec::new(),
         resource_usage: host_usage(config),
@@ -219,10 +226,14 @@ pub fn diagnose(
         .issues
         .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.service.cmp(&b.service)));
     let worst_issue = report.issues.iter().map(|i| i.severity).max();
-    report.exit_code = match worst_issue {
-        Some(Severity::Critical) => 2,
-        Some(Severity::Warning) => 1,
-        _ => report.status.exit_code().min(2),
+    report.verdict = match worst_issue {
+        Some(Severity::Critical) => Verdict::Failed,
+        Some(Severity::Warning) => Verdict::Warning,
+        // A missing service with no finding is as bad as a critical one here.
+        _ => match report.status.verdict() {
+            Verdict::Missing => Verdict::Failed,
+            v => v,
+        },
     };
     report.summary = summary(&report, &health);
     Ok(report)
@@ -731,6 +742,13 @@ fn summary(report: &DiagnoseReport, health: &BTreeMap<String, ServiceHealth>) ->
         }
     }
     parts.join("; ")
+}
+
+impl DiagnoseReport {
+    /// The verdict (also in the JSON, as `exit_code`).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
 }
 
 #[cfg(test)]
