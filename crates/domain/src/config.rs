@@ -1500,12 +1500,18 @@ fn validate_url(
     }
 }
 
+/// `path` against the config's folder, cleaned lexically so it prints as people write
+/// it (`/srv/backups/repo`, not `/srv/backups/./repo`). Only `.` parts and repeated
+/// slashes go: `..` stays, because folding it away lexically names another folder
+/// when the part before it is a symlink, and a backup must go where the config says.
 fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
+    let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
         base.join(path)
-    }
+    };
+    // `components` drops `.` and empty parts, except a leading `.` of a relative path.
+    joined.components().collect()
 }
 
 /// Durations as operators write them: `90s`, `30m`, `24h`, `7d`.

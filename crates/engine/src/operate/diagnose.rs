@@ -192,7 +192,7 @@ const PATTERNS: &[Pattern] = &[
         title: "Data directory corrupted or missing",
         severity: Severity::Critical,
         regex: r"(?i)does not appear to be a PostgreSQL database cluster|could not locate a valid checkpoint record|invalid checkpoint record|database files are incompatible|database disk image is malformed|InnoDB: (Database page corruption|Corruption)|Bad file format reading the append only file|Short read or OOM loading DB|Wrong signature trying to load DB|is damaged: quick_check|data missing|directory \S+ does not exist|could not open file \S+global/pg_control",
-        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service SERVICE`)",
+        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service {service}`)",
     },
     Pattern {
         id: "configuration_error",
@@ -224,11 +224,25 @@ fn compiled() -> &'static [(&'static Pattern, Regex)] {
 #[derive(Default)]
 struct Findings {
     service: String,
+    /// The runtime's kind: an `external` (or `none`) service is not drydock's to start.
+    runtime: String,
     issues: Vec<Issue>,
+}
+
+/// The fix for a service that is down but not drydock's to start; heal says the same.
+pub(crate) fn start_it_yourself(runtime: &str) -> String {
+    format!("Start it yourself; drydock cannot start {runtime} services. If it stops again, its log says why")
 }
 
 impl Findings {
     fn add(&mut self, id: &str, title: &str, severity: Severity, evidence: String, fix: &str) {
+        // A fix names the service itself, never a placeholder to fill in.
+        let mut fix = fix.replace("{service}", &self.service);
+        if matches!(id, "not_running" | "connection_refused")
+            && matches!(self.runtime.as_str(), "external" | "none")
+        {
+            fix = start_it_yourself(&self.runtime);
+        }
         if let Some(i) = self.issues.iter_mut().find(|i| i.pattern == id) {
             if i.evidence.len() < 5 && !i.evidence.contains(&evidence) {
                 i.evidence.push(evidence);
@@ -243,7 +257,7 @@ impl Findings {
             issue: title.to_string(),
             details: evidence.clone(),
             evidence: vec![evidence],
-            suggested_fix: fix.to_string(),
+            suggested_fix: fix,
         });
     }
 
@@ -331,6 +345,7 @@ fn diagnose_service(
     let runtime = health::runtime_of(name, service);
     let mut findings = Findings {
         service: name.to_string(),
+        runtime: runtime.kind().to_string(),
         ..Findings::default()
     };
     let (details, runtime_error) = match runtime.details() {
