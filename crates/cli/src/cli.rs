@@ -68,7 +68,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check drydock.toml: every error at once, with file:line; secrets must be references.
-    Validate,
+    /// Also warns (exit 0) about data paths that do not exist and servers it cannot reach.
+    Validate(ValidateArgs),
     /// Back up data sources (default: critical and high priority) into the repository.
     Backup(BackupArgs),
     /// One screen: restores owed, health, per source the last backup and its copies, the
@@ -112,6 +113,13 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `drydock man > /usr/local/share/man/man1/drydock.1`.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Do not try to reach the database servers (paths are still checked).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

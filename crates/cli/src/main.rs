@@ -168,7 +168,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             let _ = std::io::stdout().write_all(&page);
             Ok(0)
         }
-        Command::Validate => {
+        Command::Validate(args) => {
             let config = load(cli)?;
             #[derive(Serialize)]
             struct Valid {
@@ -176,18 +176,26 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 file: String,
                 services: usize,
                 sources: usize,
+                warnings: Vec<String>,
             }
             let v = Valid {
                 ok: true,
                 file: cli.config.display().to_string(),
                 services: config.services.len(),
                 sources: config.sources().count(),
+                warnings: drydock_engine::validate::warnings(&config, args.offline),
             };
             output(cli, &v, |v| {
-                format!(
+                let mut text: String = v
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning: {w}\n"))
+                    .collect();
+                text += &format!(
                     "{}: valid ({} services, {} data sources)\n",
                     v.file, v.services, v.sources
-                )
+                );
+                text
             });
             Ok(0)
         }

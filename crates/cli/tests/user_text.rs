@@ -159,3 +159,40 @@ fn config_paths_are_printed_clean() {
     );
     assert!(!text.contains("/./"), "{text}");
 }
+
+#[test]
+fn validate_warns_about_missing_paths_and_unreachable_servers_without_failing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let stack = Stack::new(&format!(
+        "[services.app]\nruntime = {{ kind = \"none\" }}\ndata = [{{ kind = \"files\", name = \"uploads\", priority = \"high\", path = \"uploads\" }}]\n\n[services.db]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"redis\", priority = \"high\", url = \"redis://127.0.0.1:{port}\" }}]\n"
+    ));
+    let (code, v) = stack.json(&["validate"]);
+    assert_eq!(code, 0, "{v:#}");
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{v:#}");
+    assert!(
+        warnings[0].starts_with("app/uploads: ") && warnings[0].contains("does not exist"),
+        "{v:#}"
+    );
+    assert!(
+        warnings[1].contains(&format!("db/redis: cannot reach 127.0.0.1:{port}")),
+        "{v:#}"
+    );
+
+    let out = stack.run(&["validate", "--offline"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("warning: app/uploads:"), "{text}");
+    assert!(!text.contains("cannot reach"), "{text}");
+    assert!(
+        text.contains("valid (2 services, 2 data sources)"),
+        "{text}"
+    );
+}

@@ -201,7 +201,7 @@ impl Default for RetentionConfig {
 }
 
 /// `[drill]`: the RTO and RPO a recovery must meet, with optional per-priority tables
-/// (`[drill.critical]`, seed 002's "RPO < 15 min" for the databases) overriding them.
+/// (`[drill.critical]`, e.g. a 15-minute RPO for the databases) overriding them.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrillConfig {
@@ -534,8 +534,8 @@ pub struct ExecTarget {
     pub runtime: RuntimeConfig,
 }
 
-/// The label on a Docker volume giving its backup priority (seed 003's `backup`
-/// label is read too).
+/// The label on a Docker volume giving its backup priority (the plain `backup`
+/// label many stacks already use is read too).
 pub const LABEL_BACKUP: &str = "drydock.backup";
 /// The label on a Docker volume describing it.
 pub const LABEL_DESCRIPTION: &str = "drydock.description";

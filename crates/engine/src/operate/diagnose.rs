@@ -3,8 +3,8 @@
 //! redacted), CPU and memory of its processes, disk of its data paths, who listens on
 //! its ports (and conflicts: a port held by another process, with its PID), and the
 //! known failure patterns matched against logs, check results and state, each an
-//! issue with severity, evidence and a suggested fix. The JSON follows seed 004's
-//! diagnose shape (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
+//! issue with severity, evidence and a suggested fix. The JSON has the documented
+//! diagnose shape (README) (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
 //! detail and a readable `summary`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,7 +48,7 @@ pub struct Issue {
     pub suggested_fix: String,
 }
 
-/// Host-wide usage, as seed 004 shows it.
+/// Host-wide usage, as the diagnose JSON shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostUsage {
     pub cpu: String,

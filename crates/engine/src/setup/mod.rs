@@ -1,3 +1,5 @@
-//! Setup: `init` writes a first configuration, from a Compose file or from questions.
+//! Setup: `init` writes a first configuration, from a Compose file or from questions;
+//! `validate` warns about what the config names but the host does not have.
 
 pub mod init;
+pub mod validate;

@@ -1,0 +1,69 @@
+//! `drydock validate`'s look past the file: data paths that do not exist and database
+//! servers that do not answer. These are warnings, never errors: a config is written
+//! before its services exist, and validation runs offline (in CI, on a laptop), where
+//! `offline` skips the network part.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use drydock_domain::config::{Config, SourceConfig};
+
+/// How long a server has to accept a connection before it counts as unreachable.
+const REACH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One line per problem, naming the source, what is wrong and what to check.
+pub fn warnings(config: &Config, offline: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (service, service_config, source) in config.sources() {
+        let label = format!("{service}/{}", source.name());
+        let (path, url, default_port) = match source {
+            SourceConfig::Sqlite(s) => (Some(&s.path), None, 0),
+            SourceConfig::Files(f) => (Some(&f.path), None, 0),
+            SourceConfig::Postgres(s) => (None, Some(&s.url), 5432),
+            SourceConfig::Mysql(s) => (None, Some(&s.url), 3306),
+            SourceConfig::Redis(s) => (None, Some(&s.url), 6379),
+            _ => (None, None, 0),
+        };
+        if let Some(path) = path.filter(|p| !p.exists()) {
+            out.push(format!(
+                "{label}: {} does not exist; a backup will fail until it does (check `path`)",
+                path.display()
+            ));
+        }
+        // A container's database is dumped from inside the container, where the URL's
+        // host means something else: only host-run servers are tried from here.
+        if offline || service_config.runtime.is_container() {
+            continue;
+        }
+        let Some(address) = url.and_then(|u| host_port(u, default_port)) else {
+            continue;
+        };
+        if let Err(why) = reach(&address) {
+            out.push(format!(
+                "{label}: cannot reach {address} ({why}); start the server or fix `url` (`--offline` skips this check)"
+            ));
+        }
+    }
+    out
+}
+
+fn host_port(url: &str, default_port: u16) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?;
+    Some(format!("{host}:{}", u.port().unwrap_or(default_port)))
+}
+
+fn reach(address: &str) -> Result<(), String> {
+    let addrs: Vec<_> = address
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {e}"))?
+        .collect();
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, REACH_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
