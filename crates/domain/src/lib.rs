@@ -1,6 +1,7 @@
 //! drydock's domain: what a stack declares (`config`), how secrets are referenced
 //! (`secret`), what a backup records (`manifest`, `fingerprint`), which sources a run
-//! touches and in what order (`plan`), and the events core work reports (`events`).
+//! touches and in what order (`plan`), the events core work reports (`events`), and
+//! the words they all share (`vocabulary`).
 //!
 //! Nothing here talks to a server or a repository; adapters and the engine do.
 
@@ -13,10 +14,11 @@ pub mod plan;
 pub mod retention;
 pub mod secret;
 mod spans;
+pub mod vocabulary;
 
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use events::{Event, EventSink, NoEvents};
 pub use fingerprint::{Fingerprint, PartDigest, RowSetDigest};
 pub use manifest::{BackupId, Manifest, SourceRecord, SourceStatus};
-pub use plan::Priority;
 pub use secret::{Secret, SecretRef};
+pub use vocabulary::{Priority, Role, SourceKind};

@@ -11,9 +11,8 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::SourceKind;
 use crate::fingerprint::Fingerprint;
-use crate::plan::Priority;
+use crate::vocabulary::{Priority, SourceKind};
 
 pub const MANIFEST_FORMAT: u32 = 1;
 /// Manifests are small; anything larger is not one of ours.

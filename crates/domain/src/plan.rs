@@ -3,61 +3,10 @@
 //! A plan is computed from the config alone, so `backup`, `restore` and later `drill`
 //! agree on what "the critical sources" are and always handle them first.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Config, ServiceConfig, SourceConfig};
-
-/// How much a source matters. Ordered: `Critical` sorts first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Critical,
-    High,
-    Medium,
-    Low,
-    /// Declared, deliberately never backed up.
-    None,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 5] = [
-        Priority::Critical,
-        Priority::High,
-        Priority::Medium,
-        Priority::Low,
-        Priority::None,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Critical => "critical",
-            Priority::High => "high",
-            Priority::Medium => "medium",
-            Priority::Low => "low",
-            Priority::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Priority::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown priority `{s}`; use critical, high, medium, low or none")
-            })
-    }
-}
+use serde::Serialize;
+// Callers have always found `Priority` here.
+pub use crate::vocabulary::Priority;
 
 /// Which sources a command asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

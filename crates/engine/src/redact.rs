@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use drydock_domain::config::{CheckSpec, Config, SourceConfig};
+use drydock_domain::config::Config;
 use regex::Regex;
 
 pub const MARK: &str = "[REDACTED]";
@@ -34,24 +34,17 @@ impl Redactor {
     pub fn new(config: &Config) -> Self {
         let mut values = vec![config.repository.password.expose().to_string()];
         for (_, _, source) in config.sources() {
-            let password = match source {
-                SourceConfig::Postgres(s) => s.password.as_ref(),
-                SourceConfig::Mysql(s) => s.password.as_ref(),
-                SourceConfig::Redis(s) => s.password.as_ref(),
-                _ => None,
-            };
-            values.extend(password.map(|p| p.expose().to_string()));
+            values.extend(
+                source
+                    .spec()
+                    .secrets()
+                    .into_iter()
+                    .map(|p| p.expose().to_string()),
+            );
         }
         for svc in config.services.values() {
             for check in &svc.health {
-                let password = match &check.spec {
-                    CheckSpec::Postgres(s) | CheckSpec::Mysql(s) => s.password.as_ref(),
-                    CheckSpec::Redis(r) => r.password.as_ref(),
-                    CheckSpec::RedisSentinel(r) => r.password.as_ref(),
-                    CheckSpec::RedisCluster(r) => r.password.as_ref(),
-                    _ => None,
-                };
-                values.extend(password.map(|p| p.expose().to_string()));
+                values.extend(check.spec.password().map(|p| p.expose().to_string()));
             }
         }
         // Very short values would blank out ordinary words; longest first so a secret

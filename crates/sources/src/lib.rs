@@ -327,11 +327,7 @@ pub trait Sandbox: Send {
 
 /// The unit a kind's fingerprint parts count (for difference messages).
 pub fn count_unit(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Postgres | SourceKind::Mysql | SourceKind::Sqlite => "rows",
-        SourceKind::Redis => "keys",
-        SourceKind::Files | SourceKind::Volume => "bytes",
-    }
+    drydock_domain::config::sources::kind_spec(kind).count_unit()
 }
 
 /// Looks a program up on PATH.

@@ -1,8 +1,10 @@
 //! Config loading: the good shape, and every bad shape users hit, with exact messages.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
+use crate::vocabulary::Priority;
 
 fn load(text: &str) -> Result<Config, ConfigErrors> {
     // SAFETY: tests in this module only read these variables.

@@ -9,28 +9,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use drydock_domain::config::{Config, SourceConfig};
+use drydock_domain::config::Config;
 use drydock_domain::{Event, EventSink};
 use drydock_health::Status;
 use drydock_runtimes::procinfo::{self, Listener};
-use drydock_runtimes::{Details, State};
-use regex::Regex;
+use drydock_runtimes::{Details, Runtime, State};
 use serde::Serialize;
 
+// `Severity` has always been named from here.
+pub use super::failure_patterns::Severity;
+use super::failure_patterns::{compiled, Pattern, PATTERNS};
 use crate::health::{self, CheckReport, ServiceHealth, ServiceStatus};
 use crate::redact::Redactor;
 use crate::EngineError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
 
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
@@ -133,91 +127,6 @@ impl Default for DiagnoseOptions {
             lines: 100,
         }
     }
-}
-
-/// A known failure: how it shows in logs and messages, and what to do.
-struct Pattern {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    regex: &'static str,
-    fix: &'static str,
-}
-
-const PATTERNS: &[Pattern] = &[
-    Pattern {
-        id: "out_of_memory",
-        title: "Out of memory",
-        severity: Severity::Critical,
-        regex: r"(?i)out of memory|cannot allocate memory|oom[- ]?kill|killed process \d+|memory allocation .*failed|OOM command not allowed",
-        fix: "Give the service more memory or lower its memory settings (shared_buffers, innodb_buffer_pool_size, maxmemory); check what else uses memory on the host",
-    },
-    Pattern {
-        id: "disk_full",
-        title: "Disk full",
-        severity: Severity::Critical,
-        regex: r"(?i)no space left on device|disk full|\bENOSPC\b|could not extend file|MISCONF .*(disk|save)",
-        fix: "Free space on the data filesystem (old logs, WAL, dumps) or grow it, then start the service",
-    },
-    Pattern {
-        id: "port_in_use",
-        title: "Port already in use",
-        severity: Severity::Critical,
-        regex: r"(?i)address already in use|\bEADDRINUSE\b|could not bind|bind\(\) (to .* )?failed|Can't start server: Bind on TCP/IP port|Could not create server TCP listening socket",
-        fix: "Stop the process holding the port (see the port report) or move the service to a free port, then start it",
-    },
-    Pattern {
-        id: "permission_denied",
-        title: "Permission denied",
-        severity: Severity::Critical,
-        regex: r"(?i)permission denied|\bEACCES\b|operation not permitted|must be owned by|has group or world access",
-        fix: "Fix ownership and modes of the data directory and its files: the service's user must own them (PostgreSQL wants 0700)",
-    },
-    Pattern {
-        id: "authentication_failed",
-        title: "Authentication failed",
-        severity: Severity::Critical,
-        regex: r"(?i)password authentication failed|authentication failed|access denied for user|\bWRONGPASS\b|\bNOAUTH\b|invalid password|invalid username-password",
-        fix: "Check the password reference in drydock.toml and the user's password on the server",
-    },
-    Pattern {
-        id: "too_many_connections",
-        title: "Too many connections",
-        severity: Severity::Warning,
-        regex: r"(?i)too many connections|max number of clients reached|remaining connection slots are reserved|too many clients already",
-        fix: "Raise max_connections/maxclients or put a connection pooler in front; look for clients that leak connections",
-    },
-    Pattern {
-        id: "data_corrupted",
-        title: "Data directory corrupted or missing",
-        severity: Severity::Critical,
-        regex: r"(?i)does not appear to be a PostgreSQL database cluster|could not locate a valid checkpoint record|invalid checkpoint record|database files are incompatible|database disk image is malformed|InnoDB: (Database page corruption|Corruption)|Bad file format reading the append only file|Short read or OOM loading DB|Wrong signature trying to load DB|is damaged: quick_check|data missing|directory \S+ does not exist|could not open file \S+global/pg_control",
-        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service {service}`)",
-    },
-    Pattern {
-        id: "configuration_error",
-        title: "Configuration error",
-        severity: Severity::Critical,
-        regex: r"(?i)configuration file .* contains errors|invalid value for parameter|unrecognized configuration parameter|unknown variable|FATAL CONFIG FILE ERROR|Bad directive|syntax error in config",
-        fix: "Fix the setting the log names, then start the service",
-    },
-    Pattern {
-        id: "connection_refused",
-        title: "Connection refused",
-        severity: Severity::Critical,
-        regex: r"(?i)connection refused|\bECONNREFUSED\b|nothing listens",
-        fix: "Nothing listens on the service's port: start it (`drydock heal`) and read its log for why it stopped",
-    },
-];
-
-fn compiled() -> &'static [(&'static Pattern, Regex)] {
-    static C: OnceLock<Vec<(&'static Pattern, Regex)>> = OnceLock::new();
-    C.get_or_init(|| {
-        PATTERNS
-            .iter()
-            .map(|p| (p, Regex::new(p.regex).expect("valid pattern")))
-            .collect()
-    })
 }
 
 /// Issues of one service, one per pattern, evidence appended.
@@ -352,7 +261,78 @@ fn diagnose_service(
         Ok(d) => (Some(d), None),
         Err(e) => (None, Some(redactor.line(&e.to_string()))),
     };
-    let (log_source, log_lines) = match runtime.logs(lines) {
+    let (log_source, log_lines) = read_log(runtime.as_ref(), lines, redactor);
+
+    find_in_log(&mut findings, &log_lines);
+    find_in_checks(&mut findings, health, redactor);
+    let pids = details
+        .as_ref()
+        .map(|d| procinfo::tree(&d.pids))
+        .unwrap_or_default();
+    // A `none` runtime never runs anything: "stopped" is its normal state.
+    if let Some(d) = details.as_ref().filter(|_| runtime.kind() != "none") {
+        find_in_runtime_state(&mut findings, runtime.kind(), d, &log_lines);
+    }
+    if let Some(evidence) = failed_heals(config, name) {
+        findings.add(
+            "crash_loop",
+            "Crash loop",
+            Severity::Critical,
+            evidence,
+            "Starting it again will not help: fix the cause the log names (configuration, port, disk, data), or recreate the service and restore its data from the latest verified backup",
+        );
+    }
+    if let Some(e) = &runtime_error {
+        findings.add(
+            "runtime_error",
+            "Runtime cannot be asked",
+            Severity::Warning,
+            e.clone(),
+            "Check the runtime's status command and permissions",
+        );
+    }
+    let stopped = details
+        .as_ref()
+        .is_some_and(|d| matches!(d.state, State::Stopped | State::Missing));
+    let ports = port_report(&mut findings, config, name, listeners, &pids, stopped);
+    let disks = disk_report(
+        &mut findings,
+        data_paths(config, name, runtime.data_paths()),
+    );
+    let usage = (!pids.is_empty()).then(|| procinfo::usage(&pids, Duration::from_millis(200)));
+    let resources = Resources {
+        processes: usage.as_ref().map_or(0, |u| u.processes),
+        pids: pids.clone(),
+        cpu_pct: usage.as_ref().map(|u| u.cpu_pct),
+        memory_bytes: usage.as_ref().map(|u| u.memory_bytes),
+        disks,
+    };
+    demote_refused_when_cause_known(&mut findings);
+    let uptime_secs = details.as_ref().and_then(Details::uptime_secs);
+    let diagnosis = ServiceDiagnosis {
+        status: health.status,
+        runtime: RuntimeView {
+            kind: runtime.kind().to_string(),
+            details,
+            uptime_secs,
+            error: runtime_error,
+        },
+        checks: health.checks.clone(),
+        log_source,
+        resources,
+        ports,
+    };
+    (diagnosis, log_lines, findings.issues)
+}
+
+/// The service's log tail (redacted) and where it came from; a log that cannot be read
+/// is one line saying why.
+fn read_log(
+    runtime: &dyn Runtime,
+    lines: usize,
+    redactor: &Redactor,
+) -> (Option<String>, Vec<String>) {
+    match runtime.logs(lines) {
         Ok(Some(tail)) => (
             Some(tail.source),
             tail.lines.iter().map(|l| redactor.line(l)).collect(),
@@ -365,9 +345,11 @@ fn diagnose_service(
                 redactor.line(&e.to_string())
             )],
         ),
-    };
+    }
+}
 
-    // Logs: the newest line of each pattern is the best evidence.
+/// Known failure patterns in the log: the newest line of each is the best evidence.
+fn find_in_log(findings: &mut Findings, log_lines: &[String]) {
     for (p, re) in compiled() {
         let hits: Vec<&String> = log_lines
             .iter()
@@ -379,8 +361,11 @@ fn diagnose_service(
             findings.pattern(p, format!("log: {line}"));
         }
     }
-    // Check results.
-    // `process` checks repeat the runtime's state, reported below.
+}
+
+/// Failing checks: a known pattern in the message, else a generic issue.
+fn find_in_checks(findings: &mut Findings, health: &ServiceHealth, redactor: &Redactor) {
+    // `process` checks repeat the runtime's state, reported by find_in_runtime_state.
     for c in health
         .checks
         .iter()
@@ -408,97 +393,90 @@ fn diagnose_service(
             }
         }
     }
-    // Runtime state.
-    let pids = details
-        .as_ref()
-        .map(|d| procinfo::tree(&d.pids))
-        .unwrap_or_default();
-    // A `none` runtime never runs anything: "stopped" is its normal state.
-    if let Some(d) = details.as_ref().filter(|_| runtime.kind() != "none") {
-        match d.state {
-            State::Stopped => {
-                let fix = "Start it (`drydock heal` does, with retries); if it stops again, the log says why";
+}
+
+/// What the runtime says: stopped, not deployed, killed for memory, restarting, notes.
+fn find_in_runtime_state(
+    findings: &mut Findings,
+    runtime_kind: &str,
+    d: &Details,
+    log_lines: &[String],
+) {
+    match d.state {
+        State::Stopped => {
+            let fix =
+                "Start it (`drydock heal` does, with retries); if it stops again, the log says why";
+            findings.add(
+                "not_running",
+                "Service is not running",
+                Severity::Critical,
+                format!(
+                    "runtime {runtime_kind}: stopped{}",
+                    d.exit_code
+                        .map(|c| format!(" (exit code {c})"))
+                        .unwrap_or_default()
+                ),
+                fix,
+            );
+            for note in &d.notes {
+                findings.add("not_running", "", Severity::Critical, note.clone(), fix);
+            }
+            if let Some(last) = log_lines.iter().rev().find(|l| !l.trim().is_empty()) {
                 findings.add(
                     "not_running",
-                    "Service is not running",
+                    "",
                     Severity::Critical,
-                    format!(
-                        "runtime {}: stopped{}",
-                        runtime.kind(),
-                        d.exit_code
-                            .map(|c| format!(" (exit code {c})"))
-                            .unwrap_or_default()
-                    ),
+                    format!("last log line: {last}"),
                     fix,
                 );
-                for note in &d.notes {
-                    findings.add("not_running", "", Severity::Critical, note.clone(), fix);
-                }
-                if let Some(last) = log_lines.iter().rev().find(|l| !l.trim().is_empty()) {
-                    findings.add(
-                        "not_running",
-                        "",
-                        Severity::Critical,
-                        format!("last log line: {last}"),
-                        fix,
-                    );
-                }
             }
-            State::Missing => findings.add(
-                "not_deployed",
-                "Service is not deployed",
-                Severity::Critical,
-                format!("runtime {}: no such service", runtime.kind()),
-                "Deploy the service, then restore its data from the latest verified backup",
-            ),
-            _ => {}
         }
-        if d.oom_killed == Some(true) {
-            let p = &PATTERNS[0];
-            findings.pattern(
-                p,
-                "runtime: the last run was killed for lack of memory".into(),
-            );
-        }
-        if let Some(n) = d.restart_count.filter(|n| *n >= 3) {
-            findings.add(
-                "crash_loop",
-                "Crash loop",
-                Severity::Critical,
-                format!("runtime {}: restarted {n} times", runtime.kind()),
-                "Read the log lines above for the cause of each crash; restarting again will not help until it is fixed",
-            );
-        }
-        for note in d.notes.iter().filter(|_| d.state != State::Stopped) {
-            findings.add(
-                "runtime_note",
-                "Runtime reports a problem",
-                Severity::Warning,
-                note.clone(),
-                "See the note; a stale PID file is removed when the service starts cleanly",
-            );
-        }
+        State::Missing => findings.add(
+            "not_deployed",
+            "Service is not deployed",
+            Severity::Critical,
+            format!("runtime {runtime_kind}: no such service"),
+            "Deploy the service, then restore its data from the latest verified backup",
+        ),
+        _ => {}
     }
-    if let Some(evidence) = failed_heals(config, name) {
+    if d.oom_killed == Some(true) {
+        let p = &PATTERNS[0];
+        findings.pattern(
+            p,
+            "runtime: the last run was killed for lack of memory".into(),
+        );
+    }
+    if let Some(n) = d.restart_count.filter(|n| *n >= 3) {
         findings.add(
             "crash_loop",
             "Crash loop",
             Severity::Critical,
-            evidence,
-            "Starting it again will not help: fix the cause the log names (configuration, port, disk, data), or recreate the service and restore its data from the latest verified backup",
+            format!("runtime {runtime_kind}: restarted {n} times"),
+            "Read the log lines above for the cause of each crash; restarting again will not help until it is fixed",
         );
     }
-    if let Some(e) = &runtime_error {
+    for note in d.notes.iter().filter(|_| d.state != State::Stopped) {
         findings.add(
-            "runtime_error",
-            "Runtime cannot be asked",
+            "runtime_note",
+            "Runtime reports a problem",
             Severity::Warning,
-            e.clone(),
-            "Check the runtime's status command and permissions",
+            note.clone(),
+            "See the note; a stale PID file is removed when the service starts cleanly",
         );
     }
+}
 
-    // Ports: who holds each port the service should listen on.
+/// Who holds each local port the service should listen on; a port held by another
+/// process (or held while the service is `stopped`) is a finding.
+fn port_report(
+    findings: &mut Findings,
+    config: &Config,
+    name: &str,
+    listeners: &[Listener],
+    pids: &[u32],
+    stopped: bool,
+) -> Vec<PortReport> {
     let mut ports = Vec::new();
     let mut seen = BTreeSet::new();
     for (host, port) in endpoints(config, name) {
@@ -510,9 +488,6 @@ fn diagnose_service(
             (Some(pid), false) => Some(pids.contains(&pid)),
             _ => None,
         };
-        let stopped = details
-            .as_ref()
-            .is_some_and(|d| matches!(d.state, State::Stopped | State::Missing));
         if let Some(l) = holder {
             let foreign = owned == Some(false) || (owned.is_none() && stopped);
             if foreign {
@@ -534,10 +509,14 @@ fn diagnose_service(
             owned_by_service: owned,
         });
     }
+    ports
+}
 
-    // Data paths: missing or full.
+/// Space on the filesystem of each data path; a missing path or a nearly full disk is
+/// a finding.
+fn disk_report(findings: &mut Findings, paths: Vec<PathBuf>) -> Vec<DiskUsage> {
     let mut disks = Vec::new();
-    for path in data_paths(config, name, runtime.data_paths()) {
+    for path in paths {
         let shown = path.display().to_string();
         let exists = path.exists();
         let probe = if exists {
@@ -577,15 +556,12 @@ fn diagnose_service(
             free_pct,
         });
     }
-    let usage = (!pids.is_empty()).then(|| procinfo::usage(&pids, Duration::from_millis(200)));
-    let resources = Resources {
-        processes: usage.as_ref().map_or(0, |u| u.processes),
-        pids: pids.clone(),
-        cpu_pct: usage.as_ref().map(|u| u.cpu_pct),
-        memory_bytes: usage.as_ref().map(|u| u.memory_bytes),
-        disks,
-    };
-    // The bare "connection refused" adds nothing when the cause is already known.
+    disks
+}
+
+/// The bare "connection refused" adds nothing when the cause is already known: it
+/// becomes information.
+fn demote_refused_when_cause_known(findings: &mut Findings) {
     let has_cause = findings.issues.iter().any(|i| {
         matches!(
             i.pattern.as_str(),
@@ -606,21 +582,6 @@ fn diagnose_service(
             i.severity = Severity::Info;
         }
     }
-    let uptime_secs = details.as_ref().and_then(Details::uptime_secs);
-    let diagnosis = ServiceDiagnosis {
-        status: health.status,
-        runtime: RuntimeView {
-            kind: runtime.kind().to_string(),
-            details,
-            uptime_secs,
-            error: runtime_error,
-        },
-        checks: health.checks.clone(),
-        log_source,
-        resources,
-        ports,
-    };
-    (diagnosis, log_lines, findings.issues)
 }
 
 /// Three or more failed `heal` attempts in the last hour, with none succeeding after
@@ -664,11 +625,9 @@ fn endpoints(config: &Config, name: &str) -> Vec<(String, u16)> {
     let (_, checks) = health::checks_of(service);
     let mut out: Vec<(String, u16)> = checks.iter().flat_map(|c| c.spec.endpoints()).collect();
     for source in &service.data {
-        let (url, port) = match source {
-            SourceConfig::Postgres(s) => (&s.url, 5432),
-            SourceConfig::Mysql(s) => (&s.url, 3306),
-            SourceConfig::Redis(s) => (&s.url, 6379),
-            _ => continue,
+        let (Some(url), Some(port)) = (source.spec().url(), source.kind_spec().default_port())
+        else {
+            continue;
         };
         if let Ok(u) = url::Url::parse(url) {
             if let Some(host) = u.host_str() {
@@ -687,11 +646,7 @@ fn data_paths(config: &Config, name: &str, runtime_paths: Vec<PathBuf>) -> Vec<P
     let service = &config.services[name];
     let mut paths = runtime_paths;
     for source in &service.data {
-        match source {
-            SourceConfig::Sqlite(s) => paths.push(s.path.clone()),
-            SourceConfig::Files(f) => paths.push(f.path.clone()),
-            _ => {}
-        }
+        paths.extend(source.spec().data_paths().into_iter().map(PathBuf::from));
     }
     for c in &service.health {
         paths.extend(c.spec.paths().into_iter().map(PathBuf::from));

@@ -15,12 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drydock_domain::config::health::{
-    CheckSpec, DiskCheck, ProcessCheck, RedisCheck, SqlCheck, SqliteCheck,
-};
-use drydock_domain::config::{
-    Config, HealthCheckConfig, RuntimeConfig, ServiceConfig, SourceConfig,
-};
+use drydock_domain::config::health::{CheckSpec, ProcessCheck};
+use drydock_domain::config::{Config, HealthCheckConfig, RuntimeConfig, ServiceConfig};
 use drydock_domain::{Event, EventSink};
 use drydock_health::{CheckContext, CheckResult, Planned, RunPolicy, Status};
 use drydock_runtimes::Runtime;
@@ -156,55 +152,14 @@ pub fn checks_of(service: &ServiceConfig) -> (bool, Vec<HealthCheckConfig>) {
         )));
     }
     for source in &service.data {
-        let spec = match source {
-            SourceConfig::Postgres(s) => CheckSpec::Postgres(sql(&s.url, s.password.clone())),
-            SourceConfig::Mysql(s) => CheckSpec::Mysql(sql(&s.url, s.password.clone())),
-            SourceConfig::Redis(s) => CheckSpec::Redis(RedisCheck {
-                url: s.url.clone(),
-                password: s.password.clone(),
-                expect_role: None,
-                warn_memory_pct: 80.0,
-                critical_memory_pct: 95.0,
-            }),
-            SourceConfig::Sqlite(s) => CheckSpec::Sqlite(SqliteCheck {
-                path: s.path.clone(),
-            }),
-            // Nobody chose these thresholds, so only a filesystem about to refuse writes
-            // is critical: on a large shared disk 5% free is still many gigabytes.
-            SourceConfig::Files(f) => CheckSpec::Disk(DiskCheck {
-                path: f.path.clone(),
-                warn_free_pct: 10.0,
-                critical_free_pct: 2.0,
-                warn_free_bytes: None,
-                critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
-            }),
-            SourceConfig::Volume(v) => match &v.path {
-                Some(path) => CheckSpec::Disk(DiskCheck {
-                    path: path.clone(),
-                    warn_free_pct: 20.0,
-                    critical_free_pct: 10.0,
-                    warn_free_bytes: None,
-                    critical_free_bytes: None,
-                }),
-                // A named volume lives in Docker's data root; the container's state
-                // is checked through its runtime.
-                None => continue,
-            },
+        let Some(spec) = source.spec().derived_check() else {
+            continue;
         };
         let mut check = HealthCheckConfig::new(spec);
         check.name = source.name().to_string();
         derived.push(check);
     }
     (false, derived)
-}
-
-fn sql(url: &str, password: Option<drydock_domain::Secret>) -> SqlCheck {
-    SqlCheck {
-        url: url.to_string(),
-        password,
-        warn_connections_pct: 80.0,
-        critical_connections_pct: 95.0,
-    }
 }
 
 /// The runtime of a service, shared by its checks.

@@ -3,6 +3,7 @@
 //! `status` summarises protection (newest backups, RPO, owed restores) per service.
 
 pub mod diagnose;
+mod failure_patterns;
 pub mod heal;
 pub mod health;
 pub mod status;

@@ -6,7 +6,7 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use drydock_domain::config::{Config, SourceConfig};
+use drydock_domain::config::Config;
 
 /// How long a server has to accept a connection before it counts as unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,15 +16,9 @@ pub fn warnings(config: &Config, offline: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (service, service_config, source) in config.sources() {
         let label = format!("{service}/{}", source.name());
-        let (path, url, default_port) = match source {
-            SourceConfig::Sqlite(s) => (Some(&s.path), None, 0),
-            SourceConfig::Files(f) => (Some(&f.path), None, 0),
-            SourceConfig::Postgres(s) => (None, Some(&s.url), 5432),
-            SourceConfig::Mysql(s) => (None, Some(&s.url), 3306),
-            SourceConfig::Redis(s) => (None, Some(&s.url), 6379),
-            _ => (None, None, 0),
-        };
-        if let Some(path) = path.filter(|p| !p.exists()) {
+        // The kind's traits say what to look at, so a new kind needs nothing here.
+        let spec = source.spec();
+        for path in spec.data_paths().into_iter().filter(|p| !p.exists()) {
             out.push(format!(
                 "{label}: {} does not exist; a backup will fail until it does (check `path`)",
                 path.display()
@@ -35,7 +29,8 @@ pub fn warnings(config: &Config, offline: bool) -> Vec<String> {
         if offline || service_config.runtime.is_container() {
             continue;
         }
-        let Some(address) = url.and_then(|u| host_port(u, default_port)) else {
+        let default_port = source.kind_spec().default_port().unwrap_or(0);
+        let Some(address) = spec.url().and_then(|u| host_port(u, default_port)) else {
             continue;
         };
         if let Err(why) = reach(&address) {

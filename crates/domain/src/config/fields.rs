@@ -1,0 +1,65 @@
+//! Checks of single values shared by every section: names, host names, secret
+//! references, and paths made absolute against the config file's folder.
+
+use std::path::{Path, PathBuf};
+
+use super::errors::Collector;
+use crate::secret::{Secret, SecretError};
+use crate::spans::KeyPath;
+
+/// Names Docker accepts for containers and volumes.
+pub(super) fn valid_docker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+pub(super) fn resolve(c: &mut Collector<'_>, at: &KeyPath, secret: &mut Secret) {
+    if let Err(e) = secret.resolve() {
+        let message = match e {
+            SecretError::Literal => "a literal secret is not allowed here; use \"${env:NAME}\" or \"${file:/path}\" and keep the value out of the config".to_string(),
+            other => other.to_string(),
+        };
+        c.push(at, message);
+    }
+}
+
+pub(super) fn validate_name(c: &mut Collector<'_>, at: &KeyPath, name: &str, what: &str) {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        && !name.starts_with('-');
+    if !ok {
+        c.push(at, format!("invalid {what} name `{name}`: use 1-64 letters, digits, '-' or '_' (not starting with '-')"));
+    }
+}
+
+pub(super) fn validate_host(c: &mut Collector<'_>, at: &KeyPath, host: &str) {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !ok {
+        c.push(
+            at,
+            format!("invalid host name `{host}`: use 1-253 letters, digits, '-', '_' or '.'"),
+        );
+    }
+}
+
+/// `path` against the config's folder, cleaned lexically so it prints as people write it (`/srv/backups/repo`, not
+/// `/srv/backups/./repo`). Only `.` parts and repeated slashes go: `..` stays, because
+/// folding it away lexically names another folder when the part before it is a
+/// symlink, and a backup must go where the config says.
+pub(super) fn absolute(base: &Path, path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    // `components` drops `.` and empty parts, except a leading `.` of a relative path.
+    joined.components().collect()
+}

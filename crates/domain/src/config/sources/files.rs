@@ -1,0 +1,69 @@
+//! `kind = "files"`: a directory tree on the host, backed up file by file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{SourceKindSpec, SourceSpec, SourceValidation};
+use crate::config::health::{CheckSpec, DiskCheck};
+use crate::vocabulary::{Priority, SourceKind};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSource {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub priority: Priority,
+    pub path: PathBuf,
+    /// Glob patterns relative to `path`, e.g. `cache/**` or `*.tmp`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// When `path` is a symlink, a restore replaces the directory it points at (the
+    /// link stays). Without it such a restore is refused, naming the link and its target.
+    #[serde(default)]
+    pub follow_symlink: bool,
+}
+
+/// The `files` kind.
+pub struct Files;
+
+impl SourceKindSpec for Files {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Files
+    }
+
+    fn count_unit(&self) -> &'static str {
+        "bytes"
+    }
+}
+
+impl SourceSpec for FilesSource {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn data_paths(&self) -> Vec<&Path> {
+        vec![&self.path]
+    }
+
+    // Nobody chose these thresholds, so only a filesystem about to refuse writes is
+    // critical: on a large shared disk 5% free is still many gigabytes.
+    fn derived_check(&self) -> Option<CheckSpec> {
+        Some(CheckSpec::Disk(DiskCheck {
+            path: self.path.clone(),
+            warn_free_pct: 10.0,
+            critical_free_pct: 2.0,
+            warn_free_bytes: None,
+            critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
+        }))
+    }
+
+    fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {
+        v.absolute(&mut self.path);
+        v.excludes(&self.exclude);
+    }
+}

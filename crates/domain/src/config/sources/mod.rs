@@ -1,0 +1,41 @@
+//! The data sources a service declares (`data = [{ kind = "...", ... }]`), one file per
+//! kind. Everything drydock's config, `health`, `diagnose`, `redact` and `init` know of a
+//! kind is in that kind's file, behind two traits (in `spec.rs`):
+//!
+//! - [`SourceKindSpec`], on a unit struct (`Postgres`): what the kind is — its
+//!   [`SourceKind`](crate::vocabulary::SourceKind) name and any alias (`mariadb`), what its fingerprints count
+//!   (`rows`), its server's default port, the container images that run it and the
+//!   dump source `drydock init` guesses for such a container.
+//! - [`SourceSpec`], on the kind's config struct (`PostgresSource`, the keys of one
+//!   declared source with `deny_unknown_fields`): its name and priority, URL, secrets
+//!   (redacted from output), data paths (diagnose's disk report), the health check
+//!   derived for it when its service declares none, and its validation at load
+//!   (through [`SourceValidation`], which names each error's key and line).
+//!
+//! **Adding a kind**: write `KIND.rs` here with the config struct and both traits, add
+//! `mod KIND;` and its re-export below, one line to `source_kinds!` in `registry.rs`
+//! (which gives [`SourceConfig`] its variant and lists the kind in [`KINDS`]), and
+//! the kind's name to [`SourceKind`](crate::vocabulary::SourceKind) in `vocabulary.rs`. The adapter that backs the
+//! kind up is the sources crate's: one file there plus one line in its
+//! `registry.rs`. Nothing else dispatches on the kind.
+
+mod files;
+mod mysql;
+mod postgres;
+mod redis;
+mod registry;
+mod spec;
+mod sqlite;
+mod volume;
+
+pub use files::{Files, FilesSource};
+pub use mysql::{Mysql, MysqlSource};
+pub use postgres::{Postgres, PostgresSource};
+pub use redis::{Redis, RedisSource};
+pub(super) use registry::parse_source;
+pub use registry::{kind_spec, SourceConfig, KINDS};
+pub use spec::{
+    url_database, ContainerFacts, DumpGuess, SourceKindSpec, SourceSpec, SourceValidation,
+};
+pub use sqlite::{Sqlite, SqliteSource};
+pub use volume::{Volume, VolumeSource, LABEL_BACKUP, LABEL_DESCRIPTION, LABEL_STOP_DURING_BACKUP};
