@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use drydock_domain::plan::Selection;
 use drydock_domain::{Cancel, Config, EventSink, Verdict};
 use drydock_engine::drill::DrillOptions;
@@ -103,11 +103,19 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .with_target(false);
     let _ = match cli.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
     };
+}
+
+/// Colour only for a person at a terminal: a pipe or a cron log gets plain text, and
+/// `NO_COLOR` (any non-empty value, <https://no-color.org>) turns it off everywhere.
+fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 fn events(cli: &Cli) -> Arc<dyn EventSink> {
@@ -180,7 +188,24 @@ fn finish<T: Serialize>(
 
 fn run(cli: &Cli, cancel: &Cancel) -> Result<u8, Failure> {
     match &cli.command {
-        Command::Validate => {
+        // Both generated from the clap definitions, so they never drift from `--help`.
+        // Rendered into memory first: clap_complete panics on a closed pipe
+        // (`drydock completions bash | head`), and a reader that stops early is fine.
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "drydock", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            Ok(0)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .expect("rendering into memory does not fail");
+            let _ = std::io::stdout().write_all(&page);
+            Ok(0)
+        }
+        Command::Validate(args) => {
             let config = load(cli)?;
             #[derive(Serialize)]
             struct Valid {
@@ -188,18 +213,26 @@ fn run(cli: &Cli, cancel: &Cancel) -> Result<u8, Failure> {
                 file: String,
                 services: usize,
                 sources: usize,
+                warnings: Vec<String>,
             }
             let v = Valid {
                 ok: true,
                 file: cli.config.display().to_string(),
                 services: config.services.len(),
                 sources: config.sources().count(),
+                warnings: drydock_engine::validate::warnings(&config, args.offline),
             };
             output(cli, &v, |v| {
-                format!(
+                let mut text: String = v
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning: {w}\n"))
+                    .collect();
+                text += &format!(
                     "{}: valid ({} services, {} data sources)\n",
                     v.file, v.services, v.sources
-                )
+                );
+                text
             });
             Ok(0)
         }

@@ -38,4 +38,4 @@ pub(crate) use protect::repair;
 pub use protect::{backup, list, prune, sync, verify};
 pub use recover::{certify, demo, destructive, drill, populate, restore};
 pub use repo::open_repository;
-pub use setup::init;
+pub use setup::{init, validate};

@@ -3,8 +3,8 @@
 //! redacted), CPU and memory of its processes, disk of its data paths, who listens on
 //! its ports (and conflicts: a port held by another process, with its PID), and the
 //! known failure patterns matched against logs, check results and state, each an
-//! issue with severity, evidence and a suggested fix. The JSON follows seed 004's
-//! diagnose shape (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
+//! issue with severity, evidence and a suggested fix. The JSON has the documented
+//! diagnose shape (README) (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
 //! detail and a readable `summary`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +43,7 @@ pub struct Issue {
     pub suggested_fix: String,
 }
 
-/// Host-wide usage, as seed 004 shows it.
+/// Host-wide usage, as the diagnose JSON shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostUsage {
     pub cpu: String,
@@ -139,11 +139,25 @@ impl Default for DiagnoseOptions {
 #[derive(Default)]
 struct Findings {
     service: String,
+    /// The runtime's kind: an `external` (or `none`) service is not drydock's to start.
+    runtime: String,
     issues: Vec<Issue>,
+}
+
+/// The fix for a service that is down but not drydock's to start; heal says the same.
+pub(crate) fn start_it_yourself(runtime: &str) -> String {
+    format!("Start it yourself; drydock cannot start {runtime} services. If it stops again, its log says why")
 }
 
 impl Findings {
     fn add(&mut self, id: &str, title: &str, severity: Severity, evidence: String, fix: &str) {
+        // A fix names the service itself, never a placeholder to fill in.
+        let mut fix = fix.replace("{service}", &self.service);
+        if matches!(id, "not_running" | "connection_refused")
+            && matches!(self.runtime.as_str(), "external" | "none")
+        {
+            fix = start_it_yourself(&self.runtime);
+        }
         if let Some(i) = self.issues.iter_mut().find(|i| i.pattern == id) {
             if i.evidence.len() < 5 && !i.evidence.contains(&evidence) {
                 i.evidence.push(evidence);
@@ -158,7 +172,7 @@ impl Findings {
             issue: title.to_string(),
             details: evidence.clone(),
             evidence: vec![evidence],
-            suggested_fix: fix.to_string(),
+            suggested_fix: fix,
         });
     }
 
@@ -251,6 +265,7 @@ fn diagnose_service(
     let runtime = health::runtime_of(name, service);
     let mut findings = Findings {
         service: name.to_string(),
+        runtime: runtime.kind().to_string(),
         ..Findings::default()
     };
     let (details, runtime_error) = match runtime.details() {

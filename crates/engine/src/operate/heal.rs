@@ -2,7 +2,8 @@
 //! service is started, a running but failing one restarted, then its checks are
 //! polled until they pass; at most three attempts, with exponential backoff between
 //! them, every attempt logged and reported. What heal cannot fix it says so, with the
-//! diagnosis and the plain statement that the service needs recreating from a backup.
+//! diagnosis and the plain statement that the service needs recreating from a backup,
+//! or, for a service drydock may not start (`external`), that the operator starts it.
 //! Heal never deletes data and never recreates anything.
 
 use std::sync::Arc;
@@ -213,9 +214,19 @@ fn not_fixable(
         ),
         Err(e) => (Vec::new(), vec![format!("(diagnosis failed: {e})")], before),
     };
-    let needs = format!(
-        "{name} cannot be fixed by heal: {why}. It needs to be recreated and its data restored from the latest verified backup (`drydock restore latest --service {name}` once it is redeployed)."
-    );
+    let runtime = health::runtime_of(name, &config.services[name]);
+    // Agrees with `diagnose`: a service drydock may not start is the operator's to
+    // start, not a case for recreating it from a backup.
+    let needs = if matches!(runtime.kind(), "external" | "none") {
+        format!(
+            "{name} cannot be fixed by heal: {why}. {}.",
+            diagnose::start_it_yourself(runtime.kind())
+        )
+    } else {
+        format!(
+            "{name} cannot be fixed by heal: {why}. It needs to be recreated and its data restored from the latest verified backup (`drydock restore latest --service {name}` once it is redeployed)."
+        )
+    };
     tracing::error!(service = %name, "{needs}");
     ServiceHeal {
         service: name.to_string(),

@@ -1,5 +1,5 @@
 //! `drydock health`: runs every check of the selected services at once and rolls the
-//! results up into a status per service and for the stack, in the seed-004 shape
+//! results up into a status per service and for the stack, in the documented shape
 //! (`status`, `services{name: {status, checks[]}}`, `timestamp`), and records the run
 //! in the state database.
 //!

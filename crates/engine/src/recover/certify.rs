@@ -1,4 +1,4 @@
-//! `drydock certify SERVICE`: seed 000's readiness routine, automated and resumable.
+//! `drydock certify SERVICE`: the 9-step readiness routine, automated and resumable.
 //! A service is PRODUCTION READY only when every step passed:
 //!
 //! (1) deployed from scratch and healthy; (2) external checks (HTTP(S)/TLS/DNS/OIDC)
@@ -97,7 +97,7 @@ pub struct CertifyStep {
     pub metrics: Value,
 }
 
-/// The seed-000 metrics table.
+/// The completion report's metrics table.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertifyMetrics {
     /// Deploy time (needs `drydock deploy`: not available yet).

@@ -1,7 +1,7 @@
 //! `drydock populate SERVICE`: writes the deterministic test data set (users ->
 //! projects -> files, over 1 MB; `drydock_sources::testdata`) into every data source of
 //! a service, measures it back, and remembers the expected measures, so a drill or
-//! `certify` can later prove a restore brought exactly that data back (seed 000, step 5).
+//! `certify` can later prove a restore brought exactly that data back (step 5 of the readiness routine).
 
 use std::sync::Arc;
 
