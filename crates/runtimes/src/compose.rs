@@ -14,7 +14,7 @@ use std::process::Command;
 use drydock_domain::config::ComposeRuntimeConfig;
 
 use crate::docker::{ContainerOps, DockerClient, ExecProcess};
-use crate::{Details, LogTail, Runtime, RuntimeError, State};
+use crate::runtime::{Details, LogTail, Runtime, RuntimeError, State};
 
 pub struct ComposeRuntime {
     service: String,

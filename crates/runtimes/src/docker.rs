@@ -4,14 +4,14 @@
 //! (streamed, for dump tools that must match the server's version).
 //!
 //! The API is asynchronous; drydock is not. One small tokio runtime per process drives
-//! every request ([`block_on`]), and exec sessions run on it while the caller reads and
+//! every request (`bridge.rs`), and exec sessions run on it while the caller reads and
 //! writes ordinary pipes. Callers may be sync or async (a daemon's tokio task): neither
 //! blocks on a runtime from inside another. `DOCKER_HOST` is honoured; the API version is negotiated with
 //! the daemon, so old engines work too.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::container::LogOutput;
@@ -25,7 +25,9 @@ use drydock_domain::config::DockerRuntimeConfig;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::{Details, LogTail, Runtime, RuntimeError, State};
+use crate::bridge::{block_on, runtime};
+pub use crate::bridge::{ExecKill, ExecProcess};
+use crate::runtime::{Details, LogTail, Runtime, RuntimeError, State};
 
 /// How long one API request may take (a stop waits up to its own timeout on top).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -45,52 +47,6 @@ pub enum DockerError {
     NoSuchVolume { name: String },
     #[error("Docker API: {what}: {cause}")]
     Api { what: String, cause: String },
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("drydock-docker")
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for the Docker API")
-    })
-}
-
-/// Runs one API future to completion on drydock's own runtime, from any caller.
-///
-/// From ordinary code it blocks on the runtime directly. From inside a tokio runtime
-/// (a daemon's async worker) blocking on another runtime in that thread panics, so the
-/// wait happens on a helper thread; on a multi-threaded runtime the worker is handed
-/// over first (`block_in_place`), so the caller's other tasks go on meanwhile. The
-/// connection stays on our runtime either way: a client used from two runtimes loses
-/// its pooled connections when one of them ends.
-fn block_on<F>(f: F) -> F::Output
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let Ok(caller) = Handle::try_current() else {
-        return runtime().block_on(f);
-    };
-    let wait = || {
-        std::thread::scope(|scope| {
-            let waiter = std::thread::Builder::new()
-                .name("drydock-docker-wait".into())
-                .spawn_scoped(scope, || runtime().block_on(f))
-                .expect("a thread to wait for the Docker API");
-            waiter
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    };
-    match caller.runtime_flavor() {
-        RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
-        _ => wait(),
-    }
 }
 
 /// Where the daemon is, as `DOCKER_HOST` or the default socket says.
@@ -435,57 +391,6 @@ fn io_err(what: &str, e: std::io::Error) -> DockerError {
     DockerError::Api {
         what: what.to_string(),
         cause: e.to_string(),
-    }
-}
-
-/// A command running inside a container.
-pub struct ExecProcess {
-    pub stdin: Option<std::io::PipeWriter>,
-    pub stdout: Option<std::io::PipeReader>,
-    pub stderr: Option<std::io::PipeReader>,
-    session: Option<tokio::task::JoinHandle<Result<Option<i64>, String>>>,
-}
-
-/// Ends an exec session from another thread.
-#[derive(Clone)]
-pub struct ExecKill(tokio::task::AbortHandle);
-
-impl ExecKill {
-    /// Drops the session's connection: the process loses its stdin and stdout and ends
-    /// at its next write.
-    pub fn kill(&self) {
-        self.0.abort();
-    }
-}
-
-impl ExecProcess {
-    pub fn kill_handle(&self) -> Option<ExecKill> {
-        self.session.as_ref().map(|s| ExecKill(s.abort_handle()))
-    }
-
-    /// Waits for the command; its exit code (`None` when the daemon did not say).
-    pub fn wait(&mut self) -> Result<Option<i64>, String> {
-        self.stdin.take();
-        let Some(session) = self.session.take() else {
-            return Err("already finished".into());
-        };
-        match block_on(session) {
-            Ok(r) => r,
-            Err(e) if e.is_cancelled() => Err("killed".into()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(s) = self.session.take() {
-            s.abort();
-        }
-    }
-}
-
-impl Drop for ExecProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

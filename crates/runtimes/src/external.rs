@@ -1,6 +1,6 @@
 //! `external`: drydock only connects to the service; it never starts or stops it.
 
-use crate::{Runtime, RuntimeError, State};
+use crate::runtime::{Runtime, RuntimeError, State};
 
 pub struct External;
 

@@ -1,7 +1,7 @@
 //! `none`: no process owns the data (plain files, a tool that runs on demand), so there
 //! is nothing to stop before its files are replaced.
 
-use crate::{Runtime, RuntimeError, State};
+use crate::runtime::{Runtime, RuntimeError, State};
 
 pub struct NoProcess;
 

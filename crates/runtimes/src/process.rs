@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use drydock_domain::config::ProcessRuntimeConfig;
 
 use crate::procinfo::{self, PidFile};
-use crate::{Details, LogTail, Runtime, RuntimeError, State};
+use crate::runtime::{Details, LogTail, Runtime, RuntimeError, State};
 
 /// How much of a log's end is read to find its last lines.
 const LOG_TAIL_BYTES: u64 = 512 * 1024;
