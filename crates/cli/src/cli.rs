@@ -68,7 +68,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check drydock.toml: every error at once, with file:line; secrets must be references.
-    Validate,
+    /// Also warns (exit 0) about data paths that do not exist and servers it cannot reach.
+    Validate(ValidateArgs),
     /// Back up data sources (default: critical and high priority) into the repository.
     Backup(BackupArgs),
     /// One screen: restores owed, health, per source the last backup and its copies, the
@@ -89,8 +90,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Build a throwaway stack (SQLite + files), back it up, wipe it, restore it, prove it.
     Demo(DemoArgs),
-    /// The readiness routine (seed 000's 9 steps): deploy, external checks, recreate,
-    /// backup plan, populate, backup, baseline, wipe, restore + verify with RTO/RPO.
+    /// The 9-step readiness routine: deploy, external checks, recreate, backup plan,
+    /// populate, backup, baseline, wipe, restore + verify with RTO/RPO.
     /// Resumes at the first step not passed; writes a completion report.
     Certify(CertifyArgs),
     /// Write a deterministic test data set (users -> projects -> files, over 1 MB) into a
@@ -108,6 +109,24 @@ pub enum Command {
     /// Write a drydock.toml (the --config path) for a Docker Compose stack: services,
     /// roles from profiles, health checks, dump sources guessed from images, volumes.
     Init(InitArgs),
+    /// Print a shell completion script: `drydock completions bash > /etc/bash_completion.d/drydock`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `drydock man > /usr/local/share/man/man1/drydock.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Do not try to reach the database servers (paths are still checked).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -167,11 +186,14 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+// One of the two is required, as a group, so the error names both ways to say what to
+// restore (`<--service <SERVICE>|--all>`), not only `--service`.
+#[command(group(clap::ArgGroup::new("what").required(true).args(["services", "all"])))]
 pub struct RestoreArgs {
     /// A backup id (see `drydock backups`) or `latest` (per source, its newest good backup).
     pub backup: String,
     /// Restore this service's sources (repeatable).
-    #[arg(long = "service", short = 's', required_unless_present = "all")]
+    #[arg(long = "service", short = 's', value_name = "SERVICE")]
     pub services: Vec<String>,
     /// Restore every service.
     #[arg(long, conflicts_with = "services")]

@@ -4,26 +4,27 @@
 
 mod cli;
 mod progress;
+mod signals;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use drydock_domain::plan::Selection;
-use drydock_domain::{Config, EventSink};
+use drydock_domain::{Cancel, Config, EventSink, Verdict};
 use drydock_engine::drill::DrillOptions;
 use drydock_engine::restore::{BackupRef, RestoreOptions};
-use drydock_engine::EngineError;
+use drydock_engine::{EngineError, RunContext};
 use drydock_render as render;
 use drydock_storage::ReadData;
 use serde::Serialize;
 
 use crate::cli::{Cli, Command, LogFormat};
 
-const EXIT_WARNING: u8 = 1;
-const EXIT_FAILURE: u8 = 2;
-const EXIT_REFUSED: u8 = 3;
+// Failures before or outside a report; a report's code is its verdict's (see `finish`).
+const EXIT_FAILURE: u8 = Verdict::Failed.exit_code();
+const EXIT_REFUSED: u8 = Verdict::Refused.exit_code();
 const EXIT_USAGE: u8 = 64;
 
 /// A failure with its exit code, printed once by `main`.
@@ -35,6 +36,7 @@ struct Failure {
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         let code = match e {
+            EngineError::Cancelled { .. } => signals::exit_code(),
             EngineError::Refused(_) | EngineError::NoBackup(_) => EXIT_REFUSED,
             EngineError::UnknownCopy(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
@@ -60,7 +62,12 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli);
-    match run(&cli) {
+    let cancel = Cancel::new();
+    if let Err(e) = signals::install(cancel.clone()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    match run(&cli, &cancel) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             if cli.json {
@@ -96,6 +103,7 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .with_target(false);
     let _ = match cli.log_format {
         LogFormat::Json => builder.json().try_init(),
@@ -103,11 +111,36 @@ fn init_logging(cli: &Cli) {
     };
 }
 
+/// Colour only for a person at a terminal: a pipe or a cron log gets plain text, and
+/// `NO_COLOR` (any non-empty value, <https://no-color.org>) turns it off everywhere.
+fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
+}
+
 fn events(cli: &Cli) -> Arc<dyn EventSink> {
     if !cli.json && std::io::stderr().is_terminal() {
         Arc::new(progress::TerminalProgress::new())
     } else {
         Arc::new(progress::LogOnly)
+    }
+}
+
+/// A command's run context: its events, the process's cancellation (signals), and no
+/// one to confirm.
+fn context(cli: &Cli, cancel: &Cancel) -> RunContext {
+    RunContext::new(events(cli)).with_cancel(cancel.clone())
+}
+
+/// The same, confirming by the stack's name typed on the terminal when there is one
+/// (without a terminal, nobody can be asked: steps that replace data need --force).
+fn confirming(cli: &Cli, cancel: &Cancel, config: &Config) -> RunContext {
+    let ctx = context(cli, cancel);
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let stack = config.stack.name.clone();
+        ctx.with_confirm(move |what| confirm(what, &stack))
+    } else {
+        ctx
     }
 }
 
@@ -141,9 +174,38 @@ fn output<T: Serialize>(cli: &Cli, report: &T, text: impl FnOnce(&T) -> String) 
     }
 }
 
-fn run(cli: &Cli) -> Result<u8, Failure> {
+/// Prints `report` and returns the exit code of its verdict: the one place a verdict
+/// becomes an exit code.
+fn finish<T: Serialize>(
+    cli: &Cli,
+    report: &T,
+    verdict: Verdict,
+    text: impl FnOnce(&T) -> String,
+) -> u8 {
+    output(cli, report, text);
+    verdict.exit_code()
+}
+
+fn run(cli: &Cli, cancel: &Cancel) -> Result<u8, Failure> {
     match &cli.command {
-        Command::Validate => {
+        // Both generated from the clap definitions, so they never drift from `--help`.
+        // Rendered into memory first: clap_complete panics on a closed pipe
+        // (`drydock completions bash | head`), and a reader that stops early is fine.
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "drydock", &mut script);
+            let _ = std::io::stdout().write_all(&script);
+            Ok(0)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .expect("rendering into memory does not fail");
+            let _ = std::io::stdout().write_all(&page);
+            Ok(0)
+        }
+        Command::Validate(args) => {
             let config = load(cli)?;
             #[derive(Serialize)]
             struct Valid {
@@ -151,18 +213,26 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 file: String,
                 services: usize,
                 sources: usize,
+                warnings: Vec<String>,
             }
             let v = Valid {
                 ok: true,
                 file: cli.config.display().to_string(),
                 services: config.services.len(),
                 sources: config.sources().count(),
+                warnings: drydock_engine::validate::warnings(&config, args.offline),
             };
             output(cli, &v, |v| {
-                format!(
+                let mut text: String = v
+                    .warnings
+                    .iter()
+                    .map(|w| format!("warning: {w}\n"))
+                    .collect();
+                text += &format!(
                     "{}: valid ({} services, {} data sources)\n",
                     v.file, v.services, v.sources
-                )
+                );
+                text
             });
             Ok(0)
         }
@@ -173,37 +243,36 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 all: args.all,
                 services: args.services.clone(),
             };
-            let report = drydock_engine::backup::backup(&config, &selection, events(cli))?;
-            output(cli, &report, render::backup);
-            Ok(report.exit_code() as u8)
+            let report =
+                drydock_engine::backup::backup(&config, &selection, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::backup))
         }
         Command::Status => {
             let config = load(cli)?;
-            let report = drydock_engine::status::status(&config, events(cli))?;
+            let report = drydock_engine::status::status(&config, &context(cli, cancel))?;
             output(cli, &report, render::status);
             Ok(0)
         }
         Command::Backups => {
             let config = load(cli)?;
-            let list = drydock_engine::list::list(&config, events(cli))?;
+            let list = drydock_engine::list::list(&config, &context(cli, cancel))?;
             output(cli, &list, render::backups);
             Ok(0)
         }
         Command::Sync(args) => {
             let config = load(cli)?;
-            let report = drydock_engine::sync::sync(&config, args.copy.as_deref(), events(cli))?;
-            output(cli, &report, render::sync);
-            Ok(report.exit_code() as u8)
+            let report =
+                drydock_engine::sync::sync(&config, args.copy.as_deref(), &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::sync))
         }
         Command::Prune(args) => {
             let config = load(cli)?;
             let opts = drydock_engine::prune::PruneOptions {
-                copy: args.copy.as_deref(),
+                copy: args.copy.clone(),
                 dry_run: args.dry_run,
             };
-            let report = drydock_engine::prune::prune(&config, &opts, events(cli))?;
-            output(cli, &report, render::prune);
-            Ok(report.exit_code() as u8)
+            let report = drydock_engine::prune::prune(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::prune))
         }
         Command::Restore(args) => {
             let config = load(cli)?;
@@ -211,9 +280,6 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 code: EXIT_USAGE,
                 message,
             })?;
-            let stack = config.stack.name.clone();
-            let ask = move |what: &str| confirm(what, &stack);
-            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let opts = RestoreOptions {
                 backup,
                 from: args.from.clone(),
@@ -221,19 +287,23 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 all: args.all,
                 force: args.force,
                 stop: args.stop,
-                confirm: if interactive { Some(&ask) } else { None },
             };
-            let report = drydock_engine::restore::restore(&config, &opts, events(cli))?;
-            output(cli, &report, render::restore);
-            Ok(report.exit_code() as u8)
+            let report = drydock_engine::restore::restore(
+                &config,
+                &opts,
+                &confirming(cli, cancel, &config),
+            )?;
+            Ok(finish(cli, &report, report.verdict(), render::restore))
         }
         Command::Verify(args) => {
             let config = load(cli)?;
             if args.live {
-                let report =
-                    drydock_engine::verify::verify_live(&config, &Selection::all(), events(cli))?;
-                output(cli, &report, render::live);
-                return Ok(if report.same { 0 } else { EXIT_WARNING });
+                let report = drydock_engine::verify::verify_live(
+                    &config,
+                    &Selection::all(),
+                    &context(cli, cancel),
+                )?;
+                return Ok(finish(cli, &report, report.verdict(), render::live));
             }
             let read_data = match (args.read_data, args.read_data_subset) {
                 (true, _) => ReadData::All,
@@ -241,13 +311,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 (false, None) => ReadData::None,
             };
             let opts = drydock_engine::verify::VerifyOptions {
-                backup: args.backup.as_deref(),
-                copy: args.copy.as_deref(),
+                backup: args.backup.clone(),
+                copy: args.copy.clone(),
                 read_data,
             };
-            let report = drydock_engine::verify::verify_repository(&config, &opts, events(cli))?;
-            output(cli, &report, render::verify);
-            Ok(if report.ok { 0 } else { EXIT_FAILURE })
+            let report =
+                drydock_engine::verify::verify_repository(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::verify))
         }
         Command::Drill(args) => {
             let config = load(cli)?;
@@ -258,51 +328,46 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 })?),
                 None => None,
             };
-            let stack = config.stack.name.clone();
-            let ask = move |what: &str| confirm(what, &stack);
-            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let opts = DrillOptions {
                 services: args.services.clone(),
                 use_backup,
                 report: args.report.clone(),
                 destructive: args.destructive,
                 force: args.force,
-                confirm: if interactive { Some(&ask) } else { None },
             };
-            let report = drydock_engine::drill::drill(&config, &opts, events(cli))?;
+            let report =
+                drydock_engine::drill::drill(&config, &opts, &confirming(cli, cancel, &config))?;
             render::report_files::write_drill(&report).map_err(written)?;
-            output(cli, &report, |r| {
+            Ok(finish(cli, &report, report.verdict(), |r| {
                 format!(
                     "{}\nreport written to {}\n",
                     render::drill::markdown(r),
                     r.report_files.join(" and ")
                 )
-            });
-            Ok(report.exit_code() as u8)
+            }))
         }
         Command::Certify(args) => {
             let config = load(cli)?;
-            let stack = config.stack.name.clone();
-            let ask = move |what: &str| confirm(what, &stack);
-            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             let opts = drydock_engine::certify::CertifyOptions {
                 service: args.service.clone(),
                 restart: args.restart,
                 force: args.force,
-                confirm: if interactive { Some(&ask) } else { None },
                 seed: args.seed,
                 report: args.report.clone(),
             };
-            let report = drydock_engine::certify::certify(&config, &opts, events(cli))?;
+            let report = drydock_engine::certify::certify(
+                &config,
+                &opts,
+                &confirming(cli, cancel, &config),
+            )?;
             render::report_files::write_certify(&report).map_err(written)?;
-            output(cli, &report, |r| {
+            Ok(finish(cli, &report, report.verdict(), |r| {
                 format!(
                     "{}\nreport written to {}\n",
                     render::certify::markdown(r),
                     r.report_files.join(" and ")
                 )
-            });
-            Ok(report.exit_code() as u8)
+            }))
         }
         Command::Populate(args) => {
             let config = load(cli)?;
@@ -313,14 +378,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     .size
                     .unwrap_or(drydock_engine::populate::DEFAULT_MIN_BYTES),
             };
-            let report = drydock_engine::populate::populate(&config, &opts, events(cli))?;
-            output(cli, &report, render::populate);
-            Ok(if report.ok { 0 } else { EXIT_FAILURE })
+            let report = drydock_engine::populate::populate(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::populate))
         }
         Command::Init(args) => {
             let report = drydock_engine::init::from_compose(&drydock_engine::init::InitOptions {
-                compose: &args.from_compose,
-                output: &cli.config,
+                compose: args.from_compose.clone(),
+                output: cli.config.clone(),
                 project: args.project.clone(),
                 force: args.force,
             })?;
@@ -342,9 +406,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     temp.path().join("stack")
                 }
             };
-            let report = drydock_engine::demo::run(&dir, events(cli))?;
-            output(cli, &report, render::demo);
-            Ok(if report.verified { 0 } else { EXIT_FAILURE })
+            let report = drydock_engine::demo::run(&dir, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::demo))
         }
         Command::Health(args) => {
             let config = load(cli)?;
@@ -352,9 +415,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 services: args.services.clone(),
                 record: true,
             };
-            let report = drydock_engine::health::health(&config, &opts, events(cli))?;
-            output(cli, &report, |r| render::health(&config.stack.name, r));
-            Ok(report.exit_code as u8)
+            let report = drydock_engine::health::health(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), |r| {
+                render::health(&config.stack.name, r)
+            }))
         }
         Command::Diagnose(args) => {
             let config = load(cli)?;
@@ -362,9 +426,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 services: args.services.clone(),
                 lines: args.lines,
             };
-            let report = drydock_engine::diagnose::diagnose(&config, &opts, events(cli))?;
-            output(cli, &report, render::diagnose);
-            Ok(report.exit_code as u8)
+            let report = drydock_engine::diagnose::diagnose(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::diagnose))
         }
         Command::Heal(args) => {
             let config = load(cli)?;
@@ -375,9 +438,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 backoff: args.backoff,
                 wait: args.wait,
             };
-            let report = drydock_engine::heal::heal(&config, &opts, events(cli))?;
-            output(cli, &report, render::heal);
-            Ok(report.exit_code as u8)
+            let report = drydock_engine::heal::heal(&config, &opts, &context(cli, cancel))?;
+            Ok(finish(cli, &report, report.verdict(), render::heal))
         }
     }
 }

@@ -327,10 +327,53 @@ fn a_silent_target_times_out_while_the_others_report_on_time() {
             .contains("runtime `external`"),
         "{api:#}"
     );
-    assert!(api["needs"]
+    // Merely down, and not drydock's to start: the operator starts it; no backup needed.
+    let needs = api["needs"].as_str().unwrap().to_lowercase();
+    assert!(
+        needs.contains("start it yourself; drydock cannot start external services")
+            && !needs.contains("recreated"),
+        "{api:#}"
+    );
+}
+
+#[test]
+fn diagnose_and_heal_agree_that_a_down_external_service_is_the_operators_to_start() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let stack = Stack::new(&format!(
+        "[services.api]\nruntime = {{ kind = \"external\" }}\nhealth = [{{ kind = \"tcp\", name = \"port\", address = \"127.0.0.1:{port}\", timeout = \"1s\" }}]\n"
+    ));
+    let (code, report) = stack.json(&["diagnose"]);
+    assert_eq!(code, 2, "{report:#}");
+    let fixes: Vec<&str> = report["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["suggested_fix"].as_str().unwrap())
+        .collect();
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.contains("Start it yourself; drydock cannot start external services")),
+        "{report:#}"
+    );
+    assert!(
+        fixes
+            .iter()
+            .all(|f| !f.contains("drydock heal") && !f.contains("SERVICE")),
+        "{report:#}"
+    );
+    let (code, report) = stack.json(&["heal"]);
+    assert_eq!(code, 2, "{report:#}");
+    let needs = report["services"][0]["needs"]
         .as_str()
         .unwrap()
-        .contains("restored from the latest verified backup"));
+        .to_lowercase();
+    assert!(
+        needs.contains("start it yourself; drydock cannot start external services"),
+        "{report:#}"
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! What backup and restore do about containers: volume labels become priorities
 //! ([`with_volume_labels`]); the containers that must not run while their data is read
 //! are stopped before a backup reads anything and always started again
-//! ([`StopDuringBackup`]: on success, on error, on a panic, and on SIGINT/SIGTERM, after
-//! which the process exits); a restore stops a volume's running users only when told
+//! ([`StopDuringBackup`]: on success, on error, on a panic, and at once when the run is
+//! cancelled, see [`drydock_domain::Cancel`]); a restore stops a volume's running users only when told
 //! to (`--stop`), and starts them again afterwards.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
@@ -14,12 +14,12 @@ use drydock_domain::config::{
     Config, DockerRuntimeConfig, RuntimeConfig, SourceConfig, LABEL_STOP_DURING_BACKUP,
 };
 use drydock_domain::plan::PlannedSource as Planned;
-use drydock_domain::{Event, EventSink};
+use drydock_domain::{CancelHook, Event, EventSink};
 use drydock_runtimes::docker::{DockerClient, DockerRuntime};
 use drydock_runtimes::{Runtime, State};
 use serde::Serialize;
 
-use crate::EngineError;
+use crate::{EngineError, RunContext};
 
 /// `config` with every volume source's label priority read from Docker (only when some
 /// volume has no priority in the config). Labels drydock does not understand become
@@ -78,53 +78,29 @@ struct Stopped {
 }
 
 /// Stops what must not run while its data is read; starts it again when finished or
-/// dropped, and when the process is told to end (SIGINT/SIGTERM).
+/// dropped, and at once when the run is cancelled (from the canceller's thread, so even
+/// a backup blocked on a server that never answers leaves nothing stopped).
 pub struct StopDuringBackup {
     stopped: Arc<Mutex<Vec<Stopped>>>,
     events: Arc<dyn EventSink>,
+    _on_cancel: Option<CancelHook>,
 }
 
-/// What the signal handler restarts; one per process, shared by every guard.
-fn pending() -> &'static Arc<Mutex<Vec<Stopped>>> {
-    static PENDING: OnceLock<Arc<Mutex<Vec<Stopped>>>> = OnceLock::new();
-    PENDING.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
-}
-
-/// Installs (once) the handler that, on SIGINT or SIGTERM, starts every stopped
-/// container again and then exits with 128 + the signal. A second signal while it
-/// restarts waits: nothing is left stopped.
-fn install_signal_handler() -> Result<(), String> {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            use signal_hook::consts::{SIGINT, SIGTERM};
-            let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-                .map_err(|e| format!("cannot install the SIGINT/SIGTERM handler: {e}"))?;
-            std::thread::Builder::new()
-                .name("drydock-signals".into())
-                .spawn(move || {
-                    if let Some(sig) = signals.forever().next() {
-                        let mut stopped = pending().lock().unwrap_or_else(|p| p.into_inner());
-                        let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                        if !stopped.is_empty() {
-                            eprintln!(
-                                "drydock: {name} received; starting the {} stopped service(s) again before exiting",
-                                stopped.len()
-                            );
-                        }
-                        for s in stopped.drain(..).rev() {
-                            match s.runtime.start() {
-                                Ok(()) => eprintln!("drydock: {} started again", s.who),
-                                Err(e) => eprintln!("drydock: {} could not be started again: {e}", s.who),
-                            }
-                        }
-                        std::process::exit(128 + sig);
-                    }
-                })
-                .map(|_| ())
-                .map_err(|e| format!("cannot start the signal thread: {e}"))
-        })
-        .clone()
+/// Starts everything in `stopped` again (newest first), saying so as warnings: the run
+/// was cancelled, so the operator should know what was touched.
+fn restart_on_cancel(stopped: &Mutex<Vec<Stopped>>, events: &dyn EventSink, reason: &str) {
+    // Held throughout: a restart by the run itself waits, and then finds nothing to do.
+    let mut list = stopped.lock().unwrap_or_else(|p| p.into_inner());
+    for s in list.drain(..).rev() {
+        let message = match s.runtime.start() {
+            Ok(()) => format!("{} started again (the run was cancelled: {reason})", s.who),
+            Err(e) => format!(
+                "{} could not be started again after the run was cancelled ({reason}): {e}",
+                s.who
+            ),
+        };
+        events.emit(Event::Warning { message });
+    }
 }
 
 impl StopDuringBackup {
@@ -136,7 +112,7 @@ impl StopDuringBackup {
     pub fn stop(
         config: &Config,
         planned: &[Planned<'_>],
-        events: Arc<dyn EventSink>,
+        ctx: &RunContext,
     ) -> Result<StopDuringBackup, EngineError> {
         let mut wanted: Vec<(String, Box<dyn Runtime>)> = Vec::new();
         let mut services: Vec<&str> = planned.iter().map(|p| p.service).collect();
@@ -160,15 +136,22 @@ impl StopDuringBackup {
                 wanted.push((format!("container `{container}`"), Box::new(runtime)));
             }
         }
-        let guard = StopDuringBackup {
-            stopped: Arc::clone(pending()),
-            events,
+        let mut guard = StopDuringBackup {
+            stopped: Arc::new(Mutex::new(Vec::new())),
+            events: Arc::clone(&ctx.events),
+            _on_cancel: None,
         };
         if wanted.is_empty() {
             return Ok(guard);
         }
-        install_signal_handler().map_err(EngineError::Refused)?;
+        let (stopped, events) = (Arc::clone(&guard.stopped), Arc::clone(&ctx.events));
+        guard._on_cancel = Some(
+            ctx.cancel
+                .on_cancel(move |reason| restart_on_cancel(&stopped, events.as_ref(), reason)),
+        );
         for (who, runtime) in wanted {
+            // Nothing is stopped after a cancellation: its hook has already run.
+            ctx.check_cancelled()?;
             let state = runtime.state().map_err(|e| {
                 EngineError::Refused(format!(
                     "cannot stop {who} for the backup: {e}; nothing was backed up"
@@ -180,7 +163,7 @@ impl StopDuringBackup {
             guard.events.emit(Event::Step {
                 message: format!("stopping {who} while its data is read"),
             });
-            // Recorded before the stop: a signal during the stop still starts it again.
+            // Recorded before the stop: a cancellation during the stop still starts it again.
             let mut list = guard.stopped.lock().unwrap_or_else(|p| p.into_inner());
             let result = runtime.stop();
             list.push(Stopped {
@@ -200,7 +183,7 @@ impl StopDuringBackup {
     /// Starts everything stopped again (newest first) and waits for each to run and be
     /// healthy; what did not come back is reported.
     pub fn restart(&self) -> Vec<Restarted> {
-        // Held throughout, so a signal arriving now waits until all is started.
+        // Held throughout, so a cancellation arriving now waits until all is started.
         let mut list = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for s in list.drain(..).rev() {

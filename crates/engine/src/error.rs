@@ -40,6 +40,10 @@ pub enum EngineError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// The caller cancelled the run (a signal, a daemon's job cancelled); what it
+    /// stopped was started again and nothing it did was recorded as good.
+    #[error("cancelled ({reason}); what the run stopped was started again and nothing was recorded as good")]
+    Cancelled { reason: String },
     #[error("manifest of backup {id}: {cause}")]
     Manifest { id: String, cause: String },
 }

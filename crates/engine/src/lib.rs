@@ -19,9 +19,11 @@ pub mod recover;
 pub mod setup;
 
 // What the areas share: containers stopped around a consistent point, the copies
-// (local repository and remotes) and their catalogs, state-database access, errors,
+// (local repository and remotes) and their catalogs, the run context (events,
+// cancellation, confirmation), state-database access, errors,
 // report helpers and redaction of secrets in text.
 pub mod containers;
+mod context;
 pub mod copies;
 mod error;
 mod redact;
@@ -29,10 +31,11 @@ mod repo;
 mod reports;
 mod state;
 
+pub use context::{Confirm, RunContext};
 pub use error::EngineError;
 pub use operate::{diagnose, heal, health, status};
 pub(crate) use protect::repair;
 pub use protect::{backup, list, prune, sync, verify};
 pub use recover::{certify, demo, destructive, drill, populate, restore};
 pub use repo::open_repository;
-pub use setup::init;
+pub use setup::{init, validate};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock_domain::config::Config;
-use drydock_domain::{Event, EventSink, Manifest, SourceRecord};
+use drydock_domain::{Cancel, Event, EventSink, Manifest, SourceRecord};
 use drydock_sources::{EntryKind, Fetch, Store, StoreError, Stored, TreeEntry};
 use drydock_storage::{Repository, SnapshotMeta, StorageError};
 
@@ -101,6 +101,8 @@ pub struct RepoStore<'a> {
     pub base_meta: SnapshotMeta,
     pub label: String,
     pub events: Arc<dyn EventSink>,
+    /// Checked at every read: a cancelled run fails the source it is reading.
+    pub cancel: Cancel,
     pub created: RefCell<Vec<String>>,
 }
 
@@ -117,6 +119,7 @@ impl Store for RepoStore<'_> {
             bytes: 0,
             label: self.label.clone(),
             events: Arc::clone(&self.events),
+            cancel: self.cancel.clone(),
             last: Instant::now(),
         };
         let stored = self
@@ -242,11 +245,18 @@ struct ProgressReader {
     bytes: u64,
     label: String,
     events: Arc<dyn EventSink>,
+    cancel: Cancel,
     last: Instant,
 }
 
 impl Read for ProgressReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(reason) = self.cancel.reason() {
+            // Not `Interrupted`: readers retry that.
+            return Err(std::io::Error::other(format!(
+                "the run was cancelled ({reason})"
+            )));
+        }
         let n = self.inner.read(buf)?;
         self.bytes += n as u64;
         if self.last.elapsed() >= PROGRESS_EVERY {

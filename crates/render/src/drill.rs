@@ -12,7 +12,7 @@ use crate::words;
 /// The human report: verdict, targets, one row per source, then each source's details.
 pub fn markdown(r: &DrillReport) -> String {
     let mut out = String::new();
-    let verdict = match r.exit_code() {
+    let verdict = match r.verdict().exit_code() {
         0 => "PASSED",
         1 => "PASSED, TARGET MISSED",
         2 => "FAILED",

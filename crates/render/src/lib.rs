@@ -8,10 +8,13 @@
 //!
 //! # Layout
 //!
-//! One module per report, named after the command that produces it: [`backup`],
-//! [`list`] (`drydock backups`), [`restore`], [`verify`] (also `verify --live`),
-//! [`sync`], [`prune`], [`status`], [`drill`], [`certify`], [`populate`], [`demo`],
-//! [`health`], [`diagnose`], [`heal`] and [`init`]. Each exposes a function named
+//! One module per report, named after the command that produces it:
+//! [`backup`](mod@backup), [`list`](mod@list) (`drydock backups`),
+//! [`restore`](mod@restore), [`verify`](mod@verify) (also `verify --live`),
+//! [`sync`](mod@sync), [`prune`](mod@prune), [`status`](mod@status), [`drill`],
+//! [`certify`], [`populate`](mod@populate), [`demo`](mod@demo),
+//! [`health`](mod@health), [`diagnose`](mod@diagnose), [`heal`](mod@heal) and
+//! [`init`](mod@init). Each exposes a function named
 //! like the report that returns a `String`; the most used ones are re-exported at the
 //! crate root (`drydock_render::backup(&report)`). Shared layout (sizes, durations,
 //! ages, tables) is in `layout`, the words for the engine's status enums in [`words`].

@@ -5,7 +5,8 @@
 //!
 //! The API is asynchronous; drydock is not. One small tokio runtime per process drives
 //! every request ([`block_on`]), and exec sessions run on it while the caller reads and
-//! writes ordinary pipes. `DOCKER_HOST` is honoured; the API version is negotiated with
+//! writes ordinary pipes. Callers may be sync or async (a daemon's tokio task): neither
+//! blocks on a runtime from inside another. `DOCKER_HOST` is honoured; the API version is negotiated with
 //! the daemon, so old engines work too.
 
 use std::collections::HashMap;
@@ -58,9 +59,38 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs one API future to completion from ordinary (non-async) code.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    runtime().block_on(f)
+/// Runs one API future to completion on drydock's own runtime, from any caller.
+///
+/// From ordinary code it blocks on the runtime directly. From inside a tokio runtime
+/// (a daemon's async worker) blocking on another runtime in that thread panics, so the
+/// wait happens on a helper thread; on a multi-threaded runtime the worker is handed
+/// over first (`block_in_place`), so the caller's other tasks go on meanwhile. The
+/// connection stays on our runtime either way: a client used from two runtimes loses
+/// its pooled connections when one of them ends.
+fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let Ok(caller) = Handle::try_current() else {
+        return runtime().block_on(f);
+    };
+    let wait = || {
+        std::thread::scope(|scope| {
+            let waiter = std::thread::Builder::new()
+                .name("drydock-docker-wait".into())
+                .spawn_scoped(scope, || runtime().block_on(f))
+                .expect("a thread to wait for the Docker API");
+            waiter
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    };
+    match caller.runtime_flavor() {
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
+    }
 }
 
 /// Where the daemon is, as `DOCKER_HOST` or the default socket says.

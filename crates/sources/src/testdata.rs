@@ -1,5 +1,5 @@
 //! The test data set `drydock populate` writes into a source, and the measures that
-//! verify it (seed 000, step 5): three kinds of data with relationships — users, their
+//! verify it (step 5 of the readiness routine): three kinds of data with relationships — users, their
 //! projects, the projects' files — over 1 MB, generated deterministically from a seed,
 //! so the same seed always gives the same bytes and the same expected measures.
 //!

@@ -3,14 +3,14 @@
 //! same fingerprint: [`crate::files`] does the work on the volume's host directory).
 //!
 //! A named volume's host directory is its `Mountpoint`, or, for a local volume that
-//! binds a host directory (`driver_opts: {type: none, o: bind, device: DIR}`, seed
-//! 004), that `device` directory (the mountpoint is only mounted while a container
+//! binds a host directory (`driver_opts: {type: none, o: bind, device: DIR}`, as
+//! Compose stacks often declare them), that `device` directory (the mountpoint is only mounted while a container
 //! uses it). Restore rebuilds the tree beside the volume's directory and swaps it in
 //! once complete, like `files` (a missing volume is created first; an existing one is
 //! never removed, which would empty it before the backup was read); the engine refuses
 //! while a container using it runs unless told to stop it (`--stop`).
 //!
-//! Labels: `drydock.backup=critical|high|medium|low|none` (or seed 003's `backup`)
+//! Labels: `drydock.backup=critical|high|medium|low|none` (or the plain `backup` label many stacks already use)
 //! gives the priority when the config does not; `drydock.description` describes it.
 
 use std::path::PathBuf;
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(l.priority, Some(Priority::Critical));
         assert_eq!(l.description.as_deref(), Some("keys"));
 
-        // Seed 003's unprefixed labels, and a value drydock does not know.
+        // The plain, unprefixed labels many stacks already use, and a value drydock does not know.
         let mut labels = std::collections::HashMap::new();
         labels.insert("backup".to_string(), "sometimes".to_string());
         let l = parse_labels(&labels);

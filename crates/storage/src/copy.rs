@@ -23,9 +23,11 @@ use crate::{
 };
 
 /// How much pack data a check reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReadData {
     /// Structure only: index, pack list and sizes, trees.
+    #[default]
     None,
     /// Every pack.
     All,

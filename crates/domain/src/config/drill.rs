@@ -9,7 +9,7 @@ use super::duration_text;
 use crate::vocabulary::Priority;
 
 /// `[drill]`: the RTO and RPO a recovery must meet, with optional per-priority tables
-/// (`[drill.critical]`, seed 002's "RPO < 15 min" for the databases) overriding them.
+/// (`[drill.critical]`, e.g. a 15-minute RPO for the databases) overriding them.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DrillConfig {

@@ -50,10 +50,16 @@ pub(super) fn validate_host(c: &mut Collector<'_>, at: &KeyPath, host: &str) {
     }
 }
 
+/// `path` against the config's folder, cleaned lexically so it prints as people write it (`/srv/backups/repo`, not
+/// `/srv/backups/./repo`). Only `.` parts and repeated slashes go: `..` stays, because
+/// folding it away lexically names another folder when the part before it is a
+/// symlink, and a backup must go where the config says.
 pub(super) fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
+    let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
         base.join(path)
-    }
+    };
+    // `components` drops `.` and empty parts, except a leading `.` of a relative path.
+    joined.components().collect()
 }

@@ -463,3 +463,20 @@ fn drill_targets_can_differ_per_priority() {
         errors(&bad)
     );
 }
+
+#[test]
+fn relative_paths_print_clean_but_keep_parent_parts() {
+    let text = GOOD
+        .replace("path = \"/opt/backups/repo\"", "path = \"./backups//repo\"")
+        .replace("state_dir = \"state\"", "state_dir = \"../state\"");
+    let c = load(&text).unwrap();
+    // Compared as text: `Path` equality ignores `.` parts, which is what users see.
+    assert_eq!(
+        c.repository.path.display().to_string(),
+        "/etc/drydock/backups/repo"
+    );
+    assert_eq!(
+        c.stack.state_dir.display().to_string(),
+        "/etc/drydock/../state"
+    );
+}

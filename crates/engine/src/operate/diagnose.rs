@@ -3,8 +3,8 @@
 //! redacted), CPU and memory of its processes, disk of its data paths, who listens on
 //! its ports (and conflicts: a port held by another process, with its PID), and the
 //! known failure patterns matched against logs, check results and state, each an
-//! issue with severity, evidence and a suggested fix. The JSON follows seed 004's
-//! diagnose shape (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
+//! issue with severity, evidence and a suggested fix. The JSON has the documented
+//! diagnose shape (README) (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
 //! detail and a readable `summary`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drydock_domain::config::Config;
-use drydock_domain::{Event, EventSink};
+use drydock_domain::{Event, Verdict};
 use drydock_health::Status;
 use drydock_runtimes::procinfo::{self, Listener};
 use drydock_runtimes::{Details, Runtime, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 // `Severity` has always been named from here.
 pub use super::failure_patterns::Severity;
@@ -25,6 +25,7 @@ use super::failure_patterns::{compiled, Pattern, PATTERNS};
 use crate::health::{self, CheckReport, ServiceHealth, ServiceStatus};
 use crate::redact::Redactor;
 use crate::EngineError;
+use crate::RunContext;
 
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +43,7 @@ pub struct Issue {
     pub suggested_fix: String,
 }
 
-/// Host-wide usage, as seed 004 shows it.
+/// Host-wide usage, as the diagnose JSON shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostUsage {
     pub cpu: String,
@@ -103,7 +104,12 @@ pub struct RuntimeView {
 pub struct DiagnoseReport {
     pub timestamp: String,
     pub status: ServiceStatus,
-    pub exit_code: i32,
+    /// The verdict; in JSON the exit code it maps to, as always.
+    #[serde(
+        rename = "exit_code",
+        serialize_with = "drydock_domain::verdict::as_exit_code"
+    )]
+    pub verdict: Verdict,
     pub summary: String,
     pub issues: Vec<Issue>,
     pub resource_usage: HostUsage,
@@ -111,7 +117,7 @@ pub struct DiagnoseReport {
     pub services: BTreeMap<String, ServiceDiagnosis>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiagnoseOptions {
     /// Services to diagnose (default: every one that is not healthy). Named services
     /// are diagnosed even when healthy.
@@ -133,11 +139,25 @@ impl Default for DiagnoseOptions {
 #[derive(Default)]
 struct Findings {
     service: String,
+    /// The runtime's kind: an `external` (or `none`) service is not drydock's to start.
+    runtime: String,
     issues: Vec<Issue>,
+}
+
+/// The fix for a service that is down but not drydock's to start; heal says the same.
+pub(crate) fn start_it_yourself(runtime: &str) -> String {
+    format!("Start it yourself; drydock cannot start {runtime} services. If it stops again, its log says why")
 }
 
 impl Findings {
     fn add(&mut self, id: &str, title: &str, severity: Severity, evidence: String, fix: &str) {
+        // A fix names the service itself, never a placeholder to fill in.
+        let mut fix = fix.replace("{service}", &self.service);
+        if matches!(id, "not_running" | "connection_refused")
+            && matches!(self.runtime.as_str(), "external" | "none")
+        {
+            fix = start_it_yourself(&self.runtime);
+        }
         if let Some(i) = self.issues.iter_mut().find(|i| i.pattern == id) {
             if i.evidence.len() < 5 && !i.evidence.contains(&evidence) {
                 i.evidence.push(evidence);
@@ -152,7 +172,7 @@ impl Findings {
             issue: title.to_string(),
             details: evidence.clone(),
             evidence: vec![evidence],
-            suggested_fix: fix.to_string(),
+            suggested_fix: fix,
         });
     }
 
@@ -165,8 +185,9 @@ impl Findings {
 pub fn diagnose(
     config: &Config,
     opts: &DiagnoseOptions,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<DiagnoseReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let selected = health::select(config, &opts.services)?;
     let timestamp = jiff::Timestamp::now();
     events.emit(Event::Step {
@@ -191,7 +212,7 @@ pub fn diagnose(
             .map(|h| h.status)
             .max()
             .unwrap_or(ServiceStatus::Healthy),
-        exit_code: 0,
+        verdict: Verdict::Ok,
         summary: String::new(),
         issues: Vec::new(),
         resource_usage: host_usage(config),
@@ -219,10 +240,14 @@ pub fn diagnose(
         .issues
         .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.service.cmp(&b.service)));
     let worst_issue = report.issues.iter().map(|i| i.severity).max();
-    report.exit_code = match worst_issue {
-        Some(Severity::Critical) => 2,
-        Some(Severity::Warning) => 1,
-        _ => report.status.exit_code().min(2),
+    report.verdict = match worst_issue {
+        Some(Severity::Critical) => Verdict::Failed,
+        Some(Severity::Warning) => Verdict::Warning,
+        // A missing service with no finding is as bad as a critical one here.
+        _ => match report.status.verdict() {
+            Verdict::Missing => Verdict::Failed,
+            v => v,
+        },
     };
     report.summary = summary(&report, &health);
     Ok(report)
@@ -240,6 +265,7 @@ fn diagnose_service(
     let runtime = health::runtime_of(name, service);
     let mut findings = Findings {
         service: name.to_string(),
+        runtime: runtime.kind().to_string(),
         ..Findings::default()
     };
     let (details, runtime_error) = match runtime.details() {
@@ -731,6 +757,13 @@ fn summary(report: &DiagnoseReport, health: &BTreeMap<String, ServiceHealth>) ->
         }
     }
     parts.join("; ")
+}
+
+impl DiagnoseReport {
+    /// The verdict (also in the JSON, as `exit_code`).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
 }
 
 #[cfg(test)]

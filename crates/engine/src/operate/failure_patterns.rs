@@ -72,7 +72,7 @@ pub(super) const PATTERNS: &[Pattern] = &[
         title: "Data directory corrupted or missing",
         severity: Severity::Critical,
         regex: r"(?i)does not appear to be a PostgreSQL database cluster|could not locate a valid checkpoint record|invalid checkpoint record|database files are incompatible|database disk image is malformed|InnoDB: (Database page corruption|Corruption)|Bad file format reading the append only file|Short read or OOM loading DB|Wrong signature trying to load DB|is damaged: quick_check|data missing|directory \S+ does not exist|could not open file \S+global/pg_control",
-        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service SERVICE`)",
+        fix: "The data is damaged or gone: do not restart it in a loop; recreate the service and restore its data from the latest verified backup (`drydock restore latest --service {service}`)",
     },
     Pattern {
         id: "configuration_error",

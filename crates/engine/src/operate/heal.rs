@@ -2,25 +2,27 @@
 //! service is started, a running but failing one restarted, then its checks are
 //! polled until they pass; at most three attempts, with exponential backoff between
 //! them, every attempt logged and reported. What heal cannot fix it says so, with the
-//! diagnosis and the plain statement that the service needs recreating from a backup.
+//! diagnosis and the plain statement that the service needs recreating from a backup,
+//! or, for a service drydock may not start (`external`), that the operator starts it.
 //! Heal never deletes data and never recreates anything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock_domain::config::Config;
-use drydock_domain::{Event, EventSink};
+use drydock_domain::{Event, EventSink, Verdict};
 use drydock_runtimes::State;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnose::{self, DiagnoseOptions, Issue};
 use crate::health::{self, ServiceStatus};
 use crate::EngineError;
+use crate::RunContext;
 
 /// Attempts per service, at most.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealOptions {
     /// Services to heal (default: every unhealthy one).
     pub services: Vec<String>,
@@ -99,7 +101,12 @@ pub struct HealReport {
     pub dry_run: bool,
     /// Every selected service is healthy (or only degraded) now.
     pub fixed: bool,
-    pub exit_code: i32,
+    /// The verdict; in JSON the exit code it maps to, as always.
+    #[serde(
+        rename = "exit_code",
+        serialize_with = "drydock_domain::verdict::as_exit_code"
+    )]
+    pub verdict: Verdict,
     pub services: Vec<ServiceHeal>,
 }
 
@@ -107,8 +114,9 @@ pub struct HealReport {
 pub fn heal(
     config: &Config,
     opts: &HealOptions,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<HealReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let selected = health::select(config, &opts.services)?;
     let attempts = opts.attempts.clamp(1, MAX_ATTEMPTS);
     let timestamp = jiff::Timestamp::now();
@@ -140,21 +148,21 @@ pub fn heal(
             HealOutcome::Healthy | HealOutcome::Degraded | HealOutcome::Fixed
         )
     });
-    let exit_code = if opts.dry_run {
+    let verdict = if opts.dry_run {
         if services
             .iter()
             .any(|s| s.outcome == HealOutcome::NotFixable)
         {
-            2
+            Verdict::Failed
         } else if services.iter().any(|s| s.outcome == HealOutcome::WouldTry) {
-            1
+            Verdict::Warning
         } else {
-            0
+            Verdict::Ok
         }
     } else if fixed {
-        0
+        Verdict::Ok
     } else {
-        2
+        Verdict::Failed
     };
     Ok(HealReport {
         timestamp: timestamp
@@ -163,7 +171,7 @@ pub fn heal(
             .to_string(),
         dry_run: opts.dry_run,
         fixed,
-        exit_code,
+        verdict,
         services,
     })
 }
@@ -196,7 +204,7 @@ fn not_fixable(
             services: vec![name.to_string()],
             lines: 20,
         },
-        Arc::new(drydock_domain::NoEvents),
+        &RunContext::default(),
     );
     let (issues, logs, after) = match diagnosis {
         Ok(mut d) => (
@@ -206,9 +214,19 @@ fn not_fixable(
         ),
         Err(e) => (Vec::new(), vec![format!("(diagnosis failed: {e})")], before),
     };
-    let needs = format!(
-        "{name} cannot be fixed by heal: {why}. It needs to be recreated and its data restored from the latest verified backup (`drydock restore latest --service {name}` once it is redeployed)."
-    );
+    let runtime = health::runtime_of(name, &config.services[name]);
+    // Agrees with `diagnose`: a service drydock may not start is the operator's to
+    // start, not a case for recreating it from a backup.
+    let needs = if matches!(runtime.kind(), "external" | "none") {
+        format!(
+            "{name} cannot be fixed by heal: {why}. {}.",
+            diagnose::start_it_yourself(runtime.kind())
+        )
+    } else {
+        format!(
+            "{name} cannot be fixed by heal: {why}. It needs to be recreated and its data restored from the latest verified backup (`drydock restore latest --service {name}` once it is redeployed)."
+        )
+    };
     tracing::error!(service = %name, "{needs}");
     ServiceHeal {
         service: name.to_string(),
@@ -413,5 +431,12 @@ impl ServiceHeal {
     fn with_outcome(mut self, outcome: HealOutcome) -> Self {
         self.outcome = outcome;
         self
+    }
+}
+
+impl HealReport {
+    /// The verdict (also in the JSON, as `exit_code`).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
     }
 }

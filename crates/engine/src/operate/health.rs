@@ -1,5 +1,5 @@
 //! `drydock health`: runs every check of the selected services at once and rolls the
-//! results up into a status per service and for the stack, in the seed-004 shape
+//! results up into a status per service and for the stack, in the documented shape
 //! (`status`, `services{name: {status, checks[]}}`, `timestamp`), and records the run
 //! in the state database.
 //!
@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use drydock_domain::config::health::{CheckSpec, ProcessCheck};
 use drydock_domain::config::{Config, HealthCheckConfig, RuntimeConfig, ServiceConfig};
-use drydock_domain::{Event, EventSink};
+use drydock_domain::{Event, Verdict};
 use drydock_health::{CheckContext, CheckResult, Planned, RunPolicy, Status};
 use drydock_runtimes::Runtime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::EngineError;
+use crate::RunContext;
 
 /// A service's (or the stack's) health, worst last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -40,13 +41,13 @@ pub enum ServiceStatus {
 }
 
 impl ServiceStatus {
-    /// 0 healthy, 1 minor, 2 critical, 3 missing.
-    pub fn exit_code(self) -> i32 {
+    /// Healthy ok, degraded a warning, unhealthy failed, missing missing.
+    pub fn verdict(self) -> Verdict {
         match self {
-            ServiceStatus::Healthy => 0,
-            ServiceStatus::Degraded => 1,
-            ServiceStatus::Unhealthy => 2,
-            ServiceStatus::Missing => 3,
+            ServiceStatus::Healthy => Verdict::Ok,
+            ServiceStatus::Degraded => Verdict::Warning,
+            ServiceStatus::Unhealthy => Verdict::Failed,
+            ServiceStatus::Missing => Verdict::Missing,
         }
     }
 
@@ -64,7 +65,12 @@ impl ServiceStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
     pub status: ServiceStatus,
-    pub exit_code: i32,
+    /// The verdict; in JSON the exit code it maps to, as always.
+    #[serde(
+        rename = "exit_code",
+        serialize_with = "drydock_domain::verdict::as_exit_code"
+    )]
+    pub verdict: Verdict,
     /// When the run started (RFC 3339, UTC).
     pub timestamp: String,
     pub duration_ms: u64,
@@ -109,7 +115,7 @@ impl From<CheckResult> for CheckReport {
 }
 
 /// What `health` runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HealthOptions {
     /// Services to check (default: all).
     pub services: Vec<String>,
@@ -319,8 +325,9 @@ fn owed_check(status: Status, message: String, backup_id: Option<&str>) -> Check
 pub fn health(
     config: &Config,
     opts: &HealthOptions,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<HealthReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let services = select(config, &opts.services)?;
     let timestamp = jiff::Timestamp::now();
     let began = Instant::now();
@@ -335,7 +342,7 @@ pub fn health(
         .unwrap_or(ServiceStatus::Healthy);
     let mut report = HealthReport {
         status,
-        exit_code: status.exit_code(),
+        verdict: status.verdict(),
         timestamp: timestamp
             .round(jiff::Unit::Second)
             .unwrap_or(timestamp)
@@ -355,7 +362,7 @@ pub fn health(
         });
         report.warnings.push(problem);
         report.status = report.status.max(ServiceStatus::Degraded);
-        report.exit_code = report.status.exit_code();
+        report.verdict = report.status.verdict();
     }
     if opts.record {
         if let Err(e) = record(config, &report) {
@@ -389,7 +396,7 @@ fn record(config: &Config, report: &HealthReport) -> Result<i64, drydock_state::
     let run = HealthRun {
         at: report.timestamp.clone(),
         status: report.status.as_str().to_string(),
-        exit_code: report.exit_code,
+        exit_code: i32::from(report.verdict.exit_code()),
         duration_ms: report.duration_ms,
         services: report
             .services
@@ -440,6 +447,13 @@ pub(crate) fn wait_healthy(
         std::thread::sleep(
             Duration::from_millis(300).min(until.saturating_duration_since(Instant::now())),
         );
+    }
+}
+
+impl HealthReport {
+    /// The verdict (also in the JSON, as `exit_code`).
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
     }
 }
 
@@ -527,6 +541,6 @@ health = [{ kind = "tcp", address = "127.0.0.1:80" }]
             roll_up(&[check("sqlite", Status::Critical, true)]),
             ServiceStatus::Unhealthy
         );
-        assert_eq!(ServiceStatus::Missing.exit_code(), 3);
+        assert_eq!(ServiceStatus::Missing.verdict().exit_code(), 3);
     }
 }

@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
 use drydock_domain::retention::KeepRules;
-use drydock_domain::{EventSink, Priority};
+use drydock_domain::Priority;
 use drydock_state::{CopyState, PendingRestore, StateDb};
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::copies::Catalog;
+use crate::RunContext;
 use crate::{repo, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +104,8 @@ fn age(then: Timestamp, now: Timestamp) -> i64 {
     drydock_domain::clock::age_s(then, now)
 }
 
-pub fn status(config: &Config, events: Arc<dyn EventSink>) -> Result<StatusReport, EngineError> {
+pub fn status(config: &Config, ctx: &RunContext) -> Result<StatusReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let now = drydock_domain::clock::now();
     let state = StateDb::open(&config.stack.state_dir)?;
     let (catalog, repository_problem) = if config.repository.path.join("config").exists() {

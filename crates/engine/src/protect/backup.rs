@@ -20,7 +20,9 @@ use drydock_domain::config::Config;
 use drydock_domain::config::LOCAL_COPY;
 use drydock_domain::manifest::{BackupStatus, MANIFEST_FORMAT};
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{BackupId, Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus};
+use drydock_domain::{
+    BackupId, Event, EventSink, Manifest, Priority, SourceRecord, SourceStatus, Verdict,
+};
 use drydock_sources::SourceContext;
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{ReadData, SnapshotMeta};
@@ -30,6 +32,7 @@ use serde::Serialize;
 use crate::copies::{storage_err, Catalog};
 use crate::repo::{self, RepoStore};
 use crate::sync::{self, CopySync};
+use crate::RunContext;
 use crate::{state, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,224 +73,103 @@ pub struct CopyOutcome {
 }
 
 impl BackupReport {
-    /// 0 every source stored in every copy, 1 some non-critical source skipped or
-    /// failed, or a remote copy could not be updated (warning), 2 a critical source
-    /// failed, nothing was stored, or the local copy did not read back.
-    pub fn exit_code(&self) -> i32 {
+    /// Ok: every source stored in every copy. Warning: some non-critical source
+    /// skipped or failed, or a remote copy could not be updated. Failed: a critical
+    /// source failed, nothing was stored, or the local copy did not read back.
+    pub fn verdict(&self) -> Verdict {
         let base = match self.status {
-            BackupStatus::Ok => 0,
-            BackupStatus::Partial => 1,
-            BackupStatus::Failed => 2,
+            BackupStatus::Ok => Verdict::Ok,
+            BackupStatus::Partial => Verdict::Warning,
+            BackupStatus::Failed => Verdict::Failed,
         };
         let copies = self
             .copies
             .iter()
             .map(|c| match (c.name.as_str(), c.status) {
-                (_, "verified") => 0,
-                (LOCAL_COPY, _) => 2,
-                _ => 1,
+                (_, "verified") => Verdict::Ok,
+                (LOCAL_COPY, _) => Verdict::Failed,
+                _ => Verdict::Warning,
             })
-            .max()
-            .unwrap_or(0);
+            .fold(Verdict::Ok, Verdict::worse);
         // A service the backup stopped that did not come back is down: critical.
         let restarts = if self.restarted.iter().any(|r| r.status != "running") {
-            2
+            Verdict::Failed
         } else {
-            0
+            Verdict::Ok
         };
-        base.max(copies).max(restarts)
+        base.worse(copies).worse(restarts)
     }
 }
 
+/// Backs up the selected sources: [`prepare`] (plan, repository, lock, place in the
+/// history, containers stopped), each source in turn ([`back_up_source`]), the
+/// stopped containers started again, then [`record`] (manifest, local read-back,
+/// remotes). A cancelled run stops before its next source (or at the running source's
+/// next read), records nothing and discards what it stored.
 pub fn backup(
     config: &Config,
     selection: &Selection,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<BackupReport, EngineError> {
-    let (labelled, label_warnings) = crate::containers::with_volume_labels(config, events.as_ref());
+    let (labelled, label_warnings) = crate::containers::with_volume_labels(config, ctx.events());
     let config = &labelled;
-    let planned = plan::plan(config, selection)?;
-    let scratch = state::scratch(&config.stack.state_dir)?;
-    let repository = repo::open_repository(config, true)?;
-    let state_db = StateDb::open(&config.stack.state_dir)?;
-    // Before the lock (a repair takes its own, exclusive one), and before any source is
-    // read, so deduplication no longer trusts data that is gone.
-    let repaired = crate::repair::repair_copy(LOCAL_COPY, &repository, &state_db, events.as_ref())
-        .unwrap_or_else(|e| vec![format!("{e}; the backup goes on, its read-back will tell")]);
-    let lock = repository
-        .lock("backup")
-        .map_err(storage_err(&repository))?;
-    let host = config.stack.host.clone().unwrap_or_else(repo::host);
-    let place = match take_place(config, &repository, &host, &planned, events.as_ref()) {
-        Ok(place) => place,
-        Err(e) => {
-            let _ = lock.release();
-            return Err(e);
-        }
-    };
-    // Started again when the sources are read, or whenever this returns early.
-    let stopped = crate::containers::StopDuringBackup::stop(config, &planned, Arc::clone(&events))?;
+    let run = prepare(config, selection, ctx)?;
+    let Prepared {
+        planned,
+        scratch,
+        repository,
+        state_db,
+        lock,
+        host,
+        place,
+        stopped,
+        repaired,
+    } = run;
 
     let started_at = drydock_domain::clock::now();
     let clock = Instant::now();
     let id = BackupId::new(started_at);
-    events.emit(Event::Started {
+    ctx.events.emit(Event::Started {
         operation: "backup".into(),
         id: Some(id.to_string()),
         sources: planned.len(),
     });
 
-    let mut records = Vec::new();
     let mut warnings: Vec<String> = repaired;
     if let Some((newest, at)) = &place.newest_after_now {
         let message = format!(
             "the clock says {started_at}, earlier than the newest backup {newest} of stack `{}` in copy `local` ({at}): the system clock is wrong now or was wrong then; this backup is still the newest (sequence {}), but ages, RPO and retention read the clock: fix it (`timedatectl`, NTP)",
             config.stack.name, place.seq
         );
-        events.emit(Event::Warning {
+        ctx.events.emit(Event::Warning {
             message: message.clone(),
         });
         warnings.push(message);
     }
     warnings.extend(lock.removed_stale().iter().cloned());
     warnings.extend(label_warnings);
+
+    let mut records = Vec::new();
     for p in &planned {
-        let label = p.label();
-        let source = drydock_sources::build(p.source);
-        let kind = source.kind();
-        events.emit(Event::SourceStarted {
-            source: label.clone(),
-            kind: kind.to_string(),
-            step: "backup".into(),
-            total_bytes: None,
-        });
-        let t = Instant::now();
-        let mut record = SourceRecord {
-            service: p.service.to_string(),
-            source: p.source.name().to_string(),
-            kind,
-            priority: p.source.priority(),
-            status: SourceStatus::Failed,
-            error: None,
-            snapshot_id: None,
-            stored_path: None,
-            format: None,
-            logical_bytes: 0,
-            stored_bytes: 0,
-            sha256: None,
-            counts: BTreeMap::new(),
-            fingerprint: None,
-            consistent_at: None,
-            duration_ms: 0,
-            pruned_at: None,
-        };
-
-        // A source that cannot be reached: critical fails the run, others are skipped.
-        if let Err(e) = source.check() {
-            let message = e.to_string();
-            if record.priority == Priority::Critical {
-                record.error = Some(message.clone());
-            } else {
-                record.status = SourceStatus::Skipped;
-                record.error = Some(message.clone());
-                warnings.push(format!("{label} skipped: {message}"));
-                events.emit(Event::Warning {
-                    message: format!("{label} skipped: {message}"),
-                });
-            }
-            record.duration_ms = t.elapsed().as_millis() as u64;
-            events.emit(Event::SourceFinished {
-                source: label,
-                ok: false,
-                message,
-                duration_ms: record.duration_ms,
-            });
-            records.push(record);
-            continue;
+        if ctx.cancel.is_cancelled() {
+            break;
         }
-
-        let store = RepoStore {
-            repo: &repository,
-            base_meta: SnapshotMeta {
-                path: format!("{}/{}", p.service, p.source.name()),
-                tags: vec![
-                    "drydock".into(),
-                    format!("backup:{id}"),
-                    format!("stack:{}", config.stack.name),
-                    format!("service:{}", p.service),
-                    format!("source:{}", p.source.name()),
-                    format!("kind:{kind}"),
-                    format!("priority:{}", record.priority),
-                ],
-                hostname: host.clone(),
-                label: Some(format!("drydock {id} {label}")),
-            },
-            label: label.clone(),
-            events: Arc::clone(&events),
-            created: RefCell::new(Vec::new()),
+        let target = Target {
+            config,
+            repository: &repository,
+            scratch: scratch.path(),
+            host: &host,
+            id: &id,
         };
-        let work = scratch
-            .path()
-            .join(format!("{}-{}", p.service, p.source.name()));
-        let ctx_result = std::fs::create_dir(&work);
-        let outcome = match ctx_result {
-            Err(e) => Err(format!("cannot create scratch dir {}: {e}", work.display())),
-            Ok(()) => {
-                let ctx = SourceContext {
-                    label: &label,
-                    scratch: &work,
-                    events: events.as_ref(),
-                    replacing_live: &drydock_sources::no_live_change,
-                };
-                source.backup(&store, &ctx).map_err(|e| e.to_string())
-            }
-        };
-        let _ = std::fs::remove_dir_all(&work);
-        record.duration_ms = t.elapsed().as_millis() as u64;
-        match outcome {
-            Ok(o) => {
-                record.status = SourceStatus::Ok;
-                record.snapshot_id = Some(o.stored.snapshot_id);
-                record.stored_path = o.stored.path;
-                record.format = Some(o.format.to_string());
-                record.logical_bytes = o.stored.logical_bytes;
-                record.stored_bytes = o.stored.stored_bytes;
-                record.sha256 = o.stored.sha256;
-                record.counts = o.counts;
-                record.fingerprint = Some(o.fingerprint);
-                record.consistent_at = Some(o.consistent_at);
-                events.emit(Event::SourceFinished {
-                    source: label,
-                    ok: true,
-                    message: format!("{} bytes", record.logical_bytes),
-                    duration_ms: record.duration_ms,
-                });
-            }
-            Err(message) => {
-                // Whatever the failed producer got stored is not a backup: drop it now.
-                let created = store.created.take();
-                if !created.is_empty() {
-                    if let Err(e) = repository.forget(&created) {
-                        warnings.push(format!(
-                            "{label}: could not discard the incomplete snapshot: {e}"
-                        ));
-                    }
-                }
-                record.error = Some(message.clone());
-                if record.priority != Priority::Critical {
-                    warnings.push(format!("{label} failed: {message}"));
-                }
-                events.emit(Event::SourceFinished {
-                    source: label,
-                    ok: false,
-                    message,
-                    duration_ms: record.duration_ms,
-                });
-            }
-        }
-        records.push(record);
+        records.push(back_up_source(&target, p, ctx, &mut warnings));
     }
     let restarted = stopped.restart();
+    drop(stopped);
+    if let Err(cancelled) = ctx.check_cancelled() {
+        discard(&repository, &records);
+        let _ = lock.release();
+        return Err(cancelled);
+    }
     for r in &restarted {
         if let Some(e) = &r.error {
             warnings.push(format!(
@@ -297,19 +179,7 @@ pub fn backup(
         }
     }
 
-    let critical_failed = records
-        .iter()
-        .any(|r| r.status != SourceStatus::Ok && r.priority == Priority::Critical);
-    let any_ok = records.iter().any(|r| r.status == SourceStatus::Ok);
-    let all_ok = records.iter().all(|r| r.status == SourceStatus::Ok);
-    let status = if critical_failed || !any_ok {
-        BackupStatus::Failed
-    } else if all_ok {
-        BackupStatus::Ok
-    } else {
-        BackupStatus::Partial
-    };
-    let finished_at = drydock_domain::clock::now();
+    let status = overall_status(&records);
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         id: id.clone(),
@@ -318,47 +188,27 @@ pub fn backup(
         seq: Some(place.seq),
         drydock_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
-        finished_at,
+        finished_at: drydock_domain::clock::now(),
         status,
         sources: records,
     };
     // Nothing stored means nothing to record: a manifest would only list failures.
-    let recorded = any_ok;
-    let mut copies = Vec::new();
-    if recorded {
-        let manifest_snapshot = repo::save_manifest(&repository, &manifest)?;
-        copies.push(read_back_locally(
+    let recorded = manifest
+        .sources
+        .iter()
+        .any(|r| r.status == SourceStatus::Ok);
+    let copies = if recorded {
+        record(
+            config,
             &repository,
             &manifest,
-            &manifest_snapshot,
             &state_db,
-        ));
-        if !config.remotes.is_empty() {
-            let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
-            let synced = sync::sync_remotes(
-                config,
-                &repository,
-                &catalog,
-                &state_db,
-                None,
-                events.as_ref(),
-            );
-            for copy in synced {
-                warnings.extend(
-                    copy.warnings
-                        .iter()
-                        .map(|w| format!("copy `{}`: {w}", copy.name)),
-                );
-                if let Some(e) = &copy.error {
-                    warnings.push(format!(
-                        "copy `{}` not updated (retried at the next run): {e}",
-                        copy.name
-                    ));
-                }
-                copies.push(remote_outcome(copy, id.as_str()));
-            }
-        }
-    }
+            ctx,
+            &mut warnings,
+        )?
+    } else {
+        Vec::new()
+    };
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
     }
@@ -368,7 +218,7 @@ pub fn backup(
         recorded,
         repository: repository.location().to_string(),
         started_at,
-        finished_at,
+        finished_at: manifest.finished_at,
         duration_ms: clock.elapsed().as_millis() as u64,
         sources: manifest.sources,
         copies,
@@ -376,6 +226,290 @@ pub fn backup(
         restarted,
         left_out: plan::left_out(config, selection),
     })
+}
+
+/// What a backup holds from [`prepare`] until it is recorded.
+struct Prepared<'c> {
+    planned: Vec<plan::PlannedSource<'c>>,
+    scratch: state::Scratch,
+    repository: drydock_storage::Repository,
+    state_db: StateDb,
+    lock: drydock_storage::RepoLock,
+    host: String,
+    place: Place,
+    stopped: crate::containers::StopDuringBackup,
+    /// Warnings of the local copy's repair.
+    repaired: Vec<String>,
+}
+
+/// Everything before the first source is read: the plan, the scratch space, the local
+/// repository (repaired, then locked), the backup's place in the stack's history, and
+/// the containers that must not run while their data is read, stopped.
+fn prepare<'c>(
+    config: &'c Config,
+    selection: &Selection,
+    ctx: &RunContext,
+) -> Result<Prepared<'c>, EngineError> {
+    let planned = plan::plan(config, selection)?;
+    let scratch = state::scratch(&config.stack.state_dir)?;
+    let repository = repo::open_repository(config, true)?;
+    let state_db = StateDb::open(&config.stack.state_dir)?;
+    // Before the lock (a repair takes its own, exclusive one), and before any source is
+    // read, so deduplication no longer trusts data that is gone.
+    let repaired = crate::repair::repair_copy(LOCAL_COPY, &repository, &state_db, ctx.events())
+        .unwrap_or_else(|e| vec![format!("{e}; the backup goes on, its read-back will tell")]);
+    let lock = repository
+        .lock("backup")
+        .map_err(storage_err(&repository))?;
+    let host = config.stack.host.clone().unwrap_or_else(repo::host);
+    let place = match take_place(config, &repository, &host, &planned, ctx.events()) {
+        Ok(place) => place,
+        Err(e) => {
+            let _ = lock.release();
+            return Err(e);
+        }
+    };
+    // Started again when the sources are read, or whenever the backup returns early.
+    let stopped = match crate::containers::StopDuringBackup::stop(config, &planned, ctx) {
+        Ok(stopped) => stopped,
+        Err(e) => {
+            let _ = lock.release();
+            return Err(e);
+        }
+    };
+    Ok(Prepared {
+        planned,
+        scratch,
+        repository,
+        state_db,
+        lock,
+        host,
+        place,
+        stopped,
+        repaired,
+    })
+}
+
+/// Where one source's data goes.
+struct Target<'a> {
+    config: &'a Config,
+    repository: &'a drydock_storage::Repository,
+    scratch: &'a std::path::Path,
+    host: &'a str,
+    id: &'a BackupId,
+}
+
+/// Backs up one source into the repository: checked first (an unreachable critical
+/// source fails, any other is skipped), then read by its producer; what a failed
+/// producer stored is discarded. Its record says what happened.
+fn back_up_source(
+    target: &Target<'_>,
+    p: &plan::PlannedSource<'_>,
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> SourceRecord {
+    let events = ctx.events();
+    let label = p.label();
+    let source = drydock_sources::build(p.source);
+    let kind = source.kind();
+    events.emit(Event::SourceStarted {
+        source: label.clone(),
+        kind: kind.to_string(),
+        step: "backup".into(),
+        total_bytes: None,
+    });
+    let t = Instant::now();
+    let mut record = SourceRecord {
+        service: p.service.to_string(),
+        source: p.source.name().to_string(),
+        kind,
+        priority: p.source.priority(),
+        status: SourceStatus::Failed,
+        error: None,
+        snapshot_id: None,
+        stored_path: None,
+        format: None,
+        logical_bytes: 0,
+        stored_bytes: 0,
+        sha256: None,
+        counts: BTreeMap::new(),
+        fingerprint: None,
+        consistent_at: None,
+        duration_ms: 0,
+        pruned_at: None,
+    };
+
+    // A source that cannot be reached: critical fails the run, others are skipped.
+    if let Err(e) = source.check() {
+        let message = e.to_string();
+        if record.priority != Priority::Critical {
+            record.status = SourceStatus::Skipped;
+            warnings.push(format!("{label} skipped: {message}"));
+            events.emit(Event::Warning {
+                message: format!("{label} skipped: {message}"),
+            });
+        }
+        record.error = Some(message.clone());
+        record.duration_ms = t.elapsed().as_millis() as u64;
+        events.emit(Event::SourceFinished {
+            source: label,
+            ok: false,
+            message,
+            duration_ms: record.duration_ms,
+        });
+        return record;
+    }
+
+    let store = RepoStore {
+        repo: target.repository,
+        base_meta: SnapshotMeta {
+            path: format!("{}/{}", p.service, p.source.name()),
+            tags: vec![
+                "drydock".into(),
+                format!("backup:{}", target.id),
+                format!("stack:{}", target.config.stack.name),
+                format!("service:{}", p.service),
+                format!("source:{}", p.source.name()),
+                format!("kind:{kind}"),
+                format!("priority:{}", record.priority),
+            ],
+            hostname: target.host.to_string(),
+            label: Some(format!("drydock {} {label}", target.id)),
+        },
+        label: label.clone(),
+        events: Arc::clone(&ctx.events),
+        cancel: ctx.cancel.clone(),
+        created: RefCell::new(Vec::new()),
+    };
+    let work = target
+        .scratch
+        .join(format!("{}-{}", p.service, p.source.name()));
+    let outcome = match std::fs::create_dir(&work) {
+        Err(e) => Err(format!("cannot create scratch dir {}: {e}", work.display())),
+        Ok(()) => {
+            let source_ctx = SourceContext {
+                label: &label,
+                scratch: &work,
+                events,
+                replacing_live: &drydock_sources::no_live_change,
+            };
+            source
+                .backup(&store, &source_ctx)
+                .map_err(|e| e.to_string())
+        }
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    record.duration_ms = t.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(o) => {
+            record.status = SourceStatus::Ok;
+            record.snapshot_id = Some(o.stored.snapshot_id);
+            record.stored_path = o.stored.path;
+            record.format = Some(o.format.to_string());
+            record.logical_bytes = o.stored.logical_bytes;
+            record.stored_bytes = o.stored.stored_bytes;
+            record.sha256 = o.stored.sha256;
+            record.counts = o.counts;
+            record.fingerprint = Some(o.fingerprint);
+            record.consistent_at = Some(o.consistent_at);
+            events.emit(Event::SourceFinished {
+                source: label,
+                ok: true,
+                message: format!("{} bytes", record.logical_bytes),
+                duration_ms: record.duration_ms,
+            });
+        }
+        Err(message) => {
+            // Whatever the failed producer got stored is not a backup: drop it now.
+            let created = store.created.take();
+            if !created.is_empty() {
+                if let Err(e) = target.repository.forget(&created) {
+                    warnings.push(format!(
+                        "{label}: could not discard the incomplete snapshot: {e}"
+                    ));
+                }
+            }
+            record.error = Some(message.clone());
+            if record.priority != Priority::Critical {
+                warnings.push(format!("{label} failed: {message}"));
+            }
+            events.emit(Event::SourceFinished {
+                source: label,
+                ok: false,
+                message,
+                duration_ms: record.duration_ms,
+            });
+        }
+    }
+    record
+}
+
+/// A cancelled backup is not a backup: the snapshots its finished sources stored are
+/// forgotten (best effort; unreferenced data goes at the next prune).
+fn discard(repository: &drydock_storage::Repository, records: &[SourceRecord]) {
+    let stored: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.snapshot_id.clone())
+        .collect();
+    if !stored.is_empty() {
+        let _ = repository.forget(&stored);
+    }
+}
+
+/// Failed when a critical source failed or nothing was stored, ok when every source
+/// was, partial otherwise.
+fn overall_status(records: &[SourceRecord]) -> BackupStatus {
+    let critical_failed = records
+        .iter()
+        .any(|r| r.status != SourceStatus::Ok && r.priority == Priority::Critical);
+    let any_ok = records.iter().any(|r| r.status == SourceStatus::Ok);
+    let all_ok = records.iter().all(|r| r.status == SourceStatus::Ok);
+    if critical_failed || !any_ok {
+        BackupStatus::Failed
+    } else if all_ok {
+        BackupStatus::Ok
+    } else {
+        BackupStatus::Partial
+    }
+}
+
+/// Records the backup: its manifest into the local copy, read back from a fresh
+/// handle, then every remote brought up to date. The copies' outcomes, local first.
+fn record(
+    config: &Config,
+    repository: &drydock_storage::Repository,
+    manifest: &Manifest,
+    state_db: &StateDb,
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<CopyOutcome>, EngineError> {
+    let manifest_snapshot = repo::save_manifest(repository, manifest)?;
+    let mut copies = vec![read_back_locally(
+        repository,
+        manifest,
+        &manifest_snapshot,
+        state_db,
+    )];
+    if config.remotes.is_empty() {
+        return Ok(copies);
+    }
+    let catalog = Catalog::load(repository, &config.stack.name, ctx.events())?;
+    let synced = sync::sync_remotes(config, repository, &catalog, state_db, None, ctx.events());
+    for copy in synced {
+        warnings.extend(
+            copy.warnings
+                .iter()
+                .map(|w| format!("copy `{}`: {w}", copy.name)),
+        );
+        if let Some(e) = &copy.error {
+            warnings.push(format!(
+                "copy `{}` not updated (retried at the next run): {e}",
+                copy.name
+            ));
+        }
+        copies.push(remote_outcome(copy, manifest.id.as_str()));
+    }
+    Ok(copies)
 }
 
 /// Where the next backup goes in the stack's history.

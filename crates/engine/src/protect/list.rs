@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
 use drydock_domain::manifest::BackupStatus;
-use drydock_domain::{EventSink, Manifest, Priority, SourceStatus};
+use drydock_domain::{Manifest, Priority, SourceStatus};
 use drydock_state::{CopyRecord, CopyState, StateDb};
 use drydock_storage::StorageError;
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::copies::{self, Catalog};
+use crate::RunContext;
 use crate::{repo, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,7 +130,8 @@ struct Seen {
 }
 
 /// Every backup in any copy, newest first, with its status in each copy.
-pub fn list(config: &Config, events: Arc<dyn EventSink>) -> Result<BackupList, EngineError> {
+pub fn list(config: &Config, ctx: &RunContext) -> Result<BackupList, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let state = StateDb::open(&config.stack.state_dir)?;
     let local_location = config.repository.path.display().to_string();
     let mut seen = Vec::new();

@@ -31,13 +31,16 @@ use drydock_domain::retention::{self, Candidate, Decision, KeepRules};
 use drydock_domain::{Event, EventSink, Priority};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, Repository, LOCK_WAIT};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, Catalog};
+use crate::RunContext;
 use crate::{repo, EngineError};
 
-pub struct PruneOptions<'a> {
-    pub copy: Option<&'a str>,
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PruneOptions {
+    /// Only this copy (`local` or a remote's name); default: every copy.
+    pub copy: Option<String>,
     pub dry_run: bool,
 }
 
@@ -50,19 +53,20 @@ pub struct PruneReport {
 }
 
 impl PruneReport {
-    /// 0 done, 1 a copy was refused or a guard held deletions back, 2 a copy failed.
-    pub fn exit_code(&self) -> i32 {
+    /// Failed when a copy failed; a warning when a copy refused or a guard held
+    /// deletion back; else ok.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        use drydock_domain::Verdict;
         self.copies
             .iter()
             .map(|c| match c.status {
-                "failed" => 2,
-                "refused" => 1,
+                "failed" => Verdict::Failed,
+                "refused" => Verdict::Warning,
                 // A stale lock removed on the way is a notice, not deletion held back.
-                _ if c.warnings.len() > c.lock_notices => 1,
-                _ => 0,
+                _ if c.warnings.len() > c.lock_notices => Verdict::Warning,
+                _ => Verdict::Ok,
             })
-            .max()
-            .unwrap_or(0)
+            .fold(Verdict::Ok, Verdict::worse)
     }
 }
 
@@ -103,10 +107,11 @@ pub struct Deleted {
 
 pub fn prune(
     config: &Config,
-    opts: &PruneOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &PruneOptions,
+    ctx: &RunContext,
 ) -> Result<PruneReport, EngineError> {
-    let names = copies::selected(config, opts.copy)?;
+    let events = Arc::clone(&ctx.events);
+    let names = copies::selected(config, opts.copy.as_deref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let mut results = Vec::new();
     for name in &names {

@@ -21,6 +21,7 @@ use drydock_storage::{LockMode, ReadData, RepoLock, Repository, LOCK_WAIT};
 use serde::Serialize;
 
 use crate::copies::{self, storage_err, Catalog, StoredManifest};
+use crate::RunContext;
 use crate::{repair, repo, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +35,12 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// 0 all remotes in sync, 1 a remote could not be brought up to date.
-    pub fn exit_code(&self) -> i32 {
+    /// Ok when every remote is up to date, else a warning (retried at the next run).
+    pub fn verdict(&self) -> drydock_domain::Verdict {
         if self.ok {
-            0
+            drydock_domain::Verdict::Ok
         } else {
-            1
+            drydock_domain::Verdict::Warning
         }
     }
 }
@@ -68,8 +69,9 @@ pub struct CopySync {
 pub fn sync(
     config: &Config,
     only: Option<&str>,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<SyncReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     if let Some(name) = only {
         copies::find_remote(config, name)?;
     }

@@ -14,9 +14,10 @@ use drydock_domain::{EventSink, Manifest};
 use drydock_sources::{count_unit, SourceContext};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{ReadData, Repository, MISSING_FROM_INDEX};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, storage_err, Catalog};
+use crate::RunContext;
 use crate::{repo, state, EngineError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,20 +76,22 @@ pub struct SourceCheck {
     pub detail: Option<String>,
 }
 
-pub struct VerifyOptions<'a> {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VerifyOptions {
     /// One backup, or all.
-    pub backup: Option<&'a str>,
+    pub backup: Option<String>,
     /// One copy (`local` or a remote's name), or all.
-    pub copy: Option<&'a str>,
+    pub copy: Option<String>,
     pub read_data: ReadData,
 }
 
 pub fn verify_repository(
     config: &Config,
-    opts: &VerifyOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &VerifyOptions,
+    ctx: &RunContext,
 ) -> Result<VerifyReport, EngineError> {
-    let names = copies::selected(config, opts.copy)?;
+    let events = Arc::clone(&ctx.events);
+    let names = copies::selected(config, opts.copy.as_deref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let mut results = Vec::new();
     for name in &names {
@@ -110,7 +113,7 @@ pub fn verify_repository(
         };
         results.push(result);
     }
-    if let Some(id) = opts.backup {
+    if let Some(id) = opts.backup.as_deref() {
         let known = results.iter().any(|c| c.backups.iter().any(|b| b.id == id));
         if !known && results.iter().all(|c| c.error.is_none()) {
             return Err(EngineError::NoBackup(format!(
@@ -133,7 +136,7 @@ fn verify_copy(
     config: &Config,
     name: &str,
     repository: &Repository,
-    opts: &VerifyOptions<'_>,
+    opts: &VerifyOptions,
     state: &StateDb,
     events: &dyn EventSink,
 ) -> Result<CopyVerify, EngineError> {
@@ -162,7 +165,7 @@ fn verify_copy(
         .manifests
         .iter()
         .map(|m| &m.manifest)
-        .filter(|m| opts.backup.is_none_or(|id| m.id.as_str() == id))
+        .filter(|m| opts.backup.as_deref().is_none_or(|id| m.id.as_str() == id))
         .collect();
 
     let mut backups = Vec::new();
@@ -209,7 +212,10 @@ fn verify_copy(
     for (id, record) in &held_before {
         let was_held = matches!(record.state, CopyState::Verified | CopyState::Corrupt);
         if !was_held
-            || opts.backup.is_some_and(|only| only != id.as_str())
+            || opts
+                .backup
+                .as_deref()
+                .is_some_and(|only| only != id.as_str())
             || catalog.manifest(id).is_some()
         {
             continue;
@@ -467,8 +473,9 @@ pub struct LiveComparison {
 pub fn verify_live(
     config: &Config,
     selection: &Selection,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<LiveReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let planned = plan::plan(config, selection)?;
     let repository = repo::open_repository(config, false)?;
     let manifests =
@@ -520,4 +527,26 @@ pub fn verify_live(
         same: sources.iter().all(|s| s.status == "same"),
         sources,
     })
+}
+
+impl VerifyReport {
+    /// Ok when every copy checked out, else failed (damage found).
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        if self.ok {
+            drydock_domain::Verdict::Ok
+        } else {
+            drydock_domain::Verdict::Failed
+        }
+    }
+}
+
+impl LiveReport {
+    /// Ok when the live data equals the latest backup, else a warning (it changed).
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        if self.same {
+            drydock_domain::Verdict::Ok
+        } else {
+            drydock_domain::Verdict::Warning
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `drydock certify SERVICE`: seed 000's readiness routine, automated and resumable.
+//! `drydock certify SERVICE`: the 9-step readiness routine, automated and resumable.
 //! A service is PRODUCTION READY only when every step passed:
 //!
 //! (1) deployed from scratch and healthy; (2) external checks (HTTP(S)/TLS/DNS/OIDC)
@@ -21,16 +21,17 @@ use std::time::Instant;
 
 use drydock_domain::config::{Config, Role, LOCAL_COPY};
 use drydock_domain::plan::Selection;
-use drydock_domain::{Event, EventSink, Priority};
+use drydock_domain::{Event, Priority};
 use drydock_health::Status;
 use drydock_state::{CertifyStepRecord, CopyState, StateDb};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::destructive::{restore_and_start, stop_and_wipe, test_data_check, Stopped};
 use crate::drill::{ms, Step};
 use crate::health;
+use crate::RunContext;
 use crate::{backup, copies, populate, EngineError};
 
 /// The routine's steps, in order: (number, name, what it proves).
@@ -68,13 +69,13 @@ pub const STEPS: [(u32, &str, &str); 9] = [
 
 const EXTERNAL_KINDS: [&str; 4] = ["http", "https", "dns", "oidc"];
 
-pub struct CertifyOptions<'a> {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CertifyOptions {
     pub service: String,
     /// Forget earlier progress and start at step 1.
     pub restart: bool,
     /// Wipe (step 8) without asking.
     pub force: bool,
-    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
     /// Test data seed (step 5).
     pub seed: u64,
     /// Where to write FILE.md and FILE.json (default: state_dir/reports/certify-SERVICE-TIME).
@@ -96,7 +97,7 @@ pub struct CertifyStep {
     pub metrics: Value,
 }
 
-/// The seed-000 metrics table.
+/// The completion report's metrics table.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertifyMetrics {
     /// Deploy time (needs `drydock deploy`: not available yet).
@@ -130,12 +131,13 @@ pub struct CertifyReport {
 }
 
 impl CertifyReport {
-    /// 0 production ready, 1 incomplete (steps not available yet), 2 a step failed.
-    pub fn exit_code(&self) -> i32 {
+    /// Ok when production ready, a warning when incomplete (steps not available
+    /// yet), else failed.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
         match self.verdict {
-            "production-ready" => 0,
-            "incomplete" => 1,
-            _ => 2,
+            "production-ready" => drydock_domain::Verdict::Ok,
+            "incomplete" => drydock_domain::Verdict::Warning,
+            _ => drydock_domain::Verdict::Failed,
         }
     }
 }
@@ -173,9 +175,10 @@ fn not_available(detail: impl Into<String>, metrics: Value) -> Outcome {
 
 pub fn certify(
     config: &Config,
-    opts: &CertifyOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &CertifyOptions,
+    ctx: &RunContext,
 ) -> Result<CertifyReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let started_at = Timestamp::now();
     let service = opts.service.as_str();
     health::select(config, &[service.to_string()])?;
@@ -202,7 +205,7 @@ pub fn certify(
         events.emit(Event::Step {
             message: format!("certify {service}: step {number} ({name})"),
         });
-        let outcome = match run_step(config, service, number, opts, &recorded, &state, &events) {
+        let outcome = match run_step(config, service, number, opts, &recorded, &state, ctx) {
             Ok(o) => o,
             // A refusal (no confirmation) is not a failed step: it did not run.
             Err(EngineError::Refused(reason)) => {
@@ -308,11 +311,12 @@ fn run_step(
     config: &Config,
     service: &str,
     number: u32,
-    opts: &CertifyOptions<'_>,
+    opts: &CertifyOptions,
     recorded: &BTreeMap<u32, CertifyStepRecord>,
     state: &StateDb,
-    events: &Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<Outcome, EngineError> {
+    let events = &ctx.events;
     let svc = &config.services[service];
     let metrics_of = |step: u32| -> Value {
         recorded
@@ -408,7 +412,7 @@ fn run_step(
                     seed: opts.seed,
                     min_bytes: populate::DEFAULT_MIN_BYTES,
                 },
-                Arc::clone(events),
+                ctx,
             )?;
             let errors: Vec<String> = report
                 .sources
@@ -434,7 +438,7 @@ fn run_step(
                 services: vec![service.to_string()],
                 priorities: vec![],
             };
-            let b = backup::backup(config, &selection, Arc::clone(events))?;
+            let b = backup::backup(config, &selection, ctx)?;
             let local_ok = b.copies.iter().any(|c| c.name == LOCAL_COPY && c.status == "verified");
             let not_stored: Vec<String> = b
                 .sources
@@ -474,9 +478,9 @@ fn run_step(
             };
             if !opts.force {
                 let what = format!("certify step 8 stops `{service}` and DELETES its data, to restore it from baseline backup {id} in step 9.");
-                match opts.confirm {
-                    Some(ask) if ask(&what) => {}
-                    Some(_) => return Err(EngineError::Refused("not confirmed; nothing was changed".into())),
+                match ctx.confirm(&what) {
+                    Some(true) => {}
+                    Some(false) => return Err(EngineError::Refused("not confirmed; nothing was changed".into())),
                     None => return Err(EngineError::Refused(format!("{what} Nothing was changed. Re-run on a terminal to confirm, or with --force"))),
                 }
             }
@@ -505,7 +509,7 @@ fn run_step(
             let failure_point: Option<Timestamp> = wipe.get("failure_point").and_then(Value::as_str).and_then(|t| t.parse().ok());
             let mut steps = Vec::new();
             let clock = Instant::now();
-            let recovered = match restore_and_start(config, service, &id, events, &mut steps) {
+            let recovered = match restore_and_start(config, service, &id, ctx, &mut steps) {
                 Ok(r) => r,
                 Err(Stopped { state: s, recover }) => {
                     return Ok(failed(format!(

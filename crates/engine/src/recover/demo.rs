@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use drydock_domain::config::Config;
 use drydock_domain::plan::Selection;
-use drydock_domain::{Event, EventSink};
+use drydock_domain::Event;
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::backup::{self, BackupReport};
 use crate::restore::{self, BackupRef, RestoreOptions, RestoreReport};
 use crate::EngineError;
+use crate::RunContext;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
@@ -48,7 +49,8 @@ pub struct Populated {
 }
 
 /// Runs the demo in `dir` (created if missing; must be empty or absent).
-pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineError> {
+pub fn run(dir: &Path, ctx: &RunContext) -> Result<DemoReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let err = |cause: std::io::Error| EngineError::State {
         path: dir.to_path_buf(),
         cause,
@@ -83,7 +85,7 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
     events.emit(Event::Step {
         message: "backing up".into(),
     });
-    let backup = backup::backup(&config, &Selection::all(), Arc::clone(&events))?;
+    let backup = backup::backup(&config, &Selection::all(), ctx)?;
 
     events.emit(Event::Step {
         message: "simulating a disaster: deleting the database and the uploads".into(),
@@ -103,9 +105,8 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
         all: true,
         force: true,
         stop: false,
-        confirm: None,
     };
-    let restore = restore::restore(&config, &opts, Arc::clone(&events))?;
+    let restore = restore::restore(&config, &opts, ctx)?;
     let rto_ms = clock.elapsed().as_millis() as u64;
 
     let consistent = backup
@@ -115,7 +116,7 @@ pub fn run(dir: &Path, events: Arc<dyn EventSink>) -> Result<DemoReport, EngineE
         .min()
         .unwrap_or(backup.started_at);
     let rpo_ms = wiped_at.duration_since(consistent).as_millis().max(0) as u64;
-    let verified = backup.exit_code() == 0 && restore.verified;
+    let verified = backup.verdict() == drydock_domain::Verdict::Ok && restore.verified;
     Ok(DemoReport {
         verified,
         dir: dir.display().to_string(),
@@ -311,4 +312,15 @@ fn populate_files(dir: &Path) -> std::io::Result<(u64, u64)> {
     // Excluded by the demo config: scratch files an app would not need back.
     std::fs::write(dir.join("exports/partial.tmp"), "half-written")?;
     Ok((files + 1, bytes + 17))
+}
+
+impl DemoReport {
+    /// Ok when the demo's restore verified, else failed.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        if self.verified {
+            drydock_domain::Verdict::Ok
+        } else {
+            drydock_domain::Verdict::Failed
+        }
+    }
 }

@@ -1,21 +1,23 @@
 //! `drydock populate SERVICE`: writes the deterministic test data set (users ->
 //! projects -> files, over 1 MB; `drydock_sources::testdata`) into every data source of
 //! a service, measures it back, and remembers the expected measures, so a drill or
-//! `certify` can later prove a restore brought exactly that data back (seed 000, step 5).
+//! `certify` can later prove a restore brought exactly that data back (step 5 of the readiness routine).
 
 use std::sync::Arc;
 
 use drydock_domain::config::Config;
-use drydock_domain::{Event, EventSink, Priority};
+use drydock_domain::{Event, Priority};
 use drydock_sources::{TestData, TestMeasures};
 use drydock_state::{StateDb, TestDataRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
+use crate::RunContext;
 
 /// Default size of the file content in each source's test set.
 pub const DEFAULT_MIN_BYTES: u64 = 2 << 20;
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PopulateOptions {
     pub service: String,
     pub seed: u64,
@@ -47,8 +49,9 @@ pub struct PopulatedSource {
 pub fn populate(
     config: &Config,
     opts: &PopulateOptions,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> Result<PopulateReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     crate::health::select(config, std::slice::from_ref(&opts.service))?;
     let service = &config.services[&opts.service];
     let sources: Vec<_> = service
@@ -128,4 +131,15 @@ pub fn expected_test_data(
     Ok(state
         .test_data(service, source)?
         .and_then(|rec| serde_json::from_str(&rec.expected).ok()))
+}
+
+impl PopulateReport {
+    /// Ok when every source got its test data, else failed.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        if self.ok {
+            drydock_domain::Verdict::Ok
+        } else {
+            drydock_domain::Verdict::Failed
+        }
+    }
 }

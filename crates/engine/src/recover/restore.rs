@@ -23,18 +23,37 @@ use drydock_domain::{Event, EventSink, Manifest, Priority, SourceRecord};
 use drydock_runtimes::{Runtime, State};
 use drydock_sources::{DataSource, RestoreMode, SourceContext};
 use drydock_storage::ReadData;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, Catalog};
 use crate::repo::RepoFetch;
+use crate::RunContext;
 use crate::{state, EngineError};
 
-/// Which backup to restore from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which backup to restore from; as data, the text `latest` or a backup id.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum BackupRef {
     /// Per source, the newest backup holding a good copy of it.
+    #[default]
     Latest,
     Id(String),
+}
+
+impl TryFrom<String> for BackupRef {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<BackupRef> for String {
+    fn from(b: BackupRef) -> String {
+        match b {
+            BackupRef::Latest => "latest".to_string(),
+            BackupRef::Id(id) => id,
+        }
+    }
 }
 
 impl std::str::FromStr for BackupRef {
@@ -49,7 +68,8 @@ impl std::str::FromStr for BackupRef {
     }
 }
 
-pub struct RestoreOptions<'a> {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreOptions {
     pub backup: BackupRef,
     /// Only this copy (`local` or a remote's name); default: local first, then remotes.
     pub from: Option<String>,
@@ -60,8 +80,6 @@ pub struct RestoreOptions<'a> {
     /// Stop running containers that use a restored volume (and start them again
     /// afterwards) instead of refusing.
     pub stop: bool,
-    /// Asks the operator to type a confirmation; `None` when there is no terminal.
-    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,12 +131,12 @@ pub struct RestoreReport {
 }
 
 impl RestoreReport {
-    /// 0 every source restored and verified; 2 some restore failed or did not verify.
-    pub fn exit_code(&self) -> i32 {
+    /// Ok when every source verified against the manifest, else failed.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
         if self.verified {
-            0
+            drydock_domain::Verdict::Ok
         } else {
-            2
+            drydock_domain::Verdict::Failed
         }
     }
 }
@@ -305,9 +323,10 @@ impl<'c> CopySet<'c> {
 
 pub fn restore(
     config: &Config,
-    opts: &RestoreOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &RestoreOptions,
+    ctx: &RunContext,
 ) -> Result<RestoreReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     if opts.services.is_empty() && !opts.all {
         return Err(EngineError::Refused(
             "say what to restore: --service NAME (repeatable) or --all".into(),
@@ -447,9 +466,9 @@ pub fn restore(
     }
     if !occupied.is_empty() && !opts.force {
         let list = occupied.join(", ");
-        let refusal = match opts.confirm {
-            Some(ask) if ask(&format!("Restoring replaces the existing data of: {list}.")) => None,
-            Some(_) => Some(format!("not confirmed; nothing was changed ({list} keeps its data)")),
+        let refusal = match ctx.confirm(&format!("Restoring replaces the existing data of: {list}.")) {
+            Some(true) => None,
+            Some(false) => Some(format!("not confirmed; nothing was changed ({list} keeps its data)")),
             None => Some(format!(
                 "the restore target already holds data: {list}. Nothing was changed. Re-run on a terminal to confirm, or with --force"
             )),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use drydock_domain::config::sources::{ContainerFacts, DumpGuess, SourceKindSpec, KINDS};
 use drydock_domain::config::{LABEL_BACKUP, LABEL_STOP_DURING_BACKUP};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use super::compose_file::{
@@ -60,10 +60,11 @@ pub struct InitSource {
     pub priority_from: String,
 }
 
-pub struct InitOptions<'a> {
-    pub compose: &'a Path,
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InitOptions {
+    pub compose: PathBuf,
     /// The config to write.
-    pub output: &'a Path,
+    pub output: PathBuf,
     /// The Compose project name; default: the compose file's folder name, as Compose does.
     pub project: Option<String>,
     /// Overwrite an existing config.
@@ -75,7 +76,7 @@ fn refused(message: String) -> EngineError {
 }
 
 /// Reads the compose file, writes the config (0600) and reports what it guessed.
-pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
+pub fn from_compose(opts: &InitOptions) -> Result<InitReport, EngineError> {
     let doc = read_compose(opts)?;
     if opts.output.exists() && !opts.force {
         return Err(refused(format!(
@@ -120,7 +121,7 @@ pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
         report.env.join(", ")
     ));
 
-    write_private(opts.output, &out).map_err(|e| {
+    write_private(&opts.output, &out).map_err(|e| {
         refused(format!(
             "cannot write {}: {e}; check the folder's permissions",
             opts.output.display()
@@ -130,8 +131,8 @@ pub fn from_compose(opts: &InitOptions<'_>) -> Result<InitReport, EngineError> {
 }
 
 /// The compose file, parsed.
-fn read_compose(opts: &InitOptions<'_>) -> Result<Value, EngineError> {
-    let text = std::fs::read_to_string(opts.compose).map_err(|e| {
+fn read_compose(opts: &InitOptions) -> Result<Value, EngineError> {
+    let text = std::fs::read_to_string(&opts.compose).map_err(|e| {
         refused(format!(
             "cannot read the compose file {}: {e}; check the path",
             opts.compose.display()
@@ -157,10 +158,10 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(opts: &InitOptions<'_>) -> Self {
-        let compose_abs = std::path::absolute(opts.compose).unwrap_or(opts.compose.to_path_buf());
+    fn of(opts: &InitOptions) -> Self {
+        let compose_abs = std::path::absolute(&opts.compose).unwrap_or(opts.compose.to_path_buf());
         let compose_dir = compose_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let output_abs = std::path::absolute(opts.output).unwrap_or(opts.output.to_path_buf());
+        let output_abs = std::path::absolute(&opts.output).unwrap_or(opts.output.to_path_buf());
         let output_dir = output_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
         // Compose's own default: the compose file's folder name.
         let project = opts.project.clone().unwrap_or_else(|| {
@@ -182,7 +183,7 @@ impl Layout {
 }
 
 /// The header comment, `[stack]` and `[repository]`.
-fn write_stack_and_repository(out: &mut String, opts: &InitOptions<'_>, project: &str) {
+fn write_stack_and_repository(out: &mut String, opts: &InitOptions, project: &str) {
     let _ = writeln!(
         out,
         "# Written by `drydock init --from-compose {}`.\n# Check every line marked CHECK or TODO, then run `drydock validate`.\n",

@@ -10,8 +10,8 @@ use crate::config::fields::valid_docker_name;
 use crate::config::health::{CheckSpec, DiskCheck};
 use crate::vocabulary::{Priority, SourceKind};
 
-/// The label on a Docker volume giving its backup priority (seed 003's `backup`
-/// label is read too).
+/// The label on a Docker volume giving its backup priority (the plain `backup`
+/// label many stacks already use is read too).
 pub const LABEL_BACKUP: &str = "drydock.backup";
 /// The label on a Docker volume describing it.
 pub const LABEL_DESCRIPTION: &str = "drydock.description";

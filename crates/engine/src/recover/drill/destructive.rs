@@ -34,6 +34,7 @@ use crate::backup;
 use crate::copies::local_catalog;
 use crate::health::{self, ServiceStatus};
 use crate::restore::{self, BackupRef, RestoreOptions, RestoreReport, RestoreStatus};
+use crate::RunContext;
 use crate::{populate, EngineError};
 
 /// How long a restored service may take to pass its health checks.
@@ -48,9 +49,10 @@ struct Plan<'c> {
 
 pub(crate) fn run(
     config: &Config,
-    opts: &DrillOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &DrillOptions,
+    ctx: &RunContext,
 ) -> Result<DrillReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let started_at = Timestamp::now();
     let selection = Selection {
         all: true,
@@ -105,9 +107,9 @@ pub(crate) fn run(
                 None => "a fresh, verified backup taken first".to_string(),
             }
         );
-        let refusal = match opts.confirm {
-            Some(ask) if ask(&what) => None,
-            Some(_) => Some("not confirmed; nothing was stopped or changed".to_string()),
+        let refusal = match ctx.confirm(&what) {
+            Some(true) => None,
+            Some(false) => Some("not confirmed; nothing was stopped or changed".to_string()),
             None => Some(format!(
                 "{what} Nothing was changed. Re-run on a terminal to confirm, or with --force"
             )),
@@ -135,7 +137,7 @@ pub(crate) fn run(
         events.emit(Event::Step {
             message: "backing up with fresh canaries before wiping".into(),
         });
-        let report = backup::backup(config, &selection, Arc::clone(&events))?;
+        let report = backup::backup(config, &selection, ctx)?;
         let local_ok = report
             .copies
             .iter()
@@ -204,8 +206,7 @@ pub(crate) fn run(
             });
             continue;
         }
-        let (outcome, drilled) =
-            drill_service(config, plan, &canaries, &state, Arc::clone(&events));
+        let (outcome, drilled) = drill_service(config, plan, &canaries, &state, ctx);
         failed = outcome.status != "recovered";
         outcomes.push(outcome);
         sources.extend(drilled);
@@ -247,7 +248,7 @@ pub(crate) fn run(
 fn latest_verified(
     config: &Config,
     planned: &[plan::PlannedSource<'_>],
-    opts: &DrillOptions<'_>,
+    opts: &DrillOptions,
     state: &StateDb,
     events: &dyn EventSink,
 ) -> Result<String, EngineError> {
@@ -392,9 +393,10 @@ pub(crate) fn restore_and_start(
     config: &Config,
     service: &str,
     backup_id: &str,
-    events: &Arc<dyn EventSink>,
+    ctx: &RunContext,
     steps: &mut Vec<Step>,
 ) -> Result<Recovered, Stopped> {
+    let events = &ctx.events;
     let svc = &config.services[service];
     let runtime = drydock_runtimes::build(service, &svc.runtime);
     let restore_cmd = format!("drydock restore {backup_id} --service {service} --force");
@@ -409,9 +411,8 @@ pub(crate) fn restore_and_start(
             force: true,
             // Other containers using a wiped volume are stopped and started again too.
             stop: true,
-            confirm: None,
         },
-        Arc::clone(events),
+        ctx,
     );
     step(steps, "restore and verify", restore_clock);
     let restored = match restored {
@@ -518,8 +519,9 @@ fn drill_service(
     plan: &Plan<'_>,
     canaries: &BTreeMap<String, String>,
     state: &StateDb,
-    events: Arc<dyn EventSink>,
+    ctx: &RunContext,
 ) -> (ServiceOutcome, Vec<DrilledSource>) {
+    let events = &ctx.events;
     let service = plan.service;
     let svc = &config.services[service];
     let mut outcome = ServiceOutcome {
@@ -555,16 +557,11 @@ fn drill_service(
         Err(stopped) => return fail(outcome, stopped),
     };
     let failure_point = wiped.failure_point;
-    let recovered = match restore_and_start(
-        config,
-        service,
-        &plan.backup_id,
-        &events,
-        &mut outcome.steps,
-    ) {
-        Ok(r) => r,
-        Err(stopped) => return fail(outcome, stopped),
-    };
+    let recovered =
+        match restore_and_start(config, service, &plan.backup_id, ctx, &mut outcome.steps) {
+            Ok(r) => r,
+            Err(stopped) => return fail(outcome, stopped),
+        };
     outcome.health = Some(recovered.health.as_str().to_string());
     let recovered_ms = recovered.recovered_ms;
     let restored = recovered.restore;

@@ -25,17 +25,19 @@ use drydock_domain::config::Config;
 use drydock_domain::{Event, EventSink};
 
 use crate::EngineError;
+use crate::RunContext;
 
 pub fn drill(
     config: &Config,
-    opts: &DrillOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &DrillOptions,
+    ctx: &RunContext,
 ) -> Result<DrillReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     refuse_while_restores_pend(config, &opts.services, events.as_ref())?;
     let mut report = if opts.destructive {
-        destructive::run(config, opts, Arc::clone(&events))?
+        destructive::run(config, opts, ctx)?
     } else {
-        sandbox::run(config, opts, events)?
+        sandbox::run(config, opts, ctx)?
     };
     name_reports(config, opts, &mut report);
     record(config, &report);
@@ -74,7 +76,7 @@ fn record(config: &Config, report: &DrillReport) {
         kind: report.kind.to_string(),
         started_at: report.started_at,
         finished_at: report.finished_at,
-        exit_code: report.exit_code(),
+        exit_code: i32::from(report.verdict().exit_code()),
         rto_ms: Some(report.rto_ms),
         rpo_ms: report.rpo_ms,
         report: report.report_files.first().cloned(),
@@ -108,7 +110,7 @@ fn record(config: &Config, report: &DrillReport) {
 }
 
 /// Names the report's files; the caller writes them (`drydock_render::report_files`).
-fn name_reports(config: &Config, opts: &DrillOptions<'_>, report: &mut DrillReport) {
+fn name_reports(config: &Config, opts: &DrillOptions, report: &mut DrillReport) {
     let name = if report.kind == "destructive" {
         "drill-destructive"
     } else {

@@ -9,12 +9,13 @@ use std::time::Duration;
 use drydock_domain::config::SourceKind;
 use drydock_domain::Priority;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backup::BackupReport;
 use crate::restore::BackupRef;
 
-pub struct DrillOptions<'a> {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DrillOptions {
     /// Services to drill; empty for every service.
     pub services: Vec<String>,
     /// Restore this backup instead of taking a new one (no canary is written then).
@@ -26,8 +27,6 @@ pub struct DrillOptions<'a> {
     pub destructive: bool,
     /// Destructive: wipe without asking.
     pub force: bool,
-    /// Destructive: asks the operator to type a confirmation; `None` without a terminal.
-    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,17 +122,19 @@ pub struct DrillReport {
 }
 
 impl DrillReport {
-    /// 0 passed, 1 passed but a target missed, 2 failed, 3 could not run.
-    pub fn exit_code(&self) -> i32 {
+    /// Failed when a source failed, could not run when one could not, a warning when
+    /// an RTO/RPO target was missed, else ok.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        use drydock_domain::Verdict;
         let any = |s: DrillStatus| self.sources.iter().any(|x| x.status == s);
         if any(DrillStatus::Failed) {
-            2
+            Verdict::Failed
         } else if any(DrillStatus::CouldNotRun) {
-            3
+            Verdict::CouldNotRun
         } else if !self.targets_met {
-            1
+            Verdict::Warning
         } else {
-            0
+            Verdict::Ok
         }
     }
 }

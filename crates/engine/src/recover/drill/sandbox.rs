@@ -8,22 +8,24 @@ use std::time::Instant;
 
 use drydock_domain::config::Config;
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{Event, EventSink};
+use drydock_domain::Event;
 use drydock_sources::SourceContext;
 use jiff::Timestamp;
 
 use crate::backup::{self};
 use crate::repo::{self, RepoFetch};
 use crate::restore::{compare_with_manifest, find_record, BackupRef};
+use crate::RunContext;
 use crate::{state, EngineError};
 
 use super::report::*;
 
 pub(super) fn run(
     config: &Config,
-    opts: &DrillOptions<'_>,
-    events: Arc<dyn EventSink>,
+    opts: &DrillOptions,
+    ctx: &RunContext,
 ) -> Result<DrillReport, EngineError> {
+    let events = Arc::clone(&ctx.events);
     let started_at = Timestamp::now();
     let selection = Selection {
         all: true,
@@ -47,7 +49,7 @@ pub(super) fn run(
         events.emit(Event::Step {
             message: "backing up with fresh canaries".into(),
         });
-        Some(backup::backup(config, &selection, Arc::clone(&events))?)
+        Some(backup::backup(config, &selection, ctx)?)
     } else {
         None
     };
