@@ -6,7 +6,7 @@
 //!
 //! Before any source is read the backup takes its place in the stack's history: the
 //! identity rule (a stack's backups in one repository come from one host; see
-//! [`check_identity`] and README, "Shared repositories") is enforced, the backup gets
+//! `check_identity` and README, "Shared repositories") is enforced, the backup gets
 //! the next sequence number of the stack (`Manifest::seq`, what `latest` goes by), and
 //! a clock earlier than the newest backup's time is warned about (the clock rules in
 //! `drydock_domain::clock`).
@@ -101,9 +101,9 @@ impl BackupReport {
     }
 }
 
-/// Backs up the selected sources: [`prepare`] (plan, repository, lock, place in the
-/// history, containers stopped), each source in turn ([`back_up_source`]), the
-/// stopped containers started again, then [`record`] (manifest, local read-back,
+/// Backs up the selected sources: `prepare` (plan, repository, lock, place in the
+/// history, containers stopped), each source in turn (`back_up_source`), the
+/// stopped containers started again, then `record` (manifest, local read-back,
 /// remotes). A cancelled run stops before its next source (or at the running source's
 /// next read), records nothing and discards what it stored.
 pub fn backup(
@@ -228,7 +228,7 @@ pub fn backup(
     })
 }
 
-/// What a backup holds from [`prepare`] until it is recorded.
+/// What a backup holds from `prepare` until it is recorded.
 struct Prepared<'c> {
     planned: Vec<plan::PlannedSource<'c>>,
     scratch: state::Scratch,
