@@ -2,13 +2,14 @@
 //! `run`, which loads the config, makes the one engine call and prints the result
 //! through [`common`], returning the exit code (or a [`common::Failure`]).
 //!
-//! Adding a command takes its module and two lines elsewhere:
+//! Adding a command = one module (with its `pub mod` line here) + one variant line + one
+//! dispatch line:
 //! 1. `pub mod NAME;` here, and `crates/cli/src/commands/NAME.rs` with `NameArgs` and
 //!    `pub fn run(args: &NameArgs, g: &Globals) -> Result<u8, Failure>`;
 //! 2. one variant in `Command` (`cli.rs`), whose doc comment is the command's `--help`
 //!    line: `Name(NameArgs)` (with its `use crate::commands::NAME::NameArgs;`; a
 //!    command without arguments is a unit variant, `Name`);
-//! 3. one dispatch line in `main.rs`: `Command::Name(a) => commands::NAME::run(a, &g)`.
+//! 3. one dispatch line in `main.rs`: `Command::Name(a) => NAME::run(a, g),`.
 //!
 //! The layering, so that no two files import each other: `main.rs` uses `cli.rs` and
 //! the commands; `cli.rs` names the commands' argument structs; the commands use
