@@ -1,9 +1,27 @@
-//! The command line: clap derive structs only. Parsing, nothing else.
+//! The command line: the top-level [`Cli`] with its global flags and the [`Command`]
+//! enum, one variant per command. Each command's own arguments struct lives with its
+//! `run` in `commands/NAME.rs` (see `commands/mod.rs` for how to add one). Parsing,
+//! nothing else.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use drydock_domain::Priority;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands::backup::BackupArgs;
+use crate::commands::certify::CertifyArgs;
+use crate::commands::completions::CompletionsArgs;
+use crate::commands::demo::DemoArgs;
+use crate::commands::diagnose::DiagnoseArgs;
+use crate::commands::drill::DrillArgs;
+use crate::commands::heal::HealArgs;
+use crate::commands::health::HealthArgs;
+use crate::commands::init::InitArgs;
+use crate::commands::populate::PopulateArgs;
+use crate::commands::prune::PruneArgs;
+use crate::commands::restore::RestoreArgs;
+use crate::commands::sync::SyncArgs;
+use crate::commands::validate::ValidateArgs;
+use crate::commands::verify::VerifyArgs;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -113,230 +131,4 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `drydock man > /usr/local/share/man/man1/drydock.1`.
     Man,
-}
-
-#[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// Do not try to reach the database servers (paths are still checked).
-    #[arg(long)]
-    pub offline: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// The Compose file to read.
-    #[arg(long, value_name = "FILE")]
-    pub from_compose: PathBuf,
-    /// The Compose project name (default: the compose file's folder name, as Compose).
-    #[arg(long, short = 'p')]
-    pub project: Option<String>,
-    /// Replace an existing config.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct HealthArgs {
-    /// Services to check (default: every service).
-    pub services: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct DiagnoseArgs {
-    /// Services to diagnose (default: every service that is not healthy).
-    pub services: Vec<String>,
-    /// Log lines to show per service.
-    #[arg(long, default_value_t = 100)]
-    pub lines: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct HealArgs {
-    /// Services to heal (default: every unhealthy service).
-    pub services: Vec<String>,
-    /// Only show what would be done.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// How long to wait for the checks to pass after each start, e.g. 30s.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub wait: std::time::Duration,
-    /// Pause after the first failed attempt (doubled after each further one), e.g. 2s.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub backoff: std::time::Duration,
-}
-
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    /// Every source with a priority (all but `none`).
-    #[arg(long, conflicts_with = "priority")]
-    pub all: bool,
-    /// Only these priorities, e.g. `--priority critical,high`.
-    #[arg(long, value_delimiter = ',', value_parser = parse_priority)]
-    pub priority: Vec<Priority>,
-    /// Only this service (repeatable).
-    #[arg(long = "service", short = 's')]
-    pub services: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-// One of the two is required, as a group, so the error names both ways to say what to
-// restore (`<--service <SERVICE>|--all>`), not only `--service`.
-#[command(group(clap::ArgGroup::new("what").required(true).args(["services", "all"])))]
-pub struct RestoreArgs {
-    /// A backup id (see `drydock backups`) or `latest` (per source, its newest good backup).
-    pub backup: String,
-    /// Restore this service's sources (repeatable).
-    #[arg(long = "service", short = 's', value_name = "SERVICE")]
-    pub services: Vec<String>,
-    /// Restore every service.
-    #[arg(long, conflicts_with = "services")]
-    pub all: bool,
-    /// Replace existing data without asking.
-    #[arg(long)]
-    pub force: bool,
-    /// Stop running containers that use a restored Docker volume (started again after);
-    /// without it such a restore is refused.
-    #[arg(long)]
-    pub stop: bool,
-    /// Read only this copy: `local` or a [[remote]]'s name (default: local, then remotes).
-    #[arg(long, value_name = "COPY")]
-    pub from: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct SyncArgs {
-    /// Only this remote.
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Show exactly what would be deleted and why; delete nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Only this copy: `local` or a [[remote]]'s name.
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Check this backup's snapshots (default: every backup).
-    pub backup: Option<String>,
-    /// Read every pack and re-check every stream's SHA-256 (slow; reads all data).
-    #[arg(long, conflicts_with = "read_data_subset")]
-    pub read_data: bool,
-    /// Read a random share of the packs, e.g. `10%`.
-    #[arg(long, value_name = "N%", value_parser = parse_percent)]
-    pub read_data_subset: Option<f64>,
-    /// Only this copy: `local` or a [[remote]]'s name (default: every copy).
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
-    /// Compare live data with the latest backup instead.
-    #[arg(long, conflicts_with_all = ["read_data", "read_data_subset", "backup", "copy"])]
-    pub live: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DrillArgs {
-    /// Services to drill (default: every service).
-    pub services: Vec<String>,
-    /// Every service (the default; for scripts that want to say so).
-    #[arg(long, conflicts_with = "services")]
-    pub all: bool,
-    /// Restore this backup (an id or `latest`) instead of taking a new one with canaries.
-    #[arg(long, value_name = "ID|latest")]
-    pub use_backup: Option<String>,
-    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/drill-TIME).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// The real thing (staging!): stop each service, WIPE its data, restore it in place
-    /// from a verified backup, start it, wait for health, verify. Asks first.
-    #[arg(long)]
-    pub destructive: bool,
-    /// With --destructive: wipe without asking (scripts).
-    #[arg(long, requires = "destructive")]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CertifyArgs {
-    /// The service to certify.
-    pub service: String,
-    /// Forget earlier progress and start again at step 1.
-    #[arg(long)]
-    pub restart: bool,
-    /// Wipe the service's data in step 8 without asking (staging scripts).
-    #[arg(long)]
-    pub force: bool,
-    /// Seed of the test data written in step 5.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/certify-SERVICE-TIME).
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct PopulateArgs {
-    /// The service whose data sources get the test data set.
-    pub service: String,
-    /// The same seed always writes the same data.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// At least this much file content per source, e.g. `2MB`, `512KB` (default 2 MiB).
-    #[arg(long, value_parser = parse_size)]
-    pub size: Option<u64>,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Build the demo stack here and keep it (default: a temp folder, removed afterwards).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-}
-
-fn parse_priority(s: &str) -> Result<Priority, String> {
-    s.parse()
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_uppercase();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size; write e.g. 2MB or 512KB"))?;
-    let factor = match unit.trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => return Err(format!("`{s}` has no known unit; write e.g. 2MB or 512KB")),
-    };
-    Ok(n * factor)
-}
-
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let n: f64 = s
-        .trim()
-        .trim_end_matches('%')
-        .parse()
-        .map_err(|_| format!("`{s}` is not a percentage; write e.g. 10%"))?;
-    if n > 0.0 && n <= 100.0 {
-        Ok(n)
-    } else {
-        Err(format!("`{s}` is not between 0% and 100%"))
-    }
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    drydock_domain::config::duration_text::parse(s)
 }

@@ -1,0 +1,20 @@
+//! `drydock sync`: brings every remote copy up to date with the local repository and
+//! verifies it.
+
+use clap::Args;
+use drydock_render as render;
+
+use super::common::{context, finish, load, Failure, Globals};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this remote.
+    #[arg(long, value_name = "NAME")]
+    pub copy: Option<String>,
+}
+
+pub fn run(args: &SyncArgs, g: &Globals) -> Result<u8, Failure> {
+    let config = load(g)?;
+    let report = drydock_engine::sync::sync(&config, args.copy.as_deref(), &context(g))?;
+    Ok(finish(g, &report, report.verdict(), render::sync))
+}
