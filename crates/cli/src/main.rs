@@ -3,6 +3,10 @@
 //! prints the result as text or JSON) and exits with the documented code. No
 //! operational logic lives here.
 
+// The argument structs' doc comments are the `--help` text, where `[retention]` and
+// `[[remote]]` name config sections, not Rust items.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod commands;
 mod progress;
