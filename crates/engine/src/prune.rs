@@ -16,7 +16,8 @@
 //!
 //! Only this stack's backups are candidates (the catalog holds no other); the
 //! unreferenced-data pass is rustic's, which counts every snapshot in the copy, of any
-//! stack, as a reference. Two more guards: a copy holding a backup of the stack dated
+//! stack, as a reference. The newest backup of each source by the stack's order of
+//! creation is always kept, whatever its date. Two more guards: a copy holding a backup of the stack dated
 //! more than `clock::FUTURE_TOLERANCE` after now is refused (the clock is wrong now or
 //! was then, and retention by date would delete the newest data); and the local copy
 //! keeps every backup a configured remote has not received yet (no `verified` or
@@ -215,7 +216,15 @@ fn prune_copy(
                     time: r.consistent_at.unwrap_or(m.started_at),
                     logical_bytes: r.logical_bytes,
                     verified: verified(m.id.as_str()),
+                    newest_created: false,
                 });
+        }
+    }
+    // The catalog is in the stack's order of creation, so each source's last candidate
+    // is its newest created backup: kept whatever its date (a clock set back or ahead).
+    for (_, candidates) in groups.values_mut() {
+        if let Some(newest) = candidates.last_mut() {
+            newest.newest_created = true;
         }
     }
 
