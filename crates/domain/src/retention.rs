@@ -7,6 +7,9 @@
 //! deleted. Two guards sit above the rules, because a retention policy must never be
 //! the thing that loses the last good copy:
 //! - the newest *verified* backup is always kept, whatever the rules say;
+//! - the newest backup *by the stack's order of creation* is always kept: taken while
+//!   the clock was behind (or after one taken while it was ahead), it is dated before
+//!   older backups, and the rules, which go by date, would let the newest data go;
 //! - **anomaly guard**: when the newest backup is much smaller than the ones before it
 //!   (less than `ratio` times the median of the `window` before it), nothing is deleted
 //!   and the plan carries a warning: a silent partial dump must not push good backups
@@ -53,6 +56,9 @@ pub struct Candidate {
     pub logical_bytes: u64,
     /// The copy's data of this backup was verified.
     pub verified: bool,
+    /// The newest backup of the source by the stack's order of creation
+    /// (`Manifest::creation_order`), whatever its time says.
+    pub newest_created: bool,
 }
 
 /// What the plan does with one backup.
@@ -156,6 +162,13 @@ pub fn plan(
             decisions[i].keep = true;
         }
         decisions[i].reasons.push("newest verified backup".into());
+    }
+
+    for (c, d) in sorted.iter().zip(decisions.iter_mut()) {
+        if c.newest_created && !d.keep {
+            d.keep = true;
+            d.reasons.push("newest created backup".into());
+        }
     }
 
     let mut warnings = Vec::new();

@@ -20,6 +20,7 @@ fn cand(id: &str, time: &str, bytes: u64, verified: bool) -> Candidate {
         time: ts(time),
         logical_bytes: bytes,
         verified,
+        newest_created: false,
     }
 }
 
@@ -34,6 +35,28 @@ fn kept(plan: &Plan) -> Vec<&str> {
         .filter(|d| d.keep)
         .map(|d| d.id.as_str())
         .collect()
+}
+
+/// A backup taken while the clock was behind is dated before older ones of its day: the
+/// rules alone would delete it, the newest data.
+#[test]
+fn the_newest_created_backup_is_kept_whatever_its_date() {
+    let mut c = vec![
+        cand("fast-clock", "2026-11-30T12:09:00Z", 10, true),
+        cand("right", "2026-11-30T12:01:00Z", 10, true),
+        cand("newest", "2026-11-30T12:05:00Z", 10, true),
+    ];
+    c[2].newest_created = true;
+    let rules = KeepRules {
+        daily: 1,
+        weekly: 1,
+        monthly: 1,
+    };
+    let p = plan(&c, &rules, &NO_GUARD, &TimeZone::UTC);
+    assert_eq!(kept(&p), ["fast-clock", "newest"]);
+    let newest = p.decisions.iter().find(|d| d.id == "newest").unwrap();
+    assert_eq!(newest.reasons, ["newest created backup"]);
+    assert_eq!(deleted_ids(&p), BTreeSet::from(["right".into()]));
 }
 
 #[test]
@@ -184,6 +207,7 @@ fn timeline() -> impl Strategy<Value = Vec<Candidate>> {
                     time,
                     logical_bytes: bytes,
                     verified,
+                    newest_created: false,
                 });
             }
         }

@@ -11,12 +11,15 @@
 //!
 //! A backup loses only the sources the plan drops: its manifest is rewritten with
 //! those sources marked pruned (saved before the old revision is removed, so a crash
-//! leaves a duplicate, not a gap), and removed with the last of its sources. Then the
+//! leaves a duplicate, not a gap), and removed with the last of its sources; manifests
+//! are removed before the data they name, so an interrupted run leaves orphaned data
+//! (removed by the next prune), never a backup listed with its data gone. Then the
 //! unreferenced data goes, under an exclusive lock that keeps restic and other hosts out.
 //!
 //! Only this stack's backups are candidates (the catalog holds no other); the
 //! unreferenced-data pass is rustic's, which counts every snapshot in the copy, of any
-//! stack, as a reference. Two more guards: a copy holding a backup of the stack dated
+//! stack, as a reference. The newest backup of each source by the stack's order of
+//! creation is always kept, whatever its date. Two more guards: a copy holding a backup of the stack dated
 //! more than `clock::FUTURE_TOLERANCE` after now is refused (the clock is wrong now or
 //! was then, and retention by date would delete the newest data); and the local copy
 //! keeps every backup a configured remote has not received yet (no `verified` or
@@ -220,7 +223,15 @@ fn prune_copy(
                     time: r.consistent_at.unwrap_or(m.started_at),
                     logical_bytes: r.logical_bytes,
                     verified: verified(m.id.as_str()),
+                    newest_created: false,
                 });
+        }
+    }
+    // The catalog is in the stack's order of creation, so each source's last candidate
+    // is its newest created backup: kept whatever its date (a clock set back or ahead).
+    for (_, candidates) in groups.values_mut() {
+        if let Some(newest) = candidates.last_mut() {
+            newest.newest_created = true;
         }
     }
 
@@ -348,8 +359,12 @@ fn apply(
             .or_default()
             .insert(d.source.as_str());
     }
-    let mut forget: Vec<String> = catalog.superseded.clone();
-    forget.extend(catalog.orphans.iter().cloned());
+    // Manifests go first, data after: a run that stops between the two (a crash, a
+    // remote refusing DELETEs) leaves data no manifest names, which the next prune
+    // removes as orphans, never a manifest whose data is gone (a backup listed with a
+    // source missing, failing every verify from then on).
+    let mut manifests: Vec<String> = catalog.superseded.clone();
+    let mut data: Vec<String> = catalog.orphans.clone();
     let now = drydock_domain::clock::now();
     for (backup_id, labels) in dropped {
         let Some(stored) = catalog.manifest(backup_id) else {
@@ -359,26 +374,29 @@ fn apply(
         for r in manifest.sources.iter_mut() {
             if labels.contains(r.label().as_str()) {
                 if let Some(snap) = catalog.snapshot_of(backup_id, &r.service, &r.source) {
-                    forget.push(snap.to_string());
+                    data.push(snap.to_string());
                 }
                 r.pruned_at = Some(now);
             }
         }
         if !manifest.has_restorable() {
-            // Nothing of it is left: the manifest goes too (with any data snapshots of
-            // sources that were not restorable anyway).
-            forget.push(stored.snapshot_id.clone());
+            // Nothing of it is left: the manifest goes too (any data snapshots of
+            // sources that were not restorable anyway go as orphans next time).
+            manifests.push(stored.snapshot_id.clone());
             state.record_copy(copy, backup_id, CopyState::Pruned, None)?;
         } else {
             repo::save_manifest(repository, &manifest)?;
-            forget.push(stored.snapshot_id.clone());
+            manifests.push(stored.snapshot_id.clone());
         }
     }
-    forget.sort();
-    forget.dedup();
-    repository
-        .forget(&forget)
-        .map_err(copies::storage_err(repository))
+    for mut forget in [manifests, data] {
+        forget.sort();
+        forget.dedup();
+        repository
+            .forget(&forget)
+            .map_err(copies::storage_err(repository))?;
+    }
+    Ok(())
 }
 
 /// Releases a copy's lock, warning when its lock file stays behind.
