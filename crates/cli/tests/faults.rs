@@ -1,6 +1,7 @@
 //! Bad input and faults through the real binary: unreachable and wrongly authenticated
 //! servers, a dump tool killed mid-stream, refusing to overwrite. (Secrets never leaking
-//! and private files under any umask: `torture_secrets.rs`.)
+//! and private files under any umask: `torture_secrets.rs`.) And a prune that cannot
+//! remove a manifest (its file made immutable) leaving that backup whole.
 
 mod common;
 
@@ -251,4 +252,88 @@ fn on_a_terminal_overwriting_needs_the_stack_name_typed() {
         std::fs::read_to_string(data.join("a")).unwrap(),
         "backed up"
     );
+}
+
+/// `chattr` on `path` (`+i`: the file can be neither changed nor removed, even by root).
+fn chattr(flag: &str, path: &Path) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Takes the immutable flag off again, whatever the test does.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        chattr("-i", &self.0);
+    }
+}
+
+/// A prune that cannot remove the manifest of a backup it drops (its snapshot file made
+/// immutable) must not have removed that backup's data either: the backup stays whole,
+/// `verify --read-data` passes, and the next prune completes. Manifests used to go in one
+/// batch with the data, so the data could go while the manifest stayed: a backup listed
+/// with its source missing, failing every verify from then on (found by `torture_s3`).
+#[test]
+fn a_prune_that_cannot_remove_a_manifest_leaves_that_backup_whole() {
+    let s = Stack::new("[services.app]\nruntime = { kind = \"none\" }\ndata = [{ kind = \"files\", priority = \"critical\", path = \"docs\" }]\n");
+    std::fs::create_dir(s.path().join("docs")).unwrap();
+    let mut ids = Vec::new();
+    for v in ["v1", "v2"] {
+        std::fs::write(s.path().join("docs/a.txt"), v).unwrap();
+        let (code, r) = s.json(&["backup"]);
+        assert_eq!(code, 0, "{r:#}");
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    // The first backup's manifest snapshot: the one prune (same day) removes.
+    let out = s.restic(&[
+        "snapshots",
+        "--json",
+        "--no-lock",
+        "--tag",
+        "drydock-manifest",
+    ]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let snaps: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = snaps
+        .iter()
+        .find(|x| {
+            x["tags"]
+                .to_string()
+                .contains(&format!("backup:{}", ids[0]))
+        })
+        .expect("the first backup's manifest")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = s.repo().join("snapshots").join(&manifest);
+    if !chattr("+i", &file) {
+        eprintln!("skipped: chattr +i is not available here (needs root and ext4/xfs/btrfs)");
+        return;
+    }
+    let guard = Immutable(file);
+    let (code, r) = s.json(&["prune", "--copy", "local"]);
+    assert_ne!(code, 0, "the manifest could not be removed: {r:#}");
+    drop(guard);
+
+    // Nothing of the dropped backup is half gone.
+    let (code, v) = s.json(&["verify", "--read-data"]);
+    assert_eq!(code, 0, "{v:#}");
+    let (code, r) = s.json(&["prune", "--copy", "local"]);
+    assert_eq!(code, 0, "{r:#}");
+    let (_, list) = s.json(&["backups"]);
+    let listed: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[1].as_str()]);
+    let (code, v) = s.json(&["verify", "--read-data"]);
+    assert_eq!(code, 0, "{v:#}");
+    let out = s.restic(&["check", "--read-data"]);
+    assert!(out.status.success(), "{}", common::text(&out));
 }
