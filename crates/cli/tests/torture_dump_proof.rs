@@ -69,7 +69,7 @@ fn faults_fail_the_source(
     tool: &str,
     dropped: &str,
 ) {
-    let mut tally = Tally::new(scenario, "dump_proof", test);
+    let mut tally = Tally::new(scenario, "torture_dump_proof", test);
     set_mode(bin, "ok");
     let (code, report) = stack.json(&["backup"]);
     assert_eq!(
