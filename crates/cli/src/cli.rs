@@ -16,6 +16,7 @@ use crate::commands::drill::DrillArgs;
 use crate::commands::heal::HealArgs;
 use crate::commands::health::HealthArgs;
 use crate::commands::init::InitArgs;
+use crate::commands::install::InstallArgs;
 use crate::commands::populate::PopulateArgs;
 use crate::commands::prune::PruneArgs;
 use crate::commands::restore::RestoreArgs;
@@ -127,6 +128,9 @@ pub enum Command {
     /// Write a drydock.toml (the --config path) for a Docker Compose stack: services,
     /// roles from profiles, health checks, dump sources guessed from images, volumes.
     Init(InitArgs),
+    /// Install `drydock serve` as a hardened systemd service (--systemd): writes
+    /// drydock.service for this config and prints the commands that enable it.
+    Install(InstallArgs),
     /// Print a shell completion script: `drydock completions bash > /etc/bash_completion.d/drydock`.
     Completions(CompletionsArgs),
     /// Print the man page (roff): `drydock man > /usr/local/share/man/man1/drydock.1`.

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod progress;
 mod signals;
+mod systemd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -89,6 +90,7 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Diagnose(a) => diagnose::run(a, g),
         Command::Heal(a) => heal::run(a, g),
         Command::Init(a) => init::run(a, g),
+        Command::Install(a) => install::run(a, g),
         Command::Completions(a) => completions::run(a, Cli::command()),
         Command::Man => man::run(Cli::command()),
     }

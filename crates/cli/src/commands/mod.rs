@@ -27,6 +27,7 @@ pub mod drill;
 pub mod heal;
 pub mod health;
 pub mod init;
+pub mod install;
 pub mod man;
 pub mod populate;
 pub mod prune;
