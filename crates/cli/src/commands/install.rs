@@ -624,3 +624,31 @@ impl Unit {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// systemd splits these settings on spaces and expands `%` specifiers (and `$`
+    /// variables in `ExecStart=`): a path must reach it as the one word it is.
+    #[test]
+    fn paths_are_quoted_and_escaped_for_systemd() {
+        let plain = Path::new("/srv/backups/shop");
+        assert_eq!(path_word(plain), "/srv/backups/shop");
+        assert_eq!(exec_word(plain), "/srv/backups/shop");
+        let odd = Path::new("/srv/my data/100%/$HOME/\"q\"");
+        assert_eq!(path_word(odd), r#""/srv/my data/100%%/$HOME/\"q\"""#);
+        assert_eq!(exec_word(odd), r#""/srv/my data/100%%/$$HOME/\"q\"""#);
+    }
+
+    #[test]
+    fn the_builder_renders_sections_keys_and_comments_in_order() {
+        let mut u = Unit::default();
+        u.comment("top").section("Unit").key("Description", "d");
+        u.section("Service").blank().key("Type", "notify");
+        assert_eq!(
+            u.render(),
+            "# top\n\n[Unit]\nDescription=d\n\n[Service]\n\nType=notify\n"
+        );
+    }
+}
