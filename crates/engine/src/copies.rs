@@ -26,6 +26,26 @@ use jiff::Timestamp;
 use crate::repo::{self, MANIFEST_TAG};
 use crate::EngineError;
 
+/// What drydock knows of one backup in one copy (`list` and `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InCopy {
+    /// Read back (or verified) there.
+    Verified,
+    /// There, not verified yet.
+    Present,
+    /// Not there yet: a sync is owed.
+    Unsynced,
+    /// Not there (or some of its data is not).
+    Missing,
+    /// Damaged or its checksum differs.
+    Corrupt,
+    /// Removed there by retention.
+    Pruned,
+    /// No record, or the copy cannot be read now.
+    Unknown,
+}
+
 /// The copy named `name` in the config, or an error listing the names there are.
 pub fn find_remote<'c>(config: &'c Config, name: &str) -> Result<&'c RemoteConfig, EngineError> {
     config

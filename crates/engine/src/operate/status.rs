@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::copies::Catalog;
+use crate::copies::InCopy;
 use crate::RunContext;
 use crate::{repo, EngineError};
 
@@ -78,8 +79,8 @@ pub struct LastBackup {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyMark {
     pub name: String,
-    /// `verified`, `unsynced`, `corrupt`, `pruned`, or `unknown` (no record).
-    pub status: &'static str,
+    /// `unknown` when there is no record.
+    pub status: InCopy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -162,11 +163,11 @@ pub fn status(config: &Config, ctx: &RunContext) -> Result<StatusReport, EngineE
                                 .map(|(copy, recs)| CopyMark {
                                     name: copy.clone(),
                                     status: match recs.get(m.id.as_str()).map(|r| r.state) {
-                                        Some(CopyState::Verified) => "verified",
-                                        Some(CopyState::Unsynced) => "unsynced",
-                                        Some(CopyState::Corrupt) => "corrupt",
-                                        Some(CopyState::Pruned) => "pruned",
-                                        None => "unknown",
+                                        Some(CopyState::Verified) => InCopy::Verified,
+                                        Some(CopyState::Unsynced) => InCopy::Unsynced,
+                                        Some(CopyState::Corrupt) => InCopy::Corrupt,
+                                        Some(CopyState::Pruned) => InCopy::Pruned,
+                                        None => InCopy::Unknown,
                                     },
                                 })
                                 .collect(),

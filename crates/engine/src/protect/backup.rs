@@ -62,9 +62,7 @@ pub struct BackupReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyOutcome {
     pub name: String,
-    /// `verified` (written and read back), `unsynced` (remote failed; retried at the
-    /// next run) or `failed` (the local read-back found a problem).
-    pub status: &'static str,
+    pub status: BackupCopyStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Remotes: earlier unsynced backups this run brought over too.
@@ -72,7 +70,37 @@ pub struct CopyOutcome {
     pub also_synced: Vec<String>,
 }
 
+/// What became of a backup in one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupCopyStatus {
+    /// Written and read back.
+    Verified,
+    /// A remote failed; retried at the next run.
+    Unsynced,
+    /// The local read-back found a problem.
+    Failed,
+}
+
+impl BackupCopyStatus {
+    /// The stable name, as in the JSON (kept in certify's step figures).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupCopyStatus::Verified => "verified",
+            BackupCopyStatus::Unsynced => "unsynced",
+            BackupCopyStatus::Failed => "failed",
+        }
+    }
+}
+
 impl BackupReport {
+    /// Whether the local copy holds this backup, written and read back.
+    pub fn local_copy_verified(&self) -> bool {
+        self.copies
+            .iter()
+            .any(|c| c.name == LOCAL_COPY && c.status == BackupCopyStatus::Verified)
+    }
+
     /// Ok: every source stored in every copy. Warning: some non-critical source
     /// skipped or failed, or a remote copy could not be updated. Failed: a critical
     /// source failed, nothing was stored, or the local copy did not read back.
@@ -86,13 +114,17 @@ impl BackupReport {
             .copies
             .iter()
             .map(|c| match (c.name.as_str(), c.status) {
-                (_, "verified") => Verdict::Ok,
+                (_, BackupCopyStatus::Verified) => Verdict::Ok,
                 (LOCAL_COPY, _) => Verdict::Failed,
                 _ => Verdict::Warning,
             })
             .fold(Verdict::Ok, Verdict::worse);
         // A service the backup stopped that did not come back is down: critical.
-        let restarts = if self.restarted.iter().any(|r| r.status != "running") {
+        let restarts = if self
+            .restarted
+            .iter()
+            .any(|r| r.status != crate::containers::RestartStatus::Running)
+        {
             Verdict::Failed
         } else {
             Verdict::Ok
@@ -620,8 +652,8 @@ fn read_back_locally(
         Err(e) => Some(e.to_string()),
     };
     let (state, status) = match &problem {
-        None => (CopyState::Verified, "verified"),
-        Some(_) => (CopyState::Corrupt, "failed"),
+        None => (CopyState::Verified, BackupCopyStatus::Verified),
+        Some(_) => (CopyState::Corrupt, BackupCopyStatus::Failed),
     };
     let _ = state_db.record_copy(LOCAL_COPY, manifest.id.as_str(), state, problem.as_deref());
     CopyOutcome {
@@ -643,9 +675,9 @@ fn remote_outcome(copy: CopySync, this_backup: &str) -> CopyOutcome {
     CopyOutcome {
         name: copy.name,
         status: if copy.error.is_none() || this_synced {
-            "verified"
+            BackupCopyStatus::Verified
         } else {
-            "unsynced"
+            BackupCopyStatus::Unsynced
         },
         error: copy.error,
         also_synced,

@@ -18,6 +18,7 @@ use drydock_storage::StorageError;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::copies::InCopy;
 use crate::copies::{self, Catalog};
 use crate::RunContext;
 use crate::{repo, EngineError};
@@ -56,8 +57,7 @@ pub struct BackupSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyStatus {
     pub name: String,
-    /// `verified`, `present`, `unsynced`, `missing`, `corrupt`, `pruned` or `unknown`.
-    pub status: &'static str,
+    pub status: InCopy,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,10 +236,10 @@ fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
     };
     let Some(catalog) = &seen.catalog else {
         if seen.info.name == LOCAL_COPY {
-            return status("missing", seen.info.error.clone());
+            return status(InCopy::Missing, seen.info.error.clone());
         }
         return status(
-            "unknown",
+            InCopy::Unknown,
             Some(format!(
                 "not readable now: {}",
                 seen.info.error.clone().unwrap_or_default()
@@ -250,26 +250,26 @@ fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
         Some(stored) => {
             let missing = catalog.missing_sources(&stored.manifest);
             if state == Some(CopyState::Corrupt) {
-                status("corrupt", detail)
+                status(InCopy::Corrupt, detail)
             } else if !missing.is_empty() {
                 status(
-                    "missing",
+                    InCopy::Missing,
                     Some(format!(
                         "data of {} is not in this copy",
                         missing.join(", ")
                     )),
                 )
             } else if state == Some(CopyState::Verified) {
-                status("verified", None)
+                status(InCopy::Verified, None)
             } else {
-                status("present", None)
+                status(InCopy::Present, None)
             }
         }
         None => match state {
-            Some(CopyState::Pruned) => status("pruned", None),
-            Some(CopyState::Unsynced) => status("unsynced", detail),
-            _ if seen.info.name != LOCAL_COPY && local_has_it => status("unsynced", None),
-            _ => status("missing", None),
+            Some(CopyState::Pruned) => status(InCopy::Pruned, None),
+            Some(CopyState::Unsynced) => status(InCopy::Unsynced, detail),
+            _ if seen.info.name != LOCAL_COPY && local_has_it => status(InCopy::Unsynced, None),
+            _ => status(InCopy::Missing, None),
         },
     }
 }

@@ -63,8 +63,8 @@ impl PruneReport {
         self.copies
             .iter()
             .map(|c| match c.status {
-                "failed" => Verdict::Failed,
-                "refused" => Verdict::Warning,
+                PruneStatus::Failed => Verdict::Failed,
+                PruneStatus::Refused => Verdict::Warning,
                 // A stale lock removed on the way is a notice, not deletion held back.
                 _ if c.warnings.len() > c.lock_notices => Verdict::Warning,
                 _ => Verdict::Ok,
@@ -73,13 +73,23 @@ impl PruneReport {
     }
 }
 
+/// What a prune did in one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneStatus {
+    Pruned,
+    /// A dry run: what would be deleted.
+    Planned,
+    /// Nothing deleted: see `reason`.
+    Refused,
+    Failed,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyPrune {
     pub name: String,
     pub location: String,
-    /// `pruned`, `planned` (dry run), `refused` (nothing deleted: see `reason`) or
-    /// `failed`.
-    pub status: &'static str,
+    pub status: PruneStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub sources: Vec<SourcePlan>,
@@ -133,7 +143,7 @@ pub fn prune(
         results.push(result.unwrap_or_else(|e| CopyPrune {
             name: name.clone(),
             location,
-            status: "failed",
+            status: PruneStatus::Failed,
             reason: Some(e.to_string()),
             sources: vec![],
             deleted: vec![],
@@ -145,7 +155,7 @@ pub fn prune(
     Ok(PruneReport {
         ok: results
             .iter()
-            .all(|c| matches!(c.status, "pruned" | "planned")),
+            .all(|c| matches!(c.status, PruneStatus::Pruned | PruneStatus::Planned)),
         dry_run: opts.dry_run,
         copies: results,
     })
@@ -289,7 +299,11 @@ fn prune_copy(
     let mut report = CopyPrune {
         name: name.to_string(),
         location: repository.location().to_string(),
-        status: if dry_run { "planned" } else { "pruned" },
+        status: if dry_run {
+            PruneStatus::Planned
+        } else {
+            PruneStatus::Pruned
+        },
         reason: None,
         sources,
         deleted,
@@ -298,7 +312,7 @@ fn prune_copy(
         lock_notices,
     };
     if !future.is_empty() {
-        report.status = "refused";
+        report.status = PruneStatus::Refused;
         report.reason = Some(format!(
             "the clock says {now}, but backups of stack `{}` in this copy are dated later: {}; retention by date could delete the newest data, so nothing was deleted. Fix the system clock (`timedatectl`, NTP); if the clock is right, those backups were taken while it was ahead: prune runs again once their time has passed",
             config.stack.name,
@@ -309,7 +323,7 @@ fn prune_copy(
         return Ok(report);
     }
     if !unverified_newest.is_empty() {
-        report.status = "refused";
+        report.status = PruneStatus::Refused;
         report.reason = Some(format!(
             "the newest backup is not verified on this copy for: {}; nothing was deleted. Run `drydock verify --copy {name}` first",
             unverified_newest.join(", ")

@@ -45,12 +45,21 @@ impl SyncReport {
     }
 }
 
+/// Whether a remote holds every backup after a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    /// Up to date and verified.
+    Synced,
+    /// Something is still missing.
+    Unsynced,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CopySync {
     pub name: String,
     pub location: String,
-    /// `synced` (up to date and verified) or `unsynced` (something is still missing).
-    pub status: &'static str,
+    pub status: SyncStatus,
     /// Backups copied and verified by this run.
     pub synced: Vec<String>,
     /// Backups that were there already.
@@ -102,7 +111,7 @@ pub fn sync(
         warnings.push(format!("copy `local`: {left}"));
     }
     Ok(SyncReport {
-        ok: copies.iter().all(|c| c.status == "synced"),
+        ok: copies.iter().all(|c| c.status == SyncStatus::Synced),
         copies,
         warnings,
     })
@@ -137,7 +146,7 @@ fn sync_one_remote(
     let mut report = CopySync {
         name: remote.name.clone(),
         location: copies::remote_options(remote).location(),
-        status: "synced",
+        status: SyncStatus::Synced,
         synced: Vec::new(),
         already_present: 0,
         unsynced: Vec::new(),
@@ -287,7 +296,7 @@ fn sync_one_remote(
                 report.unsynced.len()
             ),
         });
-        report.status = "unsynced";
+        report.status = SyncStatus::Unsynced;
         report.error = Some(error);
     }
     report.duration_ms = clock.elapsed().as_millis() as u64;

@@ -67,11 +67,32 @@ pub struct BackupCheck {
     pub sources: Vec<SourceCheck>,
 }
 
+/// What a repository check found of one source's data in one backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    /// Its snapshot is gone.
+    Missing,
+    /// Damaged, or its checksum differs.
+    Corrupt,
+}
+
+impl CheckStatus {
+    /// The stable name, as in the JSON (kept in the state database's detail).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Missing => "missing",
+            CheckStatus::Corrupt => "corrupt",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCheck {
     pub source: String,
-    /// `ok`, `missing` (snapshot gone), `corrupt` (damaged or checksum differs).
-    pub status: &'static str,
+    pub status: CheckStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -174,24 +195,24 @@ fn verify_copy(
         for r in m.sources.iter().filter(|r| r.is_restorable()) {
             let (status, detail) = match catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
                 None => (
-                    "missing",
+                    CheckStatus::Missing,
                     Some("its snapshot is not in this copy".to_string()),
                 ),
                 Some(snap) if opts.read_data == ReadData::All && r.sha256.is_some() => {
                     let mut sink = std::io::sink();
                     match repository.dump_stream(snap, &mut sink) {
-                        Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => ("ok", None),
+                        Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => (CheckStatus::Ok, None),
                         Ok((_, sha)) => (
-                            "corrupt",
+                            CheckStatus::Corrupt,
                             Some(format!(
                                 "SHA-256 {sha} differs from the manifest's {}",
                                 r.sha256.as_deref().unwrap_or("")
                             )),
                         ),
-                        Err(e) => ("corrupt", Some(e.to_string())),
+                        Err(e) => (CheckStatus::Corrupt, Some(e.to_string())),
                     }
                 }
-                Some(_) => ("ok", None),
+                Some(_) => (CheckStatus::Ok, None),
             };
             sources.push(SourceCheck {
                 source: r.label(),
@@ -236,7 +257,7 @@ fn verify_copy(
             id: id.clone(),
             sources: vec![SourceCheck {
                 source: "manifest".into(),
-                status: "missing",
+                status: CheckStatus::Missing,
                 detail: Some(format!(
                     "the backup's manifest snapshot is gone from this copy (deleted or unreadable), where it was {} before; {left}",
                     record.state.as_str()
@@ -323,8 +344,8 @@ fn verify_copy(
                     .iter_mut()
                     .filter(|s| dep.sources.contains(&s.source))
                 {
-                    if s.status == "ok" {
-                        s.status = "corrupt";
+                    if s.status == CheckStatus::Ok {
+                        s.status = CheckStatus::Corrupt;
                         s.detail = Some(format!("its data is in damaged {}", object.object));
                     }
                 }
@@ -335,8 +356,8 @@ fn verify_copy(
         let bad: Vec<String> = b
             .sources
             .iter()
-            .filter(|s| s.status != "ok")
-            .map(|s| format!("{}: {}", s.source, s.status))
+            .filter(|s| s.status != CheckStatus::Ok)
+            .map(|s| format!("{}: {}", s.source, s.status.as_str()))
             .collect();
         let (copy_state, detail) = if bad.is_empty() {
             (CopyState::Verified, None)
@@ -355,7 +376,7 @@ fn verify_copy(
         && catalog.unreadable.is_empty()
         && backups
             .iter()
-            .all(|b| b.sources.iter().all(|s| s.status == "ok"));
+            .all(|b| b.sources.iter().all(|s| s.status == CheckStatus::Ok));
     Ok(CopyVerify {
         name: name.to_string(),
         location: repository.location().to_string(),
@@ -460,12 +481,23 @@ pub struct LiveReport {
     pub sources: Vec<LiveComparison>,
 }
 
+/// How the live data compares with its latest good backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LiveStatus {
+    Same,
+    Changed,
+    /// No good backup to compare with.
+    NoBackup,
+    /// The live data could not be inspected.
+    Error,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveComparison {
     pub source: String,
     pub backup_id: Option<String>,
-    /// `same`, `changed`, `no-backup` or `error`.
-    pub status: &'static str,
+    pub status: LiveStatus,
     pub differences: Vec<String>,
 }
 
@@ -493,7 +525,7 @@ pub fn verify_live(
             sources.push(LiveComparison {
                 source: label,
                 backup_id: None,
-                status: "no-backup",
+                status: LiveStatus::NoBackup,
                 differences: vec![],
             });
             continue;
@@ -506,14 +538,21 @@ pub fn verify_live(
             replacing_live: &drydock_sources::no_live_change,
         };
         let (status, differences) = match source.inspect(&ctx) {
-            Err(e) => ("error", vec![e.to_string()]),
+            Err(e) => (LiveStatus::Error, vec![e.to_string()]),
             Ok(now) => {
                 let diff = record
                     .fingerprint
                     .as_ref()
                     .map(|f| now.fingerprint.differences(f, count_unit(record.kind)))
                     .unwrap_or_default();
-                (if diff.is_empty() { "same" } else { "changed" }, diff)
+                (
+                    if diff.is_empty() {
+                        LiveStatus::Same
+                    } else {
+                        LiveStatus::Changed
+                    },
+                    diff,
+                )
             }
         };
         sources.push(LiveComparison {
@@ -524,7 +563,7 @@ pub fn verify_live(
         });
     }
     Ok(LiveReport {
-        same: sources.iter().all(|s| s.status == "same"),
+        same: sources.iter().all(|s| s.status == LiveStatus::Same),
         sources,
     })
 }
