@@ -343,76 +343,20 @@ fn back_up_source(
     let events = ctx.events();
     let label = p.label();
     let source = drydock_sources::build(p.source);
-    let kind = source.kind();
     events.emit(Event::SourceStarted {
         source: label.clone(),
-        kind: kind.to_string(),
+        kind: source.kind().to_string(),
         step: "backup".into(),
         total_bytes: None,
     });
     let t = Instant::now();
-    let mut record = SourceRecord {
-        service: p.service.to_string(),
-        source: p.source.name().to_string(),
-        kind,
-        priority: p.source.priority(),
-        status: SourceStatus::Failed,
-        error: None,
-        snapshot_id: None,
-        stored_path: None,
-        format: None,
-        logical_bytes: 0,
-        stored_bytes: 0,
-        sha256: None,
-        counts: BTreeMap::new(),
-        fingerprint: None,
-        consistent_at: None,
-        duration_ms: 0,
-        pruned_at: None,
-    };
-
+    let mut record = not_stored(p, source.kind());
     // A source that cannot be reached: critical fails the run, others are skipped.
     if let Err(e) = source.check() {
-        let message = e.to_string();
-        if record.priority != Priority::Critical {
-            record.status = SourceStatus::Skipped;
-            warnings.push(format!("{label} skipped: {message}"));
-            events.emit(Event::Warning {
-                message: format!("{label} skipped: {message}"),
-            });
-        }
-        record.error = Some(message.clone());
-        record.duration_ms = t.elapsed().as_millis() as u64;
-        events.emit(Event::SourceFinished {
-            source: label,
-            ok: false,
-            message,
-            duration_ms: record.duration_ms,
-        });
+        unreachable_source(&mut record, &label, e.to_string(), t, events, warnings);
         return record;
     }
-
-    let store = RepoStore {
-        repo: target.repository,
-        base_meta: SnapshotMeta {
-            path: format!("{}/{}", p.service, p.source.name()),
-            tags: vec![
-                "drydock".into(),
-                format!("backup:{}", target.id),
-                format!("stack:{}", target.config.stack.name),
-                format!("service:{}", p.service),
-                format!("source:{}", p.source.name()),
-                format!("kind:{kind}"),
-                format!("priority:{}", record.priority),
-            ],
-            hostname: target.host.to_string(),
-            label: Some(format!("drydock {} {label}", target.id)),
-        },
-        label: label.clone(),
-        events: Arc::clone(&ctx.events),
-        cancel: ctx.cancel.clone(),
-        created: RefCell::new(Vec::new()),
-    };
+    let store = repo_store(target, p, &record, &label, ctx);
     let work = target
         .scratch
         .join(format!("{}-{}", p.service, p.source.name()));
@@ -433,47 +377,157 @@ fn back_up_source(
     let _ = std::fs::remove_dir_all(&work);
     record.duration_ms = t.elapsed().as_millis() as u64;
     match outcome {
-        Ok(o) => {
-            record.status = SourceStatus::Ok;
-            record.snapshot_id = Some(o.stored.snapshot_id);
-            record.stored_path = o.stored.path;
-            record.format = Some(o.format.to_string());
-            record.logical_bytes = o.stored.logical_bytes;
-            record.stored_bytes = o.stored.stored_bytes;
-            record.sha256 = o.stored.sha256;
-            record.counts = o.counts;
-            record.fingerprint = Some(o.fingerprint);
-            record.consistent_at = Some(o.consistent_at);
-            events.emit(Event::SourceFinished {
-                source: label,
-                ok: true,
-                message: format!("{} bytes", record.logical_bytes),
-                duration_ms: record.duration_ms,
-            });
-        }
-        Err(message) => {
-            // Whatever the failed producer got stored is not a backup: drop it now.
-            let created = store.created.take();
-            if !created.is_empty() {
-                if let Err(e) = target.repository.forget(&created) {
-                    warnings.push(format!(
-                        "{label}: could not discard the incomplete snapshot: {e}"
-                    ));
-                }
-            }
-            record.error = Some(message.clone());
-            if record.priority != Priority::Critical {
-                warnings.push(format!("{label} failed: {message}"));
-            }
-            events.emit(Event::SourceFinished {
-                source: label,
-                ok: false,
-                message,
-                duration_ms: record.duration_ms,
-            });
-        }
+        Ok(o) => stored(&mut record, o, label, events),
+        Err(message) => failed_source(
+            &mut record,
+            &store,
+            target,
+            label,
+            message,
+            events,
+            warnings,
+        ),
     }
     record
+}
+
+/// The record before anything was stored: failed.
+fn not_stored(
+    p: &plan::PlannedSource<'_>,
+    kind: drydock_domain::config::SourceKind,
+) -> SourceRecord {
+    SourceRecord {
+        service: p.service.to_string(),
+        source: p.source.name().to_string(),
+        kind,
+        priority: p.source.priority(),
+        status: SourceStatus::Failed,
+        error: None,
+        snapshot_id: None,
+        stored_path: None,
+        format: None,
+        logical_bytes: 0,
+        stored_bytes: 0,
+        sha256: None,
+        counts: BTreeMap::new(),
+        fingerprint: None,
+        consistent_at: None,
+        duration_ms: 0,
+        pruned_at: None,
+    }
+}
+
+/// A source that cannot be reached: critical fails the run, others are skipped.
+fn unreachable_source(
+    record: &mut SourceRecord,
+    label: &str,
+    message: String,
+    t: Instant,
+    events: &dyn EventSink,
+    warnings: &mut Vec<String>,
+) {
+    if record.priority != Priority::Critical {
+        record.status = SourceStatus::Skipped;
+        warnings.push(format!("{label} skipped: {message}"));
+        events.emit(Event::Warning {
+            message: format!("{label} skipped: {message}"),
+        });
+    }
+    record.error = Some(message.clone());
+    record.duration_ms = t.elapsed().as_millis() as u64;
+    events.emit(Event::SourceFinished {
+        source: label.to_string(),
+        ok: false,
+        message,
+        duration_ms: record.duration_ms,
+    });
+}
+
+/// Where the source's streams go: this backup's snapshots, tagged with what it is.
+fn repo_store<'t>(
+    target: &Target<'t>,
+    p: &plan::PlannedSource<'_>,
+    record: &SourceRecord,
+    label: &str,
+    ctx: &RunContext,
+) -> RepoStore<'t> {
+    let kind = record.kind;
+    RepoStore {
+        repo: target.repository,
+        base_meta: SnapshotMeta {
+            path: format!("{}/{}", p.service, p.source.name()),
+            tags: vec![
+                "drydock".into(),
+                format!("backup:{}", target.id),
+                format!("stack:{}", target.config.stack.name),
+                format!("service:{}", p.service),
+                format!("source:{}", p.source.name()),
+                format!("kind:{kind}"),
+                format!("priority:{}", record.priority),
+            ],
+            hostname: target.host.to_string(),
+            label: Some(format!("drydock {} {label}", target.id)),
+        },
+        label: label.to_string(),
+        events: Arc::clone(&ctx.events),
+        cancel: ctx.cancel.clone(),
+        created: RefCell::new(Vec::new()),
+    }
+}
+
+fn stored(
+    record: &mut SourceRecord,
+    o: drydock_sources::BackupOutcome,
+    label: String,
+    events: &dyn EventSink,
+) {
+    record.status = SourceStatus::Ok;
+    record.snapshot_id = Some(o.stored.snapshot_id);
+    record.stored_path = o.stored.path;
+    record.format = Some(o.format.to_string());
+    record.logical_bytes = o.stored.logical_bytes;
+    record.stored_bytes = o.stored.stored_bytes;
+    record.sha256 = o.stored.sha256;
+    record.counts = o.counts;
+    record.fingerprint = Some(o.fingerprint);
+    record.consistent_at = Some(o.consistent_at);
+    events.emit(Event::SourceFinished {
+        source: label,
+        ok: true,
+        message: format!("{} bytes", record.logical_bytes),
+        duration_ms: record.duration_ms,
+    });
+}
+
+/// Whatever the failed producer got stored is not a backup: dropped now.
+fn failed_source(
+    record: &mut SourceRecord,
+    store: &RepoStore<'_>,
+    target: &Target<'_>,
+    label: String,
+    message: String,
+    events: &dyn EventSink,
+    warnings: &mut Vec<String>,
+) {
+    // Whatever the failed producer got stored is not a backup: drop it now.
+    let created = store.created.take();
+    if !created.is_empty() {
+        if let Err(e) = target.repository.forget(&created) {
+            warnings.push(format!(
+                "{label}: could not discard the incomplete snapshot: {e}"
+            ));
+        }
+    }
+    record.error = Some(message.clone());
+    if record.priority != Priority::Critical {
+        warnings.push(format!("{label} failed: {message}"));
+    }
+    events.emit(Event::SourceFinished {
+        source: label,
+        ok: false,
+        message,
+        duration_ms: record.duration_ms,
+    });
 }
 
 /// A cancelled backup is not a backup: the snapshots its finished sources stored are
