@@ -569,3 +569,42 @@ mod drill {
         assert_eq!(sqlite_dump(&w.path("app.db")), wiped_from);
     }
 }
+
+mod certify {
+    use drydock_domain::Verdict;
+    use drydock_engine::certify::{CertifyOptions, StepStatus};
+    use drydock_engine::{EngineError, RunContext};
+
+    use crate::support::{cancelled_on, owed, step_begins, World};
+
+    #[test]
+    fn a_certify_cancelled_after_the_wipe_records_no_step_and_resumes_there() {
+        let w = World::new();
+        let opts = CertifyOptions {
+            service: "app".into(),
+            force: true,
+            seed: 7,
+            ..CertifyOptions::default()
+        };
+        // Step 9 begins with the data wiped; the restore is cancelled before it runs.
+        let ctx = cancelled_on(|e| step_begins(e, "certify app: step 9"));
+        let result = drydock_engine::certify::certify(&w.config, &opts, &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(owed(&w), ["app"], "the wiped service is owed its restore");
+        // Step 9 was not recorded: the next run resumes there and completes it.
+        let report =
+            drydock_engine::certify::certify(&w.config, &opts, &RunContext::default()).unwrap();
+        assert_eq!(report.resumed_at, 9, "{report:#?}");
+        assert_eq!(report.steps[8].status, StepStatus::Passed, "{report:#?}");
+        assert!(report.steps[8].ran_now);
+        assert_eq!(
+            report.verdict(),
+            Verdict::Warning,
+            "deploy steps are not available yet"
+        );
+        assert!(owed(&w).is_empty());
+    }
+}

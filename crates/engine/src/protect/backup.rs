@@ -168,33 +168,17 @@ pub fn backup(
     });
 
     let mut warnings: Vec<String> = repaired;
-    if let Some((newest, at)) = &place.newest_after_now {
-        let message = format!(
-            "the clock says {started_at}, earlier than the newest backup {newest} of stack `{}` in copy `local` ({at}): the system clock is wrong now or was wrong then; this backup is still the newest (sequence {}), but ages, RPO and retention read the clock: fix it (`timedatectl`, NTP)",
-            config.stack.name, place.seq
-        );
-        ctx.events.emit(Event::Warning {
-            message: message.clone(),
-        });
-        warnings.push(message);
-    }
+    warnings.extend(clock_warning(config, &place, started_at, ctx));
     warnings.extend(lock.removed_stale().iter().cloned());
     warnings.extend(label_warnings);
-
-    let mut records = Vec::new();
-    for p in &planned {
-        if ctx.cancel.is_cancelled() {
-            break;
-        }
-        let target = Target {
-            config,
-            repository: &repository,
-            scratch: scratch.path(),
-            host: &host,
-            id: &id,
-        };
-        records.push(back_up_source(&target, p, ctx, &mut warnings));
-    }
+    let target = Target {
+        config,
+        repository: &repository,
+        scratch: scratch.path(),
+        host: &host,
+        id: &id,
+    };
+    let records = back_up_sources(&target, &planned, ctx, &mut warnings);
     let restarted = stopped.restart();
     drop(stopped);
     if let Err(cancelled) = ctx.check_cancelled() {
@@ -224,23 +208,14 @@ pub fn backup(
         status,
         sources: records,
     };
-    // Nothing stored means nothing to record: a manifest would only list failures.
-    let recorded = manifest
-        .sources
-        .iter()
-        .any(|r| r.status == SourceStatus::Ok);
-    let copies = if recorded {
-        record(
-            config,
-            &repository,
-            &manifest,
-            &state_db,
-            ctx,
-            &mut warnings,
-        )?
-    } else {
-        Vec::new()
-    };
+    let (recorded, copies) = record_if_stored(
+        config,
+        &repository,
+        &manifest,
+        &state_db,
+        ctx,
+        &mut warnings,
+    )?;
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
     }
@@ -258,6 +233,65 @@ pub fn backup(
         restarted,
         left_out: plan::left_out(config, selection),
     })
+}
+
+/// Records the backup (manifest, copies, sync) when any source was stored: nothing
+/// stored means nothing to record, a manifest would only list failures. Whether it
+/// was recorded, and its copies.
+fn record_if_stored(
+    config: &Config,
+    repository: &drydock_storage::Repository,
+    manifest: &Manifest,
+    state_db: &StateDb,
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> Result<(bool, Vec<CopyOutcome>), EngineError> {
+    let recorded = manifest
+        .sources
+        .iter()
+        .any(|r| r.status == SourceStatus::Ok);
+    if !recorded {
+        return Ok((false, Vec::new()));
+    }
+    let copies = record(config, repository, manifest, state_db, ctx, warnings)?;
+    Ok((true, copies))
+}
+
+/// A backup started while the clock reads earlier than the newest backup's time: the
+/// clock is wrong now or was then.
+fn clock_warning(
+    config: &Config,
+    place: &Place,
+    started_at: jiff::Timestamp,
+    ctx: &RunContext,
+) -> Option<String> {
+    let (newest, at) = place.newest_after_now.as_ref()?;
+    let message = format!(
+        "the clock says {started_at}, earlier than the newest backup {newest} of stack `{}` in copy `local` ({at}): the system clock is wrong now or was wrong then; this backup is still the newest (sequence {}), but ages, RPO and retention read the clock: fix it (`timedatectl`, NTP)",
+        config.stack.name, place.seq
+    );
+    ctx.events.emit(Event::Warning {
+        message: message.clone(),
+    });
+    Some(message)
+}
+
+/// Each planned source in turn, critical first; none after a cancellation (a safe
+/// point before each).
+fn back_up_sources(
+    target: &Target<'_>,
+    planned: &[plan::PlannedSource<'_>],
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> Vec<SourceRecord> {
+    let mut records = Vec::new();
+    for p in planned {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        records.push(back_up_source(target, p, ctx, warnings));
+    }
+    records
 }
 
 /// What a backup holds from `prepare` until it is recorded.
