@@ -1,9 +1,10 @@
 //! The engine as a daemon drives it: several operations in one process, each with a
 //! [`RunContext`] whose events are collected, a backup cancelled from another thread,
 //! a confirmation refused, restores and drills cancelled midway, and the verdicts the
-//! reports give. Real sources (SQLite and files) in a temporary stack; no binary
-//! involved. Live data is compared before and after with oracles drydock did not write:
-//! `sqlite3 .dump` and a `sha256sum` walk of the directory.
+//! reports give. Real sources (SQLite and files, a PostgreSQL server from testkit) in a
+//! temporary stack; no binary involved. Live data is compared before and after with
+//! oracles drydock did not write: `sqlite3 .dump`, `pg_dump` and a `sha256sum` walk of
+//! the directory.
 
 mod support {
     use std::path::{Path, PathBuf};
@@ -162,8 +163,8 @@ mod support {
     }
 
     /// The services `status` lists as owed a restore.
-    pub fn owed(w: &World) -> Vec<String> {
-        let status = drydock_engine::status::status(&w.config, &RunContext::default()).unwrap();
+    pub fn owed(config: &Config) -> Vec<String> {
+        let status = drydock_engine::status::status(config, &RunContext::default()).unwrap();
         status
             .pending_restores
             .iter()
@@ -397,7 +398,10 @@ mod restore {
         let ctx = cancelled_on(|e| starts(e, "restore", "app/db"));
         assert_cancelled(drydock_engine::restore::restore(&w.config, &forced(), &ctx));
         assert_eq!(live(&w), before, "live data changed by a cancelled restore");
-        assert!(owed(&w).is_empty(), "nothing was replaced, nothing is owed");
+        assert!(
+            owed(&w.config).is_empty(),
+            "nothing was replaced, nothing is owed"
+        );
         assert_eq!(w.users(), ["ada", "grace", "mallory"]);
     }
 
@@ -411,12 +415,12 @@ mod restore {
         assert_cancelled(drydock_engine::restore::restore(&w.config, &forced(), &ctx));
         assert_eq!(tree_hash(&w.path("uploads")), uploads, "files changed");
         // Half a service restored is not a restored service: `status` says it is owed.
-        assert_eq!(owed(&w), ["app"]);
+        assert_eq!(owed(&w.config), ["app"]);
         // A restore run to its end pays it.
         let report =
             drydock_engine::restore::restore(&w.config, &forced(), &RunContext::default()).unwrap();
         assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
-        assert!(owed(&w).is_empty());
+        assert!(owed(&w.config).is_empty());
         assert_eq!(w.users(), ["ada", "grace"]);
     }
 
@@ -432,7 +436,7 @@ mod restore {
             db,
             "the database was restored"
         );
-        assert_eq!(owed(&w), ["app"], "not verified, so still owed");
+        assert_eq!(owed(&w.config), ["app"], "not verified, so still owed");
     }
 
     #[test]
@@ -551,7 +555,11 @@ mod drill {
             "{result:#?}"
         );
         assert_eq!(drills_recorded(&w), 0);
-        assert_eq!(owed(&w), ["app"], "the wiped service is owed its restore");
+        assert_eq!(
+            owed(&w.config),
+            ["app"],
+            "the wiped service is owed its restore"
+        );
         // A drill is refused until it is restored; the restore brings back the data
         // as it was when the wipe began.
         let again = drydock_engine::drill::drill(&w.config, &opts, &RunContext::default());
@@ -564,7 +572,7 @@ mod drill {
         let report =
             drydock_engine::restore::restore(&w.config, &restore, &RunContext::default()).unwrap();
         assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
-        assert!(owed(&w).is_empty());
+        assert!(owed(&w.config).is_empty());
         let wiped_from = at_wipe.lock().unwrap().clone().expect("the wipe began");
         assert_eq!(sqlite_dump(&w.path("app.db")), wiped_from);
     }
@@ -593,7 +601,11 @@ mod certify {
             matches!(result, Err(EngineError::Cancelled { .. })),
             "{result:#?}"
         );
-        assert_eq!(owed(&w), ["app"], "the wiped service is owed its restore");
+        assert_eq!(
+            owed(&w.config),
+            ["app"],
+            "the wiped service is owed its restore"
+        );
         // Step 9 was not recorded: the next run resumes there and completes it.
         let report =
             drydock_engine::certify::certify(&w.config, &opts, &RunContext::default()).unwrap();
@@ -605,6 +617,120 @@ mod certify {
             Verdict::Warning,
             "deploy steps are not available yet"
         );
-        assert!(owed(&w).is_empty());
+        assert!(owed(&w.config).is_empty());
+    }
+}
+
+mod postgres {
+    use std::process::Command;
+
+    use drydock_domain::plan::Selection;
+    use drydock_domain::{Config, Verdict};
+    use drydock_engine::restore::RestoreOptions;
+    use drydock_engine::{EngineError, RunContext};
+    use drydock_testkit::postgres::PgServer;
+
+    use crate::support::{cancelled_on, owed, starts, step_begins};
+
+    /// A stack with one service `db`: a critical PostgreSQL database on a real server.
+    fn stack(pg: &PgServer, dir: &std::path::Path) -> Config {
+        for (file, secret) in [
+            ("repo-password", "engine-test-password"),
+            ("pg-password", pg.password()),
+        ] {
+            std::fs::write(dir.join(file), secret).unwrap();
+            std::fs::set_permissions(
+                dir.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        let config = format!(
+            "[stack]\nname = \"engine-pg\"\nstate_dir = \"state\"\n\n[repository]\npath = \"repo\"\npassword = \"${{file:{}}}\"\n\n[services.db]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"postgres\", name = \"main\", priority = \"critical\", url = \"{}\", password = \"${{file:{}}}\" }}]\n",
+            dir.join("repo-password").display(),
+            pg.url("app"),
+            dir.join("pg-password").display()
+        );
+        std::fs::write(dir.join("drydock.toml"), config).unwrap();
+        Config::load(&dir.join("drydock.toml")).unwrap()
+    }
+
+    /// The database as `pg_dump` prints it (the random `\restrict` keys left out).
+    fn pg_dump(pg: &PgServer) -> String {
+        let out = Command::new(drydock_testkit::program("pg_dump"))
+            .args(["-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U"])
+            .arg(pg.superuser())
+            .args(["--no-owner", "--format=plain", "app"])
+            .env("PGPASSWORD", pg.password())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_dump failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn databases(pg: &PgServer) -> String {
+        pg.psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
+    }
+
+    fn forced() -> RestoreOptions {
+        RestoreOptions {
+            services: vec!["db".into()],
+            force: true,
+            ..RestoreOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_postgres_restore_cancelled_keeps_the_live_database_or_leaves_it_owed() {
+        let pg = PgServer::start();
+        pg.create_db("app");
+        pg.psql(
+            "app",
+            "CREATE TABLE t (id int PRIMARY KEY, body text NOT NULL);
+             INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i;",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = stack(&pg, dir.path());
+        let backup =
+            drydock_engine::backup::backup(&config, &Selection::default(), &RunContext::default())
+                .unwrap();
+        assert_eq!(backup.verdict(), Verdict::Ok, "{backup:#?}");
+        pg.psql("app", "UPDATE t SET body = 'changed since' WHERE id <= 10");
+        let (before, dbs) = (pg_dump(&pg), databases(&pg));
+
+        // Cancelled as the source starts: the restore beside the live database runs to
+        // the swap, which the cancellation stops.
+        let ctx = cancelled_on(|e| starts(e, "restore", "db/main"));
+        let result = drydock_engine::restore::restore(&config, &forced(), &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(pg_dump(&pg), before, "the live database changed");
+        assert_eq!(databases(&pg), dbs, "a scratch database was left behind");
+        assert!(owed(&config).is_empty());
+
+        // Cancelled during verification, after the swap: owed until a restore verifies.
+        let ctx = cancelled_on(|e| step_begins(e, "verifying db/main"));
+        let result = drydock_engine::restore::restore(&config, &forced(), &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(owed(&config), ["db"]);
+        let report =
+            drydock_engine::restore::restore(&config, &forced(), &RunContext::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
+        assert!(owed(&config).is_empty());
+        assert_eq!(
+            pg.psql("app", "SELECT count(*) FROM t WHERE body = 'changed since'")
+                .trim(),
+            "0"
+        );
     }
 }
