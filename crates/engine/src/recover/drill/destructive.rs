@@ -14,7 +14,7 @@
 //! later services are not attempted, and the report says the state the service is in
 //! and how to recover.
 //!
-//! [`run`] reads as its steps: preflight (stoppable, a verified backup, confirmed),
+//! `run` reads as its steps: preflight (stoppable, a verified backup, confirmed),
 //! the drill's own backup with canaries, then per service: stop and wipe, restore and
 //! start, canaries and test data (the in-place steps are `in_place.rs`, shared with
 //! `certify`). A safe point before each service's wipe: a drill cancelled there wipes
