@@ -131,63 +131,12 @@ struct Seen {
 
 /// Every backup in any copy, newest first, with its status in each copy.
 pub fn list(config: &Config, ctx: &RunContext) -> Result<BackupList, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let state = StateDb::open(&config.stack.state_dir)?;
     let local_location = config.repository.path.display().to_string();
-    let mut seen = Vec::new();
-    let local = if config.repository.path.join("config").exists() {
-        let repository = repo::open_repository(config, false)?;
-        let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
-        Some(catalog)
-    } else if config.remotes.is_empty() {
-        return Err(EngineError::NoRepository {
-            path: config.repository.path.clone(),
-        });
-    } else {
-        None
-    };
-    seen.push(Seen {
-        info: CopyInfo {
-            name: LOCAL_COPY.into(),
-            location: local_location.clone(),
-            reachable: local.is_some(),
-            error: local
-                .is_none()
-                .then(|| "no repository there (a fresh machine?)".to_string()),
-        },
-        catalog: local,
-        records: state.copy_records(LOCAL_COPY)?,
-    });
+    let mut seen = vec![seen_local(config, &state, &local_location, ctx)?];
     for remote in &config.remotes {
-        let opened = copies::open_remote(config, remote, None).and_then(|r| {
-            Catalog::load(&r, &config.stack.name, events.as_ref())
-                .map(|c| (r.location().to_string(), c))
-        });
-        let (location, catalog, error) = match opened {
-            Ok((location, catalog)) => (location, Some(catalog), None),
-            // Reachable, but nothing was ever synced there: an empty copy.
-            Err(EngineError::Copy {
-                cause: StorageError::NotARepository { location, .. },
-                ..
-            }) => (location, Some(Catalog::default()), None),
-            Err(e) => (
-                copies::remote_options(remote).location(),
-                None,
-                Some(e.to_string()),
-            ),
-        };
-        seen.push(Seen {
-            info: CopyInfo {
-                name: remote.name.clone(),
-                location,
-                reachable: catalog.is_some(),
-                error,
-            },
-            catalog,
-            records: state.copy_records(&remote.name)?,
-        });
+        seen.push(seen_remote(config, remote, &state, ctx)?);
     }
-
     // Every backup any readable copy knows, described from the first copy holding it.
     // In the stack's order of creation (sequence number, then time), newest first below.
     let mut manifests: BTreeMap<(u64, Timestamp, String), Manifest> = BTreeMap::new();
@@ -220,6 +169,77 @@ pub fn list(config: &Config, ctx: &RunContext) -> Result<BackupList, EngineError
         repository: local_location,
         copies: seen.into_iter().map(|s| s.info).collect(),
         backups,
+    })
+}
+
+/// The local copy as listed: its catalog, or none yet (an error without remotes).
+fn seen_local(
+    config: &Config,
+    state: &StateDb,
+    local_location: &str,
+    ctx: &RunContext,
+) -> Result<Seen, EngineError> {
+    let events = Arc::clone(&ctx.events);
+    let local = if config.repository.path.join("config").exists() {
+        let repository = repo::open_repository(config, false)?;
+        let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
+        Some(catalog)
+    } else if config.remotes.is_empty() {
+        return Err(EngineError::NoRepository {
+            path: config.repository.path.clone(),
+        });
+    } else {
+        None
+    };
+    Ok(Seen {
+        info: CopyInfo {
+            name: LOCAL_COPY.into(),
+            location: local_location.to_string(),
+            reachable: local.is_some(),
+            error: local
+                .is_none()
+                .then(|| "no repository there (a fresh machine?)".to_string()),
+        },
+        catalog: local,
+        records: state.copy_records(LOCAL_COPY)?,
+    })
+}
+
+/// A remote copy as listed: its catalog (empty when nothing was synced there yet), or
+/// why it cannot be read now.
+fn seen_remote(
+    config: &Config,
+    remote: &drydock_domain::config::RemoteConfig,
+    state: &StateDb,
+    ctx: &RunContext,
+) -> Result<Seen, EngineError> {
+    let events = Arc::clone(&ctx.events);
+    let opened = copies::open_remote(config, remote, None).and_then(|r| {
+        Catalog::load(&r, &config.stack.name, events.as_ref())
+            .map(|c| (r.location().to_string(), c))
+    });
+    let (location, catalog, error) = match opened {
+        Ok((location, catalog)) => (location, Some(catalog), None),
+        // Reachable, but nothing was ever synced there: an empty copy.
+        Err(EngineError::Copy {
+            cause: StorageError::NotARepository { location, .. },
+            ..
+        }) => (location, Some(Catalog::default()), None),
+        Err(e) => (
+            copies::remote_options(remote).location(),
+            None,
+            Some(e.to_string()),
+        ),
+    };
+    Ok(Seen {
+        info: CopyInfo {
+            name: remote.name.clone(),
+            location,
+            reachable: catalog.is_some(),
+            error,
+        },
+        catalog,
+        records: state.copy_records(&remote.name)?,
     })
 }
 
