@@ -2,8 +2,9 @@
 //! ([`with_volume_labels`]); the containers that must not run while their data is read
 //! are stopped before a backup reads anything and always started again
 //! ([`StopDuringBackup`]: on success, on error, on a panic, and at once when the run is
-//! cancelled, see [`drydock_domain::Cancel`]); a restore stops a volume's running users only when told
-//! to (`--stop`), and starts them again afterwards.
+//! cancelled, see [`drydock_domain::Cancel`]); a restore stops a volume's running users
+//! only when told to (`--stop`), and starts them again afterwards (or at once, the same
+//! way, when the restore is cancelled).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,10 +67,19 @@ fn source_name(v: &drydock_domain::config::VolumeSource) -> &str {
 pub struct Restarted {
     /// The service, or `container NAME` for a labelled container of no service.
     pub service: String,
-    /// `running` (and healthy when it has a health check) or `failed`.
-    pub status: &'static str,
+    pub status: RestartStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Whether what a backup stopped came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartStatus {
+    /// Started again (and healthy when it has a health check).
+    Running,
+    /// Starting it again failed: see `error`.
+    Failed,
 }
 
 struct Stopped {
@@ -77,13 +87,17 @@ struct Stopped {
     runtime: Box<dyn Runtime>,
 }
 
-/// Stops what must not run while its data is read; starts it again when finished or
-/// dropped, and at once when the run is cancelled (from the canceller's thread, so even
-/// a backup blocked on a server that never answers leaves nothing stopped).
-pub struct StopDuringBackup {
+/// What one run stopped, registered with the run's cancellation: started again
+/// (newest first) when the run restarts it, when the guard is dropped, and at once when
+/// the run is cancelled, from the canceller's thread, so even a run blocked on a server
+/// that never answers leaves nothing stopped. Backup ([`StopDuringBackup`]) and restore
+/// ([`StoppedUsers`]) share it.
+struct StoppedGuard {
     stopped: Arc<Mutex<Vec<Stopped>>>,
     events: Arc<dyn EventSink>,
-    _on_cancel: Option<CancelHook>,
+    /// The operation that stopped them, for the warnings (`backup`, `restore`).
+    what_for: &'static str,
+    _on_cancel: CancelHook,
 }
 
 /// Starts everything in `stopped` again (newest first), saying so as warnings: the run
@@ -103,6 +117,74 @@ fn restart_on_cancel(stopped: &Mutex<Vec<Stopped>>, events: &dyn EventSink, reas
     }
 }
 
+impl StoppedGuard {
+    fn new(ctx: &RunContext, what_for: &'static str) -> StoppedGuard {
+        let stopped = Arc::new(Mutex::new(Vec::new()));
+        let (list, events) = (Arc::clone(&stopped), Arc::clone(&ctx.events));
+        let hook = ctx
+            .cancel
+            .on_cancel(move |reason| restart_on_cancel(&list, events.as_ref(), reason));
+        StoppedGuard {
+            stopped,
+            events: Arc::clone(&ctx.events),
+            what_for,
+            _on_cancel: hook,
+        }
+    }
+
+    /// Stops `runtime`, recorded before the stop so that a cancellation during the stop
+    /// still starts it again; refused once the run is cancelled (its hook has already
+    /// run, so nothing would start it again).
+    fn stop(&self, who: String, runtime: Box<dyn Runtime>, ctx: &RunContext) -> Result<(), Stop> {
+        ctx.check_cancelled().map_err(Stop::Cancelled)?;
+        let mut list = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let result = runtime.stop();
+        list.push(Stopped { who, runtime });
+        result.map_err(Stop::Failed)
+    }
+
+    /// Starts everything stopped again (newest first); per one, whether it came back.
+    fn restart(&self) -> Vec<(String, Result<(), String>)> {
+        // Held throughout, so a cancellation arriving now waits until all is started.
+        let mut list = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for s in list.drain(..).rev() {
+            self.events.emit(Event::Step {
+                message: format!("starting {} again", s.who),
+            });
+            let result = s.runtime.start().map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                self.events.emit(Event::Warning {
+                    message: format!(
+                        "{} did not come back after the {}: {e}",
+                        s.who, self.what_for
+                    ),
+                });
+            }
+            out.push((s.who, result));
+        }
+        out
+    }
+}
+
+impl Drop for StoppedGuard {
+    fn drop(&mut self) {
+        let _ = self.restart();
+    }
+}
+
+/// Why [`StoppedGuard::stop`] did not stop.
+enum Stop {
+    Cancelled(EngineError),
+    Failed(drydock_runtimes::RuntimeError),
+}
+
+/// Stops what must not run while its data is read; starts it again when finished or
+/// dropped, and at once when the run is cancelled.
+pub struct StopDuringBackup {
+    guard: Option<StoppedGuard>,
+}
+
 impl StopDuringBackup {
     /// Stops, before anything is read: every service with `stop_during_backup` that
     /// has a planned source, and every container labelled
@@ -114,41 +196,11 @@ impl StopDuringBackup {
         planned: &[Planned<'_>],
         ctx: &RunContext,
     ) -> Result<StopDuringBackup, EngineError> {
-        let mut wanted: Vec<(String, Box<dyn Runtime>)> = Vec::new();
-        let mut services: Vec<&str> = planned.iter().map(|p| p.service).collect();
-        services.dedup();
-        for service in &services {
-            let svc = &config.services[*service];
-            if svc.stop_during_backup {
-                wanted.push((
-                    format!("service `{service}`"),
-                    drydock_runtimes::build(service, &svc.runtime),
-                ));
-            }
-        }
-        let labelled = labelled_users(planned)?;
-        for container in labelled {
-            let already = wanted
-                .iter()
-                .any(|(_, r)| r.container().ok().flatten().as_deref() == Some(container.as_str()));
-            if !already {
-                let runtime = DockerRuntime::new(&container, container_config(config, &container));
-                wanted.push((format!("container `{container}`"), Box::new(runtime)));
-            }
-        }
-        let mut guard = StopDuringBackup {
-            stopped: Arc::new(Mutex::new(Vec::new())),
-            events: Arc::clone(&ctx.events),
-            _on_cancel: None,
-        };
+        let wanted = wanted_stopped(config, planned)?;
         if wanted.is_empty() {
-            return Ok(guard);
+            return Ok(StopDuringBackup { guard: None });
         }
-        let (stopped, events) = (Arc::clone(&guard.stopped), Arc::clone(&ctx.events));
-        guard._on_cancel = Some(
-            ctx.cancel
-                .on_cancel(move |reason| restart_on_cancel(&stopped, events.as_ref(), reason)),
-        );
+        let guard = StoppedGuard::new(ctx, "backup");
         for (who, runtime) in wanted {
             // Nothing is stopped after a cancellation: its hook has already run.
             ctx.check_cancelled()?;
@@ -163,53 +215,69 @@ impl StopDuringBackup {
             guard.events.emit(Event::Step {
                 message: format!("stopping {who} while its data is read"),
             });
-            // Recorded before the stop: a cancellation during the stop still starts it again.
-            let mut list = guard.stopped.lock().unwrap_or_else(|p| p.into_inner());
-            let result = runtime.stop();
-            list.push(Stopped {
-                who: who.clone(),
-                runtime,
-            });
-            drop(list);
-            if let Err(e) = result {
-                return Err(EngineError::Refused(format!(
-                    "cannot stop {who} for the backup: {e}; nothing was backed up (what was stopped is started again)"
-                )));
+            match guard.stop(who.clone(), runtime, ctx) {
+                Ok(()) => {}
+                Err(Stop::Cancelled(e)) => return Err(e),
+                Err(Stop::Failed(e)) => {
+                    return Err(EngineError::Refused(format!(
+                        "cannot stop {who} for the backup: {e}; nothing was backed up (what was stopped is started again)"
+                    )))
+                }
             }
         }
-        Ok(guard)
+        Ok(StopDuringBackup { guard: Some(guard) })
     }
 
     /// Starts everything stopped again (newest first) and waits for each to run and be
     /// healthy; what did not come back is reported.
     pub fn restart(&self) -> Vec<Restarted> {
-        // Held throughout, so a cancellation arriving now waits until all is started.
-        let mut list = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for s in list.drain(..).rev() {
-            self.events.emit(Event::Step {
-                message: format!("starting {} again", s.who),
-            });
-            let result = s.runtime.start();
-            if let Err(e) = &result {
-                self.events.emit(Event::Warning {
-                    message: format!("{} did not come back after the backup: {e}", s.who),
-                });
-            }
-            out.push(Restarted {
-                service: s.who,
-                status: if result.is_ok() { "running" } else { "failed" },
-                error: result.err().map(|e| e.to_string()),
-            });
-        }
-        out
+        let Some(guard) = &self.guard else {
+            return Vec::new();
+        };
+        guard
+            .restart()
+            .into_iter()
+            .map(|(service, result)| Restarted {
+                service,
+                status: if result.is_ok() {
+                    RestartStatus::Running
+                } else {
+                    RestartStatus::Failed
+                },
+                error: result.err(),
+            })
+            .collect()
     }
 }
 
-impl Drop for StopDuringBackup {
-    fn drop(&mut self) {
-        let _ = self.restart();
+/// Who is to be stopped (`service `S``, `container `C``) and how.
+type Wanted = (String, Box<dyn Runtime>);
+
+/// What a backup stops: the services with `stop_during_backup` and the labelled
+/// containers mounting a planned volume, each once.
+fn wanted_stopped(config: &Config, planned: &[Planned<'_>]) -> Result<Vec<Wanted>, EngineError> {
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut services: Vec<&str> = planned.iter().map(|p| p.service).collect();
+    services.dedup();
+    for service in &services {
+        let svc = &config.services[*service];
+        if svc.stop_during_backup {
+            wanted.push((
+                format!("service `{service}`"),
+                drydock_runtimes::build(service, &svc.runtime),
+            ));
+        }
     }
+    for container in labelled_users(planned)? {
+        let already = wanted
+            .iter()
+            .any(|(_, r)| r.container().ok().flatten().as_deref() == Some(container.as_str()));
+        if !already {
+            let runtime = DockerRuntime::new(&container, container_config(config, &container));
+            wanted.push((format!("container `{container}`"), Box::new(runtime)));
+        }
+    }
+    Ok(wanted)
 }
 
 /// Containers labelled `drydock.stop-during-backup=true` that mount a planned volume.
@@ -278,43 +346,41 @@ pub fn container_config(config: &Config, name: &str) -> DockerRuntimeConfig {
 }
 
 /// Stops the running containers a volume restore would pull the data from under;
-/// started again (waiting for health) when dropped.
+/// started again (waiting for health) when the restore is done, when dropped, and at
+/// once when the run is cancelled.
 pub struct StoppedUsers {
-    runtimes: Vec<(String, DockerRuntime)>,
+    guard: StoppedGuard,
 }
 
 impl StoppedUsers {
     pub fn stop(
         containers: &[DockerRuntimeConfig],
-        events: &dyn EventSink,
-    ) -> Result<StoppedUsers, String> {
-        let mut out = StoppedUsers {
-            runtimes: Vec::new(),
+        ctx: &RunContext,
+    ) -> Result<StoppedUsers, EngineError> {
+        let out = StoppedUsers {
+            guard: StoppedGuard::new(ctx, "restore"),
         };
         for c in containers {
             let name = &c.container;
-            let runtime = DockerRuntime::new(name, c.clone());
-            events.emit(Event::Step {
+            ctx.events().emit(Event::Step {
                 message: format!("stopping container `{name}` (it uses the volume)"),
             });
-            runtime.stop().map_err(|e| e.to_string())?;
-            out.runtimes.push((name.clone(), runtime));
+            let runtime = Box::new(DockerRuntime::new(name, c.clone()));
+            match out.guard.stop(format!("container `{name}`"), runtime, ctx) {
+                Ok(()) => {}
+                Err(Stop::Cancelled(e)) => return Err(e),
+                Err(Stop::Failed(e)) => return Err(EngineError::Runtime(e)),
+            }
         }
         Ok(out)
     }
 
     /// Starts them again; the errors of those that did not come back.
     pub fn start(&mut self) -> Vec<String> {
-        self.runtimes
-            .drain(..)
-            .rev()
-            .filter_map(|(name, r)| r.start().err().map(|e| format!("container `{name}`: {e}")))
+        self.guard
+            .restart()
+            .into_iter()
+            .filter_map(|(who, r)| r.err().map(|e| format!("{who}: {e}")))
             .collect()
-    }
-}
-
-impl Drop for StoppedUsers {
-    fn drop(&mut self) {
-        let _ = self.start();
     }
 }

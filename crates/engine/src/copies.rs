@@ -26,6 +26,26 @@ use jiff::Timestamp;
 use crate::repo::{self, MANIFEST_TAG};
 use crate::EngineError;
 
+/// What drydock knows of one backup in one copy (`list` and `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InCopy {
+    /// Read back (or verified) there.
+    Verified,
+    /// There, not verified yet.
+    Present,
+    /// Not there yet: a sync is owed.
+    Unsynced,
+    /// Not there (or some of its data is not).
+    Missing,
+    /// Damaged or its checksum differs.
+    Corrupt,
+    /// Removed there by retention.
+    Pruned,
+    /// No record, or the copy cannot be read now.
+    Unknown,
+}
+
 /// The copy named `name` in the config, or an error listing the names there are.
 pub fn find_remote<'c>(config: &'c Config, name: &str) -> Result<&'c RemoteConfig, EngineError> {
     config
@@ -182,114 +202,20 @@ impl Catalog {
                 ),
             });
         }
-        let mut by_backup: BTreeMap<String, Vec<StoredManifest>> = BTreeMap::new();
-        let mut data = BTreeMap::new();
-        let mut data_ids = Vec::new();
-        let mut manifest_snaps = Vec::new();
-        let mut other_stacks = BTreeSet::new();
-        for snap in &snapshots {
-            let tag = |prefix: &str| {
-                snap.tags
-                    .iter()
-                    .find_map(|t| t.strip_prefix(prefix))
-                    .map(str::to_string)
-            };
-            // Another stack's (or, without a stack tag, not drydock's): never ours to
-            // list, restore or forget.
-            match tag("stack:") {
-                Some(s) if s == stack => {}
-                Some(s) => {
-                    other_stacks.insert(s);
-                    continue;
-                }
-                None => continue,
-            }
-            if snap.tags.iter().any(|t| t == MANIFEST_TAG) {
-                manifest_snaps.push(snap);
-            } else if let (Some(backup), Some(service), Some(source)) =
-                (tag("backup:"), tag("service:"), tag("source:"))
-            {
-                data.insert((backup, service, source), snap.id.clone());
-                data_ids.push(snap.id.clone());
-            }
-        }
-        let ids: Vec<String> = manifest_snaps.iter().map(|s| s.id.clone()).collect();
-        let contents = repo
-            .read_small_streams(&ids, MANIFEST_MAX_BYTES)
-            .map_err(storage_err(repo))?;
-        for (snap, bytes) in manifest_snaps.into_iter().zip(contents) {
-            let parsed = bytes
-                .map_err(|e| e.to_string())
-                .and_then(|b| Manifest::from_json(&b).map_err(|e| e.to_string()));
-            match parsed {
-                // The tag said ours, the manifest says otherwise: trust the manifest.
-                Ok(manifest) if manifest.stack != stack => {
-                    other_stacks.insert(manifest.stack);
-                }
-                Ok(manifest) => {
-                    by_backup
-                        .entry(manifest.id.to_string())
-                        .or_default()
-                        .push(StoredManifest {
-                            manifest,
-                            snapshot_id: snap.id.clone(),
-                            saved_at: snap.time,
-                        })
-                }
-                Err(e) => events.emit(Event::Warning {
-                    message: format!(
-                        "{}: manifest snapshot {}: unreadable ({e}); skipped",
-                        repo.location(),
-                        &snap.id[..8.min(snap.id.len())]
-                    ),
-                }),
-            }
-        }
-        let mut manifests = Vec::new();
-        let mut superseded = Vec::new();
-        for (_, mut revisions) in by_backup {
-            revisions
-                .sort_by(|a, b| (a.saved_at, &a.snapshot_id).cmp(&(b.saved_at, &b.snapshot_id)));
-            let newest = revisions.pop().expect("at least one revision");
-            superseded.extend(revisions.into_iter().map(|r| r.snapshot_id));
-            manifests.push(newest);
-        }
-        // By the stack's order of creation (its sequence number, then start time, then
-        // id), not by the clock alone: a backup taken while the clock was wrong must
-        // not become, or stay, `latest`.
-        manifests.sort_by(|a, b| {
-            a.manifest
-                .creation_order()
-                .cmp(&b.manifest.creation_order())
-        });
+        let mut ours = Ours::sort(&snapshots, stack);
+        let by_backup = read_manifests(repo, stack, &mut ours, events)?;
+        let (manifests, superseded) = newest_revisions(by_backup);
         let mut catalog = Catalog {
             manifests,
             superseded,
-            data,
+            data: ours.data,
             orphans: Vec::new(),
             unreadable,
             snapshot_ids: snapshots.iter().map(|s| s.id.clone()).collect(),
             stack: stack.to_string(),
-            other_stacks,
+            other_stacks: ours.other_stacks,
         };
-        let named: BTreeSet<&String> = catalog
-            .manifests
-            .iter()
-            .flat_map(|m| {
-                m.manifest.sources.iter().filter_map(|r| {
-                    catalog.data.get(&(
-                        m.manifest.id.to_string(),
-                        r.service.clone(),
-                        r.source.clone(),
-                    ))
-                })
-            })
-            .collect();
-        let orphans = data_ids
-            .into_iter()
-            .filter(|id| !named.contains(id))
-            .collect();
-        catalog.orphans = orphans;
+        catalog.orphans = orphans(&catalog, ours.data_ids);
         Ok(catalog)
     }
 
@@ -371,4 +297,145 @@ pub fn local_catalog(
     let repository = repo::open_repository(config, false)?;
     let catalog = Catalog::load(&repository, &config.stack.name, events)?;
     Ok((repository, catalog))
+}
+
+/// A repository's snapshots sorted for one stack: its data snapshots and manifest
+/// snapshots, and the other stacks seen.
+struct Ours<'s> {
+    data: BTreeMap<(String, String, String), String>,
+    data_ids: Vec<String>,
+    manifest_snaps: Vec<&'s drydock_storage::SnapshotSummary>,
+    other_stacks: BTreeSet<String>,
+}
+
+impl<'s> Ours<'s> {
+    fn sort(snapshots: &'s [drydock_storage::SnapshotSummary], stack: &str) -> Ours<'s> {
+        let mut data = BTreeMap::new();
+        let mut data_ids = Vec::new();
+        let mut manifest_snaps = Vec::new();
+        let mut other_stacks = BTreeSet::new();
+        for snap in snapshots {
+            let tag = |prefix: &str| {
+                snap.tags
+                    .iter()
+                    .find_map(|t| t.strip_prefix(prefix))
+                    .map(str::to_string)
+            };
+            // Another stack's (or, without a stack tag, not drydock's): never ours to
+            // list, restore or forget.
+            match tag("stack:") {
+                Some(s) if s == stack => {}
+                Some(s) => {
+                    other_stacks.insert(s);
+                    continue;
+                }
+                None => continue,
+            }
+            if snap.tags.iter().any(|t| t == MANIFEST_TAG) {
+                manifest_snaps.push(snap);
+            } else if let (Some(backup), Some(service), Some(source)) =
+                (tag("backup:"), tag("service:"), tag("source:"))
+            {
+                data.insert((backup, service, source), snap.id.clone());
+                data_ids.push(snap.id.clone());
+            }
+        }
+        Ours {
+            data,
+            data_ids,
+            manifest_snaps,
+            other_stacks,
+        }
+    }
+}
+
+/// Every revision of each of the stack's manifests, by backup id; unreadable ones are
+/// warned about and skipped, another stack's are only noted.
+fn read_manifests(
+    repo: &Repository,
+    stack: &str,
+    ours: &mut Ours<'_>,
+    events: &dyn EventSink,
+) -> Result<BTreeMap<String, Vec<StoredManifest>>, EngineError> {
+    let mut by_backup: BTreeMap<String, Vec<StoredManifest>> = BTreeMap::new();
+    let manifest_snaps = std::mem::take(&mut ours.manifest_snaps);
+    let other_stacks = &mut ours.other_stacks;
+    let ids: Vec<String> = manifest_snaps.iter().map(|s| s.id.clone()).collect();
+    let contents = repo
+        .read_small_streams(&ids, MANIFEST_MAX_BYTES)
+        .map_err(storage_err(repo))?;
+    for (snap, bytes) in manifest_snaps.into_iter().zip(contents) {
+        let parsed = bytes
+            .map_err(|e| e.to_string())
+            .and_then(|b| Manifest::from_json(&b).map_err(|e| e.to_string()));
+        match parsed {
+            // The tag said ours, the manifest says otherwise: trust the manifest.
+            Ok(manifest) if manifest.stack != stack => {
+                other_stacks.insert(manifest.stack);
+            }
+            Ok(manifest) => {
+                by_backup
+                    .entry(manifest.id.to_string())
+                    .or_default()
+                    .push(StoredManifest {
+                        manifest,
+                        snapshot_id: snap.id.clone(),
+                        saved_at: snap.time,
+                    })
+            }
+            Err(e) => events.emit(Event::Warning {
+                message: format!(
+                    "{}: manifest snapshot {}: unreadable ({e}); skipped",
+                    repo.location(),
+                    &snap.id[..8.min(snap.id.len())]
+                ),
+            }),
+        }
+    }
+    Ok(by_backup)
+}
+
+/// The newest revision of each backup's manifest, in the stack's order of creation,
+/// and the snapshots of the superseded ones.
+fn newest_revisions(
+    by_backup: BTreeMap<String, Vec<StoredManifest>>,
+) -> (Vec<StoredManifest>, Vec<String>) {
+    let mut manifests = Vec::new();
+    let mut superseded = Vec::new();
+    for (_, mut revisions) in by_backup {
+        revisions.sort_by(|a, b| (a.saved_at, &a.snapshot_id).cmp(&(b.saved_at, &b.snapshot_id)));
+        let newest = revisions.pop().expect("at least one revision");
+        superseded.extend(revisions.into_iter().map(|r| r.snapshot_id));
+        manifests.push(newest);
+    }
+    // By the stack's order of creation (its sequence number, then start time, then
+    // id), not by the clock alone: a backup taken while the clock was wrong must
+    // not become, or stay, `latest`.
+    manifests.sort_by(|a, b| {
+        a.manifest
+            .creation_order()
+            .cmp(&b.manifest.creation_order())
+    });
+    (manifests, superseded)
+}
+
+/// Data snapshots no manifest names.
+fn orphans(catalog: &Catalog, data_ids: Vec<String>) -> Vec<String> {
+    let named: BTreeSet<&String> = catalog
+        .manifests
+        .iter()
+        .flat_map(|m| {
+            m.manifest.sources.iter().filter_map(|r| {
+                catalog.data.get(&(
+                    m.manifest.id.to_string(),
+                    r.service.clone(),
+                    r.source.clone(),
+                ))
+            })
+        })
+        .collect();
+    data_ids
+        .into_iter()
+        .filter(|id| !named.contains(id))
+        .collect()
 }

@@ -1,13 +1,17 @@
 //! The engine as a daemon drives it: several operations in one process, each with a
 //! [`RunContext`] whose events are collected, a backup cancelled from another thread,
-//! a confirmation refused, and the verdicts the reports give. Real sources (SQLite and
-//! files) in a temporary stack; no binary involved.
+//! a confirmation refused, restores and drills cancelled midway, and the verdicts the
+//! reports give. Real sources (SQLite and files, a PostgreSQL server from testkit) in a
+//! temporary stack; no binary involved. Live data is compared before and after with
+//! oracles drydock did not write: `sqlite3 .dump`, `pg_dump` and a `sha256sum` walk of
+//! the directory.
 
 mod support {
     use std::path::{Path, PathBuf};
+    use std::process::Command;
     use std::sync::{Arc, Mutex};
 
-    use drydock_domain::{Config, Event, EventSink};
+    use drydock_domain::{Cancel, Config, Event, EventSink};
     use drydock_engine::RunContext;
 
     /// A stack with one service `app`: a critical SQLite database and high-priority files.
@@ -92,6 +96,89 @@ mod support {
     pub fn collecting() -> (RunContext, Arc<Collected>) {
         let events = Arc::new(Collected::default());
         (RunContext::new(events.clone()), events)
+    }
+
+    /// Cancels the run, in the emitting thread, at the first event `when` accepts (as a
+    /// daemon's job cancelled at that moment would); `when` may also take a snapshot.
+    pub struct CancelOn<F> {
+        pub cancel: Cancel,
+        when: F,
+    }
+
+    impl<F: Fn(&Event) -> bool + Send + Sync> EventSink for CancelOn<F> {
+        fn emit(&self, event: Event) {
+            if !self.cancel.is_cancelled() && (self.when)(&event) {
+                self.cancel.cancel("cancelled by the test");
+            }
+        }
+    }
+
+    /// A context cancelled at the first event `when` accepts.
+    pub fn cancelled_on(when: impl Fn(&Event) -> bool + Send + Sync + 'static) -> RunContext {
+        let cancel = Cancel::new();
+        let sink = CancelOn {
+            cancel: cancel.clone(),
+            when,
+        };
+        RunContext::new(Arc::new(sink)).with_cancel(cancel)
+    }
+
+    /// Whether `event` starts `step` (`restore`, `drill`) of `source`.
+    pub fn starts(event: &Event, step: &str, source: &str) -> bool {
+        matches!(event, Event::SourceStarted { source: s, step: st, .. } if s == source && st == step)
+    }
+
+    /// Whether `event` is a step whose message begins with `prefix`.
+    pub fn step_begins(event: &Event, prefix: &str) -> bool {
+        matches!(event, Event::Step { message } if message.starts_with(prefix))
+    }
+
+    fn run(program: &str, args: &[&str]) -> String {
+        let out = Command::new(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The database as `sqlite3 .dump` prints it: schema and every row.
+    pub fn sqlite_dump(db: &Path) -> String {
+        run("sqlite3", &[db.to_str().unwrap(), ".dump"])
+    }
+
+    /// Every path under `dir` and the SHA-256 of every file, by `find` and `sha256sum`.
+    pub fn tree_hash(dir: &Path) -> String {
+        let script = "cd \"$1\" && find . | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum";
+        run("sh", &["-c", script, "sh", dir.to_str().unwrap()])
+    }
+
+    /// The live data of the world's stack, as the oracles see it.
+    pub fn live(w: &World) -> (String, String) {
+        (
+            sqlite_dump(&w.path("app.db")),
+            tree_hash(&w.path("uploads")),
+        )
+    }
+
+    /// The services `status` lists as owed a restore.
+    pub fn owed(config: &Config) -> Vec<String> {
+        let status = drydock_engine::status::status(config, &RunContext::default()).unwrap();
+        status
+            .pending_restores
+            .iter()
+            .map(|p| p.service.clone())
+            .collect()
+    }
+
+    /// How many source drills the state database holds.
+    pub fn drills_recorded(w: &World) -> usize {
+        drydock_state::StateDb::open(&w.config.stack.state_dir)
+            .unwrap()
+            .last_drills()
+            .unwrap()
+            .len()
     }
 }
 
@@ -213,7 +300,9 @@ mod restore {
     use drydock_engine::restore::{BackupRef, RestoreOptions};
     use drydock_engine::{EngineError, RunContext};
 
-    use crate::support::World;
+    use crate::support::{
+        cancelled_on, live, owed, sqlite_dump, starts, step_begins, tree_hash, World,
+    };
 
     fn app() -> RestoreOptions {
         RestoreOptions {
@@ -268,6 +357,88 @@ mod restore {
         assert_eq!(w.users(), ["ada", "grace"]);
     }
 
+    /// A backup, then live data changed in both sources since (so a restore would
+    /// change it back).
+    fn backed_up_then_changed() -> World {
+        let w = World::new();
+        let backup = drydock_engine::backup::backup(
+            &w.config,
+            &Selection::default(),
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(backup.verdict(), Verdict::Ok);
+        rusqlite::Connection::open(w.path("app.db"))
+            .unwrap()
+            .execute("INSERT INTO users (name) VALUES ('mallory')", [])
+            .unwrap();
+        std::fs::write(w.path("uploads/a.txt"), "changed since").unwrap();
+        std::fs::write(w.path("uploads/b.txt"), "new since").unwrap();
+        w
+    }
+
+    fn forced() -> RestoreOptions {
+        RestoreOptions {
+            force: true,
+            ..app()
+        }
+    }
+
+    fn assert_cancelled<T: std::fmt::Debug>(result: Result<T, EngineError>) {
+        match result {
+            Err(EngineError::Cancelled { reason }) => assert_eq!(reason, "cancelled by the test"),
+            other => panic!("expected a cancelled run, got {other:#?}"),
+        }
+    }
+
+    #[test]
+    fn a_restore_cancelled_before_its_first_source_changes_nothing() {
+        let w = backed_up_then_changed();
+        let before = live(&w);
+        let ctx = cancelled_on(|e| starts(e, "restore", "app/db"));
+        assert_cancelled(drydock_engine::restore::restore(&w.config, &forced(), &ctx));
+        assert_eq!(live(&w), before, "live data changed by a cancelled restore");
+        assert!(
+            owed(&w.config).is_empty(),
+            "nothing was replaced, nothing is owed"
+        );
+        assert_eq!(w.users(), ["ada", "grace", "mallory"]);
+    }
+
+    #[test]
+    fn a_restore_cancelled_after_a_swap_leaves_the_owed_record_and_the_rest_untouched() {
+        let w = backed_up_then_changed();
+        let uploads = tree_hash(&w.path("uploads"));
+        // The database (critical) is restored first; the cancellation comes as the
+        // files begin.
+        let ctx = cancelled_on(|e| starts(e, "restore", "app/uploads"));
+        assert_cancelled(drydock_engine::restore::restore(&w.config, &forced(), &ctx));
+        assert_eq!(tree_hash(&w.path("uploads")), uploads, "files changed");
+        // Half a service restored is not a restored service: `status` says it is owed.
+        assert_eq!(owed(&w.config), ["app"]);
+        // A restore run to its end pays it.
+        let report =
+            drydock_engine::restore::restore(&w.config, &forced(), &RunContext::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
+        assert!(owed(&w.config).is_empty());
+        assert_eq!(w.users(), ["ada", "grace"]);
+    }
+
+    #[test]
+    fn a_restore_cancelled_during_verification_is_not_verified() {
+        let w = backed_up_then_changed();
+        let db = sqlite_dump(&w.path("app.db"));
+        // Cancelled once the files were swapped in, before they are inspected.
+        let ctx = cancelled_on(|e| step_begins(e, "verifying app/uploads"));
+        assert_cancelled(drydock_engine::restore::restore(&w.config, &forced(), &ctx));
+        assert_ne!(
+            sqlite_dump(&w.path("app.db")),
+            db,
+            "the database was restored"
+        );
+        assert_eq!(owed(&w.config), ["app"], "not verified, so still owed");
+    }
+
     #[test]
     fn options_are_plain_data_a_schedule_can_store() {
         let opts: RestoreOptions =
@@ -303,5 +474,263 @@ mod verify {
         let changed =
             drydock_engine::verify::verify_live(&w.config, &Selection::all(), &ctx).unwrap();
         assert_eq!(changed.verdict(), Verdict::Warning, "{changed:#?}");
+    }
+}
+
+mod drill {
+    use drydock_domain::plan::Selection;
+    use drydock_domain::Verdict;
+    use drydock_engine::drill::{DrillOptions, DrillStatus};
+    use drydock_engine::restore::{BackupRef, RestoreOptions};
+    use drydock_engine::{EngineError, RunContext};
+
+    use crate::support::{
+        cancelled_on, drills_recorded, live, owed, sqlite_dump, starts, step_begins, World,
+    };
+
+    fn backed_up() -> World {
+        let w = World::new();
+        let backup = drydock_engine::backup::backup(
+            &w.config,
+            &Selection::default(),
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(backup.verdict(), Verdict::Ok);
+        w
+    }
+
+    #[test]
+    fn a_sandbox_drill_cancelled_midway_changes_nothing_and_records_no_drill() {
+        let w = backed_up();
+        let before = live(&w);
+        // The existing backup: no canary is written, so live data must not change at all.
+        let opts = DrillOptions {
+            use_backup: Some(BackupRef::Latest),
+            ..DrillOptions::default()
+        };
+        let ctx = cancelled_on(|e| starts(e, "drill", "app/db"));
+        let result = drydock_engine::drill::drill(&w.config, &opts, &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(live(&w), before);
+        assert_eq!(drills_recorded(&w), 0, "a cancelled drill proves nothing");
+        // The sandboxes went with it: the next drill runs and passes.
+        let report =
+            drydock_engine::drill::drill(&w.config, &opts, &RunContext::default()).unwrap();
+        assert!(
+            report
+                .sources
+                .iter()
+                .all(|s| s.status == DrillStatus::Passed),
+            "{report:#?}"
+        );
+        assert_eq!(drills_recorded(&w), 2);
+        assert_eq!(live(&w), before);
+    }
+
+    #[test]
+    fn a_destructive_drill_cancelled_after_the_wipe_leaves_the_owed_restore() {
+        let w = backed_up();
+        let at_wipe = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (seen, db) = (std::sync::Arc::clone(&at_wipe), w.path("app.db"));
+        // The data as the wipe begins (the drill's canary written, its backup taken).
+        let ctx = cancelled_on(move |e| {
+            let wiping = step_begins(e, "wiping app/db");
+            if wiping {
+                *seen.lock().unwrap() = Some(sqlite_dump(&db));
+            }
+            wiping
+        });
+        let opts = DrillOptions {
+            destructive: true,
+            force: true,
+            ..DrillOptions::default()
+        };
+        let result = drydock_engine::drill::drill(&w.config, &opts, &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(drills_recorded(&w), 0);
+        assert_eq!(
+            owed(&w.config),
+            ["app"],
+            "the wiped service is owed its restore"
+        );
+        // A drill is refused until it is restored; the restore brings back the data
+        // as it was when the wipe began.
+        let again = drydock_engine::drill::drill(&w.config, &opts, &RunContext::default());
+        assert!(matches!(again, Err(EngineError::Refused(_))), "{again:#?}");
+        let restore = RestoreOptions {
+            services: vec!["app".into()],
+            force: true,
+            ..RestoreOptions::default()
+        };
+        let report =
+            drydock_engine::restore::restore(&w.config, &restore, &RunContext::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
+        assert!(owed(&w.config).is_empty());
+        let wiped_from = at_wipe.lock().unwrap().clone().expect("the wipe began");
+        assert_eq!(sqlite_dump(&w.path("app.db")), wiped_from);
+    }
+}
+
+mod certify {
+    use drydock_domain::Verdict;
+    use drydock_engine::certify::{CertifyOptions, StepStatus};
+    use drydock_engine::{EngineError, RunContext};
+
+    use crate::support::{cancelled_on, owed, step_begins, World};
+
+    #[test]
+    fn a_certify_cancelled_after_the_wipe_records_no_step_and_resumes_there() {
+        let w = World::new();
+        let opts = CertifyOptions {
+            service: "app".into(),
+            force: true,
+            seed: 7,
+            ..CertifyOptions::default()
+        };
+        // Step 9 begins with the data wiped; the restore is cancelled before it runs.
+        let ctx = cancelled_on(|e| step_begins(e, "certify app: step 9"));
+        let result = drydock_engine::certify::certify(&w.config, &opts, &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(
+            owed(&w.config),
+            ["app"],
+            "the wiped service is owed its restore"
+        );
+        // Step 9 was not recorded: the next run resumes there and completes it.
+        let report =
+            drydock_engine::certify::certify(&w.config, &opts, &RunContext::default()).unwrap();
+        assert_eq!(report.resumed_at, 9, "{report:#?}");
+        assert_eq!(report.steps[8].status, StepStatus::Passed, "{report:#?}");
+        assert!(report.steps[8].ran_now);
+        assert_eq!(
+            report.verdict(),
+            Verdict::Warning,
+            "deploy steps are not available yet"
+        );
+        assert!(owed(&w.config).is_empty());
+    }
+}
+
+mod postgres {
+    use std::process::Command;
+
+    use drydock_domain::plan::Selection;
+    use drydock_domain::{Config, Verdict};
+    use drydock_engine::restore::RestoreOptions;
+    use drydock_engine::{EngineError, RunContext};
+    use drydock_testkit::postgres::PgServer;
+
+    use crate::support::{cancelled_on, owed, starts, step_begins};
+
+    /// A stack with one service `db`: a critical PostgreSQL database on a real server.
+    fn stack(pg: &PgServer, dir: &std::path::Path) -> Config {
+        for (file, secret) in [
+            ("repo-password", "engine-test-password"),
+            ("pg-password", pg.password()),
+        ] {
+            std::fs::write(dir.join(file), secret).unwrap();
+            std::fs::set_permissions(
+                dir.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        let config = format!(
+            "[stack]\nname = \"engine-pg\"\nstate_dir = \"state\"\n\n[repository]\npath = \"repo\"\npassword = \"${{file:{}}}\"\n\n[services.db]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"postgres\", name = \"main\", priority = \"critical\", url = \"{}\", password = \"${{file:{}}}\" }}]\n",
+            dir.join("repo-password").display(),
+            pg.url("app"),
+            dir.join("pg-password").display()
+        );
+        std::fs::write(dir.join("drydock.toml"), config).unwrap();
+        Config::load(&dir.join("drydock.toml")).unwrap()
+    }
+
+    /// The database as `pg_dump` prints it (the random `\restrict` keys left out).
+    fn pg_dump(pg: &PgServer) -> String {
+        let out = Command::new(drydock_testkit::program("pg_dump"))
+            .args(["-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U"])
+            .arg(pg.superuser())
+            .args(["--no-owner", "--format=plain", "app"])
+            .env("PGPASSWORD", pg.password())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_dump failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn databases(pg: &PgServer) -> String {
+        pg.psql("postgres", "SELECT datname FROM pg_database ORDER BY 1")
+    }
+
+    fn forced() -> RestoreOptions {
+        RestoreOptions {
+            services: vec!["db".into()],
+            force: true,
+            ..RestoreOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_postgres_restore_cancelled_keeps_the_live_database_or_leaves_it_owed() {
+        let pg = PgServer::start();
+        pg.create_db("app");
+        pg.psql(
+            "app",
+            "CREATE TABLE t (id int PRIMARY KEY, body text NOT NULL);
+             INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 2000) i;",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = stack(&pg, dir.path());
+        let backup =
+            drydock_engine::backup::backup(&config, &Selection::default(), &RunContext::default())
+                .unwrap();
+        assert_eq!(backup.verdict(), Verdict::Ok, "{backup:#?}");
+        pg.psql("app", "UPDATE t SET body = 'changed since' WHERE id <= 10");
+        let (before, dbs) = (pg_dump(&pg), databases(&pg));
+
+        // Cancelled as the source starts: the restore beside the live database runs to
+        // the swap, which the cancellation stops.
+        let ctx = cancelled_on(|e| starts(e, "restore", "db/main"));
+        let result = drydock_engine::restore::restore(&config, &forced(), &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(pg_dump(&pg), before, "the live database changed");
+        assert_eq!(databases(&pg), dbs, "a scratch database was left behind");
+        assert!(owed(&config).is_empty());
+
+        // Cancelled during verification, after the swap: owed until a restore verifies.
+        let ctx = cancelled_on(|e| step_begins(e, "verifying db/main"));
+        let result = drydock_engine::restore::restore(&config, &forced(), &ctx);
+        assert!(
+            matches!(result, Err(EngineError::Cancelled { .. })),
+            "{result:#?}"
+        );
+        assert_eq!(owed(&config), ["db"]);
+        let report =
+            drydock_engine::restore::restore(&config, &forced(), &RunContext::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
+        assert!(owed(&config).is_empty());
+        assert_eq!(
+            pg.psql("app", "SELECT count(*) FROM t WHERE body = 'changed since'")
+                .trim(),
+            "0"
+        );
     }
 }

@@ -49,7 +49,7 @@ pub fn backup(r: &BackupReport) -> String {
             out,
             "{} stopped while its data was read: {}{}",
             s.service,
-            s.status,
+            words::restart_status(s.status),
             s.error
                 .as_deref()
                 .map(|e| format!(" - {e}"))
@@ -80,7 +80,12 @@ pub fn backup(r: &BackupReport) -> String {
         );
     }
     for c in &r.copies {
-        let _ = write!(out, "copy {}: {}", c.name, c.status);
+        let _ = write!(
+            out,
+            "copy {}: {}",
+            c.name,
+            words::backup_copy_status(c.status)
+        );
         if !c.also_synced.is_empty() {
             let _ = write!(out, " (also brought over: {})", c.also_synced.join(", "));
         }

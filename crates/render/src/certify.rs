@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use drydock_engine::certify::CertifyReport;
+use drydock_engine::certify::{CertifyReport, Readiness, StepStatus};
+
+use crate::words;
 
 fn opt_secs(ms: Option<u64>) -> String {
     ms.map(|m| format!("{:.1} s", m as f64 / 1000.0))
@@ -32,12 +34,7 @@ pub fn markdown(r: &CertifyReport) -> String {
     let _ = writeln!(out, "| step | | status | detail |");
     let _ = writeln!(out, "|---:|---|---|---|");
     for s in &r.steps {
-        let mark = match s.status.as_str() {
-            "passed" => "passed",
-            "failed" => "**FAILED**",
-            "not-available" => "not available yet",
-            _ => "pending",
-        };
+        let mark = words::step_status(s.status);
         let _ = writeln!(
             out,
             "| {} | {} | {mark} | {} |",
@@ -95,19 +92,19 @@ pub fn markdown(r: &CertifyReport) -> String {
     let _ = writeln!(
         out,
         "{}",
-        match r.verdict {
-            "production-ready" => "Service status: **PRODUCTION READY**".to_string(),
-            "incomplete" => {
+        match r.readiness {
+            Readiness::ProductionReady => "Service status: **PRODUCTION READY**".to_string(),
+            Readiness::Incomplete => {
                 let na: Vec<String> = r
                     .steps
                     .iter()
-                    .filter(|s| s.status == "not-available")
+                    .filter(|s| s.status == StepStatus::NotAvailable)
                     .map(|s| s.step.to_string())
                     .collect();
                 format!("Service status: **NOT production ready — incomplete**: every step drydock can run passed; step(s) {} need a capability that is not available yet.", na.join(", "))
             }
-            _ => {
-                let failed = r.steps.iter().find(|s| s.status == "failed");
+            Readiness::Failed => {
+                let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
                 format!("Service status: **NOT production ready** — {}. Fix it and run `drydock certify {}` again: it resumes at that step.",
                 failed.map(|s| format!("step {} failed: {}", s.step, s.detail)).unwrap_or_else(|| "steps remain".into()), r.service)
             }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use drydock_engine::drill::DrillReport;
+use drydock_engine::drill::{DrillKind, DrillReport};
 
 use crate::layout::seconds as secs;
 use crate::words;
@@ -21,10 +21,9 @@ pub fn markdown(r: &DrillReport) -> String {
     let _ = writeln!(
         out,
         "# {} drill of stack `{}`: {verdict}\n",
-        if r.kind == "destructive" {
-            "Destructive"
-        } else {
-            "Sandbox"
+        match r.kind {
+            DrillKind::Destructive => "Destructive",
+            DrillKind::Sandbox => "Sandbox",
         },
         r.stack
     );
@@ -97,7 +96,7 @@ pub fn markdown(r: &DrillReport) -> String {
             } else {
                 "—"
             },
-            s.canary.status,
+            words::canary_status(s.canary.status),
             s.rto_ms.map(secs).unwrap_or_else(|| "—".into()),
             s.rpo_ms.map(secs).unwrap_or_else(|| "—".into()),
             s.backup_id.as_deref().unwrap_or("—"),
@@ -108,7 +107,9 @@ pub fn markdown(r: &DrillReport) -> String {
         let _ = writeln!(
             out,
             "\n## service `{}`: {} (backup `{}`)\n",
-            svc.service, svc.status, svc.backup_id
+            svc.service,
+            words::service_drill_status(svc.status),
+            svc.backup_id
         );
         for step in &svc.steps {
             let _ = writeln!(out, "- step {}: {}", step.name, secs(step.ms));
@@ -162,7 +163,11 @@ pub fn markdown(r: &DrillReport) -> String {
             let _ = writeln!(out, "- note: {n}");
         }
         if let Some(d) = &s.canary.detail {
-            let _ = writeln!(out, "- canary {}: {d}", s.canary.status);
+            let _ = writeln!(
+                out,
+                "- canary {}: {d}",
+                words::canary_status(s.canary.status)
+            );
         }
         let counts: Vec<String> = s
             .counts

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use drydock_domain::SourceStatus;
+use drydock_engine::copies::InCopy;
 use drydock_engine::list::{BackupList, SourceSummary};
 
 use crate::layout::{bytes, table};
@@ -44,10 +45,10 @@ pub fn backups(l: &BackupList) -> String {
                 b.copies
                     .iter()
                     .map(|c| match c.verified_at {
-                        Some(at) if c.status == "verified" => {
+                        Some(at) if c.status == InCopy::Verified => {
                             format!("{}:verified@{}", c.name, at.strftime("%m-%d %H:%M"))
                         }
-                        _ => format!("{}:{}", c.name, c.status),
+                        _ => format!("{}:{}", c.name, words::in_copy(c.status)),
                     })
                     .collect::<Vec<_>>()
                     .join(" "),

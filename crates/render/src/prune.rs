@@ -6,6 +6,7 @@ use std::fmt::Write;
 use drydock_engine::prune::PruneReport;
 
 use crate::layout::bytes;
+use crate::words;
 
 pub fn prune(r: &PruneReport) -> String {
     let mut out = String::new();
@@ -15,7 +16,7 @@ pub fn prune(r: &PruneReport) -> String {
             "copy {} ({}): {}{}",
             c.name,
             c.location,
-            c.status,
+            words::prune_status(c.status),
             if r.dry_run {
                 " (dry run: nothing deleted)"
             } else {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use drydock_engine::status::StatusReport;
 
 use crate::layout::{ago, ago_signed, table};
+use crate::words;
 
 pub fn status(r: &StatusReport) -> String {
     let mut out = format!(
@@ -73,7 +74,7 @@ pub fn status(r: &StatusReport) -> String {
                     .map(|b| {
                         b.copies
                             .iter()
-                            .map(|c| format!("{}:{}", c.name, c.status))
+                            .map(|c| format!("{}:{}", c.name, words::in_copy(c.status)))
                             .collect::<Vec<_>>()
                             .join(" ")
                     })

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use drydock_engine::sync::SyncReport;
 
 use crate::layout::seconds;
+use crate::words;
 
 pub fn sync(r: &SyncReport) -> String {
     let mut out = String::new();
@@ -14,7 +15,7 @@ pub fn sync(r: &SyncReport) -> String {
             "copy {} ({}): {} - {} backup(s) copied and verified, {} already there",
             c.name,
             c.location,
-            c.status,
+            words::sync_status(c.status),
             c.synced.len(),
             c.already_present
         );

@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use drydock_engine::verify::{LiveReport, VerifyReport};
+use drydock_engine::verify::{CheckStatus, LiveReport, VerifyReport};
+
+use crate::words;
 
 pub fn verify(r: &VerifyReport) -> String {
     let mut out = String::new();
@@ -51,7 +53,11 @@ pub fn verify(r: &VerifyReport) -> String {
             );
         }
         for b in &c.backups {
-            let bad: Vec<_> = b.sources.iter().filter(|s| s.status != "ok").collect();
+            let bad: Vec<_> = b
+                .sources
+                .iter()
+                .filter(|s| s.status != CheckStatus::Ok)
+                .collect();
             if bad.is_empty() {
                 let _ = writeln!(out, "  backup {}: {} sources ok", b.id, b.sources.len());
             }
@@ -61,7 +67,7 @@ pub fn verify(r: &VerifyReport) -> String {
                     "  backup {} {}: {} {}",
                     b.id,
                     s.source,
-                    s.status.to_uppercase(),
+                    words::check_status(s.status).to_uppercase(),
                     s.detail.as_deref().unwrap_or("")
                 );
             }
@@ -82,7 +88,7 @@ pub fn live(r: &LiveReport) -> String {
             out,
             "  {:24} {:10} {}",
             s.source,
-            s.status,
+            words::live_status(s.status),
             s.backup_id.as_deref().unwrap_or("-")
         );
         for d in &s.differences {

@@ -5,9 +5,16 @@
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::plan::LeftOutBecause;
 use drydock_domain::SourceStatus;
+use drydock_engine::backup::BackupCopyStatus;
+use drydock_engine::certify::StepStatus;
+use drydock_engine::containers::RestartStatus;
+use drydock_engine::copies::InCopy;
 use drydock_engine::diagnose::Severity;
-use drydock_engine::drill::DrillStatus;
+use drydock_engine::drill::{CanaryStatus, DrillStatus, ServiceDrillStatus};
+use drydock_engine::prune::PruneStatus;
 use drydock_engine::restore::RestoreStatus;
+use drydock_engine::sync::SyncStatus;
+use drydock_engine::verify::{CheckStatus, LiveStatus};
 
 pub fn backup_status(s: BackupStatus) -> &'static str {
     match s {
@@ -56,5 +63,93 @@ pub fn left_out_because(b: LeftOutBecause) -> &'static str {
         LeftOutBecause::NotInDefault => "default is critical,high; use --all or --priority",
         LeftOutBecause::NotAsked => "not in --priority; add it there or use --all",
         LeftOutBecause::PriorityNone => "priority none is never backed up unless --priority none",
+    }
+}
+
+pub fn restart_status(s: RestartStatus) -> &'static str {
+    match s {
+        RestartStatus::Running => "running",
+        RestartStatus::Failed => "failed",
+    }
+}
+
+pub fn backup_copy_status(s: BackupCopyStatus) -> &'static str {
+    match s {
+        BackupCopyStatus::Verified => "verified",
+        BackupCopyStatus::Unsynced => "unsynced",
+        BackupCopyStatus::Failed => "failed",
+    }
+}
+
+pub fn sync_status(s: SyncStatus) -> &'static str {
+    match s {
+        SyncStatus::Synced => "synced",
+        SyncStatus::Unsynced => "unsynced",
+    }
+}
+
+pub fn prune_status(s: PruneStatus) -> &'static str {
+    match s {
+        PruneStatus::Pruned => "pruned",
+        PruneStatus::Planned => "planned",
+        PruneStatus::Refused => "refused",
+        PruneStatus::Failed => "failed",
+    }
+}
+
+/// What is known of a backup in one copy (`list`, `status`).
+pub fn in_copy(s: InCopy) -> &'static str {
+    match s {
+        InCopy::Verified => "verified",
+        InCopy::Present => "present",
+        InCopy::Unsynced => "unsynced",
+        InCopy::Missing => "missing",
+        InCopy::Corrupt => "corrupt",
+        InCopy::Pruned => "pruned",
+        InCopy::Unknown => "unknown",
+    }
+}
+
+pub fn check_status(s: CheckStatus) -> &'static str {
+    match s {
+        CheckStatus::Ok => "ok",
+        CheckStatus::Missing => "missing",
+        CheckStatus::Corrupt => "corrupt",
+    }
+}
+
+pub fn live_status(s: LiveStatus) -> &'static str {
+    match s {
+        LiveStatus::Same => "same",
+        LiveStatus::Changed => "changed",
+        LiveStatus::NoBackup => "no-backup",
+        LiveStatus::Error => "error",
+    }
+}
+
+pub fn canary_status(s: CanaryStatus) -> &'static str {
+    match s {
+        CanaryStatus::Present => "present",
+        CanaryStatus::Missing => "missing",
+        CanaryStatus::NotInBackup => "not-in-backup",
+        CanaryStatus::None => "none",
+    }
+}
+
+pub fn service_drill_status(s: ServiceDrillStatus) -> &'static str {
+    match s {
+        ServiceDrillStatus::Recovered => "recovered",
+        ServiceDrillStatus::Failed => "failed",
+        ServiceDrillStatus::NotReached => "not-reached",
+    }
+}
+
+/// A certify step's status in the completion report's table.
+pub fn step_status(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Passed => "passed",
+        StepStatus::Failed => "**FAILED**",
+        StepStatus::NotAvailable => "not available yet",
+        StepStatus::Pending => "pending",
     }
 }

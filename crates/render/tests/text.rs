@@ -8,8 +8,10 @@ use drydock_domain::config::SourceKind;
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::plan::{LeftOut, LeftOutBecause};
 use drydock_domain::{Priority, SourceRecord, SourceStatus};
-use drydock_engine::backup::{BackupReport, CopyOutcome};
-use drydock_engine::drill::{Canary, DrillReport, DrillStatus, DrilledSource, Step};
+use drydock_engine::backup::{BackupCopyStatus, BackupReport, CopyOutcome};
+use drydock_engine::drill::{
+    Canary, CanaryStatus, DrillKind, DrillReport, DrillStatus, DrilledSource, Step,
+};
 use drydock_engine::restore::{RestoreReport, RestoreStatus, RestoredSource};
 use jiff::Timestamp;
 
@@ -59,13 +61,13 @@ fn backup_report() -> BackupReport {
         copies: vec![
             CopyOutcome {
                 name: "local".into(),
-                status: "verified",
+                status: BackupCopyStatus::Verified,
                 error: None,
                 also_synced: vec![],
             },
             CopyOutcome {
                 name: "offsite".into(),
-                status: "unsynced",
+                status: BackupCopyStatus::Unsynced,
                 error: Some("connection refused".into()),
                 also_synced: vec![],
             },
@@ -141,9 +143,9 @@ fn drill_markdown() {
         sandbox: Some("drydock_drill_1".into()),
         canary: Canary {
             status: if status == DrillStatus::Passed {
-                "present"
+                CanaryStatus::Present
             } else {
-                "none"
+                CanaryStatus::None
             },
             detail: None,
         },
@@ -166,7 +168,7 @@ fn drill_markdown() {
             .then(|| "no sandbox: cannot create database drydock_drill_2".into()),
     };
     let report = DrillReport {
-        kind: "sandbox",
+        kind: DrillKind::Sandbox,
         stack: "shop".into(),
         passed: false,
         targets_met: true,
@@ -194,7 +196,7 @@ fn drill_report_files_are_written_where_the_report_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("reports/drill-1");
     let mut report = DrillReport {
-        kind: "sandbox",
+        kind: DrillKind::Sandbox,
         stack: "shop".into(),
         passed: true,
         targets_met: true,

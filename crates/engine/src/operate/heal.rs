@@ -262,106 +262,15 @@ fn heal_service(
             ),
         );
     }
-    let state = runtime.state().unwrap_or(State::Unknown);
-    let first_action = if state == State::Running {
-        "restart"
-    } else {
-        "start"
-    };
     if opts.dry_run {
-        let mut pauses = Vec::new();
-        for i in 1..attempts {
-            pauses.push(format!(
-                "{} s",
-                opts.backoff.as_secs_f64() * f64::from(1 << (i - 1))
-            ));
-        }
-        return done(
-            name,
-            before,
-            HealOutcome::WouldTry,
-            format!(
-                "would {first_action} it ({state}) and wait up to {} s for its checks; up to {attempts} attempts{}",
-                opts.wait.as_secs(),
-                if pauses.is_empty() { String::new() } else { format!(", pausing {} between them", pauses.join(", ")) }
-            ),
-        )
-        .with_outcome(HealOutcome::WouldTry);
+        return dry_run(name, before, runtime.as_ref(), opts, attempts);
     }
     let mut log = Vec::new();
     for attempt in 1..=attempts {
-        let state = runtime.state().unwrap_or(State::Unknown);
-        let action = if state == State::Running {
-            "restart"
-        } else {
-            "start"
-        };
-        let at = jiff::Timestamp::now();
-        let began = Instant::now();
-        events.emit(Event::Step {
-            message: format!("{name}: attempt {attempt}/{attempts}: {action}"),
-        });
-        tracing::warn!(service = %name, attempt, action, "heal: {action} (was {state})");
-        let acted = if action == "restart" {
-            runtime.restart()
-        } else {
-            runtime.start()
-        };
-        let (ok, message) = match acted {
-            Err(e) => (false, format!("{action} failed: {e}")),
-            Ok(()) => {
-                let rt = runtime.clone();
-                let started = Instant::now();
-                let (h, died) =
-                    health::wait_healthy(config, name, opts.wait, || match rt.state() {
-                        Ok(State::Running) => None,
-                        Ok(s) => Some(format!(
-                            "it {s} again {:.1} s after starting (crash loop?)",
-                            started.elapsed().as_secs_f64()
-                        )),
-                        Err(_) => None,
-                    });
-                if h.status <= ServiceStatus::Degraded {
-                    (
-                        true,
-                        format!(
-                            "{action}ed; checks pass after {:.1} s",
-                            started.elapsed().as_secs_f64()
-                        ),
-                    )
-                } else if let Some(reason) = died {
-                    (false, format!("{action}ed, but {reason}"))
-                } else {
-                    let failing: Vec<String> = h
-                        .checks
-                        .iter()
-                        .filter(|c| c.status == drydock_health::Status::Critical)
-                        .map(|c| format!("{}: {}", c.name, c.message))
-                        .collect();
-                    (
-                        false,
-                        format!(
-                            "{action}ed, but still unhealthy after {} s: {}",
-                            opts.wait.as_secs(),
-                            failing.join("; ")
-                        ),
-                    )
-                }
-            }
-        };
-        let pause =
-            (!ok && attempt < attempts).then(|| opts.backoff.saturating_mul(1 << (attempt - 1)));
-        tracing::warn!(service = %name, attempt, ok, "heal attempt: {message}");
-        record_attempt(config, name, attempt, action, ok, &message, at);
-        log.push(Attempt {
-            attempt,
-            action: action.to_string(),
-            at: at.round(jiff::Unit::Millisecond).unwrap_or(at).to_string(),
-            ok,
-            message,
-            duration_ms: began.elapsed().as_millis() as u64,
-            backoff_ms: pause.map(|p| p.as_millis() as u64),
-        });
+        let tried = attempt_once(config, name, &runtime, opts, (attempt, attempts), events);
+        let ok = tried.ok;
+        let pause = tried.backoff_ms.map(Duration::from_millis);
+        log.push(tried);
         if ok {
             break;
         }
@@ -369,7 +278,145 @@ fn heal_service(
             std::thread::sleep(p);
         }
     }
-    // The verdict is a fresh, full check (with retries), not the last poll.
+    conclude(config, name, before, log, attempts)
+}
+
+/// Start when stopped, restart when running.
+fn action_for(state: State) -> &'static str {
+    if state == State::Running {
+        "restart"
+    } else {
+        "start"
+    }
+}
+
+/// What a heal would do, without doing it.
+fn dry_run(
+    name: &str,
+    before: ServiceStatus,
+    runtime: &dyn drydock_runtimes::Runtime,
+    opts: &HealOptions,
+    attempts: u32,
+) -> ServiceHeal {
+    let state = runtime.state().unwrap_or(State::Unknown);
+    let first_action = action_for(state);
+    let mut pauses = Vec::new();
+    for i in 1..attempts {
+        pauses.push(format!(
+            "{} s",
+            opts.backoff.as_secs_f64() * f64::from(1 << (i - 1))
+        ));
+    }
+    done(
+        name,
+        before,
+        HealOutcome::WouldTry,
+        format!(
+            "would {first_action} it ({state}) and wait up to {} s for its checks; up to {attempts} attempts{}",
+            opts.wait.as_secs(),
+            if pauses.is_empty() { String::new() } else { format!(", pausing {} between them", pauses.join(", ")) }
+        ),
+    )
+    .with_outcome(HealOutcome::WouldTry)
+}
+
+/// One attempt (number `n` of `of`): start or restart, wait for the checks, record it;
+/// the pause before the next attempt when it failed.
+fn attempt_once(
+    config: &Config,
+    name: &str,
+    runtime: &Arc<dyn drydock_runtimes::Runtime>,
+    opts: &HealOptions,
+    (attempt, attempts): (u32, u32),
+    events: &Arc<dyn EventSink>,
+) -> Attempt {
+    let state = runtime.state().unwrap_or(State::Unknown);
+    let action = action_for(state);
+    let at = jiff::Timestamp::now();
+    let began = Instant::now();
+    events.emit(Event::Step {
+        message: format!("{name}: attempt {attempt}/{attempts}: {action}"),
+    });
+    tracing::warn!(service = %name, attempt, action, "heal: {action} (was {state})");
+    let acted = if action == "restart" {
+        runtime.restart()
+    } else {
+        runtime.start()
+    };
+    let (ok, message) = match acted {
+        Err(e) => (false, format!("{action} failed: {e}")),
+        Ok(()) => wait_after(config, name, runtime, action, opts),
+    };
+    let pause =
+        (!ok && attempt < attempts).then(|| opts.backoff.saturating_mul(1 << (attempt - 1)));
+    tracing::warn!(service = %name, attempt, ok, "heal attempt: {message}");
+    record_attempt(config, name, attempt, action, ok, &message, at);
+    Attempt {
+        attempt,
+        action: action.to_string(),
+        at: at.round(jiff::Unit::Millisecond).unwrap_or(at).to_string(),
+        ok,
+        message,
+        duration_ms: began.elapsed().as_millis() as u64,
+        backoff_ms: pause.map(|p| p.as_millis() as u64),
+    }
+}
+
+/// Waits for the checks after `action`: (healthy, what happened), noticing a service
+/// that stops again (a crash loop).
+fn wait_after(
+    config: &Config,
+    name: &str,
+    runtime: &Arc<dyn drydock_runtimes::Runtime>,
+    action: &str,
+    opts: &HealOptions,
+) -> (bool, String) {
+    let rt = runtime.clone();
+    let started = Instant::now();
+    let (h, died) = health::wait_healthy(config, name, opts.wait, || match rt.state() {
+        Ok(State::Running) => None,
+        Ok(s) => Some(format!(
+            "it {s} again {:.1} s after starting (crash loop?)",
+            started.elapsed().as_secs_f64()
+        )),
+        Err(_) => None,
+    });
+    if h.status <= ServiceStatus::Degraded {
+        (
+            true,
+            format!(
+                "{action}ed; checks pass after {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+        )
+    } else if let Some(reason) = died {
+        (false, format!("{action}ed, but {reason}"))
+    } else {
+        let failing: Vec<String> = h
+            .checks
+            .iter()
+            .filter(|c| c.status == drydock_health::Status::Critical)
+            .map(|c| format!("{}: {}", c.name, c.message))
+            .collect();
+        (
+            false,
+            format!(
+                "{action}ed, but still unhealthy after {} s: {}",
+                opts.wait.as_secs(),
+                failing.join("; ")
+            ),
+        )
+    }
+}
+
+/// The verdict is a fresh, full check (with retries), not the last poll.
+fn conclude(
+    config: &Config,
+    name: &str,
+    before: ServiceStatus,
+    log: Vec<Attempt>,
+    attempts: u32,
+) -> ServiceHeal {
     let after = health::check_services(config, &[name.to_string()], None)
         .remove(name)
         .map(|h| h.status)

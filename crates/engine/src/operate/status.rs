@@ -9,9 +9,9 @@
 //! or was when it was taken) has a negative age and RPO, and its line carries a
 //! `clock_problem` saying so, because an RPO of 0 there would hide a breach.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use drydock_domain::config::{Config, SourceKind, LOCAL_COPY};
+use drydock_domain::config::{Config, SourceConfig, SourceKind, LOCAL_COPY};
 use drydock_domain::retention::KeepRules;
 use drydock_domain::Priority;
 use drydock_state::{CopyState, PendingRestore, StateDb};
@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::copies::Catalog;
+use crate::copies::InCopy;
 use crate::RunContext;
 use crate::{repo, EngineError};
 
@@ -78,8 +79,8 @@ pub struct LastBackup {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyMark {
     pub name: String,
-    /// `verified`, `unsynced`, `corrupt`, `pruned`, or `unknown` (no record).
-    pub status: &'static str,
+    /// `unknown` when there is no record.
+    pub status: InCopy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,107 +106,37 @@ fn age(then: Timestamp, now: Timestamp) -> i64 {
 }
 
 pub fn status(config: &Config, ctx: &RunContext) -> Result<StatusReport, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let now = drydock_domain::clock::now();
     let state = StateDb::open(&config.stack.state_dir)?;
-    let (catalog, repository_problem) = if config.repository.path.join("config").exists() {
-        match repo::open_repository(config, false)
-            .and_then(|r| Catalog::load(&r, &config.stack.name, events.as_ref()))
-        {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    } else {
-        (
-            None,
-            Some(format!(
-                "no local repository at {} yet; run `drydock backup`",
-                config.repository.path.display()
-            )),
-        )
-    };
+    let (catalog, repository_problem) = local_catalog(config, ctx);
     let mut copy_names = vec![LOCAL_COPY.to_string()];
     copy_names.extend(config.remotes.iter().map(|r| r.name.clone()));
-    let records: Vec<_> = copy_names
-        .iter()
-        .map(|name| state.copy_records(name).map(|r| (name.clone(), r)))
-        .collect::<Result<_, _>>()?;
+    let known = Known {
+        config,
+        now,
+        catalog,
+        records: copy_names
+            .iter()
+            .map(|name| state.copy_records(name).map(|r| (name.clone(), r)))
+            .collect::<Result<_, _>>()?,
+        drills: state.last_drills()?,
+    };
     let health = state.latest_health()?;
-    let drills = state.last_drills()?;
-
     let services = config
         .services
         .iter()
         .map(|(name, svc)| {
             let h = health.iter().find(|h| &h.health.service == name);
-            let sources = svc
-                .data
-                .iter()
-                .filter(|d| d.priority() != Priority::None)
-                .map(|d| {
-                    let newest = catalog.as_ref().and_then(|c| {
-                        c.manifests.iter().rev().find_map(|m| {
-                            m.manifest
-                                .source(name, d.name())
-                                .filter(|r| r.is_restorable())
-                                .map(|r| (&m.manifest, r))
-                        })
-                    });
-                    let last_backup = newest.map(|(m, r)| {
-                        let at = r.consistent_at.unwrap_or(m.started_at);
-                        LastBackup {
-                            id: m.id.to_string(),
-                            at,
-                            age_s: age(at, now),
-                            copies: records
-                                .iter()
-                                .map(|(copy, recs)| CopyMark {
-                                    name: copy.clone(),
-                                    status: match recs.get(m.id.as_str()).map(|r| r.state) {
-                                        Some(CopyState::Verified) => "verified",
-                                        Some(CopyState::Unsynced) => "unsynced",
-                                        Some(CopyState::Corrupt) => "corrupt",
-                                        Some(CopyState::Pruned) => "pruned",
-                                        None => "unknown",
-                                    },
-                                })
-                                .collect(),
-                        }
-                    });
-                    let drill = drills
-                        .iter()
-                        .find(|x| &x.service == name && x.source == d.name());
-                    SourceStatusLine {
-                        source: d.name().to_string(),
-                        kind: d.kind(),
-                        priority: d.priority(),
-                        rpo_s: last_backup.as_ref().map(|b| b.age_s),
-                        clock_problem: last_backup.as_ref().filter(|b| b.age_s < 0).map(|b| {
-                            format!(
-                                "the newest backup {} is dated {}, {} after now ({now}): the clock is wrong now or was when it was taken, so the age and RPO cannot be trusted and the RPO may be breached; fix the clock (`timedatectl`, NTP) and run `drydock backup`",
-                                b.id,
-                                b.at,
-                                drydock_domain::clock::human(b.age_s.unsigned_abs())
-                            )
-                        }),
-                        rpo_target_s: config.drill.targets_for(d.priority()).1.as_secs(),
-                        last_backup,
-                        last_drill: drill.map(|x| LastDrillLine {
-                            kind: x.kind.clone(),
-                            status: x.status.clone(),
-                            at: x.finished_at,
-                            age_s: age(x.finished_at, now),
-                            rto_ms: x.rto_ms,
-                            rpo_ms: x.rpo_ms,
-                        }),
-                    }
-                })
-                .collect();
             ServiceStatusLine {
                 service: name.clone(),
                 health: h.map(|h| h.health.status.clone()),
                 health_at: h.map(|h| h.at.clone()),
-                sources,
+                sources: svc
+                    .data
+                    .iter()
+                    .filter(|d| d.priority() != Priority::None)
+                    .map(|d| known.source_line(name, d))
+                    .collect(),
             }
         })
         .collect();
@@ -228,4 +159,99 @@ pub fn status(config: &Config, ctx: &RunContext) -> Result<StatusReport, EngineE
         })
         .collect(),
     })
+}
+
+/// The local copy's catalog, or why there is none to read.
+fn local_catalog(config: &Config, ctx: &RunContext) -> (Option<Catalog>, Option<String>) {
+    if !config.repository.path.join("config").exists() {
+        return (
+            None,
+            Some(format!(
+                "no local repository at {} yet; run `drydock backup`",
+                config.repository.path.display()
+            )),
+        );
+    }
+    match repo::open_repository(config, false)
+        .and_then(|r| Catalog::load(&r, &config.stack.name, ctx.events()))
+    {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// What drydock knows, read once for every source line.
+struct Known<'c> {
+    config: &'c Config,
+    now: Timestamp,
+    catalog: Option<Catalog>,
+    records: Vec<(String, BTreeMap<String, drydock_state::CopyRecord>)>,
+    drills: Vec<drydock_state::LastDrill>,
+}
+
+impl Known<'_> {
+    fn source_line(&self, service: &str, d: &SourceConfig) -> SourceStatusLine {
+        let now = self.now;
+        let last_backup = self.last_backup(service, d.name());
+        let drill = self
+            .drills
+            .iter()
+            .find(|x| x.service == service && x.source == d.name());
+        SourceStatusLine {
+            source: d.name().to_string(),
+            kind: d.kind(),
+            priority: d.priority(),
+            rpo_s: last_backup.as_ref().map(|b| b.age_s),
+            clock_problem: last_backup.as_ref().filter(|b| b.age_s < 0).map(|b| {
+                format!(
+                    "the newest backup {} is dated {}, {} after now ({now}): the clock is wrong now or was when it was taken, so the age and RPO cannot be trusted and the RPO may be breached; fix the clock (`timedatectl`, NTP) and run `drydock backup`",
+                    b.id,
+                    b.at,
+                    drydock_domain::clock::human(b.age_s.unsigned_abs())
+                )
+            }),
+            rpo_target_s: self.config.drill.targets_for(d.priority()).1.as_secs(),
+            last_backup,
+            last_drill: drill.map(|x| LastDrillLine {
+                kind: x.kind.clone(),
+                status: x.status.clone(),
+                at: x.finished_at,
+                age_s: age(x.finished_at, now),
+                rto_ms: x.rto_ms,
+                rpo_ms: x.rpo_ms,
+            }),
+        }
+    }
+
+    /// The newest good backup of `service/source`, with what each copy holds of it.
+    fn last_backup(&self, service: &str, source: &str) -> Option<LastBackup> {
+        let (m, r) = self.catalog.as_ref().and_then(|c| {
+            c.manifests.iter().rev().find_map(|m| {
+                m.manifest
+                    .source(service, source)
+                    .filter(|r| r.is_restorable())
+                    .map(|r| (&m.manifest, r))
+            })
+        })?;
+        let at = r.consistent_at.unwrap_or(m.started_at);
+        Some(LastBackup {
+            id: m.id.to_string(),
+            at,
+            age_s: age(at, self.now),
+            copies: self
+                .records
+                .iter()
+                .map(|(copy, recs)| CopyMark {
+                    name: copy.clone(),
+                    status: match recs.get(m.id.as_str()).map(|r| r.state) {
+                        Some(CopyState::Verified) => InCopy::Verified,
+                        Some(CopyState::Unsynced) => InCopy::Unsynced,
+                        Some(CopyState::Corrupt) => InCopy::Corrupt,
+                        Some(CopyState::Pruned) => InCopy::Pruned,
+                        None => InCopy::Unknown,
+                    },
+                })
+                .collect(),
+        })
+    }
 }

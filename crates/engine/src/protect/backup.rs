@@ -62,9 +62,7 @@ pub struct BackupReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyOutcome {
     pub name: String,
-    /// `verified` (written and read back), `unsynced` (remote failed; retried at the
-    /// next run) or `failed` (the local read-back found a problem).
-    pub status: &'static str,
+    pub status: BackupCopyStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Remotes: earlier unsynced backups this run brought over too.
@@ -72,7 +70,37 @@ pub struct CopyOutcome {
     pub also_synced: Vec<String>,
 }
 
+/// What became of a backup in one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupCopyStatus {
+    /// Written and read back.
+    Verified,
+    /// A remote failed; retried at the next run.
+    Unsynced,
+    /// The local read-back found a problem.
+    Failed,
+}
+
+impl BackupCopyStatus {
+    /// The stable name, as in the JSON (kept in certify's step figures).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupCopyStatus::Verified => "verified",
+            BackupCopyStatus::Unsynced => "unsynced",
+            BackupCopyStatus::Failed => "failed",
+        }
+    }
+}
+
 impl BackupReport {
+    /// Whether the local copy holds this backup, written and read back.
+    pub fn local_copy_verified(&self) -> bool {
+        self.copies
+            .iter()
+            .any(|c| c.name == LOCAL_COPY && c.status == BackupCopyStatus::Verified)
+    }
+
     /// Ok: every source stored in every copy. Warning: some non-critical source
     /// skipped or failed, or a remote copy could not be updated. Failed: a critical
     /// source failed, nothing was stored, or the local copy did not read back.
@@ -86,13 +114,17 @@ impl BackupReport {
             .copies
             .iter()
             .map(|c| match (c.name.as_str(), c.status) {
-                (_, "verified") => Verdict::Ok,
+                (_, BackupCopyStatus::Verified) => Verdict::Ok,
                 (LOCAL_COPY, _) => Verdict::Failed,
                 _ => Verdict::Warning,
             })
             .fold(Verdict::Ok, Verdict::worse);
         // A service the backup stopped that did not come back is down: critical.
-        let restarts = if self.restarted.iter().any(|r| r.status != "running") {
+        let restarts = if self
+            .restarted
+            .iter()
+            .any(|r| r.status != crate::containers::RestartStatus::Running)
+        {
             Verdict::Failed
         } else {
             Verdict::Ok
@@ -136,33 +168,17 @@ pub fn backup(
     });
 
     let mut warnings: Vec<String> = repaired;
-    if let Some((newest, at)) = &place.newest_after_now {
-        let message = format!(
-            "the clock says {started_at}, earlier than the newest backup {newest} of stack `{}` in copy `local` ({at}): the system clock is wrong now or was wrong then; this backup is still the newest (sequence {}), but ages, RPO and retention read the clock: fix it (`timedatectl`, NTP)",
-            config.stack.name, place.seq
-        );
-        ctx.events.emit(Event::Warning {
-            message: message.clone(),
-        });
-        warnings.push(message);
-    }
+    warnings.extend(clock_warning(config, &place, started_at, ctx));
     warnings.extend(lock.removed_stale().iter().cloned());
     warnings.extend(label_warnings);
-
-    let mut records = Vec::new();
-    for p in &planned {
-        if ctx.cancel.is_cancelled() {
-            break;
-        }
-        let target = Target {
-            config,
-            repository: &repository,
-            scratch: scratch.path(),
-            host: &host,
-            id: &id,
-        };
-        records.push(back_up_source(&target, p, ctx, &mut warnings));
-    }
+    let target = Target {
+        config,
+        repository: &repository,
+        scratch: scratch.path(),
+        host: &host,
+        id: &id,
+    };
+    let records = back_up_sources(&target, &planned, ctx, &mut warnings);
     let restarted = stopped.restart();
     drop(stopped);
     if let Err(cancelled) = ctx.check_cancelled() {
@@ -192,23 +208,14 @@ pub fn backup(
         status,
         sources: records,
     };
-    // Nothing stored means nothing to record: a manifest would only list failures.
-    let recorded = manifest
-        .sources
-        .iter()
-        .any(|r| r.status == SourceStatus::Ok);
-    let copies = if recorded {
-        record(
-            config,
-            &repository,
-            &manifest,
-            &state_db,
-            ctx,
-            &mut warnings,
-        )?
-    } else {
-        Vec::new()
-    };
+    let (recorded, copies) = record_if_stored(
+        config,
+        &repository,
+        &manifest,
+        &state_db,
+        ctx,
+        &mut warnings,
+    )?;
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
     }
@@ -226,6 +233,65 @@ pub fn backup(
         restarted,
         left_out: plan::left_out(config, selection),
     })
+}
+
+/// Records the backup (manifest, copies, sync) when any source was stored: nothing
+/// stored means nothing to record, a manifest would only list failures. Whether it
+/// was recorded, and its copies.
+fn record_if_stored(
+    config: &Config,
+    repository: &drydock_storage::Repository,
+    manifest: &Manifest,
+    state_db: &StateDb,
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> Result<(bool, Vec<CopyOutcome>), EngineError> {
+    let recorded = manifest
+        .sources
+        .iter()
+        .any(|r| r.status == SourceStatus::Ok);
+    if !recorded {
+        return Ok((false, Vec::new()));
+    }
+    let copies = record(config, repository, manifest, state_db, ctx, warnings)?;
+    Ok((true, copies))
+}
+
+/// A backup started while the clock reads earlier than the newest backup's time: the
+/// clock is wrong now or was then.
+fn clock_warning(
+    config: &Config,
+    place: &Place,
+    started_at: jiff::Timestamp,
+    ctx: &RunContext,
+) -> Option<String> {
+    let (newest, at) = place.newest_after_now.as_ref()?;
+    let message = format!(
+        "the clock says {started_at}, earlier than the newest backup {newest} of stack `{}` in copy `local` ({at}): the system clock is wrong now or was wrong then; this backup is still the newest (sequence {}), but ages, RPO and retention read the clock: fix it (`timedatectl`, NTP)",
+        config.stack.name, place.seq
+    );
+    ctx.events.emit(Event::Warning {
+        message: message.clone(),
+    });
+    Some(message)
+}
+
+/// Each planned source in turn, critical first; none after a cancellation (a safe
+/// point before each).
+fn back_up_sources(
+    target: &Target<'_>,
+    planned: &[plan::PlannedSource<'_>],
+    ctx: &RunContext,
+    warnings: &mut Vec<String>,
+) -> Vec<SourceRecord> {
+    let mut records = Vec::new();
+    for p in planned {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        records.push(back_up_source(target, p, ctx, warnings));
+    }
+    records
 }
 
 /// What a backup holds from `prepare` until it is recorded.
@@ -311,76 +377,20 @@ fn back_up_source(
     let events = ctx.events();
     let label = p.label();
     let source = drydock_sources::build(p.source);
-    let kind = source.kind();
     events.emit(Event::SourceStarted {
         source: label.clone(),
-        kind: kind.to_string(),
+        kind: source.kind().to_string(),
         step: "backup".into(),
         total_bytes: None,
     });
     let t = Instant::now();
-    let mut record = SourceRecord {
-        service: p.service.to_string(),
-        source: p.source.name().to_string(),
-        kind,
-        priority: p.source.priority(),
-        status: SourceStatus::Failed,
-        error: None,
-        snapshot_id: None,
-        stored_path: None,
-        format: None,
-        logical_bytes: 0,
-        stored_bytes: 0,
-        sha256: None,
-        counts: BTreeMap::new(),
-        fingerprint: None,
-        consistent_at: None,
-        duration_ms: 0,
-        pruned_at: None,
-    };
-
+    let mut record = not_stored(p, source.kind());
     // A source that cannot be reached: critical fails the run, others are skipped.
     if let Err(e) = source.check() {
-        let message = e.to_string();
-        if record.priority != Priority::Critical {
-            record.status = SourceStatus::Skipped;
-            warnings.push(format!("{label} skipped: {message}"));
-            events.emit(Event::Warning {
-                message: format!("{label} skipped: {message}"),
-            });
-        }
-        record.error = Some(message.clone());
-        record.duration_ms = t.elapsed().as_millis() as u64;
-        events.emit(Event::SourceFinished {
-            source: label,
-            ok: false,
-            message,
-            duration_ms: record.duration_ms,
-        });
+        unreachable_source(&mut record, &label, e.to_string(), t, events, warnings);
         return record;
     }
-
-    let store = RepoStore {
-        repo: target.repository,
-        base_meta: SnapshotMeta {
-            path: format!("{}/{}", p.service, p.source.name()),
-            tags: vec![
-                "drydock".into(),
-                format!("backup:{}", target.id),
-                format!("stack:{}", target.config.stack.name),
-                format!("service:{}", p.service),
-                format!("source:{}", p.source.name()),
-                format!("kind:{kind}"),
-                format!("priority:{}", record.priority),
-            ],
-            hostname: target.host.to_string(),
-            label: Some(format!("drydock {} {label}", target.id)),
-        },
-        label: label.clone(),
-        events: Arc::clone(&ctx.events),
-        cancel: ctx.cancel.clone(),
-        created: RefCell::new(Vec::new()),
-    };
+    let store = repo_store(target, p, &record, &label, ctx);
     let work = target
         .scratch
         .join(format!("{}-{}", p.service, p.source.name()));
@@ -401,47 +411,157 @@ fn back_up_source(
     let _ = std::fs::remove_dir_all(&work);
     record.duration_ms = t.elapsed().as_millis() as u64;
     match outcome {
-        Ok(o) => {
-            record.status = SourceStatus::Ok;
-            record.snapshot_id = Some(o.stored.snapshot_id);
-            record.stored_path = o.stored.path;
-            record.format = Some(o.format.to_string());
-            record.logical_bytes = o.stored.logical_bytes;
-            record.stored_bytes = o.stored.stored_bytes;
-            record.sha256 = o.stored.sha256;
-            record.counts = o.counts;
-            record.fingerprint = Some(o.fingerprint);
-            record.consistent_at = Some(o.consistent_at);
-            events.emit(Event::SourceFinished {
-                source: label,
-                ok: true,
-                message: format!("{} bytes", record.logical_bytes),
-                duration_ms: record.duration_ms,
-            });
-        }
-        Err(message) => {
-            // Whatever the failed producer got stored is not a backup: drop it now.
-            let created = store.created.take();
-            if !created.is_empty() {
-                if let Err(e) = target.repository.forget(&created) {
-                    warnings.push(format!(
-                        "{label}: could not discard the incomplete snapshot: {e}"
-                    ));
-                }
-            }
-            record.error = Some(message.clone());
-            if record.priority != Priority::Critical {
-                warnings.push(format!("{label} failed: {message}"));
-            }
-            events.emit(Event::SourceFinished {
-                source: label,
-                ok: false,
-                message,
-                duration_ms: record.duration_ms,
-            });
-        }
+        Ok(o) => stored(&mut record, o, label, events),
+        Err(message) => failed_source(
+            &mut record,
+            &store,
+            target,
+            label,
+            message,
+            events,
+            warnings,
+        ),
     }
     record
+}
+
+/// The record before anything was stored: failed.
+fn not_stored(
+    p: &plan::PlannedSource<'_>,
+    kind: drydock_domain::config::SourceKind,
+) -> SourceRecord {
+    SourceRecord {
+        service: p.service.to_string(),
+        source: p.source.name().to_string(),
+        kind,
+        priority: p.source.priority(),
+        status: SourceStatus::Failed,
+        error: None,
+        snapshot_id: None,
+        stored_path: None,
+        format: None,
+        logical_bytes: 0,
+        stored_bytes: 0,
+        sha256: None,
+        counts: BTreeMap::new(),
+        fingerprint: None,
+        consistent_at: None,
+        duration_ms: 0,
+        pruned_at: None,
+    }
+}
+
+/// A source that cannot be reached: critical fails the run, others are skipped.
+fn unreachable_source(
+    record: &mut SourceRecord,
+    label: &str,
+    message: String,
+    t: Instant,
+    events: &dyn EventSink,
+    warnings: &mut Vec<String>,
+) {
+    if record.priority != Priority::Critical {
+        record.status = SourceStatus::Skipped;
+        warnings.push(format!("{label} skipped: {message}"));
+        events.emit(Event::Warning {
+            message: format!("{label} skipped: {message}"),
+        });
+    }
+    record.error = Some(message.clone());
+    record.duration_ms = t.elapsed().as_millis() as u64;
+    events.emit(Event::SourceFinished {
+        source: label.to_string(),
+        ok: false,
+        message,
+        duration_ms: record.duration_ms,
+    });
+}
+
+/// Where the source's streams go: this backup's snapshots, tagged with what it is.
+fn repo_store<'t>(
+    target: &Target<'t>,
+    p: &plan::PlannedSource<'_>,
+    record: &SourceRecord,
+    label: &str,
+    ctx: &RunContext,
+) -> RepoStore<'t> {
+    let kind = record.kind;
+    RepoStore {
+        repo: target.repository,
+        base_meta: SnapshotMeta {
+            path: format!("{}/{}", p.service, p.source.name()),
+            tags: vec![
+                "drydock".into(),
+                format!("backup:{}", target.id),
+                format!("stack:{}", target.config.stack.name),
+                format!("service:{}", p.service),
+                format!("source:{}", p.source.name()),
+                format!("kind:{kind}"),
+                format!("priority:{}", record.priority),
+            ],
+            hostname: target.host.to_string(),
+            label: Some(format!("drydock {} {label}", target.id)),
+        },
+        label: label.to_string(),
+        events: Arc::clone(&ctx.events),
+        cancel: ctx.cancel.clone(),
+        created: RefCell::new(Vec::new()),
+    }
+}
+
+fn stored(
+    record: &mut SourceRecord,
+    o: drydock_sources::BackupOutcome,
+    label: String,
+    events: &dyn EventSink,
+) {
+    record.status = SourceStatus::Ok;
+    record.snapshot_id = Some(o.stored.snapshot_id);
+    record.stored_path = o.stored.path;
+    record.format = Some(o.format.to_string());
+    record.logical_bytes = o.stored.logical_bytes;
+    record.stored_bytes = o.stored.stored_bytes;
+    record.sha256 = o.stored.sha256;
+    record.counts = o.counts;
+    record.fingerprint = Some(o.fingerprint);
+    record.consistent_at = Some(o.consistent_at);
+    events.emit(Event::SourceFinished {
+        source: label,
+        ok: true,
+        message: format!("{} bytes", record.logical_bytes),
+        duration_ms: record.duration_ms,
+    });
+}
+
+/// Whatever the failed producer got stored is not a backup: dropped now.
+fn failed_source(
+    record: &mut SourceRecord,
+    store: &RepoStore<'_>,
+    target: &Target<'_>,
+    label: String,
+    message: String,
+    events: &dyn EventSink,
+    warnings: &mut Vec<String>,
+) {
+    // Whatever the failed producer got stored is not a backup: drop it now.
+    let created = store.created.take();
+    if !created.is_empty() {
+        if let Err(e) = target.repository.forget(&created) {
+            warnings.push(format!(
+                "{label}: could not discard the incomplete snapshot: {e}"
+            ));
+        }
+    }
+    record.error = Some(message.clone());
+    if record.priority != Priority::Critical {
+        warnings.push(format!("{label} failed: {message}"));
+    }
+    events.emit(Event::SourceFinished {
+        source: label,
+        ok: false,
+        message,
+        duration_ms: record.duration_ms,
+    });
 }
 
 /// A cancelled backup is not a backup: the snapshots its finished sources stored are
@@ -620,8 +740,8 @@ fn read_back_locally(
         Err(e) => Some(e.to_string()),
     };
     let (state, status) = match &problem {
-        None => (CopyState::Verified, "verified"),
-        Some(_) => (CopyState::Corrupt, "failed"),
+        None => (CopyState::Verified, BackupCopyStatus::Verified),
+        Some(_) => (CopyState::Corrupt, BackupCopyStatus::Failed),
     };
     let _ = state_db.record_copy(LOCAL_COPY, manifest.id.as_str(), state, problem.as_deref());
     CopyOutcome {
@@ -643,9 +763,9 @@ fn remote_outcome(copy: CopySync, this_backup: &str) -> CopyOutcome {
     CopyOutcome {
         name: copy.name,
         status: if copy.error.is_none() || this_synced {
-            "verified"
+            BackupCopyStatus::Verified
         } else {
-            "unsynced"
+            BackupCopyStatus::Unsynced
         },
         error: copy.error,
         also_synced,

@@ -18,6 +18,7 @@ use drydock_storage::StorageError;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::copies::InCopy;
 use crate::copies::{self, Catalog};
 use crate::RunContext;
 use crate::{repo, EngineError};
@@ -56,8 +57,7 @@ pub struct BackupSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyStatus {
     pub name: String,
-    /// `verified`, `present`, `unsynced`, `missing`, `corrupt`, `pruned` or `unknown`.
-    pub status: &'static str,
+    pub status: InCopy,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,63 +131,12 @@ struct Seen {
 
 /// Every backup in any copy, newest first, with its status in each copy.
 pub fn list(config: &Config, ctx: &RunContext) -> Result<BackupList, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let state = StateDb::open(&config.stack.state_dir)?;
     let local_location = config.repository.path.display().to_string();
-    let mut seen = Vec::new();
-    let local = if config.repository.path.join("config").exists() {
-        let repository = repo::open_repository(config, false)?;
-        let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
-        Some(catalog)
-    } else if config.remotes.is_empty() {
-        return Err(EngineError::NoRepository {
-            path: config.repository.path.clone(),
-        });
-    } else {
-        None
-    };
-    seen.push(Seen {
-        info: CopyInfo {
-            name: LOCAL_COPY.into(),
-            location: local_location.clone(),
-            reachable: local.is_some(),
-            error: local
-                .is_none()
-                .then(|| "no repository there (a fresh machine?)".to_string()),
-        },
-        catalog: local,
-        records: state.copy_records(LOCAL_COPY)?,
-    });
+    let mut seen = vec![seen_local(config, &state, &local_location, ctx)?];
     for remote in &config.remotes {
-        let opened = copies::open_remote(config, remote, None).and_then(|r| {
-            Catalog::load(&r, &config.stack.name, events.as_ref())
-                .map(|c| (r.location().to_string(), c))
-        });
-        let (location, catalog, error) = match opened {
-            Ok((location, catalog)) => (location, Some(catalog), None),
-            // Reachable, but nothing was ever synced there: an empty copy.
-            Err(EngineError::Copy {
-                cause: StorageError::NotARepository { location, .. },
-                ..
-            }) => (location, Some(Catalog::default()), None),
-            Err(e) => (
-                copies::remote_options(remote).location(),
-                None,
-                Some(e.to_string()),
-            ),
-        };
-        seen.push(Seen {
-            info: CopyInfo {
-                name: remote.name.clone(),
-                location,
-                reachable: catalog.is_some(),
-                error,
-            },
-            catalog,
-            records: state.copy_records(&remote.name)?,
-        });
+        seen.push(seen_remote(config, remote, &state, ctx)?);
     }
-
     // Every backup any readable copy knows, described from the first copy holding it.
     // In the stack's order of creation (sequence number, then time), newest first below.
     let mut manifests: BTreeMap<(u64, Timestamp, String), Manifest> = BTreeMap::new();
@@ -223,6 +172,77 @@ pub fn list(config: &Config, ctx: &RunContext) -> Result<BackupList, EngineError
     })
 }
 
+/// The local copy as listed: its catalog, or none yet (an error without remotes).
+fn seen_local(
+    config: &Config,
+    state: &StateDb,
+    local_location: &str,
+    ctx: &RunContext,
+) -> Result<Seen, EngineError> {
+    let events = Arc::clone(&ctx.events);
+    let local = if config.repository.path.join("config").exists() {
+        let repository = repo::open_repository(config, false)?;
+        let catalog = Catalog::load(&repository, &config.stack.name, events.as_ref())?;
+        Some(catalog)
+    } else if config.remotes.is_empty() {
+        return Err(EngineError::NoRepository {
+            path: config.repository.path.clone(),
+        });
+    } else {
+        None
+    };
+    Ok(Seen {
+        info: CopyInfo {
+            name: LOCAL_COPY.into(),
+            location: local_location.to_string(),
+            reachable: local.is_some(),
+            error: local
+                .is_none()
+                .then(|| "no repository there (a fresh machine?)".to_string()),
+        },
+        catalog: local,
+        records: state.copy_records(LOCAL_COPY)?,
+    })
+}
+
+/// A remote copy as listed: its catalog (empty when nothing was synced there yet), or
+/// why it cannot be read now.
+fn seen_remote(
+    config: &Config,
+    remote: &drydock_domain::config::RemoteConfig,
+    state: &StateDb,
+    ctx: &RunContext,
+) -> Result<Seen, EngineError> {
+    let events = Arc::clone(&ctx.events);
+    let opened = copies::open_remote(config, remote, None).and_then(|r| {
+        Catalog::load(&r, &config.stack.name, events.as_ref())
+            .map(|c| (r.location().to_string(), c))
+    });
+    let (location, catalog, error) = match opened {
+        Ok((location, catalog)) => (location, Some(catalog), None),
+        // Reachable, but nothing was ever synced there: an empty copy.
+        Err(EngineError::Copy {
+            cause: StorageError::NotARepository { location, .. },
+            ..
+        }) => (location, Some(Catalog::default()), None),
+        Err(e) => (
+            copies::remote_options(remote).location(),
+            None,
+            Some(e.to_string()),
+        ),
+    };
+    Ok(Seen {
+        info: CopyInfo {
+            name: remote.name.clone(),
+            location,
+            reachable: catalog.is_some(),
+            error,
+        },
+        catalog,
+        records: state.copy_records(&remote.name)?,
+    })
+}
+
 fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
     let record = seen.records.get(m.id.as_str());
     let verified_at = record.and_then(|r| r.verified_at);
@@ -236,10 +256,10 @@ fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
     };
     let Some(catalog) = &seen.catalog else {
         if seen.info.name == LOCAL_COPY {
-            return status("missing", seen.info.error.clone());
+            return status(InCopy::Missing, seen.info.error.clone());
         }
         return status(
-            "unknown",
+            InCopy::Unknown,
             Some(format!(
                 "not readable now: {}",
                 seen.info.error.clone().unwrap_or_default()
@@ -250,26 +270,26 @@ fn copy_status(seen: &Seen, m: &Manifest, local_has_it: bool) -> CopyStatus {
         Some(stored) => {
             let missing = catalog.missing_sources(&stored.manifest);
             if state == Some(CopyState::Corrupt) {
-                status("corrupt", detail)
+                status(InCopy::Corrupt, detail)
             } else if !missing.is_empty() {
                 status(
-                    "missing",
+                    InCopy::Missing,
                     Some(format!(
                         "data of {} is not in this copy",
                         missing.join(", ")
                     )),
                 )
             } else if state == Some(CopyState::Verified) {
-                status("verified", None)
+                status(InCopy::Verified, None)
             } else {
-                status("present", None)
+                status(InCopy::Present, None)
             }
         }
         None => match state {
-            Some(CopyState::Pruned) => status("pruned", None),
-            Some(CopyState::Unsynced) => status("unsynced", detail),
-            _ if seen.info.name != LOCAL_COPY && local_has_it => status("unsynced", None),
-            _ => status("missing", None),
+            Some(CopyState::Pruned) => status(InCopy::Pruned, None),
+            Some(CopyState::Unsynced) => status(InCopy::Unsynced, detail),
+            _ if seen.info.name != LOCAL_COPY && local_has_it => status(InCopy::Unsynced, None),
+            _ => status(InCopy::Missing, None),
         },
     }
 }

@@ -63,8 +63,8 @@ impl PruneReport {
         self.copies
             .iter()
             .map(|c| match c.status {
-                "failed" => Verdict::Failed,
-                "refused" => Verdict::Warning,
+                PruneStatus::Failed => Verdict::Failed,
+                PruneStatus::Refused => Verdict::Warning,
                 // A stale lock removed on the way is a notice, not deletion held back.
                 _ if c.warnings.len() > c.lock_notices => Verdict::Warning,
                 _ => Verdict::Ok,
@@ -73,13 +73,23 @@ impl PruneReport {
     }
 }
 
+/// What a prune did in one copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneStatus {
+    Pruned,
+    /// A dry run: what would be deleted.
+    Planned,
+    /// Nothing deleted: see `reason`.
+    Refused,
+    Failed,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyPrune {
     pub name: String,
     pub location: String,
-    /// `pruned`, `planned` (dry run), `refused` (nothing deleted: see `reason`) or
-    /// `failed`.
-    pub status: &'static str,
+    pub status: PruneStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub sources: Vec<SourcePlan>,
@@ -133,7 +143,7 @@ pub fn prune(
         results.push(result.unwrap_or_else(|e| CopyPrune {
             name: name.clone(),
             location,
-            status: "failed",
+            status: PruneStatus::Failed,
             reason: Some(e.to_string()),
             sources: vec![],
             deleted: vec![],
@@ -145,7 +155,7 @@ pub fn prune(
     Ok(PruneReport {
         ok: results
             .iter()
-            .all(|c| matches!(c.status, "pruned" | "planned")),
+            .all(|c| matches!(c.status, PruneStatus::Pruned | PruneStatus::Planned)),
         dry_run: opts.dry_run,
         copies: results,
     })
@@ -171,34 +181,114 @@ fn prune_copy(
     let catalog = Catalog::load(repository, &config.stack.name, events)?;
     let records = state.copy_records(name)?;
     let now = drydock_domain::clock::now();
-    let future: Vec<String> = catalog
-        .manifests
-        .iter()
-        .filter(|m| drydock_domain::clock::is_future(m.manifest.started_at, now))
-        .map(|m| format!("{} ({})", m.manifest.id, m.manifest.started_at))
-        .collect();
-    // Received by each remote: what the local copy may let go of.
-    let remote_records: Vec<(String, BTreeMap<String, drydock_state::CopyRecord>)> =
-        if name == drydock_domain::config::LOCAL_COPY {
-            config
-                .remotes
-                .iter()
-                .map(|r| {
-                    state
-                        .copy_records(&r.name)
-                        .map(|recs| (r.name.clone(), recs))
-                })
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
     let verified = |backup: &str| {
         records
             .get(backup)
             .is_some_and(|r| r.state == CopyState::Verified)
     };
+    let groups = candidates_by_source(config, &catalog, &verified);
+    let held_for = remote_records(config, name, state)?;
+    let mut report = CopyPrune {
+        name: name.to_string(),
+        location: repository.location().to_string(),
+        status: if dry_run {
+            PruneStatus::Planned
+        } else {
+            PruneStatus::Pruned
+        },
+        reason: None,
+        sources: Vec::new(),
+        deleted: Vec::new(),
+        warnings: lock.removed_stale().to_vec(),
+        bytes_removed: 0,
+        lock_notices: lock.removed_stale().len(),
+    };
+    let unverified_newest = plan_retention(
+        config,
+        &catalog,
+        &groups,
+        &held_for,
+        &verified,
+        now,
+        &mut report,
+    );
+    if let Some(reason) = refusal(config, name, &catalog, now, &unverified_newest) {
+        report.status = PruneStatus::Refused;
+        report.reason = Some(reason);
+        if !future_backups(&catalog, now).is_empty() {
+            report.deleted.clear();
+        }
+        release(lock, &mut report.warnings);
+        return Ok(report);
+    }
+    if dry_run {
+        release(lock, &mut report.warnings);
+        return Ok(report);
+    }
+    events.emit(Event::Step {
+        message: format!(
+            "copy `{name}`: removing {} source backup(s)",
+            report.deleted.len()
+        ),
+    });
+    apply(repository, &catalog, &report.deleted, name, state)?;
+    let outcome = repository
+        .prune_unreferenced()
+        .map_err(copies::storage_err(repository))?;
+    report.bytes_removed = outcome.bytes_removed;
+    release(lock, &mut report.warnings);
+    tracing::info!(
+        copy = name,
+        deleted = report.deleted.len(),
+        bytes = outcome.bytes_removed,
+        ms = clock.elapsed().as_millis() as u64,
+        "pruned"
+    );
+    Ok(report)
+}
 
-    // Per source: its backups in this copy, and who decides how many stay.
+/// Per source, its backups in this copy and the priority that decides how many stay.
+type Groups = BTreeMap<(String, String), (Priority, Vec<Candidate>)>;
+
+/// Each remote's records: what the local copy may let go of (nothing for a remote).
+type RemoteRecords = Vec<(String, BTreeMap<String, drydock_state::CopyRecord>)>;
+
+/// Backups dated after now: a clock set back, or backups taken while it was ahead.
+fn future_backups(catalog: &Catalog, now: jiff::Timestamp) -> Vec<String> {
+    catalog
+        .manifests
+        .iter()
+        .filter(|m| drydock_domain::clock::is_future(m.manifest.started_at, now))
+        .map(|m| format!("{} ({})", m.manifest.id, m.manifest.started_at))
+        .collect()
+}
+
+/// Received by each remote: what the local copy may let go of.
+fn remote_records(
+    config: &Config,
+    name: &str,
+    state: &StateDb,
+) -> Result<RemoteRecords, EngineError> {
+    if name != drydock_domain::config::LOCAL_COPY {
+        return Ok(Vec::new());
+    }
+    Ok(config
+        .remotes
+        .iter()
+        .map(|r| {
+            state
+                .copy_records(&r.name)
+                .map(|recs| (r.name.clone(), recs))
+        })
+        .collect::<Result<_, _>>()?)
+}
+
+/// Per source: its backups in this copy, and who decides how many stay.
+fn candidates_by_source(
+    config: &Config,
+    catalog: &Catalog,
+    verified: &dyn Fn(&str) -> bool,
+) -> Groups {
     let mut groups: BTreeMap<(String, String), (Priority, Vec<Candidate>)> = BTreeMap::new();
     for stored in &catalog.manifests {
         let m = &stored.manifest;
@@ -234,37 +324,31 @@ fn prune_copy(
             newest.newest_created = true;
         }
     }
+    groups
+}
 
+/// Retention's decisions per source, a backup a remote has not received yet kept;
+/// fills in the report's sources, deletions and warnings, and returns the sources
+/// whose newest backup is not verified here.
+fn plan_retention(
+    config: &Config,
+    catalog: &Catalog,
+    groups: &Groups,
+    held_for: &RemoteRecords,
+    verified: &dyn Fn(&str) -> bool,
+    now: jiff::Timestamp,
+    report: &mut CopyPrune,
+) -> Vec<String> {
     let tz = config.retention.time_zone();
     let guard = config.retention.anomaly_guard();
-    let mut sources = Vec::new();
-    let mut deleted = Vec::new();
-    let mut warnings: Vec<String> = lock.removed_stale().to_vec();
-    let lock_notices = warnings.len();
     let mut unverified_newest = Vec::new();
-    for ((service, source), (priority, candidates)) in &groups {
+    for ((service, source), (priority, candidates)) in groups {
         let label = format!("{service}/{source}");
         let rules = config.retention.rules_for(*priority);
         let mut plan = retention::plan(candidates, &rules, &guard, &tz);
         for d in plan.decisions.iter_mut().filter(|d| !d.keep) {
-            let Some(m) = catalog.manifest(&d.id) else {
-                continue;
-            };
-            for (remote, recs) in &remote_records {
-                let received = recs
-                    .get(&d.id)
-                    .is_some_and(|r| matches!(r.state, CopyState::Verified | CopyState::Pruned));
-                if received {
-                    continue;
-                }
-                let waited = drydock_domain::clock::age_s(m.manifest.started_at, now).max(0);
-                d.keep = true;
-                d.reasons = vec![format!("not yet on remote `{remote}`")];
-                warnings.push(format!(
-                    "{label}: backup {} is kept: remote `{remote}` has not received it yet (unsynced for {}); it goes once `drydock sync` brings it there, or once `{remote}` is removed from the config",
-                    d.id,
-                    drydock_domain::clock::human(waited as u64)
-                ));
+            if let Some(m) = catalog.manifest(&d.id) {
+                hold_for_remotes(d, &m.manifest, held_for, &label, now, &mut report.warnings);
             }
         }
         if let Some(newest) = plan.decisions.first() {
@@ -272,75 +356,75 @@ fn prune_copy(
                 unverified_newest.push(format!("{} of {label}", newest.id));
             }
         }
-        warnings.extend(plan.warnings.iter().map(|w| format!("{label}: {w}")));
-        deleted.extend(plan.deleted().map(|d| Deleted {
+        report
+            .warnings
+            .extend(plan.warnings.iter().map(|w| format!("{label}: {w}")));
+        report.deleted.extend(plan.deleted().map(|d| Deleted {
             backup_id: d.id.clone(),
             source: label.clone(),
         }));
-        sources.push(SourcePlan {
+        report.sources.push(SourcePlan {
             source: label,
             priority: *priority,
             rules,
             decisions: plan.decisions,
         });
     }
-    deleted.sort();
+    report.deleted.sort();
+    unverified_newest
+}
 
-    let mut report = CopyPrune {
-        name: name.to_string(),
-        location: repository.location().to_string(),
-        status: if dry_run { "planned" } else { "pruned" },
-        reason: None,
-        sources,
-        deleted,
-        warnings,
-        bytes_removed: 0,
-        lock_notices,
-    };
+/// Keeps a backup retention let go of while a remote has not received it.
+fn hold_for_remotes(
+    d: &mut Decision,
+    m: &drydock_domain::Manifest,
+    held_for: &RemoteRecords,
+    label: &str,
+    now: jiff::Timestamp,
+    warnings: &mut Vec<String>,
+) {
+    for (remote, recs) in held_for {
+        let received = recs
+            .get(&d.id)
+            .is_some_and(|r| matches!(r.state, CopyState::Verified | CopyState::Pruned));
+        if received {
+            continue;
+        }
+        let waited = drydock_domain::clock::age_s(m.started_at, now).max(0);
+        d.keep = true;
+        d.reasons = vec![format!("not yet on remote `{remote}`")];
+        warnings.push(format!(
+            "{label}: backup {} is kept: remote `{remote}` has not received it yet (unsynced for {}); it goes once `drydock sync` brings it there, or once `{remote}` is removed from the config",
+            d.id,
+            drydock_domain::clock::human(waited as u64)
+        ));
+    }
+}
+
+/// Why nothing may be deleted: backups dated in the future (the clock is wrong, or
+/// was), or a source whose newest backup is not verified on this copy.
+fn refusal(
+    config: &Config,
+    name: &str,
+    catalog: &Catalog,
+    now: jiff::Timestamp,
+    unverified_newest: &[String],
+) -> Option<String> {
+    let future = future_backups(catalog, now);
     if !future.is_empty() {
-        report.status = "refused";
-        report.reason = Some(format!(
+        return Some(format!(
             "the clock says {now}, but backups of stack `{}` in this copy are dated later: {}; retention by date could delete the newest data, so nothing was deleted. Fix the system clock (`timedatectl`, NTP); if the clock is right, those backups were taken while it was ahead: prune runs again once their time has passed",
             config.stack.name,
             future.join(", ")
         ));
-        report.deleted.clear();
-        release(lock, &mut report.warnings);
-        return Ok(report);
     }
     if !unverified_newest.is_empty() {
-        report.status = "refused";
-        report.reason = Some(format!(
+        return Some(format!(
             "the newest backup is not verified on this copy for: {}; nothing was deleted. Run `drydock verify --copy {name}` first",
             unverified_newest.join(", ")
         ));
-        release(lock, &mut report.warnings);
-        return Ok(report);
     }
-    if dry_run {
-        release(lock, &mut report.warnings);
-        return Ok(report);
-    }
-    events.emit(Event::Step {
-        message: format!(
-            "copy `{name}`: removing {} source backup(s)",
-            report.deleted.len()
-        ),
-    });
-    apply(repository, &catalog, &report.deleted, name, state)?;
-    let outcome = repository
-        .prune_unreferenced()
-        .map_err(copies::storage_err(repository))?;
-    report.bytes_removed = outcome.bytes_removed;
-    release(lock, &mut report.warnings);
-    tracing::info!(
-        copy = name,
-        deleted = report.deleted.len(),
-        bytes = outcome.bytes_removed,
-        ms = clock.elapsed().as_millis() as u64,
-        "pruned"
-    );
-    Ok(report)
+    None
 }
 
 /// Forgets the dropped sources' snapshots, rewrites or forgets their manifests, and

@@ -11,6 +11,7 @@
 //! reason and the next run (or `drydock sync`) retries them. The local copy is never
 //! touched.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,12 +46,21 @@ impl SyncReport {
     }
 }
 
+/// Whether a remote holds every backup after a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    /// Up to date and verified.
+    Synced,
+    /// Something is still missing.
+    Unsynced,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CopySync {
     pub name: String,
     pub location: String,
-    /// `synced` (up to date and verified) or `unsynced` (something is still missing).
-    pub status: &'static str,
+    pub status: SyncStatus,
     /// Backups copied and verified by this run.
     pub synced: Vec<String>,
     /// Backups that were there already.
@@ -102,7 +112,7 @@ pub fn sync(
         warnings.push(format!("copy `local`: {left}"));
     }
     Ok(SyncReport {
-        ok: copies.iter().all(|c| c.status == "synced"),
+        ok: copies.iter().all(|c| c.status == SyncStatus::Synced),
         copies,
         warnings,
     })
@@ -137,7 +147,7 @@ fn sync_one_remote(
     let mut report = CopySync {
         name: remote.name.clone(),
         location: copies::remote_options(remote).location(),
-        status: "synced",
+        status: SyncStatus::Synced,
         synced: Vec::new(),
         already_present: 0,
         unsynced: Vec::new(),
@@ -158,19 +168,62 @@ fn sync_one_remote(
                 .is_none_or(|r| r.state != CopyState::Pruned)
         })
         .collect();
-
+    let run = RemoteSync {
+        config,
+        remote,
+        local,
+        catalog,
+        state,
+        events,
+        records: &records,
+        wanted: &wanted,
+    };
     // Held outside the work, so its release can be reported on every way out.
     let mut held: Option<RepoLock> = None;
-    let outcome = (|| -> Result<(), String> {
+    let outcome = run.sync(&mut report, &mut held);
+    if let Some(lock) = held {
+        if let Err(left) = lock.release() {
+            events.emit(Event::Warning {
+                message: format!("copy `{}`: {left}", remote.name),
+            });
+            report.warnings.push(left);
+        }
+    }
+    if let Err(error) = outcome {
+        run.mark_unsynced(&mut report, error);
+    }
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report
+}
+
+/// One remote's sync: what it reads from and what the remote should hold.
+struct RemoteSync<'a> {
+    config: &'a Config,
+    remote: &'a RemoteConfig,
+    local: &'a Repository,
+    catalog: &'a Catalog,
+    state: &'a StateDb,
+    events: &'a dyn EventSink,
+    records: &'a BTreeMap<String, drydock_state::CopyRecord>,
+    wanted: &'a [&'a StoredManifest],
+}
+
+impl RemoteSync<'_> {
+    /// Opens, repairs and locks the remote, fills in what either copy lost, proves
+    /// what is there unrecorded, then copies and verifies what is missing.
+    fn sync(&self, report: &mut CopySync, held: &mut Option<RepoLock>) -> Result<(), String> {
+        let (config, remote, events) = (self.config, self.remote, self.events);
         events.emit(Event::Step {
             message: format!("syncing to copy `{}`", remote.name),
         });
-        let dest = copies::open_remote(config, remote, Some(local)).map_err(|e| e.to_string())?;
+        let dest =
+            copies::open_remote(config, remote, Some(self.local)).map_err(|e| e.to_string())?;
         report.location = dest.location().to_string();
         // A repair that cannot run now (another host holds a lock) is retried next time;
         // the sync's own read-back still proves what it copies.
         report.warnings.extend(
-            repair::repair_copy(&remote.name, &dest, state, events).unwrap_or_else(|e| vec![e]),
+            repair::repair_copy(&remote.name, &dest, self.state, events)
+                .unwrap_or_else(|e| vec![e]),
         );
         let lock = dest
             .lock_with("sync", LockMode::Shared, LOCK_WAIT)
@@ -181,15 +234,38 @@ fn sync_one_remote(
             });
         }
         report.warnings.extend(lock.removed_stale().iter().cloned());
-        held = Some(lock);
+        *held = Some(lock);
+        let there = self.refill_both(&dest, report)?;
+        let pending: Vec<&StoredManifest> = self
+            .wanted
+            .iter()
+            .copied()
+            .filter(|m| there.manifest(m.manifest.id.as_str()).is_none())
+            .collect();
+        report.already_present = self.wanted.len() - pending.len();
+        self.prove_unrecorded(&dest, &there, report)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        report.unsynced = pending.iter().map(|m| m.manifest.id.to_string()).collect();
+        copy_and_verify(self.local, self.catalog, &dest, &pending, events)?;
+        for m in &pending {
+            self.record_verified(m);
+        }
+        report.synced.extend(std::mem::take(&mut report.unsynced));
+        Ok(())
+    }
+
+    /// What a copy lost (a repair removed it, a snapshot file vanished) comes back
+    /// from the other one, both ways; the remote's catalog afterwards.
+    fn refill_both(&self, dest: &Repository, report: &mut CopySync) -> Result<Catalog, String> {
+        let (config, state, events) = (self.config, self.state, self.events);
         let mut there =
-            Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
-        // What a copy lost (a repair removed it, a snapshot file vanished) comes back
-        // from the other one, both ways.
+            Catalog::load(dest, &config.stack.name, events).map_err(|e| e.to_string())?;
         let filled = repair::refill(
-            (local, catalog),
-            (&dest, &there),
-            &remote.name,
+            (self.local, self.catalog),
+            (dest, &there),
+            &self.remote.name,
             state,
             false,
             events,
@@ -199,11 +275,11 @@ fn sync_one_remote(
                 "filled in what this copy had lost, from the local copy: {}",
                 filled.join(", ")
             ));
-            there = Catalog::load(&dest, &config.stack.name, events).map_err(|e| e.to_string())?;
+            there = Catalog::load(dest, &config.stack.name, events).map_err(|e| e.to_string())?;
         }
         let filled = repair::refill(
-            (&dest, &there),
-            (local, catalog),
+            (dest, &there),
+            (self.local, self.catalog),
             LOCAL_COPY,
             state,
             true,
@@ -215,83 +291,71 @@ fn sync_one_remote(
                 filled.join(", ")
             ));
         }
-        let pending: Vec<&StoredManifest> = wanted
-            .iter()
-            .copied()
-            .filter(|m| there.manifest(m.manifest.id.as_str()).is_none())
-            .collect();
-        report.already_present = wanted.len() - pending.len();
-        // A run killed after a manifest arrived but before it was recorded left backups
-        // there but never counted: prove them now, or they stay unverified forever.
-        for m in wanted.iter().copied().filter(|m| {
+        Ok(there)
+    }
+
+    /// A run killed after a manifest arrived but before it was recorded left backups
+    /// there but never counted: prove them now, or they stay unverified forever.
+    fn prove_unrecorded(
+        &self,
+        dest: &Repository,
+        there: &Catalog,
+        report: &mut CopySync,
+    ) -> Result<(), String> {
+        for m in self.wanted.iter().copied().filter(|m| {
             there.manifest(m.manifest.id.as_str()).is_some()
-                && records
+                && self
+                    .records
                     .get(m.manifest.id.as_str())
                     .is_none_or(|r| r.state != CopyState::Verified)
         }) {
-            prove_present(&dest, &there, m)?;
-            let _ = state.record_copy(
-                &remote.name,
-                m.manifest.id.as_str(),
-                CopyState::Verified,
-                None,
-            );
+            prove_present(dest, there, m)?;
+            self.record_verified(m);
             report.synced.push(m.manifest.id.to_string());
             report.already_present -= 1;
         }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        report.unsynced = pending.iter().map(|m| m.manifest.id.to_string()).collect();
-        copy_and_verify(local, catalog, &dest, &pending, events)?;
-        for m in &pending {
-            let _ = state.record_copy(
-                &remote.name,
-                m.manifest.id.as_str(),
-                CopyState::Verified,
-                None,
-            );
-        }
-        report.synced.extend(std::mem::take(&mut report.unsynced));
         Ok(())
-    })();
-
-    if let Some(lock) = held {
-        if let Err(left) = lock.release() {
-            events.emit(Event::Warning {
-                message: format!("copy `{}`: {left}", remote.name),
-            });
-            report.warnings.push(left);
-        }
     }
-    if let Err(error) = outcome {
-        // Everything not proven there is unsynced, with the reason, for the next run.
+
+    fn record_verified(&self, m: &StoredManifest) {
+        let _ = self.state.record_copy(
+            &self.remote.name,
+            m.manifest.id.as_str(),
+            CopyState::Verified,
+            None,
+        );
+    }
+
+    /// Everything not proven there is unsynced, with the reason, for the next run.
+    fn mark_unsynced(&self, report: &mut CopySync, error: String) {
         let proven: std::collections::BTreeSet<&String> = report.synced.iter().collect();
-        report.unsynced = wanted
+        let unsynced = self
+            .wanted
             .iter()
             .map(|m| m.manifest.id.to_string())
             .filter(|id| !proven.contains(id))
             .filter(|id| {
-                records
+                self.records
                     .get(id.as_str())
                     .is_none_or(|r| r.state != CopyState::Verified)
             })
             .collect();
+        report.unsynced = unsynced;
         for id in &report.unsynced {
-            let _ = state.record_copy(&remote.name, id, CopyState::Unsynced, Some(&error));
+            let _ =
+                self.state
+                    .record_copy(&self.remote.name, id, CopyState::Unsynced, Some(&error));
         }
-        events.emit(Event::Warning {
+        self.events.emit(Event::Warning {
             message: format!(
                 "copy `{}` not synced ({} backup(s) pending, retried at the next run): {error}",
-                remote.name,
+                self.remote.name,
                 report.unsynced.len()
             ),
         });
-        report.status = "unsynced";
+        report.status = SyncStatus::Unsynced;
         report.error = Some(error);
     }
-    report.duration_ms = clock.elapsed().as_millis() as u64;
-    report
 }
 
 /// Checks a backup that is in `dest` already (its manifest equal to the local one, its

@@ -67,11 +67,32 @@ pub struct BackupCheck {
     pub sources: Vec<SourceCheck>,
 }
 
+/// What a repository check found of one source's data in one backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    /// Its snapshot is gone.
+    Missing,
+    /// Damaged, or its checksum differs.
+    Corrupt,
+}
+
+impl CheckStatus {
+    /// The stable name, as in the JSON (kept in the state database's detail).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Missing => "missing",
+            CheckStatus::Corrupt => "corrupt",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCheck {
     pub source: String,
-    /// `ok`, `missing` (snapshot gone), `corrupt` (damaged or checksum differs).
-    pub status: &'static str,
+    pub status: CheckStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -167,31 +188,72 @@ fn verify_copy(
         .map(|m| &m.manifest)
         .filter(|m| opts.backup.as_deref().is_none_or(|id| m.id.as_str() == id))
         .collect();
+    let mut backups = check_backups(repository, &catalog, &selected, opts);
+    backups.extend(vanished_backups(name, &catalog, opts, state)?);
+    let (damaged, unused_damaged) = find_damage(repository, &catalog, &selected, &check, opts);
+    if !check.aborted {
+        remember_suspects(name, repository, &catalog, &check, &damaged, state);
+    }
+    let damaged = with_unreadable_snapshots(damaged, &catalog);
+    mark_damaged_sources(&damaged, &mut backups);
+    record_checked(name, &backups, &check, state)?;
+    let ok = check.ok
+        && unused_damaged == 0
+        && catalog.unreadable.is_empty()
+        && backups
+            .iter()
+            .all(|b| b.sources.iter().all(|s| s.status == CheckStatus::Ok));
+    Ok(CopyVerify {
+        name: name.to_string(),
+        location: repository.location().to_string(),
+        ok,
+        error: None,
+        repository_errors: check.errors,
+        damaged,
+        backups,
+        warnings: {
+            let mut warnings = lock.removed_stale().to_vec();
+            warnings.extend(lock.unwritten().map(str::to_string));
+            if let Err(left) = lock.release() {
+                warnings.push(left);
+            }
+            warnings
+        },
+    })
+}
 
+/// Per selected backup, whether each restorable source's snapshot is in the copy (and,
+/// reading all data, whether its stream's SHA-256 is the manifest's).
+fn check_backups(
+    repository: &Repository,
+    catalog: &Catalog,
+    selected: &[&Manifest],
+    opts: &VerifyOptions,
+) -> Vec<BackupCheck> {
     let mut backups = Vec::new();
-    for m in &selected {
+    for m in selected {
         let mut sources = Vec::new();
         for r in m.sources.iter().filter(|r| r.is_restorable()) {
             let (status, detail) = match catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
                 None => (
-                    "missing",
+                    CheckStatus::Missing,
                     Some("its snapshot is not in this copy".to_string()),
                 ),
                 Some(snap) if opts.read_data == ReadData::All && r.sha256.is_some() => {
                     let mut sink = std::io::sink();
                     match repository.dump_stream(snap, &mut sink) {
-                        Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => ("ok", None),
+                        Ok((_, sha)) if Some(&sha) == r.sha256.as_ref() => (CheckStatus::Ok, None),
                         Ok((_, sha)) => (
-                            "corrupt",
+                            CheckStatus::Corrupt,
                             Some(format!(
                                 "SHA-256 {sha} differs from the manifest's {}",
                                 r.sha256.as_deref().unwrap_or("")
                             )),
                         ),
-                        Err(e) => ("corrupt", Some(e.to_string())),
+                        Err(e) => (CheckStatus::Corrupt, Some(e.to_string())),
                     }
                 }
-                Some(_) => ("ok", None),
+                Some(_) => (CheckStatus::Ok, None),
             };
             sources.push(SourceCheck {
                 source: r.label(),
@@ -204,10 +266,19 @@ fn verify_copy(
             sources,
         });
     }
+    backups
+}
 
-    // A backup this copy held (an earlier sync, backup or verify proved it) whose
-    // manifest is gone has vanished from the copy: without its manifest nothing lists
-    // or restores it, and its data snapshots are orphans the next prune would delete.
+/// A backup this copy held (an earlier sync, backup or verify proved it) whose
+/// manifest is gone has vanished from the copy: without its manifest nothing lists
+/// or restores it, and its data snapshots are orphans the next prune would delete.
+fn vanished_backups(
+    name: &str,
+    catalog: &Catalog,
+    opts: &VerifyOptions,
+    state: &StateDb,
+) -> Result<Vec<BackupCheck>, EngineError> {
+    let mut backups = Vec::new();
     let held_before = state.copy_records(name)?;
     for (id, record) in &held_before {
         let was_held = matches!(record.state, CopyState::Verified | CopyState::Corrupt);
@@ -236,7 +307,7 @@ fn verify_copy(
             id: id.clone(),
             sources: vec![SourceCheck {
                 source: "manifest".into(),
-                status: "missing",
+                status: CheckStatus::Missing,
                 detail: Some(format!(
                     "the backup's manifest snapshot is gone from this copy (deleted or unreadable), where it was {} before; {left}",
                     record.state.as_str()
@@ -244,13 +315,24 @@ fn verify_copy(
             }],
         });
     }
+    Ok(backups)
+}
 
+/// The damaged objects the check found, named with the backups that need them, and
+/// how many damaged packs no backup uses.
+fn find_damage(
+    repository: &Repository,
+    catalog: &Catalog,
+    selected: &[&Manifest],
+    check: &drydock_storage::CheckReport,
+    opts: &VerifyOptions,
+) -> (Vec<DamagedObject>, usize) {
     // A check that aborted proved nothing about the packs: naming every pack its
     // message mentions would mark good backups corrupt.
     let mut damaged = if check.ok || check.aborted {
         Vec::new()
     } else {
-        name_damage(repository, &catalog, &selected, &check.errors)
+        name_damage(repository, catalog, selected, &check.errors)
     };
     // rustic's read check reads only the packs snapshots use; a damaged pack no backup
     // needs still says the storage is damaging what it holds.
@@ -270,52 +352,71 @@ fn verify_copy(
             });
         }
     }
-    // A damaged pack keeps its name and size: only a read finds it again. Remembered,
-    // the next backup or sync proves it damaged, removes it and uploads its data again.
-    // Short ids from the check's messages about packs too: a pack holding only a
-    // manifest is named by no backup's data. The repair hashes each before acting.
-    if !check.aborted {
-        let named = damaged.iter().filter_map(|o| {
-            Some((
-                o.object.strip_prefix("pack ")?.to_string(),
-                o.errors.join("; "),
-            ))
-        });
-        let mentioned = check
-            .errors
-            .iter()
-            .filter(|e| e.to_ascii_lowercase().contains("pack"))
-            .flat_map(|e| hex_tokens(e).into_iter().map(move |t| (t, e.clone())));
-        for (pack, why) in named.chain(mentioned) {
-            let _ = state.record_suspect(name, crate::repair::SUSPECT_PACK, &pack, &why);
-        }
-        // Also when only snapshots no selected backup names lost index entries: a
-        // manifest whose tree the index lost cannot be read, so its backup is not
-        // among the selected ones.
-        let index_lost = damaged.iter().any(|o| o.object == MISSING_FROM_INDEX)
-            || (!check.ok
-                && repository
-                    .incomplete(&catalog.snapshot_ids)
-                    .is_ok_and(|incomplete| !incomplete.is_empty()));
-        if index_lost {
-            let _ = state.record_suspect(
-                name,
-                crate::repair::SUSPECT_INDEX,
-                "*",
-                "data of backups is missing from the index",
-            );
-        }
+    (damaged, unused_damaged)
+}
+
+/// A damaged pack keeps its name and size: only a read finds it again. Remembered,
+/// the next backup or sync proves it damaged, removes it and uploads its data again.
+/// Short ids from the check's messages about packs too: a pack holding only a
+/// manifest is named by no backup's data. The repair hashes each before acting.
+fn remember_suspects(
+    name: &str,
+    repository: &Repository,
+    catalog: &Catalog,
+    check: &drydock_storage::CheckReport,
+    damaged: &[DamagedObject],
+    state: &StateDb,
+) {
+    let named = damaged.iter().filter_map(|o| {
+        Some((
+            o.object.strip_prefix("pack ")?.to_string(),
+            o.errors.join("; "),
+        ))
+    });
+    let mentioned = check
+        .errors
+        .iter()
+        .filter(|e| e.to_ascii_lowercase().contains("pack"))
+        .flat_map(|e| hex_tokens(e).into_iter().map(move |t| (t, e.clone())));
+    for (pack, why) in named.chain(mentioned) {
+        let _ = state.record_suspect(name, crate::repair::SUSPECT_PACK, &pack, &why);
     }
-    // What an unreadable snapshot file held cannot be read from it; the backups that
-    // miss a manifest or a source's snapshot above are the ones that needed it.
+    // Also when only snapshots no selected backup names lost index entries: a
+    // manifest whose tree the index lost cannot be read, so its backup is not
+    // among the selected ones.
+    let index_lost = damaged.iter().any(|o| o.object == MISSING_FROM_INDEX)
+        || (!check.ok
+            && repository
+                .incomplete(&catalog.snapshot_ids)
+                .is_ok_and(|incomplete| !incomplete.is_empty()));
+    if index_lost {
+        let _ = state.record_suspect(
+            name,
+            crate::repair::SUSPECT_INDEX,
+            "*",
+            "data of backups is missing from the index",
+        );
+    }
+}
+
+/// What an unreadable snapshot file held cannot be read from it; the backups that
+/// miss a manifest or a source's snapshot are the ones that needed it.
+fn with_unreadable_snapshots(
+    mut damaged: Vec<DamagedObject>,
+    catalog: &Catalog,
+) -> Vec<DamagedObject> {
     damaged.extend(catalog.unreadable.iter().map(|(id, why)| DamagedObject {
         object: format!("snapshot {id}"),
         errors: vec![format!("the snapshot file cannot be read: {why}")],
         needed_by: Vec::new(),
     }));
-    // A source whose data sits in a damaged pack is corrupt, even when only the pack
-    // check (not a stream re-read) noticed.
-    for object in &damaged {
+    damaged
+}
+
+/// A source whose data sits in a damaged pack is corrupt, even when only the pack
+/// check (not a stream re-read) noticed.
+fn mark_damaged_sources(damaged: &[DamagedObject], backups: &mut [BackupCheck]) {
+    for object in damaged {
         for dep in &object.needed_by {
             if let Some(b) = backups.iter_mut().find(|b| b.id == dep.backup_id) {
                 for s in b
@@ -323,20 +424,31 @@ fn verify_copy(
                     .iter_mut()
                     .filter(|s| dep.sources.contains(&s.source))
                 {
-                    if s.status == "ok" {
-                        s.status = "corrupt";
+                    if s.status == CheckStatus::Ok {
+                        s.status = CheckStatus::Corrupt;
                         s.detail = Some(format!("its data is in damaged {}", object.object));
                     }
                 }
             }
         }
     }
-    for b in &backups {
+}
+
+/// Records each backup verified or corrupt in this copy. An aborted check leaves what
+/// the state knew: nothing new was learnt, except a stream re-read that found a
+/// difference.
+fn record_checked(
+    name: &str,
+    backups: &[BackupCheck],
+    check: &drydock_storage::CheckReport,
+    state: &StateDb,
+) -> Result<(), EngineError> {
+    for b in backups {
         let bad: Vec<String> = b
             .sources
             .iter()
-            .filter(|s| s.status != "ok")
-            .map(|s| format!("{}: {}", s.source, s.status))
+            .filter(|s| s.status != CheckStatus::Ok)
+            .map(|s| format!("{}: {}", s.source, s.status.as_str()))
             .collect();
         let (copy_state, detail) = if bad.is_empty() {
             (CopyState::Verified, None)
@@ -350,29 +462,7 @@ fn verify_copy(
         }
         state.record_copy(name, &b.id, copy_state, detail.as_deref())?;
     }
-    let ok = check.ok
-        && unused_damaged == 0
-        && catalog.unreadable.is_empty()
-        && backups
-            .iter()
-            .all(|b| b.sources.iter().all(|s| s.status == "ok"));
-    Ok(CopyVerify {
-        name: name.to_string(),
-        location: repository.location().to_string(),
-        ok,
-        error: None,
-        repository_errors: check.errors,
-        damaged,
-        backups,
-        warnings: {
-            let mut warnings = lock.removed_stale().to_vec();
-            warnings.extend(lock.unwritten().map(str::to_string));
-            if let Err(left) = lock.release() {
-                warnings.push(left);
-            }
-            warnings
-        },
-    })
+    Ok(())
 }
 
 /// Maps the pack ids the check complained about to the backups and sources whose data
@@ -460,12 +550,23 @@ pub struct LiveReport {
     pub sources: Vec<LiveComparison>,
 }
 
+/// How the live data compares with its latest good backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LiveStatus {
+    Same,
+    Changed,
+    /// No good backup to compare with.
+    NoBackup,
+    /// The live data could not be inspected.
+    Error,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveComparison {
     pub source: String,
     pub backup_id: Option<String>,
-    /// `same`, `changed`, `no-backup` or `error`.
-    pub status: &'static str,
+    pub status: LiveStatus,
     pub differences: Vec<String>,
 }
 
@@ -493,7 +594,7 @@ pub fn verify_live(
             sources.push(LiveComparison {
                 source: label,
                 backup_id: None,
-                status: "no-backup",
+                status: LiveStatus::NoBackup,
                 differences: vec![],
             });
             continue;
@@ -506,14 +607,21 @@ pub fn verify_live(
             replacing_live: &drydock_sources::no_live_change,
         };
         let (status, differences) = match source.inspect(&ctx) {
-            Err(e) => ("error", vec![e.to_string()]),
+            Err(e) => (LiveStatus::Error, vec![e.to_string()]),
             Ok(now) => {
                 let diff = record
                     .fingerprint
                     .as_ref()
                     .map(|f| now.fingerprint.differences(f, count_unit(record.kind)))
                     .unwrap_or_default();
-                (if diff.is_empty() { "same" } else { "changed" }, diff)
+                (
+                    if diff.is_empty() {
+                        LiveStatus::Same
+                    } else {
+                        LiveStatus::Changed
+                    },
+                    diff,
+                )
             }
         };
         sources.push(LiveComparison {
@@ -524,7 +632,7 @@ pub fn verify_live(
         });
     }
     Ok(LiveReport {
-        same: sources.iter().all(|s| s.status == "same"),
+        same: sources.iter().all(|s| s.status == LiveStatus::Same),
         sources,
     })
 }

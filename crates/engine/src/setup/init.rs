@@ -402,27 +402,20 @@ fn guess_dump_source(
 
 /// The `volume` source line for one of the service's mounts (`None`: read-only, the
 /// Docker socket, or not a mount).
-fn volume_source(
-    report: &mut InitReport,
-    info: &mut InitService,
+/// How the config names a mount's data (`path = ..` for a bind mount, `volume = ..`
+/// with Docker's name of a named volume), the source's name, and the volume's labels.
+fn mount_target(
+    m: &super::compose_file::Mount,
+    vname: &str,
     layout: &Layout,
     top_volumes: Option<&serde_yaml::Mapping>,
-    facts: &ServiceFacts<'_>,
-    mount: &Value,
-) -> Option<String> {
-    let name = facts.name;
-    let is_database = facts.kind.is_some();
-    let m = parse_mount(mount)?;
-    if m.read_only || m.source.contains("docker.sock") {
-        return None;
-    }
-    let vname = mount_name(&m.target);
-    let (target_key, source_name, labels) = if m.bind {
+) -> (String, String, BTreeMap<String, String>) {
+    if m.bind {
         let host = layout.compose_dir.join(&m.source);
         let host = normalize(&host);
         (
             format!("path = {}", q(&relative_to(&host, &layout.output_dir))),
-            vname.clone(),
+            vname.to_string(),
             BTreeMap::new(),
         )
     } else {
@@ -447,7 +440,25 @@ fn volume_source(
             m.source.clone(),
             labels_of(decl),
         )
-    };
+    }
+}
+
+fn volume_source(
+    report: &mut InitReport,
+    info: &mut InitService,
+    layout: &Layout,
+    top_volumes: Option<&serde_yaml::Mapping>,
+    facts: &ServiceFacts<'_>,
+    mount: &Value,
+) -> Option<String> {
+    let name = facts.name;
+    let is_database = facts.kind.is_some();
+    let m = parse_mount(mount)?;
+    if m.read_only || m.source.contains("docker.sock") {
+        return None;
+    }
+    let vname = mount_name(&m.target);
+    let (target_key, source_name, labels) = mount_target(&m, &vname, layout, top_volumes);
     let label = labels
         .get(LABEL_BACKUP)
         .or_else(|| labels.get("backup"))

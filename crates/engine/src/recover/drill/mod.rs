@@ -14,8 +14,10 @@
 //! destructive drill left pending.
 
 pub mod destructive;
+pub(crate) mod in_place;
 mod report;
 mod sandbox;
+mod sandbox_source;
 
 pub use report::*;
 
@@ -73,7 +75,7 @@ fn refuse_while_restores_pend(
 /// Remembers the drill per source; a failure to record does not fail the drill.
 fn record(config: &Config, report: &DrillReport) {
     let run = drydock_state::DrillRun {
-        kind: report.kind.to_string(),
+        kind: report.kind.as_str().to_string(),
         started_at: report.started_at,
         finished_at: report.finished_at,
         exit_code: i32::from(report.verdict().exit_code()),
@@ -111,10 +113,9 @@ fn record(config: &Config, report: &DrillReport) {
 
 /// Names the report's files; the caller writes them (`drydock_render::report_files`).
 fn name_reports(config: &Config, opts: &DrillOptions, report: &mut DrillReport) {
-    let name = if report.kind == "destructive" {
-        "drill-destructive"
-    } else {
-        "drill"
+    let name = match report.kind {
+        DrillKind::Destructive => "drill-destructive",
+        DrillKind::Sandbox => "drill",
     };
     let base = crate::reports::base(config, opts.report.as_deref(), name, report.started_at);
     report.report_files = crate::reports::files(&base);

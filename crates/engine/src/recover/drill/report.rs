@@ -42,12 +42,34 @@ pub enum DrillStatus {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Canary {
-    /// `present`, `missing` (written before the backup but not restored: a failure),
-    /// `not-in-backup` (the live canary was written after the backup's consistent point:
-    /// expected, the RPO covers it), or `none` (no canary to check).
-    pub status: &'static str,
+    pub status: CanaryStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// Whether the drill's canary came back with the restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CanaryStatus {
+    /// The restored data holds the canary.
+    Present,
+    /// Written before the backup but not restored: a failure.
+    Missing,
+    /// The live canary was written after the backup's consistent point: expected, the
+    /// RPO covers it.
+    NotInBackup,
+    /// No canary to check.
+    None,
+}
+
+impl Canary {
+    /// No canary to check.
+    pub fn none() -> Canary {
+        Canary {
+            status: CanaryStatus::None,
+            detail: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,10 +117,29 @@ pub struct TestDataCheck {
     pub differences: Vec<String>,
 }
 
+/// Which drill ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrillKind {
+    /// Restored beside production, into a throwaway sandbox.
+    Sandbox,
+    /// Stopped, wiped, restored in place, started (staging).
+    Destructive,
+}
+
+impl DrillKind {
+    /// The stable name stored in the state database and used in file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillKind::Sandbox => "sandbox",
+            DrillKind::Destructive => "destructive",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillReport {
-    /// `sandbox` or `destructive`.
-    pub kind: &'static str,
+    pub kind: DrillKind,
     pub stack: String,
     pub passed: bool,
     pub targets_met: bool,
@@ -159,9 +200,7 @@ pub(crate) fn ms(d: Duration) -> u64 {
 pub struct ServiceOutcome {
     pub service: String,
     pub backup_id: String,
-    /// `recovered` (restored, verified, healthy), `failed` (see `state` and `recover`),
-    /// `not-reached` (an earlier service failed, so this one was left untouched).
-    pub status: &'static str,
+    pub status: ServiceDrillStatus,
     pub steps: Vec<Step>,
     /// After a failure: the state the service was left in.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,4 +210,16 @@ pub struct ServiceOutcome {
     pub recover: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+}
+
+/// How far a destructive drill got with one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceDrillStatus {
+    /// Restored, verified, healthy.
+    Recovered,
+    /// See `state` and `recover`.
+    Failed,
+    /// An earlier service failed, so this one was left untouched.
+    NotReached,
 }

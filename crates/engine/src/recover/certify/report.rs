@@ -1,0 +1,167 @@
+//! What `certify` is asked and what it reports: the routine's nine steps, each one's
+//! status and figures, the completion metrics and the readiness they add up to.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The routine's steps, in order: (number, name, what it proves).
+pub const STEPS: [(u32, &str, &str); 9] = [
+    (1, "deploy", "deployed from scratch and healthy"),
+    (
+        2,
+        "external-checks",
+        "external checks (HTTP(S), TLS, DNS, OIDC) pass",
+    ),
+    (
+        3,
+        "recreate",
+        "destroyed and recreated, healthy again; a second deploy changes nothing",
+    ),
+    (
+        4,
+        "backup-plan",
+        "every data source has a backup plan (priority, retention)",
+    ),
+    (
+        5,
+        "populate",
+        "test data populated (3 kinds with relationships, over 1 MB)",
+    ),
+    (6, "backup", "backup taken and verified"),
+    (7, "baseline", "baseline backup recorded"),
+    (8, "wipe", "service wiped"),
+    (
+        9,
+        "restore",
+        "restored and verified, RTO and RPO within targets",
+    ),
+];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CertifyOptions {
+    pub service: String,
+    /// Forget earlier progress and start at step 1.
+    pub restart: bool,
+    /// Wipe (step 8) without asking.
+    pub force: bool,
+    /// Test data seed (step 5).
+    pub seed: u64,
+    /// Where to write FILE.md and FILE.json (default: state_dir/reports/certify-SERVICE-TIME).
+    pub report: Option<PathBuf>,
+}
+
+/// Where one step of the routine stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    /// Needs a capability drydock does not have yet.
+    NotAvailable,
+    /// Not reached.
+    Pending,
+}
+
+impl StepStatus {
+    /// The stable name kept in the state database (as in the JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Passed => "passed",
+            StepStatus::Failed => "failed",
+            StepStatus::NotAvailable => "not-available",
+            StepStatus::Pending => "pending",
+        }
+    }
+
+    /// A status read back from the state database; an unknown name (a newer drydock's)
+    /// counts as not reached, so the step runs again.
+    pub fn from_stored(name: &str) -> StepStatus {
+        [
+            StepStatus::Passed,
+            StepStatus::Failed,
+            StepStatus::NotAvailable,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .unwrap_or(StepStatus::Pending)
+    }
+
+    /// Passed, or not available yet: the routine goes on past it.
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Passed | StepStatus::NotAvailable)
+    }
+}
+
+/// What the routine concludes about the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readiness {
+    /// Every step passed.
+    ProductionReady,
+    /// Every available step passed; some are not available yet.
+    Incomplete,
+    /// A step failed (see `steps`), or steps remain.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertifyStep {
+    pub step: u32,
+    pub name: String,
+    pub description: String,
+    pub status: StepStatus,
+    pub detail: String,
+    /// This run did it (rather than an earlier one).
+    pub ran_now: bool,
+    pub at: Option<Timestamp>,
+    pub metrics: Value,
+}
+
+/// The completion report's metrics table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertifyMetrics {
+    /// Deploy time (needs `drydock deploy`: not available yet).
+    pub deploy_ms: Option<u64>,
+    pub rto_ms: Option<u64>,
+    pub rto_target_ms: u64,
+    pub rpo_ms: Option<u64>,
+    pub rpo_target_ms: u64,
+    pub backup_logical_bytes: Option<u64>,
+    pub backup_stored_bytes: Option<u64>,
+    /// Changes on the second deploy (needs `drydock deploy`: not available yet).
+    pub idempotency_changes: Option<u64>,
+    /// Share of external checks that passed (step 2), in percent.
+    pub external_check_success_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertifyReport {
+    pub stack: String,
+    pub service: String,
+    /// The routine's conclusion (`verdict` in the JSON); [`CertifyReport::verdict`] is
+    /// derived from it.
+    #[serde(rename = "verdict")]
+    pub readiness: Readiness,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// The step this run started at (earlier ones had passed before).
+    pub resumed_at: u32,
+    pub steps: Vec<CertifyStep>,
+    pub metrics: CertifyMetrics,
+    pub report_files: Vec<String>,
+}
+
+impl CertifyReport {
+    /// Ok when production ready, a warning when incomplete (steps not available
+    /// yet), else failed.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        match self.readiness {
+            Readiness::ProductionReady => drydock_domain::Verdict::Ok,
+            Readiness::Incomplete => drydock_domain::Verdict::Warning,
+            Readiness::Failed => drydock_domain::Verdict::Failed,
+        }
+    }
+}
