@@ -5,7 +5,7 @@
 //! `registry.rs` lists them once in `channel_kinds!`.
 //!
 //! Every address that lets someone post to a channel (a webhook URL with its token, a
-//! ntfy topic, a healthchecks ping URL, an SMTP password) is a [`Secret`] reference: it
+//! ntfy topic, a healthchecks ping URL, an SMTP password) is a [`Secret`](crate::Secret) reference: it
 //! is resolved at load and never shown in logs, JSON or errors.
 //!
 //! **Adding a kind**: write `KIND.rs` here with its struct and [`ChannelSpec`], add its
