@@ -7,7 +7,11 @@
 //! [`RunOutcome`]: job, verdict, the verdict of each subject, what failed, the command
 //! to look closer), and [`Notifier::deliver_due`] on each tick. Nothing here fails a
 //! job: a channel that does not answer is a recorded delivery result, and the
-//! notifier's own errors (the state database) are for the daemon to log.
+//! notifier's own errors (the state database) are for the daemon to log. A run found
+//! interrupted after a crash is reported like any other (verdict could-not-run), and
+//! so is staleness: the daemon's check of "last good backup too old" is a run of job
+//! `overdue` with one part per source, so an overdue source notifies once, then
+//! daily, and recovers, under the same rules.
 //!
 //! - `changes.rs`: the rules. A (job, subject) key going from ok to failing is a
 //!   failure, from failing to ok a recovery; a run failing like the last one sends

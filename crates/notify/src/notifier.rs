@@ -160,7 +160,9 @@ impl Notifier {
     }
 
     /// Makes the attempts that are due at `now` (at most the policy's batch, one after
-    /// the other, each within its timeout) and records their results.
+    /// the other, each within its timeout) and records their results. It can block for
+    /// `batch` x `timeout` when receivers hang: call it from its own thread, not from
+    /// the one that starts jobs.
     pub fn deliver_due(&mut self, now: Timestamp) -> Result<Vec<AttemptReport>, NotifyError> {
         let now_ms = now.as_millisecond();
         let due = self.db.due_notifications(now_ms, self.policy.batch)?;
@@ -311,16 +313,19 @@ impl Notifier {
         } else {
             capped(&outcome.failed)
         };
+        // The lines come from reports, which redact; a channel's own secret (a URL in
+        // an error) is removed here as well.
+        let clean = |lines: Vec<String>| lines.iter().map(|l| self.redact(l)).collect();
         Message {
             event,
             stack: self.stack.clone(),
             host: self.host.clone(),
             job: outcome.job.clone(),
             verdict: Some(outcome.verdict),
-            title,
-            failed,
-            recovered: capped(&c.recovered),
-            look_closer: outcome.look_closer.clone(),
+            title: self.redact(&title),
+            failed: clean(failed),
+            recovered: clean(capped(&c.recovered)),
+            look_closer: self.redact(&outcome.look_closer),
             at: outcome.finished.to_string(),
         }
     }

@@ -150,6 +150,7 @@ url = "${env:T_PING}"
     );
 
     let hook = got[1].json();
+    insta::assert_json_snapshot!("webhook_failure", hook, {".idempotency_key" => "[key]"});
     assert_eq!(hook["event"], "failure");
     assert_eq!(hook["stack"], "clinic");
     assert_eq!(hook["host"], "host1");
@@ -224,6 +225,7 @@ url = "${env:T_PING}"
             "/ping/canary-uuid"
         ]
     );
+    insta::assert_snapshot!("slack_recovery", got[7].json()["text"].as_str().unwrap());
     assert_eq!(got[6].json()["event"], "recovery");
     assert_eq!(
         got[6].json()["title"],
@@ -489,4 +491,34 @@ fn smtp_refusals_are_final_and_temporary_errors_retried() {
     let r = n.deliver_due(t0()).unwrap();
     assert_eq!(r[0].result, "retry", "{r:?}");
     assert!(busy.messages().is_empty());
+}
+
+#[test]
+fn a_channel_secret_in_what_failed_is_redacted_before_it_is_stored_or_sent() {
+    let rx = Receiver::start(Vec::new(), Reply::status(200));
+    let configs = webhook(&rx);
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = open(dir.path(), &configs, quick());
+    let mut run = outcome(Verdict::Failed, t0());
+    run.failed = vec![format!(
+        "sync: POST {} answered 500",
+        rx.url("/hook/canary-hook-token")
+    )];
+    n.run_finished(&run).unwrap();
+    let stored = StateDb::open(dir.path()).unwrap().outbox().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].payload.contains("canary"),
+        "{}",
+        stored[0].payload
+    );
+    assert!(stored[0]
+        .payload
+        .contains("sync: POST [redacted] answered 500"));
+    n.deliver_due(t0()).unwrap();
+    let body = rx.received()[0].body_text();
+    assert!(
+        !body.contains("canary") && body.contains("[redacted]"),
+        "{body}"
+    );
 }
