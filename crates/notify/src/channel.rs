@@ -109,7 +109,14 @@ fn transport(e: &ureq::Error) -> Delivery {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::HostNotFound => "host not found".into(),
-        ureq::Error::Io(io) => format!("network error: {}", io.kind()),
+        // ureq hands rustls's certificate errors over as I/O errors: retrying would
+        // meet the same certificate.
+        ureq::Error::Io(io) if io.to_string().contains("certificate") => {
+            return Delivery::Reject {
+                error: format!("TLS failed ({io}); check the server's certificate"),
+            }
+        }
+        ureq::Error::Io(io) => format!("network error: {} ({io})", io.kind()),
         ureq::Error::BadUri(_) => {
             return Delivery::Reject {
                 error: "the URL cannot be used; check the channel's URL".into(),

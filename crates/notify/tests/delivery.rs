@@ -522,3 +522,24 @@ fn a_channel_secret_in_what_failed_is_redacted_before_it_is_stored_or_sent() {
         "{body}"
     );
 }
+
+#[test]
+fn a_certificate_the_system_does_not_trust_is_refused_at_once() {
+    use drydock_testkit::http::{HttpServer, Route, TestCa};
+    let ca = TestCa::new();
+    let https = HttpServer::start(
+        vec![Route::new("/hook/canary-tls", 200, "")],
+        Some(ca.leaf(&["127.0.0.1", "localhost"], -1, 30)),
+    );
+    let configs = channels(
+        "[[notify]]\nkind = \"webhook\"\nurl = \"${env:T_TLS}\"\n",
+        &[("T_TLS", &https.url("/hook/canary-tls"))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = open(dir.path(), &configs, quick());
+    n.run_finished(&outcome(Verdict::Failed, t0())).unwrap();
+    let r = n.deliver_due(t0()).unwrap();
+    assert_eq!(r[0].result, "failed", "{r:?}");
+    assert!(r[0].error.starts_with("TLS failed"), "{}", r[0].error);
+    assert!(!r[0].error.contains("canary"), "{}", r[0].error);
+}
