@@ -116,6 +116,22 @@ impl Notifier {
         })
     }
 
+    /// The notifier of a loaded config: its state directory, stack name and channels;
+    /// `host` is the name this host's backups are recorded under.
+    pub fn for_config(
+        config: &drydock_domain::config::Config,
+        host: &str,
+        policy: DeliveryPolicy,
+    ) -> Result<Notifier, NotifyError> {
+        Self::open(
+            &config.stack.state_dir,
+            &config.stack.name,
+            host,
+            &config.notify,
+            policy,
+        )
+    }
+
     /// Queues a `start` notification for the channels that asked for one; returns how
     /// many were queued.
     pub fn run_started(&mut self, start: &RunStart) -> Result<usize, NotifyError> {

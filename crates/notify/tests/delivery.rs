@@ -17,6 +17,11 @@ use jiff::{Timestamp, ToSpan};
 
 /// Loads `[[notify]]` entries through the real config load; `vars` are set first.
 fn channels(notify: &str, vars: &[(&str, &str)]) -> Vec<NotifyConfig> {
+    load(notify, vars, Path::new("/etc/drydock")).notify
+}
+
+/// The whole config, with its state directory under `folder`.
+fn load(notify: &str, vars: &[(&str, &str)], folder: &Path) -> Config {
     // SAFETY: each test runs in its own process (nextest) and sets these before use.
     unsafe {
         std::env::set_var("DRYDOCK_TEST_REPO_PW", "repo-pw");
@@ -27,9 +32,7 @@ fn channels(notify: &str, vars: &[(&str, &str)]) -> Vec<NotifyConfig> {
     let text = format!(
         "[stack]\nname = \"clinic\"\nstate_dir = \"state\"\n\n[repository]\npath = \"/tmp/repo\"\npassword = \"${{env:DRYDOCK_TEST_REPO_PW}}\"\n{notify}"
     );
-    Config::from_text(Path::new("/etc/drydock/drydock.toml"), &text)
-        .unwrap()
-        .notify
+    Config::from_text(&folder.join("drydock.toml"), &text).unwrap()
 }
 
 fn t0() -> Timestamp {
@@ -394,14 +397,22 @@ fn a_slow_or_absent_receiver_is_retried_and_the_age_limit_gives_up() {
 fn what_is_queued_is_delivered_by_a_new_notifier_after_a_restart() {
     let rx = Receiver::start(Vec::new(), Reply::status(200));
     let configs = webhook(&rx);
-    let dir = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let config = load(
+        "[[notify]]\nkind = \"webhook\"\nname = \"ops\"\nurl = \"${env:T_HOOK}\"\n",
+        &[("T_HOOK", &rx.url("/hook/canary-hook-token"))],
+        folder.path(),
+    );
+    let state = config.stack.state_dir.clone();
+    assert!(state.starts_with(folder.path()));
     {
-        let mut n = open(dir.path(), &configs, quick());
+        let mut n = Notifier::for_config(&config, "host1", quick()).unwrap();
         n.run_finished(&outcome(Verdict::Failed, t0())).unwrap();
         // The daemon dies before any attempt.
     }
     assert!(rx.received().is_empty());
-    let mut n = open(dir.path(), &configs, quick());
+    let dir = &state;
+    let mut n = open(dir, &configs, quick());
     let r = n.deliver_due(t0() + 5.seconds()).unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].result, "sent");
@@ -421,7 +432,7 @@ fn what_is_queued_is_delivered_by_a_new_notifier_after_a_restart() {
     n.run_finished(&outcome(Verdict::Ok, t0() + 2.hours()))
         .unwrap();
     drop(n);
-    let mut n = open(dir.path(), &[], quick());
+    let mut n = open(dir, &[], quick());
     let r = n.deliver_due(t0() + 2.hours()).unwrap();
     assert_eq!(r[0].result, "failed");
     assert_eq!(r[0].error, "the channel `ops` is no longer in the config");
