@@ -47,6 +47,17 @@ impl Redactor {
                 values.extend(check.spec.password().map(|p| p.expose().to_string()));
             }
         }
+        // Webhook and ping URLs, ntfy topics and SMTP passwords of [[notify]].
+        for channel in &config.notify {
+            values.extend(
+                channel
+                    .channel
+                    .spec()
+                    .secrets()
+                    .into_iter()
+                    .map(|s| s.expose().to_string()),
+            );
+        }
         // Very short values would blank out ordinary words; longest first so a secret
         // that contains another is removed whole.
         values.retain(|v| v.len() >= 4);
@@ -96,5 +107,25 @@ mod tests {
         assert_eq!(r.line("checkpoint complete"), "checkpoint complete");
         let auth = "FATAL:  password authentication failed for user \"app\"";
         assert_eq!(r.line(auth), auth, "evidence stays readable");
+    }
+
+    #[test]
+    fn notification_secrets_of_the_config_are_removed() {
+        // SAFETY: only this test reads these variables.
+        unsafe {
+            std::env::set_var("DRYDOCK_REDACT_TEST_PW", "repo-pw-value");
+            std::env::set_var(
+                "DRYDOCK_REDACT_TEST_HOOK",
+                "https://hooks.example.com/T0/hook-token-value",
+            );
+        }
+        let config = Config::from_text(
+            std::path::Path::new("/etc/drydock/drydock.toml"),
+            "[stack]\nname = \"x\"\nstate_dir = \"s\"\n[repository]\npath = \"/r\"\npassword = \"${env:DRYDOCK_REDACT_TEST_PW}\"\n[[notify]]\nkind = \"webhook\"\nurl = \"${env:DRYDOCK_REDACT_TEST_HOOK}\"\n",
+        )
+        .unwrap();
+        let out = Redactor::new(&config)
+            .line("POST https://hooks.example.com/T0/hook-token-value failed");
+        assert_eq!(out, format!("POST {MARK} failed"));
     }
 }

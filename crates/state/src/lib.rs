@@ -17,6 +17,7 @@ mod error;
 pub mod health;
 #[cfg(test)]
 mod migration_tests;
+pub mod notify;
 pub mod recovery;
 mod schema;
 mod step;
@@ -31,6 +32,7 @@ pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
 pub use error::StateError;
+pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 pub use step::SchemaStep;
 
@@ -48,6 +50,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     recovery::CREATE_TABLES,
     certify::CREATE_TABLES,
     suspects::CREATE_TABLES,
+    // 6: notifications of `drydock serve` (outbox, notified states).
+    notify::CREATE_TABLES,
 ];
 
 impl StateDb {

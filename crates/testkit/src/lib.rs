@@ -1,5 +1,6 @@
 //! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
-//! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, Garage S3) in their own
+//! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, a recording HTTP receiver
+//! with scripted answers, an SMTP receiver, Garage S3) in their own
 //! temp data directories on random loopback ports, and stop and remove them on drop;
 //! and an S3 fault proxy. Integration tests of every crate use these; nothing here is
 //! a mock.
@@ -13,9 +14,11 @@ pub mod http;
 pub mod mariadb;
 pub mod patroni;
 pub mod postgres;
+pub mod receiver;
 pub mod redis;
 pub mod redis_ha;
 mod server;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

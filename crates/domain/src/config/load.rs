@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::drill::DrillConfig;
 use super::errors::{sorted, Collector, ConfigError, ConfigErrors};
+use super::notify::{parse_notify, NotifyConfig};
 use super::remotes::{parse_remotes, validate_remotes, RemoteConfig};
 use super::retention::{validate_retention, RetentionConfig};
 use super::services::{parse_services, PartialService, ServiceConfig};
@@ -28,6 +29,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub drill: DrillConfig,
     pub services: BTreeMap<String, ServiceConfig>,
+    /// Where `drydock serve` sends notifications (`[[notify]]`), in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyConfig>,
 }
 
 /// A drydock.toml is a few KiB; anything past this is not one. The TOML parser keeps
@@ -43,6 +47,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "drill",
     "services",
+    "notify",
 ];
 
 /// Every section as far as it parsed (`None`: it failed, and the failure was recorded).
@@ -53,6 +58,7 @@ struct Parsed {
     retention: Option<RetentionConfig>,
     drill: Option<DrillConfig>,
     services: BTreeMap<String, PartialService>,
+    notify: Vec<NotifyConfig>,
 }
 
 impl Config {
@@ -187,6 +193,8 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         None => Some(DrillConfig::default()),
     };
     let services = parse_services(take("services", c), c);
+    // Validated as it is read: a channel's checks need nothing from other sections.
+    let notify = parse_notify(take("notify", c), c);
     Parsed {
         stack,
         repository,
@@ -194,6 +202,7 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         retention,
         drill,
         services,
+        notify,
     }
 }
 
@@ -224,6 +233,7 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
         retention,
         drill,
         services,
+        notify,
     } = parsed;
     let (Some(stack), Some(repository), Some(retention), Some(drill)) =
         (stack, repository, retention, drill)
@@ -244,5 +254,6 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
             .into_iter()
             .map(|(name, service)| (name, service.into_config()))
             .collect(),
+        notify,
     })
 }

@@ -7,9 +7,9 @@
 //! absolute, names unique, secrets resolved.
 //!
 //! One file per section: [`stack`](StackConfig) and repository, remotes, retention,
-//! drill, services and their runtime, [`health`] checks and [`sources`] (one file per
-//! source kind); `load.rs` runs the load, `errors.rs` collects what it reports,
-//! `fields.rs` checks single values (names, hosts, secrets, paths) for every section.
+//! drill, services and their runtime, [`health`] checks, [`sources`] (one file per
+//! source kind) and [`notify`] channels (one file per channel kind); `load.rs` runs
+//! the load, `errors.rs` collects what it reports, `fields.rs` checks single values (names, hosts, secrets, paths) for every section.
 //! This file only declares them and re-exports their types, so callers keep writing
 //! `drydock_domain::config::PostgresSource`.
 
@@ -19,6 +19,7 @@ mod errors;
 mod fields;
 pub mod health;
 mod load;
+pub mod notify;
 mod remotes;
 mod retention;
 mod runtime;
@@ -30,6 +31,7 @@ pub use drill::{DrillConfig, TargetOverride};
 pub use errors::{ConfigError, ConfigErrors};
 pub use health::{CheckSpec, HealthCheckConfig};
 pub use load::{Config, CONFIG_MAX_BYTES};
+pub use notify::{ChannelConfig, ChannelSpec, NotifyConfig, NotifyOn};
 pub use remotes::{RemoteConfig, RemoteKind, LOCAL_COPY};
 pub use retention::{KeepOverride, RetentionConfig};
 pub use runtime::{
