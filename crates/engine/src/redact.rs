@@ -47,6 +47,12 @@ impl Redactor {
                 values.extend(check.spec.password().map(|p| p.expose().to_string()));
             }
         }
+        // A remote's S3 secret key and its own repository password: S3 and restic errors
+        // can echo request details.
+        for remote in &config.remotes {
+            values.push(remote.secret_access_key.expose().to_string());
+            values.extend(remote.password.as_ref().map(|p| p.expose().to_string()));
+        }
         // Webhook and ping URLs, ntfy topics and SMTP passwords of [[notify]].
         for channel in &config.notify {
             values.extend(
@@ -127,5 +133,27 @@ mod tests {
         let out = Redactor::new(&config)
             .line("POST https://hooks.example.com/T0/hook-token-value failed");
         assert_eq!(out, format!("POST {MARK} failed"));
+    }
+
+    #[test]
+    fn remote_secrets_of_the_config_are_removed() {
+        // SAFETY: only this test reads these variables.
+        unsafe {
+            std::env::set_var("DRYDOCK_REDACT_TEST_S3_SECRET", "s3-secret-key-value");
+            std::env::set_var("DRYDOCK_REDACT_TEST_REMOTE_PW", "remote-pw-value");
+            std::env::set_var("DRYDOCK_REDACT_TEST_REPO_PW", "local-repo-pw");
+            std::env::set_var("DRYDOCK_REDACT_TEST_S3_KEY", "GKexamplekey");
+        }
+        let config = Config::from_text(
+            std::path::Path::new("/etc/drydock/drydock.toml"),
+            "[stack]\nname = \"x\"\nstate_dir = \"s\"\n[repository]\npath = \"/r\"\npassword = \"${env:DRYDOCK_REDACT_TEST_REPO_PW}\"\n[[remote]]\nname = \"offsite\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:3900\"\nregion = \"garage\"\nbucket = \"offsite-backups\"\naccess_key_id = \"${env:DRYDOCK_REDACT_TEST_S3_KEY}\"\nsecret_access_key = \"${env:DRYDOCK_REDACT_TEST_S3_SECRET}\"\npassword = \"${env:DRYDOCK_REDACT_TEST_REMOTE_PW}\"\n",
+        )
+        .unwrap();
+        let out = Redactor::new(&config)
+            .line("signature s3-secret-key-value mismatch; opening with remote-pw-value");
+        assert_eq!(
+            out,
+            format!("signature {MARK} mismatch; opening with {MARK}")
+        );
     }
 }
