@@ -7,7 +7,7 @@
 //! absolute, names unique, secrets resolved.
 //!
 //! One file per section: [`stack`](StackConfig) and repository, remotes, retention,
-//! drill, services and their runtime, [`health`] checks and [`sources`] (one file per
+//! drill, serve and schedule (`drydock serve`), services and their runtime, [`health`] checks and [`sources`] (one file per
 //! source kind); `load.rs` runs the load, `errors.rs` collects what it reports,
 //! `fields.rs` checks single values (names, hosts, secrets, paths) for every section.
 //! This file only declares them and re-exports their types, so callers keep writing
@@ -22,6 +22,8 @@ mod load;
 mod remotes;
 mod retention;
 mod runtime;
+mod schedule;
+mod serve;
 mod services;
 pub mod sources;
 mod stack;
@@ -35,6 +37,8 @@ pub use retention::{KeepOverride, RetentionConfig};
 pub use runtime::{
     ComposeRuntimeConfig, DockerRuntimeConfig, ExecTarget, ProcessRuntimeConfig, RuntimeConfig,
 };
+pub use schedule::{parse_cron, DefaultSchedule, JobKind, ScheduleConfig, DEFAULT_SCHEDULES};
+pub use serve::{parse_listen, ServeConfig, DEFAULT_LISTEN};
 pub use services::ServiceConfig;
 pub use sources::{
     FilesSource, MysqlSource, PostgresSource, RedisSource, SourceConfig, SourceKindSpec,
