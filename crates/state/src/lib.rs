@@ -15,6 +15,7 @@ pub mod copies;
 mod db;
 mod error;
 pub mod health;
+pub mod jobs;
 #[cfg(test)]
 mod migration_tests;
 pub mod recovery;
@@ -31,6 +32,7 @@ pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
 pub use error::StateError;
+pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 pub use step::SchemaStep;
 
@@ -48,6 +50,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     recovery::CREATE_TABLES,
     certify::CREATE_TABLES,
     suspects::CREATE_TABLES,
+    // 6: `drydock serve`'s runs and schedule slots.
+    jobs::CREATE_TABLES,
 ];
 
 impl StateDb {
