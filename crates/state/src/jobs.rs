@@ -251,6 +251,19 @@ impl StateDb {
         Ok(runs)
     }
 
+    /// Run `id`, if it is still kept.
+    pub fn job_run(&self, id: i64) -> Result<Option<JobRun>, StateError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM job_runs WHERE id = ?1"),
+                [id],
+                read_run,
+            )
+            .optional()
+            .map_err(|e| StateError::db(&self.path, e))
+    }
+
     /// The newest `limit` runs, newest first.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<JobRun>, StateError> {
         let err = |e| StateError::db(&self.path, e);
@@ -338,6 +351,8 @@ mod tests {
         db.finish_run(b, end, RunOutcome::Verdict(Verdict::Ok), "late")
             .unwrap();
         assert!(db.open_runs("h1").unwrap().is_empty());
+        assert_eq!(db.job_run(a).unwrap().unwrap().summary, "2 sources");
+        assert!(db.job_run(999).unwrap().is_none());
         let runs = db.recent_runs(10).unwrap();
         let seen: Vec<(&str, Option<&str>, &str)> = runs
             .iter()
