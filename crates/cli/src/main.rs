@@ -89,6 +89,7 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Diagnose(a) => diagnose::run(a, g),
         Command::Heal(a) => heal::run(a, g),
         Command::Init(a) => init::run(a, g),
+        Command::Serve(a) => serve::run(a, g),
         Command::Completions(a) => completions::run(a, Cli::command()),
         Command::Man => man::run(Cli::command()),
     }

@@ -17,21 +17,12 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use super::state::{error, AppState};
 use crate::jobs::JobRequest;
 use crate::runner::Submitted;
 
 /// `/healthz` turns 503 when the scheduler has not ticked for this long.
 const STALE_AFTER_S: i64 = 300;
-
-/// A JSON error body `{"error": message}` with `status`.
-pub(super) fn error(status: StatusCode, message: &str) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-    }
-    (status, Json(Body { error: message })).into_response()
-}
 
 /// Runs `f` on the blocking pool and answers its value as JSON (500 with the
 /// message when it fails).

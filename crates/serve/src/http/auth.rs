@@ -10,8 +10,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::api::error;
-use super::AppState;
+use super::state::{error, AppState};
 
 pub(super) async fn require_token(
     State(app): State<AppState>,

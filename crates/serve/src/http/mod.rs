@@ -8,47 +8,12 @@
 
 mod api;
 mod auth;
+mod state;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+pub use state::{AppState, Heartbeat};
 
 use axum::routing::{get, post};
 use axum::Router;
-use drydock_domain::{Config, Secret};
-use jiff::Timestamp;
-
-use crate::clock::Clock;
-use crate::events::EventHub;
-use crate::runner::Runner;
-
-/// When the scheduler last ticked (wall clock, Unix seconds; 0: never), for `/healthz`.
-#[derive(Debug, Default)]
-pub struct Heartbeat(AtomicI64);
-
-impl Heartbeat {
-    pub fn beat(&self, at: Timestamp) {
-        self.0.store(at.as_second(), Ordering::SeqCst);
-    }
-
-    pub fn last(&self) -> Option<Timestamp> {
-        match self.0.load(Ordering::SeqCst) {
-            0 => None,
-            s => Timestamp::from_second(s).ok(),
-        }
-    }
-}
-
-/// What every handler sees.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub runner: Runner,
-    pub hub: EventHub,
-    pub heartbeat: Arc<Heartbeat>,
-    pub clock: Arc<dyn Clock>,
-    /// `[serve] token`, resolved at load.
-    pub token: Option<Secret>,
-}
 
 /// Every route.
 pub fn router(state: AppState) -> Router {

@@ -5,7 +5,7 @@ use drydock_domain::Config;
 use drydock_engine::drill::DrillOptions;
 use drydock_engine::{EngineError, RunContext};
 
-use super::{word, JobOutput, JobRequest, JobSpec};
+use super::job::{word, JobOutput, JobRequest, JobSpec};
 
 pub(super) const SPEC: JobSpec = JobSpec {
     kind: JobKind::Drill,

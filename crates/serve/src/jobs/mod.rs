@@ -10,49 +10,11 @@ mod prune;
 mod sync;
 mod verify;
 
+mod job;
+
 use drydock_domain::config::JobKind;
-use drydock_domain::plan::Priority;
-use drydock_domain::{Config, Verdict};
-use drydock_engine::{EngineError, RunContext};
-use serde::{Deserialize, Serialize};
 
-/// What to run: the kind and its selection, as data (a schedule stores it, an HTTP
-/// body carries it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRequest {
-    pub kind: JobKind,
-    /// Backup: the priorities (empty: critical and high).
-    #[serde(default)]
-    pub priority: Vec<Priority>,
-    /// Backup, drill, health: the services (empty: every one).
-    #[serde(default)]
-    pub services: Vec<String>,
-}
-
-impl JobRequest {
-    pub fn new(kind: JobKind) -> JobRequest {
-        JobRequest {
-            kind,
-            priority: Vec::new(),
-            services: Vec::new(),
-        }
-    }
-}
-
-/// How a job ended: its report's verdict and one line for the run record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobOutput {
-    pub verdict: Verdict,
-    pub summary: String,
-}
-
-/// One job kind: whether it works on the repository (one such job per repository at a
-/// time) and the function that runs it.
-pub struct JobSpec {
-    pub kind: JobKind,
-    pub uses_repository: bool,
-    pub run: fn(&Config, &JobRequest, &RunContext) -> Result<JobOutput, EngineError>,
-}
+pub use job::{JobOutput, JobRequest, JobSpec};
 
 /// Every job kind, one line each.
 pub const REGISTRY: &[JobSpec] = &[
@@ -70,11 +32,6 @@ pub fn spec(kind: JobKind) -> &'static JobSpec {
         .iter()
         .find(|s| s.kind == kind)
         .expect("every JobKind is in the registry")
-}
-
-/// "ok", "warning", ... : the verdict's word, for summaries.
-fn word(v: Verdict) -> &'static str {
-    drydock_state::RunOutcome::Verdict(v).as_str()
 }
 
 #[cfg(test)]

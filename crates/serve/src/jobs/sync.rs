@@ -4,7 +4,7 @@ use drydock_domain::config::JobKind;
 use drydock_domain::{Config, Verdict};
 use drydock_engine::{EngineError, RunContext};
 
-use super::{word, JobOutput, JobRequest, JobSpec};
+use super::job::{word, JobOutput, JobRequest, JobSpec};
 
 pub(super) const SPEC: JobSpec = JobSpec {
     kind: JobKind::Sync,

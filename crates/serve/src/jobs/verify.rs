@@ -6,7 +6,7 @@ use drydock_engine::verify::VerifyOptions;
 use drydock_engine::{EngineError, RunContext};
 use drydock_storage::ReadData;
 
-use super::{word, JobOutput, JobRequest, JobSpec};
+use super::job::{word, JobOutput, JobRequest, JobSpec};
 
 /// The share of packs a scheduled verify reads: over weeks it touches most of the
 /// data without reading the whole repository each time.
