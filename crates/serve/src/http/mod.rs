@@ -1,6 +1,6 @@
 //! The HTTP API (axum on a small tokio runtime): what it serves and with what state.
 //! Reads are open; every write needs `Authorization: Bearer <[serve] token>`
-//! ([`auth`]). Handlers never block an async worker: engine calls and state reads run
+//! (`auth.rs`). Handlers never block an async worker: engine calls and state reads run
 //! on `spawn_blocking`, jobs on the runner's threads.
 //!
 //! [`router`] is the one list of routes; the dashboard (`/`) and `/metrics` each add

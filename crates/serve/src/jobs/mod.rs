@@ -1,6 +1,6 @@
 //! The jobs a schedule (or `POST /api/v1/jobs/{kind}`) runs: one file per kind, each
 //! calling one engine operation with plain-data options and the run's
-//! [`RunContext`], all listed once in [`REGISTRY`]. Adding a kind is one file plus one
+//! `RunContext`, all listed once in [`REGISTRY`]. Adding a kind is one file plus one
 //! line there (and its name in `drydock_domain::config::JobKind`).
 
 mod backup;
