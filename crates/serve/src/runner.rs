@@ -106,7 +106,7 @@ impl Runner {
             if let Some(active) = slots.active.get(key) {
                 let reason = match active.run {
                     Some(id) => format!("its previous run (run {id}) is still running"),
-                    None => "its previous run is still waiting for its repository".to_string(),
+                    None => "its previous run is still waiting to start (for its repository or a place under max_concurrent_jobs)".to_string(),
                 };
                 drop(slots);
                 tracing::warn!(job = %req.kind, key, %reason, "skipped a slot");
