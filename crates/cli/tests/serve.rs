@@ -288,7 +288,19 @@ fn api_status_is_the_cli_status_and_writes_need_the_token() {
     let runs = serve.wait_runs(Duration::from_secs(60), "the API backup", |r| {
         finished(r, "backup", "ok") == 1
     });
-    assert_eq!(runs[0]["trigger"], "api");
+    insta::assert_json_snapshot!("api_job_run", runs[0], {
+        ".id" => "[id]",
+        ".started" => "[time]",
+        ".finished" => "[time]",
+        ".host" => "[host]",
+        ".pid" => "[pid]",
+        ".summary" => insta::dynamic_redaction(|value, _| {
+            // The backup id in the summary changes; the rest of the line does not.
+            let text = value.as_str().unwrap_or_default();
+            let rest = text.split_once(" ok: ").map(|(_, r)| r).unwrap_or(text);
+            format!("backup [id] ok: {rest}")
+        }),
+    });
     assert_eq!(serve.terminate(), 0);
 }
 

@@ -1,6 +1,9 @@
 //! `drydock serve`: runs the daemon (schedules, job runner, HTTP API) until SIGINT or
 //! SIGTERM, then stops it: running jobs get `[serve] stop_timeout` to finish and are
-//! cancelled through their tokens after that (nothing partial is recorded as good).
+//! cancelled through their tokens after that, or at once on a second signal (nothing
+//! partial is recorded as good).
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use drydock_domain::config::parse_listen;
@@ -37,8 +40,17 @@ pub fn run(args: &ServeArgs, g: &Globals) -> Result<u8, Failure> {
         },
         message: e.to_string(),
     })?;
-    let stopper = daemon.stopper();
-    signals::on_signal_instead(move |name| stopper.stop(name));
+    // The first signal stops gracefully (jobs get the stop timeout); a second one
+    // cancels the running jobs at once.
+    let (stopper, runner) = (daemon.stopper(), daemon.runner().clone());
+    let signalled = AtomicBool::new(false);
+    signals::on_signal_instead(move |name| {
+        if signalled.swap(true, Ordering::SeqCst) {
+            runner.cancel_all(name);
+        } else {
+            stopper.stop(name);
+        }
+    });
     for run in &daemon.interrupted {
         eprintln!(
             "drydock serve: run {} ({}, started {}) of a previous daemon was interrupted",
