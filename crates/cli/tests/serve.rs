@@ -331,6 +331,13 @@ fn a_run_still_going_at_its_next_slot_is_skipped_not_doubled() {
         "[[schedule]]\njob = \"health\"\ncron = \"* * * * * *\"\n\n[services.web]\nruntime = { kind = \"none\" }\nhealth = [{ kind = \"command\", name = \"slow\", run = \"sleep 3\", timeout = \"10s\", retries = 0 }]\n",
     );
     let serve = Serve::start(&stack);
+    // Before the first backup there is no repository: a 404 that says so, not a 500.
+    let (status, body) = serve.get("/api/v1/backups");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no repository at"),
+        "{body}"
+    );
     let runs = serve.wait_runs(Duration::from_secs(60), "two slow runs and skips", |r| {
         finished(r, "health", "ok") >= 2 && finished(r, "health", "skipped") >= 2
     });

@@ -24,16 +24,35 @@ use crate::runner::Submitted;
 /// `/healthz` turns 503 when the scheduler has not ticked for this long.
 const STALE_AFTER_S: i64 = 300;
 
-/// Runs `f` on the blocking pool and answers its value as JSON (500 with the
-/// message when it fails).
+/// Why a read failed, with the status it answers.
+type Failure = (StatusCode, String);
+
+/// An engine error as a status: nothing there yet is 404 (no repository before the
+/// first backup), a refusal 409, anything else 500.
+fn engine(e: drydock_engine::EngineError) -> Failure {
+    use drydock_engine::EngineError as E;
+    let status = match e {
+        E::NoRepository { .. } | E::NoBackup(_) => StatusCode::NOT_FOUND,
+        E::Refused(_) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> Failure {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Runs `f` on the blocking pool and answers its value as JSON (or the failure's
+/// status with its message).
 async fn blocking<T, F>(f: F) -> Response
 where
     T: Serialize + Send + 'static,
-    F: FnOnce() -> Result<T, String> + Send + 'static,
+    F: FnOnce() -> Result<T, Failure> + Send + 'static,
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(message)) => error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+        Ok(Err((status, message))) => error(status, &message),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the request failed inside drydock (a bug); see the daemon's log",
@@ -76,8 +95,7 @@ pub(super) async fn healthz(State(app): State<AppState>) -> Response {
 /// Exactly `drydock status --json`: the same engine call, the same report.
 pub(super) async fn status(State(app): State<AppState>) -> Response {
     blocking(move || {
-        drydock_engine::status::status(&app.config, &RunContext::default())
-            .map_err(|e| e.to_string())
+        drydock_engine::status::status(&app.config, &RunContext::default()).map_err(engine)
     })
     .await
 }
@@ -85,23 +103,23 @@ pub(super) async fn status(State(app): State<AppState>) -> Response {
 /// Exactly `drydock backups --json`.
 pub(super) async fn backups(State(app): State<AppState>) -> Response {
     blocking(move || {
-        drydock_engine::list::list(&app.config, &RunContext::default()).map_err(|e| e.to_string())
+        drydock_engine::list::list(&app.config, &RunContext::default()).map_err(engine)
     })
     .await
 }
 
-fn state(app: &AppState) -> Result<StateDb, String> {
-    StateDb::open(&app.config.stack.state_dir).map_err(|e| e.to_string())
+fn state(app: &AppState) -> Result<StateDb, Failure> {
+    StateDb::open(&app.config.stack.state_dir).map_err(internal)
 }
 
 /// The last drill of each source.
 pub(super) async fn drills(State(app): State<AppState>) -> Response {
-    blocking(move || state(&app)?.last_drills().map_err(|e| e.to_string())).await
+    blocking(move || state(&app)?.last_drills().map_err(internal)).await
 }
 
 /// The latest recorded health of each service.
 pub(super) async fn health(State(app): State<AppState>) -> Response {
-    blocking(move || state(&app)?.latest_health().map_err(|e| e.to_string())).await
+    blocking(move || state(&app)?.latest_health().map_err(internal)).await
 }
 
 /// Runs shown by `/api/v1/jobs`, newest first.
@@ -109,12 +127,7 @@ const RECENT_RUNS: usize = 200;
 
 /// The recent runs, newest first.
 pub(super) async fn jobs(State(app): State<AppState>) -> Response {
-    blocking(move || {
-        state(&app)?
-            .recent_runs(RECENT_RUNS)
-            .map_err(|e| e.to_string())
-    })
-    .await
+    blocking(move || state(&app)?.recent_runs(RECENT_RUNS).map_err(internal)).await
 }
 
 /// Server-sent events of the engine's events while jobs run (`event: drydock`, data:
