@@ -1,5 +1,5 @@
 //! `drydock serve` with real parts: the real binary with seconds-cron schedules backing
-//! up a real SQLite database and a directory, checked through the HTTP API with a
+//! up a real SQLite database and a directory (and PostgreSQL and Redis), checked through the HTTP API with a
 //! real HTTP client; an overlapping run skipped, not doubled; `kill -9` mid-backup and
 //! a restart (the run is interrupted, no partial backup is good); the token rules;
 //! a schedule that never fires refused by `validate`.
@@ -519,5 +519,44 @@ fn a_schedule_that_never_fires_is_a_validate_error() {
     assert!(
         text.contains("drydock.toml:11: schedule[0].cron: `0 0 31 2 *` never fires"),
         "{text}"
+    );
+}
+
+#[test]
+fn scheduled_backups_of_postgres_and_redis_run_through_the_daemon() {
+    let pg = drydock_testkit::postgres::PgServer::start();
+    pg.create_db("app");
+    pg.psql(
+        "app",
+        "CREATE TABLE t (id serial PRIMARY KEY, v text); INSERT INTO t (v) SELECT 'v' || g FROM generate_series(1, 300) g;",
+    );
+    let redis = drydock_testkit::redis::RedisServer::start();
+    redis.cli(&["SET", "greeting", "hello"]);
+    let stack = Stack::new(&format!(
+        "[[schedule]]\njob = \"backup\"\ncron = \"*/3 * * * * *\"\n\n[services.db]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"postgres\", priority = \"critical\", url = \"{}\", password = \"${{env:TEST_PG_PASSWORD}}\" }}]\n\n[services.cache]\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"redis\", priority = \"high\", url = \"{}\" }}]\n",
+        pg.url("app"),
+        redis.url()
+    ))
+    .env("TEST_PG_PASSWORD", pg.password());
+    let serve = Serve::start(&stack);
+    let runs = serve.wait_runs(Duration::from_secs(120), "a good backup", |r| {
+        finished(r, "backup", "ok") >= 1
+    });
+    let run = runs.iter().find(|r| r["verdict"] == "ok").unwrap();
+    assert!(
+        run["summary"].as_str().unwrap().contains("2 source(s)"),
+        "{run}"
+    );
+    assert_eq!(serve.terminate(), 0);
+    let (code, list) = stack.json(&["backups"]);
+    assert_eq!(code, 0, "{list:#}");
+    let text = list.to_string();
+    assert!(
+        text.contains("postgres") && text.contains("redis"),
+        "{list:#}"
+    );
+    assert!(
+        !text.contains(pg.password()),
+        "a secret leaked into a report"
     );
 }
