@@ -1,8 +1,9 @@
 //! `drydock serve` with real parts: the real binary with seconds-cron schedules backing
-//! up a real SQLite database and a directory (and PostgreSQL and Redis), checked through the HTTP API with a
-//! real HTTP client; an overlapping run skipped, not doubled; `kill -9` mid-backup and
-//! a restart (the run is interrupted, no partial backup is good); the token rules;
-//! a schedule that never fires refused by `validate`.
+//! up a real SQLite database and a directory (and PostgreSQL and Redis), checked
+//! through the HTTP API with a real HTTP client; an overlapping run skipped, not
+//! doubled; `kill -9` mid-backup and a restart (the run is interrupted, no partial
+//! backup is good); SIGTERM past the stop timeout; the token rules; a schedule that
+//! never fires refused by `validate`.
 
 mod common;
 
