@@ -20,6 +20,7 @@ use crate::commands::install::InstallArgs;
 use crate::commands::populate::PopulateArgs;
 use crate::commands::prune::PruneArgs;
 use crate::commands::restore::RestoreArgs;
+use crate::commands::serve::ServeArgs;
 use crate::commands::sync::SyncArgs;
 use crate::commands::validate::ValidateArgs;
 use crate::commands::verify::VerifyArgs;
@@ -125,6 +126,9 @@ pub enum Command {
     /// Fix what can be fixed safely: start or restart unhealthy services (at most 3
     /// attempts, with backoff) and re-check; never deletes or recreates anything.
     Heal(HealArgs),
+    /// Run unattended: the jobs on their schedules ([[schedule]], or the defaults), every
+    /// run recorded, and an HTTP API (status, backups, runs, events, starting a job).
+    Serve(ServeArgs),
     /// Write a drydock.toml (the --config path) for a Docker Compose stack: services,
     /// roles from profiles, health checks, dump sources guessed from images, volumes.
     Init(InitArgs),

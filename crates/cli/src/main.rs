@@ -91,6 +91,7 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Heal(a) => heal::run(a, g),
         Command::Init(a) => init::run(a, g),
         Command::Install(a) => install::run(a, g),
+        Command::Serve(a) => serve::run(a, g),
         Command::Completions(a) => completions::run(a, Cli::command()),
         Command::Man => man::run(Cli::command()),
     }

@@ -4,12 +4,13 @@
 //! agree on what "the critical sources" are and always handle them first.
 
 use crate::config::{Config, ServiceConfig, SourceConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 // Callers have always found `Priority` here.
 pub use crate::vocabulary::Priority;
 
 /// Which sources a command asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Selection {
     /// Empty: the default set (critical and high: what a daily run backs up).
     pub priorities: Vec<Priority>,

@@ -15,6 +15,7 @@ pub mod copies;
 mod db;
 mod error;
 pub mod health;
+pub mod jobs;
 #[cfg(test)]
 mod migration_tests;
 pub mod notify;
@@ -33,6 +34,7 @@ pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
 pub use error::StateError;
 pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
+pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 pub use step::SchemaStep;
 
@@ -52,6 +54,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     suspects::CREATE_TABLES,
     // 6: notifications of `drydock serve` (outbox, notified states).
     notify::CREATE_TABLES,
+    // 7: `drydock serve`'s runs and schedule slots.
+    jobs::CREATE_TABLES,
 ];
 
 impl StateDb {

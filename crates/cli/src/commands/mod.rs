@@ -32,6 +32,7 @@ pub mod man;
 pub mod populate;
 pub mod prune;
 pub mod restore;
+pub mod serve;
 pub mod status;
 pub mod sync;
 pub mod validate;

@@ -12,6 +12,8 @@ use super::errors::{sorted, Collector, ConfigError, ConfigErrors};
 use super::notify::{parse_notify, NotifyConfig};
 use super::remotes::{parse_remotes, validate_remotes, RemoteConfig};
 use super::retention::{validate_retention, RetentionConfig};
+use super::schedule::{parse_schedules, validate_schedules, ScheduleConfig};
+use super::serve::ServeConfig;
 use super::services::{parse_services, PartialService, ServiceConfig};
 use super::sources::SourceConfig;
 use super::stack::{RepositoryConfig, StackConfig};
@@ -32,6 +34,11 @@ pub struct Config {
     /// Where `drydock serve` sends notifications (`[[notify]]`), in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyConfig>,
+    /// `[serve]`: the daemon's listener, token and limits (defaults without it).
+    pub serve: ServeConfig,
+    /// `[[schedule]]` entries as written, in file order; empty means the defaults
+    /// (see [`ScheduleConfig::effective`]).
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 /// A drydock.toml is a few KiB; anything past this is not one. The TOML parser keeps
@@ -48,6 +55,8 @@ const SECTIONS: &[&str] = &[
     "drill",
     "services",
     "notify",
+    "serve",
+    "schedule",
 ];
 
 /// Every section as far as it parsed (`None`: it failed, and the failure was recorded).
@@ -59,6 +68,10 @@ struct Parsed {
     drill: Option<DrillConfig>,
     services: BTreeMap<String, PartialService>,
     notify: Vec<NotifyConfig>,
+    serve: Option<ServeConfig>,
+    schedules: Vec<(usize, ScheduleConfig)>,
+    /// `[services]` was absent or parsed as a table (so schedules may name services).
+    services_readable: bool,
 }
 
 impl Config {
@@ -160,6 +173,7 @@ fn report_unknown_sections(root: &toml::Table, c: &mut Collector<'_>) {
         if !SECTIONS.contains(&key.as_str()) {
             let hint = match key.as_str() {
                 "remotes" => "write each remote as [[remote]]".to_string(),
+                "schedules" => "write each schedule as [[schedule]]".to_string(),
                 _ => format!("expected one of {}", SECTIONS.join(", ")),
             };
             c.push(&top.key(key), format!("unknown section `{key}`: {hint}"));
@@ -192,7 +206,14 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         Some(v) => c.section(&top.key("drill"), v),
         None => Some(DrillConfig::default()),
     };
-    let services = parse_services(take("services", c), c);
+    let serve = match take("serve", c) {
+        Some(v) => c.section(&top.key("serve"), v),
+        None => Some(ServeConfig::default()),
+    };
+    let schedules = parse_schedules(take("schedule", c), c);
+    let services_value = take("services", c);
+    let services_readable = services_value.as_ref().is_none_or(toml::Value::is_table);
+    let services = parse_services(services_value, c);
     // Validated as it is read: a channel's checks need nothing from other sections.
     let notify = parse_notify(take("notify", c), c);
     Parsed {
@@ -203,6 +224,9 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         drill,
         services,
         notify,
+        serve,
+        schedules,
+        services_readable,
     }
 }
 
@@ -221,6 +245,11 @@ fn validate_sections(parsed: &mut Parsed, base: &Path, c: &mut Collector<'_>) {
     for (name, service) in parsed.services.iter_mut() {
         service.validate(c, name, base);
     }
+    if let Some(serve) = parsed.serve.as_mut() {
+        serve.validate(c);
+    }
+    let services = parsed.services_readable.then_some(&parsed.services);
+    validate_schedules(c, &parsed.schedules, services);
 }
 
 /// The config, when every section parsed and no check failed; else every error in
@@ -234,9 +263,12 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
         drill,
         services,
         notify,
+        serve,
+        schedules,
+        services_readable: _,
     } = parsed;
-    let (Some(stack), Some(repository), Some(retention), Some(drill)) =
-        (stack, repository, retention, drill)
+    let (Some(stack), Some(repository), Some(retention), Some(drill), Some(serve)) =
+        (stack, repository, retention, drill, serve)
     else {
         return Err(ConfigErrors(sorted(errors)));
     };
@@ -255,5 +287,7 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
             .map(|(name, service)| (name, service.into_config()))
             .collect(),
         notify,
+        serve,
+        schedules: schedules.into_iter().map(|(_, s)| s).collect(),
     })
 }

@@ -7,9 +7,10 @@
 //! absolute, names unique, secrets resolved.
 //!
 //! One file per section: [`stack`](StackConfig) and repository, remotes, retention,
-//! drill, services and their runtime, [`health`] checks, [`sources`] (one file per
-//! source kind) and [`notify`] channels (one file per channel kind); `load.rs` runs
-//! the load, `errors.rs` collects what it reports, `fields.rs` checks single values (names, hosts, secrets, paths) for every section.
+//! drill, serve and schedule (`drydock serve`), services and their runtime, [`health`]
+//! checks, [`sources`] (one file per source kind) and [`notify`] channels (one file per
+//! channel kind); `load.rs` runs the load, `errors.rs` collects what it reports,
+//! `fields.rs` checks single values (names, hosts, secrets, paths) for every section.
 //! This file only declares them and re-exports their types, so callers keep writing
 //! `drydock_domain::config::PostgresSource`.
 
@@ -23,6 +24,8 @@ pub mod notify;
 mod remotes;
 mod retention;
 mod runtime;
+mod schedule;
+mod serve;
 mod services;
 pub mod sources;
 mod stack;
@@ -37,6 +40,8 @@ pub use retention::{KeepOverride, RetentionConfig};
 pub use runtime::{
     ComposeRuntimeConfig, DockerRuntimeConfig, ExecTarget, ProcessRuntimeConfig, RuntimeConfig,
 };
+pub use schedule::{parse_cron, DefaultSchedule, JobKind, ScheduleConfig, DEFAULT_SCHEDULES};
+pub use serve::{parse_listen, ServeConfig, DEFAULT_LISTEN};
 pub use services::ServiceConfig;
 pub use sources::{
     FilesSource, MysqlSource, PostgresSource, RedisSource, SourceConfig, SourceKindSpec,

@@ -111,7 +111,7 @@ fn missing_sections_and_unknown_sections_are_named() {
     insta::assert_snapshot!(errors("[stak]\nname = \"x\"\n"), @r"
     /etc/drydock/drydock.toml: missing section [stack]; add it (see examples/)
     /etc/drydock/drydock.toml: missing section [repository]; add it (see examples/)
-    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, remote, retention, drill, services, notify
+    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, remote, retention, drill, services, notify, serve, schedule
     3 errors in /etc/drydock/drydock.toml
     ");
 }
@@ -479,4 +479,112 @@ fn relative_paths_print_clean_but_keep_parent_parts() {
         c.stack.state_dir.display().to_string(),
         "/etc/drydock/../state"
     );
+}
+
+#[test]
+fn serve_and_schedules_default_when_absent() {
+    let c = load(GOOD).unwrap();
+    assert_eq!(c.serve.listen, "127.0.0.1:8470");
+    assert_eq!(c.serve.overdue_factor, 1.25);
+    assert_eq!(c.serve.max_concurrent_jobs, 2);
+    assert_eq!(c.serve.stop_timeout, Duration::from_secs(30));
+    assert!(c.serve.token.is_none());
+    assert!(c.schedules.is_empty());
+    // The defaults, as the README's table lists them.
+    let table: Vec<String> = ScheduleConfig::effective(&c.schedules)
+        .iter()
+        .map(|s| {
+            let p: Vec<&str> = s.priority.iter().map(|p| p.as_str()).collect();
+            format!("{} `{}` {}", s.job, s.cron, p.join(","))
+        })
+        .collect();
+    insta::assert_snapshot!(table.join("\n"), @r"
+    backup `30 2 * * *` critical,high
+    backup `0 3 * * 0` medium
+    backup `30 3 1 * *` low
+    sync `0 4 * * *` 
+    prune `30 4 * * *` 
+    verify `0 5 * * 0` 
+    drill `0 6 * * 0` 
+    health `* * * * *` 
+    ");
+    // Every default is itself a valid schedule.
+    for d in DEFAULT_SCHEDULES {
+        parse_cron(d.cron).unwrap();
+    }
+}
+
+#[test]
+fn serve_and_schedules_load() {
+    // SAFETY: tests in this module only read these variables.
+    unsafe { std::env::set_var("DRYDOCK_TEST_SERVE_TOKEN", "token-canary") };
+    let text = format!(
+        "{GOOD}\n[serve]\nlisten = \"0.0.0.0:9000\"\ntoken = \"${{env:DRYDOCK_TEST_SERVE_TOKEN}}\"\nstop_timeout = \"2m\"\n\n[[schedule]]\njob = \"backup\"\ncron = \"*/5 * * * * *\"\npriority = [\"critical\"]\nservices = [\"db\"]\ntimezone = \"Europe/Berlin\"\njitter = \"30s\"\n\n[[schedule]]\njob = \"health\"\ncron = \"* * * * *\"\n"
+    );
+    let c = load(&text).unwrap();
+    assert_eq!(c.serve.listen_addr().port(), 9000);
+    assert_eq!(c.serve.token.as_ref().unwrap().expose(), "token-canary");
+    assert_eq!(c.serve.stop_timeout, Duration::from_secs(120));
+    assert_eq!(c.schedules.len(), 2);
+    assert_eq!(c.schedules[0].job, JobKind::Backup);
+    assert_eq!(c.schedules[0].priority, [Priority::Critical]);
+    assert_eq!(c.schedules[0].jitter, Some(Duration::from_secs(30)));
+    assert_eq!(ScheduleConfig::effective(&c.schedules), c.schedules);
+    assert!(!serde_json::to_string(&c).unwrap().contains("token-canary"));
+}
+
+#[test]
+fn bad_schedules_and_serve_are_named_with_their_lines() {
+    let text = format!(
+        r#"{GOOD}
+[serve]
+listen = "localhost"
+token = "literal-token"
+max_concurrent_jobs = 0
+overdue_factor = 0.5
+
+[[schedule]]
+job = "backup"
+cron = "every day"
+
+[[schedule]]
+job = "backup"
+cron = "0 0 31 2 *"
+
+[[schedule]]
+job = "health"
+cron = "* * * * *"
+timezone = "Mars/Olympus"
+
+[[schedule]]
+job = "drill"
+cron = "0 6 * * 0"
+services = ["db", "nope"]
+
+[[schedule]]
+job = "prune"
+cron = "0 4 * * *"
+priority = ["low"]
+services = ["db"]
+
+[[schedule]]
+job = "defrag"
+cron = "0 4 * * *"
+
+[[schedule]]
+job = "verify"
+cron = "61 * * * *"
+"#
+    );
+    insta::assert_snapshot!(errors(&text));
+}
+
+#[test]
+fn a_serve_section_that_does_not_parse_still_reports_the_schedules() {
+    let text = format!(
+        "{GOOD}\n[serve]\nlisten = 8470\n\n[[schedule]]\njob = \"sync\"\ncron = \"0 0 31 2 *\"\n"
+    );
+    let e = errors(&text);
+    assert!(e.contains("serve.listen"), "{e}");
+    assert!(e.contains("never fires"), "{e}");
 }
