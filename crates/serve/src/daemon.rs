@@ -66,6 +66,15 @@ pub enum ServeError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Notify(#[from] drydock_notify::NotifyError),
+}
+
+/// The name this host's runs are recorded under (and notifications say).
+pub fn this_host() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Asked to stop, and why; what the scheduler loop waits on.
@@ -147,9 +156,7 @@ impl Daemon {
         }
         let db = StateDb::open(&config.stack.state_dir)?;
         let lock = take_lock(&config)?;
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "localhost".into());
+        let host = this_host();
         let interrupted = mark_interrupted(&db, &host, opts.clock.now(), opts.notifier.as_ref())?;
         for run in &interrupted {
             tracing::warn!(run = run.id, job = %run.kind, "a run of a previous daemon was interrupted");

@@ -24,6 +24,6 @@ pub mod runner;
 pub mod schedule;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use daemon::{Daemon, DaemonOptions, ServeError, Stopped, Stopper};
+pub use daemon::{this_host, Daemon, DaemonOptions, ServeError, Stopped, Stopper};
 pub use jobs::JobRequest;
-pub use notify::{NoNotifier, Notifier};
+pub use notify::{NoNotifier, Notifier, OutboxNotifier};

@@ -228,7 +228,7 @@ impl Inner {
             .and_then(|db| Ok((db.record_skipped(&run, reason)?, db)))
             .and_then(|(id, db)| db.job_run(id));
         match recorded {
-            Ok(Some(run)) => self.notifier.run_finished(&run),
+            Ok(Some(run)) => self.notifier.run_finished(&run, &[]),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot record a skipped run"),
         }
@@ -321,8 +321,12 @@ impl Inner {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             (jobs::spec(req.kind).run)(&self.config, req, &ctx)
         }));
+        let mut parts = Vec::new();
         let (outcome, summary) = match result {
-            Ok(Ok(out)) => (RunOutcome::Verdict(out.verdict), out.summary),
+            Ok(Ok(out)) => {
+                parts = out.parts;
+                (RunOutcome::Verdict(out.verdict), out.summary)
+            }
             Ok(Err(EngineError::Cancelled { reason })) => (
                 RunOutcome::Interrupted,
                 format!("cancelled ({reason}); nothing it left unfinished is recorded as good"),
@@ -341,7 +345,7 @@ impl Inner {
             tracing::error!(run = id, error = %e, "cannot record the run's end");
         }
         if let Ok(Some(run)) = db.job_run(id) {
-            self.notifier.run_finished(&run);
+            self.notifier.run_finished(&run, &parts);
         }
         self.hub.send(&StreamEvent {
             run: id,
@@ -370,7 +374,7 @@ pub fn mark_interrupted(
         );
         db.finish_run(run.id, now, RunOutcome::Interrupted, &summary)?;
         if let Some(run) = db.job_run(run.id)? {
-            notifier.run_finished(&run);
+            notifier.run_finished(&run, &[]);
             closed.push(run);
         }
     }

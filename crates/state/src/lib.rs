@@ -33,8 +33,8 @@ pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
 pub use error::StateError;
-pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
 pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
+pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 pub use step::SchemaStep;
 

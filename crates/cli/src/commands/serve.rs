@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use drydock_domain::config::parse_listen;
-use drydock_serve::{Daemon, DaemonOptions, ServeError};
+use drydock_serve::{this_host, Daemon, DaemonOptions, OutboxNotifier, ServeError};
 
 use super::common::{load, usage, Failure, Globals, EXIT_FAILURE, EXIT_REFUSED};
 use crate::signals;
@@ -29,10 +29,16 @@ pub fn run(args: &ServeArgs, g: &Globals) -> Result<u8, Failure> {
         .transpose()
         .map_err(|e| usage(format!("--listen: {e}")))?;
     let stop_timeout = config.serve.stop_timeout;
-    let opts = DaemonOptions {
+    let mut opts = DaemonOptions {
         listen,
         ..DaemonOptions::default()
     };
+    if !config.notify.is_empty() {
+        opts.notifier = OutboxNotifier::start(&config, &this_host()).map_err(|e| Failure {
+            code: EXIT_FAILURE,
+            message: e.to_string(),
+        })?;
+    }
     let daemon = Daemon::start(config, opts).map_err(|e| Failure {
         code: match e {
             ServeError::NoToken { .. } | ServeError::AlreadyRunning { .. } => EXIT_REFUSED,

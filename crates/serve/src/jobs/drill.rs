@@ -22,6 +22,7 @@ fn run(config: &Config, req: &JobRequest, ctx: &RunContext) -> Result<JobOutput,
     let verdict = report.verdict();
     Ok(JobOutput {
         verdict,
+        parts: Vec::new(),
         summary: format!(
             "sandbox drill {}: passed {}, targets met {}",
             word(verdict),

@@ -30,11 +30,25 @@ impl JobRequest {
     }
 }
 
-/// How a job ended: its report's verdict and one line for the run record.
+/// How a job ended: its report's verdict, one line for the run record, and what it
+/// was about part by part (for notifications: a source that fails and one that
+/// recovers in the same run are told apart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOutput {
     pub verdict: Verdict,
     pub summary: String,
+    /// One entry per source, service or copy the job judged; empty when the job is
+    /// judged as a whole.
+    pub parts: Vec<JobPart>,
+}
+
+/// One subject of a job (`db/postgres`, `web`) and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPart {
+    pub subject: String,
+    pub verdict: Verdict,
+    /// What went wrong, in one short line, when it did.
+    pub problem: Option<String>,
 }
 
 /// One job kind: whether it works on the repository (one such job per repository at a

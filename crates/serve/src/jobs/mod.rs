@@ -14,7 +14,7 @@ mod job;
 
 use drydock_domain::config::JobKind;
 
-pub use job::{JobOutput, JobRequest, JobSpec};
+pub use job::{JobOutput, JobPart, JobRequest, JobSpec};
 
 /// Every job kind, one line each.
 pub const REGISTRY: &[JobSpec] = &[

@@ -18,6 +18,7 @@ fn run(config: &Config, _req: &JobRequest, ctx: &RunContext) -> Result<JobOutput
     let verdict = report.verdict();
     Ok(JobOutput {
         verdict,
+        parts: Vec::new(),
         summary: format!("prune {}: {} copy(ies)", word(verdict), report.copies.len()),
     })
 }

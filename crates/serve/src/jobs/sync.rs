@@ -18,6 +18,7 @@ fn run(config: &Config, _req: &JobRequest, ctx: &RunContext) -> Result<JobOutput
     if config.remotes.is_empty() {
         return Ok(JobOutput {
             verdict: Verdict::Ok,
+            parts: Vec::new(),
             summary: "no [[remote]] configured: nothing to sync".into(),
         });
     }
@@ -25,6 +26,7 @@ fn run(config: &Config, _req: &JobRequest, ctx: &RunContext) -> Result<JobOutput
     let verdict = report.verdict();
     Ok(JobOutput {
         verdict,
+        parts: Vec::new(),
         summary: format!("sync {}: {} remote(s)", word(verdict), report.copies.len()),
     })
 }

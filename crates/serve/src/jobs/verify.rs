@@ -27,6 +27,7 @@ fn run(config: &Config, _req: &JobRequest, ctx: &RunContext) -> Result<JobOutput
     let verdict = report.verdict();
     Ok(JobOutput {
         verdict,
+        parts: Vec::new(),
         summary: format!(
             "verify {}: {} copy(ies), read {}",
             word(verdict),
