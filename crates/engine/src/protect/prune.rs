@@ -40,11 +40,18 @@ use crate::copies::{self, Catalog};
 use crate::RunContext;
 use crate::{repo, EngineError};
 
+/// What `prune` applies retention to. The field docs are also the `--help` lines
+/// (`clap` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct PruneOptions {
-    /// Only this copy (`local` or a remote's name); default: every copy.
-    pub copy: Option<String>,
+    /// Show exactly what would be deleted and why; delete nothing.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
+    /// Only this copy: `local` or a `[[remote]]`'s name.
+    // Default: every copy.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
+    pub copy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -18,11 +18,22 @@ use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
 use drydock_domain::{Event, EventSink};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, ReadData, RepoLock, Repository, LOCK_WAIT};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, storage_err, Catalog, StoredManifest};
 use crate::RunContext;
 use crate::{repair, repo, EngineError};
+
+/// What `sync` brings up to date. The field docs are also the `--help` lines (`clap`
+/// feature).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct SyncOptions {
+    /// Only this remote.
+    // Default: every remote.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
+    pub copy: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
@@ -68,10 +79,11 @@ pub struct CopySync {
 /// `drydock sync [--copy NAME]`: syncs every remote (or the one named).
 pub fn sync(
     config: &Config,
-    only: Option<&str>,
+    opts: &SyncOptions,
     ctx: &RunContext,
 ) -> Result<SyncReport, EngineError> {
     let events = Arc::clone(&ctx.events);
+    let only = opts.copy.as_deref();
     if let Some(name) = only {
         copies::find_remote(config, name)?;
     }

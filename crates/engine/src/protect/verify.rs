@@ -76,12 +76,18 @@ pub struct SourceCheck {
     pub detail: Option<String>,
 }
 
+/// What `verify` checks. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct VerifyOptions {
-    /// One backup, or all.
+    /// Check this backup's snapshots (default: every backup).
     pub backup: Option<String>,
-    /// One copy (`local` or a remote's name), or all.
+    /// Only this copy: `local` or a `[[remote]]`'s name (default: every copy).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
     pub copy: Option<String>,
+    // How much pack data to read. On the command line it is two flags (`--read-data`,
+    // `--read-data-subset N%`), which the CLI turns into this one value.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub read_data: ReadData,
 }
 

@@ -60,14 +60,22 @@ pub struct InitSource {
     pub priority_from: String,
 }
 
+/// What `init` reads and writes. The field docs are also the `--help` lines (`clap`
+/// feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct InitOptions {
+    /// The Compose file to read.
+    #[cfg_attr(feature = "clap", arg(long = "from-compose", value_name = "FILE"))]
     pub compose: PathBuf,
-    /// The config to write.
+    // The config to write: on the command line, the global `--config` path.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub output: PathBuf,
-    /// The Compose project name; default: the compose file's folder name, as Compose does.
+    /// The Compose project name (default: the compose file's folder name, as Compose).
+    #[cfg_attr(feature = "clap", arg(long, short = 'p'))]
     pub project: Option<String>,
-    /// Overwrite an existing config.
+    /// Replace an existing config.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub force: bool,
 }
 
