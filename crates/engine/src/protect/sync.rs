@@ -10,12 +10,19 @@
 //! remote that fails is a warning: its pending backups are recorded `unsynced` with the
 //! reason and the next run (or `drydock sync`) retries them. The local copy is never
 //! touched.
+//!
+//! Cancellation ([`RunContext::check_cancelled`]) is honoured between remotes and, within
+//! one, before the upload and between backups: each backup counts once its manifest is
+//! read back, so a cancelled run has recorded exactly the backups it proved there, and
+//! everything else stays unsynced for the next run. Data uploaded for a backup whose
+//! manifest did not follow is no backup yet (nothing lists it); the next sync finds it
+//! there and does not upload it again.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
-use drydock_domain::{Event, EventSink};
+use drydock_domain::Event;
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, ReadData, RepoLock, Repository, LOCK_WAIT};
 use serde::{Deserialize, Serialize};
@@ -82,6 +89,7 @@ pub fn sync(
     opts: &SyncOptions,
     ctx: &RunContext,
 ) -> Result<SyncReport, EngineError> {
+    ctx.check_cancelled()?;
     let events = Arc::clone(&ctx.events);
     let only = opts.copy.as_deref();
     if let Some(name) = only {
@@ -109,10 +117,11 @@ pub fn sync(
     }
     warnings.extend(lock.removed_stale().iter().cloned());
     let catalog = Catalog::load(&local, &config.stack.name, events.as_ref())?;
-    let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
+    let copies = sync_remotes(config, &local, &catalog, &state, only, ctx);
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
     }
+    let copies = copies?;
     Ok(SyncReport {
         ok: copies.iter().all(|c| c.status == "synced"),
         copies,
@@ -120,21 +129,45 @@ pub fn sync(
     })
 }
 
-/// Syncs the remotes (all, or `only`) from `local`, whose catalog is given.
+/// Syncs the remotes (all, or `only`) from `local`, whose catalog is given;
+/// `Err(Cancelled)` once `ctx` is cancelled (what was proven by then is recorded).
 pub(crate) fn sync_remotes(
     config: &Config,
     local: &Repository,
     catalog: &Catalog,
     state: &StateDb,
     only: Option<&str>,
-    events: &dyn EventSink,
-) -> Vec<CopySync> {
-    config
+    ctx: &RunContext,
+) -> Result<Vec<CopySync>, EngineError> {
+    let mut copies = Vec::new();
+    for remote in config
         .remotes
         .iter()
         .filter(|r| only.is_none_or(|name| r.name == name))
-        .map(|remote| sync_one_remote(config, remote, local, catalog, state, events))
-        .collect()
+    {
+        ctx.check_cancelled()?;
+        copies.push(sync_one_remote(config, remote, local, catalog, state, ctx)?);
+    }
+    Ok(copies)
+}
+
+/// Why a remote's sync stopped early.
+enum Stop {
+    /// It failed: a warning, its pending backups recorded unsynced with the reason.
+    Failed(String),
+    /// The run was cancelled at a safe point.
+    Cancelled(EngineError),
+}
+
+impl From<String> for Stop {
+    fn from(error: String) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// A safe point inside a remote's sync.
+fn safe_point(ctx: &RunContext) -> Result<(), Stop> {
+    ctx.check_cancelled().map_err(Stop::Cancelled)
 }
 
 fn sync_one_remote(
@@ -143,8 +176,9 @@ fn sync_one_remote(
     local: &Repository,
     catalog: &Catalog,
     state: &StateDb,
-    events: &dyn EventSink,
-) -> CopySync {
+    ctx: &RunContext,
+) -> Result<CopySync, EngineError> {
+    let events = ctx.events();
     let clock = Instant::now();
     let mut report = CopySync {
         name: remote.name.clone(),
@@ -173,7 +207,7 @@ fn sync_one_remote(
 
     // Held outside the work, so its release can be reported on every way out.
     let mut held: Option<RepoLock> = None;
-    let outcome = (|| -> Result<(), String> {
+    let outcome = (|| -> Result<(), Stop> {
         events.emit(Event::Step {
             message: format!("syncing to copy `{}`", remote.name),
         });
@@ -255,16 +289,13 @@ fn sync_one_remote(
             return Ok(());
         }
         report.unsynced = pending.iter().map(|m| m.manifest.id.to_string()).collect();
-        copy_and_verify(local, catalog, &dest, &pending, events)?;
-        for m in &pending {
-            let _ = state.record_copy(
-                &remote.name,
-                m.manifest.id.as_str(),
-                CopyState::Verified,
-                None,
-            );
-        }
-        report.synced.extend(std::mem::take(&mut report.unsynced));
+        safe_point(ctx)?;
+        copy_and_verify(local, catalog, &dest, &pending, ctx, |id| {
+            // Counted the moment its manifest is read back: a cancel after this keeps it.
+            let _ = state.record_copy(&remote.name, id, CopyState::Verified, None);
+            report.unsynced.retain(|u| u != id);
+            report.synced.push(id.to_string());
+        })?;
         Ok(())
     })();
 
@@ -276,7 +307,12 @@ fn sync_one_remote(
             report.warnings.push(left);
         }
     }
-    if let Err(error) = outcome {
+    let (error, cancelled) = match outcome {
+        Ok(()) => (None, None),
+        Err(Stop::Failed(error)) => (Some(error), None),
+        Err(Stop::Cancelled(cancelled)) => (Some(cancelled.to_string()), Some(cancelled)),
+    };
+    if let Some(error) = error {
         // Everything not proven there is unsynced, with the reason, for the next run.
         let proven: std::collections::BTreeSet<&String> = report.synced.iter().collect();
         report.unsynced = wanted
@@ -303,7 +339,10 @@ fn sync_one_remote(
         report.error = Some(error);
     }
     report.duration_ms = clock.elapsed().as_millis() as u64;
-    report
+    match cancelled {
+        Some(cancelled) => Err(cancelled),
+        None => Ok(report),
+    }
 }
 
 /// Checks a backup that is in `dest` already (its manifest equal to the local one, its
@@ -338,14 +377,17 @@ fn prove_present(dest: &Repository, there: &Catalog, local: &StoredManifest) -> 
     Ok(())
 }
 
-/// Data snapshots, then a read-back check, then manifests, each read back.
+/// Data snapshots, then a read-back check, then manifests, each read back; `proven`
+/// is told each backup whose manifest arrived intact. Safe points between backups.
 fn copy_and_verify(
     local: &Repository,
     catalog: &Catalog,
     dest: &Repository,
     pending: &[&StoredManifest],
-    events: &dyn EventSink,
-) -> Result<(), String> {
+    ctx: &RunContext,
+    mut proven: impl FnMut(&str),
+) -> Result<(), Stop> {
+    let events = ctx.events();
     let mut data = Vec::new();
     for m in pending {
         for r in m.manifest.sources.iter().filter(|r| r.is_restorable()) {
@@ -378,27 +420,40 @@ fn copy_and_verify(
         .check_snapshots(&dest_ids, ReadData::None)
         .map_err(|e| e.to_string())?;
     if !check.ok {
-        return Err(format!(
+        return Err(Stop::Failed(format!(
             "the copy did not verify after the upload: {}",
             check.errors.join("; ")
-        ));
+        )));
     }
-    let manifest_ids: Vec<String> = pending.iter().map(|m| m.snapshot_id.clone()).collect();
-    let copied = local
-        .copy_to(dest, &manifest_ids)
-        .map_err(|e| e.to_string())?;
-    for (m, c) in pending.iter().zip(&copied) {
+    // One backup at a time from here: a backup is its manifest, so stopping between two
+    // leaves whole backups there and data no manifest names yet (listed by nothing).
+    for m in pending {
+        safe_point(ctx)?;
+        let copied = local
+            .copy_to(dest, std::slice::from_ref(&m.snapshot_id))
+            .map_err(|e| e.to_string())?;
+        let c = copied
+            .first()
+            .ok_or_else(|| format!("the manifest of {} was not copied", m.manifest.id))?;
         let mut bytes = Vec::new();
         dest.dump_stream(&c.dest_id, &mut bytes)
             .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
         let back = drydock_domain::Manifest::from_json(&bytes)
             .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
         if back != m.manifest {
-            return Err(format!(
+            return Err(Stop::Failed(format!(
                 "the manifest of {} read back from the copy differs from the local one",
                 m.manifest.id
-            ));
+            )));
         }
+        events.emit(Event::Step {
+            message: format!(
+                "backup {} is on {}, verified",
+                m.manifest.id,
+                dest.location()
+            ),
+        });
+        proven(m.manifest.id.as_str());
     }
     Ok(())
 }

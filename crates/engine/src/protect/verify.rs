@@ -4,13 +4,17 @@
 //! SHA-256 re-read and compared; a damaged object is named with the backups and
 //! sources that depend on it. The outcome is recorded per backup and copy (verified
 //! when, or corrupt). `--live`: the live data compared with the latest backup.
+//!
+//! Cancellation ([`RunContext::check_cancelled`]) is honoured between copies and between
+//! snapshots; a cancelled copy records nothing (what it learnt is incomplete), and its
+//! lock is released.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use drydock_domain::config::Config;
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{EventSink, Manifest};
+use drydock_domain::Manifest;
 use drydock_sources::{count_unit, SourceContext};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{ReadData, Repository, MISSING_FROM_INDEX};
@@ -96,16 +100,14 @@ pub fn verify_repository(
     opts: &VerifyOptions,
     ctx: &RunContext,
 ) -> Result<VerifyReport, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let names = copies::selected(config, opts.copy.as_deref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let mut results = Vec::new();
     for name in &names {
+        ctx.check_cancelled()?;
         let opened = copies::open_existing(config, name);
         let result = match opened {
-            Ok(repository) => {
-                verify_copy(config, name, &repository, opts, &state, events.as_ref())?
-            }
+            Ok(repository) => verify_copy(config, name, &repository, opts, &state, ctx)?,
             Err(e) => CopyVerify {
                 name: name.clone(),
                 location: copies::location_of(config, name),
@@ -144,8 +146,9 @@ fn verify_copy(
     repository: &Repository,
     opts: &VerifyOptions,
     state: &StateDb,
-    events: &dyn EventSink,
+    ctx: &RunContext,
 ) -> Result<CopyVerify, EngineError> {
+    let events = ctx.events();
     // Verifying only reads: a repository disk that is full must not stop it.
     let lock = repository
         .lock_reading("verify")
@@ -176,8 +179,18 @@ fn verify_copy(
 
     let mut backups = Vec::new();
     for m in &selected {
+        if opts.read_data == ReadData::All {
+            // Re-reading every stream is the long part: say which backup it is at.
+            events.emit(drydock_domain::Event::Step {
+                message: format!("copy `{name}`: re-reading the data of backup {}", m.id),
+            });
+        }
         let mut sources = Vec::new();
         for r in m.sources.iter().filter(|r| r.is_restorable()) {
+            if let Err(cancelled) = ctx.check_cancelled() {
+                let _ = lock.release();
+                return Err(cancelled);
+            }
             let (status, detail) = match catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
                 None => (
                     "missing",
