@@ -9,6 +9,8 @@
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod options_tests;
 mod progress;
 mod signals;
 mod systemd;

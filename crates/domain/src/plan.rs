@@ -8,16 +8,38 @@ use serde::{Deserialize, Serialize};
 // Callers have always found `Priority` here.
 pub use crate::vocabulary::Priority;
 
-/// Which sources a command asked for.
+/// Which sources a command asked for. Plain data (a schedule can store it); with the
+/// `clap` feature it is also the command line's `--all`, `--priority` and `--service`.
+//
+// The field docs are the `--help` lines.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct Selection {
-    /// Empty: the default set (critical and high: what a daily run backs up).
-    pub priorities: Vec<Priority>,
-    /// Every source with a priority other than `none`.
+    /// Every source with a priority (all but `none`).
+    #[cfg_attr(feature = "clap", arg(long, conflicts_with = "priorities"))]
     pub all: bool,
-    /// Empty: every service.
+    /// Only these priorities, e.g. `--priority critical,high`.
+    // Empty: the default set (critical and high: what a daily run backs up).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "priority",
+            value_name = "PRIORITY",
+            value_delimiter = ',',
+            value_parser = parse_priority
+        )
+    )]
+    pub priorities: Vec<Priority>,
+    /// Only this service (repeatable).
+    // Empty: every service.
+    #[cfg_attr(feature = "clap", arg(long = "service", short = 's'))]
     pub services: Vec<String>,
+}
+
+#[cfg(feature = "clap")]
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    s.parse()
 }
 
 impl Selection {

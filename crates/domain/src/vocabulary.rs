@@ -58,38 +58,10 @@ impl std::str::FromStr for Priority {
     }
 }
 
-/// The source kinds, for tags, manifests and messages. What each kind *is* (its
-/// config, validation, ports, checks) lives in `config::sources`, one file per kind;
-/// this is only its stable name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Postgres,
-    Mysql,
-    Redis,
-    Sqlite,
-    Files,
-    Volume,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Postgres => "postgres",
-            SourceKind::Mysql => "mysql",
-            SourceKind::Redis => "redis",
-            SourceKind::Sqlite => "sqlite",
-            SourceKind::Files => "files",
-            SourceKind::Volume => "volume",
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The source kinds' stable names: written by `source_kinds!` from the one list of
+/// kinds (`config/sources/registry.rs`), re-exported here with the rest of the
+/// vocabulary.
+pub use crate::config::sources::SourceKind;
 
 /// The part a service plays in the stack (`role = "infra"` or `"app"`; `drydock init`
 /// takes it from the Compose profile).

@@ -1,18 +1,24 @@
 //! The engine as a daemon drives it: several operations in one process, each with a
 //! [`RunContext`] whose events are collected, a backup cancelled from another thread,
-//! a confirmation refused, restores and drills cancelled midway, and the verdicts the
-//! reports give. Real sources (SQLite and files, a PostgreSQL server from testkit) in a
-//! temporary stack; no binary involved. Live data is compared before and after with
-//! oracles drydock did not write: `sqlite3 .dump`, `pg_dump` and a `sha256sum` walk of
-//! the directory.
+//! a confirmation refused, restores and drills cancelled midway, sync, prune and verify
+//! cancelled at their safe points, and the verdicts the reports give. Real sources
+//! (SQLite and files, a PostgreSQL server from testkit) in a temporary stack, real S3
+//! (Garage) for the remotes; no binary involved. Live data is compared before and after
+//! with oracles drydock did not write: `sqlite3 .dump`, `pg_dump`, a `sha256sum` walk of
+//! the directory and `restic check --read-data`.
 
 mod support {
+    use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::sync::{Arc, Mutex};
 
     use drydock_domain::{Cancel, Config, Event, EventSink};
-    use drydock_engine::RunContext;
+    use drydock_engine::{EngineError, RunContext};
+    use drydock_state::{CopyRecord, StateDb};
+    use drydock_testkit::garage::GarageServer;
+
+    const PASSWORD: &str = "engine-test-password";
 
     /// A stack with one service `app`: a critical SQLite database and high-priority files.
     pub struct World {
@@ -24,7 +30,7 @@ mod support {
         pub fn new() -> World {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path();
-            std::fs::write(root.join("repo-password"), "engine-test-password").unwrap();
+            std::fs::write(root.join("repo-password"), PASSWORD).unwrap();
             // Secret files must be private, or the config is refused.
             std::fs::set_permissions(
                 root.join("repo-password"),
@@ -55,6 +61,122 @@ mod support {
 
         pub fn users(&self) -> Vec<String> {
             users(&self.path("app.db"))
+        }
+
+        /// Appends `text` to the config and loads it again.
+        pub fn append_config(&mut self, text: &str) {
+            let file = self.path("drydock.toml");
+            let mut all = std::fs::read_to_string(&file).unwrap();
+            all.push_str(text);
+            std::fs::write(&file, all).unwrap();
+            self.config = Config::load(&file).unwrap();
+        }
+
+        /// Adds a `[[remote]]` named `name` in `garage` under `prefix` (its keys in
+        /// private files, as the config asks of secrets).
+        pub fn add_remote(&mut self, garage: &GarageServer, name: &str, prefix: &str) {
+            let key = self.secret_file("s3-key", &garage.access_key_id);
+            let secret = self.secret_file("s3-secret", &garage.secret_access_key);
+            self.append_config(&format!(
+                "\n[[remote]]\nname = \"{name}\"\nkind = \"s3\"\nendpoint = \"{}\"\nregion = \"{}\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\npath_style = true\naccess_key_id = \"${{file:{}}}\"\nsecret_access_key = \"${{file:{}}}\"\n",
+                garage.endpoint(),
+                drydock_testkit::garage::REGION,
+                garage.bucket,
+                key.display(),
+                secret.display()
+            ));
+        }
+
+        fn secret_file(&self, name: &str, value: &str) -> PathBuf {
+            let file = self.path(name);
+            std::fs::write(&file, value).unwrap();
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            file
+        }
+
+        /// The copy records of `copy` in the state database: backup id -> state.
+        pub fn records(&self, copy: &str) -> BTreeMap<String, CopyRecord> {
+            StateDb::open(&self.config.stack.state_dir)
+                .unwrap()
+                .copy_records(copy)
+                .unwrap()
+        }
+
+        /// `restic check --read-data` on the local repository passes: every pack reads.
+        pub fn restic_checks_local(&self) {
+            let out = Command::new("restic")
+                .arg("-r")
+                .arg(self.path("repo"))
+                .args(["check", "--read-data"])
+                .env("RESTIC_PASSWORD", PASSWORD)
+                .env("RESTIC_CACHE_DIR", self.path("restic-cache"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", output(&out));
+        }
+    }
+
+    /// `restic check --read-data` on the copy in `garage` under `prefix` passes.
+    pub fn restic_checks_s3(garage: &GarageServer, prefix: &str) {
+        let cache = tempfile::tempdir().unwrap();
+        let out = Command::new("restic")
+            .arg("-r")
+            .arg(garage.restic_repo(prefix))
+            .args(["check", "--read-data"])
+            .env("RESTIC_PASSWORD", PASSWORD)
+            .env("AWS_ACCESS_KEY_ID", &garage.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &garage.secret_access_key)
+            .env("AWS_DEFAULT_REGION", drydock_testkit::garage::REGION)
+            .env("RESTIC_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", output(&out));
+    }
+
+    fn output(out: &std::process::Output) -> String {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Cancels `cancel` when an event `matches` arrives (the first time), as a daemon
+    /// cancelling a job while it runs would; keeps every event.
+    pub struct CancelOn {
+        pub cancel: Cancel,
+        pub matches: Box<dyn Fn(&Event) -> bool + Send + Sync>,
+        pub seen: Mutex<Vec<Event>>,
+    }
+
+    impl EventSink for CancelOn {
+        fn emit(&self, event: Event) {
+            if (self.matches)(&event) && !self.cancel.is_cancelled() {
+                self.cancel.cancel("cancelled by the test");
+            }
+            self.seen.lock().unwrap().push(event);
+        }
+    }
+
+    /// A context cancelled at the first `Step` whose message contains `needle`.
+    pub fn cancelled_at_step(needle: &'static str) -> (RunContext, Arc<CancelOn>) {
+        let cancel = Cancel::new();
+        let sink = Arc::new(CancelOn {
+            cancel: cancel.clone(),
+            matches: Box::new(
+                move |e| matches!(e, Event::Step { message } if message.contains(needle)),
+            ),
+            seen: Mutex::new(Vec::new()),
+        });
+        (RunContext::new(sink.clone()).with_cancel(cancel), sink)
+    }
+
+    /// The run ended `Err(Cancelled)` with the test's reason.
+    pub fn assert_cancelled<T: std::fmt::Debug>(result: Result<T, EngineError>) {
+        match result {
+            Err(EngineError::Cancelled { reason }) => assert_eq!(reason, "cancelled by the test"),
+            other => panic!("expected a cancelled run, got {other:#?}"),
         }
     }
 
@@ -100,12 +222,12 @@ mod support {
 
     /// Cancels the run, in the emitting thread, at the first event `when` accepts (as a
     /// daemon's job cancelled at that moment would); `when` may also take a snapshot.
-    pub struct CancelOn<F> {
+    pub struct CancelWhen<F> {
         pub cancel: Cancel,
         when: F,
     }
 
-    impl<F: Fn(&Event) -> bool + Send + Sync> EventSink for CancelOn<F> {
+    impl<F: Fn(&Event) -> bool + Send + Sync> EventSink for CancelWhen<F> {
         fn emit(&self, event: Event) {
             if !self.cancel.is_cancelled() && (self.when)(&event) {
                 self.cancel.cancel("cancelled by the test");
@@ -116,7 +238,7 @@ mod support {
     /// A context cancelled at the first event `when` accepts.
     pub fn cancelled_on(when: impl Fn(&Event) -> bool + Send + Sync + 'static) -> RunContext {
         let cancel = Cancel::new();
-        let sink = CancelOn {
+        let sink = CancelWhen {
             cancel: cancel.clone(),
             when,
         };
@@ -453,11 +575,12 @@ mod restore {
 
 mod verify {
     use drydock_domain::plan::Selection;
-    use drydock_domain::Verdict;
+    use drydock_domain::{Event, Verdict};
     use drydock_engine::verify::VerifyOptions;
     use drydock_engine::RunContext;
+    use drydock_storage::ReadData;
 
-    use crate::support::World;
+    use crate::support::{assert_cancelled, cancelled_at_step, World};
 
     #[test]
     fn verify_and_live_comparison_give_verdicts() {
@@ -474,6 +597,263 @@ mod verify {
         let changed =
             drydock_engine::verify::verify_live(&w.config, &Selection::all(), &ctx).unwrap();
         assert_eq!(changed.verdict(), Verdict::Warning, "{changed:#?}");
+    }
+
+    #[test]
+    fn a_verify_cancelled_between_snapshots_records_nothing_and_keeps_the_copy_usable() {
+        let w = World::new();
+        let ctx = RunContext::default();
+        drydock_engine::backup::backup(&w.config, &Selection::default(), &ctx).unwrap();
+        drydock_engine::backup::backup(&w.config, &Selection::default(), &ctx).unwrap();
+        let before = w.records("local");
+        let reading = VerifyOptions {
+            read_data: ReadData::All,
+            ..VerifyOptions::default()
+        };
+
+        let (cancelling, seen) = cancelled_at_step("re-reading the data of backup");
+        assert_cancelled(drydock_engine::verify::verify_repository(
+            &w.config,
+            &reading,
+            &cancelling,
+        ));
+        // It stopped at the first backup's first snapshot: no second backup was reached.
+        let reached = seen
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, Event::Step { message } if message.contains("re-reading")))
+            .count();
+        assert_eq!(reached, 1);
+        // Nothing learnt is recorded, and the copy's lock is gone: a prune (exclusive)
+        // and a full verify run.
+        assert_eq!(format!("{:?}", w.records("local")), format!("{before:?}"));
+        let prune = drydock_engine::prune::prune(
+            &w.config,
+            &drydock_engine::prune::PruneOptions::default(),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(prune.verdict(), Verdict::Ok, "{prune:#?}");
+        let full = drydock_engine::verify::verify_repository(&w.config, &reading, &ctx).unwrap();
+        assert_eq!(full.verdict(), Verdict::Ok, "{full:#?}");
+        w.restic_checks_local();
+    }
+}
+
+mod sync {
+    use drydock_domain::plan::Selection;
+    use drydock_domain::Verdict;
+    use drydock_engine::sync::SyncOptions;
+    use drydock_engine::RunContext;
+    use drydock_state::CopyState;
+    use drydock_testkit::garage::GarageServer;
+
+    use crate::support::{assert_cancelled, cancelled_at_step, restic_checks_s3, World};
+
+    /// Backups taken before any remote was configured: all of them wait for a sync.
+    fn backed_up(w: &World, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                std::fs::write(w.path(&format!("uploads/{i}.txt")), format!("upload {i}")).unwrap();
+                let b = drydock_engine::backup::backup(
+                    &w.config,
+                    &Selection::default(),
+                    &RunContext::default(),
+                )
+                .unwrap();
+                assert_eq!(b.verdict(), Verdict::Ok, "{b:#?}");
+                b.id
+            })
+            .collect()
+    }
+
+    fn verified(w: &World, copy: &str) -> Vec<String> {
+        w.records(copy)
+            .into_iter()
+            .filter(|(_, r)| r.state == CopyState::Verified)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    #[test]
+    fn a_sync_cancelled_between_backups_records_only_what_it_proved() {
+        let garage = GarageServer::start();
+        let mut w = World::new();
+        let ids = backed_up(&w, 3);
+        w.add_remote(&garage, "offsite", "between-backups");
+
+        // Cancelled as soon as the first backup is proven on the remote.
+        let (ctx, seen) = cancelled_at_step(", verified");
+        assert_cancelled(drydock_engine::sync::sync(
+            &w.config,
+            &SyncOptions::default(),
+            &ctx,
+        ));
+        let proven: Vec<String> = seen
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                drydock_domain::Event::Step { message } if message.contains(", verified") => {
+                    Some(message.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(proven.len(), 1, "{proven:?}");
+        // Exactly the backup it proved counts as synced; the others wait (unsynced,
+        // with the reason), and the remote is a whole repository.
+        let synced = verified(&w, "offsite");
+        assert_eq!(synced.len(), 1, "{:#?}", w.records("offsite"));
+        assert!(proven[0].contains(&synced[0]), "{proven:?} {synced:?}");
+        let records = w.records("offsite");
+        for id in ids.iter().filter(|id| **id != synced[0]) {
+            let r = &records[id];
+            assert_eq!(r.state, CopyState::Unsynced, "{id}: {r:#?}");
+            assert!(
+                r.detail.as_deref().unwrap_or("").contains("cancelled"),
+                "{r:#?}"
+            );
+        }
+        restic_checks_s3(&garage, "between-backups");
+
+        // The next run brings the rest and counts the one already there.
+        let again =
+            drydock_engine::sync::sync(&w.config, &SyncOptions::default(), &RunContext::default())
+                .unwrap();
+        assert_eq!(again.verdict(), Verdict::Ok, "{again:#?}");
+        assert_eq!(again.copies[0].synced.len(), 2, "{again:#?}");
+        assert_eq!(again.copies[0].already_present, 1, "{again:#?}");
+        let mut all = verified(&w, "offsite");
+        all.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(all, want);
+        restic_checks_s3(&garage, "between-backups");
+    }
+
+    #[test]
+    fn a_sync_cancelled_between_remotes_leaves_the_next_remote_untouched() {
+        let garage = GarageServer::start();
+        let mut w = World::new();
+        let ids = backed_up(&w, 1);
+        w.add_remote(&garage, "first", "first");
+        w.add_remote(&garage, "second", "second");
+
+        // The first remote's only backup is proven; the cancel takes effect before
+        // the second remote.
+        let (ctx, _) = cancelled_at_step(", verified");
+        assert_cancelled(drydock_engine::sync::sync(
+            &w.config,
+            &SyncOptions::default(),
+            &ctx,
+        ));
+        assert_eq!(verified(&w, "first"), ids);
+        assert!(w.records("second").is_empty(), "{:#?}", w.records("second"));
+        restic_checks_s3(&garage, "first");
+
+        // A cancelled run before it starts touches nothing either.
+        let ctx = RunContext::default();
+        ctx.cancel.cancel("cancelled by the test");
+        assert_cancelled(drydock_engine::sync::sync(
+            &w.config,
+            &SyncOptions::default(),
+            &ctx,
+        ));
+        assert!(w.records("second").is_empty());
+
+        let only_second = SyncOptions {
+            copy: Some("second".into()),
+        };
+        let report =
+            drydock_engine::sync::sync(&w.config, &only_second, &RunContext::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
+        assert_eq!(verified(&w, "second"), ids);
+    }
+}
+
+mod prune {
+    use drydock_domain::plan::Selection;
+    use drydock_domain::Verdict;
+    use drydock_engine::prune::PruneOptions;
+    use drydock_engine::verify::VerifyOptions;
+    use drydock_engine::RunContext;
+    use drydock_state::CopyState;
+    use drydock_storage::ReadData;
+
+    use crate::support::{assert_cancelled, cancelled_at_step, World};
+
+    fn listed(w: &World) -> Vec<String> {
+        let list = drydock_engine::list::list(&w.config, &RunContext::default()).unwrap();
+        list.backups.into_iter().map(|b| b.id).collect()
+    }
+
+    #[test]
+    fn a_prune_cancelled_between_backups_removes_whole_backups_only() {
+        let mut w = World::new();
+        // One backup a day is kept: of four taken today, three go.
+        w.append_config("\n[retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n");
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            std::fs::write(w.path(&format!("uploads/{i}.txt")), format!("upload {i}")).unwrap();
+            let b = drydock_engine::backup::backup(
+                &w.config,
+                &Selection::default(),
+                &RunContext::default(),
+            )
+            .unwrap();
+            assert_eq!(b.verdict(), Verdict::Ok, "{b:#?}");
+            ids.push(b.id);
+        }
+        let plan = drydock_engine::prune::prune(
+            &w.config,
+            &PruneOptions {
+                dry_run: true,
+                ..PruneOptions::default()
+            },
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(plan.copies[0].deleted.len(), 6, "{plan:#?}");
+
+        // Cancelled once the first backup's two sources are gone.
+        let (ctx, _) = cancelled_at_step(": removed ");
+        assert_cancelled(drydock_engine::prune::prune(
+            &w.config,
+            &PruneOptions::default(),
+            &ctx,
+        ));
+        let left = listed(&w);
+        assert_eq!(left.len(), 3, "{left:?}");
+        let gone: Vec<&String> = ids.iter().filter(|id| !left.contains(id)).collect();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(w.records("local")[gone[0]].state, CopyState::Pruned);
+        // What is left is whole: every backup verifies, every pack reads.
+        let check = drydock_engine::verify::verify_repository(
+            &w.config,
+            &VerifyOptions {
+                read_data: ReadData::All,
+                ..VerifyOptions::default()
+            },
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(check.verdict(), Verdict::Ok, "{check:#?}");
+        w.restic_checks_local();
+
+        // The next prune finishes the job; the newest backup stays.
+        let done = drydock_engine::prune::prune(
+            &w.config,
+            &PruneOptions::default(),
+            &RunContext::default(),
+        )
+        .unwrap();
+        assert_eq!(done.verdict(), Verdict::Ok, "{done:#?}");
+        assert_eq!(listed(&w), [ids[3].clone()]);
+        w.restic_checks_local();
     }
 }
 

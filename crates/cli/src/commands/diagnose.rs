@@ -9,19 +9,12 @@ use super::common::{context, finish, load, Failure, Globals};
 
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
-    /// Services to diagnose (default: every service that is not healthy).
-    pub services: Vec<String>,
-    /// Log lines to show per service.
-    #[arg(long, default_value_t = 100)]
-    pub lines: usize,
+    #[command(flatten)]
+    pub options: DiagnoseOptions,
 }
 
 pub fn run(args: &DiagnoseArgs, g: &Globals) -> Result<u8, Failure> {
     let config = load(g)?;
-    let opts = DiagnoseOptions {
-        services: args.services.clone(),
-        lines: args.lines,
-    };
-    let report = drydock_engine::diagnose::diagnose(&config, &opts, &context(g))?;
+    let report = drydock_engine::diagnose::diagnose(&config, &args.options, &context(g))?;
     Ok(finish(g, &report, report.verdict(), render::diagnose))
 }

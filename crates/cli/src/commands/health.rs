@@ -8,17 +8,13 @@ use super::common::{context, finish, load, Failure, Globals};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// Services to check (default: every service).
-    pub services: Vec<String>,
+    #[command(flatten)]
+    pub options: HealthOptions,
 }
 
 pub fn run(args: &HealthArgs, g: &Globals) -> Result<u8, Failure> {
     let config = load(g)?;
-    let opts = HealthOptions {
-        services: args.services.clone(),
-        record: true,
-    };
-    let report = drydock_engine::health::health(&config, &opts, &context(g))?;
+    let report = drydock_engine::health::health(&config, &args.options, &context(g))?;
     Ok(finish(g, &report, report.verdict(), |r| {
         render::health(&config.stack.name, r)
     }))

@@ -8,20 +8,12 @@ use super::common::{context, finish, load, Failure, Globals};
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Show exactly what would be deleted and why; delete nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Only this copy: `local` or a [[remote]]'s name.
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
+    #[command(flatten)]
+    pub options: PruneOptions,
 }
 
 pub fn run(args: &PruneArgs, g: &Globals) -> Result<u8, Failure> {
     let config = load(g)?;
-    let opts = PruneOptions {
-        copy: args.copy.clone(),
-        dry_run: args.dry_run,
-    };
-    let report = drydock_engine::prune::prune(&config, &opts, &context(g))?;
+    let report = drydock_engine::prune::prune(&config, &args.options, &context(g))?;
     Ok(finish(g, &report, report.verdict(), render::prune))
 }

@@ -2,19 +2,19 @@
 //! verifies it.
 
 use clap::Args;
+use drydock_engine::sync::SyncOptions;
 use drydock_render as render;
 
 use super::common::{context, finish, load, Failure, Globals};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Only this remote.
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
+    #[command(flatten)]
+    pub options: SyncOptions,
 }
 
 pub fn run(args: &SyncArgs, g: &Globals) -> Result<u8, Failure> {
     let config = load(g)?;
-    let report = drydock_engine::sync::sync(&config, args.copy.as_deref(), &context(g))?;
+    let report = drydock_engine::sync::sync(&config, &args.options, &context(g))?;
     Ok(finish(g, &report, report.verdict(), render::sync))
 }

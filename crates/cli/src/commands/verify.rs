@@ -11,17 +11,15 @@ use super::common::{context, finish, load, Failure, Globals};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Check this backup's snapshots (default: every backup).
-    pub backup: Option<String>,
+    // The backup and the copy; `read_data` is the two flags below, as one value.
+    #[command(flatten)]
+    pub options: VerifyOptions,
     /// Read every pack and re-check every stream's SHA-256 (slow; reads all data).
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
     /// Read a random share of the packs, e.g. `10%`.
     #[arg(long, value_name = "N%", value_parser = parse_percent)]
     pub read_data_subset: Option<f64>,
-    /// Only this copy: `local` or a [[remote]]'s name (default: every copy).
-    #[arg(long, value_name = "NAME")]
-    pub copy: Option<String>,
     /// Compare live data with the latest backup instead.
     #[arg(long, conflicts_with_all = ["read_data", "read_data_subset", "backup", "copy"])]
     pub live: bool,
@@ -52,9 +50,8 @@ pub fn run(args: &VerifyArgs, g: &Globals) -> Result<u8, Failure> {
         (false, None) => ReadData::None,
     };
     let opts = VerifyOptions {
-        backup: args.backup.clone(),
-        copy: args.copy.clone(),
         read_data,
+        ..args.options.clone()
     };
     let report = drydock_engine::verify::verify_repository(&config, &opts, &context(g))?;
     Ok(finish(g, &report, report.verdict(), render::verify))

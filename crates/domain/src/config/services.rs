@@ -128,7 +128,8 @@ impl PartialService {
                     format!("duplicate source name `{source_name}` (also data[{first}]); give each source of a service its own `name`"),
                 );
             }
-            let mut validation = SourceValidation::new(c, at, base, name, &self.runtime);
+            let kind = source.kind().as_str();
+            let mut validation = SourceValidation::new(c, at, base, name, &self.runtime, kind);
             source.spec_mut().validate(&mut validation);
         }
     }

@@ -117,12 +117,15 @@ pub struct DiagnoseReport {
     pub services: BTreeMap<String, ServiceDiagnosis>,
 }
 
+/// What `diagnose` looks at. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct DiagnoseOptions {
-    /// Services to diagnose (default: every one that is not healthy). Named services
-    /// are diagnosed even when healthy.
+    /// Services to diagnose (default: every service that is not healthy).
+    // Named services are diagnosed even when healthy.
     pub services: Vec<String>,
-    /// Log lines per service.
+    /// Log lines to show per service.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 100))]
     pub lines: usize,
 }
 

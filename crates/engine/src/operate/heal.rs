@@ -22,18 +22,36 @@ use crate::RunContext;
 /// Attempts per service, at most.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// What `heal` tries. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct HealOptions {
-    /// Services to heal (default: every unhealthy one).
+    /// Services to heal (default: every unhealthy service).
     pub services: Vec<String>,
-    /// Only say what would be done.
+    /// Only show what would be done.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
-    /// Attempts per service (1 to [`MAX_ATTEMPTS`]).
+    // Attempts per service (1 to `MAX_ATTEMPTS`); not a command-line flag: the bound is
+    // part of heal's promise.
+    #[cfg_attr(feature = "clap", arg(skip = MAX_ATTEMPTS))]
     pub attempts: u32,
-    /// Pause after the first failed attempt; doubled after each further one.
-    pub backoff: Duration,
-    /// How long to wait for the checks to pass after each start.
+    /// How long to wait for the checks to pass after each start, e.g. 30s.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = "30s", value_parser = parse_duration)
+    )]
     pub wait: Duration,
+    /// Pause after the first failed attempt (doubled after each further one), e.g. 2s.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = "2s", value_parser = parse_duration)
+    )]
+    pub backoff: Duration,
+}
+
+#[cfg(feature = "clap")]
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    drydock_domain::config::duration_text::parse(s)
 }
 
 impl Default for HealOptions {

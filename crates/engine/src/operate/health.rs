@@ -114,13 +114,25 @@ impl From<CheckResult> for CheckReport {
     }
 }
 
-/// What `health` runs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// What `health` runs. The field docs are also the `--help` lines (`clap` feature).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct HealthOptions {
-    /// Services to check (default: all).
+    /// Services to check (default: every service).
     pub services: Vec<String>,
-    /// Record the results in the state database.
+    // Record the results in the state database: what `drydock health` and a scheduled
+    // run do (`status` and `diagnose` read them); not a command-line flag.
+    #[cfg_attr(feature = "clap", arg(skip = true))]
     pub record: bool,
+}
+
+impl Default for HealthOptions {
+    fn default() -> Self {
+        HealthOptions {
+            services: Vec::new(),
+            record: true,
+        }
+    }
 }
 
 /// The selected service names, or a refusal naming the unknown one and the choices.

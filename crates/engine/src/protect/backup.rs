@@ -614,7 +614,11 @@ fn record(
         return Ok(copies);
     }
     let catalog = Catalog::load(repository, &config.stack.name, ctx.events())?;
-    let synced = sync::sync_remotes(config, repository, &catalog, state_db, None, ctx.events());
+    // The backup is stored: its copy to the remotes runs to the end (a fresh token), so
+    // a cancel now cannot turn a stored backup into an error; `drydock sync` is the
+    // operation a caller cancels between backups.
+    let whole = RunContext::new(Arc::clone(&ctx.events));
+    let synced = sync::sync_remotes(config, repository, &catalog, state_db, None, &whole)?;
     for copy in synced {
         warnings.extend(
             copy.warnings

@@ -24,14 +24,18 @@
 //! was then, and retention by date would delete the newest data); and the local copy
 //! keeps every backup a configured remote has not received yet (no `verified` or
 //! `pruned` record there), with a warning naming the remote and how long it has waited.
+//!
+//! Cancellation ([`RunContext::check_cancelled`]) is honoured between copies and between
+//! backups: one backup's sources go together (its manifest rewritten or removed, then
+//! its data), never half of them, and a cancelled run skips the unreferenced-data pass,
+//! which the next prune does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Instant;
 
 use drydock_domain::config::Config;
 use drydock_domain::retention::{self, Candidate, Decision, KeepRules};
-use drydock_domain::{Event, EventSink, Priority};
+use drydock_domain::{Event, Priority};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, Repository, LOCK_WAIT};
 use serde::{Deserialize, Serialize};
@@ -40,11 +44,18 @@ use crate::copies::{self, Catalog};
 use crate::RunContext;
 use crate::{repo, EngineError};
 
+/// What `prune` applies retention to. The field docs are also the `--help` lines
+/// (`clap` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct PruneOptions {
-    /// Only this copy (`local` or a remote's name); default: every copy.
-    pub copy: Option<String>,
+    /// Show exactly what would be deleted and why; delete nothing.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dry_run: bool,
+    /// Only this copy: `local` or a `[[remote]]`'s name.
+    // Default: every copy.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
+    pub copy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,23 +134,19 @@ pub fn prune(
     opts: &PruneOptions,
     ctx: &RunContext,
 ) -> Result<PruneReport, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let names = copies::selected(config, opts.copy.as_deref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let mut results = Vec::new();
     for name in &names {
+        ctx.check_cancelled()?;
         let location = copies::location_of(config, name);
         let opened = copies::open_existing(config, name);
         let result = opened.and_then(|repository| {
-            prune_copy(
-                config,
-                name,
-                &repository,
-                opts.dry_run,
-                &state,
-                events.as_ref(),
-            )
+            prune_copy(config, name, &repository, opts.dry_run, &state, ctx)
         });
+        if let Err(cancelled @ EngineError::Cancelled { .. }) = result {
+            return Err(cancelled);
+        }
         results.push(result.unwrap_or_else(|e| CopyPrune {
             name: name.clone(),
             location,
@@ -167,8 +174,9 @@ fn prune_copy(
     repository: &Repository,
     dry_run: bool,
     state: &StateDb,
-    events: &dyn EventSink,
+    ctx: &RunContext,
 ) -> Result<CopyPrune, EngineError> {
+    let events = ctx.events();
     let clock = Instant::now();
     let mode = if dry_run {
         LockMode::Shared
@@ -231,10 +239,22 @@ fn prune_copy(
             report.deleted.len()
         ),
     });
-    apply(repository, &catalog, &report.deleted, name, state)?;
-    let outcome = repository
-        .prune_unreferenced()
-        .map_err(copies::storage_err(repository))?;
+    // Stopped early (cancelled, or a copy refusing a delete): the lock is released
+    // before the error goes up; what was removed by then is whole backups' sources.
+    let outcome = apply(repository, &catalog, &report.deleted, name, state, ctx)
+        .and_then(|()| ctx.check_cancelled())
+        .and_then(|()| {
+            repository
+                .prune_unreferenced()
+                .map_err(copies::storage_err(repository))
+        });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            release(lock, &mut report.warnings);
+            return Err(e);
+        }
+    };
     report.bytes_removed = outcome.bytes_removed;
     release(lock, &mut report.warnings);
     tracing::info!(
@@ -427,15 +447,24 @@ fn refusal(
     None
 }
 
-/// Forgets the dropped sources' snapshots, rewrites or forgets their manifests, and
-/// clears leftovers of interrupted runs (superseded manifests, data without one).
+/// Clears leftovers of interrupted runs (superseded manifests, data without one), then
+/// per backup forgets the dropped sources' snapshots and rewrites or forgets its
+/// manifest; a safe point before each backup.
 fn apply(
     repository: &Repository,
     catalog: &Catalog,
     deleted: &[Deleted],
     copy: &str,
     state: &StateDb,
+    ctx: &RunContext,
 ) -> Result<(), EngineError> {
+    let forget = |mut ids: Vec<String>| {
+        ids.sort();
+        ids.dedup();
+        repository
+            .forget(&ids)
+            .map_err(copies::storage_err(repository))
+    };
     let mut dropped: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for d in deleted {
         dropped
@@ -447,14 +476,16 @@ fn apply(
     // remote refusing DELETEs) leaves data no manifest names, which the next prune
     // removes as orphans, never a manifest whose data is gone (a backup listed with a
     // source missing, failing every verify from then on).
-    let mut manifests: Vec<String> = catalog.superseded.clone();
-    let mut data: Vec<String> = catalog.orphans.clone();
+    forget(catalog.superseded.clone())?;
+    forget(catalog.orphans.clone())?;
     let now = drydock_domain::clock::now();
     for (backup_id, labels) in dropped {
+        ctx.check_cancelled()?;
         let Some(stored) = catalog.manifest(backup_id) else {
             continue;
         };
         let mut manifest = stored.manifest.clone();
+        let mut data = Vec::new();
         for r in manifest.sources.iter_mut() {
             if labels.contains(r.label().as_str()) {
                 if let Some(snap) = catalog.snapshot_of(backup_id, &r.service, &r.source) {
@@ -466,19 +497,19 @@ fn apply(
         if !manifest.has_restorable() {
             // Nothing of it is left: the manifest goes too (any data snapshots of
             // sources that were not restorable anyway go as orphans next time).
-            manifests.push(stored.snapshot_id.clone());
             state.record_copy(copy, backup_id, CopyState::Pruned, None)?;
         } else {
+            // Saved before the old revision goes: a crash leaves a duplicate, not a gap.
             repo::save_manifest(repository, &manifest)?;
-            manifests.push(stored.snapshot_id.clone());
         }
-    }
-    for mut forget in [manifests, data] {
-        forget.sort();
-        forget.dedup();
-        repository
-            .forget(&forget)
-            .map_err(copies::storage_err(repository))?;
+        forget(vec![stored.snapshot_id.clone()])?;
+        forget(data)?;
+        ctx.events().emit(Event::Step {
+            message: format!(
+                "copy `{copy}`: backup {backup_id}: removed {}",
+                labels.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        });
     }
     Ok(())
 }

@@ -10,6 +10,13 @@
 //! remote that fails is a warning: its pending backups are recorded `unsynced` with the
 //! reason and the next run (or `drydock sync`) retries them. The local copy is never
 //! touched.
+//!
+//! Cancellation ([`RunContext::check_cancelled`]) is honoured between remotes and, within
+//! one, before the upload and between backups: each backup counts once its manifest is
+//! read back, so a cancelled run has recorded exactly the backups it proved there, and
+//! everything else stays unsynced for the next run. Data uploaded for a backup whose
+//! manifest did not follow is no backup yet (nothing lists it); the next sync finds it
+//! there and does not upload it again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +26,7 @@ use drydock_domain::config::{Config, RemoteConfig, LOCAL_COPY};
 use drydock_domain::{Event, EventSink};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{LockMode, ReadData, RepoLock, Repository, LOCK_WAIT};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, storage_err, Catalog, StoredManifest};
 use crate::RunContext;
@@ -75,13 +82,26 @@ pub struct CopySync {
     pub warnings: Vec<String>,
 }
 
+/// What `sync` brings up to date. The field docs are also the `--help` lines (`clap`
+/// feature).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct SyncOptions {
+    /// Only this remote.
+    // Default: every remote.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
+    pub copy: Option<String>,
+}
+
 /// `drydock sync [--copy NAME]`: syncs every remote (or the one named).
 pub fn sync(
     config: &Config,
-    only: Option<&str>,
+    opts: &SyncOptions,
     ctx: &RunContext,
 ) -> Result<SyncReport, EngineError> {
+    ctx.check_cancelled()?;
     let events = Arc::clone(&ctx.events);
+    let only = opts.copy.as_deref();
     if let Some(name) = only {
         copies::find_remote(config, name)?;
     }
@@ -107,10 +127,11 @@ pub fn sync(
     }
     warnings.extend(lock.removed_stale().iter().cloned());
     let catalog = Catalog::load(&local, &config.stack.name, events.as_ref())?;
-    let copies = sync_remotes(config, &local, &catalog, &state, only, events.as_ref());
+    let copies = sync_remotes(config, &local, &catalog, &state, only, ctx);
     if let Err(left) = lock.release() {
         warnings.push(format!("copy `local`: {left}"));
     }
+    let copies = copies?;
     Ok(SyncReport {
         ok: copies.iter().all(|c| c.status == SyncStatus::Synced),
         copies,
@@ -118,21 +139,45 @@ pub fn sync(
     })
 }
 
-/// Syncs the remotes (all, or `only`) from `local`, whose catalog is given.
+/// Syncs the remotes (all, or `only`) from `local`, whose catalog is given;
+/// `Err(Cancelled)` once `ctx` is cancelled (what was proven by then is recorded).
 pub(crate) fn sync_remotes(
     config: &Config,
     local: &Repository,
     catalog: &Catalog,
     state: &StateDb,
     only: Option<&str>,
-    events: &dyn EventSink,
-) -> Vec<CopySync> {
-    config
+    ctx: &RunContext,
+) -> Result<Vec<CopySync>, EngineError> {
+    let mut copies = Vec::new();
+    for remote in config
         .remotes
         .iter()
         .filter(|r| only.is_none_or(|name| r.name == name))
-        .map(|remote| sync_one_remote(config, remote, local, catalog, state, events))
-        .collect()
+    {
+        ctx.check_cancelled()?;
+        copies.push(sync_one_remote(config, remote, local, catalog, state, ctx)?);
+    }
+    Ok(copies)
+}
+
+/// Why a remote's sync stopped early.
+enum Stop {
+    /// It failed: a warning, its pending backups recorded unsynced with the reason.
+    Failed(String),
+    /// The run was cancelled at a safe point.
+    Cancelled(EngineError),
+}
+
+impl From<String> for Stop {
+    fn from(error: String) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// A safe point inside a remote's sync.
+fn safe_point(ctx: &RunContext) -> Result<(), Stop> {
+    ctx.check_cancelled().map_err(Stop::Cancelled)
 }
 
 fn sync_one_remote(
@@ -141,8 +186,9 @@ fn sync_one_remote(
     local: &Repository,
     catalog: &Catalog,
     state: &StateDb,
-    events: &dyn EventSink,
-) -> CopySync {
+    ctx: &RunContext,
+) -> Result<CopySync, EngineError> {
+    let events = ctx.events();
     let clock = Instant::now();
     let mut report = CopySync {
         name: remote.name.clone(),
@@ -175,6 +221,7 @@ fn sync_one_remote(
         catalog,
         state,
         events,
+        ctx,
         records: &records,
         wanted: &wanted,
     };
@@ -189,11 +236,22 @@ fn sync_one_remote(
             report.warnings.push(left);
         }
     }
-    if let Err(error) = outcome {
-        run.mark_unsynced(&mut report, error);
-    }
+    let cancelled = match outcome {
+        Ok(()) => None,
+        Err(Stop::Failed(error)) => {
+            run.mark_unsynced(&mut report, error);
+            None
+        }
+        Err(Stop::Cancelled(cancelled)) => {
+            run.mark_unsynced(&mut report, cancelled.to_string());
+            Some(cancelled)
+        }
+    };
     report.duration_ms = clock.elapsed().as_millis() as u64;
-    report
+    match cancelled {
+        Some(cancelled) => Err(cancelled),
+        None => Ok(report),
+    }
 }
 
 /// One remote's sync: what it reads from and what the remote should hold.
@@ -204,6 +262,7 @@ struct RemoteSync<'a> {
     catalog: &'a Catalog,
     state: &'a StateDb,
     events: &'a dyn EventSink,
+    ctx: &'a RunContext,
     records: &'a BTreeMap<String, drydock_state::CopyRecord>,
     wanted: &'a [&'a StoredManifest],
 }
@@ -211,7 +270,7 @@ struct RemoteSync<'a> {
 impl RemoteSync<'_> {
     /// Opens, repairs and locks the remote, fills in what either copy lost, proves
     /// what is there unrecorded, then copies and verifies what is missing.
-    fn sync(&self, report: &mut CopySync, held: &mut Option<RepoLock>) -> Result<(), String> {
+    fn sync(&self, report: &mut CopySync, held: &mut Option<RepoLock>) -> Result<(), Stop> {
         let (config, remote, events) = (self.config, self.remote, self.events);
         events.emit(Event::Step {
             message: format!("syncing to copy `{}`", remote.name),
@@ -248,11 +307,14 @@ impl RemoteSync<'_> {
             return Ok(());
         }
         report.unsynced = pending.iter().map(|m| m.manifest.id.to_string()).collect();
-        copy_and_verify(self.local, self.catalog, &dest, &pending, events)?;
-        for m in &pending {
+        safe_point(self.ctx)?;
+        copy_and_verify(self.local, self.catalog, &dest, &pending, self.ctx, |m| {
+            // Counted the moment its manifest is read back: a cancel after this keeps it.
             self.record_verified(m);
-        }
-        report.synced.extend(std::mem::take(&mut report.unsynced));
+            let id = m.manifest.id.to_string();
+            report.unsynced.retain(|u| *u != id);
+            report.synced.push(id);
+        })?;
         Ok(())
     }
 
@@ -390,14 +452,17 @@ fn prove_present(dest: &Repository, there: &Catalog, local: &StoredManifest) -> 
     Ok(())
 }
 
-/// Data snapshots, then a read-back check, then manifests, each read back.
+/// Data snapshots, then a read-back check, then manifests, each read back; `proven`
+/// is told each backup whose manifest arrived intact. Safe points between backups.
 fn copy_and_verify(
     local: &Repository,
     catalog: &Catalog,
     dest: &Repository,
     pending: &[&StoredManifest],
-    events: &dyn EventSink,
-) -> Result<(), String> {
+    ctx: &RunContext,
+    mut proven: impl FnMut(&StoredManifest),
+) -> Result<(), Stop> {
+    let events = ctx.events();
     let mut data = Vec::new();
     for m in pending {
         for r in m.manifest.sources.iter().filter(|r| r.is_restorable()) {
@@ -430,27 +495,40 @@ fn copy_and_verify(
         .check_snapshots(&dest_ids, ReadData::None)
         .map_err(|e| e.to_string())?;
     if !check.ok {
-        return Err(format!(
+        return Err(Stop::Failed(format!(
             "the copy did not verify after the upload: {}",
             check.errors.join("; ")
-        ));
+        )));
     }
-    let manifest_ids: Vec<String> = pending.iter().map(|m| m.snapshot_id.clone()).collect();
-    let copied = local
-        .copy_to(dest, &manifest_ids)
-        .map_err(|e| e.to_string())?;
-    for (m, c) in pending.iter().zip(&copied) {
+    // One backup at a time from here: a backup is its manifest, so stopping between two
+    // leaves whole backups there and data no manifest names yet (listed by nothing).
+    for m in pending {
+        safe_point(ctx)?;
+        let copied = local
+            .copy_to(dest, std::slice::from_ref(&m.snapshot_id))
+            .map_err(|e| e.to_string())?;
+        let c = copied
+            .first()
+            .ok_or_else(|| format!("the manifest of {} was not copied", m.manifest.id))?;
         let mut bytes = Vec::new();
         dest.dump_stream(&c.dest_id, &mut bytes)
             .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
         let back = drydock_domain::Manifest::from_json(&bytes)
             .map_err(|e| format!("reading back the manifest of {}: {e}", m.manifest.id))?;
         if back != m.manifest {
-            return Err(format!(
+            return Err(Stop::Failed(format!(
                 "the manifest of {} read back from the copy differs from the local one",
                 m.manifest.id
-            ));
+            )));
         }
+        events.emit(Event::Step {
+            message: format!(
+                "backup {} is on {}, verified",
+                m.manifest.id,
+                dest.location()
+            ),
+        });
+        proven(m);
     }
     Ok(())
 }

@@ -4,13 +4,17 @@
 //! SHA-256 re-read and compared; a damaged object is named with the backups and
 //! sources that depend on it. The outcome is recorded per backup and copy (verified
 //! when, or corrupt). `--live`: the live data compared with the latest backup.
+//!
+//! Cancellation ([`RunContext::check_cancelled`]) is honoured between copies and between
+//! snapshots; a cancelled copy records nothing (what it learnt is incomplete), and its
+//! lock is released.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use drydock_domain::config::Config;
 use drydock_domain::plan::{self, Selection};
-use drydock_domain::{EventSink, Manifest};
+use drydock_domain::Manifest;
 use drydock_sources::{count_unit, SourceContext};
 use drydock_state::{CopyState, StateDb};
 use drydock_storage::{ReadData, Repository, MISSING_FROM_INDEX};
@@ -97,12 +101,18 @@ pub struct SourceCheck {
     pub detail: Option<String>,
 }
 
+/// What `verify` checks. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct VerifyOptions {
-    /// One backup, or all.
+    /// Check this backup's snapshots (default: every backup).
     pub backup: Option<String>,
-    /// One copy (`local` or a remote's name), or all.
+    /// Only this copy: `local` or a `[[remote]]`'s name (default: every copy).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "NAME"))]
     pub copy: Option<String>,
+    // How much pack data to read. On the command line it is two flags (`--read-data`,
+    // `--read-data-subset N%`), which the CLI turns into this one value.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub read_data: ReadData,
 }
 
@@ -111,16 +121,14 @@ pub fn verify_repository(
     opts: &VerifyOptions,
     ctx: &RunContext,
 ) -> Result<VerifyReport, EngineError> {
-    let events = Arc::clone(&ctx.events);
     let names = copies::selected(config, opts.copy.as_deref())?;
     let state = StateDb::open(&config.stack.state_dir)?;
     let mut results = Vec::new();
     for name in &names {
+        ctx.check_cancelled()?;
         let opened = copies::open_existing(config, name);
         let result = match opened {
-            Ok(repository) => {
-                verify_copy(config, name, &repository, opts, &state, events.as_ref())?
-            }
+            Ok(repository) => verify_copy(config, name, &repository, opts, &state, ctx)?,
             Err(e) => CopyVerify {
                 name: name.clone(),
                 location: copies::location_of(config, name),
@@ -159,8 +167,9 @@ fn verify_copy(
     repository: &Repository,
     opts: &VerifyOptions,
     state: &StateDb,
-    events: &dyn EventSink,
+    ctx: &RunContext,
 ) -> Result<CopyVerify, EngineError> {
+    let events = ctx.events();
     // Verifying only reads: a repository disk that is full must not stop it.
     let lock = repository
         .lock_reading("verify")
@@ -188,7 +197,14 @@ fn verify_copy(
         .map(|m| &m.manifest)
         .filter(|m| opts.backup.as_deref().is_none_or(|id| m.id.as_str() == id))
         .collect();
-    let mut backups = check_backups(repository, &catalog, &selected, opts);
+    // Cancelled: the lock goes before the error does, and nothing is recorded.
+    let mut backups = match check_backups(name, repository, &catalog, &selected, opts, ctx) {
+        Ok(backups) => backups,
+        Err(cancelled) => {
+            let _ = lock.release();
+            return Err(cancelled);
+        }
+    };
     backups.extend(vanished_backups(name, &catalog, opts, state)?);
     let (damaged, unused_damaged) = find_damage(repository, &catalog, &selected, &check, opts);
     if !check.aborted {
@@ -224,16 +240,27 @@ fn verify_copy(
 
 /// Per selected backup, whether each restorable source's snapshot is in the copy (and,
 /// reading all data, whether its stream's SHA-256 is the manifest's).
+/// Stops at a cancellation between snapshots.
 fn check_backups(
+    name: &str,
     repository: &Repository,
     catalog: &Catalog,
     selected: &[&Manifest],
     opts: &VerifyOptions,
-) -> Vec<BackupCheck> {
+    ctx: &RunContext,
+) -> Result<Vec<BackupCheck>, EngineError> {
+    let events = ctx.events();
     let mut backups = Vec::new();
     for m in selected {
+        if opts.read_data == ReadData::All {
+            // Re-reading every stream is the long part: say which backup it is at.
+            events.emit(drydock_domain::Event::Step {
+                message: format!("copy `{name}`: re-reading the data of backup {}", m.id),
+            });
+        }
         let mut sources = Vec::new();
         for r in m.sources.iter().filter(|r| r.is_restorable()) {
+            ctx.check_cancelled()?;
             let (status, detail) = match catalog.snapshot_of(m.id.as_str(), &r.service, &r.source) {
                 None => (
                     CheckStatus::Missing,
@@ -266,7 +293,7 @@ fn check_backups(
             sources,
         });
     }
-    backups
+    Ok(backups)
 }
 
 /// A backup this copy held (an earlier sync, backup or verify proved it) whose

@@ -17,12 +17,56 @@ use crate::RunContext;
 /// Default size of the file content in each source's test set.
 pub const DEFAULT_MIN_BYTES: u64 = 2 << 20;
 
+/// What `populate` writes. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct PopulateOptions {
+    /// The service whose data sources get the test data set.
     pub service: String,
+    /// The same seed always writes the same data.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1))]
     pub seed: u64,
-    /// At least this many bytes of file content per source.
+    /// At least this much file content per source, e.g. `2MB`, `512KB` (default 2 MiB).
+    // In bytes; the default is shown in the line above, in words.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long = "size",
+            value_name = "SIZE",
+            value_parser = parse_size,
+            default_value_t = DEFAULT_MIN_BYTES,
+            hide_default_value = true
+        )
+    )]
     pub min_bytes: u64,
+}
+
+impl Default for PopulateOptions {
+    fn default() -> Self {
+        PopulateOptions {
+            service: String::new(),
+            seed: 1,
+            min_bytes: DEFAULT_MIN_BYTES,
+        }
+    }
+}
+
+/// A size as users write it: `2MB`, `512KB`, `1G`, plain bytes; K, M and G are binary
+/// (KiB, MiB, GiB), with or without `B`/`iB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 2MB or 512KB"))?;
+    let factor = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("`{s}` has no known unit; write e.g. 2MB or 512KB")),
+    };
+    Ok(n * factor)
 }
 
 #[derive(Debug, Clone, Serialize)]

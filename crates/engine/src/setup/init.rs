@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use drydock_domain::config::sources::{ContainerFacts, DumpGuess, SourceKindSpec, KINDS};
+use drydock_domain::config::sources::{ContainerFacts, DumpGuess, SourceKind, KINDS};
 use drydock_domain::config::{LABEL_BACKUP, LABEL_STOP_DURING_BACKUP};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -60,14 +60,22 @@ pub struct InitSource {
     pub priority_from: String,
 }
 
+/// What `init` reads and writes. The field docs are also the `--help` lines (`clap`
+/// feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct InitOptions {
+    /// The Compose file to read.
+    #[cfg_attr(feature = "clap", arg(long = "from-compose", value_name = "FILE"))]
     pub compose: PathBuf,
-    /// The config to write.
+    // The config to write: on the command line, the global `--config` path.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub output: PathBuf,
-    /// The Compose project name; default: the compose file's folder name, as Compose does.
+    /// The Compose project name (default: the compose file's folder name, as Compose).
+    #[cfg_attr(feature = "clap", arg(long, short = 'p'))]
     pub project: Option<String>,
-    /// Overwrite an existing config.
+    /// Replace an existing config.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub force: bool,
 }
 
@@ -217,7 +225,7 @@ struct ServiceFacts<'a> {
     stop: bool,
     ports: Vec<(u16, u16)>,
     /// The source kind its image runs, when drydock knows the image.
-    kind: Option<&'static dyn SourceKindSpec>,
+    kind: Option<SourceKind>,
 }
 
 impl<'a> ServiceFacts<'a> {
@@ -259,7 +267,7 @@ fn write_service(
     svc: &Value,
 ) -> InitService {
     let facts = ServiceFacts::read(name, svc);
-    let guess = facts.kind.map_or("unknown", |k| k.kind().as_str());
+    let guess = facts.kind.map_or("unknown", SourceKind::as_str);
     let mut info = InitService {
         name: name.to_string(),
         image: facts.image.clone(),
@@ -381,10 +389,10 @@ fn guess_dump_source(
     report: &mut InitReport,
     info: &mut InitService,
     facts: &ServiceFacts<'_>,
-    kind: &'static dyn SourceKindSpec,
+    kind: SourceKind,
 ) -> String {
     let name = facts.name;
-    let guess = kind.kind().as_str();
+    let guess = kind.as_str();
     let (line, vars, notes) = dump_source(facts, kind);
     report.env.extend(vars);
     report.check.extend(notes);
@@ -522,7 +530,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// A Compose service as a kind's [`SourceKindSpec::guess_from_container`] sees it,
+/// A Compose service as a kind's `SourceKindSpec::guess_from_container` sees it,
 /// collecting the variables the guess reads and its notes.
 struct ComposeContainer<'a> {
     facts: &'a ServiceFacts<'a>,
@@ -576,13 +584,10 @@ impl ContainerFacts for ComposeContainer<'_> {
 }
 
 /// The source line for a database image, the environment variables it reads, and notes.
-fn dump_source(
-    facts: &ServiceFacts<'_>,
-    kind: &'static dyn SourceKindSpec,
-) -> (String, Vec<String>, Vec<String>) {
+fn dump_source(facts: &ServiceFacts<'_>, kind: SourceKind) -> (String, Vec<String>, Vec<String>) {
     let service = facts.name;
     let mut notes = Vec::new();
-    let default_port = kind.default_port().unwrap_or_default();
+    let default_port = kind.spec().default_port().unwrap_or_default();
     let port = match facts.ports.iter().find(|(_, c)| *c == default_port) {
         Some((host, _)) => *host,
         None => {
@@ -596,20 +601,20 @@ fn dump_source(
         vars: Vec::new(),
         notes,
     };
-    let guess = kind.guess_from_container(&mut container);
+    let guess = kind.spec().guess_from_container(&mut container);
     let ComposeContainer { vars, notes, .. } = container;
     let Some(DumpGuess { url, password }) = guess else {
         // A kind with image names but nothing to guess: say so rather than write a
         // source that cannot work.
         let line = format!(
             "# TODO: drydock cannot guess a {} source for this image; declare it by hand",
-            kind.kind()
+            kind
         );
         return (line, vars, notes);
     };
     let mut line = format!(
         "{{ kind = \"{}\", priority = \"critical\", exec = true, url = {}",
-        kind.kind(),
+        kind,
         q(&url)
     );
     if let Some(pw) = password {
@@ -620,8 +625,8 @@ fn dump_source(
 }
 
 /// The source kind an image runs, by its name without registry, owner and tag, as the
-/// kinds' [`SourceKindSpec::image_names`] list them.
-fn image_kind(image: &str) -> Option<&'static dyn SourceKindSpec> {
+/// kinds' `SourceKindSpec::image_names` list them.
+fn image_kind(image: &str) -> Option<SourceKind> {
     let image = interpolation_default(image).unwrap_or_else(|| image.to_string());
     let name = image
         .rsplit('/')
@@ -634,12 +639,12 @@ fn image_kind(image: &str) -> Option<&'static dyn SourceKindSpec> {
     KINDS
         .iter()
         .copied()
-        .find(|kind| kind.image_names().iter().any(|k| name.contains(k)))
+        .find(|kind| kind.spec().image_names().iter().any(|k| name.contains(k)))
 }
 
 /// The engine an image runs (`postgres`, `mysql`, `redis`), or `unknown`.
 pub fn guess_kind(image: &str) -> &'static str {
-    image_kind(image).map_or("unknown", |kind| kind.kind().as_str())
+    image_kind(image).map_or("unknown", SourceKind::as_str)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{SourceKindSpec, SourceSpec, SourceValidation};
 use crate::config::health::{CheckSpec, DiskCheck};
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -28,10 +28,6 @@ pub struct FilesSource {
 pub struct Files;
 
 impl SourceKindSpec for Files {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Files
-    }
-
     fn count_unit(&self) -> &'static str {
         "bytes"
     }

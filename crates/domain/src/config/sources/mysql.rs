@@ -11,7 +11,7 @@ use super::spec::{
 use crate::config::health::{CheckSpec, SqlCheck};
 use crate::config::runtime::ExecTarget;
 use crate::secret::Secret;
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,10 +41,6 @@ pub struct MysqlSource {
 pub struct Mysql;
 
 impl SourceKindSpec for Mysql {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Mysql
-    }
-
     fn aliases(&self) -> &'static [&'static str] {
         &["mariadb"]
     }
@@ -117,7 +113,7 @@ impl SourceSpec for MysqlSource {
     }
 
     fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {
-        if let Some(url) = v.url(&self.url, &["mysql", "mariadb"], SourceKind::Mysql) {
+        if let Some(url) = v.url(&self.url, &["mysql", "mariadb"]) {
             let db = url_database(&url);
             if db.is_empty() || db.contains('/') {
                 v.push(

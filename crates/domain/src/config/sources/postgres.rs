@@ -10,7 +10,7 @@ use super::spec::{
 use crate::config::health::{CheckSpec, SqlCheck};
 use crate::config::runtime::ExecTarget;
 use crate::secret::Secret;
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -44,10 +44,6 @@ pub struct PostgresSource {
 pub struct Postgres;
 
 impl SourceKindSpec for Postgres {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Postgres
-    }
-
     fn count_unit(&self) -> &'static str {
         "rows"
     }
@@ -101,7 +97,7 @@ impl SourceSpec for PostgresSource {
     }
 
     fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {
-        if let Some(url) = v.url(&self.url, &["postgres", "postgresql"], SourceKind::Postgres) {
+        if let Some(url) = v.url(&self.url, &["postgres", "postgresql"]) {
             let db = url_database(&url);
             if db.is_empty() || db.contains('/') {
                 v.push(

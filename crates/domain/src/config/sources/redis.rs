@@ -9,7 +9,7 @@ use super::spec::{
 use crate::config::health::{CheckSpec, RedisCheck};
 use crate::config::runtime::ExecTarget;
 use crate::secret::Secret;
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -34,10 +34,6 @@ pub struct RedisSource {
 pub struct Redis;
 
 impl SourceKindSpec for Redis {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Redis
-    }
-
     fn count_unit(&self) -> &'static str {
         "keys"
     }
@@ -105,7 +101,7 @@ impl SourceSpec for RedisSource {
     }
 
     fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {
-        if let Some(url) = v.url(&self.url, &["redis"], SourceKind::Redis) {
+        if let Some(url) = v.url(&self.url, &["redis"]) {
             if !url_database(&url).is_empty() {
                 v.push(
                     "url",

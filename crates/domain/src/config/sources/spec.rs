@@ -9,15 +9,14 @@ use crate::config::health::CheckSpec;
 use crate::config::runtime::{ExecTarget, RuntimeConfig};
 use crate::secret::Secret;
 use crate::spans::KeyPath;
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
-/// What a kind is, whatever is declared: its name, what its fingerprints count, its
+/// What a kind is, whatever is declared: its aliases, what its fingerprints count, its
 /// server's default port and the container images that run it. Implemented by a unit
-/// struct (`Postgres`) next to the kind's config struct.
+/// struct (`Postgres`) next to the kind's config struct; its stable name is the
+/// [`SourceKind`](crate::vocabulary::SourceKind) that `source_kinds!` writes
+/// (`SourceKind::spec` leads back here).
 pub trait SourceKindSpec: Sync {
-    /// The kind's stable name (`kind = "postgres"`, tags, manifests).
-    fn kind(&self) -> SourceKind;
-
     /// Other names `kind = "..."` accepts (`mariadb` for `mysql`); not listed in
     /// messages.
     fn aliases(&self) -> &'static [&'static str] {
@@ -125,17 +124,20 @@ pub struct SourceValidation<'v, 'a> {
     base: &'v Path,
     service: &'v str,
     runtime: &'v RuntimeConfig,
+    /// The kind's name, for messages.
+    kind: &'static str,
 }
 
 impl<'v, 'a> SourceValidation<'v, 'a> {
-    /// The source at `at` of `service` (whose runtime is `runtime`); relative paths are
-    /// taken from `base`, the config file's folder.
+    /// The source at `at` of `service` (whose runtime is `runtime`), of the kind named
+    /// `kind`; relative paths are taken from `base`, the config file's folder.
     pub(in crate::config) fn new(
         collector: &'v mut Collector<'a>,
         at: KeyPath,
         base: &'v Path,
         service: &'v str,
         runtime: &'v RuntimeConfig,
+        kind: &'static str,
     ) -> Self {
         SourceValidation {
             collector,
@@ -143,6 +145,7 @@ impl<'v, 'a> SourceValidation<'v, 'a> {
             base,
             service,
             runtime,
+            kind,
         }
     }
 
@@ -164,8 +167,8 @@ impl<'v, 'a> SourceValidation<'v, 'a> {
     /// Checks `url`: it parses, has one of `schemes` (the first is the one suggested),
     /// a host and no password. The parsed URL, for the kind's own rules; `None` after an
     /// error was pushed.
-    pub fn url(&mut self, raw: &str, schemes: &[&str], kind: SourceKind) -> Option<url::Url> {
-        match check_url(raw, schemes, kind) {
+    pub fn url(&mut self, raw: &str, schemes: &[&str]) -> Option<url::Url> {
+        match check_url(raw, schemes, self.kind) {
             Ok(url) => Some(url),
             Err(message) => {
                 self.push("url", message);
@@ -225,7 +228,7 @@ impl<'v, 'a> SourceValidation<'v, 'a> {
     }
 }
 
-fn check_url(raw: &str, schemes: &[&str], kind: SourceKind) -> Result<url::Url, String> {
+fn check_url(raw: &str, schemes: &[&str], kind: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|e| {
         format!(
             "not a valid URL ({e}); expected {}://USER@HOST:PORT/...",

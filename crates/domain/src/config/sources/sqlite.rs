@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{SourceKindSpec, SourceSpec, SourceValidation};
 use crate::config::health::{CheckSpec, SqliteCheck};
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -25,10 +25,6 @@ pub struct SqliteSource {
 pub struct Sqlite;
 
 impl SourceKindSpec for Sqlite {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Sqlite
-    }
-
     fn count_unit(&self) -> &'static str {
         "rows"
     }

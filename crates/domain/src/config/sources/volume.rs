@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{SourceKindSpec, SourceSpec, SourceValidation};
 use crate::config::fields::valid_docker_name;
 use crate::config::health::{CheckSpec, DiskCheck};
-use crate::vocabulary::{Priority, SourceKind};
+use crate::vocabulary::Priority;
 
 /// The label on a Docker volume giving its backup priority (the plain `backup`
 /// label many stacks already use is read too).
@@ -63,10 +63,6 @@ impl VolumeSource {
 pub struct Volume;
 
 impl SourceKindSpec for Volume {
-    fn kind(&self) -> SourceKind {
-        SourceKind::Volume
-    }
-
     fn count_unit(&self) -> &'static str {
         "bytes"
     }
