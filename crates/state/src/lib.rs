@@ -10,6 +10,7 @@
 //! database is upgraded at open, one from a newer drydock is refused. The state is a
 //! convenience: the repository stays the source of truth for what backups exist.
 
+pub mod backups;
 pub mod certify;
 pub mod copies;
 mod db;
@@ -27,6 +28,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
+pub use backups::{BackupSourceRecord, LastGoodBackup};
 pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
@@ -48,6 +50,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     recovery::CREATE_TABLES,
     certify::CREATE_TABLES,
     suspects::CREATE_TABLES,
+    // 6: what each backup stored per source (metrics, dashboard).
+    backups::CREATE_BACKUP_SOURCES,
 ];
 
 impl StateDb {
