@@ -10,6 +10,7 @@
 //! database is upgraded at open, one from a newer drydock is refused. The state is a
 //! convenience: the repository stays the source of truth for what backups exist.
 
+pub mod backups;
 pub mod certify;
 pub mod copies;
 mod db;
@@ -29,6 +30,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
+pub use backups::{BackupSourceRecord, LastGoodBackup};
 pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
@@ -56,6 +58,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     notify::CREATE_TABLES,
     // 7: `drydock serve`'s runs and schedule slots.
     jobs::CREATE_TABLES,
+    // 8: what each backup stored per source (metrics, dashboard).
+    backups::CREATE_BACKUP_SOURCES,
 ];
 
 impl StateDb {

@@ -75,7 +75,17 @@ fn the_steps_build_the_pre_versioning_schema_from_nothing() {
     assert_eq!(tables(&first), tables(&old));
     StateDb::open(&old).unwrap();
     assert_eq!(tables(&new), tables(&old));
-    assert_eq!(user_version(&new), known());
+    // And all the steps make a database of this version.
+    let all = dir.path().join("all");
+    StateDb::open(&all).unwrap();
+    assert_eq!(user_version(&all), known());
+}
+
+/// The tables of a database made by this version from nothing.
+fn current_tables() -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    StateDb::open(dir.path()).unwrap();
+    tables(dir.path())
 }
 
 #[test]
@@ -90,8 +100,9 @@ fn pre_versioning_database_upgrades_with_its_data_intact() {
     let after = tables(&state);
     assert!(
         before.iter().all(|t| after.contains(t)),
-        "{before:?} {after:?}"
+        "{before:?} -> {after:?}"
     );
+    assert_eq!(after, current_tables());
     let copies = db.copy_records("offsite").unwrap();
     assert_eq!(copies.len(), 1, "{copies:?}");
     assert_eq!(copies["b-1"].state, crate::CopyState::Verified);

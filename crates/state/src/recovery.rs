@@ -200,6 +200,39 @@ impl StateDb {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
+    /// The newest drill of every source that ever passed one (for the metrics: the
+    /// last time recovery was proven, whatever the drills after it found).
+    pub fn last_passed_drills(&self) -> Result<Vec<LastDrill>, StateError> {
+        let err = |e| StateError::db(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT s.service, s.source, r.kind, s.status, r.finished_at, s.backup_id, s.rto_ms, s.rpo_ms
+                 FROM (SELECT service, source, max(run_id) AS run_id FROM drill_sources
+                       WHERE status = 'passed' GROUP BY service, source) m
+                 JOIN drill_sources s ON s.run_id = m.run_id AND s.service = m.service
+                   AND s.source = m.source
+                 JOIN drill_runs r ON r.id = s.run_id
+                 ORDER BY s.service, s.source",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LastDrill {
+                    service: r.get(0)?,
+                    source: r.get(1)?,
+                    kind: r.get(2)?,
+                    status: r.get(3)?,
+                    finished_at: ts(r.get(4)?)?,
+                    backup_id: r.get(5)?,
+                    rto_ms: opt_u64(r.get(6)?),
+                    rpo_ms: opt_u64(r.get(7)?),
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     /// Remembers that `service` was wiped and must be restored from `backup_id`. Written
     /// before the wipe, so a drill killed midway leaves the record behind.
     pub fn set_pending_restore(
@@ -326,6 +359,15 @@ mod tests {
         assert_eq!(
             (last[0].status.as_str(), last[0].backup_id.as_deref()),
             ("failed", Some("b2"))
+        );
+        let passed = db.last_passed_drills().unwrap();
+        assert_eq!(
+            (
+                passed.len(),
+                passed[0].status.as_str(),
+                passed[0].backup_id.as_deref()
+            ),
+            (1, "passed", Some("b1"))
         );
 
         db.set_pending_restore("db", "b2", "destructive drill interrupted after the wipe")

@@ -150,7 +150,7 @@ pub fn backup(
         planned,
         scratch,
         repository,
-        state_db,
+        mut state_db,
         lock,
         host,
         place,
@@ -212,7 +212,7 @@ pub fn backup(
         config,
         &repository,
         &manifest,
-        &state_db,
+        &mut state_db,
         ctx,
         &mut warnings,
     )?;
@@ -242,7 +242,7 @@ fn record_if_stored(
     config: &Config,
     repository: &drydock_storage::Repository,
     manifest: &Manifest,
-    state_db: &StateDb,
+    state_db: &mut StateDb,
     ctx: &RunContext,
     warnings: &mut Vec<String>,
 ) -> Result<(bool, Vec<CopyOutcome>), EngineError> {
@@ -599,11 +599,18 @@ fn record(
     config: &Config,
     repository: &drydock_storage::Repository,
     manifest: &Manifest,
-    state_db: &StateDb,
+    state_db: &mut StateDb,
     ctx: &RunContext,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<CopyOutcome>, EngineError> {
     let manifest_snapshot = repo::save_manifest(repository, manifest)?;
+    // Before its copies are recorded: what each source stored, so the daemon's metrics
+    // answer from the state database without opening the repository.
+    if let Err(e) = state_db.record_backup_sources(&source_rows(manifest)) {
+        warnings.push(format!(
+            "the backup is stored, but its sources could not be recorded in the state database (metrics and the dashboard will not show it): {e}"
+        ));
+    }
     let mut copies = vec![read_back_locally(
         repository,
         manifest,
@@ -634,6 +641,30 @@ fn record(
         copies.push(remote_outcome(copy, manifest.id.as_str()));
     }
     Ok(copies)
+}
+
+/// The state database's rows for the sources of `manifest`.
+fn source_rows(manifest: &Manifest) -> Vec<drydock_state::BackupSourceRecord> {
+    manifest
+        .sources
+        .iter()
+        .map(|r| drydock_state::BackupSourceRecord {
+            backup_id: manifest.id.to_string(),
+            service: r.service.clone(),
+            source: r.source.clone(),
+            status: match r.status {
+                SourceStatus::Ok => "ok",
+                SourceStatus::Failed => "failed",
+                SourceStatus::Skipped => "skipped",
+            }
+            .into(),
+            // The moment `status` measures ages and RPO from.
+            at: r.consistent_at.unwrap_or(manifest.started_at),
+            duration_ms: r.duration_ms,
+            logical_bytes: r.logical_bytes,
+            stored_bytes: r.stored_bytes,
+        })
+        .collect()
 }
 
 /// Where the next backup goes in the stack's history.
