@@ -244,6 +244,7 @@ fn scheduled_backups_run_and_are_seen_through_the_api() {
     let (status, healthz) = serve.get("/healthz");
     assert_eq!(status, 200, "{healthz}");
     assert_eq!(healthz["ok"], true);
+    metrics_show_the_runs(&serve);
 
     let code = serve.terminate();
     assert_eq!(code, 0);
@@ -253,6 +254,51 @@ fn scheduled_backups_run_and_are_seen_through_the_api() {
     assert!(
         !list.to_string().contains(TOKEN),
         "the token leaked into a report"
+    );
+}
+
+/// `/metrics` after good backups: Prometheus text that Debian's `promtool` accepts, the
+/// runs counted, each source's last success there, and no secret.
+fn metrics_show_the_runs(serve: &Serve) {
+    let mut r = agent().get(&serve.url("/metrics")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = r.body_mut().read_to_string().unwrap();
+    let count = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{prefix}` sample in:\n{text}"))
+    };
+    assert!(
+        count("drydock_runs_total{job=\"backup\",verdict=\"ok\"}") >= 2.0,
+        "{text}"
+    );
+    let last = count("drydock_backup_last_success_timestamp_seconds{service=\"app\",source=\"db\",copy=\"local\"}");
+    assert!(last > 1.7e9, "{text}");
+    assert!(!text.contains(TOKEN), "the token leaked into the metrics");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's `prometheus` package; .ci/run installs it)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

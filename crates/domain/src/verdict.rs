@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 
 /// How an operation ended, from the caller's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Everything asked for was done and proven.

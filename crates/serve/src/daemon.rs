@@ -19,6 +19,7 @@ use crate::events::EventHub;
 use crate::http::{self, AppState, Heartbeat};
 use crate::jobs::JobRequest;
 use crate::notify::{NoNotifier, Notifier};
+use crate::run_counts::RunCounter;
 use crate::runner::{mark_interrupted, Runner, Submitted};
 use crate::schedule::{Schedule, Scheduler};
 
@@ -157,7 +158,9 @@ impl Daemon {
         let db = StateDb::open(&config.stack.state_dir)?;
         let lock = take_lock(&config)?;
         let host = this_host();
-        let interrupted = mark_interrupted(&db, &host, opts.clock.now(), opts.notifier.as_ref())?;
+        // Every recorded run passes the counter on its way to the notifier.
+        let runs = Arc::new(RunCounter::new(opts.notifier));
+        let interrupted = mark_interrupted(&db, &host, opts.clock.now(), runs.as_ref())?;
         for run in &interrupted {
             tracing::warn!(run = run.id, job = %run.kind, "a run of a previous daemon was interrupted");
         }
@@ -174,7 +177,7 @@ impl Daemon {
             Arc::clone(&config),
             host.clone(),
             hub.clone(),
-            opts.notifier,
+            Arc::clone(&runs) as Arc<dyn Notifier>,
             Arc::clone(&opts.clock),
         );
         let schedules: Vec<Schedule> = ScheduleConfig::effective(&config.schedules)
@@ -203,6 +206,7 @@ impl Daemon {
             runner: runner.clone(),
             hub,
             heartbeat: Arc::clone(&heartbeat),
+            runs,
             clock: Arc::clone(&opts.clock),
             token: config.serve.token.clone(),
         };

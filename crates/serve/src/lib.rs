@@ -10,7 +10,8 @@
 //!   never run twice; every run recorded in the state database (`drydock_state::jobs`).
 //! - [`http`]: the API (axum): `/healthz`, `/api/v1/...`, the events stream
 //!   ([`events`]), bearer-token writes.
-//! - [`notify`]: the hook a finished run's outcome is handed to (notifications).
+//! - [`notify`]: the hook a finished run's outcome is handed to (notifications);
+//!   [`run_counts`] counts the runs on their way there (`drydock_runs_total`).
 //! - [`daemon`]: all of it put together, with the lock, recovery after `kill -9` and
 //!   the stop.
 
@@ -20,6 +21,7 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod notify;
+pub mod run_counts;
 pub mod runner;
 pub mod schedule;
 

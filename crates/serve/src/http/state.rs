@@ -39,6 +39,8 @@ pub struct AppState {
     pub runner: Runner,
     pub hub: EventHub,
     pub heartbeat: Arc<Heartbeat>,
+    /// Runs ended since the daemon started (`drydock_runs_total`).
+    pub runs: Arc<crate::run_counts::RunCounter>,
     pub clock: Arc<dyn Clock>,
     /// `[serve] token`, resolved at load.
     pub token: Option<Secret>,

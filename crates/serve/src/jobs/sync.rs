@@ -22,7 +22,8 @@ fn run(config: &Config, _req: &JobRequest, ctx: &RunContext) -> Result<JobOutput
             summary: "no [[remote]] configured: nothing to sync".into(),
         });
     }
-    let report = drydock_engine::sync::sync(config, &drydock_engine::sync::SyncOptions::default(), ctx)?;
+    let report =
+        drydock_engine::sync::sync(config, &drydock_engine::sync::SyncOptions::default(), ctx)?;
     let verdict = report.verdict();
     Ok(JobOutput {
         verdict,
