@@ -4,7 +4,7 @@
 
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::plan::LeftOutBecause;
-use drydock_domain::SourceStatus;
+use drydock_domain::{SourceStatus, Verdict};
 use drydock_engine::diagnose::Severity;
 use drydock_engine::drill::DrillStatus;
 use drydock_engine::restore::RestoreStatus;
@@ -57,4 +57,21 @@ pub fn left_out_because(b: LeftOutBecause) -> &'static str {
         LeftOutBecause::NotAsked => "not in --priority; add it there or use --all",
         LeftOutBecause::PriorityNone => "priority none is never backed up unless --priority none",
     }
+}
+
+/// An operation's verdict, as a run list or a notification shows it.
+pub fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ok => "ok",
+        Verdict::Warning => "warning",
+        Verdict::Failed => "failed",
+        Verdict::Refused => "refused",
+        Verdict::CouldNotRun => "could not run",
+        Verdict::Missing => "missing",
+    }
+}
+
+/// A job run's verdict, or `running` while it has none yet.
+pub fn run_verdict(v: Option<Verdict>) -> &'static str {
+    v.map_or("running", verdict)
 }
