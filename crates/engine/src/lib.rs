@@ -37,5 +37,7 @@ pub use operate::{diagnose, heal, health, status};
 pub(crate) use protect::repair;
 pub use protect::{backup, list, prune, sync, verify};
 pub use recover::{certify, demo, destructive, drill, populate, restore};
+// The daemon and its dashboard redact the texts they show the same way the engine does.
+pub use redact::Redactor;
 pub use repo::open_repository;
 pub use setup::{init, validate};

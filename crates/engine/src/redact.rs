@@ -42,6 +42,12 @@ impl Redactor {
                     .map(|p| p.expose().to_string()),
             );
         }
+        // A remote's keys end up in texts too (an S3 error can echo its access key).
+        for remote in &config.remotes {
+            values.push(remote.access_key_id.expose().to_string());
+            values.push(remote.secret_access_key.expose().to_string());
+            values.extend(remote.password.as_ref().map(|p| p.expose().to_string()));
+        }
         for svc in config.services.values() {
             for check in &svc.health {
                 values.extend(check.spec.password().map(|p| p.expose().to_string()));

@@ -54,7 +54,8 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub(crate) fn ago(secs: u64) -> String {
+/// A short age (`90s`, `12m`, `5h`, `3d`); also the dashboard's.
+pub fn ago(secs: u64) -> String {
     match secs {
         0..=119 => format!("{secs}s"),
         120..=7199 => format!("{}m", secs / 60),
@@ -63,7 +64,8 @@ pub(crate) fn ago(secs: u64) -> String {
     }
 }
 
-pub(crate) fn ago_signed(secs: i64) -> String {
+/// An age with its direction: `5h ago`, or `5h IN THE FUTURE` for a wrong clock.
+pub fn ago_signed(secs: i64) -> String {
     if secs < 0 {
         format!("{} IN THE FUTURE", ago(secs.unsigned_abs()))
     } else {

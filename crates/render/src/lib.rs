@@ -17,7 +17,7 @@
 //! [`init`](mod@init). Each exposes a function named
 //! like the report that returns a `String`; the most used ones are re-exported at the
 //! crate root (`drydock_render::backup(&report)`). Shared layout (sizes, durations,
-//! ages, tables) is in `layout`, the words for the engine's status enums in [`words`].
+//! ages, tables) is in [`layout`] (public: the dashboard formats with it too), the words for the engine's status enums in [`words`].
 //!
 //! # Rules
 //!
@@ -49,7 +49,7 @@ pub mod drill;
 pub mod heal;
 pub mod health;
 pub mod init;
-mod layout;
+pub mod layout;
 pub mod list;
 pub mod populate;
 pub mod prune;

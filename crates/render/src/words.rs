@@ -4,7 +4,7 @@
 
 use drydock_domain::manifest::BackupStatus;
 use drydock_domain::plan::LeftOutBecause;
-use drydock_domain::SourceStatus;
+use drydock_domain::{SourceStatus, Verdict};
 use drydock_engine::backup::BackupCopyStatus;
 use drydock_engine::certify::StepStatus;
 use drydock_engine::containers::RestartStatus;
@@ -152,4 +152,21 @@ pub fn step_status(s: StepStatus) -> &'static str {
         StepStatus::NotAvailable => "not available yet",
         StepStatus::Pending => "pending",
     }
+}
+
+/// An operation's verdict, as a run list or a notification shows it.
+pub fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Ok => "ok",
+        Verdict::Warning => "warning",
+        Verdict::Failed => "failed",
+        Verdict::Refused => "refused",
+        Verdict::CouldNotRun => "could not run",
+        Verdict::Missing => "missing",
+    }
+}
+
+/// A job run's verdict, or `running` while it has none yet.
+pub fn run_verdict(v: Option<Verdict>) -> &'static str {
+    v.map_or("running", verdict)
 }

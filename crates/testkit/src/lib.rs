@@ -1,10 +1,11 @@
 //! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
 //! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, a recording HTTP receiver
-//! with scripted answers, an SMTP receiver, Garage S3) in their own
+//! with scripted answers, an SMTP receiver, Garage S3, a headless Chromium) in their own
 //! temp data directories on random loopback ports, and stop and remove them on drop;
 //! and an S3 fault proxy. Integration tests of every crate use these; nothing here is
 //! a mock.
 
+pub mod browser;
 pub mod dnsmasq;
 pub mod docker;
 pub mod etcd;
