@@ -15,8 +15,8 @@
 //! terminal, the tests) the notifications are no-ops. They live in the binary's crate
 //! because the process, not a library, is what systemd supervises.
 
-// `drydock serve` (issue 14) calls these; it arrives on its own branch, so until then
-// only the tests below do.
+// `drydock serve` calls ready, watchdog and stopping; `inhibit_sleep` waits for a
+// per-job hook in the runner, so only the tests below call it yet.
 #![allow(dead_code)]
 
 use std::fmt;

@@ -245,6 +245,7 @@ fn scheduled_backups_run_and_are_seen_through_the_api() {
     assert_eq!(status, 200, "{healthz}");
     assert_eq!(healthz["ok"], true);
     metrics_show_the_runs(&serve);
+    dashboard_shows_the_stack(&serve);
 
     let code = serve.terminate();
     assert_eq!(code, 0);
@@ -255,6 +256,35 @@ fn scheduled_backups_run_and_are_seen_through_the_api() {
         !list.to_string().contains(TOKEN),
         "the token leaked into a report"
     );
+}
+
+/// The dashboard's pages after good backups: HTML naming the sources, their drill-down
+/// page and a run's page, no secret, and a 404 page for a source that does not exist.
+fn dashboard_shows_the_stack(serve: &Serve) {
+    let page = |path: &str| -> (u16, String, String) {
+        let mut r = agent().get(&serve.url(path)).call().unwrap();
+        let status = r.status().as_u16();
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+        (status, content_type, r.body_mut().read_to_string().unwrap())
+    };
+    let (status, content_type, html) = page("/");
+    assert_eq!(status, 200, "{html}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    for expected in ["app", "db", "uploads", "backup"] {
+        assert!(
+            html.contains(expected),
+            "`{expected}` not on the page:\n{html}"
+        );
+    }
+    assert!(!html.contains(TOKEN), "the token leaked into the dashboard");
+    let (status, _, html) = page("/sources/app/db");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("db"), "{html}");
+    let (status, _, html) = page("/sources/app/nothing-here");
+    assert_eq!(status, 404, "{html}");
+    let run = serve.runs()[0]["id"].as_i64().unwrap();
+    let (status, _, html) = page(&format!("/runs/{run}"));
+    assert_eq!(status, 200, "{html}");
 }
 
 /// `/metrics` after good backups: Prometheus text that Debian's `promtool` accepts, the
@@ -606,4 +636,62 @@ fn scheduled_backups_of_postgres_and_redis_run_through_the_daemon() {
         !text.contains(pg.password()),
         "a secret leaked into a report"
     );
+}
+
+#[test]
+fn a_failing_source_notifies_once_then_its_recovery_through_a_real_webhook() {
+    let hook = drydock_testkit::receiver::Receiver::start(
+        Vec::new(),
+        drydock_testkit::receiver::Reply::status(200),
+    );
+    let hook_url = hook.url("/hooks/T0/secret-hook-token-5u8");
+    let stack = stack_with_data(
+        "[[schedule]]\njob = \"backup\"\ncron = \"*/2 * * * * *\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"${env:TEST_HOOK_URL}\"\n",
+    )
+    .env("TEST_HOOK_URL", &hook_url);
+    // The database file is garbage: every backup fails that source.
+    let db = stack.path().join("app.db");
+    let good = std::fs::read(&db).unwrap();
+    std::fs::write(&db, vec![0x5a; 64 * 1024]).unwrap();
+    let serve = Serve::start(&stack);
+    serve.wait_runs(Duration::from_secs(90), "three failed backups", |r| {
+        finished(r, "backup", "failed") >= 3
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hook.received().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Good again: the next good backup is a recovery.
+    std::fs::write(&db, &good).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let events = || -> Vec<String> {
+        hook.received()
+            .iter()
+            .map(|r| r.json()["event"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    while !events().iter().any(|e| e == "recovery") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let log = serve.stderr();
+    serve.terminate();
+    let received = hook.received();
+    assert_eq!(
+        events(),
+        ["failure", "recovery"],
+        "one failure for several failing runs, then one recovery: {:#?}\ndaemon log: {log:#?}",
+        received.iter().map(|r| r.body_text()).collect::<Vec<_>>()
+    );
+    let failure = received[0].json();
+    assert_eq!(failure["job"], "backup", "{failure:#}");
+    assert!(
+        failure.to_string().contains("app/db"),
+        "the failing source is named: {failure:#}"
+    );
+    for r in &received {
+        assert!(r.header("Idempotency-Key").is_some());
+        let text = r.body_text();
+        assert!(!text.contains("secret-hook-token-5u8"), "{text}");
+        assert!(!text.contains(TOKEN), "{text}");
+    }
 }

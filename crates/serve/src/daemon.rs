@@ -67,8 +67,6 @@ pub enum ServeError {
     },
     #[error(transparent)]
     State(#[from] StateError),
-    #[error(transparent)]
-    Notify(#[from] drydock_notify::NotifyError),
 }
 
 /// The name this host's runs are recorded under (and notifications say).
@@ -134,6 +132,8 @@ pub struct Daemon {
     scheduler: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
     http_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// When the scheduler last read the clock (`/healthz`, the systemd watchdog).
+    heartbeat: Arc<Heartbeat>,
     /// The runs a killed predecessor left open, marked interrupted at start.
     pub interrupted: Vec<JobRun>,
     _lock: std::fs::File,
@@ -207,6 +207,7 @@ impl Daemon {
             hub,
             heartbeat: Arc::clone(&heartbeat),
             runs,
+            listing: Arc::default(),
             clock: Arc::clone(&opts.clock),
             token: config.serve.token.clone(),
         };
@@ -231,7 +232,7 @@ impl Daemon {
             scheduler,
             runner: runner.clone(),
             config: Arc::clone(&config),
-            heartbeat,
+            heartbeat: Arc::clone(&heartbeat),
             clock: opts.clock,
             stop: Arc::clone(&stop),
         };
@@ -252,9 +253,16 @@ impl Daemon {
             scheduler: Some(scheduler),
             runtime: Some(runtime),
             http_stop: Some(http_stop),
+            heartbeat,
             interrupted,
             _lock: lock,
         })
+    }
+
+    /// When the scheduler last read the clock, shared: what `/healthz` and the
+    /// binary's systemd watchdog ask (a daemon whose scheduler hangs is not alive).
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        Arc::clone(&self.heartbeat)
     }
 
     /// Where the HTTP API listens (the real port when `:0` was asked for).

@@ -13,7 +13,6 @@ use drydock_domain::Verdict;
 use drydock_notify::{DeliveryPolicy, PartOutcome, RunStart};
 use drydock_state::{JobRun, RunOutcome};
 
-use crate::daemon::ServeError;
 use crate::jobs::JobPart;
 
 /// Told about every recorded run.
@@ -33,6 +32,15 @@ impl Notifier for NoNotifier {
     fn run_finished(&self, _run: &JobRun, _parts: &[JobPart]) {}
 }
 
+/// Why notifications cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(transparent)]
+    Notify(#[from] drydock_notify::NotifyError),
+    #[error("cannot start the notification thread: {0}")]
+    Thread(std::io::Error),
+}
+
 /// How often the delivery thread looks for due notifications.
 const DELIVERY_TICK: Duration = Duration::from_secs(2);
 
@@ -46,7 +54,7 @@ pub struct OutboxNotifier {
 impl OutboxNotifier {
     /// The notifier of `config`'s `[[notify]]` entries for this `host`, with its
     /// delivery thread started.
-    pub fn start(config: &Config, host: &str) -> Result<Arc<OutboxNotifier>, ServeError> {
+    pub fn start(config: &Config, host: &str) -> Result<Arc<OutboxNotifier>, OutboxError> {
         let queue = drydock_notify::Notifier::for_config(config, host, DeliveryPolicy::default())?;
         let mut delivery =
             drydock_notify::Notifier::for_config(config, host, DeliveryPolicy::default())?;
@@ -75,10 +83,7 @@ impl OutboxNotifier {
                     std::thread::sleep(DELIVERY_TICK);
                 }
             })
-            .map_err(|cause| ServeError::Io {
-                doing: "starting the notification thread",
-                cause,
-            })?;
+            .map_err(OutboxError::Thread)?;
         Ok(notifier)
     }
 

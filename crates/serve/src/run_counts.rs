@@ -18,6 +18,7 @@ use crate::notify::Notifier;
 pub struct RunCounter {
     inner: Arc<dyn Notifier>,
     counts: Mutex<BTreeMap<(String, Verdict), u64>>,
+    ended: std::sync::atomic::AtomicU64,
 }
 
 impl RunCounter {
@@ -25,7 +26,13 @@ impl RunCounter {
         RunCounter {
             inner,
             counts: Mutex::new(BTreeMap::new()),
+            ended: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many runs ended so far (finished, interrupted or skipped).
+    pub fn ended(&self) -> u64 {
+        self.ended.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The counts so far, in a stable order.
@@ -58,6 +65,7 @@ impl Notifier for RunCounter {
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
             *counts.entry((run.kind.clone(), verdict)).or_default() += 1;
         }
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.run_finished(run, parts);
     }
 }

@@ -10,7 +10,7 @@ use drydock_domain::config::parse_listen;
 use drydock_serve::{this_host, Daemon, DaemonOptions, OutboxNotifier, ServeError};
 
 use super::common::{load, usage, Failure, Globals, EXIT_FAILURE, EXIT_REFUSED};
-use crate::signals;
+use crate::{signals, systemd};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -67,7 +67,9 @@ pub fn run(args: &ServeArgs, g: &Globals) -> Result<u8, Failure> {
         "drydock serve: listening on http://{} (stop with SIGTERM or Ctrl-C)",
         daemon.local_addr()
     );
+    tell_systemd(&daemon);
     let reason = daemon.wait();
+    let _ = systemd::stopping();
     eprintln!(
         "drydock serve: {reason} received; stopping (running jobs get {} to finish)",
         drydock_domain::config::duration_text::format(stop_timeout)
@@ -82,4 +84,28 @@ pub fn run(args: &ServeArgs, g: &Globals) -> Result<u8, Failure> {
         eprintln!("drydock serve: stopped");
     }
     Ok(0)
+}
+
+/// Under systemd (`Type=notify`): ready once listening, and the watchdog pinged while
+/// the scheduler keeps reading the clock, so a hung scheduler gets the unit restarted
+/// (the same 5 minutes `/healthz` allows). Nothing happens outside systemd.
+fn tell_systemd(daemon: &Daemon) {
+    let status = format!("listening on http://{}", daemon.local_addr());
+    if let Err(e) = systemd::ready(&status) {
+        eprintln!("drydock serve: cannot tell systemd it is ready: {e}");
+    }
+    let Some(every) = systemd::watchdog_interval() else {
+        return;
+    };
+    let heartbeat = daemon.heartbeat();
+    let alive_within = jiff::SignedDuration::from_secs(300);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(every);
+        let alive = heartbeat
+            .last()
+            .is_some_and(|t| jiff::Timestamp::now().duration_since(t) <= alive_within);
+        if alive {
+            let _ = systemd::watchdog();
+        }
+    });
 }

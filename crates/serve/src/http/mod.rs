@@ -3,11 +3,13 @@
 //! (`auth.rs`). Handlers never block an async worker: engine calls and state reads run
 //! on `spawn_blocking`, jobs on the runner's threads.
 //!
-//! [`router`] is the one list of routes; the dashboard (`/`) adds one `.merge(...)`
-//! line there.
+//! [`router`] is the one list of routes: a new endpoint or dashboard page is one line
+//! there plus its handler.
 
 mod api;
 mod auth;
+mod dashboard;
+mod listing;
 mod metrics;
 mod state;
 
@@ -34,6 +36,8 @@ pub fn router(state: AppState) -> Router {
                 auth::require_token,
             )),
         )
-        // The dashboard (`/`) is merged here, one line.
+        .route("/", get(dashboard::overview))
+        .route("/sources/{service}/{source}", get(dashboard::source))
+        .route("/runs/{id}", get(dashboard::run))
         .with_state(state)
 }

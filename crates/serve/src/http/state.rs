@@ -41,6 +41,8 @@ pub struct AppState {
     pub heartbeat: Arc<Heartbeat>,
     /// Runs ended since the daemon started (`drydock_runs_total`).
     pub runs: Arc<crate::run_counts::RunCounter>,
+    /// The dashboard's backup listing, read again after runs end.
+    pub listing: Arc<super::listing::Listing>,
     pub clock: Arc<dyn Clock>,
     /// `[serve] token`, resolved at load.
     pub token: Option<Secret>,
