@@ -5,9 +5,8 @@
 //!
 //! Where a command differs, the test says why: `populate` and `certify` need a service
 //! and `init` a Compose file (no default makes sense), `verify`'s `read_data` is two
-//! flags, `init`'s `output` is the global `--config`. `restore`, `drill` and `certify`
-//! still restate their options in the CLI (their files were being reworked alongside);
-//! their options are round-tripped here all the same.
+//! flags, `init`'s `output` is the global `--config`, `restore` needs a backup and a
+//! selection (`--service` or `--all`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -171,6 +170,27 @@ fn a_command_without_flags_runs_with_its_options_default() {
         ..InitOptions::default()
     };
     assert_eq!(json(&a.options), json(&expected));
+    let Command::Certify(a) = command(&["certify", "app"]) else {
+        unreachable!()
+    };
+    let expected = CertifyOptions {
+        service: "app".into(),
+        ..CertifyOptions::default()
+    };
+    assert_eq!(json(&a.options), json(&expected));
+    let Command::Drill(a) = command(&["drill"]) else {
+        unreachable!()
+    };
+    assert_eq!(json(&a.options), json(&DrillOptions::default()));
+    let Command::Restore(a) = command(&["restore", "latest", "--all"]) else {
+        unreachable!()
+    };
+    let expected = RestoreOptions {
+        backup: BackupRef::Latest,
+        all: true,
+        ..RestoreOptions::default()
+    };
+    assert_eq!(json(&a.options), json(&expected));
 }
 
 #[test]
@@ -194,6 +214,42 @@ fn flags_reach_the_options_they_name() {
         unreachable!()
     };
     assert_eq!(a.options.lines, 5);
+    let Command::Restore(a) = command(&[
+        "restore",
+        "20261122-083000-ab3k9z",
+        "-s",
+        "db",
+        "--from",
+        "offsite",
+        "--stop",
+    ]) else {
+        unreachable!()
+    };
+    assert_eq!(
+        a.options.backup,
+        BackupRef::Id("20261122-083000-ab3k9z".into())
+    );
+    assert_eq!(
+        (a.options.services, a.options.from, a.options.stop),
+        (vec!["db".to_string()], Some("offsite".to_string()), true)
+    );
+    let Command::Drill(a) = command(&[
+        "drill",
+        "web",
+        "--use-backup",
+        "latest",
+        "--destructive",
+        "--force",
+    ]) else {
+        unreachable!()
+    };
+    assert_eq!(a.options.use_backup, Some(BackupRef::Latest));
+    assert!(a.options.destructive && a.options.force);
+    assert_eq!(a.options.services, ["web"]);
+    let Command::Certify(a) = command(&["certify", "app", "--seed", "7", "--restart"]) else {
+        unreachable!()
+    };
+    assert_eq!((a.options.seed, a.options.restart), (7, true));
 }
 
 #[test]
@@ -204,6 +260,10 @@ fn bad_flags_are_usage_errors() {
         &["populate", "app", "--size", "2XB"],
         &["heal", "--wait", "soon"],
         &["init"],
+        &["restore", "latest"],
+        &["restore", "latest", "--all", "-s", "db"],
+        &["drill", "--force"],
+        &["drill", "web", "--all"],
     ] {
         let mut args = vec!["drydock"];
         args.extend_from_slice(line);

@@ -87,10 +87,33 @@ impl StateDb {
             .map_err(|e| StateError::db(&path, e))?;
         // WAL lets `status` read while a backup writes; its -wal/-shm files are created
         // by SQLite with the database file's mode.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| StateError::db(&path, e))?;
+        use_wal(&conn).map_err(|e| StateError::db(&path, e))?;
         schema::migrate(&mut conn, &path, MIGRATIONS)?;
         Ok(StateDb { conn, path })
+    }
+}
+
+/// Switches the database to WAL once. Switching takes an exclusive lock and SQLite
+/// answers "database is locked" at once (without the busy timeout) when another
+/// connection opens the same new database at that moment, as a daemon's parallel jobs
+/// do: so the mode is read first (no lock), and the switch retried for a while.
+fn use_wal(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -63,3 +63,32 @@ pub(super) fn absolute(base: &Path, path: &Path) -> PathBuf {
     // `components` drops `.` and empty parts, except a leading `.` of a relative path.
     joined.components().collect()
 }
+
+/// A URL of one of `schemes` with a host and no password in it (`what` names what it
+/// must fit, e.g. "a postgres source"; `shape` shows what follows the scheme).
+pub(super) fn url_without_password(
+    raw: &str,
+    schemes: &[&str],
+    what: &str,
+    shape: &str,
+) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| format!("not a valid URL ({e}); expected {}://{shape}", schemes[0]))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "scheme `{}` does not fit {what}; expected {}://",
+            url.scheme(),
+            schemes.join(":// or ")
+        ));
+    }
+    if url.password().is_some() {
+        return Err("the URL contains a password; remove it from the URL and set `password = \"${env:NAME}\"` instead".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "the URL has no host; expected {}://{shape}",
+            schemes[0]
+        ));
+    }
+    Ok(url)
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::errors::Collector;
-use crate::config::fields::{absolute, resolve};
+use crate::config::fields::{absolute, resolve, url_without_password};
 use crate::config::runtime::RuntimeConfig;
 use crate::secret::Secret;
 use crate::spans::KeyPath;
@@ -107,7 +107,7 @@ impl<'v, 'a> CheckValidation<'v, 'a> {
 
     /// `raw` at `key` is a URL with one of `schemes`, a host and no password.
     pub fn url(&mut self, key: &str, raw: &str, schemes: &[&str]) {
-        if let Err(message) = check_url(raw, schemes) {
+        if let Err(message) = url_without_password(raw, schemes, "this check", "HOST:PORT/...") {
             self.push(key, message);
         }
     }
@@ -142,32 +142,6 @@ impl<'v, 'a> CheckValidation<'v, 'a> {
             );
         }
     }
-}
-
-fn check_url(raw: &str, schemes: &[&str]) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        format!(
-            "not a valid URL ({e}); expected {}://HOST:PORT/...",
-            schemes[0]
-        )
-    })?;
-    if !schemes.contains(&url.scheme()) {
-        return Err(format!(
-            "scheme `{}` does not fit this check; expected {}://",
-            url.scheme(),
-            schemes.join(":// or ")
-        ));
-    }
-    if url.password().is_some() {
-        return Err("the URL contains a password; remove it from the URL and set `password = \"${env:NAME}\"` instead".into());
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!(
-            "the URL has no host; expected {}://HOST:PORT/...",
-            schemes[0]
-        ));
-    }
-    Ok(())
 }
 
 /// The (`host`, `port`) a URL names, its scheme's default port when it gives none.

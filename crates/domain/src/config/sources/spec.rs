@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::errors::Collector;
-use crate::config::fields::{absolute, resolve};
+use crate::config::fields::{absolute, resolve, url_without_password};
 use crate::config::health::CheckSpec;
 use crate::config::runtime::{ExecTarget, RuntimeConfig};
 use crate::secret::Secret;
@@ -168,7 +168,12 @@ impl<'v, 'a> SourceValidation<'v, 'a> {
     /// a host and no password. The parsed URL, for the kind's own rules; `None` after an
     /// error was pushed.
     pub fn url(&mut self, raw: &str, schemes: &[&str]) -> Option<url::Url> {
-        match check_url(raw, schemes, self.kind) {
+        match url_without_password(
+            raw,
+            schemes,
+            &format!("a {} source", self.kind),
+            "USER@HOST:PORT/...",
+        ) {
             Ok(url) => Some(url),
             Err(message) => {
                 self.push("url", message);
@@ -226,32 +231,6 @@ impl<'v, 'a> SourceValidation<'v, 'a> {
             );
         }
     }
-}
-
-fn check_url(raw: &str, schemes: &[&str], kind: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw).map_err(|e| {
-        format!(
-            "not a valid URL ({e}); expected {}://USER@HOST:PORT/...",
-            schemes[0]
-        )
-    })?;
-    if !schemes.contains(&url.scheme()) {
-        return Err(format!(
-            "scheme `{}` does not fit a {kind} source; expected {}://",
-            url.scheme(),
-            schemes.join(":// or ")
-        ));
-    }
-    if url.password().is_some() {
-        return Err("the URL contains a password; remove it from the URL and set `password = \"${env:NAME}\"` instead".into());
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!(
-            "the URL has no host; expected {}://USER@HOST:PORT/...",
-            schemes[0]
-        ));
-    }
-    Ok(url)
 }
 
 /// The database a URL names (its path without the leading `/`).

@@ -40,17 +40,38 @@ pub const STEPS: [(u32, &str, &str); 9] = [
     ),
 ];
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// What `certify` runs. The field docs are also the `--help` lines (`clap` feature).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default)]
 pub struct CertifyOptions {
+    /// The service to certify.
     pub service: String,
-    /// Forget earlier progress and start at step 1.
+    /// Forget earlier progress and start again at step 1.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub restart: bool,
-    /// Wipe (step 8) without asking.
+    /// Wipe the service's data in step 8 without asking (staging scripts).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub force: bool,
-    /// Test data seed (step 5).
+    /// Seed of the test data written in step 5.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1))]
     pub seed: u64,
-    /// Where to write FILE.md and FILE.json (default: state_dir/reports/certify-SERVICE-TIME).
+    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/certify-SERVICE-TIME).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub report: Option<PathBuf>,
+}
+
+impl Default for CertifyOptions {
+    /// No service (one must be named), test data seed 1, as the command line's.
+    fn default() -> Self {
+        CertifyOptions {
+            service: String::new(),
+            restart: false,
+            force: false,
+            seed: 1,
+            report: None,
+        }
+    }
 }
 
 /// Where one step of the routine stands.

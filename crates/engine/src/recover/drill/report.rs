@@ -14,19 +14,35 @@ use serde::{Deserialize, Serialize};
 use crate::backup::BackupReport;
 use crate::restore::BackupRef;
 
+/// What `drill` drills and how. The field docs are also the `--help` lines (`clap`
+/// feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct DrillOptions {
-    /// Services to drill; empty for every service.
+    /// Services to drill (default: every service).
     pub services: Vec<String>,
-    /// Restore this backup instead of taking a new one (no canary is written then).
+    /// Restore this backup (an id or `latest`) instead of taking a new one with canaries.
+    // No canary is written then.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_name = "ID|latest", value_parser = parse_backup_ref)
+    )]
     pub use_backup: Option<BackupRef>,
-    /// Where to write the report: `FILE.json` and `FILE.md` beside each other. Default:
-    /// `state_dir/reports/drill-<time>`.
+    /// Write the report to FILE.md and FILE.json (default: STATE_DIR/reports/drill-TIME).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub report: Option<PathBuf>,
-    /// Stop, wipe, restore in place, start (see `destructive`).
+    /// The real thing (staging!): stop each service, WIPE its data, restore it in place
+    /// from a verified backup, start it, wait for health, verify. Asks first.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub destructive: bool,
-    /// Destructive: wipe without asking.
+    /// With --destructive: wipe without asking (scripts).
+    #[cfg_attr(feature = "clap", arg(long, requires = "destructive"))]
     pub force: bool,
+}
+
+#[cfg(feature = "clap")]
+fn parse_backup_ref(s: &str) -> Result<BackupRef, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

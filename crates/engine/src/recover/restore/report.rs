@@ -45,18 +45,45 @@ impl std::str::FromStr for BackupRef {
     }
 }
 
+/// What `restore` restores and how. The field docs are also the `--help` lines
+/// (`clap` feature).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+// One of the two is required, as a group, so the error names both ways to say what to
+// restore (`<--service <SERVICE>|--all>`), not only `--service`.
+#[cfg_attr(
+    feature = "clap",
+    command(group(clap::ArgGroup::new("what").required(true).args(["services", "all"])))
+)]
 pub struct RestoreOptions {
+    /// A backup id (see `drydock backups`) or `latest` (per source, its newest good backup).
+    #[cfg_attr(feature = "clap", arg(value_parser = parse_backup_ref))]
     pub backup: BackupRef,
-    /// Only this copy (`local` or a remote's name); default: local first, then remotes.
-    pub from: Option<String>,
-    /// Services to restore; empty with `all` for every service.
+    /// Restore this service's sources (repeatable).
+    // Empty with `all` for every service.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "service", short = 's', value_name = "SERVICE")
+    )]
     pub services: Vec<String>,
+    /// Restore every service.
+    #[cfg_attr(feature = "clap", arg(long, conflicts_with = "services"))]
     pub all: bool,
+    /// Replace existing data without asking.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub force: bool,
-    /// Stop running containers that use a restored volume (and start them again
-    /// afterwards) instead of refusing.
+    /// Stop running containers that use a restored Docker volume (started again after);
+    /// without it such a restore is refused.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub stop: bool,
+    /// Read only this copy: `local` or a `[[remote]]`'s name (default: local, then remotes).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "COPY"))]
+    pub from: Option<String>,
+}
+
+#[cfg(feature = "clap")]
+fn parse_backup_ref(s: &str) -> Result<BackupRef, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
