@@ -172,41 +172,19 @@ impl StateDb {
 
     /// The newest drill of every source ever drilled.
     pub fn last_drills(&self) -> Result<Vec<LastDrill>, StateError> {
-        let err = |e| StateError::db(self.path(), e);
-        let mut stmt = self
-            .conn()
-            .prepare(
+        self.query_last_drills(
                 "SELECT s.service, s.source, r.kind, s.status, r.finished_at, s.backup_id, s.rto_ms, s.rpo_ms
                  FROM drill_sources s JOIN drill_runs r ON r.id = s.run_id
                  WHERE r.id = (SELECT max(s2.run_id) FROM drill_sources s2
                                WHERE s2.service = s.service AND s2.source = s.source)
                  ORDER BY s.service, s.source",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(LastDrill {
-                    service: r.get(0)?,
-                    source: r.get(1)?,
-                    kind: r.get(2)?,
-                    status: r.get(3)?,
-                    finished_at: ts(r.get(4)?)?,
-                    backup_id: r.get(5)?,
-                    rto_ms: opt_u64(r.get(6)?),
-                    rpo_ms: opt_u64(r.get(7)?),
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        )
     }
 
     /// The newest drill of every source that ever passed one (for the metrics: the
     /// last time recovery was proven, whatever the drills after it found).
     pub fn last_passed_drills(&self) -> Result<Vec<LastDrill>, StateError> {
-        let err = |e| StateError::db(self.path(), e);
-        let mut stmt = self
-            .conn()
-            .prepare(
+        self.query_last_drills(
                 "SELECT s.service, s.source, r.kind, s.status, r.finished_at, s.backup_id, s.rto_ms, s.rpo_ms
                  FROM (SELECT service, source, max(run_id) AS run_id FROM drill_sources
                        WHERE status = 'passed' GROUP BY service, source) m
@@ -214,8 +192,13 @@ impl StateDb {
                    AND s.source = m.source
                  JOIN drill_runs r ON r.id = s.run_id
                  ORDER BY s.service, s.source",
-            )
-            .map_err(err)?;
+        )
+    }
+
+    /// The drills `sql` selects, its columns in [`LastDrill`]'s order.
+    fn query_last_drills(&self, sql: &str) -> Result<Vec<LastDrill>, StateError> {
+        let err = |e| StateError::db(self.path(), e);
+        let mut stmt = self.conn().prepare(sql).map_err(err)?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(LastDrill {

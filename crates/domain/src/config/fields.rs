@@ -92,3 +92,24 @@ pub(super) fn url_without_password(
     }
     Ok(url)
 }
+
+/// Takes the `kind` string out of a tagged entry's table, or says at `at` what is wrong
+/// with it (`kinds`: the names it may take, for the message).
+pub(super) fn take_kind(
+    at: &KeyPath,
+    table: &mut toml::Table,
+    kinds: &str,
+    c: &mut Collector<'_>,
+) -> Option<String> {
+    match table.remove("kind") {
+        Some(toml::Value::String(kind)) => Some(kind),
+        Some(_) => {
+            c.push(&at.key("kind"), format!("must be a string, one of {kinds}"));
+            None
+        }
+        None => {
+            c.push(at, format!("missing field `kind`; add it (one of {kinds})"));
+            None
+        }
+    }
+}

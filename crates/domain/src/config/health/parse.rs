@@ -1,6 +1,7 @@
 //! Reads `health = [...]` of one service item by item, so every error keeps its line:
 //! `kind` first, then the common keys, then the kind's own struct.
 
+use crate::config::fields::take_kind;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -85,17 +86,7 @@ fn parse_check(
         c.push(at, "a check must be a table: { kind = \"...\", ... }");
         return None;
     };
-    let kind = match table.remove("kind") {
-        Some(toml::Value::String(kind)) => kind,
-        Some(_) => {
-            c.push(&at.key("kind"), format!("must be a string, one of {kinds}"));
-            return None;
-        }
-        None => {
-            c.push(at, format!("missing field `kind`; add it (one of {kinds})"));
-            return None;
-        }
-    };
+    let kind = take_kind(at, &mut table, &kinds, c)?;
     let mut common = toml::Table::new();
     for key in ["name", "timeout", "retries"] {
         if let Some(v) = table.remove(key) {

@@ -1,6 +1,7 @@
 //! Reading `[[notify]]`: each entry on its own (so one bad entry does not hide
 //! another's errors), its kind's keys through the registry, then its checks.
 
+use crate::config::fields::take_kind;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -83,17 +84,7 @@ fn parse_entry(at: &KeyPath, item: toml::Value, c: &mut Collector<'_>) -> Option
         c.push(at, "a channel must be a table: [[notify]] kind = \"...\"");
         return None;
     };
-    let kind = match table.remove("kind") {
-        Some(toml::Value::String(kind)) => kind,
-        Some(_) => {
-            c.push(&at.key("kind"), format!("must be a string, one of {kinds}"));
-            return None;
-        }
-        None => {
-            c.push(at, format!("missing field `kind`; add it (one of {kinds})"));
-            return None;
-        }
-    };
+    let kind = take_kind(at, &mut table, &kinds, c)?;
     let name = match table.remove("name") {
         None => kind.clone(),
         Some(toml::Value::String(name)) => name,
