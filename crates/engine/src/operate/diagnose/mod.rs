@@ -7,8 +7,7 @@
 //! diagnose shape (README) (`timestamp`, `issues[]`, `resource_usage`, `logs`) plus per-service
 //! detail and a readable `summary`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,103 +18,25 @@ use drydock_runtimes::procinfo::{self, Listener};
 use drydock_runtimes::{Details, Runtime, State};
 use serde::{Deserialize, Serialize};
 
+mod report;
+mod resources;
+
+pub(crate) use report::start_it_yourself;
+use report::Findings;
+pub use report::{
+    DiagnoseReport, DiskUsage, HostUsage, Issue, PortReport, Resources, RuntimeView,
+    ServiceDiagnosis,
+};
+
+use resources::{data_paths, disk_report, host_usage, port_report};
+
 // `Severity` has always been named from here.
 pub use super::failure_patterns::Severity;
-use super::failure_patterns::{compiled, Pattern, PATTERNS};
-use crate::health::{self, CheckReport, ServiceHealth, ServiceStatus};
+use super::failure_patterns::{compiled, PATTERNS};
+use crate::health::{self, ServiceHealth, ServiceStatus};
 use crate::redact::Redactor;
 use crate::EngineError;
 use crate::RunContext;
-
-/// One finding.
-#[derive(Debug, Clone, Serialize)]
-pub struct Issue {
-    pub service: String,
-    pub severity: Severity,
-    /// Stable id of the pattern: `out_of_memory`, `disk_full`, `port_in_use`, ...
-    pub pattern: String,
-    /// What is wrong, in a few words.
-    pub issue: String,
-    /// The first piece of evidence, as a sentence.
-    pub details: String,
-    /// Every line or fact that shows it (log lines redacted).
-    pub evidence: Vec<String>,
-    pub suggested_fix: String,
-}
-
-/// Host-wide usage, as the diagnose JSON shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostUsage {
-    pub cpu: String,
-    pub memory: String,
-    pub disk: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DiskUsage {
-    pub path: String,
-    pub exists: bool,
-    pub total_bytes: Option<u64>,
-    pub free_bytes: Option<u64>,
-    pub free_pct: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Resources {
-    pub processes: usize,
-    pub pids: Vec<u32>,
-    pub cpu_pct: Option<f64>,
-    pub memory_bytes: Option<u64>,
-    pub disks: Vec<DiskUsage>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PortReport {
-    pub host: String,
-    pub port: u16,
-    pub listening: bool,
-    pub pid: Option<u32>,
-    pub command: Option<String>,
-    /// Whether the listener is one of the service's processes (`None`: cannot tell).
-    pub owned_by_service: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceDiagnosis {
-    pub status: ServiceStatus,
-    pub runtime: RuntimeView,
-    pub checks: Vec<CheckReport>,
-    pub log_source: Option<String>,
-    pub resources: Resources,
-    pub ports: Vec<PortReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RuntimeView {
-    pub kind: String,
-    #[serde(flatten)]
-    pub details: Option<Details>,
-    pub uptime_secs: Option<u64>,
-    pub error: Option<String>,
-}
-
-/// What `drydock diagnose` reports.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiagnoseReport {
-    pub timestamp: String,
-    pub status: ServiceStatus,
-    /// The verdict; in JSON the exit code it maps to, as always.
-    #[serde(
-        rename = "exit_code",
-        serialize_with = "drydock_domain::verdict::as_exit_code"
-    )]
-    pub verdict: Verdict,
-    pub summary: String,
-    pub issues: Vec<Issue>,
-    pub resource_usage: HostUsage,
-    pub logs: BTreeMap<String, Vec<String>>,
-    pub services: BTreeMap<String, ServiceDiagnosis>,
-}
 
 /// What `diagnose` looks at. The field docs are also the `--help` lines (`clap` feature).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,52 +56,6 @@ impl Default for DiagnoseOptions {
             services: Vec::new(),
             lines: 100,
         }
-    }
-}
-
-/// Issues of one service, one per pattern, evidence appended.
-#[derive(Default)]
-struct Findings {
-    service: String,
-    /// The runtime's kind: an `external` (or `none`) service is not drydock's to start.
-    runtime: String,
-    issues: Vec<Issue>,
-}
-
-/// The fix for a service that is down but not drydock's to start; heal says the same.
-pub(crate) fn start_it_yourself(runtime: &str) -> String {
-    format!("Start it yourself; drydock cannot start {runtime} services. If it stops again, its log says why")
-}
-
-impl Findings {
-    fn add(&mut self, id: &str, title: &str, severity: Severity, evidence: String, fix: &str) {
-        // A fix names the service itself, never a placeholder to fill in.
-        let mut fix = fix.replace("{service}", &self.service);
-        if matches!(id, "not_running" | "connection_refused")
-            && matches!(self.runtime.as_str(), "external" | "none")
-        {
-            fix = start_it_yourself(&self.runtime);
-        }
-        if let Some(i) = self.issues.iter_mut().find(|i| i.pattern == id) {
-            if i.evidence.len() < 5 && !i.evidence.contains(&evidence) {
-                i.evidence.push(evidence);
-            }
-            i.severity = i.severity.max(severity);
-            return;
-        }
-        self.issues.push(Issue {
-            service: self.service.clone(),
-            severity,
-            pattern: id.to_string(),
-            issue: title.to_string(),
-            details: evidence.clone(),
-            evidence: vec![evidence],
-            suggested_fix: fix,
-        });
-    }
-
-    fn pattern(&mut self, p: &Pattern, evidence: String) {
-        self.add(p.id, p.title, p.severity, evidence, p.fix);
     }
 }
 
@@ -481,98 +356,6 @@ fn find_in_runtime_state(
     }
 }
 
-/// Who holds each local port the service should listen on; a port held by another
-/// process (or held while the service is `stopped`) is a finding.
-fn port_report(
-    findings: &mut Findings,
-    config: &Config,
-    name: &str,
-    listeners: &[Listener],
-    pids: &[u32],
-    stopped: bool,
-) -> Vec<PortReport> {
-    let mut ports = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (host, port) in endpoints(config, name) {
-        if !is_local(&host) || !seen.insert((host.clone(), port)) {
-            continue;
-        }
-        let holder = procinfo::listener_for(listeners, &host, port);
-        let owned = match (holder.and_then(|l| l.pid), pids.is_empty()) {
-            (Some(pid), false) => Some(pids.contains(&pid)),
-            _ => None,
-        };
-        if let Some(l) = holder {
-            let foreign = owned == Some(false) || (owned.is_none() && stopped);
-            if foreign {
-                let who = match (l.pid, &l.command) {
-                    (Some(pid), Some(cmd)) => format!("PID {pid} ({cmd})"),
-                    (Some(pid), None) => format!("PID {pid}"),
-                    _ => "a process drydock cannot see".to_string(),
-                };
-                let p = &PATTERNS[2];
-                findings.pattern(p, format!("{host}:{port} is held by {who}, not by {name}"));
-            }
-        }
-        ports.push(PortReport {
-            host,
-            port,
-            listening: holder.is_some(),
-            pid: holder.and_then(|l| l.pid),
-            command: holder.and_then(|l| l.command.clone()),
-            owned_by_service: owned,
-        });
-    }
-    ports
-}
-
-/// Space on the filesystem of each data path; a missing path or a nearly full disk is
-/// a finding.
-fn disk_report(findings: &mut Findings, paths: Vec<PathBuf>) -> Vec<DiskUsage> {
-    let mut disks = Vec::new();
-    for path in paths {
-        let shown = path.display().to_string();
-        let exists = path.exists();
-        let probe = if exists {
-            path.clone()
-        } else {
-            nearest_existing(&path)
-        };
-        let space = drydock_health::checks::disk::space(&probe).ok();
-        let free_pct = space.map(|(t, f)| {
-            if t == 0 {
-                0.0
-            } else {
-                (f as f64 * 1000.0 / t as f64).round() / 10.0
-            }
-        });
-        if !exists {
-            let p = &PATTERNS[6];
-            findings.pattern(p, format!("data path {shown} does not exist"));
-        }
-        if let (Some(pct), Some((_, free))) = (free_pct, space) {
-            if pct < 2.0 || free < 16 * 1024 * 1024 {
-                let p = &PATTERNS[1];
-                findings.pattern(
-                    p,
-                    format!(
-                        "{shown}: only {} free ({pct}%)",
-                        bytesize::ByteSize::b(free)
-                    ),
-                );
-            }
-        }
-        disks.push(DiskUsage {
-            path: shown,
-            exists,
-            total_bytes: space.map(|s| s.0),
-            free_bytes: space.map(|s| s.1),
-            free_pct,
-        });
-    }
-    disks
-}
-
 /// The bare "connection refused" adds nothing when the cause is already known: it
 /// becomes information.
 fn demote_refused_when_cause_known(findings: &mut Findings) {
@@ -624,111 +407,6 @@ fn failed_heals(config: &Config, service: &str) -> Option<String> {
             last.message
         )
     })
-}
-
-fn is_local(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Host and port of every check and data source of a service.
-fn endpoints(config: &Config, name: &str) -> Vec<(String, u16)> {
-    let service = &config.services[name];
-    let (_, checks) = health::checks_of(service);
-    let mut out: Vec<(String, u16)> = checks.iter().flat_map(|c| c.spec.endpoints()).collect();
-    for source in &service.data {
-        let (Some(url), Some(port)) = (source.spec().url(), source.kind_spec().default_port())
-        else {
-            continue;
-        };
-        if let Ok(u) = url::Url::parse(url) {
-            if let Some(host) = u.host_str() {
-                out.push((
-                    host.trim_matches(['[', ']']).to_string(),
-                    u.port().unwrap_or(port),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Data folders and files of a service: its runtime's, its sources', its checks'.
-fn data_paths(config: &Config, name: &str, runtime_paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let service = &config.services[name];
-    let mut paths = runtime_paths;
-    for source in &service.data {
-        paths.extend(source.spec().data_paths().into_iter().map(PathBuf::from));
-    }
-    for c in &service.health {
-        paths.extend(c.spec.paths().into_iter().map(PathBuf::from));
-    }
-    paths.sort();
-    paths.dedup();
-    paths
-}
-
-fn nearest_existing(path: &std::path::Path) -> PathBuf {
-    path.ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(std::path::Path::new("/"))
-        .to_path_buf()
-}
-
-/// CPU (busy share over 200 ms), memory in use and the disk holding `state_dir`.
-fn host_usage(config: &Config) -> HostUsage {
-    let busy = |s: &procfs::KernelStats| {
-        let c = &s.total;
-        let idle = c.idle + c.iowait.unwrap_or(0);
-        let total = c.user
-            + c.nice
-            + c.system
-            + idle
-            + c.irq.unwrap_or(0)
-            + c.softirq.unwrap_or(0)
-            + c.steal.unwrap_or(0);
-        (total - idle, total)
-    };
-    use procfs::{Current, CurrentSI};
-    let cpu = match procfs::KernelStats::current() {
-        Ok(a) => {
-            std::thread::sleep(Duration::from_millis(200));
-            match procfs::KernelStats::current() {
-                Ok(b) => {
-                    let ((b1, t1), (b2, t2)) = (busy(&a), busy(&b));
-                    let dt = t2.saturating_sub(t1).max(1);
-                    format!("{:.0}%", (b2.saturating_sub(b1)) as f64 * 100.0 / dt as f64)
-                }
-                Err(_) => "unknown".into(),
-            }
-        }
-        Err(_) => "unknown".into(),
-    };
-    let memory = match procfs::Meminfo::current() {
-        Ok(m) => {
-            let used = m
-                .mem_total
-                .saturating_sub(m.mem_available.unwrap_or(m.mem_free));
-            format!(
-                "{}/{}",
-                bytesize::ByteSize::b(used),
-                bytesize::ByteSize::b(m.mem_total)
-            )
-        }
-        Err(_) => "unknown".into(),
-    };
-    let disk = match drydock_health::checks::disk::space(&nearest_existing(&config.stack.state_dir))
-    {
-        Ok((total, free)) => format!(
-            "{}/{}",
-            bytesize::ByteSize::b(total - free),
-            bytesize::ByteSize::b(total)
-        ),
-        Err(_) => "unknown".into(),
-    };
-    HostUsage { cpu, memory, disk }
 }
 
 fn summary(report: &DiagnoseReport, health: &BTreeMap<String, ServiceHealth>) -> String {
