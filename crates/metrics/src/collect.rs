@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use crate::families::{self, FamilySpec};
 use crate::figures::{verdict_label, DaemonFigures};
+use crate::staleness;
 use crate::MetricsError;
 
 /// One sample: its label values (in the family's label order) and its value.
@@ -120,19 +121,13 @@ pub fn collect(
                 );
             }
             let (rto_target, rpo_target) = config.drill.targets_for(d.priority());
-            let period = daemon.period_of(service, source).unwrap_or(rpo_target);
-            out.gauge(families::BACKUP_PERIOD, &labels, period.as_secs_f64());
-            let overdue = match newest {
-                None => true,
-                Some(g) => {
-                    let age = drydock_domain::clock::age_s(g.record.at, now) as f64;
-                    age > daemon.overdue_factor * period.as_secs_f64()
-                }
-            };
+            let stale =
+                staleness::judge(config, service, d, newest.map(|g| g.record.at), now, daemon);
+            out.gauge(families::BACKUP_PERIOD, &labels, stale.period.as_secs_f64());
             out.gauge(
                 families::BACKUP_OVERDUE,
                 &labels,
-                f64::from(u8::from(overdue)),
+                f64::from(u8::from(stale.overdue)),
             );
             out.gauge(families::RPO_TARGET, &labels, rpo_target.as_secs_f64());
             if let Some(x) = drills

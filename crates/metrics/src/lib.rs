@@ -23,18 +23,21 @@
 //!
 //! Modules: `families` (the catalogue: every name, type, help and label set), `collect`
 //! (reading the figures), `encode` (writing them with `prometheus-client`), `figures`
-//! (what the daemon passes in).
+//! (what the daemon passes in), `staleness` (the overdue rule, shared with the
+//! daemon's overdue notifications: [`staleness()`]).
 
 mod collect;
 mod encode;
 mod error;
 pub mod families;
 mod figures;
+mod staleness;
 
 pub use collect::{Collected, Sample, Value};
 pub use encode::Format;
 pub use error::MetricsError;
 pub use figures::{BackupPeriod, DaemonFigures, RunCount, DEFAULT_OVERDUE_FACTOR};
+pub use staleness::{staleness, Staleness};
 
 use drydock_domain::Config;
 use drydock_state::StateDb;

@@ -117,5 +117,26 @@ pub fn event_for(changes: &Changes, on: &[NotifyOn], every_run: bool) -> Option<
         .map(|(_, event)| event)
 }
 
+/// The one event a channel with `on` is sent for a check of the overdue watch
+/// ([`crate::OVERDUE_JOB`]), if any. The watch is not a run: it only tells changes
+/// (an overdue source, a reminder at most daily, a recovery), never `success`, and a
+/// dead man's switch (`every_run`) is not pinged on every check; it gets the failure,
+/// and the recovery as the success ping it understands when `recovery` is not asked
+/// for.
+pub fn watch_event_for(changes: &Changes, on: &[NotifyOn], every_run: bool) -> Option<Event> {
+    let wants = |event: Event| on.contains(&event.asked_by());
+    let recovered = !changes.recovered.is_empty();
+    let candidates: [(bool, Event); 4] = [
+        (!changes.newly_failing.is_empty(), Event::Failure),
+        (changes.reminder_due, Event::Reminder),
+        (recovered, Event::Recovery),
+        (recovered && every_run, Event::Success),
+    ];
+    candidates
+        .into_iter()
+        .find(|(applies, event)| *applies && wants(*event))
+        .map(|(_, event)| event)
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,9 +9,10 @@
 //! job: a channel that does not answer is a recorded delivery result, and the
 //! notifier's own errors (the state database) are for the daemon to log. A run found
 //! interrupted after a crash is reported like any other (verdict could-not-run), and
-//! so is staleness: the daemon's check of "last good backup too old" is a run of job
-//! `overdue` with one part per source, so an overdue source notifies once, then
-//! daily, and recovers, under the same rules.
+//! so is staleness: each check of the daemon's overdue watch ("last good backup too
+//! old") goes to [`Notifier::overdue_checked`] as an outcome of job [`OVERDUE_JOB`]
+//! with one part per source, so an overdue source notifies once, then daily, and
+//! recovers, under the same rules (changes only, never `success`).
 //!
 //! - `changes.rs`: the rules. A (job, subject) key going from ok to failing is a
 //!   failure, from failing to ok a recovery; a run failing like the last one sends
@@ -36,10 +37,10 @@ mod message;
 mod notifier;
 mod outcome;
 
-pub use changes::{changes, event_for, Changes, REMINDER_EVERY_MS};
+pub use changes::{changes, event_for, watch_event_for, Changes, REMINDER_EVERY_MS};
 pub use channel::{Channel, Delivery};
 pub use channels::build;
 pub use error::NotifyError;
 pub use message::{capped, Message, LINE_CAP, LIST_CAP, TEXT_CAP};
 pub use notifier::{AttemptReport, DeliveryPolicy, Notifier};
-pub use outcome::{is_failing, Event, PartOutcome, RunOutcome, RunStart};
+pub use outcome::{is_failing, Event, PartOutcome, RunOutcome, RunStart, OVERDUE_JOB};

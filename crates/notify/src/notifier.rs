@@ -13,11 +13,11 @@ use drydock_state::{NewNotification, OutboxEntry, StateDb};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::changes::{changes, event_for, Changes};
+use crate::changes::{changes, event_for, watch_event_for, Changes};
 use crate::channel::{Channel, Delivery};
 use crate::error::NotifyError;
 use crate::message::{capped, Message};
-use crate::outcome::{Event, RunOutcome, RunStart};
+use crate::outcome::{Event, RunOutcome, RunStart, OVERDUE_JOB};
 
 /// How deliveries are attempted; [`Default`] is what the daemon uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +175,31 @@ impl Notifier {
         Ok(queued.len())
     }
 
+    /// Applies the state-change rules to one check of the overdue watch (job
+    /// [`OVERDUE_JOB`], one part per source, failing when overdue) with
+    /// [`watch_event_for`], and queues what each channel is to be told; returns how
+    /// many were queued. The watch checks on every tick: a check that changes nothing
+    /// writes nothing.
+    pub fn overdue_checked(&mut self, outcome: &RunOutcome) -> Result<usize, NotifyError> {
+        let before = self.db.notify_subjects(&outcome.job)?;
+        let c = changes(&before, outcome);
+        let mut queued = Vec::new();
+        for channel in &self.channels {
+            let every_run = channel.sender.every_run();
+            let Some(event) = watch_event_for(&c, &channel.config.on, every_run) else {
+                continue;
+            };
+            let message = self.message(event, outcome, &c, &before);
+            queued.push(queue(&channel.config.name, &message, outcome.finished));
+        }
+        let unchanged = c.states.iter().all(|s| before.contains(s));
+        if queued.is_empty() && unchanged {
+            return Ok(0);
+        }
+        self.db.record_notifications(&c.states, &queued)?;
+        Ok(queued.len())
+    }
+
     /// Makes the attempts that are due at `now` (at most the policy's batch, one after
     /// the other, each within its timeout) and records their results. It can block for
     /// `batch` x `timeout` when receivers hang: call it from its own thread, not from
@@ -297,10 +322,25 @@ impl Notifier {
                 n => format!(" ({}, and {} more)", names[..3].join(", "), n - 3),
             }
         };
-        let who = format!("{}@{}: {}", self.stack, self.host, outcome.job);
+        // The watch's words: a backup is overdue, not an `overdue` job that failed.
+        let (who, failed_word, still_word, recovered_word) = if outcome.job == OVERDUE_JOB {
+            (
+                format!("{}@{}: backup", self.stack, self.host),
+                "overdue",
+                "still overdue",
+                "no longer overdue",
+            )
+        } else {
+            (
+                format!("{}@{}: {}", self.stack, self.host, outcome.job),
+                "failed",
+                "still failing",
+                "recovered",
+            )
+        };
         let title = match event {
-            Event::Failure if c.newly_failing.is_empty() => format!("{who} failed"),
-            Event::Failure => format!("{who} failed{}", named(&c.newly_failing)),
+            Event::Failure if c.newly_failing.is_empty() => format!("{who} {failed_word}"),
+            Event::Failure => format!("{who} {failed_word}{}", named(&c.newly_failing)),
             Event::Reminder => {
                 let since = before
                     .iter()
@@ -310,12 +350,16 @@ impl Notifier {
                     .unwrap_or(outcome.finished.as_millisecond());
                 let secs = (outcome.finished.as_millisecond() - since).max(0) / 1000;
                 format!(
-                    "{who} still failing{} for {}",
+                    "{who} {still_word}{} for {}",
                     named(&c.still_failing),
                     drydock_domain::clock::human(secs as u64)
                 )
             }
-            Event::Recovery => format!("{who} recovered{}", named(&c.recovered)),
+            Event::Recovery => format!("{who} {recovered_word}{}", named(&c.recovered)),
+            // The watch's recovery, as a dead man's switch's success ping.
+            Event::Success if outcome.job == OVERDUE_JOB => {
+                format!("{who} {recovered_word}{}", named(&c.recovered))
+            }
             Event::Success => format!("{who} succeeded"),
             Event::Start => format!("{who} started"),
         };

@@ -30,6 +30,12 @@ pub struct PartOutcome {
     pub verdict: Verdict,
 }
 
+/// The job name of the daemon's overdue watch: each check is handed on as a
+/// [`RunOutcome`] of this job with one part per source (failing: overdue), so an
+/// overdue source is told once, reminded at most daily and recovers under the same
+/// rules as a failing backup (see `Notifier::overdue_checked`).
+pub const OVERDUE_JOB: &str = "overdue";
+
 /// A job run that starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunStart {

@@ -554,3 +554,121 @@ fn a_certificate_the_system_does_not_trust_is_refused_at_once() {
     assert!(r[0].error.starts_with("TLS failed"), "{}", r[0].error);
     assert!(!r[0].error.contains("canary"), "{}", r[0].error);
 }
+
+/// One check of the overdue watch: `db/postgres` overdue or not, `web/files` fine.
+fn overdue_check(overdue: bool, at: Timestamp) -> RunOutcome {
+    let v = |bad: bool| if bad { Verdict::Missing } else { Verdict::Ok };
+    RunOutcome {
+        job: drydock_notify::OVERDUE_JOB.into(),
+        verdict: v(overdue),
+        parts: vec![
+            PartOutcome {
+                subject: "db/postgres".into(),
+                verdict: v(overdue),
+            },
+            PartOutcome {
+                subject: "web/files".into(),
+                verdict: Verdict::Ok,
+            },
+        ],
+        failed: if overdue {
+            vec!["db/postgres: last good backup 2d 0h ago; expected every 1d 0h (overdue past 1d 6h)".into()]
+        } else {
+            Vec::new()
+        },
+        look_closer: "drydock status".into(),
+        finished: at,
+    }
+}
+
+#[test]
+fn the_overdue_watch_sends_one_overdue_a_daily_reminder_and_one_recovery() {
+    let rx = Receiver::start(Vec::new(), Reply::status(200));
+    let configs = channels(
+        "[[notify]]\nkind = \"webhook\"\nurl = \"${env:T_HOOK}\"\non = [\"failure\", \"recovery\", \"success\"]\n\n[[notify]]\nkind = \"healthchecks\"\nurl = \"${env:T_PING}\"\n",
+        &[
+            ("T_HOOK", &rx.url("/hook/canary-hook-token")),
+            ("T_PING", &rx.url("/ping/canary-uuid")),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = open(dir.path(), &configs, quick());
+    // Checked every minute on the daemon's tick: fine, then overdue for 25 hours.
+    let mut queued = Vec::new();
+    let mut at = t0();
+    queued.push(n.overdue_checked(&overdue_check(false, at)).unwrap());
+    for _ in 0..5 {
+        at += 1.minute();
+        queued.push(n.overdue_checked(&overdue_check(true, at)).unwrap());
+    }
+    assert_eq!(queued, [0, 2, 0, 0, 0, 0], "one overdue, to both channels");
+    n.deliver_due(at).unwrap();
+    at += 25.hours();
+    assert_eq!(n.overdue_checked(&overdue_check(true, at)).unwrap(), 2);
+    assert_eq!(
+        n.overdue_checked(&overdue_check(true, at + 1.minute()))
+            .unwrap(),
+        0
+    );
+    at += 2.minutes();
+    assert_eq!(n.overdue_checked(&overdue_check(false, at)).unwrap(), 2);
+    assert_eq!(
+        n.overdue_checked(&overdue_check(false, at + 1.minute()))
+            .unwrap(),
+        0
+    );
+    let reports = n.deliver_due(at + 1.minute()).unwrap();
+    assert!(reports.iter().all(|r| r.result == "sent"), "{reports:?}");
+
+    let got = rx.received();
+    let hook: Vec<serde_json::Value> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/hook"))
+        .map(|r| r.json())
+        .collect();
+    let events: Vec<&str> = hook.iter().map(|m| m["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["failure", "reminder", "recovery"], "{hook:#?}");
+    assert_eq!(hook[0]["job"], "overdue");
+    assert_eq!(
+        hook[0]["title"],
+        "clinic@host1: backup overdue (db/postgres)"
+    );
+    assert!(
+        hook[0]["failed"][0]
+            .as_str()
+            .unwrap()
+            .contains("expected every 1d 0h"),
+        "{:#}",
+        hook[0]
+    );
+    assert_eq!(hook[0]["look_closer"], "drydock status");
+    assert_eq!(
+        hook[1]["title"],
+        "clinic@host1: backup still overdue (db/postgres) for 1d 1h"
+    );
+    assert_eq!(
+        hook[2]["title"],
+        "clinic@host1: backup no longer overdue (db/postgres)"
+    );
+    // The dead man's switch: /fail for the overdue and the reminder, its success ping
+    // for the recovery; never pinged for a check that changed nothing.
+    let pings: Vec<&str> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/ping"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        pings,
+        [
+            "/ping/canary-uuid/fail",
+            "/ping/canary-uuid/fail",
+            "/ping/canary-uuid"
+        ]
+    );
+    for r in &got {
+        let text = r.body_text();
+        assert!(!text.contains("canary-hook-token"), "{text}");
+        assert!(!text.contains("canary-uuid"), "{text}");
+        assert!(!text.contains("repo-pw"), "{text}");
+    }
+}

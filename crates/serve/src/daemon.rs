@@ -1,6 +1,7 @@
 //! The daemon put together: the lock that makes it the one daemon of its stack, the
 //! runs a killed predecessor left open (marked interrupted), the scheduler loop on its
-//! own thread, the runner and the HTTP server; and the stop: no new jobs, running ones
+//! own thread (the schedules, then the overdue watch, on each pass; woken early when a
+//! run ends), the runner and the HTTP server; and the stop: no new jobs, running ones
 //! finish within `[serve] stop_timeout` or are cancelled, then everything ends.
 
 use std::net::SocketAddr;
@@ -17,11 +18,13 @@ use drydock_state::{JobRun, RunOutcome, StateDb, StateError};
 use crate::clock::{Clock, SystemClock};
 use crate::events::EventHub;
 use crate::http::{self, AppState, Heartbeat};
+use crate::jobs::JobPart;
 use crate::jobs::JobRequest;
 use crate::notify::{NoNotifier, Notifier};
+use crate::overdue::OverdueWatch;
 use crate::run_counts::RunCounter;
 use crate::runner::{mark_interrupted, Runner, Submitted};
-use crate::schedule::{Schedule, Scheduler};
+use crate::schedule::{BackupPeriods, Schedule, Scheduler};
 
 /// After the stop timeout, how long cancelled jobs get to reach a safe point and
 /// record themselves interrupted before the daemon closes their runs itself.
@@ -76,39 +79,61 @@ pub fn this_host() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Asked to stop, and why; what the scheduler loop waits on.
+/// Asked to stop, and why; what the scheduler loop waits on (and is woken by).
 #[derive(Default)]
 struct StopSignal {
-    reason: Mutex<Option<String>>,
+    state: Mutex<Signalled>,
     changed: Condvar,
 }
 
+#[derive(Default)]
+struct Signalled {
+    reason: Option<String>,
+    /// A run ended since the loop last waited: its next wait returns at once.
+    poked: bool,
+}
+
 impl StopSignal {
+    fn signalled(&self) -> std::sync::MutexGuard<'_, Signalled> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn request(&self, reason: &str) {
-        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
-        r.get_or_insert_with(|| reason.to_string());
+        self.signalled()
+            .reason
+            .get_or_insert_with(|| reason.to_string());
         self.changed.notify_all();
     }
 
-    /// Waits at most `timeout`; the reason once a stop was asked for.
+    /// Wakes the loop without asking it to stop (a run ended: the overdue watch looks
+    /// again at once). Kept until the loop's next wait when it is not waiting now.
+    fn poke(&self) {
+        self.signalled().poked = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits at most `timeout` (or until poked); the reason once a stop was asked for.
     fn wait(&self, timeout: Option<Duration>) -> Option<String> {
-        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.signalled();
         match timeout {
-            Some(t) if r.is_none() => {
-                r = self
+            Some(t) if s.reason.is_none() && !s.poked => {
+                s = self
                     .changed
-                    .wait_timeout(r, t)
+                    .wait_timeout(s, t)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
             Some(_) => {}
             None => {
-                while r.is_none() {
-                    r = self.changed.wait(r).unwrap_or_else(|p| p.into_inner());
+                while s.reason.is_none() {
+                    s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
             }
         }
-        r.clone()
+        if timeout.is_some() {
+            s.poked = false;
+        }
+        s.reason.clone()
     }
 }
 
@@ -158,8 +183,13 @@ impl Daemon {
         let db = StateDb::open(&config.stack.state_dir)?;
         let lock = take_lock(&config)?;
         let host = this_host();
-        // Every recorded run passes the counter on its way to the notifier.
-        let runs = Arc::new(RunCounter::new(opts.notifier));
+        let stop = Arc::new(StopSignal::default());
+        // Every recorded run passes the counter on its way to the notifier, and wakes
+        // the scheduler loop once it ended (a good backup ends an overdue at once).
+        let runs = Arc::new(RunCounter::new(Arc::new(WakeOnEnd {
+            inner: opts.notifier,
+            loop_signal: Arc::clone(&stop),
+        })));
         let interrupted = mark_interrupted(&db, &host, opts.clock.now(), runs.as_ref())?;
         for run in &interrupted {
             tracing::warn!(run = run.id, job = %run.kind, "a run of a previous daemon was interrupted");
@@ -184,13 +214,14 @@ impl Daemon {
             .into_iter()
             .map(Schedule::new)
             .collect();
+        let started = opts.clock.now();
+        let periods = Arc::new(BackupPeriods::new(&config, &schedules, started));
         let scheduler = Scheduler::new(schedules, db.schedule_slots()?, Arc::clone(&opts.clock));
         for (key, slot) in scheduler.last_slots() {
             db.set_schedule_slot(key, *slot)?;
         }
         drop(db);
         let heartbeat = Arc::new(Heartbeat::default());
-        let stop = Arc::new(StopSignal::default());
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -206,8 +237,9 @@ impl Daemon {
             runner: runner.clone(),
             hub,
             heartbeat: Arc::clone(&heartbeat),
-            runs,
+            runs: Arc::clone(&runs),
             listing: Arc::default(),
+            periods: Arc::clone(&periods),
             clock: Arc::clone(&opts.clock),
             token: config.serve.token.clone(),
         };
@@ -233,6 +265,9 @@ impl Daemon {
             runner: runner.clone(),
             config: Arc::clone(&config),
             heartbeat: Arc::clone(&heartbeat),
+            overdue: OverdueWatch::new(Arc::clone(&config), &periods, started),
+            notifier: runs,
+            state: None,
             clock: opts.clock,
             stop: Arc::clone(&stop),
         };
@@ -367,17 +402,69 @@ fn take_lock(config: &Config) -> Result<std::fs::File, ServeError> {
     }
 }
 
+/// Hands every run on to `inner` and wakes the scheduler loop once one ended.
+struct WakeOnEnd {
+    inner: Arc<dyn Notifier>,
+    loop_signal: Arc<StopSignal>,
+}
+
+impl Notifier for WakeOnEnd {
+    fn run_started(&self, run: &JobRun) {
+        self.inner.run_started(run);
+    }
+
+    fn run_finished(&self, run: &JobRun, parts: &[JobPart]) {
+        self.inner.run_finished(run, parts);
+        self.loop_signal.poke();
+    }
+
+    fn overdue_checked(&self, check: &drydock_notify::RunOutcome) {
+        self.inner.overdue_checked(check);
+    }
+}
+
 /// The scheduler loop's parts.
 struct SchedulerLoop {
     scheduler: Scheduler,
     runner: Runner,
     config: Arc<Config>,
     heartbeat: Arc<Heartbeat>,
+    overdue: OverdueWatch,
+    /// Where each overdue check goes (not counted as a run).
+    notifier: Arc<RunCounter>,
+    /// The loop's own connection, opened on first use and again after an error.
+    state: Option<StateDb>,
     clock: Arc<dyn Clock>,
     stop: Arc<StopSignal>,
 }
 
 impl SchedulerLoop {
+    /// One check of the overdue watch, handed to the notifier.
+    fn watch(&mut self) {
+        if self.state.is_none() {
+            match StateDb::open(&self.config.stack.state_dir) {
+                Ok(db) => self.state = Some(db),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the state database for the overdue watch");
+                    return;
+                }
+            }
+        }
+        let Some(db) = &self.state else { return };
+        match self.overdue.check(db, self.clock.now()) {
+            Ok(check) => {
+                for line in &check.failed {
+                    tracing::debug!(%line, "overdue");
+                }
+                self.notifier.overdue_checked(&check);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the overdue watch cannot read the state database");
+                self.state = None;
+            }
+        }
+    }
+
     fn run(mut self) {
         loop {
             for due in self.scheduler.tick() {
@@ -404,6 +491,7 @@ impl SchedulerLoop {
                     tracing::warn!(schedule = %due.key, %reason, "slot skipped");
                 }
             }
+            self.watch();
             self.heartbeat.beat(self.clock.now());
             if self.stop.wait(Some(self.scheduler.sleep_for())).is_some() {
                 return;

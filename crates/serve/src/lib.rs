@@ -12,6 +12,9 @@
 //!   ([`events`]), bearer-token writes.
 //! - [`notify`]: the hook a finished run's outcome is handed to (notifications);
 //!   [`run_counts`] counts the runs on their way there (`drydock_runs_total`).
+//! - [`overdue`]: the overdue watch: sources whose newest good backup is older than
+//!   `overdue_factor` x their schedule's period ([`schedule::BackupPeriods`]), checked
+//!   on every pass of the scheduler loop and handed to the notifier.
 //! - [`daemon`]: all of it put together, with the lock, recovery after `kill -9` and
 //!   the stop.
 
@@ -21,6 +24,7 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod notify;
+pub mod overdue;
 pub mod run_counts;
 pub mod runner;
 pub mod schedule;

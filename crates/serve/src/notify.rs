@@ -1,7 +1,7 @@
 //! Where a run's start and end are handed on: the seam for notifications. The daemon
 //! calls its [`Notifier`] after each run is recorded (and once for each run found
-//! interrupted at start); deciding what to send, the outbox and the channels belong to
-//! `crates/notify`. [`OutboxNotifier`] is the notifier of a config with `[[notify]]`
+//! interrupted at start), and with each check of the overdue watch; deciding what to
+//! send, the outbox and the channels belong to `crates/notify`. [`OutboxNotifier`] is the notifier of a config with `[[notify]]`
 //! entries: it queues into the outbox of the state database (quick, so it never holds
 //! up a job) and delivers from its own thread.
 
@@ -22,6 +22,9 @@ pub trait Notifier: Send + Sync {
     /// A run ended: finished, skipped, or found interrupted after a crash; `parts` are
     /// the subjects it judged (empty when it is judged as a whole or did not finish).
     fn run_finished(&self, run: &JobRun, parts: &[JobPart]);
+    /// A check of the overdue watch ([`crate::overdue`]): job
+    /// [`drydock_notify::OVERDUE_JOB`], one part per source, failing when overdue.
+    fn overdue_checked(&self, _check: &drydock_notify::RunOutcome) {}
 }
 
 /// Tells no one.
@@ -147,6 +150,12 @@ impl Notifier for OutboxNotifier {
         };
         if let Err(e) = self.queue().run_started(&start) {
             tracing::warn!(run = run.id, error = %e, "cannot queue the start notification");
+        }
+    }
+
+    fn overdue_checked(&self, check: &drydock_notify::RunOutcome) {
+        if let Err(e) = self.queue().overdue_checked(check) {
+            tracing::warn!(error = %e, "cannot queue the overdue notification");
         }
     }
 

@@ -54,6 +54,11 @@ impl Notifier for RunCounter {
         self.inner.run_started(run);
     }
 
+    fn overdue_checked(&self, check: &drydock_notify::RunOutcome) {
+        // Not a run: not counted.
+        self.inner.overdue_checked(check);
+    }
+
     fn run_finished(&self, run: &JobRun, parts: &[JobPart]) {
         // A skipped run did not run; an interrupted one could not finish.
         let verdict = match run.verdict {

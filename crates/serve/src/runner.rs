@@ -4,6 +4,12 @@
 //! whose previous run (or queued run) is still going when its next slot comes is
 //! recorded as `skipped`, with the reason, and logged.
 //!
+//! A job due while a *different* job holds its repository (the 04:30 prune behind a
+//! long 02:30 backup) is not lost: it waits on its thread and starts once the
+//! repository (and a place under the cap) is free, recorded then with its own trigger
+//! and schedule. Only one entry per job key waits (the key is taken at submit), so a
+//! wait never doubles a job: its next slot, while it still waits, is skipped.
+//!
 //! Every run is recorded in the state database just before its operation starts and
 //! closed with its outcome; a cancelled run (the daemon stopping) ends `interrupted`,
 //! never as good.

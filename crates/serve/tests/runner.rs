@@ -1,6 +1,7 @@
 //! The runner with real jobs (health checks that run `sleep`, backups of a real
 //! directory into a real repository): the global cap, one job per repository while
-//! a job without one runs beside it, and a job never started twice.
+//! a job without one runs beside it, a job due on a busy repository waiting for it
+//! (not lost, not doubled), and a job never started twice.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -133,4 +134,90 @@ fn a_job_still_going_is_skipped_and_recorded_never_started_twice() {
         "{}",
         skipped.summary
     );
+}
+
+/// `mib` MiB of incompressible data in `data/`: a backup of it is still running a
+/// moment after it started.
+fn big_data(dir: &Path, mib: usize) {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..mib / 8 {
+        let data: Vec<u8> = (0..8 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("data/big-{i}.bin")), data).unwrap();
+    }
+}
+
+#[test]
+fn a_job_due_on_a_busy_repository_waits_and_runs_once_with_its_own_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), 2);
+    big_data(dir.path(), 64);
+    let r = runner(config);
+    let (backup_key, prune_key) = ("backup [30 2 * * *]", "prune [30 4 * * *]");
+    assert_eq!(
+        r.submit(
+            JobRequest::new(JobKind::Backup),
+            Trigger::Schedule,
+            backup_key,
+            Some(backup_key)
+        ),
+        Submitted::Accepted
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !r
+        .active()
+        .iter()
+        .any(|(k, run)| k == backup_key && run.is_some())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The prune's slot comes while the backup holds the repository: it waits.
+    let prune_due = jiff::Timestamp::now();
+    let prune = JobRequest::new(JobKind::Prune);
+    assert_eq!(
+        r.submit(prune.clone(), Trigger::Schedule, prune_key, Some(prune_key)),
+        Submitted::Accepted
+    );
+    // Its next slot while it still waits: skipped, never a second waiting entry.
+    let again = r.submit(prune, Trigger::CatchUp, prune_key, Some(prune_key));
+    match &again {
+        Submitted::Skipped { reason } => assert!(reason.contains("still waiting"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(r.wait_idle(Duration::from_secs(300)));
+    let runs = runs(dir.path());
+    let backup = runs.iter().find(|r| r.kind == "backup").unwrap();
+    assert_eq!(backup.verdict.unwrap().as_str(), "ok", "{runs:#?}");
+    assert!(
+        prune_due < backup.finished.unwrap(),
+        "the prune came due while the backup ran (more data needed?): {runs:#?}"
+    );
+    let prunes: Vec<&JobRun> = runs.iter().filter(|r| r.kind == "prune").collect();
+    assert_eq!(prunes.len(), 2, "one that ran, one skipped: {runs:#?}");
+    let ran = prunes
+        .iter()
+        .find(|r| r.verdict.unwrap().as_str() != "skipped")
+        .unwrap();
+    assert_eq!(ran.trigger, Trigger::Schedule, "{ran:#?}");
+    assert_eq!(ran.schedule.as_deref(), Some(prune_key));
+    assert!(
+        ran.started >= backup.finished.unwrap(),
+        "the prune waited for the repository: {runs:#?}"
+    );
+    assert_eq!(ran.verdict.unwrap().as_str(), "ok", "{ran:#?}");
+    let skipped = prunes
+        .iter()
+        .find(|r| r.verdict.unwrap().as_str() == "skipped")
+        .unwrap();
+    assert_eq!(skipped.trigger, Trigger::CatchUp);
 }

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use drydock_testkit::garage::GarageServer;
 
+pub mod serve;
 pub mod torture;
 
 pub const REPO_PASSWORD: &str = "repo-canary-Zq8rT2";

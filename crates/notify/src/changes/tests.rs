@@ -18,6 +18,16 @@ fn sequence(
     every_run: bool,
     runs: &[(i64, &[(&str, Verdict)])],
 ) -> Vec<Option<Event>> {
+    sequence_with(event_for, on, every_run, runs)
+}
+
+/// [`sequence`] with the event rule `rule` (the runs' or the overdue watch's).
+fn sequence_with(
+    rule: fn(&Changes, &[NotifyOn], bool) -> Option<Event>,
+    on: &[NotifyOn],
+    every_run: bool,
+    runs: &[(i64, &[(&str, Verdict)])],
+) -> Vec<Option<Event>> {
     let start: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
     let mut states: Vec<SubjectState> = Vec::new();
     runs.iter()
@@ -42,7 +52,7 @@ fn sequence(
                 states.retain(|o| o.subject != s.subject);
                 states.push(s.clone());
             }
-            event_for(&c, on, every_run)
+            rule(&c, on, every_run)
         })
         .collect()
 }
@@ -224,4 +234,51 @@ fn a_job_without_parts_is_its_own_subject() {
         ),
         ("prune", true, start.as_millisecond())
     );
+}
+
+#[test]
+fn the_overdue_watch_tells_changes_only_never_success_and_pings_a_switch_once() {
+    // Checks every minute: fine, overdue for a day and a half, fine again.
+    const MIN: i64 = 60;
+    let checks: &[(i64, &[(&str, Verdict)])] = &[
+        (0, &[("db/main", OK)]),
+        (MIN, &[("db/main", FAIL)]),
+        (2 * MIN, &[("db/main", FAIL)]),
+        (MIN + 24 * HOUR, &[("db/main", FAIL)]),
+        (2 * MIN + 24 * HOUR, &[("db/main", FAIL)]),
+        (36 * HOUR, &[("db/main", OK)]),
+        (36 * HOUR + MIN, &[("db/main", OK)]),
+    ];
+    let told = [
+        None,
+        Some(Event::Failure),
+        None,
+        Some(Event::Reminder),
+        None,
+        Some(Event::Recovery),
+        None,
+    ];
+    assert_eq!(sequence_with(watch_event_for, DEFAULT, false, checks), told);
+    // A channel that asked for success too gets no success per check.
+    let all = &[Failure, Recovery, Success, Start];
+    assert_eq!(sequence_with(watch_event_for, all, false, checks), told);
+    // A dead man's switch without `recovery`: the failure (and reminder) as /fail, the
+    // recovery as its success ping, nothing on the other checks.
+    let switch = &[Failure, Success, Start];
+    assert_eq!(
+        sequence_with(watch_event_for, switch, true, checks),
+        [
+            None,
+            Some(Event::Failure),
+            None,
+            Some(Event::Reminder),
+            None,
+            Some(Event::Success),
+            None,
+        ]
+    );
+    // Only `success`: the watch has nothing for it.
+    assert!(sequence_with(watch_event_for, &[Success], false, checks)
+        .iter()
+        .all(Option::is_none));
 }

@@ -1,7 +1,7 @@
 //! The dashboard's routes: `/` (the overview), `/sources/{service}/{source}` and
 //! `/runs/{id}`, rendered by `drydock_dashboard` from the config, the state database
-//! and what only the daemon knows (its runs, the next slots, failed notifications, the
-//! backup listing). The listing is the one part that reads the repository: it is kept
+//! and what only the daemon knows (its runs, the next slots, each source's expected
+//! backup period, failed notifications, the backup listing). The listing is the one part that reads the repository: it is kept
 //! and read again only after a run has ended since (never on every request).
 
 use axum::extract::{Path, State};
@@ -89,8 +89,8 @@ async fn page(
                 .collect(),
             next_runs: next_runs(&app, now),
             failed_notifications: failed_notifications(&db),
+            backup_periods: app.periods.for_dashboard(),
             overdue_factor: app.config.serve.overdue_factor,
-            ..DaemonView::default()
         };
         let inputs = Inputs {
             config: &app.config,

@@ -1,7 +1,8 @@
 //! `GET /metrics`: the Prometheus exposition of `drydock_metrics`, computed at each
 //! scrape from the config and the state database (never a repository), plus the
 //! figures only the daemon has: its run counts since it started, the outbox's failed
-//! notifications and the scheduler's last tick.
+//! notifications, the scheduler's last tick and each source's expected backup period
+//! from the schedules.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -20,7 +21,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
             runs: app.runs.counts(),
             notifications_failed: db.failed_notifications_total().map_err(|e| e.to_string())?,
             scheduler_last_tick: app.heartbeat.last(),
-            backup_periods: Vec::new(),
+            backup_periods: app.periods.for_metrics(),
             overdue_factor: app.config.serve.overdue_factor,
         };
         drydock_metrics::scrape(&app.config, &db, app.clock.now(), &figures, format)

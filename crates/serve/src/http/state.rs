@@ -43,6 +43,8 @@ pub struct AppState {
     pub runs: Arc<crate::run_counts::RunCounter>,
     /// The dashboard's backup listing, read again after runs end.
     pub listing: Arc<super::listing::Listing>,
+    /// Each source's expected backup period, from the schedules (computed at start).
+    pub periods: Arc<crate::schedule::BackupPeriods>,
     pub clock: Arc<dyn Clock>,
     /// `[serve] token`, resolved at load.
     pub token: Option<Secret>,

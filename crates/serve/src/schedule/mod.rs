@@ -15,6 +15,9 @@
 //!   than running for the past.
 //! - `jitter` delays a slot's run by a fixed amount per slot (derived from the
 //!   schedule and the slot, so a restart does not move it).
+//!
+//! `periods.rs`: each source's expected backup period, from these schedules
+//! ([`BackupPeriods`]), for the metrics, the dashboard and the overdue watch.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -29,8 +32,11 @@ use jiff::{SignedDuration, Timestamp, Zoned};
 
 use crate::clock::Clock;
 
+mod periods;
 #[cfg(test)]
 mod tests;
+
+pub use periods::{BackupPeriods, MAX_FIRES};
 
 /// The longest the loop sleeps before reading the wall clock again.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
