@@ -27,6 +27,20 @@ pub struct DiskCheck {
 }
 
 impl DiskCheck {
+    /// The check a data path gets when nobody declared one. Nobody chose a share, so
+    /// only bytes count: what matters is whether the next writes fit, and on a large
+    /// shared disk 5% free is still many gigabytes (a percentage here warned about a
+    /// 252 GiB disk with 23 GiB free).
+    pub fn derived(path: PathBuf) -> Self {
+        DiskCheck {
+            path,
+            warn_free_pct: 0.0,
+            critical_free_pct: 0.0,
+            warn_free_bytes: Some(bytesize::ByteSize::gib(2)),
+            critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
+        }
+    }
+
     fn default_warn_free_pct() -> f64 {
         20.0
     }

@@ -46,16 +46,8 @@ impl SourceSpec for FilesSource {
         vec![&self.path]
     }
 
-    // Nobody chose these thresholds, so only a filesystem about to refuse writes is
-    // critical: on a large shared disk 5% free is still many gigabytes.
     fn derived_check(&self) -> Option<CheckSpec> {
-        Some(CheckSpec::Disk(DiskCheck {
-            path: self.path.clone(),
-            warn_free_pct: 10.0,
-            critical_free_pct: 2.0,
-            warn_free_bytes: None,
-            critical_free_bytes: Some(bytesize::ByteSize::mib(512)),
-        }))
+        Some(CheckSpec::Disk(DiskCheck::derived(self.path.clone())))
     }
 
     fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {

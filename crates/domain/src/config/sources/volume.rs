@@ -84,13 +84,7 @@ impl SourceSpec for VolumeSource {
         // A named volume lives in Docker's data root; the container's state is checked
         // through its runtime.
         let path = self.path.as_ref()?;
-        Some(CheckSpec::Disk(DiskCheck {
-            path: path.clone(),
-            warn_free_pct: 20.0,
-            critical_free_pct: 10.0,
-            warn_free_bytes: None,
-            critical_free_bytes: None,
-        }))
+        Some(CheckSpec::Disk(DiskCheck::derived(path.clone())))
     }
 
     fn validate(&mut self, v: &mut SourceValidation<'_, '_>) {
