@@ -101,9 +101,10 @@ fn a_source_past_its_schedule_is_overdue_once_then_recovers_through_a_real_webho
         + 12)
         % 24;
     let stack = stack_with_data(&format!(
-        "[[schedule]]\njob = \"backup\"\ncron = \"0 {hour} * * *\"\npriority = [\"critical\"]\ntimezone = \"UTC\"\n\n[[schedule]]\njob = \"backup\"\ncron = \"0 {hour} * * 0\"\npriority = [\"high\"]\ntimezone = \"UTC\"\n\n[[schedule]]\njob = \"health\"\ncron = \"* * * * * *\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"${{env:TEST_HOOK_URL}}\"\n"
+        "[[schedule]]\njob = \"backup\"\ncron = \"0 {hour} * * *\"\npriority = [\"critical\"]\ntimezone = \"UTC\"\n\n[[schedule]]\njob = \"backup\"\ncron = \"0 {hour} * * 0\"\npriority = [\"high\"]\ntimezone = \"UTC\"\n\n[[schedule]]\njob = \"health\"\ncron = \"* * * * * *\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"${{env:TEST_HOOK_URL}}\"\n\n[[notify]]\nkind = \"healthchecks\"\nurl = \"${{env:TEST_PING_URL}}\"\n"
     ))
-    .env("TEST_HOOK_URL", &hook_url);
+    .env("TEST_HOOK_URL", &hook_url)
+    .env("TEST_PING_URL", &hook.url("/ping/check-uuid-3k9"));
     // The last backup was three days ago (the binary's test clock, for this run only).
     let three_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72);
     let out = stack
@@ -118,9 +119,24 @@ fn a_source_past_its_schedule_is_overdue_once_then_recovers_through_a_real_webho
     let overdue = || -> Vec<Value> {
         hook.received()
             .iter()
+            .filter(|r| r.path.starts_with("/hooks/"))
             .map(|r| r.json())
             .filter(|m| m["job"] == "overdue")
             .collect()
+    };
+    // The dead man's switch's pings after its first `/fail`, as the path's last part
+    // ("fail", "start", or "" for success).
+    let pings_since_fail = || -> Vec<String> {
+        let pings: Vec<String> = hook
+            .received()
+            .iter()
+            .filter_map(|r| r.path.strip_prefix("/ping/check-uuid-3k9"))
+            .map(|rest| rest.trim_start_matches('/').to_string())
+            .collect();
+        match pings.iter().position(|p| p == "fail") {
+            Some(first) => pings[first..].to_vec(),
+            None => Vec::new(),
+        }
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while overdue().is_empty() {
@@ -180,6 +196,13 @@ fn a_source_past_its_schedule_is_overdue_once_then_recovers_through_a_real_webho
         "one overdue notification: {:#?}",
         overdue()
     );
+    // The switch went down with the overdue source and stays down: the good health
+    // runs since (each pings `/start`) never pinged success.
+    let pings = pings_since_fail();
+    assert!(
+        !pings.is_empty() && pings.iter().all(|p| p == "fail" || p == "start"),
+        "the switch is told success while a source is overdue: {pings:?}"
+    );
     let told = &overdue()[0];
     assert_eq!(told["event"], "failure", "{told:#}");
     assert!(
@@ -217,6 +240,16 @@ fn a_source_past_its_schedule_is_overdue_once_then_recovers_through_a_real_webho
         std::thread::sleep(Duration::from_millis(200));
     }
     let events: Vec<Value> = overdue().iter().map(|m| m["event"].clone()).collect();
+    // With nothing failing any more, the switch is told success again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pings_since_fail().iter().any(String::is_empty) {
+        assert!(
+            Instant::now() < deadline,
+            "no success ping after the recovery: {:?}",
+            pings_since_fail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(events, ["failure", "recovery"], "{:#?}", overdue());
     assert!(
         overdue()[1]["title"]
@@ -230,7 +263,12 @@ fn a_source_past_its_schedule_is_overdue_once_then_recovers_through_a_real_webho
     assert!(!page().contains("overdue (no recent"), "{}", page());
     for r in hook.received() {
         let text = r.body_text();
-        for secret in ["secret-hook-token-7w2", TOKEN, common::REPO_PASSWORD] {
+        for secret in [
+            "secret-hook-token-7w2",
+            "check-uuid-3k9",
+            TOKEN,
+            common::REPO_PASSWORD,
+        ] {
             assert!(!text.contains(secret), "a secret in a notification: {text}");
         }
     }

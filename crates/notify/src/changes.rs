@@ -30,6 +30,9 @@ pub struct Changes {
     pub run_failed: bool,
     /// The subject states to record.
     pub states: Vec<SubjectState>,
+    /// A subject of another job still fails (set by the caller, which knows them). A
+    /// dead man's switch speaks for the whole stack, so it is not told "success" then.
+    pub failing_elsewhere: bool,
 }
 
 /// The changes `outcome` makes to the `before` states of its job (other subjects of
@@ -92,15 +95,18 @@ pub fn changes(before: &[SubjectState], outcome: &RunOutcome) -> Changes {
 }
 
 /// The one event a channel with `on` is sent for a run with `changes`, if any.
-/// `every_run`: the channel wants each run's state (a dead man's switch), not changes.
+/// `every_run`: the channel wants each run's state (a dead man's switch), not changes;
+/// a good run while another job still fails tells it nothing, so the switch stays down
+/// (an every-minute health run would otherwise undo an overdue backup's failure ping).
 pub fn event_for(changes: &Changes, on: &[NotifyOn], every_run: bool) -> Option<Event> {
     let wants = |event: Event| on.contains(&event.asked_by());
     let recovered = !changes.recovered.is_empty();
+    let all_good = !changes.run_failed && !changes.failing_elsewhere;
     let candidates: [(bool, Event); 4] = if every_run {
         [
             (changes.run_failed, Event::Failure),
-            (!changes.run_failed, Event::Success),
-            (!changes.run_failed && recovered, Event::Recovery),
+            (all_good, Event::Success),
+            (all_good && recovered, Event::Recovery),
             (false, Event::Reminder),
         ]
     } else {
@@ -122,15 +128,19 @@ pub fn event_for(changes: &Changes, on: &[NotifyOn], every_run: bool) -> Option<
 /// (an overdue source, a reminder at most daily, a recovery), never `success`, and a
 /// dead man's switch (`every_run`) is not pinged on every check; it gets the failure,
 /// and the recovery as the success ping it understands when `recovery` is not asked
-/// for.
+/// for; while another job still fails, the switch is told nothing of a recovery.
 pub fn watch_event_for(changes: &Changes, on: &[NotifyOn], every_run: bool) -> Option<Event> {
     let wants = |event: Event| on.contains(&event.asked_by());
     let recovered = !changes.recovered.is_empty();
+    let switch_recovers = every_run && !changes.failing_elsewhere;
     let candidates: [(bool, Event); 4] = [
         (!changes.newly_failing.is_empty(), Event::Failure),
         (changes.reminder_due, Event::Reminder),
-        (recovered, Event::Recovery),
-        (recovered && every_run, Event::Success),
+        (
+            recovered && (!every_run || switch_recovers),
+            Event::Recovery,
+        ),
+        (recovered && switch_recovers, Event::Success),
     ];
     candidates
         .into_iter()

@@ -162,7 +162,8 @@ impl Notifier {
     /// caller logs an error and goes on: a notification never fails the job.
     pub fn run_finished(&mut self, outcome: &RunOutcome) -> Result<usize, NotifyError> {
         let before = self.db.notify_subjects(&outcome.job)?;
-        let c = changes(&before, outcome);
+        let mut c = changes(&before, outcome);
+        c.failing_elsewhere = self.failing_elsewhere(&outcome.job)?;
         let mut queued = Vec::new();
         for channel in &self.channels {
             let Some(event) = event_for(&c, &channel.config.on, channel.sender.every_run()) else {
@@ -182,7 +183,8 @@ impl Notifier {
     /// writes nothing.
     pub fn overdue_checked(&mut self, outcome: &RunOutcome) -> Result<usize, NotifyError> {
         let before = self.db.notify_subjects(&outcome.job)?;
-        let c = changes(&before, outcome);
+        let mut c = changes(&before, outcome);
+        c.failing_elsewhere = self.failing_elsewhere(&outcome.job)?;
         let mut queued = Vec::new();
         for channel in &self.channels {
             let every_run = channel.sender.every_run();
@@ -223,6 +225,11 @@ impl Notifier {
     /// The newest given-up notifications, newest first, for the dashboard.
     pub fn recent_failed(&self, limit: u32) -> Result<Vec<OutboxEntry>, NotifyError> {
         Ok(self.db.recent_failed_notifications(limit)?)
+    }
+
+    /// Whether a subject of a job other than `job` was last seen failing.
+    fn failing_elsewhere(&self, job: &str) -> Result<bool, NotifyError> {
+        Ok(self.db.failing_subjects()?.iter().any(|s| s.job != job))
     }
 
     fn attempt(&self, entry: &OutboxEntry) -> Delivery {

@@ -159,15 +159,28 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
 impl StateDb {
     /// The last notified state of every subject of `job`.
     pub fn notify_subjects(&self, job: &str) -> Result<Vec<SubjectState>, StateError> {
+        self.subjects_where("job = ?1", params![job])
+    }
+
+    /// Every subject, of any job, last seen failing.
+    pub fn failing_subjects(&self) -> Result<Vec<SubjectState>, StateError> {
+        self.subjects_where("failing", params![])
+    }
+
+    fn subjects_where(
+        &self,
+        filter: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<SubjectState>, StateError> {
         let mut stmt = self
             .conn()
-            .prepare(
+            .prepare(&format!(
                 "SELECT job, subject, failing, since_ms, notified_ms FROM notify_subjects
-                 WHERE job = ?1 ORDER BY subject",
-            )
+                 WHERE {filter} ORDER BY job, subject"
+            ))
             .map_err(|e| StateError::db(self.path(), e))?;
         let rows = stmt
-            .query_map(params![job], |row| {
+            .query_map(values, |row| {
                 Ok(SubjectState {
                     job: row.get(0)?,
                     subject: row.get(1)?,

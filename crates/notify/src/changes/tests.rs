@@ -282,3 +282,47 @@ fn the_overdue_watch_tells_changes_only_never_success_and_pings_a_switch_once() 
         .iter()
         .all(Option::is_none));
 }
+
+#[test]
+fn a_dead_mans_switch_is_not_told_success_while_another_job_still_fails() {
+    let good = Changes::default();
+    let failed = Changes {
+        run_failed: true,
+        ..Changes::default()
+    };
+    let elsewhere = |c: &Changes| Changes {
+        failing_elsewhere: true,
+        ..c.clone()
+    };
+    let switch = &[Failure, Recovery, Success, Start];
+    // Nothing fails elsewhere: each run's own state.
+    assert_eq!(event_for(&good, switch, true), Some(Event::Success));
+    assert_eq!(event_for(&failed, switch, true), Some(Event::Failure));
+    // An overdue source (or a failing backup) elsewhere: a good health run says nothing,
+    // so the switch stays down; a failing run still says so.
+    assert_eq!(event_for(&elsewhere(&good), switch, true), None);
+    assert_eq!(
+        event_for(&elsewhere(&failed), switch, true),
+        Some(Event::Failure)
+    );
+    // A channel told of changes is not affected: its success is this job's.
+    assert_eq!(
+        event_for(&elsewhere(&good), &[Success], false),
+        Some(Event::Success)
+    );
+    // The overdue watch recovers while a backup still fails: the switch hears nothing,
+    // a webhook hears the watch's recovery.
+    let recovered = Changes {
+        recovered: vec!["db/main".into()],
+        ..Changes::default()
+    };
+    assert_eq!(watch_event_for(&elsewhere(&recovered), switch, true), None);
+    assert_eq!(
+        watch_event_for(&elsewhere(&recovered), DEFAULT, false),
+        Some(Event::Recovery)
+    );
+    assert_eq!(
+        watch_event_for(&recovered, switch, true),
+        Some(Event::Recovery)
+    );
+}
