@@ -11,6 +11,7 @@ use crate::commands::backup::BackupArgs;
 use crate::commands::certify::CertifyArgs;
 use crate::commands::completions::CompletionsArgs;
 use crate::commands::demo::DemoArgs;
+use crate::commands::deploy::DeployArgs;
 use crate::commands::diagnose::DiagnoseArgs;
 use crate::commands::drill::DrillArgs;
 use crate::commands::heal::HealArgs;
@@ -43,6 +44,7 @@ Exit codes:
  diagnose: 0 nothing wrong, 1 warnings, 2 critical issues
  heal: 0 fixed (or nothing to fix), 2 not fixable (needs recreation from backup);
      --dry-run: 0 nothing to do, 1 something would be tried, 2 not fixable by heal
+ deploy --plan: 0 planned; 3 refused (no git repository, unknown revision, no --plan)
  64  usage error on the command line";
 
 /// drydock keeps a small stack of services recoverable, and proves it.
@@ -126,6 +128,10 @@ pub enum Command {
     /// Fix what can be fixed safely: start or restart unhealthy services (at most 3
     /// attempts, with backoff) and re-check; never deletes or recreates anything.
     Heal(HealArgs),
+    /// Plan a deployment (--plan): what changed in git since the last good deployment,
+    /// how the infrastructure is, the decision (skip, app, infra, heal, recreate) and
+    /// every step; changes nothing.
+    Deploy(DeployArgs),
     /// Run unattended: the jobs on their schedules ([[schedule]], or the defaults), every
     /// run recorded, and an HTTP API (status, backups, runs, events, starting a job).
     Serve(ServeArgs),

@@ -91,6 +91,7 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Health(a) => health::run(a, g),
         Command::Diagnose(a) => diagnose::run(a, g),
         Command::Heal(a) => heal::run(a, g),
+        Command::Deploy(a) => deploy::run(a, g),
         Command::Init(a) => init::run(a, g),
         Command::Install(a) => install::run(a, g),
         Command::Serve(a) => serve::run(a, g),

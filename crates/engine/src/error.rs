@@ -44,6 +44,9 @@ pub enum EngineError {
     /// stopped was started again and nothing it did was recorded as good.
     #[error("cancelled ({reason}); what the run stopped was started again and nothing was recorded as good")]
     Cancelled { reason: String },
+    /// `deploy` could not tell what changed.
+    #[error("change detection in {dir}: {cause}")]
+    ChangeDetection { dir: PathBuf, cause: String },
     #[error("manifest of backup {id}: {cause}")]
     Manifest { id: String, cause: String },
 }

@@ -2,7 +2,7 @@
 //! copy first, then `sync` to every remote), `restore` (always verified, local copy
 //! first with remote fallback), `verify` per copy, `prune` (retention on every copy),
 //! listing backups per copy, `drill`, the self-contained `demo`, and `health`,
-//! `diagnose` and `heal`.
+//! `diagnose` and `heal`, and `deploy`'s plan.
 //!
 //! The engine owns the rules that never bend: nothing is recorded as good unless its
 //! producer succeeded and its data was stored completely; nothing is overwritten without
@@ -11,8 +11,9 @@
 //! reports; rendering is `drydock-render`'s job (text and Markdown), and the caller
 //! writes the drill and certify report files with it.
 
-// The four areas, each a folder; their operations are re-exported here so callers write
+// The areas, each a folder; their operations are re-exported here so callers write
 // `drydock_engine::backup` whatever the area.
+pub mod deploy;
 pub mod operate;
 pub mod protect;
 pub mod recover;

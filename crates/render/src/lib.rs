@@ -14,7 +14,7 @@
 //! [`sync`](mod@sync), [`prune`](mod@prune), [`status`](mod@status), [`drill`],
 //! [`certify`], [`populate`](mod@populate), [`demo`](mod@demo),
 //! [`health`](mod@health), [`diagnose`](mod@diagnose), [`heal`](mod@heal) and
-//! [`init`](mod@init). Each exposes a function named
+//! [`init`](mod@init), and [`deploy`](mod@deploy) (`deploy --plan`). Each exposes a function named
 //! like the report that returns a `String`; the most used ones are re-exported at the
 //! crate root (`drydock_render::backup(&report)`). Shared layout (sizes, durations,
 //! ages, tables) is in [`layout`] (public: the dashboard formats with it too), the words for the engine's status enums in [`words`].
@@ -44,6 +44,7 @@
 pub mod backup;
 pub mod certify;
 pub mod demo;
+pub mod deploy;
 pub mod diagnose;
 pub mod drill;
 pub mod heal;
@@ -62,6 +63,7 @@ pub mod words;
 
 pub use backup::backup;
 pub use demo::demo;
+pub use deploy::deploy_plan;
 pub use diagnose::diagnose;
 pub use heal::heal;
 pub use health::health;

@@ -14,6 +14,7 @@ pub mod backups;
 pub mod certify;
 pub mod copies;
 mod db;
+pub mod deployments;
 mod error;
 pub mod health;
 pub mod jobs;
@@ -34,6 +35,7 @@ pub use backups::{BackupSourceRecord, LastGoodBackup};
 pub use certify::CertifyStepRecord;
 pub use copies::{CopyRecord, CopyState};
 pub use db::StateDb;
+pub use deployments::{DeploymentRecord, NewDeployment};
 pub use error::StateError;
 pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
@@ -60,6 +62,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     jobs::CREATE_TABLES,
     // 8: what each backup stored per source (metrics, dashboard).
     backups::CREATE_BACKUP_SOURCES,
+    // 9: `drydock deploy`'s records.
+    deployments::CREATE_TABLES,
 ];
 
 impl StateDb {

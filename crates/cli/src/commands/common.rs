@@ -43,7 +43,9 @@ impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         let code = match e {
             EngineError::Cancelled { .. } => signals::exit_code(),
-            EngineError::Refused(_) | EngineError::NoBackup(_) => EXIT_REFUSED,
+            EngineError::Refused(_)
+            | EngineError::NoBackup(_)
+            | EngineError::ChangeDetection { .. } => EXIT_REFUSED,
             EngineError::UnknownCopy(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         };

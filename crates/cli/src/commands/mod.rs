@@ -22,6 +22,7 @@ pub mod certify;
 pub mod common;
 pub mod completions;
 pub mod demo;
+pub mod deploy;
 pub mod diagnose;
 pub mod drill;
 pub mod heal;

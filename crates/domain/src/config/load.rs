@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::deploy::DeployConfig;
 use super::drill::DrillConfig;
 use super::errors::{sorted, Collector, ConfigError, ConfigErrors};
 use super::notify::{parse_notify, NotifyConfig};
@@ -39,6 +40,8 @@ pub struct Config {
     /// `[[schedule]]` entries as written, in file order; empty means the defaults
     /// (see [`ScheduleConfig::effective`]).
     pub schedules: Vec<ScheduleConfig>,
+    /// `[deploy]`: which changed paths are infrastructure, which the app's.
+    pub deploy: DeployConfig,
 }
 
 /// A drydock.toml is a few KiB; anything past this is not one. The TOML parser keeps
@@ -57,6 +60,7 @@ const SECTIONS: &[&str] = &[
     "notify",
     "serve",
     "schedule",
+    "deploy",
 ];
 
 /// Every section as far as it parsed (`None`: it failed, and the failure was recorded).
@@ -70,6 +74,7 @@ struct Parsed {
     notify: Vec<NotifyConfig>,
     serve: Option<ServeConfig>,
     schedules: Vec<(usize, ScheduleConfig)>,
+    deploy: Option<DeployConfig>,
     /// `[services]` was absent or parsed as a table (so schedules may name services).
     services_readable: bool,
 }
@@ -211,6 +216,10 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         None => Some(ServeConfig::default()),
     };
     let schedules = parse_schedules(take("schedule", c), c);
+    let deploy = match take("deploy", c) {
+        Some(v) => c.section(&top.key("deploy"), v),
+        None => Some(DeployConfig::default()),
+    };
     let services_value = take("services", c);
     let services_readable = services_value.as_ref().is_none_or(toml::Value::is_table);
     let services = parse_services(services_value, c);
@@ -226,6 +235,7 @@ fn parse_sections(root: &mut toml::Table, c: &mut Collector<'_>) -> Parsed {
         notify,
         serve,
         schedules,
+        deploy,
         services_readable,
     }
 }
@@ -248,6 +258,9 @@ fn validate_sections(parsed: &mut Parsed, base: &Path, c: &mut Collector<'_>) {
     if let Some(serve) = parsed.serve.as_mut() {
         serve.validate(c);
     }
+    if let Some(deploy) = parsed.deploy.as_ref() {
+        deploy.validate(c);
+    }
     let services = parsed.services_readable.then_some(&parsed.services);
     validate_schedules(c, &parsed.schedules, services);
 }
@@ -265,10 +278,11 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
         notify,
         serve,
         schedules,
+        deploy,
         services_readable: _,
     } = parsed;
-    let (Some(stack), Some(repository), Some(retention), Some(drill), Some(serve)) =
-        (stack, repository, retention, drill, serve)
+    let (Some(stack), Some(repository), Some(retention), Some(drill), Some(serve), Some(deploy)) =
+        (stack, repository, retention, drill, serve, deploy)
     else {
         return Err(ConfigErrors(sorted(errors)));
     };
@@ -289,5 +303,6 @@ fn assemble(file: &Path, parsed: Parsed, errors: Vec<ConfigError>) -> Result<Con
         notify,
         serve,
         schedules: schedules.into_iter().map(|(_, s)| s).collect(),
+        deploy,
     })
 }

@@ -14,6 +14,7 @@
 //! This file only declares them and re-exports their types, so callers keep writing
 //! `drydock_domain::config::PostgresSource`.
 
+mod deploy;
 mod drill;
 pub mod duration_text;
 mod errors;
@@ -30,6 +31,7 @@ mod services;
 pub mod sources;
 mod stack;
 
+pub use deploy::{DeployConfig, DEFAULT_APP, DEFAULT_INFRA};
 pub use drill::{DrillConfig, TargetOverride};
 pub use errors::{ConfigError, ConfigErrors};
 pub use health::{CheckSpec, HealthCheckConfig};

@@ -111,7 +111,7 @@ fn missing_sections_and_unknown_sections_are_named() {
     insta::assert_snapshot!(errors("[stak]\nname = \"x\"\n"), @r"
     /etc/drydock/drydock.toml: missing section [stack]; add it (see examples/)
     /etc/drydock/drydock.toml: missing section [repository]; add it (see examples/)
-    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, remote, retention, drill, services, notify, serve, schedule
+    /etc/drydock/drydock.toml:1: stak: unknown section `stak`: expected one of stack, repository, remote, retention, drill, services, notify, serve, schedule, deploy
     3 errors in /etc/drydock/drydock.toml
     ");
 }
