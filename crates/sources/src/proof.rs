@@ -638,6 +638,55 @@ fn backquoted(s: &[u8]) -> Option<(String, &[u8])> {
 mod tests {
     use super::*;
 
+    /// Backups store uncompressed archives now; older ones hold pg_dump's default
+    /// (zlib) compression. Both, made by the real pg_dump, read to the same rows.
+    #[test]
+    fn pg_archives_read_the_same_uncompressed_and_zlib_compressed() {
+        let pg = drydock_testkit::postgres::PgServer::start();
+        pg.create_db("app");
+        pg.psql(
+            "app",
+            "CREATE TABLE t (id int, note text); INSERT INTO t SELECT g, md5(g::text) || E'\\n' FROM generate_series(1, 5000) g; CREATE SEQUENCE s;",
+        );
+        let dump = |compress: &[&str]| {
+            let out = std::process::Command::new(drydock_testkit::program("pg_dump"))
+                .args([
+                    "--format=custom",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &pg.port().to_string(),
+                ])
+                .args(["-U", pg.superuser(), "-d", "app"])
+                .args(compress)
+                .env("PGPASSWORD", pg.password())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let (plain, zlib) = (dump(&["--compress=0"]), dump(&[]));
+        assert!(
+            plain.len() > zlib.len() * 2,
+            "{} vs {}",
+            plain.len(),
+            zlib.len()
+        );
+        let (a, b) = (
+            read_pg_archive(&plain[..]).unwrap(),
+            read_pg_archive(&zlib[..]).unwrap(),
+        );
+        assert_eq!(a.tables.get("public.t"), Some(&5000));
+        assert_eq!(a.tables, b.tables);
+        // A truncated uncompressed archive is caught as the compressed one is.
+        let cut = &plain[..plain.len() * 9 / 10];
+        assert!(read_pg_archive(cut).is_err());
+    }
+
     fn sql(chunks: &[&[u8]]) -> Result<SqlDump, String> {
         let mut c = SqlDumpChecker::default();
         for ch in chunks {

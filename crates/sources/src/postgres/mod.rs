@@ -1,5 +1,5 @@
-//! PostgreSQL: `pg_dump --format=custom` of one database, taken from an exported
-//! snapshot, with counts and a fingerprint computed from that same snapshot while the
+//! PostgreSQL: `pg_dump --format=custom --compress=0` of one database, taken from an
+//! exported snapshot, with counts and a fingerprint computed from that same snapshot while the
 //! dump streams; restored with `pg_restore` beside the live database and swapped in.
 //!
 //! Restore never drops the live database first. Over existing data the archive goes
@@ -28,6 +28,13 @@
 //! sorted, OID-free description of relations, columns, constraints, indexes, views,
 //! triggers, functions, sequences and enums). Objects that belong to extensions are left
 //! out: their extension recreates them.
+//!
+//! The archive is not compressed by `pg_dump`: the repository compresses what it stores
+//! (zstd) after cutting it into content-defined chunks, and a zlib stream would change
+//! in every chunk after the first changed row, so a week of daily dumps would store
+//! seven whole dumps. Uncompressed, the rows that did not change dedup against the day
+//! before (`bench/churn`), and the CPU zlib cost on the critical path goes too. Older
+//! archives (compressed) still restore and prove: the archive says how it is stored.
 //!
 //! The stored archive proves the data: the bytes stored are teed into
 //! `crate::proof::read_pg_archive` on another thread as they are stored, which reads
@@ -125,6 +132,8 @@ impl DataSource for Postgres {
 
         let mut args = vec![
             "--format=custom".to_string(),
+            // See the module doc: the repository compresses, after deduplicating.
+            "--compress=0".to_string(),
             format!("--snapshot={snapshot}"),
         ];
         // Quoted, so the names match exactly (no case folding, no patterns).
