@@ -72,9 +72,16 @@ pub(super) fn open_private_copy(path: &Path) -> rusqlite::Result<Connection> {
     )
 }
 
+/// The page cache of the connection that checks a copy, in KiB: the check visits every
+/// page of every b-tree, and through the default 2 MiB cache the kernel serves the same
+/// pages again and again (measured with sqlite3 on a 187 MB database: 3.6-3.8 s with the
+/// default, 2.7-2.9 s with 64 MiB). 64 MiB keeps a backup well inside its memory bound.
+const CHECK_CACHE_KIB: i64 = 64 * 1024;
+
 /// `PRAGMA integrity_check`; the error is SQLite's list of problems.
 pub(super) fn integrity_check(conn: &Connection) -> Result<(), String> {
     let rows: Vec<String> = (|| {
+        conn.pragma_update(None, "cache_size", -CHECK_CACHE_KIB)?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<Vec<String>>>()
