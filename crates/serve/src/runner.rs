@@ -180,7 +180,7 @@ impl Runner {
     }
 
     /// Cancels every job (running ones stop at their next safe point, waiting ones
-    /// never start).
+    /// never start and are recorded as skipped, with the reason).
     pub fn cancel_all(&self, reason: &str) {
         let cancels: Vec<Cancel> = self
             .inner
@@ -257,6 +257,12 @@ impl Inner {
             let mut slots = self.slots();
             loop {
                 if cancel.is_cancelled() {
+                    drop(slots);
+                    // Recorded, so a slot lost to a stop is seen, never silently gone.
+                    let why = cancel.reason().unwrap_or_else(|| "cancelled".to_string());
+                    let reason = format!("not started: {why} while it waited for its repository or a place under max_concurrent_jobs");
+                    tracing::warn!(job = %req.kind, key, %reason, "a waiting job was not started");
+                    self.record_skipped(req, trigger, schedule, &reason);
                     return;
                 }
                 let repository_free = repository

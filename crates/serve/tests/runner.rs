@@ -221,3 +221,48 @@ fn a_job_due_on_a_busy_repository_waits_and_runs_once_with_its_own_trigger() {
         .unwrap();
     assert_eq!(skipped.trigger, Trigger::CatchUp);
 }
+
+#[test]
+fn a_job_waiting_for_its_repository_when_the_daemon_stops_is_recorded_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), 2);
+    big_data(dir.path(), 64);
+    let r = runner(config);
+    let submit = |kind, key: &str| {
+        assert_eq!(
+            r.submit(JobRequest::new(kind), Trigger::Schedule, key, Some(key)),
+            Submitted::Accepted
+        );
+    };
+    submit(JobKind::Backup, "backup [30 2 * * *]");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !r.active().iter().any(|(_, run)| run.is_some()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    submit(JobKind::Prune, "prune [30 4 * * *]");
+    r.cancel_all("the daemon stops (SIGTERM)");
+    assert!(r.wait_idle(Duration::from_secs(120)));
+    let runs = runs(dir.path());
+    let prune = runs
+        .iter()
+        .find(|r| r.kind == "prune")
+        .unwrap_or_else(|| panic!("the waiting prune left no record: {runs:#?}"));
+    assert_eq!(prune.verdict.unwrap().as_str(), "skipped", "{prune:#?}");
+    assert!(
+        prune
+            .summary
+            .contains("not started: the daemon stops (SIGTERM) while it waited"),
+        "{prune:#?}"
+    );
+    assert_eq!(prune.schedule.as_deref(), Some("prune [30 4 * * *]"));
+    let backup = runs.iter().find(|r| r.kind == "backup").unwrap();
+    assert_ne!(
+        backup.verdict.unwrap().as_str(),
+        "ok",
+        "cancelled mid-way: {backup:#?}"
+    );
+}
