@@ -21,6 +21,7 @@ pub mod jobs;
 mod migration_tests;
 pub mod notify;
 pub mod recovery;
+pub mod run_events;
 mod schema;
 mod step;
 pub mod suspects;
@@ -37,6 +38,7 @@ pub use db::StateDb;
 pub use error::StateError;
 pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
+pub use run_events::{EventLevel, RunEventRecord};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
 pub use step::SchemaStep;
 
@@ -60,6 +62,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     jobs::CREATE_TABLES,
     // 8: what each backup stored per source (metrics, dashboard).
     backups::CREATE_BACKUP_SOURCES,
+    // 9: the engine events of each run (the dashboard's run page).
+    run_events::CREATE_TABLES,
 ];
 
 impl StateDb {
