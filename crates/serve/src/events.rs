@@ -193,9 +193,7 @@ fn record(event: &Event, at: Timestamp) -> Option<RunEventRecord> {
             Some(*duration_ms),
         ),
         Event::Step { message } => (EventLevel::Info, "step", None, message.clone(), None),
-        Event::Warning { message } => {
-            (EventLevel::Warning, "warning", None, message.clone(), None)
-        }
+        Event::Warning { message } => (EventLevel::Warning, "warning", None, message.clone(), None),
     };
     Some(RunEventRecord {
         at,

@@ -38,8 +38,8 @@ pub use db::StateDb;
 pub use error::StateError;
 pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
-pub use run_events::{EventLevel, RunEventRecord};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
+pub use run_events::{EventLevel, RunEventRecord};
 pub use step::SchemaStep;
 
 /// The file name inside `state_dir`.
