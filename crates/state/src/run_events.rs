@@ -171,7 +171,7 @@ mod tests {
     fn event(i: usize) -> RunEventRecord {
         RunEventRecord {
             at: Timestamp::from_second(1_700_000_000 + i as i64).unwrap(),
-            level: if i % 2 == 0 {
+            level: if i.is_multiple_of(2) {
                 EventLevel::Info
             } else {
                 EventLevel::Warning
