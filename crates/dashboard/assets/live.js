@@ -21,10 +21,12 @@
   var events = new EventSource("/api/v1/events");
   events.onopen = function () { badge.textContent = "live"; badge.className = "live on"; };
   events.onerror = function () { badge.textContent = "reconnecting"; badge.className = "live"; };
-  events.onmessage = function () {
+  // The daemon names its events (`event: drydock`): `onmessage` only sees unnamed
+  // ones and would never fire.
+  events.addEventListener("drydock", function () {
     // Counted on the badge: tests (and the curious) can see the stream works.
     badge.setAttribute("data-events", String(++seen));
     if (timer) clearTimeout(timer);
     timer = setTimeout(refresh, 1000);
-  };
+  });
 })();

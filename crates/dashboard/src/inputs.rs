@@ -10,7 +10,8 @@
 //!   changes backups (backup, sync, prune, verify), never per request. Copy states
 //!   (verified, unsynced, corrupt, pruned) are re-read from the state database at each
 //!   request, so a `drydock verify` run by hand shows at once.
-//! - [`DaemonView::recent_runs`], [`RunDetail`]: the daemon's `jobs` table.
+//! - [`DaemonView::recent_runs`], [`RunDetail`]: the daemon's `jobs` table; a run's steps and
+//!   events from its kept engine events (`drydock_state::run_events`).
 //! - [`DaemonView::next_runs`], [`DaemonView::backup_periods`]: the scheduler.
 //! - [`DaemonView::failed_notifications`]: the notification outbox.
 //!
@@ -74,7 +75,8 @@ pub struct RunSummary {
     pub trigger: String,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
-    /// `None` while it runs.
+    /// `None` while it runs, and for a run that was skipped (`finished_at` set: not
+    /// run because its previous run was still going).
     pub verdict: Option<Verdict>,
     /// One line: what it did or what failed (an interrupted run says so here).
     pub summary: String,

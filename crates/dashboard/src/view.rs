@@ -393,8 +393,15 @@ pub(crate) fn run_line(r: &RunSummary, redact: &Redactor) -> RunLine {
         trigger: r.trigger.clone(),
         started: when(r.started_at),
         took: took(r.started_at, r.finished_at),
-        verdict: words::run_verdict(r.verdict),
-        class: verdict_class(r.verdict),
+        // Ended without a verdict: not run (its previous run was still going).
+        verdict: match (r.verdict, r.finished_at) {
+            (None, Some(_)) => "skipped",
+            (v, _) => words::run_verdict(v),
+        },
+        class: match (r.verdict, r.finished_at) {
+            (None, Some(_)) => "muted",
+            (v, _) => verdict_class(v),
+        },
         summary: redact.line(&r.summary),
     }
 }

@@ -57,7 +57,8 @@ async fn overview_in_chromium() {
             Route::new(
                 "/api/v1/events",
                 200,
-                "retry: 60000\ndata: {\"event\":\"run_finished\"}\n\n",
+                // Named as the daemon names them (`drydock serve`'s `/api/v1/events`).
+                "retry: 60000\nevent: drydock\ndata: {\"run\":8,\"what\":\"finished\"}\n\n",
             )
             .header("Content-Type", "text/event-stream")
             .header("Cache-Control", "no-store"),

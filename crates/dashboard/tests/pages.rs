@@ -203,3 +203,25 @@ fn page_size_for_ten_services_is_small() {
     let html = overview(&inputs(&f, &f.sample.daemon)).unwrap().html;
     assert!(html.len() < 60_000, "{} bytes", html.len());
 }
+
+#[test]
+fn a_skipped_run_says_skipped_not_running() {
+    let f = fixture();
+    let mut daemon = f.sample.daemon.clone();
+    let mut skipped = daemon.recent_runs[0].clone();
+    skipped.verdict = None;
+    skipped.finished_at = Some(skipped.started_at);
+    skipped.summary = "its previous run (run 7) is still running".into();
+    let mut going = skipped.clone();
+    going.finished_at = None;
+    daemon.recent_runs = vec![skipped, going];
+    let html = overview(&inputs(&f, &daemon)).unwrap().html;
+    let start = html.find("<table id=\"runs\">").unwrap();
+    let runs = &html[start..start + html[start..].find("</table>").unwrap()];
+    assert_eq!(
+        runs.matches("<td class=\"muted\">skipped</td>").count(),
+        1,
+        "{runs}"
+    );
+    assert_eq!(runs.matches(">running</td>").count(), 1, "{runs}");
+}

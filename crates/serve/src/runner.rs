@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use drydock_domain::{Cancel, Config, Verdict};
-use drydock_engine::{EngineError, RunContext};
+use drydock_engine::{EngineError, Redactor, RunContext};
 use drydock_state::{JobRun, NewRun, RunOutcome, StateDb, StateError, Trigger};
 
 use crate::clock::Clock;
@@ -58,6 +58,8 @@ struct Inner {
     config: Arc<Config>,
     host: String,
     hub: EventHub,
+    /// The config's secrets, removed from every event before it is kept or streamed.
+    redactor: Arc<Redactor>,
     notifier: Arc<dyn Notifier>,
     clock: Arc<dyn Clock>,
     cap: usize,
@@ -82,6 +84,7 @@ impl Runner {
         let cap = config.serve.max_concurrent_jobs.max(1);
         Runner {
             inner: Arc::new(Inner {
+                redactor: Arc::new(Redactor::new(&config)),
                 config,
                 host,
                 hub,
@@ -324,10 +327,20 @@ impl Inner {
             event: None,
             verdict: None,
         });
+        let store = match self.state() {
+            Ok(db) => Some(Mutex::new(db)),
+            Err(e) => {
+                tracing::warn!(run = id, error = %e, "the run's events will not be kept");
+                None
+            }
+        };
         let ctx = RunContext::new(Arc::new(RunEvents {
             hub: self.hub.clone(),
             run: id,
             kind: req.kind.to_string(),
+            redactor: Arc::clone(&self.redactor),
+            clock: Arc::clone(&self.clock),
+            store,
         }))
         .with_cancel(cancel.clone());
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {

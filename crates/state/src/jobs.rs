@@ -205,6 +205,8 @@ impl StateDb {
         self.conn()
             .execute("DELETE FROM job_runs WHERE id <= ?1", [id - KEEP_RUNS])
             .map_err(err)?;
+        // A pruned run's events go with it.
+        crate::run_events::prune_runs_through(self.conn(), id - KEEP_RUNS).map_err(err)?;
         Ok(id)
     }
 

@@ -22,6 +22,7 @@ pub mod jobs;
 mod migration_tests;
 pub mod notify;
 pub mod recovery;
+pub mod run_events;
 mod schema;
 mod step;
 pub mod suspects;
@@ -40,6 +41,7 @@ pub use error::StateError;
 pub use jobs::{JobRun, NewRun, RunOutcome, Trigger};
 pub use notify::{NewNotification, OutboxEntry, OutboxStatus, SubjectState};
 pub use recovery::{DrillRun, DrilledSourceRecord, LastDrill, PendingRestore, TestDataRecord};
+pub use run_events::{EventLevel, RunEventRecord};
 pub use step::SchemaStep;
 
 /// The file name inside `state_dir`.
@@ -62,7 +64,9 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     jobs::CREATE_TABLES,
     // 8: what each backup stored per source (metrics, dashboard).
     backups::CREATE_BACKUP_SOURCES,
-    // 9: `drydock deploy`'s records.
+    // 9: the engine events of each run (the dashboard's run page).
+    run_events::CREATE_TABLES,
+    // 10: `drydock deploy`'s records.
     deployments::CREATE_TABLES,
 ];
 

@@ -7,12 +7,15 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use drydock_dashboard::{DaemonView, FailedNotification, Inputs, NextRun, Page, RunSummary};
+use drydock_dashboard::{
+    DaemonView, FailedNotification, Inputs, NextRun, Page, RunEvent, RunStep, RunSummary,
+};
 use drydock_domain::config::ScheduleConfig;
 use drydock_state::{JobRun, OutboxStatus, RunOutcome, StateDb};
 use jiff::Timestamp;
 
 use super::state::{error, AppState};
+use crate::events;
 use crate::schedule::Schedule;
 
 fn summary(run: &JobRun) -> RunSummary {
@@ -138,20 +141,47 @@ pub async fn source(
     .await
 }
 
-/// `GET /runs/{id}`: the run and its summary (its steps and events are not kept yet).
+/// `GET /runs/{id}`: the run, its steps (each source's work, from its events) and the
+/// engine events it emitted (kept by the run's event sink, redacted, the newest
+/// [`drydock_state::run_events::KEEP_PER_RUN`]).
 pub async fn run(State(app): State<AppState>, Path(id): Path<i64>) -> Response {
     page(app, move |i| {
-        let detail = i
-            .state
-            .job_run(id)
-            .ok()
-            .flatten()
-            .map(|r| drydock_dashboard::RunDetail {
-                run: summary(&r),
-                steps: Vec::new(),
-                events: Vec::new(),
-            });
+        let detail = match i.state.job_run(id) {
+            Ok(Some(r)) => Some(run_detail(i.state, &r)?),
+            Ok(None) => None,
+            Err(e) => return Err(drydock_dashboard::DashboardError::State(e)),
+        };
         drydock_dashboard::run(i, id, detail.as_ref())
     })
     .await
+}
+
+fn run_detail(
+    db: &StateDb,
+    run: &JobRun,
+) -> Result<drydock_dashboard::RunDetail, drydock_dashboard::DashboardError> {
+    let events = db
+        .run_events(run.id)
+        .map_err(drydock_dashboard::DashboardError::State)?;
+    Ok(drydock_dashboard::RunDetail {
+        run: summary(run),
+        steps: events::steps(&events)
+            .into_iter()
+            .map(|s| RunStep {
+                name: s.name,
+                started_at: s.started_at,
+                // A source the run left unfinished ends with it, with no verdict.
+                finished_at: s.finished_at.or(run.finished),
+                verdict: s.verdict,
+                detail: s.detail,
+            })
+            .collect(),
+        events: events
+            .iter()
+            .map(|e| RunEvent {
+                at: e.at,
+                text: events::line(e),
+            })
+            .collect(),
+    })
 }
