@@ -16,7 +16,7 @@
 //! the other's backups; `restic check --read-data` passes on the bucket. Data lost: a
 //! restore that is not its own stack's data as written, or the final data missing.
 //!
-//! Quick mode runs the daemons about 70 s (node down from 20 s to 45 s); full mode
+//! Quick mode runs the daemons about 80 s (node down from 15 s to 35 s); full mode
 //! about 6 minutes with two outages. Without root (no `ip netns`) the hosts are two
 //! processes on loopback with their own folders, said on stderr.
 
@@ -57,6 +57,9 @@ macro_rules! lost_unless {
 /// The node stopped midway; host `k` talks to node `k` (0 and 1), never to this one.
 const STOPPED_NODE: usize = 2;
 const PREFIX: &str = "fleet";
+/// How long a good backup may take to come after the writers stop: a request to a
+/// node that just came back can hang until the client's 60 s timeout and its retry.
+const FINAL_WAIT: Duration = Duration::from_secs(240);
 const SCHEDULES: [(&str, u64); 3] = [("backup", 5), ("sync", 15), ("prune", 20)];
 
 /// How long the daemons run, and when the node is down (start, end) within that.
@@ -69,8 +72,8 @@ fn plan() -> Plan {
     let s = Duration::from_secs;
     match Mode::current() {
         Mode::Quick => Plan {
-            run: s(70),
-            outages: vec![(s(20), s(45))],
+            run: s(80),
+            outages: vec![(s(15), s(35))],
         },
         Mode::Full => Plan {
             run: s(360),
@@ -190,7 +193,8 @@ fn start_serve(host: &Host) -> Serve {
         None => (Command::new(program), "127.0.0.1:0".to_string()),
     };
     cmd.current_dir(host.stack.path())
-        .args(["serve", "--listen", &listen])
+        // JSON logs carry timestamps: the kept daemon logs line up with the outages.
+        .args(["--log-format", "json", "serve", "--listen", &listen])
         .env_remove("DRYDOCK_CONFIG")
         .envs(host.stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::null());
@@ -287,8 +291,48 @@ fn ok_starts(stack: &Stack, kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// Writes a daemon's log next to the test's records; returns where.
+fn keep_log(name: &str, lines: &[String]) -> PathBuf {
+    let path = common::torture::records_dir().join(format!("multihost-{name}.log"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+/// Every thread's stack of a stuck daemon (gdb), for the kept log.
+fn backtraces(pid: u32) -> String {
+    Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("gdb: {e}"))
+}
+
+/// Every run of one host, one line each (for the kept log).
+fn all_runs(stack: &Stack) -> Vec<String> {
+    let out = Command::new("sqlite3")
+        .arg(stack.path().join("state/state.db"))
+        .arg("SELECT id, kind, started, finished, outcome, summary FROM job_runs ORDER BY id")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 fn restored_verified(code: i32, r: &Value) -> Result<(), Failure> {
-    check!(code == 0, "restore: exit {code}: {}", brief(r));
+    let errors: Vec<&str> = r["sources"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["error"].as_str()).collect())
+        .unwrap_or_default();
+    check!(code == 0, "restore: exit {code}: {errors:?} {}", brief(r));
     check!(r["verified"] == true, "restore not verified: {}", brief(r));
     Ok(())
 }
@@ -332,6 +376,33 @@ fn trial(figures: &mut Figures) -> Result<(), Failure> {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let started = Instant::now();
+    // The engine's events of each daemon (what a warning was about), for the kept log.
+    let events: Vec<Arc<Mutex<Vec<String>>>> = serves
+        .iter()
+        .map(|serve| {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let (sink, url) = (Arc::clone(&lines), serve.url("/api/v1/events"));
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let Ok(mut r) = agent.get(&url).call() else {
+                    return;
+                };
+                let body = r.body_mut().as_reader();
+                for line in std::io::BufReader::new(body).lines().map_while(Result::ok) {
+                    if line.starts_with("data:") {
+                        sink.lock()
+                            .unwrap()
+                            .push(format!("{} {line}", jiff::Timestamp::now()));
+                    }
+                }
+            });
+            lines
+        })
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = hosts
         .iter()
@@ -372,7 +443,7 @@ fn trial(figures: &mut Figures) -> Result<(), Failure> {
     // A backup that starts after the last write takes the final data.
     let last_write = jiff::Timestamp::now();
     for (host, serve) in hosts.iter().zip(&serves) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + FINAL_WAIT;
         loop {
             let runs = serve.runs();
             let done = runs.iter().any(|r| {
@@ -386,20 +457,34 @@ fn trial(figures: &mut Figures) -> Result<(), Failure> {
             if done {
                 break;
             }
-            check!(
-                Instant::now() < deadline,
-                "{}: no good backup after the last write within 120 s: {}",
-                host.name,
-                brief(&Value::Array(runs.into_iter().take(6).collect()))
-            );
+            if Instant::now() > deadline {
+                for (k, (h, s)) in hosts.iter().zip(&serves).enumerate() {
+                    let mut log = s.stderr();
+                    log.extend(all_runs(&h.stack));
+                    log.extend(events[k].lock().unwrap().clone());
+                    log.push(backtraces(s.pid()));
+                    keep_log(h.name, &log);
+                }
+                let log_file = common::torture::records_dir().join("multihost-*.log");
+                return Err(Failure::Failed(format!(
+                    "{}: no good backup after the last write within {FINAL_WAIT:?}: {} (daemon log: {})",
+                    host.name,
+                    brief(&Value::Array(runs.into_iter().take(4).collect())),
+                    log_file.display()
+                )));
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
     }
     let mut logs = Vec::new();
-    for (host, serve) in hosts.iter().zip(serves) {
+    for (k, (host, serve)) in hosts.iter().zip(serves).enumerate() {
         let stderr = serve.stderr();
         let code = serve.terminate();
         check!(code == 0, "{}: serve exited {code} on SIGTERM", host.name);
+        let mut kept = stderr.clone();
+        kept.extend(all_runs(&host.stack));
+        kept.extend(events[k].lock().unwrap().clone());
+        keep_log(host.name, &kept);
         logs.push(stderr);
     }
     let ran_for = started.elapsed();
