@@ -2,7 +2,8 @@
 //! first sync finds no repository under the prefix and creates one. Whatever the
 //! interleaving, the bucket must end with one repository (one config, every key
 //! opening the same master key), every host's snapshots in it readable by every
-//! other host and by restic, byte-exact.
+//! other host and by restic, byte-exact. And a key left behind by a host that lost the
+//! race (and died before removing it) does not keep the copy from opening.
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{meta, new_repo, random_bytes, sha256_hex, PASSWORD};
+use drydock_storage::s3::S3Client;
 use drydock_storage::{Repository, S3Options, S3Tuning};
 use drydock_testkit::garage::{GarageServer, REGION};
 
@@ -117,4 +119,42 @@ fn hosts_creating_one_s3_copy_at_once_end_with_one_repository_all_can_read() {
             String::from_utf8_lossy(&check.stderr)
         );
     }
+}
+
+#[test]
+fn a_key_left_by_a_host_that_lost_the_race_does_not_block_the_copy() {
+    let garage = GarageServer::start();
+    let (_dir, local) = new_repo();
+    let data = random_bytes(200_000, 99);
+    let id = local
+        .backup_stream(
+            Box::new(std::io::Cursor::new(data.clone())),
+            &meta("db/main.dump", &["drydock"]),
+        )
+        .unwrap()
+        .id;
+    let opts = options(&garage, "fleet");
+    let remote = Repository::open_or_init_s3(&opts, PASSWORD, &local).unwrap();
+    let copied = local.copy_to(&remote, std::slice::from_ref(&id)).unwrap();
+    let client = S3Client::new(&opts).unwrap();
+    let ours = client.list("keys/").unwrap()[0].key.clone();
+    // A key of another repository under the same password, named before ours in the
+    // listing (what `open` tries first): the loser's key, never removed.
+    let mut n = 0;
+    let stray = loop {
+        n += 1;
+        assert!(n < 20, "no stray key sorting before ours");
+        let other = options(&garage, &format!("other-{n}"));
+        Repository::open_or_init_s3(&other, PASSWORD, &local).unwrap();
+        let other_client = S3Client::new(&other).unwrap();
+        let key = other_client.list("keys/").unwrap()[0].key.clone();
+        if key < ours {
+            break (key.clone(), other_client.get(&key).unwrap().unwrap());
+        }
+    };
+    client.put(&stray.0, &stray.1).unwrap();
+    let reopened = Repository::open_s3(&opts, PASSWORD).unwrap();
+    let mut out = Vec::new();
+    let (_, sha) = reopened.dump_stream(&copied[0].dest_id, &mut out).unwrap();
+    assert_eq!(sha, sha256_hex(&data));
 }

@@ -46,11 +46,24 @@ impl GarageCluster {
     pub fn start(ip: Ipv4Addr) -> GarageCluster {
         let dir = tempfile::tempdir().unwrap();
         let rpc_secret = random_hex(32);
+        // Nine distinct ports: the listeners stay open until all are picked, so no two
+        // roles get one port (a node's RPC on another's S3 port fails its handshake).
+        let held: Vec<TcpListener> = (0..NODES * 3)
+            .map(|k| {
+                let at = if k % 3 == 2 { Ipv4Addr::LOCALHOST } else { ip };
+                TcpListener::bind((at, 0)).unwrap()
+            })
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(held);
         let mut nodes = Vec::new();
         for i in 0..NODES {
             let root = dir.path().join(format!("node{i}"));
             std::fs::create_dir_all(&root).unwrap();
-            let (rpc, s3, admin) = (free_port(ip), free_port(ip), free_port(ip));
+            let (rpc, s3, admin) = (ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]);
             let config = root.join("garage.toml");
             let r = root.display();
             std::fs::write(
@@ -288,15 +301,6 @@ impl GarageCluster {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
-}
-
-/// A TCP port free on `ip` (the listener is closed before the server binds it).
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Drop for GarageCluster {

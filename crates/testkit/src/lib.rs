@@ -1,11 +1,10 @@
 //! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
 //! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, a recording HTTP receiver
-//! with scripted answers, an SMTP receiver, Garage S3 (one node, or a three-node
-//! cluster), a headless Chromium) in their own
-//! temp data directories on random loopback ports, and stop and remove them on drop;
-//! an S3 fault proxy; and network namespaces on a bridge, for several hosts on one
-//! machine. Integration tests of every crate use these; nothing here is
-//! a mock.
+//! with scripted answers, an SMTP receiver, Garage S3 as one node or a three-node
+//! cluster, a headless Chromium) in their own temp data directories on random loopback
+//! ports, and stop and remove them on drop; an S3 fault proxy; and network namespaces
+//! on a bridge (several hosts on one machine). Integration tests of every crate use
+//! these; nothing here is a mock.
 
 pub mod browser;
 pub mod dnsmasq;
