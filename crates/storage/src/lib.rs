@@ -17,6 +17,8 @@
 //!   every backup runs with `ParentOptions::force(true)`;
 //! - no locking in rustic: [`Repository::lock`] (`lock` module: a flock for drydock
 //!   on this host, restic-format lock files for restic and other hosts);
+//! - no create-if-absent in S3: hosts creating one copy at once settle on one
+//!   repository (`s3_create`);
 //! - cache: none (`RepositoryOptions::no_cache`), never `~/.cache/rustic`;
 //! - privacy: the process umask is set to 077 on open/init/lock/backup
 //!   (`repo::private_umask` says why), so repository files are 0600 and
@@ -47,6 +49,7 @@ mod repo;
 mod restic_lock;
 pub mod s3;
 mod s3_backend;
+mod s3_create;
 mod stream;
 mod tree;
 mod types;

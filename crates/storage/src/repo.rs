@@ -27,6 +27,7 @@ use crate::{
     error::StorageError,
     s3::{S3Client, S3Options},
     s3_backend::S3Backend,
+    s3_create,
     types::{SnapshotMeta, SnapshotSummary},
 };
 
@@ -240,14 +241,39 @@ impl Repository {
                 reason: "the bucket holds no repository config under this prefix".into(),
             });
         }
+        Self::unlock_s3(client, location, password)
+    }
+
+    /// Opens an existing S3 copy with the password, once a config that a concurrent
+    /// creator may still overwrite has settled (`s3_create`).
+    fn unlock_s3(
+        client: Arc<S3Client>,
+        location: String,
+        password: &str,
+    ) -> Result<Self, StorageError> {
+        s3_create::wait_if_young(&client)?;
         let backends = s3_backends(&client);
-        Self::unlock_with_password(Place::S3(client), location, backends, password)
+        let engine = s3_create::open_with_password(
+            &client,
+            &backends,
+            &location,
+            password,
+            &engine_options(),
+        )?;
+        Ok(Self {
+            key: engine.key(),
+            place: Place::S3(client),
+            location,
+            backends,
+        })
     }
 
     /// Opens the copy in an S3 bucket, creating it first when the bucket holds none
     /// under the prefix. A new copy takes `like`'s chunker parameters (so the same
     /// data splits into the same blobs in both) and a repository id of its own;
     /// its key is encrypted with `password`, so restic opens it with that password.
+    /// Hosts creating one copy at the same moment end up in one repository
+    /// (`s3_create`).
     pub fn open_or_init_s3(
         opts: &S3Options,
         password: &str,
@@ -255,20 +281,19 @@ impl Repository {
     ) -> Result<Self, StorageError> {
         let client = Arc::new(S3Client::new(opts)?);
         let location = client.location().to_string();
-        let backends = s3_backends(&client);
         if s3_has_config(&client)? {
-            return Self::unlock_with_password(Place::S3(client), location, backends, password);
+            return Self::unlock_s3(client, location, password);
         }
+        let backends = s3_backends(&client);
         let config = with_new_id(like.engine()?.config())?;
-        let engine = Engine::new(&engine_options(), &backends)
-            .and_then(|r| {
-                r.init_with_config(
-                    &Credentials::password(password),
-                    &KeyOptions::default(),
-                    config,
-                )
-            })
-            .map_err(|e| StorageError::engine(format!("creating repository at {location}"), &e))?;
+        let engine = s3_create::create(
+            &client,
+            &backends,
+            &location,
+            password,
+            config,
+            &engine_options(),
+        )?;
         Ok(Self {
             place: Place::S3(client),
             location,

@@ -239,10 +239,13 @@ impl LockDir {
                     // A lock is a few hundred bytes; a bigger file is not read (a junk
                     // or hostile file must not fill memory) and counts as unreadable.
                     let small = entry.metadata().is_ok_and(|m| m.len() <= LOCK_MAX_BYTES);
-                    let info = small
-                        .then(|| std::fs::read(entry.path()).ok())
-                        .flatten()
-                        .and_then(|bytes| decrypt(key, &bytes));
+                    let bytes = match small.then(|| std::fs::read(entry.path())) {
+                        // Released between the listing and the read: it holds nothing.
+                        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Some(read) => read.ok(),
+                        None => None,
+                    };
+                    let info = bytes.and_then(|bytes| decrypt(key, &bytes));
                     found.push(Found {
                         id: name,
                         info,
@@ -261,7 +264,13 @@ impl LockDir {
                         continue;
                     }
                     let info = if object.size <= LOCK_MAX_BYTES {
-                        client.get(&object.key)?.and_then(|b| decrypt(key, &b))
+                        match client.get(&object.key)? {
+                            Some(bytes) => decrypt(key, &bytes),
+                            // Listed, then gone: released between the listing and
+                            // the read, or a deleted lock a lagging replica still
+                            // lists (Garage after a node was down). It holds nothing.
+                            None => continue,
+                        }
                     } else {
                         None
                     };

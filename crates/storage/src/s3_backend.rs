@@ -35,6 +35,15 @@ impl S3Backend {
         }
     }
 
+    /// Whether a listed object is gone (its first byte answers 404).
+    fn is_gone(&self, key: &str) -> RusticResult<bool> {
+        match self.client.get_range(key, 0, 1) {
+            Ok(_) => Ok(false),
+            Err(e) if e.is_not_found() => Ok(true),
+            Err(e) => Err(rustic_error(&e)),
+        }
+    }
+
     /// Bytes `start..end` of a pack from the read-ahead chunk holding them, fetching
     /// the chunk when it is not cached. `None` when the range crosses a chunk boundary.
     fn read_chunked(&self, id: &Id, start: u64, end: u64) -> RusticResult<Option<Bytes>> {
@@ -153,16 +162,31 @@ impl ReadBackend for S3Backend {
         }
         let dir = format!("{}/", tpe.dirname());
         let objects = self.client.list(&dir).map_err(|e| rustic_error(&e))?;
-        Ok(objects
-            .into_iter()
-            .filter_map(|o| {
-                let name = o.key.rsplit('/').next()?;
-                // Anything that is not a restic file name (a stray upload, a temp
-                // object of another tool) is not part of the repository.
-                let id = Id::parse_some(name, tpe)?;
-                Some((id, u32::try_from(o.size).ok()?))
-            })
-            .collect())
+        let mut files = Vec::new();
+        for o in objects {
+            let Some(name) = o.key.rsplit('/').next() else {
+                continue;
+            };
+            // Anything that is not a restic file name (a stray upload, a temp object
+            // of another tool) is not part of the repository.
+            let (Some(id), Ok(size)) = (Id::parse_some(name, tpe), u32::try_from(o.size)) else {
+                continue;
+            };
+            // A listing may name an index file another host's prune deleted: a replica
+            // that was down lists it until it catches up (Garage filters listings per
+            // node). rustic fails the whole open on an index it cannot read, so each
+            // listed index is looked at (one byte) and a gone one left out.
+            if tpe == FileType::Index && size > 0 && self.is_gone(&o.key)? {
+                log::info!(
+                    "remote {}: {} is listed but gone; ignored",
+                    self.client.location(),
+                    o.key
+                );
+                continue;
+            }
+            files.push((id, size));
+        }
+        Ok(files)
     }
 
     fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {

@@ -114,12 +114,18 @@ impl GarageServer {
 /// The default bucket exists once an anonymous request for it is answered with
 /// 403 (it exists, we are not allowed) rather than 404 or a connection error.
 fn bucket_ready(port: u16) -> bool {
+    bucket_answers(std::net::Ipv4Addr::LOCALHOST, port, "drydock-test")
+}
+
+/// Whether the S3 API at `ip:port` answers an anonymous HEAD of `bucket` with 403 (the
+/// bucket exists, we are not allowed) or 200, rather than 404 or a connection error.
+pub(crate) fn bucket_answers(ip: std::net::Ipv4Addr, port: u16, bucket: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut s) = TcpStream::connect((ip, port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = "HEAD /drydock-test HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let req = format!("HEAD /{bucket} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
@@ -129,7 +135,7 @@ fn bucket_ready(port: u16) -> bool {
     line.starts_with("HTTP/1.1 403") || line.starts_with("HTTP/1.1 200")
 }
 
-fn program() -> std::path::PathBuf {
+pub(crate) fn program() -> std::path::PathBuf {
     if let Some(home) = std::env::var_os("HOME") {
         let cargo_bin = std::path::Path::new(&home).join(".cargo/bin/garage");
         if cargo_bin.is_file() {

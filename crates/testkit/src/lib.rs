@@ -1,9 +1,10 @@
 //! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
 //! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, a recording HTTP receiver
-//! with scripted answers, an SMTP receiver, Garage S3, a headless Chromium) in their own
-//! temp data directories on random loopback ports, and stop and remove them on drop;
-//! and an S3 fault proxy. Integration tests of every crate use these; nothing here is
-//! a mock.
+//! with scripted answers, an SMTP receiver, Garage S3 as one node or a three-node
+//! cluster, a headless Chromium) in their own temp data directories on random loopback
+//! ports, and stop and remove them on drop; an S3 fault proxy; and network namespaces
+//! on a bridge (several hosts on one machine). Integration tests of every crate use
+//! these; nothing here is a mock.
 
 pub mod browser;
 pub mod dnsmasq;
@@ -11,8 +12,10 @@ pub mod docker;
 pub mod etcd;
 pub mod faultproxy;
 pub mod garage;
+pub mod garage_cluster;
 pub mod http;
 pub mod mariadb;
+pub mod netns;
 pub mod patroni;
 pub mod postgres;
 pub mod receiver;

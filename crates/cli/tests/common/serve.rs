@@ -23,8 +23,13 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(stack: &Stack) -> Serve {
-        let mut child = stack
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+        Serve::start_command(stack.command(&["serve", "--listen", "127.0.0.1:0"]))
+    }
+
+    /// Starts `cmd`, a `drydock serve` command line made by the caller (for example run
+    /// inside a network namespace), and waits for the address it listens on.
+    pub fn start_command(mut cmd: std::process::Command) -> Serve {
+        let mut child = cmd
             .env("DRYDOCK_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -55,6 +60,10 @@ impl Serve {
             addr: addr.parse().unwrap(),
             stderr,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {

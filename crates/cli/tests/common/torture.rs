@@ -75,6 +75,8 @@ pub struct Tally {
     failures: Vec<String>,
     data_lost: usize,
     started: Instant,
+    /// Scenario-specific counts (job runs, retries ...), kept in the record as `figures`.
+    figures: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Tally {
@@ -100,6 +102,7 @@ impl Tally {
             failures: Vec::new(),
             data_lost: 0,
             started: Instant::now(),
+            figures: serde_json::Map::new(),
         }
     }
 
@@ -127,6 +130,17 @@ impl Tally {
         }
     }
 
+    /// Adds (or, for a number, adds to) a scenario-specific figure of the record.
+    pub fn figure(&mut self, name: &str, value: serde_json::Value) {
+        let sum = match (self.figures.get(name), &value) {
+            (Some(old), serde_json::Value::Number(n)) if old.is_u64() && n.is_u64() => {
+                serde_json::Value::from(old.as_u64().unwrap() + n.as_u64().unwrap())
+            }
+            _ => value,
+        };
+        self.figures.insert(name.into(), sum);
+    }
+
     /// Writes the record under `target/torture/<mode>/` and fails the test on any failure.
     pub fn finish(self) {
         let dir = records_dir();
@@ -141,6 +155,7 @@ impl Tally {
             "seconds": self.started.elapsed().as_secs_f64(),
             "reproduce": self.reproduce,
             "failure_details": self.failures,
+            "figures": self.figures,
         });
         let slug: String = self
             .scenario
