@@ -6,7 +6,7 @@
 //! progress ticks excepted), and sends it, tagged with its run, to the [`EventHub`]. A
 //! subscriber that falls behind loses the oldest events, never slows a job.
 //!
-//! [`line`] and [`steps`] turn the kept events back into the run page's event lines
+//! [`line()`] and [`steps`] turn the kept events back into the run page's event lines
 //! and per-source steps.
 
 use std::sync::{Arc, Mutex};
