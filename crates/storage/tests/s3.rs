@@ -4,48 +4,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::s3::{options, restic};
 use common::{meta, new_repo, random_bytes, sha256_hex, PASSWORD};
-use drydock_storage::{LockMode, ReadData, Repository, S3Options, S3Tuning, StorageError};
+use drydock_storage::{LockMode, ReadData, Repository, StorageError};
 use drydock_testkit::faultproxy::{FaultProxy, Faults};
-use drydock_testkit::garage::{GarageServer, REGION};
-
-fn options(garage: &GarageServer, endpoint: &str, prefix: &str) -> S3Options {
-    S3Options {
-        endpoint: endpoint.to_string(),
-        region: REGION.to_string(),
-        bucket: garage.bucket.clone(),
-        prefix: prefix.to_string(),
-        path_style: true,
-        access_key_id: garage.access_key_id.clone(),
-        secret_access_key: garage.secret_access_key.clone(),
-        // Short waits keep the fault tests quick; the retry logic is the same.
-        tuning: S3Tuning {
-            attempts: 6,
-            first_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            connect_timeout: Duration::from_secs(2),
-            io_timeout: Duration::from_secs(2),
-        },
-    }
-}
-
-fn restic(garage: &GarageServer, prefix: &str, args: &[&str]) -> std::process::Output {
-    let cache = tempfile::tempdir().unwrap();
-    Command::new("restic")
-        .arg("-r")
-        .arg(garage.restic_repo(prefix))
-        .args(args)
-        .env("RESTIC_PASSWORD", PASSWORD)
-        .env("AWS_ACCESS_KEY_ID", &garage.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &garage.secret_access_key)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("RESTIC_CACHE_DIR", cache.path())
-        .output()
-        .unwrap()
-}
+use drydock_testkit::garage::GarageServer;
 
 /// A local repository with one 3 MiB stream snapshot; returns (guard, repo, id, data).
 fn local_with_stream() -> (tempfile::TempDir, Repository, String, Vec<u8>) {

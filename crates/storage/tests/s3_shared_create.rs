@@ -7,49 +7,22 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use common::s3::restic;
 use common::{meta, new_repo, random_bytes, sha256_hex, PASSWORD};
 use drydock_storage::s3::S3Client;
-use drydock_storage::{Repository, S3Options, S3Tuning};
-use drydock_testkit::garage::{GarageServer, REGION};
+use drydock_storage::{Repository, S3Options};
+use drydock_testkit::garage::GarageServer;
 
 const HOSTS: usize = 4;
 
+/// The shared options, with room for several hosts' requests at once.
 fn options(garage: &GarageServer, prefix: &str) -> S3Options {
-    S3Options {
-        endpoint: garage.endpoint(),
-        region: REGION.to_string(),
-        bucket: garage.bucket.clone(),
-        prefix: prefix.to_string(),
-        path_style: true,
-        access_key_id: garage.access_key_id.clone(),
-        secret_access_key: garage.secret_access_key.clone(),
-        tuning: S3Tuning {
-            attempts: 6,
-            first_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(200),
-            connect_timeout: Duration::from_secs(2),
-            io_timeout: Duration::from_secs(5),
-        },
-    }
-}
-
-fn restic(garage: &GarageServer, prefix: &str, args: &[&str]) -> std::process::Output {
-    let cache = tempfile::tempdir().unwrap();
-    Command::new("restic")
-        .arg("-r")
-        .arg(garage.restic_repo(prefix))
-        .args(args)
-        .env("RESTIC_PASSWORD", PASSWORD)
-        .env("AWS_ACCESS_KEY_ID", &garage.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &garage.secret_access_key)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("RESTIC_CACHE_DIR", cache.path())
-        .output()
-        .unwrap()
+    let mut opts = common::s3::options(garage, &garage.endpoint(), prefix);
+    opts.tuning.io_timeout = Duration::from_secs(5);
+    opts
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Helpers shared by the storage integration tests.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 
 use drydock_storage::{Repository, SnapshotMeta};
