@@ -27,24 +27,6 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::Value;
 
-/// `Err(Failure::Failed)` unless `cond`.
-macro_rules! check {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(Failure::Failed(format!($($why)+)));
-        }
-    };
-}
-
-/// `Err(Failure::DataLost)` unless `cond`.
-macro_rules! lost_unless {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(Failure::DataLost(format!($($why)+)));
-        }
-    };
-}
-
 /// The tolerance drydock allows a backup in the future (`clock::FUTURE_TOLERANCE`).
 const TOLERANCE_S: i64 = 10 * 60;
 

@@ -29,24 +29,6 @@ use rand::Rng;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// `Err(Failure::Failed)` unless `cond`.
-macro_rules! check {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(Failure::Failed(format!($($why)+)));
-        }
-    };
-}
-
-/// `Err(Failure::DataLost)` unless `cond`.
-macro_rules! lost_unless {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(Failure::DataLost(format!($($why)+)));
-        }
-    };
-}
-
 const SERVICES: &str = "[services.app]\nruntime = { kind = \"none\" }\ndata = [\n  { kind = \"files\", name = \"docs\", priority = \"critical\", path = \"docs\" },\n  { kind = \"sqlite\", name = \"db\", priority = \"critical\", path = \"app.db\" },\n]\n";
 
 /// A stack folder named `name` (also its stack name) on host `host`, using `repo`.

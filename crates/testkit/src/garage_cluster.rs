@@ -162,6 +162,24 @@ impl GarageCluster {
         );
     }
 
+    /// Asks every node for a full sync of the metadata tables (`garage repair tables`),
+    /// so a node that was down stops listing objects deleted meanwhile sooner than its
+    /// periodic sync would. Returns at once: the sync runs in the background.
+    pub fn sync_tables(&self) -> Result<(), String> {
+        let out = Command::new(program())
+            .arg("-c")
+            .arg(&self.nodes[0].config)
+            .args(["repair", "--all-nodes", "--yes", "tables"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run garage: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// Node `i`'s log so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.log_path(i)).unwrap_or_default()

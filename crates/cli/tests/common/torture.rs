@@ -193,3 +193,24 @@ pub fn records_dir() -> PathBuf {
         .join("torture")
         .join(Mode::current().name())
 }
+
+/// `return Err(Failure::Failed(..))` unless `cond`: a scenario's check of what drydock
+/// did, with the message formatted as `format!` does.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err($crate::common::torture::Failure::Failed(format!($($why)+)));
+        }
+    };
+}
+
+/// `return Err(Failure::DataLost(..))` unless `cond`: data a good backup held is gone.
+#[macro_export]
+macro_rules! lost_unless {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err($crate::common::torture::Failure::DataLost(format!($($why)+)));
+        }
+    };
+}
