@@ -80,6 +80,8 @@ fn deployed(stack: &Stack, commit: &str) {
     let db = drydock_state::StateDb::open(&stack.path().join("state")).unwrap();
     let id = db
         .deployment_started(&drydock_state::NewDeployment {
+            kind: "deploy",
+            holder: "test",
             started_ms: jiff::Timestamp::now().as_millisecond(),
             rev: "HEAD",
             commit,
@@ -87,7 +89,7 @@ fn deployed(stack: &Stack, commit: &str) {
             plan_json: "{}",
         })
         .unwrap();
-    db.deployment_finished(id, "ok", jiff::Timestamp::now().as_millisecond())
+    db.deployment_finished(id, "ok", jiff::Timestamp::now().as_millisecond(), Some(1))
         .unwrap();
 }
 

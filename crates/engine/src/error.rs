@@ -47,6 +47,12 @@ pub enum EngineError {
     /// `deploy` could not tell what changed.
     #[error("change detection in {dir}: {cause}")]
     ChangeDetection { dir: PathBuf, cause: String },
+    /// Another deployment or rollback of this stack is running.
+    #[error("another deployment holds {path}: {holder}; wait for it to finish (`drydock deployments` shows it), or stop that process")]
+    DeployLocked { path: PathBuf, holder: String },
+    /// A deployment step failed; what it left is in the deployment's record.
+    #[error("{0}")]
+    Deploy(String),
     #[error("manifest of backup {id}: {cause}")]
     Manifest { id: String, cause: String },
 }

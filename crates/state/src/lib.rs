@@ -68,6 +68,8 @@ const MIGRATIONS: &[step::SchemaStep] = &[
     run_events::CREATE_TABLES,
     // 10: `drydock deploy`'s records.
     deployments::CREATE_TABLES,
+    // 11: what each deployment did as it went (kind, holder, report, changes).
+    deployments::ADD_PROGRESS,
 ];
 
 impl StateDb {

@@ -31,7 +31,10 @@ mod services;
 pub mod sources;
 mod stack;
 
-pub use deploy::{DeployConfig, DEFAULT_APP, DEFAULT_INFRA};
+pub use deploy::{
+    expand_rev, BuildIdCheck, DeployConfig, DeployHooks, DockerDeploy, HttpGate, NginxProxy,
+    ProxyConfig, ReleaseDeploy, ReleaseTarget, ServiceDeploy, Strategy, DEFAULT_APP, DEFAULT_INFRA,
+};
 pub use drill::{DrillConfig, TargetOverride};
 pub use errors::{ConfigError, ConfigErrors};
 pub use health::{CheckSpec, HealthCheckConfig};

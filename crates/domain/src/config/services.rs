@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::deploy::ServiceDeploy;
 use super::errors::Collector;
 use super::fields::validate_name;
 use super::health::{self, HealthCheckConfig};
@@ -31,6 +32,9 @@ pub struct ServiceConfig {
     /// start it again afterwards.
     #[serde(default)]
     pub stop_during_backup: bool,
+    /// How a new version of the service goes live (`drydock deploy`).
+    #[serde(default)]
+    pub deploy: Option<ServiceDeploy>,
 }
 
 /// A service as far as it parsed: sources that failed to parse are left out (and
@@ -39,6 +43,7 @@ pub(super) struct PartialService {
     pub(super) role: Option<Role>,
     pub(super) runtime: RuntimeConfig,
     pub(super) stop_during_backup: bool,
+    pub(super) deploy: Option<ServiceDeploy>,
     pub(super) data: Vec<(usize, SourceConfig)>,
     pub(super) health: Vec<(usize, HealthCheckConfig)>,
 }
@@ -52,6 +57,8 @@ struct ServiceHead {
     runtime: RuntimeConfig,
     #[serde(default)]
     stop_during_backup: bool,
+    #[serde(default)]
+    deploy: Option<ServiceDeploy>,
 }
 
 pub(super) fn parse_services(
@@ -99,6 +106,7 @@ pub(super) fn parse_services(
                     role: head.role,
                     runtime: head.runtime,
                     stop_during_backup: head.stop_during_backup,
+                    deploy: head.deploy,
                     data: sources,
                     health: checks,
                 },
@@ -117,6 +125,9 @@ impl PartialService {
         validate_name(c, &at, name, "service");
         self.runtime.validate(c, &at, base, self.stop_during_backup);
         health::validate(&at.key("health"), &mut self.health, &self.runtime, base, c);
+        if let Some(deploy) = self.deploy.as_mut() {
+            deploy.validate(c, &at, base);
+        }
         let mut seen = BTreeMap::new();
         for (i, source) in self.data.iter_mut() {
             let at = at.key("data").index(*i);
@@ -142,6 +153,7 @@ impl PartialService {
             data: self.data.into_iter().map(|(_, s)| s).collect(),
             health: self.health.into_iter().map(|(_, h)| h).collect(),
             stop_during_backup: self.stop_during_backup,
+            deploy: self.deploy,
         }
     }
 }

@@ -4,13 +4,21 @@
 //! step by step.
 //!
 //! - `changes.rs`: the changed paths between two commits, sorted by `[deploy]`'s globs;
-//! - `decision.rs`: the decision matrix, a pure function with a test per branch.
+//! - `decision.rs`: the decision matrix, a pure function with a test per branch;
+//! - `app.rs`: one app service's new version put live, by its `deploy` kind:
+//!   `docker/` (a swap behind nginx, or a recreate), `release/` (release directories);
+//! - `gate.rs`: the health gate and the served-build check every kind shares.
 //!
 //! Services with `role = "app"` are the app; every other service (`role = "infra"` or
 //! no role) is infrastructure, the side whose change takes a backup first.
 
+mod app;
 mod changes;
 mod decision;
+mod docker;
+mod gate;
+mod lock;
+mod release;
 
 use drydock_domain::config::{Config, Role};
 use drydock_domain::Verdict;
@@ -19,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::health::{self, HealthOptions, ServiceStatus};
 use crate::{EngineError, RunContext};
 
+pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
 

@@ -3,11 +3,64 @@
 //! deployed revision and the one to deploy are matched against these globs (relative
 //! to the config's folder). A path matching both counts as infrastructure: the safer
 //! reading, since an infra change takes a backup first.
+//!
+//! A service's own `deploy = { kind = ... }` says how its new version goes live:
+//! `docker` (a container swapped behind a reverse proxy, or recreated) in `docker.rs`,
+//! `release` (a release directory switched atomically, local or over ssh) in
+//! `release.rs`; the health gate and build-id check both share are in `gate.rs`.
 
 use serde::{Deserialize, Serialize};
 
 use super::errors::Collector;
+
+mod docker;
+mod gate;
+mod release;
+
 use crate::spans::KeyPath;
+pub use docker::{DockerDeploy, NginxProxy, ProxyConfig, Strategy};
+pub use gate::{BuildIdCheck, HttpGate};
+pub use release::{ReleaseDeploy, ReleaseTarget};
+
+/// A service's `deploy = { kind = ... }`: how its new version goes live.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ServiceDeploy {
+    /// A container image, started beside the old one and switched to behind a proxy
+    /// (`strategy = "swap"`), or put in its place (`strategy = "recreate"`).
+    Docker(DockerDeploy),
+    /// A built release directory, uploaded, extracted and switched to atomically.
+    Release(ReleaseDeploy),
+}
+
+impl ServiceDeploy {
+    /// How many earlier versions are kept for rollback.
+    pub fn keep(&self) -> usize {
+        match self {
+            ServiceDeploy::Docker(d) => d.keep,
+            ServiceDeploy::Release(r) => r.keep,
+        }
+    }
+
+    /// The checks of the service at `service_at`; `base` is the config file's folder.
+    pub(super) fn validate(
+        &mut self,
+        c: &mut Collector<'_>,
+        service_at: &KeyPath,
+        base: &std::path::Path,
+    ) {
+        let at = service_at.key("deploy");
+        match self {
+            ServiceDeploy::Docker(d) => d.validate(c, &at, base),
+            ServiceDeploy::Release(r) => r.validate(c, &at, base),
+        }
+    }
+}
+
+/// `{rev}` in `template` replaced by the commit being deployed (image tags, build ids).
+pub fn expand_rev(template: &str, rev: &str) -> String {
+    template.replace("{rev}", rev)
+}
 
 /// `[deploy]`, every field optional.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -19,6 +72,28 @@ pub struct DeployConfig {
     /// Paths whose change is an app change (a zero-downtime swap).
     #[serde(default = "DeployConfig::default_app")]
     pub app: Vec<String>,
+    /// Commands run around every deployment and rollback.
+    #[serde(default)]
+    pub hooks: DeployHooks,
+}
+
+/// `[deploy.hooks]`: shell commands (`sh -c`, in the config's folder) run around a
+/// deployment. Each gets `DRYDOCK_DEPLOYMENT` (the record's id), `DRYDOCK_KIND`
+/// (`deploy` or `rollback`), `DRYDOCK_REV`, `DRYDOCK_COMMIT`, `DRYDOCK_DECISION` and
+/// `DRYDOCK_STACK`; `post_deploy` and `on_failure` also get `DRYDOCK_OUTCOME`, and
+/// `on_failure` gets `DRYDOCK_FAILED_STEP` and `DRYDOCK_ERROR`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployHooks {
+    /// Before anything changes; failing (non-zero exit) stops the deployment there.
+    #[serde(default)]
+    pub pre_deploy: Option<String>,
+    /// After a deployment that ended well; failing makes it a warning.
+    #[serde(default)]
+    pub post_deploy: Option<String>,
+    /// After a deployment that failed (after its clean-up or rollback).
+    #[serde(default)]
+    pub on_failure: Option<String>,
 }
 
 /// What changes the infrastructure when `[deploy] infra` is not given: the Compose
@@ -55,6 +130,7 @@ impl Default for DeployConfig {
         DeployConfig {
             infra: Self::default_infra(),
             app: Self::default_app(),
+            hooks: DeployHooks::default(),
         }
     }
 }
