@@ -12,6 +12,7 @@ use crate::commands::certify::CertifyArgs;
 use crate::commands::completions::CompletionsArgs;
 use crate::commands::demo::DemoArgs;
 use crate::commands::deploy::DeployArgs;
+use crate::commands::deployments::DeploymentsArgs;
 use crate::commands::diagnose::DiagnoseArgs;
 use crate::commands::drill::DrillArgs;
 use crate::commands::heal::HealArgs;
@@ -21,6 +22,7 @@ use crate::commands::install::InstallArgs;
 use crate::commands::populate::PopulateArgs;
 use crate::commands::prune::PruneArgs;
 use crate::commands::restore::RestoreArgs;
+use crate::commands::rollback::RollbackArgs;
 use crate::commands::serve::ServeArgs;
 use crate::commands::sync::SyncArgs;
 use crate::commands::validate::ValidateArgs;
@@ -44,7 +46,10 @@ Exit codes:
  diagnose: 0 nothing wrong, 1 warnings, 2 critical issues
  heal: 0 fixed (or nothing to fix), 2 not fixable (needs recreation from backup);
      --dry-run: 0 nothing to do, 1 something would be tried, 2 not fixable by heal
- deploy --plan: 0 planned; 3 refused (no git repository, unknown revision, no --plan)
+ deploy --plan: 0 planned; 3 refused (no git repository, unknown revision)
+ deploy, rollback: 0 done (or nothing to do), 1 warning, 2 failed (nothing changed, or
+     rolled back), 3 refused (another deployment runs, a step drydock cannot carry out)
+     or critical (a rollback is needed or failed)
  64  usage error on the command line";
 
 /// drydock keeps a small stack of services recoverable, and proves it.
@@ -128,10 +133,15 @@ pub enum Command {
     /// Fix what can be fixed safely: start or restart unhealthy services (at most 3
     /// attempts, with backoff) and re-check; never deletes or recreates anything.
     Heal(HealArgs),
-    /// Plan a deployment (--plan): what changed in git since the last good deployment,
-    /// how the infrastructure is, the decision (skip, app, infra, heal, recreate) and
-    /// every step; changes nothing.
+    /// Deploy a revision: what changed in git since the last good deployment and how the
+    /// infrastructure is decide (skip, app, infra, heal, recreate); --plan shows the
+    /// decision and every step and changes nothing. One deployment at a time, recorded.
     Deploy(DeployArgs),
+    /// The recorded deployments and rollbacks, newest first, with their steps and outcome.
+    Deployments(DeploymentsArgs),
+    /// Put the app back to an earlier good deployment (default: the one before the
+    /// current); --with-data also restores the pre-deploy backup (asks first).
+    Rollback(RollbackArgs),
     /// Run unattended: the jobs on their schedules ([[schedule]], or the defaults), every
     /// run recorded, and an HTTP API (status, backups, runs, events, starting a job).
     Serve(ServeArgs),

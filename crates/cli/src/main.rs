@@ -92,6 +92,8 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Diagnose(a) => diagnose::run(a, g),
         Command::Heal(a) => heal::run(a, g),
         Command::Deploy(a) => deploy::run(a, g),
+        Command::Deployments(a) => deployments::run(a, g),
+        Command::Rollback(a) => rollback::run(a, g),
         Command::Init(a) => init::run(a, g),
         Command::Install(a) => install::run(a, g),
         Command::Serve(a) => serve::run(a, g),

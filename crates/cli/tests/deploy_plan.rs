@@ -3,7 +3,7 @@
 //! commit against the last good deployment (recorded in the state database) and take
 //! the decision matrix's branch for what changed and how the infrastructure is (its
 //! health check a real TCP listener, dropped to make it unhealthy). And the bad paths:
-//! no git repository, an unknown revision, a bad glob, `deploy` without `--plan`.
+//! no git repository, an unknown revision, a bad glob, a plan `deploy` cannot carry out.
 
 mod common;
 
@@ -11,32 +11,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use common::git::{commit, deployed, git};
 use common::Stack;
 use serde_json::Value;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", common::text(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// Writes `files` and commits them; returns the commit.
-fn commit(dir: &Path, files: &[(&str, &str)]) -> String {
-    for (path, text) in files {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "change"]);
-    git(dir, &["rev-parse", "HEAD"])
-}
 
 /// A stack of `db` (infra, healthy while `listener` listens) and `api` (app), in a git
 /// repository with a first commit.
@@ -45,10 +22,8 @@ fn stack(listener: &TcpListener) -> Stack {
     let stack = Stack::new(&format!(
         "[services.db]\nrole = \"infra\"\nruntime = {{ kind = \"none\" }}\nhealth = [{{ kind = \"tcp\", address = \"{address}\", timeout = \"1s\" }}]\n\n[services.api]\nrole = \"app\"\nruntime = {{ kind = \"none\" }}\n"
     ));
-    std::fs::write(stack.path().join(".gitignore"), "state/\nrepo/\n").unwrap();
-    git(stack.path(), &["init", "-q", "-b", "main"]);
-    commit(
-        stack.path(),
+    common::git::init(
+        &stack,
         &[
             ("compose.yaml", "services: {}\n"),
             ("src/app.py", "print('v1')\n"),
@@ -73,24 +48,6 @@ fn actions(plan: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["action"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// Records a good deployment of `commit`, as a finished `deploy` would.
-fn deployed(stack: &Stack, commit: &str) {
-    let db = drydock_state::StateDb::open(&stack.path().join("state")).unwrap();
-    let id = db
-        .deployment_started(&drydock_state::NewDeployment {
-            kind: "deploy",
-            holder: "test",
-            started_ms: jiff::Timestamp::now().as_millisecond(),
-            rev: "HEAD",
-            commit,
-            decision: "app",
-            plan_json: "{}",
-        })
-        .unwrap();
-    db.deployment_finished(id, "ok", jiff::Timestamp::now().as_millisecond(), Some(1))
-        .unwrap();
 }
 
 #[test]
@@ -223,12 +180,17 @@ fn bad_input_is_refused_with_what_to_do_and_changes_nothing() {
     assert!(text.contains("git knows no commit `no-such-tag`"), "{text}");
     let out = stack.run(&["deploy", "--plan", "--rev", "--upload-pack=x"]);
     assert_ne!(out.status.code(), Some(0), "{}", common::text(&out));
-    // Without --plan: refused, saying what works.
+    // Carrying out a plan that recreates infrastructure: refused before anything,
+    // saying how to do it by hand.
     let out = stack.run(&["deploy"]);
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("drydock deploy --plan"), "{text}");
-    // A plan records nothing.
+    assert!(
+        text.contains("does not carry out yet")
+            && text.contains("drydock backup --all --service db"),
+        "{text}"
+    );
+    // Neither a plan nor a refused deployment records anything.
     let db = drydock_state::StateDb::open(&stack.path().join("state")).unwrap();
     assert!(db.deployments(10).unwrap().is_empty());
 

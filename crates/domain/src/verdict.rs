@@ -24,17 +24,20 @@ pub enum Verdict {
     CouldNotRun,
     /// What the operation is about is not there (a service not deployed).
     Missing,
+    /// Something failed and the previous state could not be put back: an operator is
+    /// needed now (a deployment whose rollback failed).
+    Critical,
 }
 
 impl Verdict {
-    /// The process exit code: 0 ok, 1 warning, 2 failed, 3 refused, could not run or
-    /// missing. The one mapping; reports whose JSON carries an `exit_code` use it too.
+    /// The process exit code: 0 ok, 1 warning, 2 failed, 3 refused, could not run,
+    /// missing or critical. The one mapping; reports whose JSON carries an `exit_code` use it too.
     pub const fn exit_code(self) -> u8 {
         match self {
             Verdict::Ok => 0,
             Verdict::Warning => 1,
             Verdict::Failed => 2,
-            Verdict::Refused | Verdict::CouldNotRun | Verdict::Missing => 3,
+            Verdict::Refused | Verdict::CouldNotRun | Verdict::Missing | Verdict::Critical => 3,
         }
     }
 
@@ -75,11 +78,12 @@ mod tests {
             Verdict::Refused,
             Verdict::CouldNotRun,
             Verdict::Missing,
+            Verdict::Critical,
         ]
         .into_iter()
         .map(Verdict::exit_code)
         .collect();
-        assert_eq!(codes, [0, 1, 2, 3, 3, 3]);
+        assert_eq!(codes, [0, 1, 2, 3, 3, 3, 3]);
         assert_eq!(Verdict::Ok.worse(Verdict::Warning), Verdict::Warning);
         assert_eq!(Verdict::Failed.worse(Verdict::Warning), Verdict::Failed);
     }

@@ -81,5 +81,6 @@ pub(crate) fn verdict_label(v: Verdict) -> &'static str {
         Verdict::Refused => "refused",
         Verdict::CouldNotRun => "could-not-run",
         Verdict::Missing => "missing",
+        Verdict::Critical => "critical",
     }
 }

@@ -1,9 +1,10 @@
-//! `drydock deploy --plan`: the decision and why, what decided it, the state of the
-//! infrastructure, and the steps in order.
+//! `drydock deploy`: the plan (`--plan`: the decision and why, what decided it, the
+//! state of the infrastructure, the steps in order), what a deployment did, the
+//! deployment history and what a rollback did.
 
 use std::fmt::Write;
 
-use drydock_engine::deploy::DeployPlan;
+use drydock_engine::deploy::{DeployPlan, DeployReport, DeploymentsReport, RollbackReport};
 
 pub fn deploy_plan(p: &DeployPlan) -> String {
     let mut out = String::new();
@@ -49,4 +50,181 @@ pub fn deploy_plan(p: &DeployPlan) -> String {
     }
     out.push_str("plan only: nothing was changed\n");
     out
+}
+
+/// What `drydock deploy` did: the decision, each step with its time, each app's new
+/// version, and the outcome with the command that recovers when it failed.
+pub fn deploy_report(r: &DeployReport) -> String {
+    let mut out = String::new();
+    for i in &r.interrupted {
+        let at = i.last_step.as_deref().unwrap_or("before its first step");
+        let _ = writeln!(
+            out,
+            "note: deployment {} ({}, {}) was cut short at {at}; recorded as interrupted",
+            i.deployment, i.rev, i.decision
+        );
+    }
+    let _ = writeln!(
+        out,
+        "deployment {}: {} {} ({}): {}",
+        r.deployment,
+        r.rev,
+        short(&r.commit),
+        r.decision.as_str(),
+        r.reason
+    );
+    for s in &r.steps {
+        let _ = writeln!(
+            out,
+            "  {} {} [{}, {}]: {}",
+            s.action,
+            s.services.join(", "),
+            s.status,
+            millis(s.millis),
+            s.detail
+        );
+    }
+    for a in &r.apps {
+        let previous = a
+            .previous
+            .as_deref()
+            .map(|p| format!(" (was {p})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}: {}{previous}, {} change(s)",
+            a.service, a.version, a.changes
+        );
+        for s in &a.steps {
+            let _ = writeln!(out, "    {} [{}]: {}", s.action, millis(s.millis), s.detail);
+        }
+    }
+    if let Some(b) = &r.backup {
+        let _ = writeln!(
+            out,
+            "pre-deploy backup: {b} (rollback --with-data restores it)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} change(s) in {}",
+        r.outcome.as_str(),
+        r.changes,
+        millis(r.millis)
+    );
+    if let Some(f) = &r.failure {
+        let _ = writeln!(out, "failed at {}: {}", f.step, f.cause);
+        let _ = writeln!(out, "fix: {}", f.fix);
+    }
+    out
+}
+
+/// `drydock deployments`: newest first, one line each, with the steps of the newest.
+pub fn deployments(r: &DeploymentsReport) -> String {
+    let mut out = String::new();
+    if r.deployments.is_empty() {
+        out.push_str(
+            "no deployments recorded yet: `drydock deploy --plan` shows what the first would do\n",
+        );
+        return out;
+    }
+    for d in &r.deployments {
+        let changes = d
+            .changes
+            .map(|c| format!(", {c} change(s)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>4}  {}  {:<8} {:<14} {} {} ({}){changes}",
+            d.id,
+            d.started_at,
+            d.kind,
+            d.outcome,
+            d.rev,
+            short(&d.commit),
+            d.decision
+        );
+        if let Some(f) = &d.failure {
+            let step = f["step"].as_str().unwrap_or("?");
+            let cause = f["cause"].as_str().unwrap_or("?");
+            let _ = writeln!(out, "      failed at {step}: {cause}");
+        }
+        if d.outcome == "interrupted" || d.outcome == "running" {
+            let last = d
+                .steps
+                .last()
+                .map(|s| {
+                    format!(
+                        "{} ({})",
+                        s["action"].as_str().unwrap_or("?"),
+                        s["status"].as_str().unwrap_or("?")
+                    )
+                })
+                .unwrap_or_else(|| "none".to_string());
+            let _ = writeln!(out, "      last step recorded: {last}");
+        }
+    }
+    out
+}
+
+/// What `drydock rollback` did.
+pub fn rollback_report(r: &RollbackReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "rollback {}: {} -> {} (deployment {})",
+        r.deployment,
+        short(&r.from_commit),
+        short(&r.to_commit),
+        r.to_deployment
+    );
+    for a in &r.apps {
+        let _ = writeln!(
+            out,
+            "  {}: {} ({} change(s))",
+            a.service, a.version, a.changes
+        );
+        for s in &a.steps {
+            let _ = writeln!(out, "    {} [{}]: {}", s.action, millis(s.millis), s.detail);
+        }
+    }
+    if let Some(d) = &r.data {
+        let _ = writeln!(
+            out,
+            "  data: backup {} (taken {}, writes of the last {} s lost) restored to {}: {}",
+            d.backup,
+            d.taken_at,
+            d.write_loss_secs,
+            d.services.join(", "),
+            if d.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} change(s) in {}",
+        r.outcome.as_str(),
+        r.changes,
+        millis(r.millis)
+    );
+    if let Some(f) = &r.failure {
+        let _ = writeln!(out, "failed at {}: {}", f.step, f.cause);
+        let _ = writeln!(out, "fix: {}", f.fix);
+    }
+    out
+}
+
+fn short(commit: &str) -> String {
+    commit.chars().take(12).collect()
+}
+
+fn millis(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }

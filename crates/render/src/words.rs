@@ -163,6 +163,7 @@ pub fn verdict(v: Verdict) -> &'static str {
         Verdict::Refused => "refused",
         Verdict::CouldNotRun => "could not run",
         Verdict::Missing => "missing",
+        Verdict::Critical => "critical",
     }
 }
 

@@ -100,6 +100,7 @@ impl RunOutcome {
             RunOutcome::Verdict(Verdict::Refused) => "refused",
             RunOutcome::Verdict(Verdict::CouldNotRun) => "could-not-run",
             RunOutcome::Verdict(Verdict::Missing) => "missing",
+            RunOutcome::Verdict(Verdict::Critical) => "critical",
             RunOutcome::Interrupted => "interrupted",
             RunOutcome::Skipped => "skipped",
         }
@@ -116,6 +117,7 @@ impl FromStr for RunOutcome {
             "refused" => RunOutcome::Verdict(Verdict::Refused),
             "could-not-run" => RunOutcome::Verdict(Verdict::CouldNotRun),
             "missing" => RunOutcome::Verdict(Verdict::Missing),
+            "critical" => RunOutcome::Verdict(Verdict::Critical),
             "interrupted" => RunOutcome::Interrupted,
             "skipped" => RunOutcome::Skipped,
             other => return Err(format!("unknown run outcome `{other}`")),

@@ -45,7 +45,8 @@ impl From<EngineError> for Failure {
             EngineError::Cancelled { .. } => signals::exit_code(),
             EngineError::Refused(_)
             | EngineError::NoBackup(_)
-            | EngineError::ChangeDetection { .. } => EXIT_REFUSED,
+            | EngineError::ChangeDetection { .. }
+            | EngineError::DeployLocked { .. } => EXIT_REFUSED,
             EngineError::UnknownCopy(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         };

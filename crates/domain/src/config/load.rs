@@ -80,6 +80,15 @@ struct Parsed {
 }
 
 impl Config {
+    /// The config file's folder: relative paths in it, builds and hooks start here
+    /// (`.` for a file named without a folder).
+    pub fn dir(&self) -> &Path {
+        match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+
     /// Reads, parses and validates `file`, resolving every secret.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
         use std::io::Read;

@@ -104,7 +104,7 @@ pub fn decide(changed: Changed, state: &InfraState, infra: &[String], app: &[Str
                 state.missing.join(", ")
             ),
         )
-    } else if changed.infra {
+    } else if changed.infra && !infra.is_empty() {
         steps.push(step("backup", infra, None));
         steps.push(step("recreate", infra, None));
         steps.push(step("verify", infra, None));
@@ -261,5 +261,20 @@ mod tests {
         );
         assert_eq!((d.decision, d.steps.len()), (Decision::Skip, 0));
         assert!(d.reason.contains("role = \"app\""), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_stack_without_infrastructure_deploys_its_app_even_when_everything_counts_as_changed() {
+        let d = decide(
+            Changed {
+                infra: true,
+                app: true,
+            },
+            &InfraState::default(),
+            &[],
+            &names(&["api"]),
+        );
+        assert_eq!(d.decision, Decision::App, "{d:?}");
+        assert_eq!(actions(&d), ["deploy-app"]);
     }
 }

@@ -95,6 +95,25 @@ impl DeployLock {
         Ok(DeployLock { file, left_by_dead })
     }
 
+    /// Whether a live process holds the lock now; leaves the file as it is (the holder
+    /// line of a dead one stays for the next deploy to report).
+    pub fn is_held(state_dir: &Path) -> Result<bool, EngineError> {
+        let path = state_dir.join(FILE_NAME);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(cause) => return Err(EngineError::State { path, cause }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                Ok(false)
+            }
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(cause)) => Err(EngineError::State { path, cause }),
+        }
+    }
+
     /// The lock file of `state_dir`.
     pub fn path(state_dir: &Path) -> PathBuf {
         state_dir.join(FILE_NAME)

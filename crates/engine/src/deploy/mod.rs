@@ -16,9 +16,12 @@ mod app;
 mod changes;
 mod decision;
 mod docker;
+mod execute;
 mod gate;
+mod history;
 mod lock;
 mod release;
+mod rollback;
 
 use drydock_domain::config::{Config, Role};
 use drydock_domain::Verdict;
@@ -30,6 +33,10 @@ use crate::{EngineError, RunContext};
 pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
+pub use execute::{deploy, DeployFailure, DeployReport, Interrupted, Outcome, StepRun};
+pub use history::{deployments, DeploymentView, DeploymentsReport};
+pub use lock::Holder;
+pub use rollback::{rollback, DataRollback, RollbackOptions, RollbackReport};
 
 /// What `deploy` is asked. The field docs are also the `--help` lines.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,7 +144,27 @@ pub fn plan(
         unhealthy: with(ServiceStatus::Unhealthy),
         missing: with(ServiceStatus::Missing),
     };
-    let decided = decide(changed, &state, &infra, &app);
+    let mut decided = decide(changed, &state, &infra, &app);
+    // An app deployment backs the stack's data up first: what `rollback --with-data`
+    // restores if the new version damaged it.
+    if decided.decision == Decision::App {
+        let with_data: Vec<String> = infra
+            .iter()
+            .chain(&app)
+            .filter(|n| !config.services[*n].data.is_empty())
+            .cloned()
+            .collect();
+        if !with_data.is_empty() {
+            decided.steps.insert(
+                0,
+                Step {
+                    action: "backup",
+                    services: with_data,
+                    when: None,
+                },
+            );
+        }
+    }
     Ok(DeployPlan {
         decision: decided.decision,
         reason: decided.reason,
@@ -152,7 +179,7 @@ pub fn plan(
 /// changed (a first deploy deploys all), and the plan says so.
 fn detect(config: &Config, opts: &DeployOptions) -> Result<Changes, EngineError> {
     let forced = opts.infra_changed || opts.app_changed;
-    let dir = config.file.parent().unwrap_or(std::path::Path::new("."));
+    let dir = config.dir();
     let repo = match changes::GitRepo::at(dir) {
         Ok(repo) => repo,
         // Told what changed, the plan needs no git.

@@ -1,0 +1,310 @@
+//! `drydock rollback [SERVICE] [--to DEPLOYMENT] [--with-data]`: the app services put
+//! back to the version of an earlier good deployment (default: the good one before the
+//! current), under the deploy lock and recorded like a deployment (`kind = rollback`),
+//! so the next `deploy` diffs against what is live again.
+//!
+//! `--with-data` also restores the backup taken before the first deployment being
+//! undone (the pre-deploy backup), verified like every restore. Before it replaces live
+//! data it says what is lost: every write since that backup was taken (the window, as a
+//! time), and asks, or needs `--force` where nobody can be asked.
+
+use std::time::Instant;
+
+use drydock_domain::config::{Config, Role};
+use drydock_domain::Verdict;
+use drydock_state::{DeploymentRecord, NewDeployment, StateDb};
+use serde::{Deserialize, Serialize};
+
+use super::app::{self, AppDeployed, AppTarget};
+use super::lock::DeployLock;
+use crate::restore::{BackupRef, RestoreOptions};
+use crate::{EngineError, RunContext};
+
+/// What `rollback` is asked. The field docs are also the `--help` lines.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct RollbackOptions {
+    /// The app service to roll back (default: every app service with a `deploy`).
+    pub service: Option<String>,
+    /// The deployment to go back to, by its id in `drydock deployments` (default: the
+    /// good deployment before the current one).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DEPLOYMENT"))]
+    pub to: Option<i64>,
+    /// Also restore the data backup taken before the deployments being undone (every
+    /// write since is lost; asks first).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub with_data: bool,
+    /// Do not ask before restoring data.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub force: bool,
+}
+
+/// The data side of a rollback.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataRollback {
+    /// The pre-deploy backup restored.
+    pub backup: String,
+    /// When it was taken (the start of the deployment it belongs to), RFC 3339.
+    pub taken_at: String,
+    /// Writes after this moment are lost: how long ago it was, in seconds.
+    pub write_loss_secs: u64,
+    pub services: Vec<String>,
+    /// Restored, and counts and fingerprints equal to the backup's.
+    pub verified: bool,
+}
+
+/// What `drydock rollback` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// The rollback's own record in `drydock deployments`.
+    pub deployment: i64,
+    /// The deployment gone back to, and its commit.
+    pub to_deployment: i64,
+    pub to_commit: String,
+    /// The commit that was live before.
+    pub from_commit: String,
+    pub apps: Vec<AppDeployed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataRollback>,
+    pub outcome: super::Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<super::DeployFailure>,
+    pub changes: u32,
+    pub millis: u64,
+}
+
+impl RollbackReport {
+    pub fn verdict(&self) -> Verdict {
+        self.outcome.verdict()
+    }
+}
+
+/// Runs a rollback.
+pub fn rollback(
+    config: &Config,
+    opts: &RollbackOptions,
+    ctx: &RunContext,
+) -> Result<RollbackReport, EngineError> {
+    let started = Instant::now();
+    let state_dir = &config.stack.state_dir;
+    let db = StateDb::open(state_dir)?;
+    let services = app_services(config, opts.service.as_deref())?;
+    let _lock = DeployLock::take(
+        state_dir,
+        &format!("rollback {}", opts.service.as_deref().unwrap_or("app")),
+    )?;
+    let history = db.deployments(1000)?;
+    let good: Vec<&DeploymentRecord> = history
+        .iter()
+        .filter(|d| d.outcome.as_deref() == Some("ok"))
+        .collect();
+    let current = *good.first().ok_or_else(|| {
+        EngineError::Refused("no good deployment is recorded: there is nothing to roll back".into())
+    })?;
+    let target = match opts.to {
+        Some(id) => *good.iter().find(|d| d.id == id).ok_or_else(|| {
+            EngineError::Refused(format!(
+                "deployment {id} is not a good deployment of this stack; `drydock deployments` lists them (outcome ok)"
+            ))
+        })?,
+        None => *good
+            .iter()
+            .find(|d| d.commit != current.commit)
+            .ok_or_else(|| {
+                EngineError::Refused(format!(
+                    "no good deployment of another commit than the live {} is recorded: there is nothing to roll back to",
+                    short(&current.commit)
+                ))
+            })?,
+    };
+    // The data to put back: the backup the first deployment after the target took.
+    let data = if opts.with_data {
+        Some(data_to_restore(config, &good, target, opts, ctx)?)
+    } else {
+        None
+    };
+
+    let holder = std::fs::read_to_string(DeployLock::path(state_dir)).unwrap_or_default();
+    let id = db.deployment_started(&NewDeployment {
+        kind: "rollback",
+        holder: &holder,
+        started_ms: jiff::Timestamp::now().as_millisecond(),
+        rev: &format!("rollback to deployment {}", target.id),
+        commit: &target.commit,
+        decision: if data.is_some() { "app+data" } else { "app" },
+        plan_json: "{}",
+    })?;
+    let mut report = RollbackReport {
+        deployment: id,
+        to_deployment: target.id,
+        to_commit: target.commit.clone(),
+        from_commit: current.commit.clone(),
+        apps: Vec::new(),
+        data: None,
+        outcome: super::Outcome::Ok,
+        failure: None,
+        changes: 0,
+        millis: 0,
+    };
+    let config_dir = config.dir();
+    for service in &services {
+        let spec = config.services[service]
+            .deploy
+            .as_ref()
+            .expect("app_services checked");
+        let app_target = AppTarget {
+            stack: &config.stack.name,
+            service,
+            commit: &target.commit,
+            config_dir,
+            state_dir,
+        };
+        match app::rollback(spec, &app_target, Some(&target.commit), ctx) {
+            Ok(done) => {
+                report.changes += done.changes;
+                report.apps.push(done);
+            }
+            Err(failure) => {
+                report.outcome = if failure.old_still_served && report.apps.is_empty() {
+                    super::Outcome::Failed
+                } else {
+                    super::Outcome::NeedsRollback
+                };
+                report.failure = Some(super::DeployFailure {
+                    step: format!("rollback {service}"),
+                    cause: failure.to_string(),
+                    fix: failure.fix,
+                });
+                break;
+            }
+        }
+    }
+    if let (Some((backup, taken_at, loss, data_services)), None) = (data, &report.failure) {
+        let restored = crate::restore::restore(
+            config,
+            &RestoreOptions {
+                backup: BackupRef::Id(backup.clone()),
+                services: data_services.clone(),
+                all: false,
+                force: true,
+                stop: true,
+                from: None,
+            },
+            ctx,
+        );
+        let verified = matches!(&restored, Ok(r) if r.verified);
+        report.changes += 1;
+        report.data = Some(DataRollback {
+            backup: backup.clone(),
+            taken_at,
+            write_loss_secs: loss,
+            services: data_services,
+            verified,
+        });
+        if !verified {
+            report.outcome = super::Outcome::NeedsRollback;
+            report.failure = Some(super::DeployFailure {
+                step: "restore".into(),
+                cause: match restored {
+                    Ok(_) => format!("backup {backup} was restored but did not verify"),
+                    Err(e) => e.to_string(),
+                },
+                fix: format!("the app is rolled back; restore the data by hand: `drydock restore {backup} --all --force`, then `drydock verify`"),
+            });
+        }
+    }
+    report.millis = started.elapsed().as_millis() as u64;
+    db.deployment_progress(id, &serde_json::to_string(&report).expect("serializes"))?;
+    db.deployment_finished(
+        id,
+        report.outcome.as_str(),
+        jiff::Timestamp::now().as_millisecond(),
+        Some(i64::from(report.changes)),
+    )?;
+    Ok(report)
+}
+
+/// The app services a rollback covers: the one named (which must be an app service
+/// with a `deploy`), or all of them.
+fn app_services(config: &Config, named: Option<&str>) -> Result<Vec<String>, EngineError> {
+    let deployable = |name: &str| {
+        config
+            .services
+            .get(name)
+            .is_some_and(|s| s.deploy.is_some() && s.role == Some(Role::App))
+    };
+    match named {
+        Some(name) if deployable(name) => Ok(vec![name.to_string()]),
+        Some(name) => Err(EngineError::Refused(format!(
+            "`{name}` is not an app service with a `deploy` (role = \"app\" and deploy = {{ kind = ... }}); only those can be rolled back"
+        ))),
+        None => {
+            let all: Vec<String> =
+                config.services.keys().filter(|n| deployable(n)).cloned().collect();
+            if all.is_empty() {
+                return Err(EngineError::Refused(
+                    "no service has role = \"app\" and a `deploy`: there is nothing to roll back".into(),
+                ));
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// (backup, taken at, write-loss seconds, services) of `--with-data`, after asking.
+fn data_to_restore(
+    config: &Config,
+    good: &[&DeploymentRecord],
+    target: &DeploymentRecord,
+    opts: &RollbackOptions,
+    ctx: &RunContext,
+) -> Result<(String, String, u64, Vec<String>), EngineError> {
+    // Good deployments newer than the target, oldest first: the first with a backup
+    // holds the data as it was when the target was live.
+    let undone = good.iter().rev().filter(|d| d.id > target.id);
+    let found = undone.filter_map(|d| {
+        let report: serde_json::Value = serde_json::from_str(d.report_json.as_deref()?).ok()?;
+        Some((report["backup"].as_str()?.to_string(), d.started_ms))
+    });
+    let Some((backup, taken_ms)) = found.into_iter().next() else {
+        return Err(EngineError::Refused(format!(
+            "no pre-deploy backup is recorded for the deployments after {}: roll back the app alone (without --with-data), or restore a backup by hand (`drydock backups`)",
+            target.id
+        )));
+    };
+    let services: Vec<String> = config
+        .services
+        .iter()
+        .filter(|(_, s)| !s.data.is_empty())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let loss = u64::try_from((now - taken_ms).max(0) / 1000).unwrap_or(0);
+    let taken_at = jiff::Timestamp::from_millisecond(taken_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    if !opts.force {
+        let question = format!(
+            "restore backup {backup} (taken {taken_at}, {loss} s ago) over the live data of {}? Every write since then is lost.",
+            services.join(", ")
+        );
+        match ctx.confirm(&question) {
+            Some(true) => {}
+            Some(false) => {
+                return Err(EngineError::Refused(
+                    "not confirmed; nothing was changed".into(),
+                ))
+            }
+            None => {
+                return Err(EngineError::Refused(format!(
+                    "restoring backup {backup} loses every write of the last {loss} s and nobody can be asked here; run again with --force, or roll back the app alone"
+                )))
+            }
+        }
+    }
+    Ok((backup, taken_at, loss, services))
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
