@@ -98,6 +98,14 @@ fn a_deploy_killed_midway_is_reported_by_the_next_one_and_by_the_history() {
     assert_eq!(listed[0]["id"], running["id"]);
     assert_eq!(listed[0]["outcome"], "interrupted", "{:#}", listed[0]);
 
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(
+        status["last_deployment"]["outcome"], "interrupted",
+        "{status:#}"
+    );
+    let text = common::text(&stack.run(&["status"]));
+    assert!(text.contains("cut short"), "{text}");
+
     // The next deploy takes the lock at once, records the cut-short one and says so.
     let config = stack.path().join("drydock.toml");
     let text = std::fs::read_to_string(&config)

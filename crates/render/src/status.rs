@@ -14,6 +14,26 @@ pub fn status(r: &StatusReport) -> String {
         r.stack,
         r.generated_at.strftime("%Y-%m-%d %H:%M UTC")
     );
+    if let Some(d) = &r.last_deployment {
+        let mark = match d.outcome.as_str() {
+            "ok" | "running" => " ",
+            _ => "!",
+        };
+        let _ = writeln!(
+            out,
+            "{mark} last deployment {}: {} {} ({}), {}{}",
+            d.id,
+            d.kind,
+            d.rev,
+            d.commit.chars().take(12).collect::<String>(),
+            d.outcome,
+            match d.outcome.as_str() {
+                "interrupted" => ": cut short; `drydock deploy` records it and carries on, `drydock deployments` shows the step it reached",
+                "needs-rollback" => ": run `drydock rollback`",
+                _ => "",
+            }
+        );
+    }
     for p in &r.pending_restores {
         let _ = writeln!(
             out,

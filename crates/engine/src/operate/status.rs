@@ -34,6 +34,9 @@ pub struct StatusReport {
     pub repository_problem: Option<String>,
     pub services: Vec<ServiceStatusLine>,
     pub retention: Vec<RetentionLine>,
+    /// The newest deployment or rollback, if any (one cut short shows `interrupted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_deployment: Option<crate::deploy::DeploymentView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,7 +143,9 @@ pub fn status(config: &Config, ctx: &RunContext) -> Result<StatusReport, EngineE
             }
         })
         .collect();
+    let last_deployment = crate::deploy::deployments(config, 1)?.deployments.pop();
     Ok(StatusReport {
+        last_deployment,
         stack: config.stack.name.clone(),
         generated_at: now,
         pending_restores: state.pending_restores()?,
