@@ -12,6 +12,10 @@
 //! Services with `role = "app"` are the app; every other service (`role = "infra"` or
 //! no role) is infrastructure, the side whose change takes a backup first.
 
+// `AppFailure` carries the steps done before the failure, for the record; it is
+// returned once per service and deployment, never in a loop, so its size is no cost.
+#![allow(clippy::result_large_err)]
+
 mod app;
 mod changes;
 mod decision;
