@@ -70,24 +70,35 @@ impl<'a> Nginx<'a> {
 
     /// Points the upstream at `port`: write, `nginx -t`, reload. On a failed check or
     /// reload the previous file is back in place and nothing was switched. Ok: the
-    /// file as it was, to switch back to.
-    pub fn switch(&self, port: u16, commit: &str) -> Result<Previous, String> {
+    /// file as it was (to switch back to) and what the reload did.
+    pub fn switch(&self, port: u16, commit: &str) -> Result<(Previous, String), String> {
         let previous = self.current()?;
         write_atomic(self.file(), self.text(port, commit).as_bytes())?;
-        if let Err(e) = self.test().and_then(|_| self.reload()) {
+        if let Err(e) = self.test() {
             return Err(match self.put_back(&previous) {
                 Ok(()) => format!("{e}; {} is as it was", self.file().display()),
                 Err(back) => format!("{e}; and putting {} back failed: {back}", self.file().display()),
             });
         }
-        Ok(previous)
+        match self.reload() {
+            Ok(seen) => Ok((previous, seen)),
+            Err(e) => {
+                // The master may have taken part of it: put the file back and ask
+                // again, so what runs and what is on disk agree.
+                let back = self.put_back(&previous).and_then(|_| self.reload().map(|_| ()));
+                Err(match back {
+                    Ok(()) => format!("{e}; {} put back and nginx reloaded with it", self.file().display()),
+                    Err(b) => format!("{e}; and switching back failed: {b}"),
+                })
+            }
+        }
     }
 
     /// Puts `previous` back and reloads (the switch back after a failed build check).
     pub fn switch_back(&self, previous: &Previous) -> Result<(), String> {
         self.put_back(previous)?;
         self.test()?;
-        self.reload()
+        self.reload().map(|_| ())
     }
 
     fn put_back(&self, previous: &Previous) -> Result<(), String> {
@@ -106,9 +117,60 @@ impl<'a> Nginx<'a> {
         self.run(&["-t", "-q"], "nginx -t")
     }
 
-    /// `nginx -s reload`: new workers take the new config, old ones finish.
-    pub fn reload(&self) -> Result<(), String> {
-        self.run(&["-s", "reload"], "nginx -s reload")
+    /// `nginx -s reload`, then waits until the reload has taken: the signal only asks
+    /// the master, which reads the config, starts new workers and only then tells the
+    /// old ones to stop accepting (their title turns to "worker process is shutting
+    /// down"). Until then an old worker still takes new connections with the old
+    /// upstream, so "reloaded" means: every accepting worker is one that was not there
+    /// before. A master that keeps its old workers (the new config failed to apply,
+    /// say a port it cannot bind) is an error naming nginx's error log. Ok: what was
+    /// seen, for the step's detail.
+    pub fn reload(&self) -> Result<String, String> {
+        let master = self.master_pid();
+        let before = master.map(accepting_workers);
+        self.run(&["-s", "reload"], "nginx -s reload")?;
+        let (Some(master), Some(before)) = (master, before) else {
+            return Ok("reload signalled (its master process was not found to confirm)".into());
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let now = accepting_workers(master);
+            if !now.is_empty() && now.iter().all(|w| !before.contains(w)) {
+                return Ok(format!(
+                    "reloaded: workers {before:?} -> {now:?} in {:.0?}",
+                    started.elapsed()
+                ));
+            }
+            if started.elapsed() > RELOAD_WAIT {
+                return Err(format!(
+                    "nginx (master {master}) did not take the new config within {RELOAD_WAIT:?}: its workers are still {now:?}; nginx's error log says why"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The master's pid, from the pid file the main config names (`pid ...;`), else
+    /// nginx's compiled-in one.
+    fn master_pid(&self) -> Option<i32> {
+        let conf = match &self.cfg.conf {
+            Some(c) => c.clone(),
+            None => PathBuf::from(self.built_with("--conf-path=")?),
+        };
+        let text = fs::read_to_string(&conf).ok()?;
+        let file = pid_directive(&text)
+            .map(PathBuf::from)
+            .or_else(|| self.built_with("--pid-path=").map(PathBuf::from))?;
+        fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// A `--flag=value` from `nginx -V`.
+    fn built_with(&self, flag: &str) -> Option<String> {
+        let out = Command::new(&self.cfg.binary).arg("-V").output().ok()?;
+        let text = String::from_utf8_lossy(&out.stderr).to_string();
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(flag))
+            .map(str::to_string)
     }
 
     fn run(&self, args: &[&str], what: &str) -> Result<(), String> {
@@ -136,6 +198,45 @@ impl<'a> Nginx<'a> {
             }
         ))
     }
+}
+
+/// How long a reload may take to replace the workers.
+const RELOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The workers of `master` that accept connections (not shutting down), by pid.
+fn accepting_workers(master: i32) -> Vec<i32> {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = all
+        .flatten()
+        .filter(|p| p.stat().map(|s| s.ppid == master).unwrap_or(false))
+        .filter(|p| {
+            let title = p.cmdline().unwrap_or_default().join(" ");
+            title.contains("worker process") && !title.contains("shutting down")
+        })
+        .map(|p| p.pid)
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// The `pid FILE;` directive of a main config (main context: outside any block).
+fn pid_directive(text: &str) -> Option<String> {
+    let mut depth = 0i32;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if depth == 0 {
+            if let Some(rest) = line.strip_prefix("pid") {
+                if rest.starts_with(char::is_whitespace) {
+                    let value = rest.trim().trim_end_matches(';').trim();
+                    return Some(value.trim_matches(|c| c == '"' || c == '\'').to_string());
+                }
+            }
+        }
+        depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+    }
+    None
 }
 
 /// The port of the first `server 127.0.0.1:PORT;` line.
@@ -208,6 +309,14 @@ mod tests {
         assert_eq!(parse_port(&text), Some(41234));
         assert_eq!(parse_port("upstream a {\n  server 10.0.0.1:80;\n}"), None);
         assert_eq!(parse_port("# server 127.0.0.1:9;\n"), None);
+    }
+
+    #[test]
+    fn the_pid_file_is_the_main_contexts_directive() {
+        let conf = "user www-data;\npid /run/x.pid; # here\nhttp {\n  pid /not/this;\n}\n";
+        assert_eq!(pid_directive(conf).as_deref(), Some("/run/x.pid"));
+        assert_eq!(pid_directive("http {\n pid /a;\n}\n"), None);
+        assert_eq!(pid_directive("pidfile x;\n"), None);
     }
 
     #[test]

@@ -223,9 +223,12 @@ fn put_live(
     };
     let file = nginx.file().display().to_string();
     let switched = run.step("switch", |_| {
-        nginx
-            .switch(port, &commit)
-            .map(|p| (p, format!("{file} -> 127.0.0.1:{port}, nginx -t passed, reloaded")))
+        nginx.switch(port, &commit).map(|(p, reloaded)| {
+            (
+                p,
+                format!("{file} -> 127.0.0.1:{port}, nginx -t passed, {reloaded}"),
+            )
+        })
     });
     let previous = match switched {
         Ok(p) => {
