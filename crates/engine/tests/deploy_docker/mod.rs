@@ -269,6 +269,10 @@ struct Seen {
     /// client retry an idempotent request then; browsers and HTTP libraries do). The
     /// retried request itself must then succeed, or it is a failure.
     retried_on_reused: u64,
+    /// Keep-alive connections found closed by the server while idle, before a request
+    /// was sent on them (a peek sees the FIN), as HTTP client pools check before
+    /// reuse; a new connection is made, no request is lost or repeated.
+    closed_while_idle: u64,
     latencies: Vec<Duration>,
     slow_ok: u64,
 }
@@ -343,6 +347,12 @@ fn keep_alive_poller(port: u16, stop: &AtomicBool, seen: &Mutex<Seen>) {
     let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
     let request = b"GET /build_id HTTP/1.1\r\nHost: app\r\n\r\n";
     while !stop.load(Ordering::SeqCst) {
+        if let Some((s, r)) = &conn {
+            if !r.buffer().is_empty() || closed_by_peer(s) {
+                seen.lock().unwrap().closed_while_idle += 1;
+                conn = None;
+            }
+        }
         let started = Instant::now();
         let reused = conn.is_some();
         let attempt = |conn: &mut Option<(TcpStream, BufReader<TcpStream>)>| -> Result<(u16, String), (bool, String)> {
@@ -369,6 +379,19 @@ fn keep_alive_poller(port: u16, stop: &AtomicBool, seen: &Mutex<Seen>) {
         record(seen, "keep-alive", started, result.map_err(|(_, e)| e));
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether the server has closed (or reset) an idle connection: a non-blocking peek
+/// sees its end (or data nobody asked for).
+fn closed_by_peer(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let closed = match s.peek(&mut [0u8; 1]) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    closed || s.set_nonblocking(false).is_err()
 }
 
 fn fresh_poller(port: u16, stop: &AtomicBool, seen: &Mutex<Seen>) {
@@ -418,9 +441,10 @@ fn report(what: &str, seen: &mut Seen) -> (Duration, Duration) {
     seen.latencies.sort();
     let (p50, p99) = (percentile(&seen.latencies, 0.5), percentile(&seen.latencies, 0.99));
     println!(
-        "{what}: {} ok, {} failed, {} retried on a reused keep-alive connection, {} slow requests ok; latency p50 {:.1?} p99 {:.1?} max {:.1?}",
+        "{what}: {} ok, {} failed, {} keep-alive connections closed by nginx while idle (seen before reuse), {} requests retried on a reused keep-alive connection, {} slow requests ok; latency p50 {:.1?} p99 {:.1?} max {:.1?}",
         seen.ok,
         seen.failed.len(),
+        seen.closed_while_idle,
         seen.retried_on_reused,
         seen.slow_ok,
         p50,
