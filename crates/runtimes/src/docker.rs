@@ -427,7 +427,10 @@ impl ContainerFacts {
     fn of(c: &ContainerInspectResponse) -> ContainerFacts {
         let state = c.state.as_ref();
         let mut published = HashMap::new();
-        let bindings = c.host_config.as_ref().and_then(|h| h.port_bindings.as_ref());
+        let bindings = c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.port_bindings.as_ref());
         for (key, list) in bindings.into_iter().flatten() {
             let Some(inner) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
                 continue;
@@ -535,8 +538,12 @@ impl DockerClient {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
-        let created = block_on(self.docker.create_container(Some(options), body))
-            .map_err(|e| self.api(&format!("creating container {} from {}", spec.name, spec.image), e))?;
+        let created = block_on(self.docker.create_container(Some(options), body)).map_err(|e| {
+            self.api(
+                &format!("creating container {} from {}", spec.name, spec.image),
+                e,
+            )
+        })?;
         if let Err(e) = block_on(self.docker.start_container(&created.id, None)) {
             let _ = self.remove(&created.id);
             return Err(self.api(&format!("starting container {}", spec.name), e));

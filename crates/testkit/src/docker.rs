@@ -292,11 +292,7 @@ pub fn app_image(id: &str, healthy: bool) -> String {
     fs.write("/app.sh", APP_ENTRYPOINT, 0o755);
     fs.import_as(
         &format!("drydock-test-app:{id}"),
-        &[
-            "ENV PATH=/bin",
-            "ENTRYPOINT [\"/app.sh\"]",
-            "EXPOSE 8080",
-        ],
+        &["ENV PATH=/bin", "ENTRYPOINT [\"/app.sh\"]", "EXPOSE 8080"],
     )
 }
 

@@ -27,10 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::health::{self, HealthOptions, ServiceStatus};
 use crate::{EngineError, RunContext};
 
-pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 /// One app service's deployer by its kind (what the executor runs per service; tests
 /// call it directly).
 pub use app::{deploy as deploy_service, rollback as rollback_service};
+pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
 

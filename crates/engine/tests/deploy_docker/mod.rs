@@ -12,12 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use drydock_domain::config::ServiceDeploy;
 use drydock_domain::config::{
     BuildIdCheck, DockerDeploy, HttpGate, NginxProxy, ProxyConfig, Strategy,
 };
-use drydock_engine::deploy::{deploy_service, rollback_service, AppDeployed, AppFailure, AppTarget};
+use drydock_engine::deploy::{
+    deploy_service, rollback_service, AppDeployed, AppFailure, AppTarget,
+};
 use drydock_engine::RunContext;
-use drydock_domain::config::ServiceDeploy;
 use drydock_testkit::docker::{app_image, docker, docker_output, remove_image, require_docker};
 use drydock_testkit::nginx::NginxServer;
 
@@ -112,10 +114,19 @@ impl Stage {
     }
 
     fn deploy(&self, spec: &DockerDeploy, commit: &str) -> Result<AppDeployed, AppFailure> {
+        self.deploy_with(spec, commit, &RunContext::default())
+    }
+
+    fn deploy_with(
+        &self,
+        spec: &DockerDeploy,
+        commit: &str,
+        ctx: &RunContext,
+    ) -> Result<AppDeployed, AppFailure> {
         deploy_service(
             &ServiceDeploy::Docker(spec.clone()),
             &self.target(commit),
-            &RunContext::default(),
+            ctx,
         )
     }
 
@@ -193,7 +204,9 @@ impl Drop for Stage {
 fn commit_id() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..20).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..20)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 /// One request on a fresh connection: (status, body).
@@ -201,8 +214,10 @@ fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n").as_bytes())
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     read_response(&mut r).unwrap()
 }
 
@@ -223,7 +238,8 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<(u16, String), (bool, S
     let (mut length, mut chunked) = (None, false);
     loop {
         let mut h = String::new();
-        r.read_line(&mut h).map_err(|e| (true, format!("headers: {e}")))?;
+        r.read_line(&mut h)
+            .map_err(|e| (true, format!("headers: {e}")))?;
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -240,10 +256,13 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<(u16, String), (bool, S
     if chunked {
         loop {
             let mut size = String::new();
-            r.read_line(&mut size).map_err(|e| (true, format!("chunk: {e}")))?;
-            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| (true, "chunk size".to_string()))?;
+            r.read_line(&mut size)
+                .map_err(|e| (true, format!("chunk: {e}")))?;
+            let n = usize::from_str_radix(size.trim(), 16)
+                .map_err(|_| (true, "chunk size".to_string()))?;
             let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).map_err(|e| (true, format!("chunk body: {e}")))?;
+            r.read_exact(&mut chunk)
+                .map_err(|e| (true, format!("chunk body: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -251,9 +270,11 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<(u16, String), (bool, S
         }
     } else if let Some(n) = length {
         body.resize(n, 0);
-        r.read_exact(&mut body).map_err(|e| (true, format!("body: {e}")))?;
+        r.read_exact(&mut body)
+            .map_err(|e| (true, format!("body: {e}")))?;
     } else {
-        r.read_to_end(&mut body).map_err(|e| (true, format!("body: {e}")))?;
+        r.read_to_end(&mut body)
+            .map_err(|e| (true, format!("body: {e}")))?;
     }
     Ok((status, String::from_utf8_lossy(&body).to_string()))
 }
@@ -293,7 +314,9 @@ impl Load {
         let mut threads = Vec::new();
         {
             let (stop, seen) = (stop.clone(), seen.clone());
-            threads.push(std::thread::spawn(move || keep_alive_poller(port, &stop, &seen)));
+            threads.push(std::thread::spawn(move || {
+                keep_alive_poller(port, &stop, &seen)
+            }));
         }
         {
             let (stop, seen) = (stop.clone(), seen.clone());
@@ -337,7 +360,9 @@ fn record(seen: &Mutex<Seen>, what: &str, started: Instant, result: Result<(u16,
             s.ok += 1;
             s.latencies.push(started.elapsed());
         }
-        Ok((status, body)) => s.failed.push(format!("{what}: status {status}: {}", body.trim())),
+        Ok((status, body)) => s
+            .failed
+            .push(format!("{what}: status {status}: {}", body.trim())),
         Err(e) => s.failed.push(format!("{what}: {e}")),
     }
 }
@@ -424,7 +449,8 @@ fn slow_requester(port: u16, stop: &AtomicBool, seen: &Mutex<Seen>) {
             seen.lock().unwrap().slow_ok += 1;
         } else {
             let mut s = seen.lock().unwrap();
-            s.failed.push(format!("slow: {result:?} after {:.1?}", started.elapsed()));
+            s.failed
+                .push(format!("slow: {result:?} after {:.1?}", started.elapsed()));
         }
     }
 }
@@ -439,7 +465,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn report(what: &str, seen: &mut Seen) -> (Duration, Duration) {
     seen.latencies.sort();
-    let (p50, p99) = (percentile(&seen.latencies, 0.5), percentile(&seen.latencies, 0.99));
+    let (p50, p99) = (
+        percentile(&seen.latencies, 0.5),
+        percentile(&seen.latencies, 0.99),
+    );
     println!(
         "{what}: {} ok, {} failed, {} keep-alive connections closed by nginx while idle (seen before reuse), {} requests retried on a reused keep-alive connection, {} slow requests ok; latency p50 {:.1?} p99 {:.1?} max {:.1?}",
         seen.ok,
@@ -545,7 +574,10 @@ fn a_version_that_never_gets_healthy_is_removed_and_the_old_one_still_serves() {
         &seen.failed[..seen.failed.len().min(3)],
         stage.nginx.error_log()
     );
-    assert!(took < spec.health.deadline + Duration::from_secs(5), "{took:?}");
+    assert!(
+        took < spec.health.deadline + Duration::from_secs(5),
+        "{took:?}"
+    );
     assert_eq!(failure.step, "health-gate", "{failure:#?}");
     assert!(failure.old_still_served, "{failure:#?}");
     assert!(
@@ -556,7 +588,10 @@ fn a_version_that_never_gets_healthy_is_removed_and_the_old_one_still_serves() {
     // The new container is gone; the old one runs and is what nginx serves.
     assert_eq!(stage.containers(), [(good.clone(), true)]);
     assert_eq!(stage.served(), good);
-    assert_eq!(std::fs::read(stage.nginx.upstream_file()).unwrap(), file_before);
+    assert_eq!(
+        std::fs::read(stage.nginx.upstream_file()).unwrap(),
+        file_before
+    );
 }
 
 #[test]
@@ -571,7 +606,12 @@ fn deploying_the_live_commit_again_changes_nothing() {
         std::fs::read(file).unwrap(),
         std::fs::metadata(file).unwrap().modified().unwrap(),
     );
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label=drydock.stack={}", stage.stack)]);
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=drydock.stack={}", stage.stack),
+    ]);
 
     let started = Instant::now();
     let again = stage.deploy(&spec, &commit).unwrap();
@@ -582,15 +622,33 @@ fn deploying_the_live_commit_again_changes_nothing() {
     assert_eq!(std::fs::read(file).unwrap(), bytes);
     assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), mtime);
     assert_eq!(
-        docker(&["ps", "-aq", "--filter", &format!("label=drydock.stack={}", stage.stack)]),
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=drydock.stack={}", stage.stack)
+        ]),
         ids
     );
     assert_eq!(stage.served(), commit);
     // The environment reached the container through the API, not a command line.
-    let name = docker(&["ps", "-q", "--filter", &format!("label=drydock.stack={}", stage.stack)]);
-    let env = docker(&["inspect", "-f", "{{json .Config.Env}} {{json .Args}}", &name]);
+    let name = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=drydock.stack={}", stage.stack),
+    ]);
+    let env = docker(&[
+        "inspect",
+        "-f",
+        "{{json .Config.Env}} {{json .Args}}",
+        &name,
+    ]);
     assert!(env.contains("APP_SECRET=not-in-argv"), "{env}");
-    assert!(!env.split_once(' ').unwrap().1.contains("not-in-argv"), "{env}");
+    assert!(
+        !env.split_once(' ').unwrap().1.contains("not-in-argv"),
+        "{env}"
+    );
 }
 
 #[test]
@@ -608,7 +666,10 @@ fn recreate_replaces_the_container_and_goes_back_when_the_new_one_is_unhealthy()
     assert_eq!(served(), one);
     let done = stage.deploy(&spec, &two).unwrap();
     assert_eq!(served(), two);
-    assert_eq!(done.previous.as_deref(), Some(format!("drydock-test-app:{one}").as_str()));
+    assert_eq!(
+        done.previous.as_deref(),
+        Some(format!("drydock-test-app:{one}").as_str())
+    );
     assert_eq!(stage.running(), [two.clone()]);
     assert_eq!(stage.deploy(&spec, &two).unwrap().changes, 0);
 
@@ -622,6 +683,69 @@ fn recreate_replaces_the_container_and_goes_back_when_the_new_one_is_unhealthy()
         "{:?}",
         stage.containers()
     );
+
+    // A rollback stops the live container and starts the kept one on the same port.
+    let back = stage.rollback(&spec, &two, None).unwrap();
+    assert_eq!(back.version, format!("drydock-test-app:{one}"), "{back:#?}");
+    assert_eq!(served(), one);
+    assert_eq!(stage.running(), [one.clone()]);
+}
+
+#[test]
+fn a_served_build_that_is_not_the_new_one_switches_back() {
+    let mut stage = Stage::new();
+    let mut spec = stage.swap_spec(Duration::from_millis(2500));
+    let one = stage.build(true);
+    let two = stage.build(true);
+    stage.deploy(&spec, &one).unwrap();
+    let before = std::fs::read(stage.nginx.upstream_file()).unwrap();
+    // The build answers its id, but not the one expected (a proxy_pass elsewhere, an
+    // app that reports another id): the switch must not stand.
+    spec.build_id.as_mut().unwrap().expect = "release-{rev}".into();
+
+    let load = Load::start(stage.nginx.port());
+    let failure = stage.deploy(&spec, &two).unwrap_err();
+    let mut seen = load.finish();
+    report("build-id mismatch", &mut seen);
+    assert_eq!(failure.step, "build-id", "{failure:#?}");
+    assert!(failure.old_still_served, "{failure:#?}");
+    assert!(
+        failure.cause.contains(&format!("expected `release-{two}`")),
+        "{failure:#?}"
+    );
+    let actions: Vec<&str> = failure.steps.iter().map(|s| s.action.as_str()).collect();
+    assert!(
+        actions.ends_with(&["switch", "build-id", "switch-back", "drain", "remove-new"]),
+        "{actions:?}"
+    );
+    assert!(seen.failed.is_empty(), "{:#?}", seen.failed);
+    assert_eq!(stage.served(), one);
+    assert_eq!(std::fs::read(stage.nginx.upstream_file()).unwrap(), before);
+    assert_eq!(stage.containers(), [(one.clone(), true)]);
+}
+
+#[test]
+fn a_deploy_cancelled_before_the_switch_removes_the_new_container() {
+    let mut stage = Stage::new();
+    let spec = stage.swap_spec(Duration::from_millis(300));
+    let one = stage.build(true);
+    let two = stage.build(true);
+    stage.deploy(&spec, &one).unwrap();
+    let before = std::fs::read(stage.nginx.upstream_file()).unwrap();
+
+    // Cancelled as soon as the new container has started.
+    let (ctx, _) = crate::support::cancelled_at_step(": start: ");
+    let failure = stage.deploy_with(&spec, &two, &ctx).unwrap_err();
+    assert!(failure.old_still_served, "{failure:#?}");
+    assert!(failure.cause.contains("cancelled"), "{failure:#?}");
+    assert_eq!(
+        failure.steps.last().unwrap().action,
+        "remove-new",
+        "{failure:#?}"
+    );
+    assert_eq!(stage.served(), one);
+    assert_eq!(std::fs::read(stage.nginx.upstream_file()).unwrap(), before);
+    assert_eq!(stage.containers(), [(one.clone(), true)]);
 }
 
 #[test]
@@ -637,7 +761,10 @@ fn rollback_serves_the_build_before_and_pruning_never_takes_the_rollback_target(
 
     let started = Instant::now();
     let back = stage.rollback(&spec, &two, None).unwrap();
-    println!("rollback (swap) until the old build is served: {:.2?}", started.elapsed());
+    println!(
+        "rollback (swap) until the old build is served: {:.2?}",
+        started.elapsed()
+    );
     assert_eq!(stage.served(), one, "{back:#?}");
     assert_eq!(back.version, format!("drydock-test-app:{one}"));
     assert_eq!(stage.running(), [one.clone()]);
@@ -661,7 +788,10 @@ fn rollback_serves_the_build_before_and_pruning_never_takes_the_rollback_target(
     // Nothing to go back to that is not here: refused, nothing changed.
     let missing = commit_id();
     let refused = stage.rollback(&spec, &one, Some(&missing)).unwrap_err();
-    assert!(refused.old_still_served && refused.cause.contains(&missing), "{refused:#?}");
+    assert!(
+        refused.old_still_served && refused.cause.contains(&missing),
+        "{refused:#?}"
+    );
     assert_eq!(stage.served(), one);
 }
 

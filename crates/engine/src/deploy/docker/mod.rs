@@ -10,6 +10,10 @@
 //! rollback; "the version live before" is the one that last ran before the live one
 //! (Docker's `StartedAt`), so a rollback followed by another goes back and forth.
 
+// `AppFailure` is the deployers' shared interface (app.rs), returned once per
+// deployment: its size costs nothing here, and boxing it would change that interface.
+#![allow(clippy::result_large_err)]
+
 mod nginx;
 mod recreate;
 mod swap;
@@ -193,7 +197,11 @@ impl<'a> Run<'a> {
             ])
             .map_err(|e| e.to_string())?;
         let mut all: Vec<Version> = found.into_iter().map(Version::of).collect();
-        all.sort_by(|a, b| a.started.cmp(&b.started).then(a.facts.name.cmp(&b.facts.name)));
+        all.sort_by(|a, b| {
+            a.started
+                .cmp(&b.started)
+                .then(a.facts.name.cmp(&b.facts.name))
+        });
         Ok(all)
     }
 
@@ -363,14 +371,22 @@ impl<'a> Run<'a> {
     /// Containers of `commit` other than `except`: left over from an earlier try (a
     /// deploy killed midway) or kept from an earlier deploy of the same commit. The new
     /// container replaces them.
-    pub fn remove_same_commit(&mut self, commit: &str, except: Option<&Version>) -> Result<(), String> {
+    pub fn remove_same_commit(
+        &mut self,
+        commit: &str,
+        except: Option<&Version>,
+    ) -> Result<(), String> {
         let stale: Vec<Version> = self
             .versions()?
             .into_iter()
             .filter(|v| v.commit == commit && Some(&v.facts.id) != except.map(|e| &e.facts.id))
             .collect();
         for v in stale {
-            self.remove("remove-stale", &v, "an earlier container of the same commit")?;
+            self.remove(
+                "remove-stale",
+                &v,
+                "an earlier container of the same commit",
+            )?;
         }
         Ok(())
     }
@@ -385,7 +401,7 @@ impl<'a> Run<'a> {
             .filter(|v| v.facts.id != live.facts.id && !v.facts.running)
             .collect();
         // Most recently live first.
-        kept.sort_by(|a, b| b.started.cmp(&a.started));
+        kept.sort_by_key(|v| std::cmp::Reverse(v.started));
         let protect = rollback_to.map(|r| r.facts.id.clone());
         if let Some(p) = &protect {
             // The rollback target counts first, whatever its start time says.
@@ -508,7 +524,10 @@ mod tests {
         // b runs now (started last); c ran before it.
         assert_eq!(rollback_target(&all, Some(&b), None).unwrap().facts.id, "c");
         assert_eq!(
-            rollback_target(&all, Some(&b), Some("aa")).unwrap().facts.id,
+            rollback_target(&all, Some(&b), Some("aa"))
+                .unwrap()
+                .facts
+                .id,
             "a"
         );
         assert!(rollback_target(&all, Some(&b), Some("bbbb")).is_none());

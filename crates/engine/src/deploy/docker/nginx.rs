@@ -77,7 +77,10 @@ impl<'a> Nginx<'a> {
         if let Err(e) = self.test() {
             return Err(match self.put_back(&previous) {
                 Ok(()) => format!("{e}; {} is as it was", self.file().display()),
-                Err(back) => format!("{e}; and putting {} back failed: {back}", self.file().display()),
+                Err(back) => format!(
+                    "{e}; and putting {} back failed: {back}",
+                    self.file().display()
+                ),
             });
         }
         match self.reload() {
@@ -85,9 +88,14 @@ impl<'a> Nginx<'a> {
             Err(e) => {
                 // The master may have taken part of it: put the file back and ask
                 // again, so what runs and what is on disk agree.
-                let back = self.put_back(&previous).and_then(|_| self.reload().map(|_| ()));
+                let back = self
+                    .put_back(&previous)
+                    .and_then(|_| self.reload().map(|_| ()));
                 Err(match back {
-                    Ok(()) => format!("{e}; {} put back and nginx reloaded with it", self.file().display()),
+                    Ok(()) => format!(
+                        "{e}; {} put back and nginx reloaded with it",
+                        self.file().display()
+                    ),
                     Err(b) => format!("{e}; and switching back failed: {b}"),
                 })
             }
@@ -187,7 +195,11 @@ impl<'a> Nginx<'a> {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&out.stderr);
-        let said: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let said: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         Err(format!(
             "`{what}` failed ({}): {}",
             out.status,

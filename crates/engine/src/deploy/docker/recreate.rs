@@ -121,7 +121,9 @@ pub fn rollback(
         return Err(run.fail(
             "start",
             match to {
-                Some(c) => format!("no container of commit {c} is kept and its image is not on this host"),
+                Some(c) => {
+                    format!("no container of commit {c} is kept and its image is not on this host")
+                }
                 None => "no earlier version is kept to roll back to".to_string(),
             },
             true,
@@ -129,9 +131,8 @@ pub fn rollback(
         ));
     }
     let live_for_bring = live.clone();
-    let bring: Bring<'_> = Box::new(move |run: &mut Run<'_>| {
-        bring_back(run, &versions, live_for_bring.as_ref(), to)
-    });
+    let bring: Bring<'_> =
+        Box::new(move |run: &mut Run<'_>| bring_back(run, &versions, live_for_bring.as_ref(), to));
     replace(run, live, bring)
 }
 

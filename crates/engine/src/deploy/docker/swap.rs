@@ -58,7 +58,14 @@ pub fn deploy(
     let commit = target.commit;
     let versions = match run.versions() {
         Ok(v) => v,
-        Err(e) => return Err(run.fail("inspect", e, true, "nothing was changed; make the Docker daemon answer and deploy again")),
+        Err(e) => {
+            return Err(run.fail(
+                "inspect",
+                e,
+                true,
+                "nothing was changed; make the Docker daemon answer and deploy again",
+            ))
+        }
     };
     let pointed = nginx.pointed_port();
     let live = live_of(&versions, pointed, spec);
@@ -74,15 +81,32 @@ pub fn deploy(
         }
     }
     if ctx.cancel.is_cancelled() {
-        return Err(run.fail("start", "cancelled before anything changed", true, "nothing was changed"));
+        return Err(run.fail(
+            "start",
+            "cancelled before anything changed",
+            true,
+            "nothing was changed",
+        ));
     }
     if let Err(e) = run.remove_same_commit(commit, live.as_ref()) {
-        return Err(run.fail("remove-stale", e, true, "nothing was switched; remove the container by hand (`docker rm -f`) and deploy again"));
+        return Err(run.fail(
+            "remove-stale",
+            e,
+            true,
+            "nothing was switched; remove the container by hand (`docker rm -f`) and deploy again",
+        ));
     }
     let avoid: Vec<u16> = versions.iter().filter_map(|v| v.host_port(spec)).collect();
     let new = match run.start_new(commit, || free_port(&avoid)) {
         Ok(v) => v,
-        Err(e) => return Err(run.fail("start", e, true, "nothing was switched; fix what the error names and deploy again")),
+        Err(e) => {
+            return Err(run.fail(
+                "start",
+                e,
+                true,
+                "nothing was switched; fix what the error names and deploy again",
+            ))
+        }
     };
     put_live(run, &nginx, live, new, Fresh::Remove)
 }
@@ -98,7 +122,14 @@ pub fn rollback(
     let nginx = Nginx::new(proxy, target.service, target.stack);
     let versions = match run.versions() {
         Ok(v) => v,
-        Err(e) => return Err(run.fail("inspect", e, true, "nothing was changed; make the Docker daemon answer and deploy again")),
+        Err(e) => {
+            return Err(run.fail(
+                "inspect",
+                e,
+                true,
+                "nothing was changed; make the Docker daemon answer and deploy again",
+            ))
+        }
     };
     let live = live_of(&versions, nginx.pointed_port(), spec);
     if let (Some(l), Some(to)) = (&live, to) {
@@ -143,33 +174,39 @@ pub(super) fn bring_back(
     };
     match rollback_target(versions, live, to) {
         Some(t) if t.facts.running => Ok((t.clone(), Fresh::Stop)),
-        Some(t) => match run.start_kept("start", t) {
-            Ok(v) => Ok((v, Fresh::Stop)),
-            Err(e) => {
-                let image = run.image(&t.commit);
-                let there = run.client.image_exists(&image).unwrap_or(false);
-                if !there || t.facts.image != image {
-                    return Err((
-                        "start".into(),
-                        e,
-                        format!("nothing was switched; start {} by hand or deploy the commit again", t.facts.name),
-                    ));
-                }
-                // Its old port is taken, say: the image makes the same version anew.
-                let _ = run.remove("remove-stale", t, "it would not start again");
-                let commit = t.commit.clone();
-                let p = publish(run);
-                run.start_new(&commit, p)
+        Some(t) => {
+            match run.start_kept("start", t) {
+                Ok(v) => Ok((v, Fresh::Stop)),
+                Err(e) => {
+                    let image = run.image(&t.commit);
+                    let there = run.client.image_exists(&image).unwrap_or(false);
+                    if !there || t.facts.image != image {
+                        return Err((
+                            "start".into(),
+                            e,
+                            format!(
+                                "nothing was switched; start {} by hand or deploy the commit again",
+                                t.facts.name
+                            ),
+                        ));
+                    }
+                    // Its old port is taken, say: the image makes the same version anew.
+                    let _ = run.remove("remove-stale", t, "it would not start again");
+                    let commit = t.commit.clone();
+                    let p = publish(run);
+                    run.start_new(&commit, p)
                     .map(|v| (v, Fresh::Remove))
                     .map_err(|e| ("start".into(), e, "nothing was switched; fix what the error names and roll back again".into()))
+                }
             }
-        },
+        }
         None => {
             let Some(commit) = to.filter(|c| !c.is_empty()) else {
                 return Err((
                     "start".into(),
                     "no earlier version is kept to roll back to".into(),
-                    "nothing was changed; deploy the commit you want with `drydock deploy --rev`".into(),
+                    "nothing was changed; deploy the commit you want with `drydock deploy --rev`"
+                        .into(),
                 ));
             };
             let image = run.image(commit);
@@ -183,7 +220,13 @@ pub(super) fn bring_back(
             let p = publish(run);
             run.start_new(commit, p)
                 .map(|v| (v, Fresh::Remove))
-                .map_err(|e| ("start".into(), e, "nothing was switched; fix what the error names and roll back again".into()))
+                .map_err(|e| {
+                    (
+                        "start".into(),
+                        e,
+                        "nothing was switched; fix what the error names and roll back again".into(),
+                    )
+                })
         }
     }
 }
@@ -206,6 +249,11 @@ fn put_live(
         }
     };
     if let Err(e) = run.gate(&new) {
+        if run.ctx.cancel.is_cancelled() {
+            give_up(&mut run, "cancelled before the switch");
+            let cause = format!("cancelled before the switch (the health gate stopped: {e})");
+            return Err(run.fail("health-gate", cause, true, "nothing was switched"));
+        }
         give_up(&mut run, "not healthy");
         let fix = format!(
             "nothing was switched; the old version still serves. Run the image by hand (`docker run --rm -p {0}:{0} {1}`) to see why {2} fails and deploy a fixed commit",
@@ -215,11 +263,21 @@ fn put_live(
     }
     if run.ctx.cancel.is_cancelled() {
         give_up(&mut run, "cancelled before the switch");
-        return Err(run.fail("switch", "cancelled before the switch", true, "nothing was switched"));
+        return Err(run.fail(
+            "switch",
+            "cancelled before the switch",
+            true,
+            "nothing was switched",
+        ));
     }
     let Some(port) = new.host_port(run.spec) else {
         give_up(&mut run, "no published port");
-        return Err(run.fail("switch", format!("{} has no published port", new.facts.name), true, "nothing was switched; deploy again"));
+        return Err(run.fail(
+            "switch",
+            format!("{} has no published port", new.facts.name),
+            true,
+            "nothing was switched; deploy again",
+        ));
     };
     let file = nginx.file().display().to_string();
     let switched = run.step("switch", |_| {
@@ -260,6 +318,15 @@ fn put_live(
             let back_ok = back.is_ok();
             if back_ok {
                 run.changes += 1;
+                // Requests sent to the new container since the switch finish first.
+                let drain = nginx_drain(run.spec);
+                let _ = run.step("drain", |_| {
+                    std::thread::sleep(drain);
+                    Ok((
+                        (),
+                        format!("{drain:.1?} for requests the new version holds"),
+                    ))
+                });
             }
             give_up(&mut run, "its build is not what is served");
             return Err(run.fail(
@@ -288,12 +355,18 @@ fn put_live(
         let drain = nginx_drain(run.spec);
         let _ = run.step("drain", |_| {
             std::thread::sleep(drain);
-            Ok(((), format!("{drain:.1?} for requests the old version holds")))
+            Ok((
+                (),
+                format!("{drain:.1?} for requests the old version holds"),
+            ))
         });
     }
     for v in &old_running {
         if let Err(e) = run.stop("stop-old", v) {
-            warn(&run, format!("{} still runs (not served): {e}", v.facts.name));
+            warn(
+                &run,
+                format!("{} still runs (not served): {e}", v.facts.name),
+            );
         }
     }
     let rollback_to = live.as_ref().filter(|l| l.facts.id != new.facts.id);
