@@ -1114,3 +1114,5 @@ mod postgres {
         );
     }
 }
+
+mod deploy_docker;

@@ -387,6 +387,202 @@ impl DockerClient {
     }
 }
 
+/// A container to create and start (a deployer's new version): its image, labels,
+/// environment (passed in the API request's body, never on a command line), the one
+/// port the app listens on, published on 127.0.0.1 when asked, and an optional network.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    pub name: String,
+    pub image: String,
+    pub labels: HashMap<String, String>,
+    pub env: Vec<(String, String)>,
+    /// The port the app listens on inside the container.
+    pub port: u16,
+    /// The host port on 127.0.0.1 the container port is published on (none: not
+    /// published; reach it on the container's own address).
+    pub publish: Option<u16>,
+    /// A network to join instead of the default bridge.
+    pub network: Option<String>,
+}
+
+/// What a deployer needs to know of one container, read from its inspect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerFacts {
+    pub id: String,
+    /// Without Docker's leading `/`.
+    pub name: String,
+    /// The image reference it was created from.
+    pub image: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+    /// When it last started (RFC 3339, as Docker says); empty when it never did.
+    pub started_at: String,
+    /// Container port -> host port on 127.0.0.1, as configured (kept while stopped).
+    pub published: HashMap<u16, u16>,
+    /// Its address on its first network, while it runs.
+    pub ip: Option<String>,
+}
+
+impl ContainerFacts {
+    fn of(c: &ContainerInspectResponse) -> ContainerFacts {
+        let state = c.state.as_ref();
+        let mut published = HashMap::new();
+        let bindings = c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.port_bindings.as_ref());
+        for (key, list) in bindings.into_iter().flatten() {
+            let Some(inner) = key.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
+            let host = list
+                .iter()
+                .flatten()
+                .filter_map(|b| b.host_port.as_deref()?.parse::<u16>().ok())
+                .next();
+            if let Some(host) = host {
+                published.insert(inner, host);
+            }
+        }
+        let ip = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|n| {
+                let mut ips: Vec<&String> = n
+                    .values()
+                    .filter_map(|e| e.ip_address.as_ref())
+                    .filter(|ip| !ip.is_empty())
+                    .collect();
+                ips.sort();
+                ips.first().map(|ip| ip.to_string())
+            });
+        ContainerFacts {
+            id: c.id.clone().unwrap_or_default(),
+            name: c
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            image: c
+                .config
+                .as_ref()
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default(),
+            labels: c
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default(),
+            running: state.and_then(|s| s.running) == Some(true),
+            started_at: state
+                .and_then(|s| s.started_at.clone())
+                .filter(|t| !t.starts_with("0001-"))
+                .unwrap_or_default(),
+            published,
+            ip,
+        }
+    }
+}
+
+impl DockerClient {
+    /// Whether the image `reference` is on this host (no pull is ever attempted).
+    pub fn image_exists(&self, reference: &str) -> Result<bool, DockerError> {
+        match block_on(self.docker.inspect_image(reference)) {
+            Ok(_) => Ok(true),
+            Err(e) if status_of(&e) == Some(404) => Ok(false),
+            Err(e) => Err(self.api(&format!("inspecting image {reference}"), e)),
+        }
+    }
+
+    /// Creates and starts the container `spec` describes (restart policy
+    /// `unless-stopped`, so the live one comes back after a reboot and a kept one stays
+    /// stopped). A container that was created but would not start is removed again.
+    /// Returns its id.
+    pub fn run(&self, spec: &RunSpec) -> Result<String, DockerError> {
+        use bollard::models::{
+            ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+            RestartPolicy, RestartPolicyNameEnum,
+        };
+        let port_key = format!("{}/tcp", spec.port);
+        let port_bindings = spec.publish.map(|p| {
+            HashMap::from([(
+                port_key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".to_string()),
+                    host_port: Some(p.to_string()),
+                }]),
+            )])
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            labels: Some(spec.labels.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            exposed_ports: Some(vec![port_key]),
+            host_config: Some(HostConfig {
+                port_bindings,
+                network_mode: spec.network.clone(),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            networking_config: spec.network.as_ref().map(|n| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(n.clone(), EndpointSettings::default())])),
+            }),
+            ..Default::default()
+        };
+        let options = bollard::query_parameters::CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = block_on(self.docker.create_container(Some(options), body)).map_err(|e| {
+            self.api(
+                &format!("creating container {} from {}", spec.name, spec.image),
+                e,
+            )
+        })?;
+        if let Err(e) = block_on(self.docker.start_container(&created.id, None)) {
+            let _ = self.remove(&created.id);
+            return Err(self.api(&format!("starting container {}", spec.name), e));
+        }
+        Ok(created.id)
+    }
+
+    /// Removes the container (running or not) with its anonymous volumes; one that is
+    /// already gone is fine.
+    pub fn remove(&self, name: &str) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RemoveContainerOptions {
+            v: true,
+            force: true,
+            link: false,
+        };
+        match block_on(self.docker.remove_container(name, Some(options))) {
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            r => r.map_err(|e| self.api(&format!("removing container {name}"), e)),
+        }
+    }
+
+    /// Every container (running or not) carrying all of `labels`, inspected.
+    pub fn labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ContainerFacts>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        )]);
+        let mut out = Vec::new();
+        for c in self.containers(filters)? {
+            let Some(id) = c.id else { continue };
+            // Gone between the list and the inspect: not ours to report.
+            if let Some(found) = self.inspect(&id)? {
+                out.push(ContainerFacts::of(&found));
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn io_err(what: &str, e: std::io::Error) -> DockerError {
     DockerError::Api {
         what: what.to_string(),

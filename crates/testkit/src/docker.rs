@@ -7,7 +7,9 @@
 //! - [`postgres_image`]: busybox + the host's PostgreSQL binaries and every library
 //!   `ldd` names; its entrypoint initialises `/var/lib/postgresql/data` from
 //!   `POSTGRES_USER`/`POSTGRES_PASSWORD`/`POSTGRES_DB` like the official image;
-//! - [`redis_image`]: busybox + the host's `redis-server` and `redis-cli`.
+//! - [`redis_image`]: busybox + the host's `redis-server` and `redis-cli`;
+//! - [`app_image`]: an app build for deploy tests (health, build id and a slow
+//!   request), tagged `drydock-test-app:<id>`.
 //!
 //! Containers, volumes and Compose projects get unique `drydock-t-*` names and are
 //! removed (with their volumes) when their guard drops. Docker is required: a test that
@@ -198,6 +200,12 @@ impl RootFs {
         if docker_output(&["image", "inspect", &tag]).status.success() {
             return tag;
         }
+        self.import_as(&tag, changes)
+    }
+
+    /// Imports the tree as `tag`, replacing an image of that tag.
+    fn import_as(self, tag: &str, changes: &[&str]) -> String {
+        let tag = tag.to_string();
         let mut args: Vec<String> = vec!["import".into()];
         for c in changes {
             args.push("--change".into());
@@ -253,6 +261,44 @@ pub fn web_image() -> String {
             "EXPOSE 8080",
         ],
     )
+}
+
+/// The entrypoint of [`app_image`]: httpd in the background, so that SIGTERM (which
+/// PID 1 would otherwise ignore) stops it at once, as a real app's graceful stop would.
+const APP_ENTRYPOINT: &str = r#"#!/bin/sh
+httpd -f -p 8080 -h /www &
+pid=$!
+trap 'kill -TERM $pid; wait $pid; exit 0' TERM INT
+wait $pid
+"#;
+
+const APP_SLOW: &str = r#"#!/bin/sh
+sleep 2
+printf 'Content-Type: text/plain\r\n\r\nslow %s\n' "$(cat /www/build_id)"
+"#;
+
+/// An app build for deploy tests, `drydock-test-app:<id>`: busybox httpd on port 8080
+/// serving `GET /up` (200, `ok`), `GET /build_id` (`id`) and `GET /cgi-bin/slow` (a
+/// CGI that sleeps 2 s, then answers `slow <id>`). With `healthy = false` there is no
+/// `/up`: the build starts but never answers its health check with 200 (404).
+pub fn app_image(id: &str, healthy: bool) -> String {
+    let _lock = build_lock();
+    let mut fs = RootFs::new("app");
+    if healthy {
+        fs.write("/www/up", "ok\n", 0o644);
+    }
+    fs.write("/www/build_id", &format!("{id}\n"), 0o644);
+    fs.write("/www/cgi-bin/slow", APP_SLOW, 0o755);
+    fs.write("/app.sh", APP_ENTRYPOINT, 0o755);
+    fs.import_as(
+        &format!("drydock-test-app:{id}"),
+        &["ENV PATH=/bin", "ENTRYPOINT [\"/app.sh\"]", "EXPOSE 8080"],
+    )
+}
+
+/// `docker rmi -f` (the images a test made).
+pub fn remove_image(tag: &str) {
+    let _ = docker_output(&["rmi", "-f", tag]);
 }
 
 /// The host's PostgreSQL major version and its folder.

@@ -1,7 +1,7 @@
 //! Test helpers: start real servers (PostgreSQL, MariaDB, Redis with sentinel and
 //! cluster, etcd, dnsmasq, Patroni, HTTP(S) with a test CA, a recording HTTP receiver
 //! with scripted answers, an SMTP receiver, Garage S3 as one node or a three-node
-//! cluster, a headless Chromium) in their own temp data directories on random loopback
+//! cluster, a headless Chromium, nginx as a reverse proxy) in their own temp data directories on random loopback
 //! ports, and stop and remove them on drop; an S3 fault proxy; and network namespaces
 //! on a bridge (several hosts on one machine). Integration tests of every crate use
 //! these; nothing here is a mock.
@@ -16,6 +16,7 @@ pub mod garage_cluster;
 pub mod http;
 pub mod mariadb;
 pub mod netns;
+pub mod nginx;
 pub mod patroni;
 pub mod postgres;
 pub mod receiver;

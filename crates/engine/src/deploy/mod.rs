@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 use crate::health::{self, HealthOptions, ServiceStatus};
 use crate::{EngineError, RunContext};
 
+/// One app service's deployer by its kind (what the executor runs per service; tests
+/// call it directly).
+pub use app::{deploy as deploy_service, rollback as rollback_service};
 pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
