@@ -8,8 +8,6 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 
 use common::git::{commit, deployed, git};
 use common::Stack;

@@ -10,10 +10,6 @@
 //! rollback; "the version live before" is the one that last ran before the live one
 //! (Docker's `StartedAt`), so a rollback followed by another goes back and forth.
 
-// `AppFailure` is the deployers' shared interface (app.rs), returned once per
-// deployment: its size costs nothing here, and boxing it would change that interface.
-#![allow(clippy::result_large_err)]
-
 mod nginx;
 mod recreate;
 mod swap;
@@ -532,7 +528,7 @@ mod tests {
         );
         assert!(rollback_target(&all, Some(&b), Some("bbbb")).is_none());
         assert!(rollback_target(&all, Some(&b), Some("")).is_none());
-        assert!(rollback_target(&[b.clone()], Some(&b), None).is_none());
+        assert!(rollback_target(std::slice::from_ref(&b), Some(&b), None).is_none());
     }
 
     #[test]
