@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::health::{self, HealthOptions, ServiceStatus};
 use crate::{EngineError, RunContext};
 
+/// One app service's deployer by its kind (what the executor runs per service; tests
+/// call it directly).
+pub use app::{deploy as deploy_service, rollback as rollback_service};
 pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
@@ -37,6 +40,9 @@ pub use execute::{deploy, DeployFailure, DeployReport, Interrupted, Outcome, Ste
 pub use history::{deployments, DeploymentView, DeploymentsReport};
 pub use lock::Holder;
 pub use rollback::{rollback, DataRollback, RollbackOptions, RollbackReport};
+pub use release::{
+    package, read_build_info, release_id, switch_link, BuildInfo, Package, PackageError, BUILD_INFO,
+};
 
 /// What `deploy` is asked. The field docs are also the `--help` lines.
 #[derive(Debug, Clone, Serialize, Deserialize)]
