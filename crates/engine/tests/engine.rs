@@ -1114,3 +1114,4 @@ mod postgres {
         );
     }
 }
+mod deploy_release;

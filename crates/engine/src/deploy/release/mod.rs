@@ -68,7 +68,9 @@ pub fn deploy(
         }
     };
     let id = pkg.id.clone();
-    if layout.has(&id) {
+    // Only a release this deploy wrote is removed again on failure or cancel.
+    let written = !layout.has(&id);
+    if !written {
         // The same package extracted earlier (a rollback moved away from it): it is
         // whole (its folder only appears after extraction), so it is switched to again.
         run.note("extract", format!("{id} already on the target"));
@@ -124,14 +126,14 @@ pub fn deploy(
         }
         run.changes += 1;
     }
-    if let Err(failure) = run.cancel_point(Some(&id)) {
-        return Err(failure);
-    }
+    run.cancel_point(written.then_some(id.as_str()))?;
 
     run.switch_to(&id, old.as_deref(), layout.previous.as_deref())?;
     if let Err((step, cause)) = run.go_live(&id, target.commit) {
         let served = run.switch_back(old.as_deref(), layout.previous.as_deref());
-        run.remove_new(&id);
+        if written {
+            run.remove_new(&id);
+        }
         let fix = match &old {
             Some(o) => {
                 format!("the release {o} is served again; fix the new build and deploy again")
@@ -475,7 +477,14 @@ impl<'a> Run<'a> {
             let mut safe: Vec<&str> = protect.iter().flatten().copied().collect();
             safe.extend(layout.current.as_deref());
             safe.extend(layout.previous.as_deref());
-            let ids: Vec<&str> = layout.releases.iter().map(|(r, _)| r.as_str()).collect();
+            // Oldest first by build time (ids share a second when built fast), then id.
+            let mut ordered: Vec<(Option<jiff::Timestamp>, &str)> = layout
+                .releases
+                .iter()
+                .map(|(r, i)| (i.as_ref().and_then(|i| i.built_at.parse().ok()), r.as_str()))
+                .collect();
+            ordered.sort();
+            let ids: Vec<&str> = ordered.into_iter().map(|(_, r)| r).collect();
             let old = ids.len().saturating_sub(keep);
             let mut removed = Vec::new();
             for id in &ids[..old] {
@@ -484,7 +493,8 @@ impl<'a> Run<'a> {
                     removed.push(id.to_string());
                 }
             }
-            for id in &layout.partial {
+            // Extractions a crash cut short (never one whose release is whole).
+            for id in layout.partial.iter().filter(|p| !layout.has(p)) {
                 t.remove(id)?;
             }
             let detail = if removed.is_empty() {

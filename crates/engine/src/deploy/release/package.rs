@@ -35,7 +35,7 @@ pub struct BuildInfo {
     pub service: String,
     /// The full git commit built.
     pub commit: String,
-    /// When the build started, RFC 3339 in UTC.
+    /// When the build started, RFC 3339 in UTC (with fractional seconds).
     pub built_at: String,
     /// Always `release` for these packages.
     pub build_type: String,
@@ -105,7 +105,8 @@ pub fn package(
         id: id.clone(),
         service: target.service.to_string(),
         commit: target.commit.to_string(),
-        built_at: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        // RFC 3339 with the fraction: releases built within one second still order.
+        built_at: now.to_string(),
         build_type: "release".to_string(),
         tools: tool_versions(&spec.tools, target.config_dir),
         drydock: env!("CARGO_PKG_VERSION").to_string(),

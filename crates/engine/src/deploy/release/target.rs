@@ -121,6 +121,10 @@ pub fn open(spec: &ReleaseDeploy) -> Box<dyn Target> {
             port: *port,
             config: spec.ssh_config.clone(),
             root: path.clone(),
+            control: tempfile::Builder::new()
+                .prefix("drydock-ssh")
+                .tempdir()
+                .ok(),
         }),
     }
 }
@@ -388,6 +392,26 @@ pub struct Ssh {
     port: Option<u16>,
     config: Option<PathBuf>,
     root: PathBuf,
+    /// A private folder for the connection one deploy's commands share (OpenSSH's
+    /// ControlMaster): one login instead of one per command.
+    control: Option<tempfile::TempDir>,
+}
+
+impl Drop for Ssh {
+    /// Ends the shared connection now rather than when its idle time runs out.
+    fn drop(&mut self) {
+        if self.control.is_some() {
+            let mut cmd = Command::new("ssh");
+            self.common(&mut cmd, "-p");
+            let _ = cmd
+                .args(["-O", "exit", "--"])
+                .arg(&self.destination)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// `'...'` for a POSIX shell.
@@ -403,6 +427,12 @@ impl Ssh {
         }
         if let Some(port) = self.port {
             cmd.arg(port_flag).arg(port.to_string());
+        }
+        if let Some(dir) = &self.control {
+            // The master outlives a drydock killed midway by 30 s at most.
+            cmd.arg("-o")
+                .arg(format!("ControlPath={}", dir.path().join("c").display()))
+                .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=30"]);
         }
     }
 
