@@ -6,6 +6,9 @@
 //! Oracles drydock did not write: what the HTTP server serves (ureq), `sha256sum -c`,
 //! files and links read with `std::fs`.
 
+// `AppFailure` is the deployer's own (large) error; the helpers pass it on as is.
+#![allow(clippy::result_large_err)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -355,7 +358,7 @@ fn a_local_release_is_packaged_checked_extracted_switched_and_served() {
     assert_eq!(actions(&again.steps), ["inspect", "check-live"]);
     assert_eq!(again.version, id);
     assert!(took < Duration::from_secs(1), "{took:?}");
-    assert_eq!(w.releases(), [id.clone()]);
+    assert_eq!(w.releases(), std::slice::from_ref(&id));
     eprintln!("idempotent second deploy (local): {took:?}");
 
     // Packaging the same commit again reuses the package while it verifies ...
@@ -433,7 +436,7 @@ fn a_package_corrupted_between_upload_and_check_is_refused_and_current_stays() {
     );
     // Nothing of the new build is on the target; the old one is current and served.
     assert_eq!(w.current(), Some(first.version.clone()));
-    assert_eq!(w.releases(), [first.version.clone()]);
+    assert_eq!(w.releases(), std::slice::from_ref(&first.version));
     assert_eq!(
         std::fs::read_dir(w.root().join(".drydock/incoming"))
             .unwrap()
@@ -473,7 +476,7 @@ fn a_new_build_whose_restart_fails_or_that_is_unhealthy_is_switched_back() {
     assert_eq!(w.current(), Some(first.version.clone()));
     assert_eq!(
         w.releases(),
-        [first.version.clone()],
+        std::slice::from_ref(&first.version),
         "the new release is removed"
     );
     assert_eq!(w.served(), Some(c1.clone()));
@@ -488,7 +491,7 @@ fn a_new_build_whose_restart_fails_or_that_is_unhealthy_is_switched_back() {
     assert!(failed.cause.contains("404"), "{failed:#?}");
     assert!(failed.old_still_served, "{failed:#?}");
     assert_eq!(w.current(), Some(first.version.clone()));
-    assert_eq!(w.releases(), [first.version.clone()]);
+    assert_eq!(w.releases(), std::slice::from_ref(&first.version));
     assert_eq!(w.served(), Some(c1));
     // Within the gate's deadline (3 s) and the switch back.
     assert!(took < Duration::from_secs(3 + 5), "{took:?}");
@@ -549,7 +552,6 @@ fn read_while_switching(
     min_reads: usize,
     min_switches: usize,
     limit: Duration,
-    stop_at_first_failure: bool,
     switch: impl Fn(&Path, &str) + Send + 'static,
 ) -> (usize, usize, usize) {
     let stop = Arc::new(AtomicBool::new(false));
@@ -573,8 +575,7 @@ fn read_while_switching(
     let started = Instant::now();
     let mut switches = 0;
     while started.elapsed() < limit {
-        let enough = reads.load(Ordering::SeqCst) >= min_reads && switches >= min_switches;
-        if enough || (stop_at_first_failure && failed.load(Ordering::SeqCst) > 0) {
+        if reads.load(Ordering::SeqCst) >= min_reads && switches >= min_switches {
             break;
         }
         switch(root, if switches % 2 == 0 { "b" } else { "a" });
@@ -597,14 +598,10 @@ fn switching_current_is_atomic_for_a_reader_and_unlink_then_link_is_not() {
     switch_link(root, "current", "a").unwrap();
 
     // drydock's switch: a temp link renamed over `current`.
-    let (reads, failed, switches) = read_while_switching(
-        root,
-        10_000,
-        2_000,
-        Duration::from_secs(60),
-        false,
-        |root, id| switch_link(root, "current", id).unwrap(),
-    );
+    let (reads, failed, switches) =
+        read_while_switching(root, 10_000, 2_000, Duration::from_secs(60), |root, id| {
+            switch_link(root, "current", id).unwrap()
+        });
     eprintln!("atomic switch: {reads} reads during {switches} switches, {failed} failed");
     assert!(reads >= 10_000, "{reads}");
     assert!(switches >= 2_000, "{switches}");
@@ -612,18 +609,12 @@ fn switching_current_is_atomic_for_a_reader_and_unlink_then_link_is_not() {
 
     // `ln -sfn` (unlink, then symlink) under the same reader: some reads find no
     // `current`, which is why the test above can fail.
-    let (reads, failed, switches) = read_while_switching(
-        root,
-        usize::MAX,
-        usize::MAX,
-        Duration::from_secs(20),
-        true,
-        |root, id| {
+    let (reads, failed, switches) =
+        read_while_switching(root, 10_000, 2_000, Duration::from_secs(60), |root, id| {
             let link = root.join("current");
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(format!("releases/{id}"), &link).unwrap();
-        },
-    );
+        });
     eprintln!("ln -sfn style: {failed} failed of {reads} reads during {switches} switches");
     assert!(
         failed > 0,
@@ -687,7 +678,10 @@ fn an_ssh_target_deploys_idempotently_and_rolls_back_through_a_real_sshd() {
     let took = started.elapsed();
     eprintln!("idempotent second deploy over ssh: {took:?}");
     assert_eq!(again.changes, 0, "{again:#?}");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(actions(&again.steps), ["inspect", "check-live"]);
+    // One ssh login (about 0.5 s on this machine) and one HTTP probe; the margin is for
+    // a loaded CI machine.
+    assert!(took < Duration::from_secs(2), "{took:?}");
 
     let second = w.deployed(&c2);
     assert_eq!(second.previous, Some(first.version.clone()));
