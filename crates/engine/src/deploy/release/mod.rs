@@ -41,7 +41,7 @@ pub fn deploy(
     target: &AppTarget<'_>,
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
-    let mut run = Run::new(spec, target, ctx);
+    let mut run = Run::new("deploy", spec, target, ctx);
     let layout = run.inspect()?;
     let old = layout.current.clone();
 
@@ -63,12 +63,16 @@ pub fn deploy(
     }) {
         Ok(p) => p,
         Err(cause) => {
-            return Err(run.fail(
-                "package",
-                cause,
-                true,
-                "fix the build (its output is in the state folder's packages/<service>/last-build.log) and deploy again",
-            ))
+            let log = target
+                .state_dir
+                .join("packages")
+                .join(target.service)
+                .join("last-build.log");
+            let fix = format!(
+                "fix the build (its whole output is in {}) and deploy again",
+                log.display()
+            );
+            return Err(run.fail("package", cause, true, &fix));
         }
     };
     let id = pkg.id.clone();
@@ -84,7 +88,7 @@ pub fn deploy(
                 .map(|_| ((), format!("{id} to {}", t.describe())))
         });
         if let Err(cause) = uploaded {
-            let _ = run.t.discard_upload(&id);
+            run.discard_upload(&id);
             return Err(run.fail(
                 "upload",
                 cause,
@@ -97,10 +101,7 @@ pub fn deploy(
                 .map(|_| ((), format!("{} matches on the target", &pkg.sha256[..16])))
         });
         if let Err(cause) = checked {
-            let _ = run.step("clean-up", |t| {
-                t.discard_upload(&id)
-                    .map(|_| ((), "removed the refused upload".to_string()))
-            });
+            run.discard_upload(&id);
             return Err(run.fail(
                 "verify-checksum",
                 cause,
@@ -120,7 +121,7 @@ pub fn deploy(
         });
         if let Err(cause) = extracted {
             run.remove_new(&id);
-            let _ = run.t.discard_upload(&id);
+            run.discard_upload(&id);
             return Err(run.fail(
                 "extract",
                 cause,
@@ -134,15 +135,19 @@ pub fn deploy(
 
     run.switch_to(&id, old.as_deref(), layout.previous.as_deref())?;
     if let Err((step, cause)) = run.go_live(&id, target.commit) {
-        let served = run.switch_back(old.as_deref(), layout.previous.as_deref());
+        let served = run.switch_back(old.as_deref(), &layout);
         if written {
             run.remove_new(&id);
         }
-        let fix = match &old {
-            Some(o) => {
+        let fix = match (&old, served) {
+            (Some(o), true) => {
                 format!("the release {o} is served again; fix the new build and deploy again")
             }
-            None => "nothing was live before; fix the build and deploy again".to_string(),
+            (Some(o), false) => format!(
+                "the release {o} is current again but did not come back healthy: look at {}/.drydock/restart.log and the app's logs, then roll back or deploy a fixed commit",
+                run.t.describe()
+            ),
+            (None, _) => "nothing was live before; fix the build and deploy again".to_string(),
         };
         return Err(run.fail(&step, cause, served, &fix));
     }
@@ -158,7 +163,7 @@ pub fn rollback(
     to: Option<&str>,
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
-    let mut run = Run::new(spec, target, ctx);
+    let mut run = Run::new("rollback", spec, target, ctx);
     let layout = run.inspect()?;
     let Some(current) = layout.current.clone() else {
         return Err(run.fail(
@@ -209,14 +214,16 @@ pub fn rollback(
     }
     run.switch_to(&back, Some(&current), layout.previous.as_deref())?;
     if let Err((step, cause)) = run.go_live(&back, &commit) {
-        let served = run.switch_back(Some(&current), layout.previous.as_deref());
+        let served = run.switch_back(Some(&current), &layout);
         return Err(run.fail(
             &step,
             format!("the rollback target {back} failed: {cause}"),
             served,
-            &format!(
-                "{current} is served again; roll back to another commit, or deploy a fixed one"
-            ),
+            &if served {
+                format!("{current} is served again; roll back to another commit, or deploy a fixed one")
+            } else {
+                format!("{current} is current again but not healthy: look at {}/.drydock/restart.log and the app's logs", run.t.describe())
+            },
         ));
     }
     Ok(run.done(back, Some(current)))
@@ -224,6 +231,8 @@ pub fn rollback(
 
 /// One deploy or rollback under way: its target, steps and changes.
 struct Run<'a> {
+    /// `deploy` or `rollback`, for the events.
+    verb: &'static str,
     spec: &'a ReleaseDeploy,
     target: &'a AppTarget<'a>,
     ctx: &'a RunContext,
@@ -233,8 +242,14 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(spec: &'a ReleaseDeploy, target: &'a AppTarget<'a>, ctx: &'a RunContext) -> Self {
+    fn new(
+        verb: &'static str,
+        spec: &'a ReleaseDeploy,
+        target: &'a AppTarget<'a>,
+        ctx: &'a RunContext,
+    ) -> Self {
         Run {
+            verb,
             spec,
             target,
             ctx,
@@ -244,7 +259,8 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// A timed step, told to the events as it ends (`deploy SERVICE: ACTION: DETAIL`).
+    /// A timed step, told to the events as it ends (`deploy SERVICE: ACTION: DETAIL`,
+    /// or `rollback ...`).
     fn step<T>(
         &mut self,
         action: &str,
@@ -255,8 +271,8 @@ impl<'a> Run<'a> {
         if let Some(last) = self.steps.last() {
             self.ctx.events.emit(Event::Step {
                 message: format!(
-                    "deploy {}: {}: {}",
-                    self.target.service, last.action, last.detail
+                    "{} {}: {}: {}",
+                    self.verb, self.target.service, last.action, last.detail
                 ),
             });
         }
@@ -314,6 +330,13 @@ impl<'a> Run<'a> {
             true,
             "nothing was switched; deploy again when ready",
         ))
+    }
+
+    fn discard_upload(&mut self, id: &str) {
+        let _ = self.step("clean-up", |t| {
+            t.discard_upload(id)
+                .map(|_| ((), format!("removed the upload of {id}")))
+        });
     }
 
     fn remove_new(&mut self, id: &str) {
@@ -376,8 +399,8 @@ impl<'a> Run<'a> {
 
     /// After a failed go-live of `new`: the links back, the old release restarted and
     /// health-gated. Whether the old release is what is served.
-    fn switch_back(&mut self, old: Option<&str>, previous: Option<&str>) -> bool {
-        if !self.restore_links(old, previous) {
+    fn switch_back(&mut self, old: Option<&str>, layout: &Layout) -> bool {
+        if !self.restore_links(old, layout.previous.as_deref()) {
             return false;
         }
         self.changes += 1;
@@ -385,19 +408,11 @@ impl<'a> Run<'a> {
             // Nothing was served before, and nothing is now.
             return true;
         };
-        let commit = self.layout_commit(old);
-        match self.go_live(old, &commit) {
-            Ok(()) => true,
-            Err(_) => false,
-        }
-    }
-
-    fn layout_commit(&self, id: &str) -> String {
-        self.t
-            .inspect()
-            .ok()
-            .and_then(|l| l.info(id).map(|i| i.commit.clone()))
-            .unwrap_or_default()
+        let commit = layout
+            .info(old)
+            .map(|i| i.commit.clone())
+            .unwrap_or_default();
+        self.go_live(old, &commit).is_ok()
     }
 
     /// Restart, health gate, build id, for the release `id` of `commit` now current.
