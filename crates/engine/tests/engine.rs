@@ -1116,3 +1116,4 @@ mod postgres {
 }
 
 mod deploy_docker;
+mod deploy_release;

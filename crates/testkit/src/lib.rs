@@ -24,6 +24,7 @@ pub mod redis;
 pub mod redis_ha;
 mod server;
 pub mod smtp;
+pub mod sshd;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

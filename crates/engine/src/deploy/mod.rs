@@ -43,6 +43,9 @@ pub use decision::{decide, Changed, Decision, InfraState, Step};
 pub use execute::{deploy, DeployFailure, DeployReport, Interrupted, Outcome, StepRun};
 pub use history::{deployments, DeploymentView, DeploymentsReport};
 pub use lock::Holder;
+pub use release::{
+    package, read_build_info, release_id, switch_link, BuildInfo, Package, PackageError, BUILD_INFO,
+};
 pub use rollback::{rollback, DataRollback, RollbackOptions, RollbackReport};
 
 /// What `deploy` is asked. The field docs are also the `--help` lines.

@@ -42,6 +42,14 @@ pub struct ReleaseDeploy {
     /// Releases kept; `current` and the rollback target are never pruned.
     #[serde(default = "ReleaseDeploy::default_keep")]
     pub keep: usize,
+    /// Programs the build uses whose versions go in `build_info.json` (each asked
+    /// `NAME --version`), e.g. `["node", "npm"]`; git and sh are always recorded.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// An OpenSSH client config passed to `ssh`/`scp` as `-F` (default: the user's
+    /// `~/.ssh/config`), for ssh targets.
+    #[serde(default)]
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// A release target: a local folder or a folder on an ssh host.
@@ -149,6 +157,25 @@ impl ReleaseDeploy {
                 "keep below 2 leaves no earlier release to roll back to; keep at least 2",
             );
         }
+        if let Some(file) = &mut self.ssh_config {
+            *file = absolute(base, file);
+            if matches!(self.target, ReleaseTarget::Local(_)) {
+                c.push(
+                    &at.key("ssh_config"),
+                    "ssh_config is for ssh:// targets; remove it, or write target = \"ssh://user@host/path\"",
+                );
+            }
+        }
+        for (i, tool) in self.tools.iter().enumerate() {
+            if tool.is_empty() || tool.contains(|ch: char| ch.is_whitespace() || ch == '/') {
+                c.push(
+                    &at.key("tools").index(i),
+                    format!(
+                        "`{tool}` is not a program name; write a name found on PATH, e.g. \"node\""
+                    ),
+                );
+            }
+        }
         for (i, dir) in self.shared.iter().enumerate() {
             let p = Path::new(dir);
             if dir.is_empty() || p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
@@ -203,5 +230,33 @@ mod tests {
         for bad in ["ssh://u:pw@h/srv", "ftp://h/srv", "ssh://h", "ssh://h/"] {
             assert!(ReleaseTarget::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+
+    fn load(deploy: &str) -> Result<crate::config::Config, crate::config::ConfigErrors> {
+        let text = format!(
+            "[stack]\nname = \"s\"\nstate_dir = \"state\"\n\n[repository]\npath = \"/r\"\npassword = \"${{env:PATH}}\"\n\n[services.web]\nrole = \"app\"\nruntime = {{ kind = \"external\" }}\ndeploy = {deploy}\n"
+        );
+        crate::config::Config::from_text(Path::new("/etc/drydock/drydock.toml"), &text)
+    }
+
+    #[test]
+    fn tools_and_ssh_config_load_and_bad_ones_are_named() {
+        let c = load(r#"{ kind = "release", build = "make", output = "dist", target = "ssh://h/srv/app", tools = ["node"], ssh_config = "ssh/config" }"#).unwrap();
+        let Some(crate::config::ServiceDeploy::Release(r)) = &c.services["web"].deploy else {
+            panic!("not a release deploy")
+        };
+        assert_eq!(r.tools, ["node"]);
+        assert_eq!(
+            r.ssh_config.as_deref(),
+            Some(Path::new("/etc/drydock/ssh/config"))
+        );
+        assert_eq!(r.output, Path::new("/etc/drydock/dist"));
+
+        let e = load(r#"{ kind = "release", build = "make", output = "dist", target = "/srv/app", tools = ["node --version", ""], ssh_config = "c" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`node --version` is not a program name"), "{e}");
+        assert!(e.contains("`` is not a program name"), "{e}");
+        assert!(e.contains("ssh_config is for ssh:// targets"), "{e}");
     }
 }
