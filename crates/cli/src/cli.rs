@@ -19,6 +19,7 @@ use crate::commands::heal::HealArgs;
 use crate::commands::health::HealthArgs;
 use crate::commands::init::InitArgs;
 use crate::commands::install::InstallArgs;
+use crate::commands::package::PackageArgs;
 use crate::commands::populate::PopulateArgs;
 use crate::commands::prune::PruneArgs;
 use crate::commands::restore::RestoreArgs;
@@ -142,6 +143,9 @@ pub enum Command {
     /// Put the app back to an earlier good deployment (default: the one before the
     /// current); --with-data also restores the pre-deploy backup (asks first).
     Rollback(RollbackArgs),
+    /// Build a release service's package: runs its build, packs the output with
+    /// build_info.json (time, commit, build type, tool versions) and its SHA-256.
+    Package(PackageArgs),
     /// Run unattended: the jobs on their schedules ([[schedule]], or the defaults), every
     /// run recorded, and an HTTP API (status, backups, runs, events, starting a job).
     Serve(ServeArgs),

@@ -94,6 +94,7 @@ fn run(command: &Command, g: &Globals) -> Result<u8, Failure> {
         Command::Deploy(a) => deploy::run(a, g),
         Command::Deployments(a) => deployments::run(a, g),
         Command::Rollback(a) => rollback::run(a, g),
+        Command::Package(a) => package::run(a, g),
         Command::Init(a) => init::run(a, g),
         Command::Install(a) => install::run(a, g),
         Command::Serve(a) => serve::run(a, g),

@@ -245,3 +245,81 @@ fn rollback_with_nothing_to_go_back_to_is_refused_and_changes_nothing() {
         "a refused rollback records nothing"
     );
 }
+
+/// The file the build wrote into the live release.
+fn live_rev(stack: &Stack) -> String {
+    std::fs::read_to_string(stack.path().join("releases-target/current/rev"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_release_service_packages_deploys_skips_and_rolls_back_through_the_binary() {
+    let stack = app_stack("");
+    let first = common::git::git(stack.path(), &["rev-parse", "HEAD"]);
+
+    // `package`: the checksum is what sha256sum says of the file.
+    let (code, package) = stack.json(&["package", "api"]);
+    assert_eq!(code, 0, "{package:#}");
+    let out = std::process::Command::new("sha256sum")
+        .arg(package["file"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let summed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        summed.split_whitespace().next(),
+        package["sha256"].as_str(),
+        "{package:#}"
+    );
+    assert_eq!(package["info"]["commit"], first.as_str());
+
+    let (code, report) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["outcome"], "ok", "{report:#}");
+    assert!(report["changes"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(live_rev(&stack), first);
+
+    let second = commit(stack.path(), &[("src/app.py", "print('v2')\n")]);
+    let (code, report) = stack.json(&["deploy"]);
+    assert_eq!(
+        (code, &report["decision"]),
+        (0, &Value::from("app")),
+        "{report:#}"
+    );
+    assert_eq!(live_rev(&stack), second);
+
+    // The same revision again: nothing to do, nothing changed.
+    let (code, again) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(
+        (&again["decision"], &again["changes"]),
+        (&Value::from("skip"), &Value::from(0))
+    );
+    // Told the app changed anyway, the deployer itself finds the commit live.
+    let (code, forced) = stack.json(&["deploy", "--app-changed"]);
+    assert_eq!(
+        (code, &forced["changes"]),
+        (0, &Value::from(0)),
+        "{forced:#}"
+    );
+
+    // Back to the first deployment's build; the next plan diffs against it.
+    let (code, back) = stack.json(&["rollback"]);
+    assert_eq!(code, 0, "{back:#}");
+    assert_eq!(back["to_commit"], first.as_str(), "{back:#}");
+    assert_eq!(live_rev(&stack), first);
+    let listed = deployments(&stack);
+    assert_eq!(
+        (&listed[0]["kind"], &listed[0]["outcome"]),
+        (&Value::from("rollback"), &Value::from("ok"))
+    );
+    let (_, plan) = stack.json(&["deploy", "--plan"]);
+    assert_eq!(plan["changes"]["from"], first.as_str(), "{plan:#}");
+    assert_eq!(plan["decision"], "app");
+
+    // Bad input: a service that is not a release service.
+    let out = stack.run(&["package", "nope"]);
+    assert_eq!(out.status.code(), Some(3), "{}", common::text(&out));
+    assert!(common::text(&out).contains("no service `nope`"));
+}

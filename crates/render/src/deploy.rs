@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use drydock_engine::deploy::{DeployPlan, DeployReport, DeploymentsReport, RollbackReport};
+use drydock_engine::deploy::{
+    DeployPlan, DeployReport, DeploymentsReport, Package, RollbackReport,
+};
 
 pub fn deploy_plan(p: &DeployPlan) -> String {
     let mut out = String::new();
@@ -227,4 +229,33 @@ fn millis(ms: u64) -> String {
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
     }
+}
+
+/// What `drydock package` built.
+pub fn package(p: &Package) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "package {} of {} at {}{}",
+        p.id,
+        p.info.service,
+        short(&p.info.commit),
+        if p.reused {
+            " (reused: its checksum verified)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "  file: {} ({} bytes)", p.file.display(), p.bytes);
+    let _ = writeln!(
+        out,
+        "  sha256: {} ({})",
+        p.sha256,
+        p.checksum_file.display()
+    );
+    let _ = writeln!(out, "  built: {} ({})", p.info.built_at, p.info.build_type);
+    for (tool, version) in &p.info.tools {
+        let _ = writeln!(out, "  {tool}: {version}");
+    }
+    out
 }

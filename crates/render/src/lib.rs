@@ -63,7 +63,7 @@ pub mod words;
 
 pub use backup::backup;
 pub use demo::demo;
-pub use deploy::{deploy_plan, deploy_report, deployments, rollback_report};
+pub use deploy::{deploy_plan, deploy_report, deployments, package, rollback_report};
 pub use diagnose::diagnose;
 pub use heal::heal;
 pub use health::health;

@@ -31,6 +31,7 @@ pub mod health;
 pub mod init;
 pub mod install;
 pub mod man;
+pub mod package;
 pub mod populate;
 pub mod prune;
 pub mod restore;

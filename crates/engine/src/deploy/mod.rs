@@ -233,6 +233,36 @@ fn detect(config: &Config, opts: &DeployOptions) -> Result<Changes, EngineError>
     ))
 }
 
+/// `drydock package SERVICE`: the release package of `service` at `rev` (built, or an
+/// earlier one of the same commit reused when its checksum verifies).
+pub fn package_service(
+    config: &Config,
+    service: &str,
+    rev: &str,
+    ctx: &RunContext,
+) -> Result<Package, EngineError> {
+    let svc = config.services.get(service).ok_or_else(|| {
+        EngineError::Refused(format!(
+            "no service `{service}` in {}; `drydock validate` lists them",
+            config.file.display()
+        ))
+    })?;
+    let Some(drydock_domain::config::ServiceDeploy::Release(spec)) = &svc.deploy else {
+        return Err(EngineError::Refused(format!(
+            "`{service}` has no deploy = {{ kind = \"release\", ... }}: only release services are packaged (docker services deploy an image)"
+        )));
+    };
+    let commit = changes::GitRepo::at(config.dir())?.commit(rev)?;
+    let target = AppTarget {
+        stack: &config.stack.name,
+        service,
+        commit: &commit,
+        config_dir: config.dir(),
+        state_dir: &config.stack.state_dir,
+    };
+    release::package(spec, &target, ctx).map_err(|e| EngineError::Deploy(e.to_string()))
+}
+
 /// Changes that could not be diffed: both sides count as changed.
 fn everything(to: String, note: &str) -> Changes {
     Changes {

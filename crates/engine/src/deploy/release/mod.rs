@@ -12,10 +12,6 @@
 //! releases are pruned to `keep`, never `current` nor `previous` (the rollback
 //! target). Cancellation is honoured up to the switch; after it the deploy finishes.
 
-// `AppFailure` carries the steps done before the failure, for the record; it is
-// returned once per deploy, never in a loop, so its size is no cost.
-#![allow(clippy::result_large_err)]
-
 mod package;
 mod target;
 
