@@ -1,13 +1,8 @@
-//! Putting one app service's new version live, whatever its kind: the shared shape of
-//! what a deployer did (`AppDeployed`) or why it stopped (`AppFailure`), and the one
-//! place a service's `deploy = { kind = ... }` picks its deployer. Each kind is one
-//! module: `docker/` (swap behind nginx, or recreate), `release/` (release
-//! directories, local or over ssh).
+//! What every deployer shares, whatever its kind: the shape of what it did
+//! (`AppDeployed`) or why it stopped (`AppFailure`), where it finds what it needs
+//! (`AppTarget`), and its timed steps. `kinds.rs` picks the deployer.
 
-use drydock_domain::config::ServiceDeploy;
 use serde::Serialize;
-
-use crate::RunContext;
 
 /// What deploying (or rolling back) one service did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,31 +59,6 @@ pub struct AppTarget<'a> {
     pub config_dir: &'a std::path::Path,
     /// drydock's state folder (packages, per-service bookkeeping).
     pub state_dir: &'a std::path::Path,
-}
-
-/// Deploys `target.commit` of one service by its kind.
-pub fn deploy(
-    spec: &ServiceDeploy,
-    target: &AppTarget<'_>,
-    ctx: &RunContext,
-) -> Result<AppDeployed, AppFailure> {
-    match spec {
-        ServiceDeploy::Docker(d) => super::docker::deploy(d, target, ctx),
-        ServiceDeploy::Release(r) => super::release::deploy(r, target, ctx),
-    }
-}
-
-/// Puts the version before the live one (or `to`) back, by the service's kind.
-pub fn rollback(
-    spec: &ServiceDeploy,
-    target: &AppTarget<'_>,
-    to: Option<&str>,
-    ctx: &RunContext,
-) -> Result<AppDeployed, AppFailure> {
-    match spec {
-        ServiceDeploy::Docker(d) => super::docker::rollback(d, target, to, ctx),
-        ServiceDeploy::Release(r) => super::release::rollback(r, target, to, ctx),
-    }
 }
 
 /// Times one step and records it.

@@ -29,9 +29,11 @@ use drydock_domain::Verdict;
 use drydock_state::{NewDeployment, StateDb};
 use serde::Serialize;
 
-use super::app::{self, AppDeployed, AppTarget};
+use super::app::{AppDeployed, AppTarget};
+use super::decision::{Decision, Step};
+use super::kinds;
 use super::lock::{DeployLock, Holder};
-use super::{plan, Decision, DeployOptions, DeployPlan};
+use super::plan::{plan, DeployOptions, DeployPlan};
 use crate::heal::HealOptions;
 use crate::{EngineError, RunContext};
 
@@ -431,7 +433,7 @@ impl Run<'_> {
                 config_dir,
                 state_dir: &self.config.stack.state_dir,
             };
-            match app::deploy(spec, &target, self.ctx) {
+            match kinds::deploy(spec, &target, self.ctx) {
                 Ok(done) => {
                     self.report.changes += done.changes;
                     if done.changes > 0 {
@@ -484,7 +486,7 @@ impl Run<'_> {
                 config_dir,
                 state_dir: &self.config.stack.state_dir,
             };
-            let done = app::rollback(spec, &target, to, self.ctx).map_err(|e| e.to_string())?;
+            let done = kinds::rollback(spec, &target, to, self.ctx).map_err(|e| e.to_string())?;
             self.report.changes += done.changes;
         }
         Ok(())
@@ -577,7 +579,7 @@ fn close_interrupted(db: &StateDb, left: Option<&Holder>) -> Result<Vec<Interrup
 /// Refuses, before anything changes, a plan drydock cannot carry out: an app service
 /// without `deploy`, or infrastructure to recreate (not carried out yet).
 fn refuse_what_cannot_run(config: &Config, plan: &DeployPlan) -> Result<(), EngineError> {
-    let rebuild: Vec<&super::Step> = plan
+    let rebuild: Vec<&Step> = plan
         .steps
         .iter()
         .filter(|s| s.when.is_none() && matches!(s.action, "recreate" | "restore" | "verify"))

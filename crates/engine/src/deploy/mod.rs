@@ -1,12 +1,17 @@
-//! `drydock deploy --plan`: what a deployment would do, decided from what changed in
-//! git since the last good deployment and how the infrastructure is now. The plan is
-//! data (`DeployPlan`): `--plan` prints it, and execution is to follow the same object
+//! `drydock deploy`: what a deployment does, decided from what changed in git since
+//! the last good deployment and how the infrastructure is now, and then done. The plan
+//! is data (`DeployPlan`): `--plan` prints it, and execution follows the same object
 //! step by step.
 //!
-//! - `changes.rs`: the changed paths between two commits, sorted by `[deploy]`'s globs;
-//! - `decision.rs`: the decision matrix, a pure function with a test per branch;
-//! - `app.rs`: one app service's new version put live, by its `deploy` kind:
-//!   `docker/` (a swap behind nginx, or a recreate), `release/` (release directories);
+//! - `plan.rs`: the plan; `changes.rs`: the changed paths between two commits, sorted
+//!   by `[deploy]`'s globs; `decision.rs`: the decision matrix, a pure function with a
+//!   test per branch;
+//! - `execute.rs`: the plan carried out under `lock.rs`'s deploy lock, recorded step by
+//!   step; `history.rs`: `drydock deployments`; `rollback.rs`: `drydock rollback`;
+//! - `app.rs`: what every deployer shares; `kinds.rs`: the one place a service's
+//!   `deploy = { kind }` picks its deployer: `docker/` (a swap behind nginx, or a
+//!   recreate), `release/` (release directories, local or over ssh); `package.rs`:
+//!   `drydock package`;
 //! - `gate.rs`: the health gate and the served-build check every kind shares.
 //!
 //! Services with `role = "app"` are the app; every other service (`role = "infra"` or
@@ -23,264 +28,23 @@ mod docker;
 mod execute;
 mod gate;
 mod history;
+mod kinds;
 mod lock;
+mod package;
+mod plan;
 mod release;
 mod rollback;
 
-use drydock_domain::config::{Config, Role};
-use drydock_domain::Verdict;
-use serde::{Deserialize, Serialize};
-
-use crate::health::{self, HealthOptions, ServiceStatus};
-use crate::{EngineError, RunContext};
-
-/// One app service's deployer by its kind (what the executor runs per service; tests
-/// call it directly).
-pub use app::{deploy as deploy_service, rollback as rollback_service};
 pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
 pub use decision::{decide, Changed, Decision, InfraState, Step};
 pub use execute::{deploy, DeployFailure, DeployReport, Interrupted, Outcome, StepRun};
 pub use history::{deployments, DeploymentView, DeploymentsReport};
+pub use kinds::{deploy as deploy_service, rollback as rollback_service};
 pub use lock::Holder;
+pub use package::package_service;
+pub use plan::{plan, DeployOptions, DeployPlan, ServiceBefore};
 pub use release::{
     package, read_build_info, release_id, switch_link, BuildInfo, Package, PackageError, BUILD_INFO,
 };
 pub use rollback::{rollback, DataRollback, RollbackOptions, RollbackReport};
-
-/// What `deploy` is asked. The field docs are also the `--help` lines.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct DeployOptions {
-    /// Print the decision and every step without doing anything.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub plan: bool,
-    /// The revision to deploy (a commit, branch or tag of the config's git repository).
-    #[cfg_attr(feature = "clap", arg(long, default_value = "HEAD"))]
-    pub rev: String,
-    /// Deploy only these services (default: all).
-    #[cfg_attr(feature = "clap", arg(long = "service", value_name = "SERVICE"))]
-    pub services: Vec<String>,
-    /// Treat the infrastructure as changed whatever git says (CI that knows better).
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub infra_changed: bool,
-    /// Treat the app as changed whatever git says.
-    #[cfg_attr(feature = "clap", arg(long))]
-    pub app_changed: bool,
-}
-
-impl Default for DeployOptions {
-    fn default() -> Self {
-        DeployOptions {
-            plan: false,
-            rev: "HEAD".to_string(),
-            services: Vec::new(),
-            infra_changed: false,
-            app_changed: false,
-        }
-    }
-}
-
-/// The plan: the decision, why, what decided it, and the steps in order.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeployPlan {
-    pub decision: Decision,
-    pub reason: String,
-    pub changes: Changes,
-    /// Infrastructure services covered, and their state before the deploy.
-    pub infra: Vec<ServiceBefore>,
-    /// App services covered.
-    pub app: Vec<String>,
-    pub steps: Vec<Step>,
-}
-
-/// An infrastructure service as the health checks found it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceBefore {
-    pub service: String,
-    pub status: ServiceStatus,
-}
-
-impl DeployPlan {
-    /// A plan is information: ok.
-    pub fn verdict(&self) -> Verdict {
-        Verdict::Ok
-    }
-}
-
-/// Decides what a deployment of `opts.rev` would do; changes nothing.
-pub fn plan(
-    config: &Config,
-    opts: &DeployOptions,
-    ctx: &RunContext,
-) -> Result<DeployPlan, EngineError> {
-    let names = health::select(config, &opts.services)?;
-    let (app, infra): (Vec<String>, Vec<String>) = names
-        .into_iter()
-        .partition(|n| config.services[n].role == Some(Role::App));
-    let changes = detect(config, opts)?;
-    let changed = Changed {
-        infra: opts.infra_changed || !changes.infra.is_empty(),
-        app: opts.app_changed || !changes.app.is_empty(),
-    };
-    let before = if infra.is_empty() {
-        Vec::new()
-    } else {
-        let report = health::health(
-            config,
-            &HealthOptions {
-                services: infra.clone(),
-                record: false,
-            },
-            ctx,
-        )?;
-        report
-            .services
-            .into_iter()
-            .map(|(service, h)| ServiceBefore {
-                service,
-                status: h.status,
-            })
-            .collect()
-    };
-    let with = |status| -> Vec<String> {
-        before
-            .iter()
-            .filter(|s| s.status == status)
-            .map(|s| s.service.clone())
-            .collect()
-    };
-    let state = InfraState {
-        unhealthy: with(ServiceStatus::Unhealthy),
-        missing: with(ServiceStatus::Missing),
-    };
-    let mut decided = decide(changed, &state, &infra, &app);
-    // An app deployment backs the stack's data up first: what `rollback --with-data`
-    // restores if the new version damaged it.
-    if decided.decision == Decision::App {
-        let with_data: Vec<String> = infra
-            .iter()
-            .chain(&app)
-            .filter(|n| !config.services[*n].data.is_empty())
-            .cloned()
-            .collect();
-        if !with_data.is_empty() {
-            decided.steps.insert(
-                0,
-                Step {
-                    action: "backup",
-                    services: with_data,
-                    when: None,
-                },
-            );
-        }
-    }
-    Ok(DeployPlan {
-        decision: decided.decision,
-        reason: decided.reason,
-        changes,
-        infra: before,
-        app,
-        steps: decided.steps,
-    })
-}
-
-/// What changed since the last good deployment. Without one, everything counts as
-/// changed (a first deploy deploys all), and the plan says so.
-fn detect(config: &Config, opts: &DeployOptions) -> Result<Changes, EngineError> {
-    let forced = opts.infra_changed || opts.app_changed;
-    let dir = config.dir();
-    let repo = match changes::GitRepo::at(dir) {
-        Ok(repo) => repo,
-        // Told what changed, the plan needs no git.
-        Err(_) if forced => {
-            return Ok(Changes {
-                to: opts.rev.clone(),
-                assumed: Some(forced_note(opts)),
-                ..Changes::default()
-            })
-        }
-        Err(e) => return Err(e),
-    };
-    let to = repo.commit(&opts.rev)?;
-    if forced {
-        return Ok(Changes {
-            to,
-            assumed: Some(forced_note(opts)),
-            ..Changes::default()
-        });
-    }
-    let last = drydock_state::StateDb::open(&config.stack.state_dir)?.last_good_deployment()?;
-    let Some(last) = last else {
-        return Ok(everything(
-            to,
-            "no deployment recorded yet: everything is deployed",
-        ));
-    };
-    if repo.commit(&last.commit).is_err() {
-        let note = format!(
-            "the last deployed commit {} is not in this repository (history rewritten?): everything is deployed",
-            last.commit
-        );
-        return Ok(everything(to, &note));
-    }
-    let paths = repo.changed_paths(&last.commit, &to)?;
-    Ok(changes::classify(
-        &config.deploy,
-        Some(last.commit),
-        to,
-        &paths,
-    ))
-}
-
-/// `drydock package SERVICE`: the release package of `service` at `rev` (built, or an
-/// earlier one of the same commit reused when its checksum verifies).
-pub fn package_service(
-    config: &Config,
-    service: &str,
-    rev: &str,
-    ctx: &RunContext,
-) -> Result<Package, EngineError> {
-    let svc = config.services.get(service).ok_or_else(|| {
-        EngineError::Refused(format!(
-            "no service `{service}` in {}; `drydock validate` lists them",
-            config.file.display()
-        ))
-    })?;
-    let Some(drydock_domain::config::ServiceDeploy::Release(spec)) = &svc.deploy else {
-        return Err(EngineError::Refused(format!(
-            "`{service}` has no deploy = {{ kind = \"release\", ... }}: only release services are packaged (docker services deploy an image)"
-        )));
-    };
-    let commit = changes::GitRepo::at(config.dir())?.commit(rev)?;
-    let target = AppTarget {
-        stack: &config.stack.name,
-        service,
-        commit: &commit,
-        config_dir: config.dir(),
-        state_dir: &config.stack.state_dir,
-    };
-    release::package(spec, &target, ctx).map_err(|e| EngineError::Deploy(e.to_string()))
-}
-
-/// Changes that could not be diffed: both sides count as changed.
-fn everything(to: String, note: &str) -> Changes {
-    Changes {
-        to,
-        infra: vec!["*".to_string()],
-        app: vec!["*".to_string()],
-        assumed: Some(note.to_string()),
-        ..Changes::default()
-    }
-}
-
-fn forced_note(opts: &DeployOptions) -> String {
-    let mut told = Vec::new();
-    if opts.infra_changed {
-        told.push("--infra-changed");
-    }
-    if opts.app_changed {
-        told.push("--app-changed");
-    }
-    format!("told by {}", told.join(" and "))
-}

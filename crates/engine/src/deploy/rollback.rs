@@ -15,7 +15,9 @@ use drydock_domain::Verdict;
 use drydock_state::{DeploymentRecord, NewDeployment, StateDb};
 use serde::{Deserialize, Serialize};
 
-use super::app::{self, AppDeployed, AppTarget};
+use super::app::{AppDeployed, AppTarget};
+use super::execute::{DeployFailure, Outcome};
+use super::kinds;
 use super::lock::DeployLock;
 use crate::restore::{BackupRef, RestoreOptions};
 use crate::{EngineError, RunContext};
@@ -66,9 +68,9 @@ pub struct RollbackReport {
     pub apps: Vec<AppDeployed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<DataRollback>,
-    pub outcome: super::Outcome,
+    pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<super::DeployFailure>,
+    pub failure: Option<DeployFailure>,
     pub changes: u32,
     pub millis: u64,
 }
@@ -141,7 +143,7 @@ pub fn rollback(
         from_commit: current.commit.clone(),
         apps: Vec::new(),
         data: None,
-        outcome: super::Outcome::Ok,
+        outcome: Outcome::Ok,
         failure: None,
         changes: 0,
         millis: 0,
@@ -159,18 +161,18 @@ pub fn rollback(
             config_dir,
             state_dir,
         };
-        match app::rollback(spec, &app_target, Some(&target.commit), ctx) {
+        match kinds::rollback(spec, &app_target, Some(&target.commit), ctx) {
             Ok(done) => {
                 report.changes += done.changes;
                 report.apps.push(done);
             }
             Err(failure) => {
                 report.outcome = if failure.old_still_served && report.apps.is_empty() {
-                    super::Outcome::Failed
+                    Outcome::Failed
                 } else {
-                    super::Outcome::NeedsRollback
+                    Outcome::NeedsRollback
                 };
-                report.failure = Some(super::DeployFailure {
+                report.failure = Some(DeployFailure {
                     step: format!("rollback {service}"),
                     cause: failure.to_string(),
                     fix: failure.fix,
@@ -202,8 +204,8 @@ pub fn rollback(
             verified,
         });
         if !verified {
-            report.outcome = super::Outcome::NeedsRollback;
-            report.failure = Some(super::DeployFailure {
+            report.outcome = Outcome::NeedsRollback;
+            report.failure = Some(DeployFailure {
                 step: "restore".into(),
                 cause: match restored {
                     Ok(_) => format!("backup {backup} was restored but did not verify"),

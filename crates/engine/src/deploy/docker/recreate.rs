@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use drydock_domain::config::DockerDeploy;
 
+use super::run::{rollback_target, Run, Version};
 use super::swap::{bring_back, warn, Fresh};
-use super::{rollback_target, Run, Version};
 use crate::deploy::app::{AppDeployed, AppFailure, AppTarget};
 use crate::RunContext;
 

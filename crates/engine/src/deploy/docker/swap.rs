@@ -12,7 +12,7 @@ use drydock_domain::config::{DockerDeploy, NginxProxy, ProxyConfig};
 use drydock_domain::Event;
 
 use super::nginx::Nginx;
-use super::{free_port, rollback_target, Run, Version};
+use super::run::{free_port, rollback_target, Run, Version};
 use crate::deploy::app::{AppDeployed, AppFailure, AppTarget};
 use crate::RunContext;
 
