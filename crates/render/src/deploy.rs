@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use drydock_engine::deploy::{
-    DeployPlan, DeployReport, DeploymentsReport, Package, RollbackReport,
+    AppDeployed, DeployFailure, DeployPlan, DeployReport, DeploymentsReport, Outcome, Package,
+    RollbackReport,
 };
 
 pub fn deploy_plan(p: &DeployPlan) -> String {
@@ -86,38 +87,14 @@ pub fn deploy_report(r: &DeployReport) -> String {
             s.detail
         );
     }
-    for a in &r.apps {
-        let previous = a
-            .previous
-            .as_deref()
-            .map(|p| format!(" (was {p})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {}: {}{previous}, {} change(s)",
-            a.service, a.version, a.changes
-        );
-        for s in &a.steps {
-            let _ = writeln!(out, "    {} [{}]: {}", s.action, millis(s.millis), s.detail);
-        }
-    }
+    apps(&mut out, &r.apps);
     if let Some(b) = &r.backup {
         let _ = writeln!(
             out,
             "pre-deploy backup: {b} (rollback --with-data restores it)"
         );
     }
-    let _ = writeln!(
-        out,
-        "{}: {} change(s) in {}",
-        r.outcome.as_str(),
-        r.changes,
-        millis(r.millis)
-    );
-    if let Some(f) = &r.failure {
-        let _ = writeln!(out, "failed at {}: {}", f.step, f.cause);
-        let _ = writeln!(out, "fix: {}", f.fix);
-    }
+    outcome(&mut out, r.outcome, r.changes, r.millis, r.failure.as_ref());
     out
 }
 
@@ -180,16 +157,7 @@ pub fn rollback_report(r: &RollbackReport) -> String {
         short(&r.to_commit),
         r.to_deployment
     );
-    for a in &r.apps {
-        let _ = writeln!(
-            out,
-            "  {}: {} ({} change(s))",
-            a.service, a.version, a.changes
-        );
-        for s in &a.steps {
-            let _ = writeln!(out, "    {} [{}]: {}", s.action, millis(s.millis), s.detail);
-        }
-    }
+    apps(&mut out, &r.apps);
     if let Some(d) = &r.data {
         let _ = writeln!(
             out,
@@ -205,18 +173,36 @@ pub fn rollback_report(r: &RollbackReport) -> String {
             }
         );
     }
-    let _ = writeln!(
-        out,
-        "{}: {} change(s) in {}",
-        r.outcome.as_str(),
-        r.changes,
-        millis(r.millis)
-    );
-    if let Some(f) = &r.failure {
+    outcome(&mut out, r.outcome, r.changes, r.millis, r.failure.as_ref());
+    out
+}
+
+/// Each app service's version now live and its steps.
+fn apps(out: &mut String, apps: &[AppDeployed]) {
+    for a in apps {
+        let previous = a
+            .previous
+            .as_deref()
+            .map(|p| format!(" (was {p})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}: {}{previous}, {} change(s)",
+            a.service, a.version, a.changes
+        );
+        for s in &a.steps {
+            let _ = writeln!(out, "    {} [{}]: {}", s.action, millis(s.millis), s.detail);
+        }
+    }
+}
+
+/// The outcome line, and the failure with its fix.
+fn outcome(out: &mut String, o: Outcome, changes: u32, ms: u64, failure: Option<&DeployFailure>) {
+    let _ = writeln!(out, "{}: {changes} change(s) in {}", o.as_str(), millis(ms));
+    if let Some(f) = failure {
         let _ = writeln!(out, "failed at {}: {}", f.step, f.cause);
         let _ = writeln!(out, "fix: {}", f.fix);
     }
-    out
 }
 
 fn short(commit: &str) -> String {
