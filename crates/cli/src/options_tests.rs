@@ -103,6 +103,7 @@ fn every_options_struct_round_trips_through_json() {
         all: false,
         force: true,
         stop: true,
+        sources: vec!["app/db".into()],
     });
     round_trips(DrillOptions {
         services: vec!["app".into()],

@@ -178,14 +178,13 @@ fn bad_input_is_refused_with_what_to_do_and_changes_nothing() {
     assert!(text.contains("git knows no commit `no-such-tag`"), "{text}");
     let out = stack.run(&["deploy", "--plan", "--rev", "--upload-pack=x"]);
     assert_ne!(out.status.code(), Some(0), "{}", common::text(&out));
-    // Carrying out a plan that recreates infrastructure: refused before anything,
-    // saying how to do it by hand.
+    // Carrying out a plan that deploys an app service without a `deploy`: refused
+    // before anything, saying what to add.
     let out = stack.run(&["deploy"]);
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(
-        text.contains("does not carry out yet")
-            && text.contains("drydock backup --all --service db"),
+        text.contains("app service(s) api have no `deploy = { kind = ... }`"),
         "{text}"
     );
     // Neither a plan nor a refused deployment records anything.

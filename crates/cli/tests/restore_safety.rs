@@ -11,9 +11,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
+use common::oracle::{lstat_walk, mariadb_oracle, pg_dump, redis_digest, sqlite_dump};
 use common::Stack;
 use drydock_testkit::mariadb::MariaDb;
 use drydock_testkit::postgres::PgServer;
@@ -72,35 +72,6 @@ fn failed_restore_leaves_live_data(
         "nothing was replaced, so nothing is owed: {status:#}"
     );
     report
-}
-
-fn pg_dump(pg: &PgServer, db: &str) -> String {
-    let out = Command::new(drydock_testkit::program("pg_dump"))
-        .args(["-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U"])
-        .arg(pg.superuser())
-        .args(["--no-owner", "--format=plain", db])
-        .env("PGPASSWORD", pg.password())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "pg_dump: {}", common::text(&out));
-    // `\restrict KEY` lines carry a random key per dump.
-    let text: String = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    digest_of(&text)
-}
-
-/// Oracle outputs are compared by digest, so a failure message stays readable.
-fn digest_of(text: &str) -> String {
-    use sha2::Digest;
-    format!(
-        "{} bytes, sha256 {}",
-        text.len(),
-        hex::encode(sha2::Sha256::digest(text))
-    )
 }
 
 fn pg_stack(pg: &PgServer) -> Stack {
@@ -240,27 +211,6 @@ fn mariadb_stack(db: &MariaDb) -> Stack {
     .env("TEST_MY_PASSWORD", db.password())
 }
 
-/// `mariadb-dump` of the database plus `CHECKSUM TABLE` of every table.
-fn mariadb_oracle(db: &MariaDb) -> String {
-    let out = Command::new(drydock_testkit::program("mariadb-dump"))
-        .args(["-h", "127.0.0.1", "-P", &db.port().to_string(), "-u"])
-        .arg(db.user())
-        .args(["--skip-dump-date", "--skip-comments", "--routines", "shop"])
-        .env("MYSQL_PWD", db.password())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mariadb-dump: {}", common::text(&out));
-    let tables = db.exec(
-        "shop",
-        "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'",
-    );
-    let checksums = db.exec("shop", &format!("CHECKSUM TABLE {tables}"));
-    digest_of(&format!(
-        "{}\n{checksums}",
-        String::from_utf8_lossy(&out.stdout)
-    ))
-}
-
 fn charset(db: &MariaDb) -> String {
     db.exec(
         "mysql",
@@ -291,7 +241,7 @@ fn mariadb_failed_restore_keeps_the_live_database() {
         || {
             db.exec("shop", "UPDATE t SET body = 'changed' WHERE id <= 10");
         },
-        || mariadb_oracle(&db),
+        || mariadb_oracle(&db, "shop"),
     );
     let dbs = db.exec("mysql", "SHOW DATABASES");
     assert!(!dbs.contains("_drydock_"), "{dbs}");
@@ -317,14 +267,14 @@ fn mariadb_restore_renames_verified_tables_in_and_keeps_the_character_set() {
     );
     let stack = mariadb_stack(&db);
     assert_eq!(stack.json(&["backup"]).0, 0);
-    let backed_up = mariadb_oracle(&db);
+    let backed_up = mariadb_oracle(&db, "shop");
     db.exec(
         "shop",
         "DELETE FROM child; DELETE FROM t WHERE id > 100; CREATE TABLE later (x INT);",
     );
     let (code, report) = stack.json(&["restore", "latest", "--all", "--force"]);
     common::assert_verified(code, &report);
-    assert_eq!(mariadb_oracle(&db), backed_up);
+    assert_eq!(mariadb_oracle(&db, "shop"), backed_up);
     assert_eq!(charset(&db), "utf8mb4 utf8mb4_unicode_ci");
     let dbs = db.exec("mysql", "SHOW DATABASES");
     assert!(!dbs.contains("_drydock_"), "{dbs}");
@@ -342,13 +292,6 @@ fn mariadb_restore_renames_verified_tables_in_and_keeps_the_character_set() {
         "shop",
         "CREATE TABLE emoji (s VARCHAR(10)); INSERT INTO emoji VALUES ('🚢');",
     );
-}
-
-fn redis_digest(redis: &RedisServer) -> String {
-    let out = redis.cli(&["DEBUG", "DIGEST"]);
-    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert_eq!(digest.len(), 40, "DEBUG DIGEST: {}", common::text(&out));
-    digest
 }
 
 #[test]
@@ -370,16 +313,6 @@ fn redis_failed_restore_keeps_the_live_instance() {
         },
         || redis_digest(&redis),
     );
-}
-
-fn sqlite_dump(path: &Path) -> String {
-    let out = Command::new("sqlite3")
-        .arg(path)
-        .arg(".dump")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "sqlite3: {}", common::text(&out));
-    digest_of(&String::from_utf8(out.stdout).unwrap())
 }
 
 #[test]
@@ -405,29 +338,6 @@ fn sqlite_failed_restore_keeps_the_live_database() {
         },
         || sqlite_dump(&path),
     );
-}
-
-/// Every entry under `dir`: path, type, mode, and a content hash for files.
-fn lstat_walk(dir: &Path) -> String {
-    use sha2::Digest;
-    use std::os::unix::fs::MetadataExt;
-    let mut lines = Vec::new();
-    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let e = e.unwrap();
-        let m = std::fs::symlink_metadata(e.path()).unwrap();
-        let content = if m.is_file() {
-            hex::encode(sha2::Sha256::digest(std::fs::read(e.path()).unwrap()))
-        } else {
-            String::new()
-        };
-        lines.push(format!(
-            "{} {:o} {} {content}",
-            e.path().strip_prefix(dir).unwrap().display(),
-            m.mode(),
-            m.size()
-        ));
-    }
-    digest_of(&lines.join("\n"))
 }
 
 #[test]

@@ -143,6 +143,46 @@ impl Runtime for ComposeRuntime {
             None => self.start(),
         }
     }
+    fn can_recreate(&self) -> Result<(), String> {
+        match &self.config.file {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "its compose runtime has no `file`, so drydock cannot run `compose up --force-recreate {}`; add `file = \"compose.yaml\"` to the runtime",
+                self.config.service
+            )),
+        }
+    }
+    /// `compose up -d --force-recreate --no-deps -t STOP SERVICE`: Compose stops the old
+    /// container gracefully (SIGTERM, then the stop timeout) and creates the new one
+    /// from the compose file as it is now; then the container must be running and
+    /// healthy within the health timeout.
+    fn recreate(&self) -> Result<(), RuntimeError> {
+        let file = self
+            .config
+            .file
+            .as_ref()
+            .ok_or_else(|| self.err(self.can_recreate().err().unwrap_or_default()))?;
+        let args = vec![
+            "up".to_string(),
+            "-d".into(),
+            "--force-recreate".into(),
+            "--no-deps".into(),
+            "-t".into(),
+            self.config.stop_timeout.as_secs().to_string(),
+            self.config.service.clone(),
+        ];
+        run_compose(
+            file,
+            &self.config.project,
+            self.config.profile.as_deref(),
+            &args,
+        )
+        .map_err(|e| self.err(e))?;
+        match self.with_container(|ops| ops.wait_ready())? {
+            Some(()) => Ok(()),
+            None => Err(self.err(self.missing())),
+        }
+    }
     fn logs(&self, lines: usize) -> Result<Option<LogTail>, RuntimeError> {
         Ok(self.with_container(|ops| ops.logs(lines))?.flatten())
     }

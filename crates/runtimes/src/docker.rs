@@ -823,6 +823,11 @@ impl ContainerOps<'_> {
         self.ready(&client)
     }
 
+    /// Waits until the container is running and, with a HEALTHCHECK, healthy.
+    pub fn wait_ready(&self) -> Result<(), RuntimeError> {
+        self.ready(&self.client()?)
+    }
+
     fn ready(&self, client: &DockerClient) -> Result<(), RuntimeError> {
         match wait_ready(client, self.container, self.health_timeout).map_err(|e| self.err(e))? {
             None => Ok(()),
@@ -893,6 +898,12 @@ impl Runtime for DockerRuntime {
     }
     fn restart(&self) -> Result<(), RuntimeError> {
         self.ops().restart()
+    }
+    fn can_recreate(&self) -> Result<(), String> {
+        Err(format!(
+            "runtime `docker` names container `{}`, which drydock did not create and has no definition to create again; declare the service as runtime kind = \"compose\" with its `file`, or recreate the container yourself",
+            self.config.container
+        ))
     }
     fn container(&self) -> Result<Option<String>, RuntimeError> {
         self.client()?;

@@ -21,4 +21,11 @@ impl Runtime for NoProcess {
     fn start(&self) -> Result<(), RuntimeError> {
         Ok(())
     }
+    /// Nothing runs: recreating is nothing, and the data is checked after as always.
+    fn can_recreate(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn recreate(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 }

@@ -154,6 +154,24 @@ impl Runtime for Process {
         self.wait_for(State::Running)
     }
 
+    fn can_recreate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The `recreate` command when there is one (it stops, replaces and starts the
+    /// service itself), else `stop` then `start`; then the status must say running.
+    fn recreate(&self) -> Result<(), RuntimeError> {
+        let Some(command) = &self.config.recreate else {
+            self.stop()?;
+            return self.start();
+        };
+        let (ok, output) = self.run(command)?;
+        if !ok {
+            return Err(self.failed(command, "non-zero exit".into(), output));
+        }
+        self.wait_for(State::Running)
+    }
+
     fn details(&self) -> Result<Details, RuntimeError> {
         let mut details = Details {
             state: self.state()?,
@@ -233,6 +251,7 @@ mod tests {
                 start: format!("touch '{f}'"),
                 stop: format!("rm -f '{f}'"),
                 status: format!("test -e '{f}'"),
+                recreate: None,
                 timeout: Duration::from_secs(5),
                 log_file: None,
                 pid_file: None,

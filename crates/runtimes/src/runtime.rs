@@ -132,6 +132,25 @@ pub trait Runtime: Send + Sync {
         self.start()
     }
 
+    /// Whether [`Runtime::recreate`] can work here; `Err` says why not and what to do.
+    /// Checked by a deployment before it changes anything.
+    fn can_recreate(&self) -> Result<(), String> {
+        Err(format!(
+            "its runtime `{}` does not let drydock recreate it",
+            self.kind()
+        ))
+    }
+
+    /// Recreates the service for new infrastructure (an image, a config): stops it
+    /// gracefully, puts it back from its definition, starts it, and waits until it
+    /// reports running. Its data is the deployment's to check afterwards.
+    fn recreate(&self) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported {
+            service: String::new(),
+            message: self.can_recreate().err().unwrap_or_default(),
+        })
+    }
+
     /// Folders holding the service's data that the runtime knows of.
     fn data_paths(&self) -> Vec<PathBuf> {
         Vec::new()

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use drydock_testkit::garage::GarageServer;
 
 pub mod git;
+pub mod oracle;
 pub mod serve;
 pub mod torture;
 

@@ -83,6 +83,10 @@ pub struct ProcessRuntimeConfig {
     pub stop: String,
     /// Exits 0 while the service runs.
     pub status: String,
+    /// Recreates the service for new infrastructure (`drydock deploy`): stops it, puts
+    /// the new version in place, starts it. Default: `stop`, then `start`.
+    #[serde(default)]
+    pub recreate: Option<String>,
     #[serde(
         default = "ProcessRuntimeConfig::default_timeout",
         with = "duration_text"
@@ -143,6 +147,12 @@ impl RuntimeConfig {
                             "empty command; give the shell command drydock should run",
                         );
                     }
+                }
+                if p.recreate.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                    c.push(
+                        &at.key("recreate"),
+                        "empty command; give the shell command that recreates the service, or leave `recreate` out (stop, then start)",
+                    );
                 }
             }
             RuntimeConfig::Docker(d) if !valid_docker_name(&d.container) => c.push(

@@ -12,6 +12,11 @@
 
 use serde::Serialize;
 
+/// A step's `when` in the `heal` branch: it runs only if the heal did not fix it.
+pub const IF_HEAL_FAILED: &str = "if heal did not fix it";
+/// The `restore` step's `when` in the `infra` branch.
+pub const IF_DATA_DIFFERS: &str = "for data that is missing or differs";
+
 /// The decision, as the plan's JSON names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,11 +113,7 @@ pub fn decide(changed: Changed, state: &InfraState, infra: &[String], app: &[Str
         steps.push(step("backup", infra, None));
         steps.push(step("recreate", infra, None));
         steps.push(step("verify", infra, None));
-        steps.push(step(
-            "restore",
-            infra,
-            Some("for data that is missing or differs"),
-        ));
+        steps.push(step("restore", infra, Some(IF_DATA_DIFFERS)));
         deploy_app(&mut steps);
         (
             Decision::Infra,
@@ -122,7 +123,7 @@ pub fn decide(changed: Changed, state: &InfraState, infra: &[String], app: &[Str
         let sick = &state.unhealthy;
         steps.push(step("diagnose", sick, None));
         steps.push(step("heal", sick, None));
-        rebuild(&mut steps, Some("if heal did not fix it"));
+        rebuild(&mut steps, Some(IF_HEAL_FAILED));
         deploy_app(&mut steps);
         (
             Decision::Heal,

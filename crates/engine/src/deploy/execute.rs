@@ -14,9 +14,15 @@
 //!   service decides whether the conditional rebuild steps run;
 //! - `deploy-app`: each app service's deployer (`app.rs`); if one fails after others
 //!   went live, those are rolled back to the commit deployed before;
-//! - `recreate`, `restore`, `verify` of infrastructure: not carried out by drydock yet.
-//!   A plan that needs them is refused before anything changes (exit 3), saying which
-//!   commands do it by hand; a heal that did not fix a service stops there, reported.
+//! - `recreate`, `verify`, `restore` of infrastructure (`infra.rs`): a pre-flight
+//!   (runtimes answer, a good backup of every source, free space for twice the largest
+//!   source), the services recreated and health-gated, their live data compared with the
+//!   pre-deploy backup, and only what is missing or differs restored (verified,
+//!   retried). Data that exists but differs is replaced only when confirmed or with
+//!   `--force` (writes since the backup would be lost). A runtime that cannot be
+//!   recreated (`external`, a bare `docker` container) refuses the plan before
+//!   anything changes. After the first service was recreated a failure is
+//!   `needs-rollback`, with the commands that recover.
 //!
 //! then `post_deploy` or `on_failure`, and the record's outcome.
 
@@ -30,7 +36,8 @@ use drydock_state::{NewDeployment, StateDb};
 use serde::Serialize;
 
 use super::app::{AppDeployed, AppTarget};
-use super::decision::{Decision, Step};
+use super::decision::{Decision, Step, IF_DATA_DIFFERS, IF_HEAL_FAILED};
+use super::infra::{self, InfraFailure, SourceCheck};
 use super::kinds;
 use super::lock::{DeployLock, Holder};
 use super::plan::{plan, DeployOptions, DeployPlan};
@@ -126,6 +133,9 @@ pub struct DeployReport {
     /// restores it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// Recreated infrastructure's data as last compared with its backup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<SourceCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<DeployFailure>,
     /// Deployments that were cut short before this one (now recorded `interrupted`).
@@ -180,10 +190,17 @@ pub fn deploy(
             steps: Vec::new(),
             apps: Vec::new(),
             backup: None,
+            data: Vec::new(),
             failure: None,
             interrupted,
             millis: 0,
         },
+        opts,
+        decision: plan.decision,
+        largest: 0,
+        checks: None,
+        recreated: false,
+        restored: false,
     };
     let hooks = &config.deploy.hooks;
     let result = match run.hook("pre-deploy", hooks.pre_deploy.as_deref(), &[]) {
@@ -232,6 +249,16 @@ struct Run<'a> {
     ctx: &'a RunContext,
     db: &'a StateDb,
     report: DeployReport,
+    opts: &'a DeployOptions,
+    decision: Decision,
+    /// The largest source in the pre-deploy backup, in bytes (the free-space check).
+    largest: u64,
+    /// The live data's comparison with the backup since the last change to it.
+    checks: Option<Vec<SourceCheck>>,
+    /// Whether a service was recreated (from then on a failure needs a rollback).
+    recreated: bool,
+    /// Whether data was restored in this deployment.
+    restored: bool,
 }
 
 impl Run<'_> {
@@ -251,32 +278,28 @@ impl Run<'_> {
                 });
             }
             let services = step.services.clone();
-            if step.when.is_some() && step.action != "restore" && healed {
+            if step.when == Some(IF_HEAL_FAILED) && healed {
                 self.record(step.action, &services, "skipped", "heal fixed it".into(), 0);
                 continue;
             }
+            // Rebuilding what is missing or broken: back up what can be read; each
+            // source then comes back from its newest good backup.
+            let readable_only =
+                step.when == Some(IF_HEAL_FAILED) || self.decision == Decision::Recreate;
             let started = Instant::now();
             let result = match step.action {
+                "backup" if readable_only => Ok(self.backup_readable(&services)),
                 "backup" => self.backup(&services),
                 "diagnose" => self.diagnose(&services),
                 "heal" => self.heal(&services).map(|(fixed, detail)| {
                     healed = fixed;
                     detail
                 }),
+                "recreate" => self.recreate(&services),
+                "verify" => self.verify(&services),
+                "restore" => self.restore(&services, step.when == Some(IF_DATA_DIFFERS)),
                 "deploy-app" => self.deploy_apps(&services),
-                // `refuse_what_cannot_run` let through only plans whose rebuild steps
-                // are conditional on a failed heal: that is where they stop.
-                other => {
-                    self.report.outcome = Outcome::Failed;
-                    Err(DeployFailure {
-                        step: other.to_string(),
-                        cause: format!(
-                            "heal did not fix {}, and recreating infrastructure from a backup is not carried out by drydock yet",
-                            services.join(", ")
-                        ),
-                        fix: rebuild_by_hand(&services),
-                    })
-                }
+                other => unreachable!("the plan has no `{other}` step"),
             };
             let millis = started.elapsed().as_millis() as u64;
             match result {
@@ -365,11 +388,159 @@ impl Run<'_> {
         }
         self.report.changes += 1;
         self.report.backup = Some(report.id.clone());
+        self.largest = largest_source(&report.sources);
         Ok(format!(
             "backup {} of {} source(s), stored and read back",
             report.id,
             report.sources.len()
         ))
+    }
+
+    /// The backup before rebuilding what is missing or broken: whatever can be read is
+    /// backed up; what cannot comes back from its newest good backup (the pre-flight
+    /// makes sure there is one).
+    fn backup_readable(&mut self, services: &[String]) -> String {
+        let selection = Selection {
+            all: true,
+            services: services.to_vec(),
+            ..Selection::default()
+        };
+        match crate::backup::backup(self.config, &selection, self.ctx) {
+            Ok(report) => {
+                self.largest = largest_source(&report.sources);
+                self.report.changes += 1;
+                if report.verdict() == Verdict::Ok {
+                    self.report.backup = Some(report.id.clone());
+                    format!(
+                        "backup {} of {} source(s), stored and read back",
+                        report.id,
+                        report.sources.len()
+                    )
+                } else {
+                    let unread: Vec<String> = report
+                        .sources
+                        .iter()
+                        .filter(|s| s.error.is_some())
+                        .map(|s| format!("{}/{}", s.service, s.source))
+                        .collect();
+                    format!(
+                        "backup {} could not read {}: each comes back from its newest good backup",
+                        report.id,
+                        unread.join(", ")
+                    )
+                }
+            }
+            Err(e) => format!(
+                "nothing could be backed up ({e}): each source comes back from its newest good backup"
+            ),
+        }
+    }
+
+    /// Pre-flight, then each service recreated and health-gated.
+    fn recreate(&mut self, services: &[String]) -> Result<String, DeployFailure> {
+        // Checked here for a recreate that runs only because the heal failed.
+        if let Err(why) = infra::can_recreate(self.config, services) {
+            let failure = InfraFailure {
+                cause: format!("drydock cannot recreate {why}"),
+                fix: rebuild_by_hand(services),
+            };
+            return Err(self.infra_failed("recreate", failure));
+        }
+        let pre = infra::preflight(self.config, services, self.largest, self.ctx)
+            .map_err(|f| self.infra_failed("recreate", f))?;
+        self.recreated = true;
+        self.checks = None;
+        let done = infra::recreate(self.config, services, self.ctx)
+            .map_err(|f| self.infra_failed("recreate", f))?;
+        self.report.changes += services.len() as u32;
+        Ok(format!("pre-flight: {pre}; {done}"))
+    }
+
+    /// The live data compared with the backup. After a restore in this deployment any
+    /// difference is a failure; before one it is what the restore step restores.
+    fn verify(&mut self, services: &[String]) -> Result<String, DeployFailure> {
+        let checks = infra::compare(self.config, services, self.ctx)
+            .map_err(|f| self.infra_failed("verify", f))?;
+        let detail = infra::describe(&checks);
+        let differ = checks.iter().any(SourceCheck::needs_restore);
+        self.report.data = checks.clone();
+        self.checks = Some(checks);
+        if differ && self.restored {
+            return Err(self.infra_failed(
+                "verify",
+                InfraFailure {
+                    cause: format!("after the restore the live data still differs: {detail}"),
+                    fix: infra::recover_by_hand(services, self.report.backup.as_deref()),
+                },
+            ));
+        }
+        Ok(detail)
+    }
+
+    /// Restores what is missing or differs from the backup (comparing first if that
+    /// was not done since the last change). Replacing data that is there but differs
+    /// needs a confirmation or `--force`.
+    fn restore(
+        &mut self,
+        services: &[String],
+        only_if_differs: bool,
+    ) -> Result<String, DeployFailure> {
+        let checks = match self.checks.take() {
+            Some(checks) => checks,
+            None => infra::compare(self.config, services, self.ctx)
+                .map_err(|f| self.infra_failed("restore", f))?,
+        };
+        let changed: Vec<&SourceCheck> = checks.iter().filter(|c| c.status == "changed").collect();
+        if !changed.is_empty() && !self.opts.force {
+            let what = infra::describe(&changed.iter().map(|c| (*c).clone()).collect::<Vec<_>>());
+            let question = format!(
+                "after recreating, live data differs from the pre-deploy backup ({what}); restoring loses what was written since that backup. Restore it?"
+            );
+            if self.ctx.confirm(&question) != Some(true) {
+                let backup = changed[0].backup.clone();
+                let sources: String = changed
+                    .iter()
+                    .map(|c| format!(" --source {}", c.source))
+                    .collect();
+                self.report.data = checks.clone();
+                return Err(self.infra_failed(
+                    "restore",
+                    InfraFailure {
+                        cause: format!("live data differs from the backup and restoring it was not confirmed: {what}"),
+                        fix: format!(
+                            "if the differences are a loss, `drydock restore {} --all{sources} --force`; if they are writes to keep, nothing to do; then `drydock verify --live`. `drydock deploy --force` restores without asking",
+                            backup.as_deref().unwrap_or("latest")
+                        ),
+                    },
+                ));
+            }
+        }
+        let to_restore = checks.iter().filter(|c| c.needs_restore()).count();
+        if to_restore == 0 && only_if_differs {
+            self.report.data = checks;
+            return Ok("nothing to restore: the live data equals the backup".into());
+        }
+        let detail = infra::restore(self.config, &checks, self.ctx)
+            .map_err(|f| self.infra_failed("restore", f))?;
+        self.report.changes += to_restore as u32;
+        self.restored = to_restore > 0;
+        self.report.data = checks;
+        Ok(detail)
+    }
+
+    /// A rebuild step's failure: `failed` while nothing was recreated, else
+    /// `needs-rollback`.
+    fn infra_failed(&mut self, step: &str, f: InfraFailure) -> DeployFailure {
+        self.report.outcome = if self.recreated {
+            Outcome::NeedsRollback
+        } else {
+            Outcome::Failed
+        };
+        DeployFailure {
+            step: step.to_string(),
+            cause: f.cause,
+            fix: f.fix,
+        }
     }
 
     fn diagnose(&mut self, services: &[String]) -> Result<String, DeployFailure> {
@@ -577,20 +748,21 @@ fn close_interrupted(db: &StateDb, left: Option<&Holder>) -> Result<Vec<Interrup
 }
 
 /// Refuses, before anything changes, a plan drydock cannot carry out: an app service
-/// without `deploy`, or infrastructure to recreate (not carried out yet).
+/// without `deploy`, or infrastructure to recreate whose runtime cannot be recreated.
+/// (A recreate that runs only if the heal fails is checked there: the heal may fix it.)
 fn refuse_what_cannot_run(config: &Config, plan: &DeployPlan) -> Result<(), EngineError> {
-    let rebuild: Vec<&Step> = plan
+    let recreate: Option<&Step> = plan
         .steps
         .iter()
-        .filter(|s| s.when.is_none() && matches!(s.action, "recreate" | "restore" | "verify"))
-        .collect();
-    if let Some(first) = rebuild.first() {
-        return Err(EngineError::Refused(format!(
-            "the plan ({}) recreates infrastructure ({}), which drydock does not carry out yet; nothing was changed. Do it by hand: {}",
-            plan.decision.as_str(),
-            first.services.join(", "),
-            rebuild_by_hand(&first.services)
-        )));
+        .find(|s| s.when.is_none() && s.action == "recreate");
+    if let Some(step) = recreate {
+        if let Err(why) = infra::can_recreate(config, &step.services) {
+            return Err(EngineError::Refused(format!(
+                "the plan ({}) recreates infrastructure, but drydock cannot recreate {why}; nothing was changed. Or do it by hand: {}",
+                plan.decision.as_str(),
+                rebuild_by_hand(&step.services)
+            )));
+        }
     }
     let deploys_app = plan.steps.iter().any(|s| s.action == "deploy-app");
     if deploys_app {
@@ -614,6 +786,11 @@ fn rebuild_by_hand(services: &[String]) -> String {
     format!(
         "`drydock backup --all{s}`, recreate the service(s) with their runtime (e.g. `docker compose up -d --force-recreate`), `drydock restore latest{s}` if their data is missing, `drydock verify`, then `drydock deploy` again"
     )
+}
+
+/// The largest source of a backup, in bytes.
+fn largest_source(sources: &[drydock_domain::SourceRecord]) -> u64 {
+    sources.iter().map(|s| s.logical_bytes).max().unwrap_or(0)
 }
 
 fn warn(ctx: &RunContext, message: String) {

@@ -30,6 +30,10 @@ pub struct DeployOptions {
     /// Treat the app as changed whatever git says.
     #[cfg_attr(feature = "clap", arg(long))]
     pub app_changed: bool,
+    /// After recreating infrastructure, restore data that differs from the pre-deploy
+    /// backup without asking (writes made since that backup are then lost).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub force: bool,
 }
 
 impl Default for DeployOptions {
@@ -40,6 +44,7 @@ impl Default for DeployOptions {
             services: Vec::new(),
             infra_changed: false,
             app_changed: false,
+            force: false,
         }
     }
 }

@@ -191,6 +191,7 @@ pub fn rollback(
                 force: true,
                 stop: true,
                 from: None,
+                sources: Vec::new(),
             },
             ctx,
         );

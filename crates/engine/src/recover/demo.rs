@@ -105,6 +105,7 @@ pub fn run(dir: &Path, ctx: &RunContext) -> Result<DemoReport, EngineError> {
         all: true,
         force: true,
         stop: false,
+        sources: vec![],
     };
     let restore = restore::restore(&config, &opts, ctx)?;
     let rto_ms = clock.elapsed().as_millis() as u64;

@@ -15,11 +15,13 @@ use super::errors::Collector;
 
 mod docker;
 mod gate;
+mod infra;
 mod release;
 
 use crate::spans::KeyPath;
 pub use docker::{DockerDeploy, NginxProxy, ProxyConfig, Strategy};
 pub use gate::{BuildIdCheck, HttpGate};
+pub use infra::InfraRecreate;
 pub use release::{ReleaseDeploy, ReleaseTarget};
 
 /// A service's `deploy = { kind = ... }`: how its new version goes live.
@@ -75,6 +77,9 @@ pub struct DeployConfig {
     /// Commands run around every deployment and rollback.
     #[serde(default)]
     pub hooks: DeployHooks,
+    /// How infrastructure is recreated: health polling and restore attempts.
+    #[serde(default)]
+    pub recreate: InfraRecreate,
 }
 
 /// `[deploy.hooks]`: shell commands (`sh -c`, in the config's folder) run around a
@@ -131,6 +136,7 @@ impl Default for DeployConfig {
             infra: Self::default_infra(),
             app: Self::default_app(),
             hooks: DeployHooks::default(),
+            recreate: InfraRecreate::default(),
         }
     }
 }
@@ -161,6 +167,7 @@ impl DeployConfig {
                 }
             }
         }
+        self.recreate.validate(c, &at);
     }
 }
 

@@ -196,6 +196,7 @@ fn restore_in_place(
             force: true,
             // Other containers using a wiped volume are stopped and started again too.
             stop: true,
+            sources: vec![],
         },
         ctx,
     );

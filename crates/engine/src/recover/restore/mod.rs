@@ -331,7 +331,25 @@ fn plan_sources<'c>(
         services: opts.services.clone(),
         priorities: vec![],
     };
-    Ok(plan::plan(config, &selection)?)
+    let planned = plan::plan(config, &selection)?;
+    if opts.sources.is_empty() {
+        return Ok(planned);
+    }
+    if let Some(unknown) = opts
+        .sources
+        .iter()
+        .find(|s| !planned.iter().any(|p| p.label() == **s))
+    {
+        let known: Vec<String> = planned.iter().map(|p| p.label()).collect();
+        return Err(EngineError::Refused(format!(
+            "--source {unknown}: no such source among the services chosen; nothing was changed. Sources: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(planned
+        .into_iter()
+        .filter(|p| opts.sources.contains(&p.label()))
+        .collect())
 }
 
 /// Replacing data that is there needs a confirmation (typed on a terminal) or `--force`;

@@ -76,6 +76,11 @@ pub struct RestoreOptions {
     /// without it such a restore is refused.
     #[cfg_attr(feature = "clap", arg(long))]
     pub stop: bool,
+    /// Of the services chosen, restore only these sources (`SERVICE/SOURCE`, repeatable).
+    // Empty: every source of the services chosen.
+    #[cfg_attr(feature = "clap", arg(long = "source", value_name = "SERVICE/SOURCE"))]
+    #[serde(default)]
+    pub sources: Vec<String>,
     /// Read only this copy: `local` or a `[[remote]]`'s name (default: local, then remotes).
     #[cfg_attr(feature = "clap", arg(long, value_name = "COPY"))]
     pub from: Option<String>,
