@@ -462,7 +462,7 @@ fn a_runtime_drydock_cannot_recreate_refuses_the_plan_before_anything_changes() 
     let db = work.path("app.db");
     sqlite_with_rows(&db);
     let stack = stack_at(&format!(
-        "[services.db]\nrole = \"infra\"\nruntime = {{ kind = \"external\" }}\ndata = [{{ kind = \"sqlite\", priority = \"critical\", path = \"{}\" }}]\n",
+        "[services.db]\nrole = \"infra\"\nruntime = {{ kind = \"docker\", container = \"some-db\" }}\ndata = [{{ kind = \"sqlite\", priority = \"critical\", path = \"{}\" }}]\n",
         db.display()
     ));
     commit_infra_change(&stack);

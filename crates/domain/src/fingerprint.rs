@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 /// Parts named with this suffix hold data that may legitimately vanish between backup
 /// and restore (Redis keys with an expiry): a difference there is reported, not failed.
 pub const ADVISORY_SUFFIX: &str = ":expiring";
+/// Parts named with this prefix describe the schema, not the data.
+pub const SCHEMA_PREFIX: &str = "schema:";
 /// The count that goes with advisory parts.
 pub const ADVISORY_COUNT: &str = "expiring_keys";
 
@@ -82,6 +84,24 @@ impl Fingerprint {
             )];
         }
         hard
+    }
+
+    /// Whether the schema parts (named `schema:...`: the DDL, a database's defaults)
+    /// differ from `expected`'s; `None` when `expected` has none (engines without a
+    /// schema: Redis, files).
+    pub fn schema_changed(&self, expected: &Fingerprint) -> Option<bool> {
+        let schema = |f: &Fingerprint| -> BTreeMap<String, PartDigest> {
+            f.parts
+                .iter()
+                .filter(|(n, _)| n.starts_with(SCHEMA_PREFIX))
+                .map(|(n, p)| (n.clone(), p.clone()))
+                .collect()
+        };
+        let want = schema(expected);
+        if want.is_empty() {
+            return None;
+        }
+        Some(schema(self) != want)
     }
 
     /// Differences in advisory parts only (see [`ADVISORY_SUFFIX`]).

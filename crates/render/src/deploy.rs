@@ -172,6 +172,14 @@ pub fn rollback_report(r: &RollbackReport) -> String {
                 "NOT verified"
             }
         );
+        for lost in d.lost.iter().filter(|l| !l.differences.is_empty()) {
+            let _ = writeln!(
+                out,
+                "    lost from {}: {}",
+                lost.source,
+                lost.differences.join("; ")
+            );
+        }
     }
     outcome(&mut out, r.outcome, r.changes, r.millis, r.failure.as_ref());
     out

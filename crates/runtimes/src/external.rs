@@ -26,4 +26,12 @@ impl Runtime for External {
             message: "runtime `external` cannot be started by drydock".into(),
         })
     }
+    /// Not drydock's to recreate: a deployment leaves it to its operator (and still
+    /// backs its data up and compares it).
+    fn can_recreate(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn recreate(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
 }

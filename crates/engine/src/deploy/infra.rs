@@ -2,7 +2,8 @@
 //! when the heal did not fix it), after the pre-deploy backup:
 //!
 //! - [`can_recreate`]: every service's runtime can be recreated (compose with its
-//!   file, a process, no process at all); asked before anything changes;
+//!   file, a process, no process at all; an `external` service is left to its operator,
+//!   its data still backed up and compared); asked before anything changes;
 //! - [`preflight`]: each runtime answers (a Docker daemon that is down fails here),
 //!   every source has a good backup to come back to, and the state volume and the
 //!   data folders the runtimes know have free space for twice the largest source;
@@ -153,6 +154,12 @@ pub(super) fn recreate(
             fix: recover_by_hand(services, None),
         })?;
         let rt = drydock_runtimes::build(name, &config.services[name].runtime);
+        if rt.kind() == "external" {
+            done.push(format!(
+                "{name}: not recreated (runtime external: its operator's)"
+            ));
+            continue;
+        }
         let started = Instant::now();
         rt.recreate().map_err(|e| InfraFailure {
             cause: format!("recreating {name}: {e}"),

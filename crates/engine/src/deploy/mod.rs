@@ -49,4 +49,4 @@ pub use plan::{plan, DeployOptions, DeployPlan, ServiceBefore};
 pub use release::{
     package, read_build_info, release_id, switch_link, BuildInfo, Package, PackageError, BUILD_INFO,
 };
-pub use rollback::{rollback, DataRollback, RollbackOptions, RollbackReport};
+pub use rollback::{rollback, DataRollback, LostWrites, RollbackOptions, RollbackReport};

@@ -6,11 +6,16 @@
 //! `--with-data` also restores the backup taken before the first deployment being
 //! undone (the pre-deploy backup), verified like every restore. Before it replaces live
 //! data it says what is lost: every write since that backup was taken (the window, as a
-//! time), and asks, or needs `--force` where nobody can be asked.
+//! time, and what differs now from the backup, table by table, by the engines'
+//! fingerprints), and asks, or needs `--force` where nobody can be asked. When no
+//! schema changed since the backup (the DDL parts of PostgreSQL, MariaDB and SQLite
+//! fingerprints are equal), the new version did not migrate anything: it says so and
+//! offers the app-only rollback, which keeps those writes.
 
 use std::time::Instant;
 
 use drydock_domain::config::{Config, Role};
+use drydock_domain::plan::Selection;
 use drydock_domain::Verdict;
 use drydock_state::{DeploymentRecord, NewDeployment, StateDb};
 use serde::{Deserialize, Serialize};
@@ -20,6 +25,7 @@ use super::execute::{DeployFailure, Outcome};
 use super::kinds;
 use super::lock::DeployLock;
 use crate::restore::{BackupRef, RestoreOptions};
+use crate::verify::verify_live_against;
 use crate::{EngineError, RunContext};
 
 /// What `rollback` is asked. The field docs are also the `--help` lines.
@@ -51,8 +57,24 @@ pub struct DataRollback {
     /// Writes after this moment are lost: how long ago it was, in seconds.
     pub write_loss_secs: u64,
     pub services: Vec<String>,
+    /// What differed from the backup just before it was restored, per source: the
+    /// writes the window lost.
+    pub lost: Vec<LostWrites>,
+    /// Whether any schema changed since the backup (`None`: no source has a schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changed: Option<bool>,
     /// Restored, and counts and fingerprints equal to the backup's.
     pub verified: bool,
+}
+
+/// One source's differences from the pre-deploy backup before a data rollback.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostWrites {
+    /// `service/source`.
+    pub source: String,
+    /// By fingerprint part (`public.orders: 3000 rows in backup, 3050 now`); empty when
+    /// nothing was written.
+    pub differences: Vec<String>,
 }
 
 /// What `drydock rollback` did.
@@ -181,12 +203,13 @@ pub fn rollback(
             }
         }
     }
-    if let (Some((backup, taken_at, loss, data_services)), None) = (data, &report.failure) {
+    if let (Some(mut data), None) = (data, &report.failure) {
+        let backup = data.backup.clone();
         let restored = crate::restore::restore(
             config,
             &RestoreOptions {
                 backup: BackupRef::Id(backup.clone()),
-                services: data_services.clone(),
+                services: data.services.clone(),
                 all: false,
                 force: true,
                 stop: true,
@@ -197,13 +220,8 @@ pub fn rollback(
         );
         let verified = matches!(&restored, Ok(r) if r.verified);
         report.changes += 1;
-        report.data = Some(DataRollback {
-            backup: backup.clone(),
-            taken_at,
-            write_loss_secs: loss,
-            services: data_services,
-            verified,
-        });
+        data.verified = verified;
+        report.data = Some(data);
         if !verified {
             report.outcome = Outcome::NeedsRollback;
             report.failure = Some(DeployFailure {
@@ -254,14 +272,14 @@ fn app_services(config: &Config, named: Option<&str>) -> Result<Vec<String>, Eng
     }
 }
 
-/// (backup, taken at, write-loss seconds, services) of `--with-data`, after asking.
+/// The data side of `--with-data` (not yet restored), after asking.
 fn data_to_restore(
     config: &Config,
     good: &[&DeploymentRecord],
     target: &DeploymentRecord,
     opts: &RollbackOptions,
     ctx: &RunContext,
-) -> Result<(String, String, u64, Vec<String>), EngineError> {
+) -> Result<DataRollback, EngineError> {
     // Good deployments newer than the target, oldest first: the first with a backup
     // holds the data as it was when the target was live.
     let undone = good.iter().rev().filter(|d| d.id > target.id);
@@ -286,9 +304,54 @@ fn data_to_restore(
     let taken_at = jiff::Timestamp::from_millisecond(taken_ms)
         .map(|t| t.to_string())
         .unwrap_or_default();
+    // What the window holds, by the engines' own fingerprints.
+    let selection = Selection {
+        all: true,
+        services: services.clone(),
+        ..Selection::default()
+    };
+    let live = verify_live_against(config, &selection, &BackupRef::Id(backup.clone()), ctx)?;
+    let lost: Vec<LostWrites> = live
+        .sources
+        .iter()
+        .map(|s| LostWrites {
+            source: s.source.clone(),
+            differences: s.differences.clone(),
+        })
+        .collect();
+    let schemas: Vec<bool> = live
+        .sources
+        .iter()
+        .filter_map(|s| s.schema_changed)
+        .collect();
+    let schema_changed = (!schemas.is_empty()).then(|| schemas.iter().any(|c| *c));
+    let written: Vec<String> = lost
+        .iter()
+        .filter(|l| !l.differences.is_empty())
+        .map(|l| format!("{}: {}", l.source, l.differences.join(", ")))
+        .collect();
+    let window = if written.is_empty() {
+        "nothing differs from it now".to_string()
+    } else {
+        format!("lost: {}", written.join("; "))
+    };
+    let app_only = if schema_changed == Some(false) {
+        " No schema changed since that backup, so the new version migrated nothing: `drydock rollback` without --with-data puts the app back and keeps these writes."
+    } else {
+        ""
+    };
+    let data = DataRollback {
+        backup: backup.clone(),
+        taken_at: taken_at.clone(),
+        write_loss_secs: loss,
+        services: services.clone(),
+        lost,
+        schema_changed,
+        verified: false,
+    };
     if !opts.force {
         let question = format!(
-            "restore backup {backup} (taken {taken_at}, {loss} s ago) over the live data of {}? Every write since then is lost.",
+            "restore backup {backup} (taken {taken_at}, {loss} s ago) over the live data of {}? Every write since then is lost ({window}).{app_only}",
             services.join(", ")
         );
         match ctx.confirm(&question) {
@@ -300,12 +363,12 @@ fn data_to_restore(
             }
             None => {
                 return Err(EngineError::Refused(format!(
-                    "restoring backup {backup} loses every write of the last {loss} s and nobody can be asked here; run again with --force, or roll back the app alone"
+                    "restoring backup {backup} loses every write of the last {loss} s ({window}) and nobody can be asked here; nothing was changed. Run again with --force, or roll back the app alone.{app_only}"
                 )))
             }
         }
     }
-    Ok((backup, taken_at, loss, services))
+    Ok(data)
 }
 
 fn short(commit: &str) -> &str {

@@ -21,6 +21,7 @@ use drydock_storage::{ReadData, Repository, MISSING_FROM_INDEX};
 use serde::{Deserialize, Serialize};
 
 use crate::copies::{self, storage_err, Catalog};
+use crate::restore::BackupRef;
 use crate::RunContext;
 use crate::{repo, state, EngineError};
 
@@ -595,12 +596,27 @@ pub struct LiveComparison {
     pub backup_id: Option<String>,
     pub status: LiveStatus,
     pub differences: Vec<String>,
+    /// Whether the schema (DDL, database defaults) differs from the backup's; absent for
+    /// engines without one and when the data could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_changed: Option<bool>,
 }
 
 /// Compares each configured source's live data with its latest good backup.
 pub fn verify_live(
     config: &Config,
     selection: &Selection,
+    ctx: &RunContext,
+) -> Result<LiveReport, EngineError> {
+    verify_live_against(config, selection, &BackupRef::Latest, ctx)
+}
+
+/// Compares each selected source's live data with its record in `which` (`latest`: its
+/// newest good backup).
+pub fn verify_live_against(
+    config: &Config,
+    selection: &Selection,
+    which: &BackupRef,
     ctx: &RunContext,
 ) -> Result<LiveReport, EngineError> {
     let events = Arc::clone(&ctx.events);
@@ -612,17 +628,20 @@ pub fn verify_live(
     let mut sources = Vec::new();
     for p in planned {
         let label = p.label();
-        let latest = manifests.iter().rev().find_map(|m| {
-            m.source(p.service, p.source.name())
-                .filter(|r| r.is_restorable())
-                .map(|r| (m, r))
-        });
+        let latest = crate::restore::find_record(
+            &manifests,
+            which,
+            p.service,
+            p.source.name(),
+            &BTreeSet::new(),
+        );
         let Some((m, record)) = latest else {
             sources.push(LiveComparison {
                 source: label,
                 backup_id: None,
                 status: LiveStatus::NoBackup,
                 differences: vec![],
+                schema_changed: None,
             });
             continue;
         };
@@ -633,9 +652,14 @@ pub fn verify_live(
             events: events.as_ref(),
             replacing_live: &drydock_sources::no_live_change,
         };
+        let mut schema_changed = None;
         let (status, differences) = match source.inspect(&ctx) {
             Err(e) => (LiveStatus::Error, vec![e.to_string()]),
             Ok(now) => {
+                schema_changed = record
+                    .fingerprint
+                    .as_ref()
+                    .and_then(|f| now.fingerprint.schema_changed(f));
                 let diff = record
                     .fingerprint
                     .as_ref()
@@ -656,6 +680,7 @@ pub fn verify_live(
             backup_id: Some(m.id.to_string()),
             status,
             differences,
+            schema_changed,
         });
     }
     Ok(LiveReport {
