@@ -666,3 +666,74 @@ fn a_compose_service_recreated_without_its_data_gets_it_back() {
     assert_eq!(data_status(&report)[0].1, "changed", "{report:#}");
     assert_eq!(cli(&["DEBUG", "DIGEST"]), before);
 }
+
+#[test]
+fn a_compose_service_that_fails_after_recreation_is_put_back_on_the_last_good_compose_file() {
+    drydock_testkit::docker::require_docker();
+    let image = drydock_testkit::docker::redis_image();
+    let port = drydock_testkit::free_port();
+    let project = drydock_testkit::docker::unique("infra");
+    let compose_file = |extra: &str| {
+        format!(
+            "services:\n  cache:\n    image: {image}\n    command: [\"redis-server\", \"--dir\", \"/data\", \"--protected-mode\", \"no\"{extra}]\n    ports: [\"127.0.0.1:{port}:6379\"]\n"
+        )
+    };
+    let stack = Stack::new(&format!(
+        "[services.cache]\nrole = \"infra\"\nruntime = {{ kind = \"compose\", project = \"{project}\", service = \"cache\", file = \"compose.yaml\", stop_timeout = \"5s\", health_timeout = \"10s\" }}\ndata = [{{ kind = \"redis\", priority = \"critical\", url = \"redis://127.0.0.1:{port}\" }}]\n"
+    ));
+    let first = init(&stack, &[("compose.yaml", &compose_file(""))]);
+    let compose = drydock_testkit::docker::ComposeProject::new(
+        &project,
+        &stack.path().join("compose.yaml"),
+        &[],
+    );
+    compose.run(&["up", "-d"]);
+    deployed(&stack, &first);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(drydock_testkit::program("redis-cli"))
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cli(&["PING"]) != "PONG" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis in compose did not answer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    cli(&["SET", "order:1", "paid"]);
+    let before = cli(&["DEBUG", "DIGEST"]);
+    // The new compose file starts a server that exits at once (a bad option).
+    commit(
+        stack.path(),
+        &[(
+            "compose.yaml",
+            &compose_file(", \"--no-such-option\", \"x\""),
+        )],
+    );
+    let (code, report) = stack.json(&["deploy", "--force"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["outcome"], "rolled-back", "{report:#}");
+    assert_eq!(report["failure"]["step"], "recreate", "{report:#}");
+    let cause = report["failure"]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("rolled back: cache put back on the definition of"),
+        "{cause}"
+    );
+    // Running the old definition again, with its data restored from the backup; the
+    // rollback's temporary compose file is gone.
+    assert_eq!(cli(&["DEBUG", "DIGEST"]), before);
+    assert_eq!(cli(&["GET", "order:1"]), "paid");
+    assert!(!stack.path().join(".drydock-rollback-compose.yaml").exists());
+    // Not a good deployment: the next plan still diffs against the first commit.
+    let (code, plan) = stack.json(&["deploy", "--plan"]);
+    assert_eq!(
+        (code, plan["decision"].as_str()),
+        (0, Some("infra")),
+        "{plan:#}"
+    );
+}

@@ -162,6 +162,12 @@ impl Runtime for ComposeRuntime {
             .file
             .as_ref()
             .ok_or_else(|| self.err(self.can_recreate().err().unwrap_or_default()))?;
+        self.recreate_from(file)
+    }
+    fn definition(&self) -> Option<std::path::PathBuf> {
+        self.config.file.clone()
+    }
+    fn recreate_from(&self, file: &Path) -> Result<(), RuntimeError> {
         let args = vec![
             "up".to_string(),
             "-d".into(),

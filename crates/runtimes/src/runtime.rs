@@ -151,6 +151,25 @@ pub trait Runtime: Send + Sync {
         })
     }
 
+    /// The file the service's definition is read from when it is recreated (a compose
+    /// file), for a rollback to an earlier revision of it; `None` when there is none.
+    fn definition(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// [`Runtime::recreate`] from `definition` instead of the usual one: an earlier
+    /// revision's file, written beside it (relative paths in it still resolve).
+    fn recreate_from(&self, definition: &std::path::Path) -> Result<(), RuntimeError> {
+        let _ = definition;
+        Err(RuntimeError::Unsupported {
+            service: String::new(),
+            message: format!(
+                "runtime `{}` has no definition file to recreate from",
+                self.kind()
+            ),
+        })
+    }
+
     /// Folders holding the service's data that the runtime knows of.
     fn data_paths(&self) -> Vec<PathBuf> {
         Vec::new()

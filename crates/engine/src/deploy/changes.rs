@@ -88,6 +88,22 @@ impl GitRepo {
             .collect())
     }
 
+    /// The text of `path` (absolute, inside the repository's folder) at `commit`.
+    pub fn file_at(&self, commit: &str, path: &Path) -> Result<String, EngineError> {
+        // The config's folder may be relative (`.`): compare real paths.
+        let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let (dir, path) = (real(&self.dir), real(path));
+        let relative = path.strip_prefix(&dir).map_err(|_| {
+            self.error(format!(
+                "{} is outside the config's folder, so git has no earlier revision of it",
+                path.display()
+            ))
+        })?;
+        let spec = format!("{commit}:./{}", relative.display());
+        self.git(&["show", &spec])
+            .map_err(|e| self.error(format!("reading {} at {commit}: {e}", relative.display())))
+    }
+
     fn git(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("git")
             .arg("-C")

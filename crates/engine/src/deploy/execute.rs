@@ -20,8 +20,11 @@
 //!   pre-deploy backup, and only what is missing or differs restored (verified,
 //!   retried). Data that exists but differs is replaced only when confirmed or with
 //!   `--force` (writes since the backup would be lost). A runtime that cannot be
-//!   recreated (`external`, a bare `docker` container) refuses the plan before
-//!   anything changes. After the first service was recreated a failure is
+//!   recreated (a bare `docker` container) refuses the plan before anything changes.
+//!   A failure after the first service was recreated puts the services back on the
+//!   last good deployment's definition (their compose file at that commit) and checks
+//!   their data against the backup again (`rolled-back`); where that cannot be done
+//!   (no earlier deployment, a runtime without a definition file) it is
 //!   `needs-rollback`, with the commands that recover.
 //!
 //! then `post_deploy` or `on_failure`, and the record's outcome.
@@ -451,7 +454,7 @@ impl Run<'_> {
         self.recreated = true;
         self.checks = None;
         let done = infra::recreate(self.config, services, self.ctx)
-            .map_err(|f| self.infra_failed("recreate", f))?;
+            .map_err(|f| self.roll_back_infra("recreate", f, services))?;
         self.report.changes += services.len() as u32;
         Ok(format!("pre-flight: {pre}; {done}"))
     }
@@ -466,13 +469,11 @@ impl Run<'_> {
         self.report.data = checks.clone();
         self.checks = Some(checks);
         if differ && self.restored {
-            return Err(self.infra_failed(
-                "verify",
-                InfraFailure {
-                    cause: format!("after the restore the live data still differs: {detail}"),
-                    fix: infra::recover_by_hand(services, self.report.backup.as_deref()),
-                },
-            ));
+            let failure = InfraFailure {
+                cause: format!("after the restore the live data still differs: {detail}"),
+                fix: infra::recover_by_hand(services, self.report.backup.as_deref()),
+            };
+            return Err(self.roll_back_infra("verify", failure, services));
         }
         Ok(detail)
     }
@@ -521,11 +522,57 @@ impl Run<'_> {
             return Ok("nothing to restore: the live data equals the backup".into());
         }
         let detail = infra::restore(self.config, &checks, self.ctx)
-            .map_err(|f| self.infra_failed("restore", f))?;
+            .map_err(|f| self.roll_back_infra("restore", f, services))?;
         self.report.changes += to_restore as u32;
         self.restored = to_restore > 0;
         self.report.data = checks;
         Ok(detail)
+    }
+
+    /// A rebuild step's failure after services were recreated: they are put back on the
+    /// last good deployment's definition and their data checked against the backup
+    /// (`rolled-back`), or, where that cannot be done, `needs-rollback` with what to run.
+    fn roll_back_infra(
+        &mut self,
+        step: &str,
+        f: InfraFailure,
+        services: &[String],
+    ) -> DeployFailure {
+        if !self.recreated {
+            return self.infra_failed(step, f);
+        }
+        let previous = self
+            .db
+            .last_good_deployment()
+            .ok()
+            .flatten()
+            .map(|d| d.commit);
+        let rolled = infra::roll_back(
+            self.config,
+            services,
+            previous.as_deref(),
+            self.opts.force,
+            self.ctx,
+        );
+        match rolled {
+            Ok(done) => {
+                self.report.changes += 1;
+                self.report.outcome = Outcome::RolledBack;
+                DeployFailure {
+                    step: step.to_string(),
+                    cause: format!("{}; rolled back: {done}", f.cause),
+                    fix: "the previous infrastructure is live again with its data checked; fix the cause and deploy again".into(),
+                }
+            }
+            Err(back) => {
+                self.report.outcome = Outcome::NeedsRollback;
+                DeployFailure {
+                    step: step.to_string(),
+                    cause: format!("{}; rolling back failed: {}", f.cause, back.cause),
+                    fix: back.fix,
+                }
+            }
+        }
     }
 
     /// A rebuild step's failure: `failed` while nothing was recreated, else

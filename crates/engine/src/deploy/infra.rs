@@ -385,6 +385,77 @@ pub(super) fn restore(
     Ok(format!("restored {}; {healthy}", restored.join(", ")))
 }
 
+/// Puts the recreated services back on their definition at `previous` (the last good
+/// deployment's commit: its compose file, written beside the current one and removed
+/// after), waits for their health checks, and brings back from the backup the data that
+/// is missing (and, with `replace_changed`, what differs). Ok: what was done; Err: what
+/// is left for an operator.
+pub(super) fn roll_back(
+    config: &Config,
+    services: &[String],
+    previous: Option<&str>,
+    replace_changed: bool,
+    ctx: &RunContext,
+) -> Result<String, InfraFailure> {
+    let by_hand = |cause: String| InfraFailure {
+        cause,
+        fix: recover_by_hand(services, None),
+    };
+    let previous = previous.ok_or_else(|| {
+        by_hand(
+            "no earlier good deployment is recorded, so there is no definition to go back to"
+                .into(),
+        )
+    })?;
+    let repo = super::changes::GitRepo::at(config.dir()).map_err(|e| by_hand(e.to_string()))?;
+    let mut put_back = Vec::new();
+    for name in services {
+        let rt = drydock_runtimes::build(name, &config.services[name].runtime);
+        if matches!(rt.kind(), "external" | "none") {
+            continue; // nothing of it was recreated
+        }
+        let Some(file) = rt.definition() else {
+            return Err(by_hand(format!(
+                "{name}: runtime `{}` has no definition file drydock can go back to",
+                rt.kind()
+            )));
+        };
+        let text = repo
+            .file_at(previous, &file)
+            .map_err(|e| by_hand(format!("{name}: {e}")))?;
+        let name_of = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let earlier = file.with_file_name(format!(
+            ".drydock-rollback-{}",
+            name_of.unwrap_or_else(|| "definition".into())
+        ));
+        std::fs::write(&earlier, text)
+            .map_err(|e| by_hand(format!("writing {}: {e}", earlier.display())))?;
+        let recreated = rt.recreate_from(&earlier);
+        let _ = std::fs::remove_file(&earlier);
+        recreated.map_err(|e| by_hand(format!("{name}: recreating from {previous}: {e}")))?;
+        put_back.push(name.clone());
+    }
+    let healthy = wait_healthy(config, services, ctx)?;
+    let checks = compare(config, services, ctx)?;
+    let changed: Vec<&SourceCheck> = checks.iter().filter(|c| c.status == "changed").collect();
+    if !changed.is_empty() && !replace_changed {
+        return Err(by_hand(format!(
+            "put back on {previous}, {healthy}, but live data differs from the backup: {}",
+            describe(&changed.into_iter().cloned().collect::<Vec<_>>())
+        )));
+    }
+    let restored = restore(config, &checks, ctx)?;
+    Ok(format!(
+        "{} put back on the definition of {}; {healthy}; {restored}",
+        if put_back.is_empty() {
+            "nothing recreated needed".to_string()
+        } else {
+            put_back.join(", ")
+        },
+        &previous[..previous.len().min(12)]
+    ))
+}
+
 /// A line per check for a step's detail.
 pub(super) fn describe(checks: &[SourceCheck]) -> String {
     checks
