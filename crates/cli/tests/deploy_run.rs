@@ -33,7 +33,8 @@ fn deployments(stack: &Stack) -> Vec<Value> {
 
 /// Waits until the stack's newest deployment is recorded as running.
 fn wait_running(stack: &Stack) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Generous: the machine may be loaded by other tests; it only bounds a hang.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(d) = deployments(stack).first() {
             if d["outcome"] == "running" {
@@ -322,4 +323,28 @@ fn a_release_service_packages_deploys_skips_and_rolls_back_through_the_binary() 
     let out = stack.run(&["package", "nope"]);
     assert_eq!(out.status.code(), Some(3), "{}", common::text(&out));
     assert!(common::text(&out).contains("no service `nope`"));
+}
+
+#[test]
+fn a_rollback_runs_the_hooks_as_kind_rollback() {
+    let stack = app_stack(
+        "\n[deploy.hooks]\npost_deploy = \"env | grep ^DRYDOCK_ | sort > post-$DRYDOCK_KIND.env\"\n",
+    );
+    let (code, first) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{first:#}");
+    commit(stack.path(), &[("src/app.py", "print('v2')\n")]);
+    let (code, second) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{second:#}");
+    let (code, back) = stack.json(&["rollback"]);
+    assert_eq!(code, 0, "{back:#}");
+    let env = std::fs::read_to_string(stack.path().join("post-rollback.env")).unwrap();
+    for line in [
+        format!("DRYDOCK_DEPLOYMENT={}", back["deployment"]),
+        "DRYDOCK_KIND=rollback".to_string(),
+        format!("DRYDOCK_COMMIT={}", first["commit"].as_str().unwrap()),
+        "DRYDOCK_DECISION=app".to_string(),
+        "DRYDOCK_OUTCOME=ok".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} not in {env}");
+    }
 }

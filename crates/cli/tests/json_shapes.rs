@@ -92,3 +92,46 @@ fn init_from_compose_json_shape() {
     assert_eq!(code, 0);
     insta::assert_json_snapshot!("init", init);
 }
+
+#[test]
+fn deploy_deployments_and_rollback_json_shapes() {
+    // `db` (infra, files, no process) and `api` (app, a release directory).
+    let stack = Stack::new("[services.db]\nrole = \"infra\"\nruntime = { kind = \"none\" }\ndata = [{ kind = \"files\", name = \"docs\", priority = \"critical\", path = \"docs\" }]\n\n[services.api]\nrole = \"app\"\nruntime = { kind = \"none\" }\ndeploy = { kind = \"release\", build = \"mkdir -p out && echo $DRYDOCK_REV > out/rev\", output = \"out\", target = \"releases-target\" }\n");
+    std::fs::create_dir(stack.path().join("docs")).unwrap();
+    std::fs::write(stack.path().join("docs/a.txt"), "alpha").unwrap();
+    std::fs::write(
+        stack.path().join(".gitignore"),
+        "state/\nrepo/\nreleases-target/\ndocs/\n",
+    )
+    .unwrap();
+    common::git::git(stack.path(), &["init", "-q", "-b", "main"]);
+    common::git::commit(stack.path(), &[("src/app.py", "print('v1')\n")]);
+    // Millis and step details carry times, backup ids and commits: redacted.
+    let (code, first) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{first:#}");
+    insta::assert_json_snapshot!("deploy", first, {
+        ".commit" => "[commit]", ".backup" => "[id]", ".millis" => "[ms]",
+        ".steps[].millis" => "[ms]", ".steps[].detail" => "[detail]",
+        ".data[].backup" => "[id]",
+        ".apps[].version" => "[release]", ".apps[].steps[].millis" => "[ms]", ".apps[].steps[].detail" => "[detail]",
+    });
+    common::git::commit(stack.path(), &[("src/app.py", "print('v2')\n")]);
+    let (code, second) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{second:#}");
+    let (code, list) = stack.json(&["deployments"]);
+    assert_eq!(code, 0, "{list:#}");
+    insta::assert_json_snapshot!("deployments", list, {
+        ".deployments[].commit" => "[commit]", ".deployments[].started_at" => "[time]",
+        ".deployments[].finished_at" => "[time]", ".deployments[].millis" => "[ms]",
+        ".deployments[].steps[].millis" => "[ms]", ".deployments[].steps[].detail" => "[detail]",
+    });
+    std::fs::write(stack.path().join("docs/b.txt"), "written by v2").unwrap();
+    let (code, back) = stack.json(&["rollback", "--with-data", "--force"]);
+    assert_eq!(code, 0, "{back:#}");
+    insta::assert_json_snapshot!("rollback", back, {
+        ".to_commit" => "[commit]", ".from_commit" => "[commit]", ".millis" => "[ms]",
+        ".data.backup" => "[id]", ".data.taken_at" => "[time]", ".data.write_loss_secs" => "[secs]",
+        ".apps[].version" => "[release]", ".apps[].previous" => "[release]",
+        ".apps[].steps[].millis" => "[ms]", ".apps[].steps[].detail" => "[detail]",
+    });
+}

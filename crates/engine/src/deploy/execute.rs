@@ -40,6 +40,7 @@ use serde::Serialize;
 
 use super::app::{AppDeployed, AppTarget};
 use super::decision::{Decision, Step, IF_DATA_DIFFERS, IF_HEAL_FAILED};
+use super::hooks::{self, HookRun};
 use super::infra::{self, InfraFailure, SourceCheck};
 use super::kinds;
 use super::lock::{DeployLock, Holder};
@@ -455,7 +456,18 @@ impl Run<'_> {
         self.checks = None;
         let done = infra::recreate(self.config, services, self.ctx)
             .map_err(|f| self.roll_back_infra("recreate", f, services))?;
-        self.report.changes += services.len() as u32;
+        // A service without a process (runtime none) or an external one had nothing
+        // recreated: not a change.
+        self.report.changes += services
+            .iter()
+            .filter(|n| {
+                !matches!(
+                    self.config.services[*n].runtime,
+                    drydock_domain::config::RuntimeConfig::None
+                        | drydock_domain::config::RuntimeConfig::External
+                )
+            })
+            .count() as u32;
         Ok(format!("pre-flight: {pre}; {done}"))
     }
 
@@ -717,40 +729,19 @@ impl Run<'_> {
         command: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Result<(), DeployFailure> {
-        let Some(command) = command else {
-            return Ok(());
-        };
         let r = &self.report;
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(config_dir(self.config))
-            .env("DRYDOCK_DEPLOYMENT", r.deployment.to_string())
-            .env("DRYDOCK_KIND", "deploy")
-            .env("DRYDOCK_REV", &r.rev)
-            .env("DRYDOCK_COMMIT", &r.commit)
-            .env("DRYDOCK_DECISION", r.decision.as_str())
-            .env("DRYDOCK_STACK", &self.config.stack.name)
-            .envs(extra.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .output();
-        let fail = |cause: String| DeployFailure {
-            step: name.to_string(),
-            cause,
-            fix: format!(
-                "fix the `{}` hook in [deploy.hooks], or remove it",
-                name.replace('-', "_")
-            ),
+        let run = HookRun {
+            deployment: r.deployment,
+            kind: "deploy",
+            rev: &r.rev,
+            commit: &r.commit,
+            decision: r.decision.as_str(),
         };
-        match out {
-            Ok(o) if o.status.success() => Ok(()),
-            Ok(o) => Err(fail(format!(
-                "`{command}` exited with {}: {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ))),
-            Err(e) => Err(fail(format!("`{command}` could not run: {e}"))),
-        }
+        hooks::run(self.config, name, command, &run, extra).map_err(|f| DeployFailure {
+            step: f.step,
+            cause: f.cause,
+            fix: f.fix,
+        })
     }
 }
 

@@ -28,6 +28,7 @@ mod docker;
 mod execute;
 mod gate;
 mod history;
+mod hooks;
 mod infra;
 mod kinds;
 mod lock;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::app::{AppDeployed, AppTarget};
 use super::execute::{DeployFailure, Outcome};
+use super::hooks::{self, HookRun};
 use super::kinds;
 use super::lock::DeployLock;
 use crate::restore::{BackupRef, RestoreOptions};
@@ -170,7 +171,35 @@ pub fn rollback(
         changes: 0,
         millis: 0,
     };
+    let rev = format!("rollback to deployment {}", target.id);
+    let decision = if data.is_some() { "app+data" } else { "app" };
+    let hook_run = HookRun {
+        deployment: id,
+        kind: "rollback",
+        rev: &rev,
+        commit: &target.commit,
+        decision,
+    };
+    let hooks_config = &config.deploy.hooks;
+    let pre = hooks::run(
+        config,
+        "pre-deploy",
+        hooks_config.pre_deploy.as_deref(),
+        &hook_run,
+        &[],
+    );
     let config_dir = config.dir();
+    let services = if let Err(f) = pre {
+        report.outcome = Outcome::Failed;
+        report.failure = Some(DeployFailure {
+            step: f.step,
+            cause: f.cause,
+            fix: f.fix,
+        });
+        Vec::new()
+    } else {
+        services
+    };
     for service in &services {
         let spec = config.services[service]
             .deploy
@@ -233,6 +262,32 @@ pub fn rollback(
                 fix: format!("the app is rolled back; restore the data by hand: `drydock restore {backup} --all --force`, then `drydock verify`"),
             });
         }
+    }
+    let after = match &report.failure {
+        None => hooks::run(
+            config,
+            "post-deploy",
+            hooks_config.post_deploy.as_deref(),
+            &hook_run,
+            &[("DRYDOCK_OUTCOME", "ok")],
+        ),
+        Some(f) => hooks::run(
+            config,
+            "on-failure",
+            hooks_config.on_failure.as_deref(),
+            &hook_run,
+            &[
+                ("DRYDOCK_OUTCOME", report.outcome.as_str()),
+                ("DRYDOCK_FAILED_STEP", f.step.as_str()),
+                ("DRYDOCK_ERROR", f.cause.as_str()),
+            ],
+        ),
+    };
+    if let Err(f) = after {
+        // The rollback is done (or failed already); a failing hook is reported, not undone.
+        ctx.events().emit(drydock_domain::Event::Warning {
+            message: format!("{}: {}", f.step, f.cause),
+        });
     }
     report.millis = started.elapsed().as_millis() as u64;
     db.deployment_progress(id, &serde_json::to_string(&report).expect("serializes"))?;
