@@ -578,52 +578,78 @@ fn a_service_not_deployed_is_recreated_and_its_data_restored_from_the_newest_bac
     assert_eq!(sqlite_dump(&db), before);
 }
 
-#[test]
-fn a_compose_service_recreated_without_its_data_gets_it_back() {
-    drydock_testkit::docker::require_docker();
-    let image = drydock_testkit::docker::redis_image();
-    let port = drydock_testkit::free_port();
-    let project = drydock_testkit::docker::unique("infra");
-    // No volume for /data: a recreated container starts empty, the mistake this
-    // deployment must catch.
-    let compose_file = |label: &str| {
+/// A Compose project with one Redis service `cache` on a free port and no volume for its
+/// data (a recreated container starts empty: the mistake a deployment must catch),
+/// up and recorded as deployed at the first commit.
+struct ComposeRedis {
+    stack: Stack,
+    compose: drydock_testkit::docker::ComposeProject,
+    image: String,
+    port: u16,
+}
+
+impl ComposeRedis {
+    fn start() -> ComposeRedis {
+        drydock_testkit::docker::require_docker();
+        let image = drydock_testkit::docker::redis_image();
+        let port = drydock_testkit::free_port();
+        let project = drydock_testkit::docker::unique("infra");
+        let stack = Stack::new(&format!(
+            "[services.cache]\nrole = \"infra\"\nruntime = {{ kind = \"compose\", project = \"{project}\", service = \"cache\", file = \"compose.yaml\", stop_timeout = \"5s\", health_timeout = \"10s\" }}\ndata = [{{ kind = \"redis\", priority = \"critical\", url = \"redis://127.0.0.1:{port}\" }}]\n"
+        ));
+        let compose = drydock_testkit::docker::ComposeProject::new(
+            &project,
+            &stack.path().join("compose.yaml"),
+            &[],
+        );
+        let redis = ComposeRedis {
+            stack,
+            compose,
+            image,
+            port,
+        };
+        let first = init(&redis.stack, &[("compose.yaml", &redis.file("", "one"))]);
+        redis.compose.run(&["up", "-d"]);
+        deployed(&redis.stack, &first);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while redis.cli(&["PING"]) != "PONG" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis in compose did not answer"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        redis
+    }
+
+    /// The compose file, with `extra` arguments for redis-server and a `release` label.
+    fn file(&self, extra: &str, label: &str) -> String {
         format!(
-            "services:\n  cache:\n    image: {image}\n    command: [\"redis-server\", \"--dir\", \"/data\", \"--protected-mode\", \"no\"]\n    ports: [\"127.0.0.1:{port}:6379\"]\n    labels: {{ release: \"{label}\" }}\n"
+            "services:\n  cache:\n    image: {}\n    command: [\"redis-server\", \"--dir\", \"/data\", \"--protected-mode\", \"no\"{extra}]\n    ports: [\"127.0.0.1:{}:6379\"]\n    labels: {{ release: \"{label}\" }}\n",
+            self.image, self.port
         )
-    };
-    let stack = Stack::new(&format!(
-        "[services.cache]\nrole = \"infra\"\nruntime = {{ kind = \"compose\", project = \"{project}\", service = \"cache\", file = \"compose.yaml\", stop_timeout = \"5s\" }}\ndata = [{{ kind = \"redis\", priority = \"critical\", url = \"redis://127.0.0.1:{port}\" }}]\n"
-    ));
-    let first = init(&stack, &[("compose.yaml", &compose_file("one"))]);
-    let compose = drydock_testkit::docker::ComposeProject::new(
-        &project,
-        &stack.path().join("compose.yaml"),
-        &[],
-    );
-    compose.run(&["up", "-d"]);
-    deployed(&stack, &first);
-    let cli = |args: &[&str]| {
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
         let out = std::process::Command::new(drydock_testkit::program("redis-cli"))
-            .args(["-p", &port.to_string()])
+            .args(["-p", &self.port.to_string()])
             .args(args)
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cli(&["PING"]) != "PONG" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis in compose did not answer"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    cli(&[
+}
+
+#[test]
+fn a_compose_service_recreated_without_its_data_gets_it_back() {
+    let redis = ComposeRedis::start();
+    let (stack, compose) = (&redis.stack, &redis.compose);
+    redis.cli(&[
         "EVAL",
         "for i = 1, 1000 do redis.call('SET', 'k' .. i, 'v' .. i) end return 1",
         "0",
     ]);
-    let before = cli(&["DEBUG", "DIGEST"]);
+    let before = redis.cli(&["DEBUG", "DIGEST"]);
     // The container's id and its `release` label.
     let container = || {
         let out = std::process::Command::new("docker")
@@ -642,7 +668,7 @@ fn a_compose_service_recreated_without_its_data_gets_it_back() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .unwrap();
     assert_eq!(label, "one");
-    commit(stack.path(), &[("compose.yaml", &compose_file("two"))]);
+    commit(stack.path(), &[("compose.yaml", &redis.file("", "two"))]);
 
     let (code, report) = stack.json(&["deploy", "--force"]);
     assert_eq!(code, 0, "{report:#}");
@@ -664,47 +690,14 @@ fn a_compose_service_recreated_without_its_data_gets_it_back() {
         "{after}"
     );
     assert_eq!(data_status(&report)[0].1, "changed", "{report:#}");
-    assert_eq!(cli(&["DEBUG", "DIGEST"]), before);
+    assert_eq!(redis.cli(&["DEBUG", "DIGEST"]), before);
 }
 
 #[test]
 fn a_compose_service_that_fails_after_recreation_is_put_back_on_the_last_good_compose_file() {
-    drydock_testkit::docker::require_docker();
-    let image = drydock_testkit::docker::redis_image();
-    let port = drydock_testkit::free_port();
-    let project = drydock_testkit::docker::unique("infra");
-    let compose_file = |extra: &str| {
-        format!(
-            "services:\n  cache:\n    image: {image}\n    command: [\"redis-server\", \"--dir\", \"/data\", \"--protected-mode\", \"no\"{extra}]\n    ports: [\"127.0.0.1:{port}:6379\"]\n"
-        )
-    };
-    let stack = Stack::new(&format!(
-        "[services.cache]\nrole = \"infra\"\nruntime = {{ kind = \"compose\", project = \"{project}\", service = \"cache\", file = \"compose.yaml\", stop_timeout = \"5s\", health_timeout = \"10s\" }}\ndata = [{{ kind = \"redis\", priority = \"critical\", url = \"redis://127.0.0.1:{port}\" }}]\n"
-    ));
-    let first = init(&stack, &[("compose.yaml", &compose_file(""))]);
-    let compose = drydock_testkit::docker::ComposeProject::new(
-        &project,
-        &stack.path().join("compose.yaml"),
-        &[],
-    );
-    compose.run(&["up", "-d"]);
-    deployed(&stack, &first);
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(drydock_testkit::program("redis-cli"))
-            .args(["-p", &port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cli(&["PING"]) != "PONG" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis in compose did not answer"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let redis = ComposeRedis::start();
+    let stack = &redis.stack;
+    let cli = |args: &[&str]| redis.cli(args);
     cli(&["SET", "order:1", "paid"]);
     let before = cli(&["DEBUG", "DIGEST"]);
     // The new compose file starts a server that exits at once (a bad option).
@@ -712,7 +705,7 @@ fn a_compose_service_that_fails_after_recreation_is_put_back_on_the_last_good_co
         stack.path(),
         &[(
             "compose.yaml",
-            &compose_file(", \"--no-such-option\", \"x\""),
+            &redis.file(", \"--no-such-option\", \"x\"", "one"),
         )],
     );
     let (code, report) = stack.json(&["deploy", "--force"]);

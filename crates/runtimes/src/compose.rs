@@ -80,6 +80,20 @@ impl ComposeRuntime {
         f(&ops).map(Some)
     }
 
+    /// `compose -f FILE up -d OPTIONS SERVICE`.
+    fn up(&self, file: &Path, options: &[&str]) -> Result<(), RuntimeError> {
+        let mut args = vec!["up".to_string(), "-d".into()];
+        args.extend(options.iter().map(|o| o.to_string()));
+        args.push(self.config.service.clone());
+        run_compose(
+            file,
+            &self.config.project,
+            self.config.profile.as_deref(),
+            &args,
+        )
+        .map_err(|e| self.err(e))
+    }
+
     fn missing(&self) -> String {
         format!(
             "Compose project `{}` has no container for service `{}`; check `project` and `service` (`docker ps -a --filter label=com.docker.compose.project={}`), or create it with `compose up`",
@@ -123,15 +137,7 @@ impl Runtime for ComposeRuntime {
                 self.missing()
             )));
         };
-        let mut args = vec!["up".to_string(), "-d".into()];
-        args.push(self.config.service.clone());
-        run_compose(
-            file,
-            &self.config.project,
-            self.config.profile.as_deref(),
-            &args,
-        )
-        .map_err(|e| self.err(e))?;
+        self.up(file, &[])?;
         match self.with_container(|ops| ops.start())? {
             Some(()) => Ok(()),
             None => Err(self.err(self.missing())),
@@ -168,22 +174,8 @@ impl Runtime for ComposeRuntime {
         self.config.file.clone()
     }
     fn recreate_from(&self, file: &Path) -> Result<(), RuntimeError> {
-        let args = vec![
-            "up".to_string(),
-            "-d".into(),
-            "--force-recreate".into(),
-            "--no-deps".into(),
-            "-t".into(),
-            self.config.stop_timeout.as_secs().to_string(),
-            self.config.service.clone(),
-        ];
-        run_compose(
-            file,
-            &self.config.project,
-            self.config.profile.as_deref(),
-            &args,
-        )
-        .map_err(|e| self.err(e))?;
+        let stop = self.config.stop_timeout.as_secs().to_string();
+        self.up(file, &["--force-recreate", "--no-deps", "-t", &stop])?;
         match self.with_container(|ops| ops.wait_ready())? {
             Some(()) => Ok(()),
             None => Err(self.err(self.missing())),
