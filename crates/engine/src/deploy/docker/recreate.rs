@@ -34,19 +34,8 @@ pub fn deploy(
     target: &AppTarget<'_>,
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
-    let mut run = Run::new(spec, target, ctx)?;
+    let (mut run, versions) = Run::begin(spec, target, ctx)?;
     let commit = target.commit;
-    let versions = match run.versions() {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(run.fail(
-                "inspect",
-                e,
-                true,
-                "nothing was changed; make the Docker daemon answer and deploy again",
-            ))
-        }
-    };
     let live = live_of(&versions);
     if let Some(l) = live.as_ref().filter(|l| l.commit == commit) {
         if run.healthy_now(l) && run.serves(commit, Duration::ZERO).is_ok() {
@@ -56,22 +45,7 @@ pub fn deploy(
             return Ok(run.done(l, previous.as_ref()));
         }
     }
-    if ctx.cancel.is_cancelled() {
-        return Err(run.fail(
-            "stop-old",
-            "cancelled before anything changed",
-            true,
-            "nothing was changed",
-        ));
-    }
-    if let Err(e) = run.remove_same_commit(commit, live.as_ref()) {
-        return Err(run.fail(
-            "remove-stale",
-            e,
-            true,
-            "nothing was changed; remove the container by hand (`docker rm -f`) and deploy again",
-        ));
-    }
+    let run = run.clear_for_new("stop-old", live.as_ref())?;
     let publish = spec.publish;
     let bring: Bring<'_> = Box::new(move |run: &mut Run<'_>| {
         run.start_new(commit, || publish)
@@ -93,25 +67,10 @@ pub fn rollback(
     to: Option<&str>,
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
-    let mut run = Run::new(spec, target, ctx)?;
-    let versions = match run.versions() {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(run.fail(
-                "inspect",
-                e,
-                true,
-                "nothing was changed; make the Docker daemon answer and roll back again",
-            ))
-        }
-    };
+    let (mut run, versions) = Run::begin(spec, target, ctx)?;
     let live = live_of(&versions);
-    if let (Some(l), Some(to)) = (&live, to) {
-        if !to.is_empty() && l.commit.starts_with(to) && run.healthy_now(l) {
-            let detail = format!("{} is already the live version", l.facts.name);
-            let _ = run.step("check", |_| Ok(((), detail)));
-            return Ok(run.done(l, None));
-        }
+    if let Some(l) = run.already_back(live.as_ref(), to) {
+        return Ok(run.done(&l, None));
     }
     // Known before anything stops: a rollback with nowhere to go changes nothing.
     let image_there = to

@@ -93,6 +93,62 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A deployment's or rollback's start: the run and the service's containers. A
+    /// Docker daemon that does not answer fails it at `inspect`, nothing changed.
+    pub fn begin(
+        spec: &'a DockerDeploy,
+        target: &'a AppTarget<'a>,
+        ctx: &'a RunContext,
+    ) -> Result<(Run<'a>, Vec<Version>), AppFailure> {
+        let run = Run::new(spec, target, ctx)?;
+        match run.versions() {
+            Ok(versions) => Ok((run, versions)),
+            Err(e) => Err(run.fail(
+                "inspect",
+                e,
+                true,
+                "nothing was changed; make the Docker daemon answer and try again",
+            )),
+        }
+    }
+
+    /// The last point before a deployment's first change: a cancellation stops it here
+    /// (reported at `step`), then a container of the commit being deployed that is not
+    /// the live one (left by an earlier attempt) is removed.
+    pub fn clear_for_new(self, step: &str, live: Option<&Version>) -> Result<Run<'a>, AppFailure> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(self.fail(
+                step,
+                "cancelled before anything changed",
+                true,
+                "nothing was changed",
+            ));
+        }
+        let mut run = self;
+        match run.remove_same_commit(run.target.commit, live) {
+            Ok(()) => Ok(run),
+            Err(e) => Err(run.fail(
+                "remove-stale",
+                e,
+                true,
+                "nothing was switched; remove the container by hand (`docker rm -f`) and deploy again",
+            )),
+        }
+    }
+
+    /// A rollback to `to` that is live and healthy already: that version (recorded as a
+    /// `check` step), with nothing to do.
+    pub fn already_back(&mut self, live: Option<&Version>, to: Option<&str>) -> Option<Version> {
+        let l = live?;
+        let to = to.filter(|t| !t.is_empty())?;
+        if !l.commit.starts_with(to) || !self.healthy_now(l) {
+            return None;
+        }
+        let detail = format!("{} is already the live version", l.facts.name);
+        let _ = self.step("check", |_| Ok(((), detail)));
+        Some(l.clone())
+    }
+
     /// Runs and records one step, and tells the run's listeners.
     pub fn step<T>(
         &mut self,

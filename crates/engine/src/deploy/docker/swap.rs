@@ -53,20 +53,9 @@ pub fn deploy(
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
     let proxy = proxy_of(spec, target)?;
-    let mut run = Run::new(spec, target, ctx)?;
+    let (mut run, versions) = Run::begin(spec, target, ctx)?;
     let nginx = Nginx::new(proxy, target.service, target.stack);
     let commit = target.commit;
-    let versions = match run.versions() {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(run.fail(
-                "inspect",
-                e,
-                true,
-                "nothing was changed; make the Docker daemon answer and deploy again",
-            ))
-        }
-    };
     let pointed = nginx.pointed_port();
     let live = live_of(&versions, pointed, spec);
 
@@ -80,22 +69,7 @@ pub fn deploy(
             return Ok(run.done(l, previous.as_ref()));
         }
     }
-    if ctx.cancel.is_cancelled() {
-        return Err(run.fail(
-            "start",
-            "cancelled before anything changed",
-            true,
-            "nothing was changed",
-        ));
-    }
-    if let Err(e) = run.remove_same_commit(commit, live.as_ref()) {
-        return Err(run.fail(
-            "remove-stale",
-            e,
-            true,
-            "nothing was switched; remove the container by hand (`docker rm -f`) and deploy again",
-        ));
-    }
+    let mut run = run.clear_for_new("start", live.as_ref())?;
     let avoid: Vec<u16> = versions.iter().filter_map(|v| v.host_port(spec)).collect();
     let new = match run.start_new(commit, || free_port(&avoid)) {
         Ok(v) => v,
@@ -118,26 +92,11 @@ pub fn rollback(
     ctx: &RunContext,
 ) -> Result<AppDeployed, AppFailure> {
     let proxy = proxy_of(spec, target)?;
-    let mut run = Run::new(spec, target, ctx)?;
+    let (mut run, versions) = Run::begin(spec, target, ctx)?;
     let nginx = Nginx::new(proxy, target.service, target.stack);
-    let versions = match run.versions() {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(run.fail(
-                "inspect",
-                e,
-                true,
-                "nothing was changed; make the Docker daemon answer and deploy again",
-            ))
-        }
-    };
     let live = live_of(&versions, nginx.pointed_port(), spec);
-    if let (Some(l), Some(to)) = (&live, to) {
-        if !to.is_empty() && l.commit.starts_with(to) && run.healthy_now(l) {
-            let detail = format!("{} is already the live version", l.facts.name);
-            let _ = run.step("check", |_| Ok(((), detail)));
-            return Ok(run.done(l, None));
-        }
+    if let Some(l) = run.already_back(live.as_ref(), to) {
+        return Ok(run.done(&l, None));
     }
     let (new, fresh) = match bring_back(&mut run, &versions, live.as_ref(), to) {
         Ok(found) => found,
