@@ -76,3 +76,19 @@ fn usage_errors_exit_64() {
     assert_eq!(out.status.code(), Some(64), "{}", common::text(&out));
     assert!(common::text(&out).contains("neither `latest` nor a backup id"));
 }
+
+#[test]
+fn every_toml_example_in_the_readme_is_toml() {
+    // An operator copies these; TOML 1.0 inline tables cannot span lines, for one.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let mut checked = 0;
+    for (i, block) in readme.split("```toml\n").enumerate().skip(1) {
+        let text = block.split("```").next().unwrap();
+        if let Err(e) = text.parse::<toml::Table>() {
+            panic!("README's TOML example {i} does not parse: {e}\n{text}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} TOML examples found");
+}
