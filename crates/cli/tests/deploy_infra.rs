@@ -730,3 +730,47 @@ fn a_compose_service_that_fails_after_recreation_is_put_back_on_the_last_good_co
         "{plan:#}"
     );
 }
+
+#[test]
+fn too_little_free_space_for_twice_the_largest_source_stops_before_anything_is_recreated() {
+    let work = Work::new();
+    let uploads = work.path("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    // 2 MiB that do not compress; the state volume gets 3 MiB: less than 2 x 2 MiB.
+    let noise: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(uploads.join("big.bin"), noise).unwrap();
+    let services = work.service(
+        "files",
+        "true",
+        &format!(
+            "{{ kind = \"files\", priority = \"high\", path = \"{}\" }}",
+            uploads.display()
+        ),
+    );
+    let stack = Stack::new(&services);
+    let Some(_state) = common::tmpfs::Tmpfs::mount(&stack.path().join("state"), 3 * 1024) else {
+        panic!("this test needs root to mount a tmpfs");
+    };
+    let first = init(&stack, &[("compose.yaml", "services: {}\n")]);
+    deployed(&stack, &first);
+    commit_infra_change(&stack);
+    let (code, report) = stack.json(&["deploy"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["outcome"], "failed", "{report:#}");
+    assert_eq!(report["failure"]["step"], "recreate", "{report:#}");
+    let cause = report["failure"]["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("less than 2 x the largest source"),
+        "{cause}"
+    );
+    assert!(
+        report["failure"]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing was recreated"),
+        "{report:#}"
+    );
+    assert_eq!(work.recreated("files"), 0);
+}

@@ -9,38 +9,13 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::tmpfs::Tmpfs;
 use common::Stack;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, kib: u64) -> Option<Tmpfs> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs at {} (needs root)",
-                at.display()
-            );
-        }
-        ok.then(|| Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// Everything under `root` (the mount point itself left out: the restore's scratch
 /// entry came and went there) as lstat shows it, with content hashes.

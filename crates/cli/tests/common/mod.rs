@@ -11,6 +11,7 @@ use drydock_testkit::garage::GarageServer;
 pub mod git;
 pub mod oracle;
 pub mod serve;
+pub mod tmpfs;
 pub mod torture;
 
 pub const REPO_PASSWORD: &str = "repo-canary-Zq8rT2";
