@@ -774,3 +774,56 @@ fn too_little_free_space_for_twice_the_largest_source_stops_before_anything_is_r
     );
     assert_eq!(work.recreated("files"), 0);
 }
+
+#[test]
+fn a_restore_that_keeps_failing_is_retried_then_stops_with_the_state_kept_and_reported() {
+    let work = Work::new();
+    let redis = RedisServer::start();
+    redis.cli(&[
+        "EVAL",
+        "for i = 1, 500 do redis.call('SET', 'k' .. i, 'v' .. i) end return 1",
+        "0",
+    ]);
+    let redis_cli = drydock_testkit::program("redis-cli");
+    let dead_port = drydock_testkit::free_port();
+    // The recreation loses keys and leaves the server a replica of a master that is not
+    // there: read-only, so every restore into it fails.
+    let services = work.service(
+        "cache",
+        &format!(
+            "'{c}' -p {p} DEL k1 k2 k3 > /dev/null && '{c}' -p {p} REPLICAOF 127.0.0.1 {dead_port} > /dev/null",
+            c = redis_cli.display(),
+            p = redis.port()
+        ),
+        &format!(
+            "{{ kind = \"redis\", priority = \"critical\", url = \"{}\" }}",
+            redis.url()
+        ),
+    );
+    let stack = stack_at(&format!(
+        "{services}[deploy.recreate]\nhealth_interval = \"200ms\"\nrestore_attempts = 2\n"
+    ));
+    commit_infra_change(&stack);
+    let (code, report) = stack.json(&["deploy", "--force"]);
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["outcome"], "needs-rollback", "{report:#}");
+    assert_eq!(report["failure"]["step"], "restore", "{report:#}");
+    let cause = report["failure"]["cause"].as_str().unwrap();
+    assert!(cause.contains("failed 2 time(s)"), "{cause}");
+    let fix = report["failure"]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "drydock restore {} --service cache --force",
+            report["backup"].as_str().unwrap()
+        )),
+        "{fix}"
+    );
+    // The live data is as the recreation left it: the restore changed nothing.
+    let out = redis.cli(&["DBSIZE"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "497");
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(
+        status["last_deployment"]["outcome"], "needs-rollback",
+        "{status:#}"
+    );
+}

@@ -563,6 +563,7 @@ impl Run<'_> {
             self.config,
             services,
             previous.as_deref(),
+            self.report.backup.as_deref(),
             self.opts.force,
             self.ctx,
         );

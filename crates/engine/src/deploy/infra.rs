@@ -394,12 +394,13 @@ pub(super) fn roll_back(
     config: &Config,
     services: &[String],
     previous: Option<&str>,
+    backup: Option<&str>,
     replace_changed: bool,
     ctx: &RunContext,
 ) -> Result<String, InfraFailure> {
     let by_hand = |cause: String| InfraFailure {
         cause,
-        fix: recover_by_hand(services, None),
+        fix: recover_by_hand(services, backup),
     };
     let previous = previous.ok_or_else(|| {
         by_hand(
