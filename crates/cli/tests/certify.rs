@@ -257,3 +257,46 @@ fn a_second_deploy_that_changes_something_fails_step_3_naming_what_changed() {
         "{md}"
     );
 }
+
+#[test]
+fn certify_while_another_deployment_runs_is_refused_and_records_nothing() {
+    let server = HttpServer::start(vec![Route::new("/health", 200, "ok")], None);
+    let (stack, _flag) = app_stack(
+        &format!(
+            "{{ kind = \"http\", name = \"site\", url = \"http://127.0.0.1:{}/health\" }}",
+            server.port()
+        ),
+        "\n[deploy.hooks]\npre_deploy = \"sleep 4\"\n",
+    );
+    let mut running = stack
+        .command(&["deploy"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, listed) = stack.json(&["deployments"]);
+        if listed["deployments"][0]["outcome"] == "running" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no deployment started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, refused) = stack.json(&["certify", "app"]);
+    assert_eq!(code, 3, "{refused:#}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("another deployment holds"),
+        "{refused:#}"
+    );
+    running.wait().unwrap();
+    // Step 1 did not run: the next certify starts there.
+    let db = drydock_state::StateDb::open(&stack.path().join("state")).unwrap();
+    assert!(db.certify_steps("app").unwrap().is_empty());
+}

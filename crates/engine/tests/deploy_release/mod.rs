@@ -641,7 +641,7 @@ fn a_release_taken_down_is_put_back_from_its_package_and_keeps_previous_and_shar
         "{what}"
     );
     assert_eq!(w.current(), None);
-    assert_eq!(w.releases(), [first.version.clone()]);
+    assert_eq!(w.releases(), std::slice::from_ref(&first.version));
     assert_eq!(
         link_id(&w.root().join("previous")),
         Some(first.version.clone())

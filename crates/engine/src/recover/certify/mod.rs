@@ -130,8 +130,11 @@ fn run_steps(
                     "certify {service} stopped before step {number} ({name}): {reason}"
                 )))
             }
-            // Nor is a cancellation: the step runs again next time.
-            Err(e @ EngineError::Cancelled { .. }) => return Err(e),
+            // Nor is a cancellation, nor a deployment running (steps 1 and 3 deploy):
+            // the step runs again next time.
+            Err(e @ (EngineError::Cancelled { .. } | EngineError::DeployLocked { .. })) => {
+                return Err(e)
+            }
             Err(e) => failed(e.to_string()),
         };
         let record = CertifyStepRecord {
