@@ -27,8 +27,18 @@ pub(super) fn cannot_deploy(config: &Config, service: &str) -> Option<String> {
             "`{service}` is an app service without `deploy = {{ kind = ... }}`: drydock cannot deploy it, so it cannot be certified. Add `deploy = {{ kind = \"release\", ... }}` or `{{ kind = \"docker\", ... }}` to say how a version goes live (README: deploy); {meanwhile}"
         ));
     }
-    drydock_runtimes::build(service, &svc.runtime)
-        .can_recreate()
+    let runtime = drydock_runtimes::build(service, &svc.runtime);
+    // A deployment leaves an `external` service to its operator (a recreate that does
+    // nothing): certify would claim a destroy and recreate nobody did.
+    let refused = if runtime.kind() == "external" {
+        Err(
+            "its runtime `external` is its operator's: drydock neither stops nor recreates it"
+                .to_string(),
+        )
+    } else {
+        runtime.can_recreate()
+    };
+    refused
         .err()
         .map(|why| format!(
             "`{service}` is infrastructure that drydock cannot deploy from scratch: {why}, so it cannot be certified. Give it a runtime drydock recreates (`process` with `recreate`, or its stop and start; `compose`; `none`), or make it an app service with `deploy = {{ kind = ... }}`; {meanwhile}"

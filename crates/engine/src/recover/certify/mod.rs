@@ -17,9 +17,10 @@
 //! then runs a plain deploy, which must change nothing (`changes: 0`; otherwise the
 //! step fails naming what changed). The config's folder must be a git repository:
 //! step 3 checks change detection before destroying anything. A service drydock
-//! cannot deploy (an app without `deploy`, infrastructure whose runtime cannot be
-//! recreated: `external`, a bare `docker` container) fails step 1 saying what to add:
-//! it cannot be shown production ready, and `drydock drill` proves its backups alone.
+//! cannot deploy (an app without `deploy`; infrastructure it cannot recreate: an
+//! `external` one, which a deployment leaves to its operator, or a bare `docker`
+//! container) fails step 1 saying what to add: it cannot be shown production ready,
+//! and `drydock drill` proves its backups alone.
 //!
 //! Each step's outcome is kept in the state database; a run resumes at the first step
 //! that has not passed, and a failed step stops the routine with its reason (a step an
