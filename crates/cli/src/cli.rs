@@ -40,8 +40,8 @@ Exit codes:
   3  refused: nothing was changed (overwrite not confirmed, service cannot be stopped,
      no such backup); for drill: could not run (no backup, no sandbox)
  drill: 0 passed, 1 passed but an RTO/RPO target missed, 2 failed, 3 could not run
- certify: 0 production ready, 1 incomplete (steps not available yet), 2 a step failed,
-     3 refused (not confirmed)
+ certify: 0 production ready, 2 a step failed (or a service drydock cannot deploy),
+     3 refused (not confirmed, another deployment running)
  health: 0 healthy, 1 minor issues (a warning threshold), 2 critical (down or failing),
      3 missing (a service is not deployed)
  diagnose: 0 nothing wrong, 1 warnings, 2 critical issues

@@ -965,9 +965,29 @@ mod certify {
 
     use crate::support::{cancelled_on, owed, step_begins, World};
 
+    /// Makes the stack's folder a git repository with one commit (certify deploys HEAD).
+    fn git_init(dir: &std::path::Path) {
+        std::fs::write(dir.join(".gitignore"), "state/\nrepo/\n").unwrap();
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &["commit", "-q", "-m", "stack"],
+        ] {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        }
+    }
+
     #[test]
     fn a_certify_cancelled_after_the_wipe_records_no_step_and_resumes_there() {
         let w = World::new();
+        git_init(w.dir.path());
         let opts = CertifyOptions {
             service: "app".into(),
             force: true,
@@ -992,11 +1012,28 @@ mod certify {
         assert_eq!(report.resumed_at, 9, "{report:#?}");
         assert_eq!(report.steps[8].status, StepStatus::Passed, "{report:#?}");
         assert!(report.steps[8].ran_now);
-        assert_eq!(
-            report.verdict(),
-            Verdict::Warning,
-            "deploy steps are not available yet"
+        // `app` is infrastructure with runtime `none`: deployed by a recreate that
+        // compares its data with the pre-deploy backup, twice, then a plain deploy.
+        for step in [0, 2] {
+            assert_eq!(report.steps[step].status, StepStatus::Passed, "{report:#?}");
+        }
+        assert!(
+            report.steps[0]
+                .detail
+                .contains("infra: backup, recreate, verify"),
+            "{:?}",
+            report.steps[0].detail
         );
+        assert!(
+            report.steps[2]
+                .detail
+                .contains("nothing runs (runtime `none`)")
+                && report.steps[2].detail.contains("changed nothing"),
+            "{:?}",
+            report.steps[2].detail
+        );
+        assert_eq!(report.metrics.idempotency_changes, Some(0));
+        assert_eq!(report.verdict(), Verdict::Ok, "{report:#?}");
         assert!(owed(&w.config).is_empty());
     }
 }

@@ -52,7 +52,7 @@ pub fn markdown(r: &CertifyReport) -> String {
         "| deploy time | {} |",
         m.deploy_ms
             .map(|d| format!("{d} ms"))
-            .unwrap_or_else(|| "not available yet (needs `drydock deploy`)".into())
+            .unwrap_or_else(|| "not measured".into())
     );
     let _ = writeln!(
         out,
@@ -79,7 +79,7 @@ pub fn markdown(r: &CertifyReport) -> String {
         "| idempotency (changes on a second deploy) | {} |",
         m.idempotency_changes
             .map(|c| c.to_string())
-            .unwrap_or_else(|| "not available yet (needs `drydock deploy`)".into())
+            .unwrap_or_else(|| "not measured".into())
     );
     let _ = writeln!(
         out,
@@ -94,15 +94,6 @@ pub fn markdown(r: &CertifyReport) -> String {
         "{}",
         match r.readiness {
             Readiness::ProductionReady => "Service status: **PRODUCTION READY**".to_string(),
-            Readiness::Incomplete => {
-                let na: Vec<String> = r
-                    .steps
-                    .iter()
-                    .filter(|s| s.status == StepStatus::NotAvailable)
-                    .map(|s| s.step.to_string())
-                    .collect();
-                format!("Service status: **NOT production ready — incomplete**: every step drydock can run passed; step(s) {} need a capability that is not available yet.", na.join(", "))
-            }
             Readiness::Failed => {
                 let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
                 format!("Service status: **NOT production ready** — {}. Fix it and run `drydock certify {}` again: it resumes at that step.",

@@ -149,7 +149,6 @@ pub fn step_status(s: StepStatus) -> &'static str {
     match s {
         StepStatus::Passed => "passed",
         StepStatus::Failed => "**FAILED**",
-        StepStatus::NotAvailable => "not available yet",
         StepStatus::Pending => "pending",
     }
 }

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS certify_steps (
 pub struct CertifyStepRecord {
     pub step: u32,
     pub name: String,
-    /// `passed`, `failed`, `not-available`.
+    /// `passed` or `failed` (`not-available` from drydock before certify deployed: runs again).
     pub status: String,
     pub detail: String,
     /// The step's figures, as JSON (backup id, sizes, RTO, ...).

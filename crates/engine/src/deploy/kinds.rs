@@ -31,3 +31,16 @@ pub fn rollback(
         ServiceDeploy::Release(r) => super::release::rollback(r, target, to, ctx),
     }
 }
+
+/// Takes the live version away (certify's destroy step), by the service's kind: the
+/// next deploy has to put it back. Ok: (changes, what was done).
+pub fn take_down(
+    spec: &ServiceDeploy,
+    target: &AppTarget<'_>,
+    ctx: &RunContext,
+) -> Result<(u32, String), String> {
+    match spec {
+        ServiceDeploy::Docker(d) => super::docker::take_down(d, target, ctx),
+        ServiceDeploy::Release(r) => super::release::take_down(r, target, ctx),
+    }
+}

@@ -12,7 +12,9 @@
 //!   `deploy = { kind }` picks its deployer: `docker/` (a swap behind nginx, or a
 //!   recreate), `release/` (release directories, local or over ssh); `package.rs`:
 //!   `drydock package`;
-//! - `gate.rs`: the health gate and the served-build check every kind shares.
+//! - `gate.rs`: the health gate and the served-build check every kind shares;
+//! - `take_down.rs`: an app service's live version taken away (`drydock certify`'s
+//!   destroy step), for the next deploy to put back.
 //!
 //! Services with `role = "app"` are the app; every other service (`role = "infra"` or
 //! no role) is infrastructure, the side whose change takes a backup first.
@@ -36,6 +38,7 @@ mod package;
 mod plan;
 mod release;
 mod rollback;
+mod take_down;
 
 pub use app::{AppDeployed, AppFailure, AppStep, AppTarget};
 pub use changes::Changes;
@@ -43,7 +46,9 @@ pub use decision::{decide, Changed, Decision, InfraState, Step};
 pub use execute::{deploy, DeployFailure, DeployReport, Interrupted, Outcome, StepRun};
 pub use history::{deployments, DeploymentView, DeploymentsReport};
 pub use infra::SourceCheck;
-pub use kinds::{deploy as deploy_service, rollback as rollback_service};
+pub use kinds::{
+    deploy as deploy_service, rollback as rollback_service, take_down as take_down_service,
+};
 pub use lock::Holder;
 pub use package::package_service;
 pub use plan::{plan, DeployOptions, DeployPlan, ServiceBefore};
@@ -51,3 +56,4 @@ pub use release::{
     package, read_build_info, release_id, switch_link, BuildInfo, Package, PackageError, BUILD_INFO,
 };
 pub use rollback::{rollback, DataRollback, LostWrites, RollbackOptions, RollbackReport};
+pub use take_down::{take_down, TakenDown};

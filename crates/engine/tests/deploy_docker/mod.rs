@@ -20,7 +20,7 @@ use drydock_domain::config::{
     BuildIdCheck, DockerDeploy, HttpGate, NginxProxy, ProxyConfig, Strategy,
 };
 use drydock_engine::deploy::{
-    deploy_service, rollback_service, AppDeployed, AppFailure, AppTarget,
+    deploy_service, rollback_service, take_down_service, AppDeployed, AppFailure, AppTarget,
 };
 use drydock_engine::RunContext;
 use drydock_testkit::docker::{app_image, docker, docker_output, remove_image, require_docker};
@@ -652,6 +652,42 @@ fn deploying_the_live_commit_again_changes_nothing() {
         !env.split_once(' ').unwrap().1.contains("not-in-argv"),
         "{env}"
     );
+}
+
+#[test]
+fn a_service_taken_down_is_started_anew_by_the_next_deploy_of_the_same_commit() {
+    let mut stage = Stage::new();
+    let spec = stage.recreate_spec();
+    let commit = stage.build(true);
+    let port = stage.publish;
+    stage.deploy(&spec, &commit).unwrap();
+    assert_eq!(get(port, "/build_id").1.trim(), commit);
+
+    // certify's destroy step: every running container stopped, kept.
+    let kind = ServiceDeploy::Docker(spec.clone());
+    let ctx = RunContext::default();
+    let (changes, what) = take_down_service(&kind, &stage.target(&commit), &ctx).unwrap();
+    assert_eq!(changes, 1, "{what}");
+    assert!(what.contains("kept for rollback"), "{what}");
+    assert!(stage.running().is_empty(), "{:?}", stage.containers());
+    assert_eq!(stage.containers(), [(commit.clone(), false)]);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing serves"
+    );
+    // Nothing left to take down.
+    let (changes, what) = take_down_service(&kind, &stage.target(&commit), &ctx).unwrap();
+    assert_eq!(
+        (changes, what.as_str()),
+        (0, "no container of it is running")
+    );
+
+    // The same commit again is not "already live": a new container serves it.
+    let again = stage.deploy(&spec, &commit).unwrap();
+    assert!(again.changes >= 2, "{again:#?}");
+    assert_eq!(get(port, "/build_id").1.trim(), commit);
+    assert_eq!(stage.running(), std::slice::from_ref(&commit));
+    assert_eq!(stage.containers().len(), 1, "{:?}", stage.containers());
 }
 
 #[test]

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use drydock_domain::config::{BuildIdCheck, HttpGate, ReleaseDeploy, ReleaseTarget, ServiceDeploy};
 use drydock_domain::{Event, EventSink};
 use drydock_engine::deploy::{
-    deploy_service, package, rollback_service, switch_link, AppDeployed, AppFailure, AppTarget,
-    BuildInfo, BUILD_INFO,
+    deploy_service, package, rollback_service, switch_link, take_down_service, AppDeployed,
+    AppFailure, AppTarget, BuildInfo, BUILD_INFO,
 };
 use drydock_engine::RunContext;
 use drydock_testkit::free_port;
@@ -619,6 +619,55 @@ fn switching_current_is_atomic_for_a_reader_and_unlink_then_link_is_not() {
     assert!(
         failed > 0,
         "unlink + symlink never showed a gap in {reads} reads"
+    );
+}
+
+#[test]
+fn a_release_taken_down_is_put_back_from_its_package_and_keeps_previous_and_shared() {
+    let w = World::local();
+    let (c1, c2) = (commit(1), commit(2));
+    let first = w.deployed(&c1);
+    let second = w.deployed(&c2);
+    let upload = w.root().join("shared/uploads/a.txt");
+    std::fs::write(&upload, "user data").unwrap();
+
+    // certify's destroy step: `current` and its release go; the rest stays.
+    let kind = ServiceDeploy::Release(w.spec.clone());
+    let ctx = RunContext::default();
+    let (changes, what) = take_down_service(&kind, &w.target(&c2), &ctx).unwrap();
+    assert_eq!(changes, 2, "{what}");
+    assert!(
+        what.contains(&format!("releases/{} removed", second.version)),
+        "{what}"
+    );
+    assert_eq!(w.current(), None);
+    assert_eq!(w.releases(), std::slice::from_ref(&first.version));
+    assert_eq!(
+        link_id(&w.root().join("previous")),
+        Some(first.version.clone())
+    );
+    assert_eq!(std::fs::read_to_string(&upload).unwrap(), "user data");
+    let (changes, what) = take_down_service(&kind, &w.target(&c2), &ctx).unwrap();
+    assert_eq!(changes, 0, "{what}");
+    assert!(what.starts_with("no release is live"), "{what}");
+
+    // The same commit again goes through upload, checksum and extract, and is served.
+    let again = w.deployed(&c2);
+    let done = actions(&again.steps);
+    for step in [
+        "upload",
+        "verify-checksum",
+        "extract",
+        "switch",
+        "restart",
+        "health-gate",
+    ] {
+        assert!(done.contains(&step), "{step} missing: {done:?}");
+    }
+    assert!(again.changes >= 2, "{again:#?}");
+    assert_eq!(
+        std::fs::read_to_string(w.root().join("current/uploads/a.txt")).unwrap(),
+        "user data"
     );
 }
 

@@ -9,6 +9,8 @@
 //! `drydock.commit` and `drydock.deployed_at`. Stopped ones are the versions kept for
 //! rollback; "the version live before" is the one that last ran before the live one
 //! (Docker's `StartedAt`), so a rollback followed by another goes back and forth.
+//! `take_down` (certify's destroy step) stops every running container of the service;
+//! the next deploy finds none live and starts a new one.
 
 mod nginx;
 mod recreate;
@@ -41,4 +43,30 @@ pub fn rollback(
         Strategy::Swap => swap::rollback(spec, target, to, ctx),
         Strategy::Recreate => recreate::rollback(spec, target, to, ctx),
     }
+}
+
+/// Stops every running container of the service (kept, like any old version), so the
+/// next deploy starts a new one. Ok: (changes, what was done).
+pub fn take_down(
+    spec: &DockerDeploy,
+    target: &AppTarget<'_>,
+    ctx: &RunContext,
+) -> Result<(u32, String), String> {
+    let mut run = run::Run::new(spec, target, ctx).map_err(|f| f.cause)?;
+    let running: Vec<run::Version> = run
+        .versions()?
+        .into_iter()
+        .filter(|v| v.facts.running)
+        .collect();
+    if running.is_empty() {
+        return Ok((0, "no container of it is running".to_string()));
+    }
+    for v in &running {
+        run.stop("stop", v)?;
+    }
+    let names: Vec<&str> = running.iter().map(|v| v.facts.name.as_str()).collect();
+    Ok((
+        run.changes,
+        format!("stopped {} (kept for rollback)", names.join(", ")),
+    ))
 }

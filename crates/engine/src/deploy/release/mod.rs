@@ -11,6 +11,7 @@
 //! restart run again, the old release health-gated, the new release removed. Then old
 //! releases are pruned to `keep`, never `current` nor `previous` (the rollback
 //! target). Cancellation is honoured up to the switch; after it the deploy finishes.
+//! `take_down` (certify's destroy step) unlinks `current` and removes its release.
 
 mod package;
 mod target;
@@ -225,9 +226,55 @@ pub fn rollback(
     Ok(run.done(back, Some(current)))
 }
 
+/// Takes the live release away (`drydock certify`'s destroy step): `current` unlinked
+/// and its release folder removed, so the next deploy has to put it back from its
+/// package (uploaded, checked, extracted, switched, restarted, gated). `previous`, the
+/// other releases and `shared/` (the data) stay. Ok: (changes, what was done).
+pub fn take_down(
+    spec: &ReleaseDeploy,
+    target: &AppTarget<'_>,
+    ctx: &RunContext,
+) -> Result<(u32, String), String> {
+    let mut run = Run::new("take down", spec, target, ctx);
+    let layout = run.step("inspect", |t| {
+        t.inspect().map(|l| {
+            let detail = format!("current {}", l.current.as_deref().unwrap_or("none"));
+            (l, detail)
+        })
+    })?;
+    let Some(current) = layout.current else {
+        return Ok((0, format!("no release is live on {}", run.t.describe())));
+    };
+    run.step("unlink", |t| {
+        t.unlink(Link::Current)
+            .map(|_| ((), format!("current (was {current})")))
+    })?;
+    // The rollback target stays whole, whatever `current` was.
+    if layout.previous.as_deref() == Some(current.as_str()) {
+        return Ok((
+            1,
+            format!(
+                "current unlinked on {} (releases/{current} kept: `previous` points at it)",
+                run.t.describe()
+            ),
+        ));
+    }
+    run.step("remove", |t| {
+        t.remove(&current)
+            .map(|_| ((), format!("releases/{current}")))
+    })?;
+    Ok((
+        2,
+        format!(
+            "current unlinked and releases/{current} removed on {} (previous, the other releases and shared/ kept)",
+            run.t.describe()
+        ),
+    ))
+}
+
 /// One deploy or rollback under way: its target, steps and changes.
 struct Run<'a> {
-    /// `deploy` or `rollback`, for the events.
+    /// `deploy`, `rollback` or `take down`, for the events.
     verb: &'static str,
     spec: &'a ReleaseDeploy,
     target: &'a AppTarget<'a>,

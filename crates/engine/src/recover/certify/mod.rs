@@ -7,13 +7,25 @@
 //! and verified; (7) baseline backup recorded; (8) wiped; (9) restored and verified
 //! (counts, fingerprints, test data) with RTO and RPO within targets.
 //!
+//! Steps 1 and 3 drive `drydock deploy` for the one service at HEAD (`deploying.rs`):
+//! step 1 deploys it told it changed (an app service through its `deploy = { kind }`,
+//! with the pre-deploy backup of its data; infrastructure recreated by its runtime
+//! after a proven backup, its data compared with that backup) and waits for its own
+//! checks; step 3 destroys it (an app: its runtime stopped and its live version taken
+//! away, `deploy::take_down`; infrastructure: its runtime's `recreate`, which stops it
+//! and puts it back from its definition), deploys it again, waits for every check, and
+//! then runs a plain deploy, which must change nothing (`changes: 0`; otherwise the
+//! step fails naming what changed). The config's folder must be a git repository:
+//! step 3 checks change detection before destroying anything. A service drydock
+//! cannot deploy (an app without `deploy`; infrastructure it cannot recreate: an
+//! `external` one, which a deployment leaves to its operator, or a bare `docker`
+//! container) fails step 1 saying what to add: it cannot be shown production ready,
+//! and `drydock drill` proves its backups alone.
+//!
 //! Each step's outcome is kept in the state database; a run resumes at the first step
-//! that has not passed, and a failed step stops the routine with its reason. Steps
-//! that need deploying (1's "from scratch", 3) say "not available yet" instead of
-//! pretending: drydock has no deploy capability yet, so the routine ends INCOMPLETE,
-//! never READY, until it does. Step 8 destroys data: it needs the verified baseline
-//! of step 6 and a confirmation (typed, or `--force`).
-
+//! that has not passed, and a failed step stops the routine with its reason (a step an
+//! older drydock recorded "not available" runs again). Step 8 destroys data: it needs
+//! the verified baseline of step 6 and a confirmation (typed, or `--force`).
 //!
 //! [`certify`] reads as its steps: select the service and find where to resume, run
 //! the steps from there (`steps.rs`, one function each), and report. A safe point
@@ -22,6 +34,7 @@
 //! [`EngineError::Cancelled`]; a restore cancelled after the wipe leaves the service's
 //! owed restore, which `status` shows.
 
+mod deploying;
 mod report;
 mod steps;
 
@@ -84,10 +97,10 @@ pub fn certify(
     Ok(report)
 }
 
-/// The first step that has not passed (nor is known to be not available yet).
+/// The first step that has not passed.
 fn resume_point(recorded: &BTreeMap<u32, CertifyStepRecord>) -> u32 {
     let done = |r: Option<&CertifyStepRecord>| {
-        r.is_some_and(|r| StepStatus::from_stored(&r.status).is_done())
+        r.is_some_and(|r| StepStatus::from_stored(&r.status) == StepStatus::Passed)
     };
     STEPS
         .iter()
@@ -118,8 +131,11 @@ fn run_steps(
                     "certify {service} stopped before step {number} ({name}): {reason}"
                 )))
             }
-            // Nor is a cancellation: the step runs again next time.
-            Err(e @ EngineError::Cancelled { .. }) => return Err(e),
+            // Nor is a cancellation, nor a deployment running (steps 1 and 3 deploy):
+            // the step runs again next time.
+            Err(e @ (EngineError::Cancelled { .. } | EngineError::DeployLocked { .. })) => {
+                return Err(e)
+            }
             Err(e) => failed(e.to_string()),
         };
         let record = CertifyStepRecord {
@@ -169,16 +185,12 @@ fn step_list(recorded: &BTreeMap<u32, CertifyStepRecord>, ran: &[u32]) -> Vec<Ce
         .collect()
 }
 
-/// Failed while a step failed or is pending; incomplete while some are not available
-/// yet; else production ready.
+/// Production ready when every step passed; else failed.
 fn readiness(steps: &[CertifyStep]) -> Readiness {
-    let any = |status| steps.iter().any(|s| s.status == status);
-    if any(StepStatus::Failed) || any(StepStatus::Pending) {
-        Readiness::Failed
-    } else if any(StepStatus::NotAvailable) {
-        Readiness::Incomplete
-    } else {
+    if steps.iter().all(|s| s.status == StepStatus::Passed) {
         Readiness::ProductionReady
+    } else {
+        Readiness::Failed
     }
 }
 

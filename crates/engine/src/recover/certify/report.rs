@@ -80,8 +80,6 @@ impl Default for CertifyOptions {
 pub enum StepStatus {
     Passed,
     Failed,
-    /// Needs a capability drydock does not have yet.
-    NotAvailable,
     /// Not reached.
     Pending,
 }
@@ -92,27 +90,18 @@ impl StepStatus {
         match self {
             StepStatus::Passed => "passed",
             StepStatus::Failed => "failed",
-            StepStatus::NotAvailable => "not-available",
             StepStatus::Pending => "pending",
         }
     }
 
-    /// A status read back from the state database; an unknown name (a newer drydock's)
-    /// counts as not reached, so the step runs again.
+    /// A status read back from the state database. Any other name counts as not
+    /// reached, so the step runs again: a newer drydock's, or the `not-available` an
+    /// older one recorded for steps 1 and 3 before certify could deploy.
     pub fn from_stored(name: &str) -> StepStatus {
-        [
-            StepStatus::Passed,
-            StepStatus::Failed,
-            StepStatus::NotAvailable,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-        .unwrap_or(StepStatus::Pending)
-    }
-
-    /// Passed, or not available yet: the routine goes on past it.
-    pub fn is_done(self) -> bool {
-        matches!(self, StepStatus::Passed | StepStatus::NotAvailable)
+        [StepStatus::Passed, StepStatus::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .unwrap_or(StepStatus::Pending)
     }
 }
 
@@ -122,8 +111,6 @@ impl StepStatus {
 pub enum Readiness {
     /// Every step passed.
     ProductionReady,
-    /// Every available step passed; some are not available yet.
-    Incomplete,
     /// A step failed (see `steps`), or steps remain.
     Failed,
 }
@@ -144,7 +131,8 @@ pub struct CertifyStep {
 /// The completion report's metrics table.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertifyMetrics {
-    /// Deploy time (needs `drydock deploy`: not available yet).
+    /// Deploy time: step 1's deployment, from its start until the service's own
+    /// checks pass.
     pub deploy_ms: Option<u64>,
     pub rto_ms: Option<u64>,
     pub rto_target_ms: u64,
@@ -152,7 +140,7 @@ pub struct CertifyMetrics {
     pub rpo_target_ms: u64,
     pub backup_logical_bytes: Option<u64>,
     pub backup_stored_bytes: Option<u64>,
-    /// Changes on the second deploy (needs `drydock deploy`: not available yet).
+    /// What the second deploy of step 3 changed (0 when idempotent).
     pub idempotency_changes: Option<u64>,
     /// Share of external checks that passed (step 2), in percent.
     pub external_check_success_pct: Option<f64>,
@@ -176,12 +164,10 @@ pub struct CertifyReport {
 }
 
 impl CertifyReport {
-    /// Ok when production ready, a warning when incomplete (steps not available
-    /// yet), else failed.
+    /// Ok when production ready, else failed.
     pub fn verdict(&self) -> drydock_domain::Verdict {
         match self.readiness {
             Readiness::ProductionReady => drydock_domain::Verdict::Ok,
-            Readiness::Incomplete => drydock_domain::Verdict::Warning,
             Readiness::Failed => drydock_domain::Verdict::Failed,
         }
     }

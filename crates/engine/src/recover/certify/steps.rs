@@ -13,6 +13,7 @@ use drydock_state::{CertifyStepRecord, CopyState, StateDb};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use super::deploying;
 use super::report::{CertifyOptions, StepStatus};
 use crate::drill::in_place::{restore_and_start, stop_and_wipe, test_data_check, Stopped};
 use crate::drill::{ms, Step};
@@ -22,6 +23,9 @@ use crate::{backup, copies, populate, EngineError};
 
 /// Check kinds that prove the service reachable from outside (step 2's).
 const EXTERNAL_KINDS: [&str; 4] = ["http", "https", "dns", "oidc"];
+
+/// How long a deployed or recreated service has to pass its checks.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
 /// One step's result before it is recorded.
 pub(super) struct Outcome {
@@ -36,10 +40,6 @@ fn passed(detail: impl Into<String>, metrics: Value) -> Outcome {
 
 pub(super) fn failed(detail: impl Into<String>) -> Outcome {
     outcome(StepStatus::Failed, detail, json!({}))
-}
-
-fn not_available(detail: impl Into<String>, metrics: Value) -> Outcome {
-    outcome(StepStatus::NotAvailable, detail, metrics)
 }
 
 fn outcome(status: StepStatus, detail: impl Into<String>, metrics: Value) -> Outcome {
@@ -92,10 +92,7 @@ impl Certify<'_> {
         match number {
             1 => self.deploy(),
             2 => Ok(self.external_checks()),
-            3 => Ok(not_available(
-                "destroying and recreating the service and checking that a second deploy changes nothing needs `drydock deploy`, not available yet",
-                json!({}),
-            )),
+            3 => self.recreate(&metrics_of(1)),
             4 => Ok(self.backup_plan()),
             5 => self.populate(),
             6 => self.back_up(),
@@ -106,21 +103,140 @@ impl Certify<'_> {
         }
     }
 
-    /// Step 1: starting what is there is possible; deploying from scratch is not yet.
+    /// Step 1: a deployment of the service (told it changed: an app's deployer runs,
+    /// infrastructure is recreated by its runtime after a backup and its data compared
+    /// with that backup), what it left stopped started, then its own checks healthy.
+    /// Deploy time runs from the deployment's start until then.
     fn deploy(&self) -> Result<Outcome, EngineError> {
         let service = self.service;
-        let runtime = drydock_runtimes::build(service, &self.svc().runtime);
+        if let Some(why) = deploying::cannot_deploy(self.config, service) {
+            return Ok(failed(why));
+        }
+        let clock = Instant::now();
+        let report = match deploying::run(self.config, service, true, self.ctx)? {
+            Ok(r) => r,
+            Err(why) => return Ok(failed(why)),
+        };
+        self.start_if_stopped()?;
+        // Its own checks; the external ones are step 2's.
+        Ok(
+            match wait_checks(self.config, service, false, HEALTHY_WITHIN) {
+                Ok(n) => {
+                    let deploy_ms = ms(clock.elapsed());
+                    passed(
+                        format!(
+                            "deployment {} of {} ({}: {}, {} change(s)); {n} internal check(s) healthy after {deploy_ms} ms",
+                            report.deployment,
+                            short(&report.commit),
+                            report.decision.as_str(),
+                            deploying::steps_done(&report),
+                            report.changes
+                        ),
+                        json!({
+                            "deploy_ms": deploy_ms,
+                            "deployment": report.deployment,
+                            "commit": report.commit,
+                            "decision": report.decision.as_str(),
+                            "changes": report.changes,
+                            "internal_checks": n,
+                        }),
+                    )
+                }
+                Err(failing) => failed(format!(
+                    "deployment {} ended ok, but `{service}` is not healthy: {failing} (see `drydock diagnose {service}`)",
+                    report.deployment
+                )),
+            },
+        )
+    }
+
+    /// Step 3: destroyed and recreated, healthy again, and a second, plain deploy of
+    /// the same revision changes nothing. An app service is taken down (its runtime
+    /// stopped, its deployer's live version taken away) and deployed again; an
+    /// infrastructure service is destroyed and put back by its runtime's `recreate`
+    /// inside a deployment (stopping a database server first would leave the
+    /// deployment's backup nothing to read). Nothing is destroyed until change
+    /// detection answers, since the second deploy needs it.
+    fn recreate(&self, deployed: &Value) -> Result<Outcome, EngineError> {
+        let (config, service, ctx) = (self.config, self.service, self.ctx);
+        if let Some(why) = deploying::cannot_deploy(config, service) {
+            return Ok(failed(why));
+        }
+        if let Err(e) = crate::deploy::plan(config, &deploying::plain(service), ctx) {
+            if matches!(e, EngineError::Cancelled { .. }) {
+                return Err(e);
+            }
+            return Ok(failed(format!("nothing was destroyed: {e}")));
+        }
+        let clock = Instant::now();
+        let destroyed = if deploying::is_app(config, service) {
+            let taken = crate::deploy::take_down(config, service, ctx)?;
+            taken.done.join("; ")
+        } else {
+            let runtime = drydock_runtimes::build(service, &self.svc().runtime);
+            match runtime.kind() {
+                "none" => "nothing runs (runtime `none`): its data was compared with the pre-deploy backup".to_string(),
+                kind => format!("stopped, put back from its definition and started by its runtime `{kind}`"),
+            }
+        };
+        let recreated = match deploying::run(config, service, true, ctx)? {
+            Ok(r) => r,
+            Err(why) => return Ok(failed(format!("destroyed ({destroyed}), then {why}"))),
+        };
+        self.start_if_stopped()?;
+        if let Err(failing) = wait_checks(config, service, true, HEALTHY_WITHIN) {
+            return Ok(failed(format!(
+                "destroyed ({destroyed}) and recreated by deployment {}, but not healthy again: {failing} (see `drydock diagnose {service}`)",
+                recreated.deployment
+            )));
+        }
+        let recreate_ms = ms(clock.elapsed());
+        // What the second deploy will find, to name it if it changes something.
+        let expected = crate::deploy::plan(config, &deploying::plain(service), ctx)?;
+        let second = match deploying::run(config, service, false, ctx)? {
+            Ok(r) => r,
+            Err(why) => return Ok(failed(format!("the second deploy: {why}"))),
+        };
+        let metrics = json!({
+            "recreate_ms": recreate_ms,
+            "destroyed": destroyed,
+            "recreate_deployment": recreated.deployment,
+            "deployment": second.deployment,
+            "decision": second.decision.as_str(),
+            "changes": second.changes,
+            "first_deployment": deployed.get("deployment"),
+        });
+        if second.changes > 0 {
+            return Ok(outcome(
+                StepStatus::Failed,
+                format!(
+                    "the second deploy is not idempotent: {}",
+                    deploying::what_changed(&second, &expected, &recreated.commit)
+                ),
+                metrics,
+            ));
+        }
+        Ok(passed(
+            format!(
+                "destroyed ({destroyed}); recreated by deployment {} ({}, {} change(s)) and healthy again after {recreate_ms} ms; the second deploy (deployment {}, {}) changed nothing",
+                recreated.deployment,
+                deploying::steps_done(&recreated),
+                recreated.changes,
+                second.deployment,
+                second.decision.as_str()
+            ),
+            metrics,
+        ))
+    }
+
+    /// Starts the service if drydock may and its runtime says stopped (a deployer that
+    /// restarts nothing, a recreate that left it down).
+    fn start_if_stopped(&self) -> Result<(), EngineError> {
+        let runtime = drydock_runtimes::build(self.service, &self.svc().runtime);
         if runtime.can_stop() && runtime.state().ok() == Some(drydock_runtimes::State::Stopped) {
             runtime.start().map_err(EngineError::from)?;
         }
-        // Its own checks; the external ones are step 2's.
-        Ok(match wait_internal_checks(self.config, service, Duration::from_secs(60)) {
-            Ok(n) => not_available(
-                format!("running, {n} internal check(s) healthy; deploying it from scratch needs `drydock deploy`, not available yet"),
-                json!({ "internal_checks": n }),
-            ),
-            Err(failing) => failed(format!("not healthy: {failing} (see `drydock diagnose {service}`)")),
-        })
+        Ok(())
     }
 
     /// Step 2: the external checks pass (an app service must have some).
@@ -489,9 +605,14 @@ fn stopped_outcome(stopped: Stopped) -> Result<Outcome, EngineError> {
     )))
 }
 
-/// Waits up to `wait` for the service's checks other than the external ones to pass;
-/// the number of them, or what still fails.
-fn wait_internal_checks(config: &Config, service: &str, wait: Duration) -> Result<usize, String> {
+/// Waits up to `wait` for the service's checks to pass (warnings allowed), the
+/// external ones too when `external`; the number of them, or what still fails.
+fn wait_checks(
+    config: &Config,
+    service: &str,
+    external: bool,
+    wait: Duration,
+) -> Result<usize, String> {
     let until = Instant::now() + wait;
     loop {
         let results = health::check_services(config, &[service.to_string()], Some(0));
@@ -500,7 +621,7 @@ fn wait_internal_checks(config: &Config, service: &str, wait: Duration) -> Resul
             .map(|h| {
                 h.checks
                     .iter()
-                    .filter(|c| !EXTERNAL_KINDS.contains(&c.kind.as_str()))
+                    .filter(|c| external || !EXTERNAL_KINDS.contains(&c.kind.as_str()))
                     .cloned()
                     .collect()
             })
@@ -518,6 +639,10 @@ fn wait_internal_checks(config: &Config, service: &str, wait: Duration) -> Resul
         }
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }
 
 fn steps_json(steps: &[Step]) -> Value {
