@@ -40,21 +40,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let out = docker_output(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=drydock.stack={}", self.stack),
-        ]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker_output(&args);
-        }
+        drydock_testkit::docker::remove_containers_labelled("drydock.stack", &self.stack);
         for image in &self.images {
             remove_image(image);
         }

@@ -96,6 +96,28 @@ fn actions(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `deploy --force` of an infra change that must end ok through every rebuild step.
+fn infra_deploy_that_restores(stack: &Stack) -> Value {
+    let (code, report) = stack.json(&["deploy", "--force"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        (report["decision"].as_str(), report["outcome"].as_str()),
+        (Some("infra"), Some("ok")),
+        "{report:#}"
+    );
+    assert_eq!(
+        actions(&report),
+        [
+            "backup done",
+            "recreate done",
+            "verify done",
+            "restore done"
+        ],
+        "{report:#}"
+    );
+    report
+}
+
 fn data_status(report: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = report["data"]
         .as_array()
@@ -251,19 +273,7 @@ fn an_infra_change_recreates_every_engine_and_restores_exactly_what_the_recreati
     assert_eq!(code, 0, "{plan:#}");
     assert_eq!(plan["decision"], "infra", "{plan:#}");
 
-    let (code, report) = stack.json(&["deploy", "--force"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["outcome"], "ok", "{report:#}");
-    assert_eq!(
-        actions(&report),
-        [
-            "backup done",
-            "recreate done",
-            "verify done",
-            "restore done"
-        ],
-        "{report:#}"
-    );
+    let report = infra_deploy_that_restores(&stack);
     for name in ["pg", "maria", "cache", "lite", "files", "spool"] {
         assert_eq!(work.recreated(name), 1, "{name} recreated once");
     }
@@ -670,19 +680,7 @@ fn a_compose_service_recreated_without_its_data_gets_it_back() {
     assert_eq!(label, "one");
     commit(stack.path(), &[("compose.yaml", &redis.file("", "two"))]);
 
-    let (code, report) = stack.json(&["deploy", "--force"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["decision"], "infra", "{report:#}");
-    assert_eq!(
-        actions(&report),
-        [
-            "backup done",
-            "recreate done",
-            "verify done",
-            "restore done"
-        ],
-        "{report:#}"
-    );
+    let report = infra_deploy_that_restores(stack);
     // A new container, from the new compose file, holding the data again.
     let after = container();
     assert!(

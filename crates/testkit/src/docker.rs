@@ -641,6 +641,20 @@ impl Drop for ComposeProject {
     }
 }
 
+/// Removes every container (with its anonymous volumes) carrying label `key=value`.
+pub fn remove_containers_labelled(key: &str, value: &str) {
+    let out = docker_output(&["ps", "-aq", "--filter", &format!("label={key}={value}")]);
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f", "-v"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = docker_output(&args);
+    }
+}
+
 /// Removes every container, volume and network labelled with Compose project `name`.
 pub fn remove_project(name: &str) {
     let filter = format!("label=com.docker.compose.project={name}");

@@ -23,7 +23,7 @@ use drydock_engine::deploy::{
     deploy_service, rollback_service, take_down_service, AppDeployed, AppFailure, AppTarget,
 };
 use drydock_engine::RunContext;
-use drydock_testkit::docker::{app_image, docker, docker_output, remove_image, require_docker};
+use drydock_testkit::docker::{app_image, docker, remove_image, require_docker};
 use drydock_testkit::nginx::NginxServer;
 
 const SERVICE: &str = "web";
@@ -182,21 +182,7 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
-        let out = docker_output(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=drydock.stack={}", self.stack),
-        ]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = docker_output(&args);
-        }
+        drydock_testkit::docker::remove_containers_labelled("drydock.stack", &self.stack);
         for image in &self.images {
             remove_image(image);
         }
