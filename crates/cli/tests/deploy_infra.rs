@@ -825,3 +825,58 @@ fn a_restore_that_keeps_failing_is_retried_then_stops_with_the_state_kept_and_re
         "{status:#}"
     );
 }
+
+#[test]
+fn a_heal_that_fixes_it_skips_the_rebuild_and_deploys_the_app() {
+    let work = Work::new();
+    let db = work.path("app.db");
+    sqlite_with_rows(&db);
+    let services = work.service(
+        "lite",
+        "exit 1",
+        &format!(
+            "{{ kind = \"sqlite\", priority = \"critical\", path = \"{}\" }}",
+            db.display()
+        ),
+    );
+    let target = work.path("releases");
+    let stack = stack_at(&format!(
+        "{services}[services.api]\nrole = \"app\"\nruntime = {{ kind = \"none\" }}\ndeploy = {{ kind = \"release\", build = \"mkdir -p out && echo $DRYDOCK_REV > out/rev\", output = \"out\", target = \"{}\" }}\n",
+        target.display()
+    ));
+    // The service stopped (its flag gone), nothing changed in the infrastructure; the
+    // app changed. Its start works: the heal fixes it.
+    std::fs::remove_file(work.path("lite.running")).unwrap();
+    let v2 = commit(stack.path(), &[("src/app.py", "print('v2')\n")]);
+    let before = sqlite_dump(&db);
+    let (code, plan) = stack.json(&["deploy", "--plan"]);
+    assert_eq!(
+        (code, plan["decision"].as_str()),
+        (0, Some("heal")),
+        "{plan:#}"
+    );
+    let (code, report) = stack.json(&["deploy"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        actions(&report),
+        [
+            "diagnose done",
+            "heal done",
+            "backup skipped",
+            "recreate skipped",
+            "restore skipped",
+            "verify skipped",
+            "deploy-app done"
+        ],
+        "{report:#}"
+    );
+    assert!(work.path("lite.running").exists(), "healed: running again");
+    assert_eq!(work.recreated("lite"), 0);
+    assert_eq!(sqlite_dump(&db), before);
+    assert_eq!(
+        std::fs::read_to_string(target.join("current/rev"))
+            .unwrap()
+            .trim(),
+        v2
+    );
+}

@@ -40,7 +40,7 @@ pub(super) struct InfraFailure {
     pub fix: String,
 }
 
-/// One source as [`compare`] found it.
+/// One source as the comparison of live data with its backup found it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCheck {
     /// `service/source`.
