@@ -73,14 +73,36 @@ impl PruneReport {
         use drydock_domain::Verdict;
         self.copies
             .iter()
-            .map(|c| match c.status {
-                PruneStatus::Failed => Verdict::Failed,
-                PruneStatus::Refused => Verdict::Warning,
-                // A stale lock removed on the way is a notice, not deletion held back.
-                _ if c.warnings.len() > c.lock_notices => Verdict::Warning,
-                _ => Verdict::Ok,
-            })
+            .map(CopyPrune::verdict)
             .fold(Verdict::Ok, Verdict::worse)
+    }
+}
+
+impl CopyPrune {
+    /// Failed, refused (a warning), warned, or ok.
+    pub fn verdict(&self) -> drydock_domain::Verdict {
+        use drydock_domain::Verdict;
+        match self.status {
+            PruneStatus::Failed => Verdict::Failed,
+            PruneStatus::Refused => Verdict::Warning,
+            // A stale lock removed on the way is a notice, not deletion held back.
+            _ if self.warnings.len() > self.lock_notices => Verdict::Warning,
+            _ => Verdict::Ok,
+        }
+    }
+
+    /// What went wrong in this copy, in one line, when something did.
+    pub fn problem(&self) -> Option<String> {
+        if self.verdict() == drydock_domain::Verdict::Ok {
+            return None;
+        }
+        let mut said: Vec<String> = self.reason.iter().cloned().collect();
+        said.extend(self.warnings.iter().skip(self.lock_notices).cloned());
+        Some(if said.is_empty() {
+            format!("{:?}", self.status).to_lowercase()
+        } else {
+            said.join("; ")
+        })
     }
 }
 
@@ -147,16 +169,19 @@ pub fn prune(
         if let Err(cancelled @ EngineError::Cancelled { .. }) = result {
             return Err(cancelled);
         }
-        results.push(result.unwrap_or_else(|e| CopyPrune {
-            name: name.clone(),
-            location,
-            status: PruneStatus::Failed,
-            reason: Some(e.to_string()),
-            sources: vec![],
-            deleted: vec![],
-            warnings: vec![],
-            bytes_removed: 0,
-            lock_notices: 0,
+        results.push(result.unwrap_or_else(|e| {
+            tracing::warn!(copy = name.as_str(), error = %e, "prune of a copy failed");
+            CopyPrune {
+                name: name.clone(),
+                location,
+                status: PruneStatus::Failed,
+                reason: Some(e.to_string()),
+                sources: vec![],
+                deleted: vec![],
+                warnings: vec![],
+                bytes_removed: 0,
+                lock_notices: 0,
+            }
         }));
     }
     Ok(PruneReport {
