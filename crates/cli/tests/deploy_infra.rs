@@ -118,6 +118,20 @@ fn infra_deploy_that_restores(stack: &Stack) -> Value {
     report
 }
 
+/// `deployments` and `status` both show the last deployment as `needs-rollback`.
+fn assert_recorded_as_needing_an_operator(stack: &Stack) {
+    let (_, list) = stack.json(&["deployments"]);
+    assert_eq!(
+        list["deployments"][0]["outcome"], "needs-rollback",
+        "{list:#}"
+    );
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(
+        status["last_deployment"]["outcome"], "needs-rollback",
+        "{status:#}"
+    );
+}
+
 fn data_status(report: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = report["data"]
         .as_array()
@@ -395,12 +409,7 @@ fn differing_data_is_not_replaced_without_a_confirmation_and_the_fix_it_names_re
     let command = format!("drydock restore {backup} --all --source lite/sqlite --force");
     assert!(fix.contains(&command), "{fix}");
     assert_ne!(sqlite_dump(&db), before);
-    // `status` shows the deployment that needs an operator.
-    let (_, status) = stack.json(&["status"]);
-    assert_eq!(
-        status["last_deployment"]["outcome"], "needs-rollback",
-        "{status:#}"
-    );
+    assert_recorded_as_needing_an_operator(&stack);
     // The operator decides the difference is a loss and runs the command named.
     let args: Vec<&str> = command.split(' ').skip(1).collect();
     let (code, restored) = stack.json(&args);
@@ -458,12 +467,7 @@ fn a_recreation_that_never_becomes_healthy_needs_a_rollback_and_says_how() {
         fix.contains("drydock restore") && fix.contains("--service lite"),
         "{fix}"
     );
-    // The deployment is recorded that way.
-    let (_, list) = stack.json(&["deployments"]);
-    assert_eq!(
-        list["deployments"][0]["outcome"], "needs-rollback",
-        "{list:#}"
-    );
+    assert_recorded_as_needing_an_operator(&stack);
 }
 
 #[test]
@@ -819,11 +823,7 @@ fn a_restore_that_keeps_failing_is_retried_then_stops_with_the_state_kept_and_re
     // The live data is as the recreation left it: the restore changed nothing.
     let out = redis.cli(&["DBSIZE"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "497");
-    let (_, status) = stack.json(&["status"]);
-    assert_eq!(
-        status["last_deployment"]["outcome"], "needs-rollback",
-        "{status:#}"
-    );
+    assert_recorded_as_needing_an_operator(&stack);
 }
 
 #[test]

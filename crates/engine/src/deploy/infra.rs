@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::health::{self, HealthOptions, ServiceStatus};
 use crate::restore::{BackupRef, RestoreOptions};
-use crate::verify::{verify_live, LiveStatus};
+use crate::verify::{good_backups, verify_live, LiveStatus};
 use crate::RunContext;
 
 /// Free space wanted beside the data, as a multiple of the largest source.
@@ -99,11 +99,19 @@ pub(super) fn preflight(
         }
         folders.extend(rt.data_paths());
     }
-    let backups = compare(config, services, ctx)?;
+    let selection = Selection {
+        all: true,
+        services: services.to_vec(),
+        ..Selection::default()
+    };
+    let backups = good_backups(config, &selection, ctx).map_err(|e| InfraFailure {
+        cause: format!("looking for the backups to come back to: {e}"),
+        fix: recover_by_hand(services, None),
+    })?;
     let without: Vec<&str> = backups
         .iter()
-        .filter(|c| c.backup.is_none())
-        .map(|c| c.source.as_str())
+        .filter(|(_, backup)| backup.is_none())
+        .map(|(source, _)| source.as_str())
         .collect();
     if !without.is_empty() {
         return Err(nothing_changed(

@@ -611,6 +611,31 @@ pub fn verify_live(
     verify_live_against(config, selection, &BackupRef::Latest, ctx)
 }
 
+/// Each selected source's newest good backup (`service/source`, its id), from the
+/// manifests alone: the live data is not read.
+pub fn good_backups(
+    config: &Config,
+    selection: &Selection,
+    ctx: &RunContext,
+) -> Result<Vec<(String, Option<String>)>, EngineError> {
+    let planned = plan::plan(config, selection)?;
+    let repository = repo::open_repository(config, false)?;
+    let manifests = crate::copies::load_manifests(&repository, &config.stack.name, ctx.events())?;
+    Ok(planned
+        .iter()
+        .map(|p| {
+            let found = crate::restore::find_record(
+                &manifests,
+                &BackupRef::Latest,
+                p.service,
+                p.source.name(),
+                &BTreeSet::new(),
+            );
+            (p.label(), found.map(|(m, _)| m.id.to_string()))
+        })
+        .collect())
+}
+
 /// Compares each selected source's live data with its record in `which` (`latest`: its
 /// newest good backup).
 pub fn verify_live_against(
