@@ -590,7 +590,7 @@ pub(crate) fn restore_and_prove(
     unchanged: &dyn Fn(SourceError) -> SourceError,
 ) -> Result<(), SourceError> {
     scratch.restore(fetch, record, ctx).map_err(unchanged)?;
-    let inspection = scratch.inspect(ctx).map_err(unchanged)?;
+    let inspection = scratch.inspect_as(record, ctx).map_err(unchanged)?;
     let (differences, _) = crate::compare_with_record(record, &inspection);
     if !differences.is_empty() {
         return Err(unchanged(SourceError::invalid(

@@ -273,6 +273,19 @@ pub trait DataSource: Send + Sync {
     /// Counts and fingerprint of the data there now, comparable with a manifest's.
     fn inspect(&self, ctx: &SourceContext<'_>) -> Result<Inspection, SourceError>;
 
+    /// [`DataSource::inspect`] computed the way `record`'s fingerprint was, to compare
+    /// with it: a source whose fingerprint format changed computes the one an older
+    /// backup holds, so that backups made before still verify. Every comparison with a
+    /// backup goes through here.
+    fn inspect_as(
+        &self,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<Inspection, SourceError> {
+        let _ = record;
+        self.inspect(ctx)
+    }
+
     /// Creates an empty, throwaway place of the same kind to restore a backup into for a
     /// drill: a scratch database on the same server when it can hold one, else a
     /// throwaway instance or path under `ctx.scratch`. It is removed when dropped.

@@ -107,9 +107,16 @@ impl<'a> ToolSpec<'a> {
         self.args.push(a.as_ref());
         self
     }
+    /// An environment variable holding a secret: its value is redacted from messages.
     pub fn env(mut self, k: &'a str, v: &'a str) -> Self {
         self.env.push((k, v));
         self.secrets.push(v);
+        self
+    }
+    /// An environment variable that is no secret (a time zone, a timeout), so messages
+    /// that mention its value keep it.
+    pub fn setting(mut self, k: &'a str, v: &'a str) -> Self {
+        self.env.push((k, v));
         self
     }
     pub fn stdin(mut self) -> Self {

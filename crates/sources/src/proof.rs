@@ -24,6 +24,8 @@ use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use drydock_domain::PartDigest;
+
 /// How many chunks may wait for the checker before storing waits for it.
 const QUEUE: usize = 64;
 
@@ -98,8 +100,9 @@ impl Read for ChannelReader {
 /// What a `pg_dump` custom archive holds, as read from its bytes.
 #[derive(Debug, Default)]
 pub(crate) struct PgArchive {
-    /// `schema.table` of every TABLE DATA entry whose data block was read, with its rows.
-    pub tables: BTreeMap<String, u64>,
+    /// `schema.table` of every TABLE DATA entry whose data block was read, with its
+    /// rows counted and digested ([`CopyRows`]).
+    pub tables: BTreeMap<String, PartDigest>,
     /// `schema.name` of every SEQUENCE SET entry.
     pub sequences: BTreeSet<String>,
 }
@@ -334,52 +337,81 @@ pub(crate) fn read_pg_archive(input: impl Read) -> Result<PgArchive, String> {
     Ok(out)
 }
 
-/// Counts the rows of a COPY text stream: its lines up to the `\.` terminator line
-/// that pg_dump writes after them (the blank lines after it are no rows).
+/// The rows of a COPY text stream, counted and digested: its lines up to the `\.`
+/// terminator line that pg_dump writes after them in an archive (the blank lines after
+/// it are no rows; `COPY ... TO STDOUT` over the protocol has no terminator). The same
+/// reader digests a table's data block as the archive is stored and the table read back
+/// from a live server ([`CopyRows::feed`] chunk by chunk, lines may span chunks), so a
+/// backup's fingerprint and a restore's describe rows the same way: an order-independent
+/// sum of the 128-bit XXH3 hash of each line, as `x3:` and 32 hex digits.
 #[derive(Default)]
-struct CopyLines {
+pub(crate) struct CopyRows {
+    tally: Tally,
+    /// The start of a line that continues in the next chunk.
+    pending: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Tally {
     rows: u64,
-    /// The current line's length and first bytes, to recognise `\.`.
-    line_len: usize,
-    line_start: [u8; 2],
+    sum: u128,
     ended: bool,
 }
 
-impl CopyLines {
-    fn feed(&mut self, mut data: &[u8]) {
-        while !data.is_empty() && !self.ended {
-            let nl = memchr::memchr(b'\n', data);
-            let part = &data[..nl.unwrap_or(data.len())];
-            let have = self.line_len.min(2);
-            let take = part.len().min(2 - have);
-            self.line_start[have..have + take].copy_from_slice(&part[..take]);
-            self.line_len += part.len();
-            match nl {
-                Some(i) => {
-                    if self.line_len == 2 && &self.line_start == b"\\." {
-                        self.ended = true;
-                    } else {
-                        self.rows += 1;
-                    }
-                    self.line_len = 0;
-                    data = &data[i + 1..];
-                }
-                None => break,
+impl Tally {
+    fn line(&mut self, line: &[u8]) {
+        if line == b"\\." {
+            self.ended = true;
+        } else {
+            self.rows += 1;
+            self.sum = self.sum.wrapping_add(twox_hash::XxHash3_128::oneshot(line));
+        }
+    }
+}
+
+/// The digest tag of [`CopyRows`]: rows as COPY's text format writes them.
+pub(crate) const COPY_ROWS_TAG: &str = "x3:";
+
+impl CopyRows {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() && !self.tally.ended {
+            let Some(i) = memchr::memchr(b'\n', data) else {
+                self.pending.extend_from_slice(data);
+                return;
+            };
+            if self.pending.is_empty() {
+                self.tally.line(&data[..i]);
+            } else {
+                self.pending.extend_from_slice(&data[..i]);
+                self.tally.line(&self.pending);
+                self.pending.clear();
             }
+            data = &data[i + 1..];
+        }
+    }
+
+    /// The count and digest of the rows read; a last line without its newline counts.
+    pub(crate) fn finish(mut self) -> PartDigest {
+        if !self.pending.is_empty() && !self.tally.ended {
+            self.tally.line(&self.pending);
+        }
+        PartDigest {
+            count: self.tally.rows,
+            digest: format!("{COPY_ROWS_TAG}{:032x}", self.tally.sum),
         }
     }
 }
 
 /// Reads one run of length-prefixed chunks (ended by a zero length), inflating them when
-/// compressed; returns the number of rows in the COPY data.
+/// compressed; returns the rows of the COPY data, counted and digested.
 fn read_chunks<R: Read>(
     r: &mut ArchiveReader<R>,
     compression: Compression,
     inside: &str,
-) -> Result<u64, String> {
+) -> Result<PartDigest, String> {
     let mut inflate = flate2::Decompress::new(true);
     let mut out = vec![0u8; 1 << 16];
-    let mut lines = CopyLines::default();
+    let mut lines = CopyRows::default();
     let mut ended = false;
     let mut chunk = Vec::new();
     loop {
@@ -426,7 +458,7 @@ fn read_chunks<R: Read>(
             "its archive is garbled (the compressed data of {inside} stops before its end)"
         ));
     }
-    Ok(lines.rows)
+    Ok(lines.finish())
 }
 
 /// What a `mariadb-dump`/`mysqldump` SQL stream holds, as read from its bytes.
@@ -680,7 +712,7 @@ mod tests {
             read_pg_archive(&plain[..]).unwrap(),
             read_pg_archive(&zlib[..]).unwrap(),
         );
-        assert_eq!(a.tables.get("public.t"), Some(&5000));
+        assert_eq!(a.tables.get("public.t").map(|t| t.count), Some(5000));
         assert_eq!(a.tables, b.tables);
         // A truncated uncompressed archive is caught as the compressed one is.
         let cut = &plain[..plain.len() * 9 / 10];
@@ -712,12 +744,35 @@ mod tests {
     #[test]
     fn copy_rows_stop_at_the_terminator_in_any_chunking() {
         let data = b"1\tx\n2\t\\.\n\\.x\n\\.\n\n\n";
+        let whole = {
+            let mut c = CopyRows::default();
+            c.feed(data);
+            c.finish()
+        };
+        assert_eq!(whole.count, 3);
         for split in 0..data.len() {
-            let mut c = CopyLines::default();
+            let mut c = CopyRows::default();
             c.feed(&data[..split]);
             c.feed(&data[split..]);
-            assert_eq!(c.rows, 3, "split at {split}");
+            assert_eq!(c.finish(), whole, "split at {split}");
         }
+    }
+
+    #[test]
+    fn copy_rows_digest_the_set_of_lines() {
+        let digest = |data: &[u8]| {
+            let mut c = CopyRows::default();
+            c.feed(data);
+            c.finish()
+        };
+        // Order does not matter (a restored heap may be in another order) ...
+        assert_eq!(digest(b"1\ta\n2\tb\n"), digest(b"2\tb\n1\ta\n"));
+        // ... but every byte of every row, and how many times a row is there, does.
+        assert_ne!(digest(b"1\ta\n2\tb\n"), digest(b"1\ta\n2\tc\n"));
+        assert_ne!(digest(b"1\ta\n1\ta\n"), digest(b"1\ta\n"));
+        // A last row without its newline (a live COPY may end so) is a row.
+        assert_eq!(digest(b"1\ta\n2\tb"), digest(b"1\ta\n2\tb\n"));
+        assert!(digest(b"").digest.starts_with(COPY_ROWS_TAG));
     }
 
     #[test]

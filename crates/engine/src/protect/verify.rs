@@ -678,7 +678,7 @@ pub fn verify_live_against(
             replacing_live: &drydock_sources::no_live_change,
         };
         let mut schema_changed = None;
-        let (status, differences) = match source.inspect(&ctx) {
+        let (status, differences) = match source.inspect_as(record, &ctx) {
             Err(e) => (LiveStatus::Error, vec![e.to_string()]),
             Ok(now) => {
                 schema_changed = record

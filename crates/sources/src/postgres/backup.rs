@@ -1,7 +1,7 @@
 //! What a backup proves about the archive it stored: the archive's table of contents
 //! is kept while the dump streams ([`PrefixTee`]), and the custom format read back
-//! must hold every fingerprinted table's rows, every sequence's `setval` and nothing
-//! after its last block.
+//! must hold every table's rows (as many as the snapshot counts), every sequence's
+//! `setval` and nothing after its last block; the rows read are the tables' digests.
 
 use std::io::Read;
 use std::path::Path;
@@ -48,13 +48,18 @@ pub(super) fn incomplete(program: &Path, location: &str, problem: String) -> Sou
 }
 
 /// Checks that `archive` (what the stored bytes hold) has every table of the snapshot's
-/// fingerprint with exactly its row count, and a value for every sequence.
+/// counts with exactly that many rows, and a value for every sequence; returns the
+/// fingerprint with each table's digest taken from the archive's rows ([`CopyRows`]),
+/// the same digest a restored or live table is read back to.
+///
+/// [`CopyRows`]: crate::proof::CopyRows
 pub(super) fn prove_archive(
     archive: &proof::PgArchive,
-    fingerprint: &Fingerprint,
-) -> Result<(), String> {
-    for (name, part) in &fingerprint.parts {
-        if name == "schema:ddl" {
+    counted: &Fingerprint,
+) -> Result<Fingerprint, String> {
+    let mut parts = counted.parts.clone();
+    for (name, part) in parts.iter_mut() {
+        if name.starts_with(drydock_domain::fingerprint::SCHEMA_PREFIX) {
             continue;
         }
         if let Some(seq) = name.strip_prefix("seq:") {
@@ -68,18 +73,18 @@ pub(super) fn prove_archive(
         match archive.tables.get(name) {
             None => {
                 return Err(format!(
-                    "its archive has no data for table {name} (fingerprint: {} rows)",
+                    "its archive has no data for table {name} (the snapshot has {} rows)",
                     part.count
                 ))
             }
-            Some(&rows) if rows != part.count => {
+            Some(dumped) if dumped.count != part.count => {
                 return Err(format!(
-                    "its archive holds {rows} rows of table {name} (fingerprint: {} rows)",
-                    part.count
+                    "its archive holds {} rows of table {name} (the snapshot has {} rows)",
+                    dumped.count, part.count
                 ))
             }
-            Some(_) => {}
+            Some(dumped) => part.digest.clone_from(&dumped.digest),
         }
     }
-    Ok(())
+    Ok(Fingerprint::from_parts(parts))
 }

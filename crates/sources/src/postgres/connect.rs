@@ -216,6 +216,26 @@ impl Postgres {
         spec.spawn(&self.location())
     }
 
+    /// `pg_dump`, its session set to write values as [`SESSION_SETTINGS`] reads them
+    /// back (time zone, byte arrays; `pg_dump` sets the date style and float digits
+    /// itself), so that a table's rows in the archive and read back with COPY digest
+    /// the same.
+    pub(super) fn spawn_dump(&self, program: &Path, args: &[String]) -> Result<Tool, SourceError> {
+        let mut spec = tool_spec(program, args, false, true).inside(self.inside.as_deref());
+        if let Some(pw) = self.password() {
+            spec = spec.env("PGPASSWORD", pw);
+        }
+        let options = match std::env::var("PGOPTIONS") {
+            Ok(own) if !own.trim().is_empty() => format!("{own} -c bytea_output=hex"),
+            _ => "-c bytea_output=hex".to_string(),
+        };
+        spec = spec
+            .setting("PGCONNECT_TIMEOUT", "10")
+            .setting("PGTZ", "UTC")
+            .setting("PGOPTIONS", &options);
+        spec.spawn(&self.location())
+    }
+
     /// The tool to run: on this host the one matching the server's version, inside the
     /// container the one on its PATH (it came with the server).
     pub(super) fn program(&self, name: &str, server_major: u32) -> Result<PathBuf, SourceError> {

@@ -1,15 +1,18 @@
 //! The fingerprint of a database, computed inside the snapshot's transaction: rows
-//! and a row-hash sum per user table, sequences (`seq:` parts, taken from the
-//! archive's own `setval` statements), and `schema:ddl` over an OID-free description
-//! of the schema. Extension-owned objects and excluded tables are left out.
+//! and a digest of them per user table ([`RowDigest`]: the rows as `pg_dump` writes
+//! them, read back with COPY), sequences (`seq:` parts, taken from the archive's own
+//! `setval` statements), and `schema:ddl` over an OID-free description of the schema.
+//! Extension-owned objects and excluded tables are left out.
 
 use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use drydock_domain::{Fingerprint, PartDigest};
 use postgres::Client;
 
-use crate::common::{self, ddl_part};
+use crate::common::{self, ddl_part, SqlServer};
+use crate::proof::CopyRows;
 use crate::{DataSource, Inspection, SourceError};
 
 use super::connect::{run_capture, Postgres};
@@ -20,52 +23,105 @@ pub(super) const USER_OBJECT: &str = "n.nspname NOT IN ('pg_catalog', 'informati
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
                      AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// How a fingerprint digests each table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowDigest {
+    /// Rows read back with `COPY ... TO STDOUT`, the text `pg_dump` writes into its
+    /// archive, each hashed here ([`CopyRows`], digest `x3:`): what a backup's archive
+    /// is digested to, so restores and live comparisons read tables this way.
+    Copy,
+    /// `count(*)` alone (the digest is left empty): a backup takes each table's
+    /// digest from the rows of its archive as they are stored, and needs from the
+    /// snapshot only the count that proves the archive holds every row.
+    CountOnly,
+    /// A sum of a 64-bit hash of each row's text, computed by the server (digest
+    /// `h64:`, or `md5:` before PostgreSQL 11): how backups made before the `x3:`
+    /// digest were fingerprinted, kept so that they still verify.
+    Server,
+}
+
+impl RowDigest {
+    /// The way the fingerprint `expected` digested its tables (a backup's, to compare
+    /// with): [`RowDigest::Server`] when any table part has a server-side digest.
+    pub(super) fn of(expected: Option<&Fingerprint>) -> Self {
+        let server = expected.is_some_and(|f| {
+            f.parts
+                .values()
+                .any(|p| p.digest.starts_with("h64:") || p.digest.starts_with("md5:"))
+        });
+        if server {
+            RowDigest::Server
+        } else {
+            RowDigest::Copy
+        }
+    }
+}
+
+/// The session settings `pg_dump` gives its own connection, where they change how
+/// COPY writes a value (with [`super::connect::SESSION_SETTINGS`]' time zone, byte
+/// array format and date style, which `pg_dump` gets through its environment: see
+/// `Postgres::spawn_dump`). `lc_monetary` goes back to the server's and database's
+/// default, which `pg_dump` also sees.
+const COPY_LIKE_PG_DUMP: &str =
+    "SET LOCAL extra_float_digits = 3; SET LOCAL lc_monetary TO DEFAULT; SET LOCAL row_security = off";
+
 impl Postgres {
-    /// Counts and fingerprint of what `client`'s transaction sees.
-    pub(super) fn fingerprint(&self, client: &mut Client) -> Result<Inspection, SourceError> {
+    /// Counts and fingerprint of the database now, in one snapshot.
+    pub(super) fn inspect_rows(&self, rows: RowDigest) -> Result<Inspection, SourceError> {
+        let t = self.target()?;
+        let mut client = self.snapshot_connection(t)?;
+        let inspection = self.fingerprint(&mut client, rows)?;
+        client
+            .batch_execute("COMMIT")
+            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
+        Ok(inspection)
+    }
+
+    /// Counts and fingerprint of what `client`'s transaction sees, each table's rows
+    /// digested as `rows` says.
+    pub(super) fn fingerprint(
+        &self,
+        client: &mut Client,
+        rows: RowDigest,
+    ) -> Result<Inspection, SourceError> {
         let mut parts = BTreeMap::new();
         let mut rows_total = 0u64;
 
         let tables = client
             .query(
                 &format!(
-                    "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname) \
+                    "SELECT n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.oid \
                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                      WHERE c.relkind = 'r' AND {USER_OBJECT} AND {NOT_EXCLUDED} ORDER BY 1, 2"
                 ),
                 &[&self.config.exclude_tables],
             )
             .map_err(|e| self.query_error("listing tables", &e))?;
-        // One pass per table: the count and an order-independent sum (exact, as numeric)
-        // of a 64-bit hash of each row's canonical text. PostgreSQL's own 64-bit hash
-        // (the one hash partitioning relies on, so stable across versions) is about
-        // three times faster than MD5, which is the fallback before PostgreSQL 11.
-        let (tag, row_hash) = if self.server_major(client)? >= 11 {
-            ("h64", "pg_catalog.hashtextextended(ROW(r.*)::text, 0)")
-        } else {
-            (
-                "md5",
-                "('x' || substr(md5(ROW(r.*)::text), 1, 16))::bit(64)::bigint",
-            )
-        };
+        let major = self.server_major(client)?;
+        if rows == RowDigest::Copy {
+            client
+                .batch_execute(COPY_LIKE_PG_DUMP)
+                .map_err(|e| self.query_error("setting up the session for COPY", &e))?;
+        }
         for row in &tables {
-            let (schema, name, quoted): (String, String, String) =
-                (row.get(0), row.get(1), row.get(2));
-            let sql = format!(
-                "SELECT count(*), '{tag}:' || coalesce(sum({row_hash}), 0)::text FROM ONLY {quoted} r"
-            );
-            let digest_row = client
-                .query_one(&sql, &[])
-                .map_err(|e| self.query_error(format!("reading table {schema}.{name}"), &e))?;
-            let count = digest_row.get::<_, i64>(0) as u64;
-            rows_total += count;
-            parts.insert(
-                format!("{schema}.{name}"),
-                PartDigest {
-                    count,
-                    digest: digest_row.get(1),
-                },
-            );
+            let (schema, name, quoted, oid): (String, String, String, u32) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let reading = || format!("reading table {schema}.{name}");
+            let part = match rows {
+                RowDigest::Copy => self.copy_digest(client, &quoted, oid, major, &reading)?,
+                RowDigest::CountOnly => {
+                    let counted = client
+                        .query_one(&format!("SELECT count(*) FROM ONLY {quoted}"), &[])
+                        .map_err(|e| self.query_error(reading(), &e))?;
+                    PartDigest {
+                        count: counted.get::<_, i64>(0) as u64,
+                        digest: String::new(),
+                    }
+                }
+                RowDigest::Server => self.server_digest(client, &quoted, major, &reading)?,
+            };
+            rows_total += part.count;
+            parts.insert(format!("{schema}.{name}"), part);
         }
         let table_count = tables.len() as u64;
 
@@ -105,6 +161,81 @@ impl Postgres {
             counts,
             fingerprint: Fingerprint::from_parts(parts),
         })
+    }
+
+    /// One pass over the table on the server: the count and an order-independent sum
+    /// (exact, as numeric) of a 64-bit hash of each row's canonical text. PostgreSQL's
+    /// own 64-bit hash (the one hash partitioning relies on, so stable across versions)
+    /// is about three times faster than MD5, which is the fallback before PostgreSQL 11.
+    fn server_digest(
+        &self,
+        client: &mut Client,
+        quoted: &str,
+        major: u32,
+        reading: &dyn Fn() -> String,
+    ) -> Result<PartDigest, SourceError> {
+        let (tag, row_hash) = if major >= 11 {
+            ("h64", "pg_catalog.hashtextextended(ROW(r.*)::text, 0)")
+        } else {
+            (
+                "md5",
+                "('x' || substr(md5(ROW(r.*)::text), 1, 16))::bit(64)::bigint",
+            )
+        };
+        let sql = format!(
+            "SELECT count(*), '{tag}:' || coalesce(sum({row_hash}), 0)::text FROM ONLY {quoted} r"
+        );
+        let row = client
+            .query_one(&sql, &[])
+            .map_err(|e| self.query_error(reading(), &e))?;
+        Ok(PartDigest {
+            count: row.get::<_, i64>(0) as u64,
+            digest: row.get(1),
+        })
+    }
+
+    /// The table's rows as `pg_dump` writes them (`COPY` of the same columns: not
+    /// dropped, not generated, in column order), counted and digested here.
+    fn copy_digest(
+        &self,
+        client: &mut Client,
+        quoted: &str,
+        oid: u32,
+        major: u32,
+        reading: &dyn Fn() -> String,
+    ) -> Result<PartDigest, SourceError> {
+        let not_generated = if major >= 12 {
+            " AND attgenerated = ''"
+        } else {
+            ""
+        };
+        let columns: Option<String> = client
+            .query_one(
+                &format!(
+                    "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_catalog.pg_attribute \
+                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped{not_generated}"
+                ),
+                &[&oid],
+            )
+            .map_err(|e| self.query_error(reading(), &e))?
+            .get(0);
+        let columns = columns.map(|c| format!(" ({c})")).unwrap_or_default();
+        let mut out = client
+            .copy_out(&format!("COPY {quoted}{columns} TO STDOUT"))
+            .map_err(|e| self.query_error(reading(), &e))?;
+        let mut rows = CopyRows::default();
+        loop {
+            let buf = out
+                .fill_buf()
+                .map_err(|e| SourceError::io(&self.location(), reading(), e))?;
+            if buf.is_empty() {
+                break;
+            }
+            rows.feed(buf);
+            let n = buf.len();
+            out.consume(n);
+        }
+        Ok(rows.finish())
     }
 
     /// The sequence values the archive will restore, read from its table of contents
@@ -297,6 +428,54 @@ mod tests {
     use crate::common::host_port;
 
     use crate::postgres::connect::parse_url;
+
+    /// Backups made before the `x3:` digest hold the server's row digests: comparing
+    /// with one computes those again (same rows, same digests), with a newer one the
+    /// COPY digest; both count the same rows.
+    #[test]
+    fn older_backups_are_compared_with_the_digest_they_hold() {
+        let pg = drydock_testkit::postgres::PgServer::start();
+        pg.create_db("app");
+        pg.psql(
+            "app",
+            "CREATE TABLE t (id int, note text); INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 300) g;",
+        );
+        let src = Postgres::new(drydock_domain::config::PostgresSource {
+            name: None,
+            priority: drydock_domain::Priority::Critical,
+            url: pg.url("app"),
+            password: Some(drydock_domain::Secret::from_env_value(
+                "PGPASSWORD",
+                pg.password(),
+            )),
+            exclude_tables: vec![],
+            bin_dir: None,
+            exec: false,
+            exec_in: None,
+        });
+        let old = src.inspect_rows(RowDigest::Server).unwrap();
+        assert!(old.fingerprint.parts["public.t"].digest.starts_with("h64:"));
+        assert_eq!(RowDigest::of(Some(&old.fingerprint)), RowDigest::Server);
+        assert_eq!(src.inspect_rows(RowDigest::Server).unwrap(), old);
+
+        let new = src.inspect_rows(RowDigest::Copy).unwrap();
+        assert!(new.fingerprint.parts["public.t"]
+            .digest
+            .starts_with(crate::proof::COPY_ROWS_TAG));
+        assert_eq!(RowDigest::of(Some(&new.fingerprint)), RowDigest::Copy);
+        assert_eq!(RowDigest::of(None), RowDigest::Copy);
+        assert_eq!(old.counts, new.counts);
+        assert_eq!(new.fingerprint.parts["public.t"].count, 300);
+        // A changed row changes both kinds of digest.
+        pg.psql("app", "UPDATE t SET note = 'changed' WHERE id = 7");
+        for (kind, before) in [(RowDigest::Server, &old), (RowDigest::Copy, &new)] {
+            let now = src.inspect_rows(kind).unwrap();
+            assert_ne!(
+                now.fingerprint.parts["public.t"], before.fingerprint.parts["public.t"],
+                "{kind:?}"
+            );
+        }
+    }
 
     #[test]
     fn setval_lines_parse() {

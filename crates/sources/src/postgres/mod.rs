@@ -1,6 +1,7 @@
 //! PostgreSQL: `pg_dump --format=custom --compress=0` of one database, taken from an
-//! exported snapshot, with counts and a fingerprint computed from that same snapshot while the
-//! dump streams; restored with `pg_restore` beside the live database and swapped in.
+//! exported snapshot, its rows counted in that same snapshot while the dump streams and
+//! digested from the archive as it is stored; restored with `pg_restore` beside the live
+//! database and swapped in.
 //!
 //! Restore never drops the live database first. Over existing data the archive goes
 //! into a scratch database (made like a drill sandbox), which is fingerprinted against
@@ -13,8 +14,9 @@
 //!
 //! Consistency: one connection opens a `REPEATABLE READ READ ONLY` transaction and
 //! exports its snapshot; `pg_dump --snapshot` dumps exactly that snapshot, and the same
-//! transaction computes the fingerprint, so both describe the same data even while
-//! writers run. The transaction stays open until `pg_dump` has finished.
+//! transaction counts every table's rows and describes the schema, so both describe the
+//! same data even while writers run. The transaction stays open until `pg_dump` has
+//! finished.
 //!
 //! Sequences are not transactional: `pg_dump` reads their values when it gets to them,
 //! not at the snapshot. So the `seq:` parts of a backup's fingerprint are taken from
@@ -22,12 +24,22 @@
 //! writes first, before any table data): the manifest then says what was dumped, not
 //! what the sequence happened to hold a moment earlier.
 //!
-//! Fingerprint parts: `schema.table` per user table (count = rows, digest = sum of a
-//! 64-bit hash of each row's text, computed server-side in one pass), `seq:schema.name` per
+//! Fingerprint parts: `schema.table` per user table (count = rows, digest = an
+//! order-independent sum of the XXH3-128 hash of each row as COPY writes it, `x3:`),
+//! `seq:schema.name` per
 //! sequence (count 0, digest `last_value:is_called`), and `schema:ddl` (SHA-256 over a
 //! sorted, OID-free description of relations, columns, constraints, indexes, views,
 //! triggers, functions, sequences and enums). Objects that belong to extensions are left
 //! out: their extension recreates them.
+//!
+//! One read of the data serves the dump, the proof and the digest: the table digests
+//! of a backup come from the rows of the archive as it is stored (`proof::CopyRows`),
+//! and a restored or live database is read back with `COPY ... TO STDOUT` in the same
+//! text (the session writes values as `pg_dump`'s does: time zone, byte arrays, float
+//! digits, styles) and digested the same way. The snapshot itself only counts rows
+//! (`count(*)`, the independent proof that the archive holds every row). Backups made
+//! before this digest hold a server-side one (`h64:`, `md5:`), which a comparison with
+//! them computes again (`DataSource::inspect_as`).
 //!
 //! The archive is not compressed by `pg_dump`: the repository compresses what it stores
 //! (zstd) after cutting it into content-defined chunks, and a zlib stream would change
@@ -41,8 +53,8 @@
 //! the custom format itself (rather than through `pg_restore --file=-`, which stops
 //! reading at the last block it needs and so cannot see garbage after it, and would cost
 //! a process per backup, inside the container with `exec = true`); the backup fails with
-//! [`SourceError::IncompleteDump`] unless every `schema.table` part of the fingerprint
-//! has its data block with exactly that many COPY rows, every `seq:` part its `setval`,
+//! [`SourceError::IncompleteDump`] unless every table the snapshot counted has its
+//! data block with exactly that many COPY rows, every `seq:` part its `setval`,
 //! every entry with data its block, and nothing follows the last block. The tools come
 //! from the source's `bin_dir` when set.
 //!
@@ -80,7 +92,7 @@ use crate::{
 
 use backup::{incomplete, prove_archive, PrefixTee};
 use connect::force_drop_database;
-use fingerprint::USER_OBJECT;
+use fingerprint::{RowDigest, USER_OBJECT};
 use restore::Placement;
 
 pub use backup::FORMAT;
@@ -142,7 +154,7 @@ impl DataSource for Postgres {
             format!("--exclude-table=\"{schema}\".\"{table}\"")
         }));
         args.extend(self.connection_args(t, &t.db));
-        let mut tool = self.spawn_tool(&pg_dump, &args, false, true)?;
+        let mut tool = self.spawn_dump(&pg_dump, &args)?;
         let prefix = Arc::new(Mutex::new(Vec::new()));
         // The bytes stored are read once more, as they pass, by the archive check.
         let (reader, archive) = proof::tee(
@@ -153,12 +165,12 @@ impl DataSource for Postgres {
             proof::read_pg_archive,
         );
 
-        // The dump streams into the store on this thread; the fingerprint is computed
-        // in the same transaction on another, at the same time.
+        // The dump streams into the store on this thread; the same transaction counts
+        // the rows on another, at the same time (the digests come from the archive).
         let (stored, inspection) = store_while_fingerprinting(
             &mut tool,
             &loc,
-            || self.fingerprint(&mut client),
+            || self.fingerprint(&mut client, RowDigest::CountOnly),
             || store.put_stream(reader, ".pgdump"),
         );
         let mut inspection = inspection?;
@@ -168,7 +180,7 @@ impl DataSource for Postgres {
             .join()
             .unwrap_or_else(|_| Err("its archive could not be checked (the check panicked)".into()))
             .map_err(|problem| incomplete(&pg_dump, &loc, problem))?;
-        prove_archive(&archive, &inspection.fingerprint)
+        inspection.fingerprint = prove_archive(&archive, &inspection.fingerprint)
             .map_err(|problem| incomplete(&pg_dump, &loc, problem))?;
 
         let prefix = std::mem::take(&mut *prefix.lock().unwrap());
@@ -250,13 +262,17 @@ impl DataSource for Postgres {
     }
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
-        let t = self.target()?;
-        let mut client = self.snapshot_connection(t)?;
-        let inspection = self.fingerprint(&mut client)?;
-        client
-            .batch_execute("COMMIT")
-            .map_err(|e| self.query_error("ending the snapshot transaction", &e))?;
-        Ok(inspection)
+        self.inspect_rows(RowDigest::Copy)
+    }
+
+    /// Backups made before the `x3:` digest hold server-side row digests: those are
+    /// computed again to compare with them.
+    fn inspect_as(
+        &self,
+        record: &SourceRecord,
+        _ctx: &SourceContext<'_>,
+    ) -> Result<Inspection, SourceError> {
+        self.inspect_rows(RowDigest::of(record.fingerprint.as_ref()))
     }
 
     /// A throwaway database `_drydock_sandbox_XXXXXXXX` on the same server, created from

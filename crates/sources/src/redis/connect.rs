@@ -84,6 +84,14 @@ impl Redis {
         }
     }
 
+    /// One more connection to the instance, for the readers of its keys
+    /// ([`super::fingerprint::Connector`]); a failure is the client's error.
+    pub(super) fn connect_again(&self) -> redis::RedisResult<Connection> {
+        self.connect().map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::IoError, "connecting", e.to_string()))
+        })
+    }
+
     /// A connection to the configured instance; failures become [`SourceError::Connect`].
     pub(super) fn connect(&self) -> Result<Connection, SourceError> {
         let ep = self.endpoint()?;

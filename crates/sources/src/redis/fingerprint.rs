@@ -1,6 +1,6 @@
 //! The fingerprint of an instance: per logical database the key count and a digest
 //! over every key's type, value and TTL class, read with `SCAN` so a large instance
-//! is never blocked.
+//! is never blocked, the pages of keys read on [`READERS`] connections at once.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -36,20 +36,109 @@ pub(super) fn keyspace(con: &mut Connection) -> redis::RedisResult<Vec<(u32, u64
     Ok(out)
 }
 
+/// How many connections read a database's keys at once: the server answers one
+/// connection's pipeline while drydock hashes another's replies, so two keep both the
+/// (single-threaded) server and drydock busy on a 2-core machine.
+pub(super) const READERS: usize = 2;
+
+/// Opens another connection to the same server (for [`READERS`]).
+pub type Connector<'a> = dyn Fn() -> redis::RedisResult<Connection> + Sync + 'a;
+
+/// SCANs database `db` on `con` and hands every page of keys (each key once: SCAN may
+/// return a key twice) to one of [`READERS`] threads. Each thread's state comes from
+/// `start` (its own connections, already on `db`) and handles its pages with `page`;
+/// the states are returned. The first error stops the scan and is returned.
+pub(super) fn scan_fanned_out<S: Send, E: Send>(
+    con: &mut Connection,
+    scan_error: impl Fn(redis::RedisError) -> E,
+    start: impl Fn() -> Result<S, E> + Sync,
+    page: impl Fn(&mut S, Vec<Vec<u8>>) -> Result<(), E> + Sync,
+) -> Result<Vec<S>, E> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(READERS * 2);
+    // Shared by the readers only, so that when all of them have stopped the channel
+    // closes and the scan stops sending.
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let (start, page) = (&start, &page);
+    std::thread::scope(move |s| {
+        let readers: Vec<_> = (0..READERS)
+            .map(|_| {
+                let rx = std::sync::Arc::clone(&rx);
+                s.spawn(move || {
+                    let mut state = start()?;
+                    loop {
+                        // Held only while waiting: the page is handled after the lock.
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(keys) = next else {
+                            return Ok(state);
+                        };
+                        page(&mut state, keys)?;
+                    }
+                })
+            })
+            .collect();
+        drop(rx);
+        let mut seen: HashSet<u128> = HashSet::new();
+        let mut cursor: u64 = 0;
+        let scanned = loop {
+            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query(con);
+            let (next, keys) = match reply {
+                Ok(r) => r,
+                Err(e) => break Err(scan_error(e)),
+            };
+            let keys: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|k| {
+                    let h = Sha256::digest(k);
+                    seen.insert(u128::from_be_bytes(h[..16].try_into().expect("16 bytes")))
+                })
+                .collect();
+            // A send fails only when every reader has stopped (on an error, below).
+            if !keys.is_empty() && tx.send(keys).is_err() {
+                break Ok(());
+            }
+            cursor = next;
+            if cursor == 0 {
+                break Ok(());
+            }
+        };
+        drop(tx);
+        let mut states = Vec::with_capacity(READERS);
+        let mut failed = scanned.err();
+        for r in readers {
+            match r.join().expect("a key reader panicked") {
+                Ok(state) => states.push(state),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(states),
+        }
+    })
+}
+
 /// Counts (`keys`, `expiring_keys`, `dbs`) and the fingerprint of a whole instance: a
 /// part per non-empty database, `db0`, `db1` ..., over (key, type, value digest) of its
 /// keys without expiry, and a part `dbN:expiring` for keys with one. Keys with an expiry
 /// may legitimately be gone by the time a backup is restored (loading an RDB drops
-/// expired keys), so that part is advisory when a restore is verified.
+/// expired keys), so that part is advisory when a restore is verified. `connect` opens
+/// the connections that read the keys.
 pub fn fingerprint_instance(
     con: &mut Connection,
+    connect: &Connector<'_>,
 ) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
     let mut parts = BTreeMap::new();
     let (mut persistent_total, mut expiring_total) = (0u64, 0u64);
     let mut dbs = 0u64;
     for (db, _) in keyspace(con)? {
         redis::cmd("SELECT").arg(db).query::<Value>(con)?;
-        let (persistent, expiring) = digest_db(con)?;
+        let (persistent, expiring) = digest_db(con, db, connect)?;
         if persistent.count + expiring.count > 0 {
             dbs += 1;
         }
@@ -76,89 +165,93 @@ pub fn fingerprint_instance(
     Ok((counts, Fingerprint::from_parts(parts)))
 }
 
-/// Digests of one database's keys: (without expiry, with expiry).
+/// Digests of one database's keys (`con` is on it): (without expiry, with expiry).
 pub(super) fn digest_db(
     con: &mut Connection,
+    db: u32,
+    connect: &Connector<'_>,
 ) -> redis::RedisResult<(drydock_domain::PartDigest, drydock_domain::PartDigest)> {
+    let readers = scan_fanned_out(
+        con,
+        |e| e,
+        || {
+            let mut reader = connect()?;
+            redis::cmd("SELECT").arg(db).query::<Value>(&mut reader)?;
+            Ok((reader, RowSetDigest::default(), RowSetDigest::default()))
+        },
+        |(reader, persistent, expiring), keys| digest_keys(reader, &keys, persistent, expiring),
+    )?;
     let mut persistent = RowSetDigest::default();
     let mut expiring = RowSetDigest::default();
-    // SCAN may return a key twice; count each once.
-    let mut seen: HashSet<u128> = HashSet::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query(con)?;
-        let keys: Vec<Vec<u8>> = keys
-            .into_iter()
-            .filter(|k| {
-                let h = Sha256::digest(k);
-                seen.insert(u128::from_be_bytes(h[..16].try_into().expect("16 bytes")))
-            })
-            .collect();
-        if !keys.is_empty() {
-            let mut meta = redis::pipe();
-            for k in &keys {
-                meta.cmd("TYPE").arg(k).cmd("PTTL").arg(k);
-            }
-            let meta: Vec<Value> = meta.query(con)?;
-            let mut present = Vec::with_capacity(keys.len());
-            let mut values = redis::pipe();
-            for (k, pair) in keys.iter().zip(meta.chunks(2)) {
-                let ty = match &pair[0] {
-                    Value::SimpleString(s) => s.clone(),
-                    Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                    Value::Okay => "ok".into(),
-                    _ => continue,
-                };
-                let pttl = match &pair[1] {
-                    Value::Int(t) => *t,
-                    _ => -1,
-                };
-                if ty == "none" || pttl == -2 {
-                    continue; // expired or deleted meanwhile
-                }
-                match ty.as_str() {
-                    "string" => values.cmd("GET").arg(k),
-                    "list" => values.cmd("LRANGE").arg(k).arg(0).arg(-1),
-                    "set" => values.cmd("SMEMBERS").arg(k),
-                    "zset" => values.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
-                    "hash" => values.cmd("HGETALL").arg(k),
-                    "stream" => values.cmd("XRANGE").arg(k).arg("-").arg("+"),
-                    _ => values.cmd("DUMP").arg(k),
-                };
-                present.push((k, ty, pttl >= 0));
-            }
-            if !present.is_empty() {
-                let vals: Vec<Value> = values.query(con)?;
-                let mut row = Vec::with_capacity(128);
-                for ((k, ty, expires), v) in present.into_iter().zip(vals) {
-                    if matches!(v, Value::Nil) {
-                        continue; // vanished between TYPE and read
-                    }
-                    row.clear();
-                    row.extend_from_slice(&(k.len() as u64).to_le_bytes());
-                    row.extend_from_slice(k);
-                    row.extend_from_slice(ty.as_bytes());
-                    row.push(0);
-                    row.push(u8::from(expires));
-                    row.extend_from_slice(&value_digest(&ty, v));
-                    if expires {
-                        expiring.add(&row);
-                    } else {
-                        persistent.add(&row);
-                    }
-                }
-            }
-        }
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
+    for (_, p, e) in readers {
+        persistent.merge(p);
+        expiring.merge(e);
     }
     Ok((persistent.finish(), expiring.finish()))
+}
+
+/// Adds one page of keys to the digests: their type and expiry, then their values.
+fn digest_keys(
+    con: &mut Connection,
+    keys: &[Vec<u8>],
+    persistent: &mut RowSetDigest,
+    expiring: &mut RowSetDigest,
+) -> redis::RedisResult<()> {
+    let mut meta = redis::pipe();
+    for k in keys {
+        meta.cmd("TYPE").arg(k).cmd("PTTL").arg(k);
+    }
+    let meta: Vec<Value> = meta.query(con)?;
+    let mut present = Vec::with_capacity(keys.len());
+    let mut values = redis::pipe();
+    for (k, pair) in keys.iter().zip(meta.chunks(2)) {
+        let ty = match &pair[0] {
+            Value::SimpleString(s) => s.clone(),
+            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Okay => "ok".into(),
+            _ => continue,
+        };
+        let pttl = match &pair[1] {
+            Value::Int(t) => *t,
+            _ => -1,
+        };
+        if ty == "none" || pttl == -2 {
+            continue; // expired or deleted meanwhile
+        }
+        match ty.as_str() {
+            "string" => values.cmd("GET").arg(k),
+            "list" => values.cmd("LRANGE").arg(k).arg(0).arg(-1),
+            "set" => values.cmd("SMEMBERS").arg(k),
+            "zset" => values.cmd("ZRANGE").arg(k).arg(0).arg(-1).arg("WITHSCORES"),
+            "hash" => values.cmd("HGETALL").arg(k),
+            "stream" => values.cmd("XRANGE").arg(k).arg("-").arg("+"),
+            _ => values.cmd("DUMP").arg(k),
+        };
+        present.push((k, ty, pttl >= 0));
+    }
+    if present.is_empty() {
+        return Ok(());
+    }
+    let vals: Vec<Value> = values.query(con)?;
+    let mut row = Vec::with_capacity(128);
+    for ((k, ty, expires), v) in present.into_iter().zip(vals) {
+        if matches!(v, Value::Nil) {
+            continue; // vanished between TYPE and read
+        }
+        row.clear();
+        row.extend_from_slice(&(k.len() as u64).to_le_bytes());
+        row.extend_from_slice(k);
+        row.extend_from_slice(ty.as_bytes());
+        row.push(0);
+        row.push(u8::from(expires));
+        row.extend_from_slice(&value_digest(&ty, v));
+        if expires {
+            expiring.add(&row);
+        } else {
+            persistent.add(&row);
+        }
+    }
+    Ok(())
 }
 
 /// SHA-256 of a value read logically; sets and hashes are sorted first.

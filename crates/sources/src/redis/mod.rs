@@ -5,14 +5,17 @@
 //! that is refused, asks for a BGSAVE and copies the file if drydock can read the
 //! server's directory. The RDB is then loaded into a throwaway `redis-server` on
 //! loopback, which proves it loads, and the counts and fingerprint are read from there,
-//! so they describe exactly the stored bytes.
+//! so they describe exactly the stored bytes; the file is stored meanwhile (a backup
+//! whose RDB does not load or fingerprint fails, and the engine discards what it stored).
 //!
 //! The fingerprint reads every value logically per type (never through DUMP for the
-//! ordinary types: its bytes depend on the encoding), one part per non-empty database.
+//! ordinary types: its bytes depend on the encoding), one part per non-empty database,
+//! on two connections at once (`fingerprint::READERS`): the server answers one while
+//! drydock hashes the other's replies.
 //!
 //! Restore loads the fetched RDB into a throwaway server and moves every key into the
 //! configured instance with pipelined DUMP + `RESTORE ... REPLACE` (same server family,
-//! so the payload is fine there).
+//! so the payload is fine there), pages of keys on two pairs of connections at once.
 //!
 //! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
 //! handle, endpoint, connections), `rdb` (fetching and checking RDB files),
@@ -27,6 +30,7 @@ mod throwaway;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use drydock_domain::config::{RedisSource, SourceKind};
 use drydock_domain::{Event, Secret, SourceRecord};
@@ -112,18 +116,33 @@ impl DataSource for Redis {
                 ctx.label
             ),
         });
-        let (counts, fingerprint) = {
-            let server = Throwaway::start(work.path(), &loc)?;
-            let mut con = server.connect(&loc)?;
-            fingerprint_instance(&mut con)
-                .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))?
-        };
-
-        let file =
-            File::open(&rdb).map_err(|e| SourceError::io(&loc, "reading the RDB copy", e))?;
-        let stored = store
-            .put_stream(Box::new(file), ".rdb")
-            .map_err(|e| SourceError::store(&loc, e))?;
+        // Stored while the throwaway server loads and fingerprints it (each reads the
+        // same private file); a copy that does not load or fingerprint fails the
+        // backup, whose stored bytes the engine then discards.
+        let (described, stored) = std::thread::scope(|s| {
+            let described = s.spawn(|| {
+                let server = Throwaway::start(work.path(), &loc)?;
+                let mut con = server.connect(&loc)?;
+                fingerprint_instance(&mut con, &|| server.try_connect())
+                    .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))
+            });
+            let stored = File::open(&rdb)
+                .map_err(|e| SourceError::io(&loc, "reading the RDB copy", e))
+                .and_then(|file| {
+                    store
+                        .put_stream(Box::new(file), ".rdb")
+                        .map_err(|e| SourceError::store(&loc, e))
+                });
+            let described = described.join().unwrap_or_else(|_| {
+                Err(SourceError::invalid(
+                    &loc,
+                    "fingerprinting the RDB panicked",
+                ))
+            });
+            (described, stored)
+        });
+        let (counts, fingerprint) = described?;
+        let stored = stored?;
         Ok(BackupOutcome {
             stored,
             format: "redis-rdb",
@@ -194,7 +213,7 @@ impl DataSource for Redis {
 
         // Proven before the live instance changes: the loaded backup must be exactly
         // what the manifest describes.
-        let (counts, fingerprint) = fingerprint_instance(&mut source)
+        let (counts, fingerprint) = fingerprint_instance(&mut source, &|| server.try_connect())
             .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?;
         let (differences, _) = crate::compare_with_record(
             record,
@@ -225,7 +244,8 @@ impl DataSource for Redis {
                 .map_err(|e| self.query_err("FLUSHALL", e))?;
         }
 
-        let mut moved_bytes = 0u64;
+        // Pages of keys move on [`fingerprint::READERS`] pairs of connections at once.
+        let moved_bytes = AtomicU64::new(0);
         for (db, _) in dbs {
             redis::cmd("SELECT")
                 .arg(db)
@@ -234,66 +254,34 @@ impl DataSource for Redis {
             redis::cmd("SELECT").arg(db).query::<Value>(&mut target).map_err(|e| {
                 self.query_err(&format!("SELECT {db} (the backup has keys in db {db}; does the target allow that many databases?)"), e)
             })?;
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query(&mut source)
-                    .map_err(|e| SourceError::query(&loc, "SCAN on the throwaway server", e))?;
-                if !keys.is_empty() {
-                    let mut pipe = redis::pipe();
-                    for k in &keys {
-                        pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
-                    }
-                    let replies: Vec<Value> = pipe
-                        .query(&mut source)
-                        .map_err(|e| SourceError::query(&loc, "DUMP on the throwaway server", e))?;
-                    let mut restore = redis::pipe();
-                    let mut any = false;
-                    for (k, pair) in keys.iter().zip(replies.chunks(2)) {
-                        let (Value::BulkString(payload), Value::Int(pttl)) = (&pair[0], &pair[1])
-                        else {
-                            continue;
-                        };
-                        let ttl = match *pttl {
-                            -2 => continue,
-                            t if t < 0 => 0,
-                            0 => 1,
-                            t => t,
-                        };
-                        moved_bytes += payload.len() as u64;
-                        restore
-                            .cmd("RESTORE")
-                            .arg(k)
-                            .arg(ttl)
-                            .arg(payload.as_slice())
-                            .arg("REPLACE")
-                            .ignore();
-                        any = true;
-                    }
-                    if any {
-                        restore.query::<()>(&mut target).map_err(|e| {
-                            let mut err = self.query_err("RESTORE", e);
-                            if let SourceError::Query { cause, .. } = &mut err {
-                                if cause.contains("payload version") {
-                                    cause.push_str(" (the target runs an older Redis than the local redis-server that read the backup; restore into a Redis at least as new)");
-                                }
-                            }
-                            err
+            fingerprint::scan_fanned_out(
+                &mut source,
+                |e| SourceError::query(&loc, "SCAN on the throwaway server", e),
+                || {
+                    let mut from = server.connect(&loc)?;
+                    let mut to = self.connect()?;
+                    redis::cmd("SELECT")
+                        .arg(db)
+                        .query::<Value>(&mut from)
+                        .map_err(|e| {
+                            SourceError::query(&loc, "SELECT on the throwaway server", e)
                         })?;
-                    }
+                    redis::cmd("SELECT")
+                        .arg(db)
+                        .query::<Value>(&mut to)
+                        .map_err(|e| self.query_err(&format!("SELECT {db}"), e))?;
+                    Ok((from, to))
+                },
+                |(from, to), keys| {
+                    let bytes = self.move_keys(from, to, &keys, &loc)?;
+                    let total = moved_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
                     ctx.events.emit(Event::Progress {
                         source: ctx.label.to_string(),
-                        bytes: moved_bytes,
+                        bytes: total,
                     });
-                }
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
+                    Ok(())
+                },
+            )?;
         }
         let _ = redis::cmd("SELECT").arg(0).query::<Value>(&mut target);
         drop(server);
@@ -302,7 +290,7 @@ impl DataSource for Redis {
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
         let mut con = self.connect()?;
-        let (counts, fingerprint) = fingerprint_instance(&mut con)
+        let (counts, fingerprint) = fingerprint_instance(&mut con, &|| self.connect_again())
             .map_err(|e| self.query_err("fingerprinting the data", e))?;
         Ok(Inspection {
             counts,
@@ -463,6 +451,61 @@ impl DataSource for Redis {
             }
         }
         Ok(testdata::measure(&users, &projects, &files))
+    }
+}
+
+impl Redis {
+    /// Moves one page of keys from the throwaway server (`from`) into the target (`to`)
+    /// with `DUMP`/`PTTL` and `RESTORE ... REPLACE`; returns the payload bytes moved.
+    fn move_keys(
+        &self,
+        from: &mut Connection,
+        to: &mut Connection,
+        keys: &[Vec<u8>],
+        loc: &str,
+    ) -> Result<u64, SourceError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
+        }
+        let replies: Vec<Value> = pipe
+            .query(from)
+            .map_err(|e| SourceError::query(loc, "DUMP on the throwaway server", e))?;
+        let mut restore = redis::pipe();
+        let mut moved = 0u64;
+        let mut any = false;
+        for (k, pair) in keys.iter().zip(replies.chunks(2)) {
+            let (Value::BulkString(payload), Value::Int(pttl)) = (&pair[0], &pair[1]) else {
+                continue;
+            };
+            let ttl = match *pttl {
+                -2 => continue,
+                t if t < 0 => 0,
+                0 => 1,
+                t => t,
+            };
+            moved += payload.len() as u64;
+            restore
+                .cmd("RESTORE")
+                .arg(k)
+                .arg(ttl)
+                .arg(payload.as_slice())
+                .arg("REPLACE")
+                .ignore();
+            any = true;
+        }
+        if any {
+            restore.query::<()>(to).map_err(|e| {
+                let mut err = self.query_err("RESTORE", e);
+                if let SourceError::Query { cause, .. } = &mut err {
+                    if cause.contains("payload version") {
+                        cause.push_str(" (the target runs an older Redis than the local redis-server that read the backup; restore into a Redis at least as new)");
+                    }
+                }
+                err
+            })?;
+        }
+        Ok(moved)
     }
 }
 

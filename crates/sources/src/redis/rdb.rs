@@ -256,9 +256,12 @@ mod tests {
         check_rdb_magic(&rdb).unwrap();
         let from_rdb = {
             let t = Throwaway::start(work.path(), "test").unwrap();
-            fingerprint_instance(&mut t.connect("test").unwrap()).unwrap()
+            fingerprint_instance(&mut t.connect("test").unwrap(), &|| t.try_connect()).unwrap()
         };
-        assert_eq!(from_rdb, fingerprint_instance(&mut con).unwrap());
+        assert_eq!(
+            from_rdb,
+            fingerprint_instance(&mut con, &|| src.connect_again()).unwrap()
+        );
         assert_eq!(from_rdb.0["keys"], 2);
     }
 

@@ -3,8 +3,9 @@
 //! Backup copies the live database with SQLite's online backup API in a single step,
 //! i.e. one read transaction: the copy is one consistent state even while the app
 //! writes (WAL or rollback journal). The copy is integrity-checked, counted and
-//! fingerprinted *before* it is stored, so the manifest describes exactly the stored
-//! bytes. Restore is file-level (the owning service is stopped by the engine): the
+//! fingerprinted while it is stored (three readers of the same file, on two cores the
+//! check sets the pace), so the manifest describes exactly the stored bytes, and a copy
+//! that fails the check fails the backup. Restore is file-level (the owning service is stopped by the engine): the
 //! stored file is fetched beside the target, checked, and renamed over it.
 //!
 //! This file implements [`DataSource`] (the handle, backup, restore, sandboxes and the
@@ -125,6 +126,15 @@ impl Sqlite {
     }
 }
 
+/// A checking thread's result; a panic is an error of the backup, not of drydock.
+fn joined<T>(
+    result: std::thread::Result<Result<T, SourceError>>,
+    loc: &str,
+    what: &str,
+) -> Result<T, SourceError> {
+    result.unwrap_or_else(|_| Err(SourceError::invalid(loc, format!("{what} panicked"))))
+}
+
 fn sqlite_error(loc: &str, path: &Path, what: &str, e: rusqlite::Error) -> SourceError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         if f.code == rusqlite::ErrorCode::NotADatabase {
@@ -219,20 +229,44 @@ impl DataSource for Sqlite {
         };
         drop(src);
 
-        // Check and describe the copy: exactly what is stored.
-        let (counts, fingerprint) = {
-            let conn = open_private_copy(&copy)
-                .map_err(|e| sqlite_error(&loc, &copy, "opening the copy", e))?;
-            integrity_check(&conn).map_err(|m| SourceError::invalid(&loc, format!("the backup copy fails the integrity check: {m}; the live database may be corrupt")))?;
-            describe(&conn).map_err(|e| SourceError::query(&loc, "fingerprinting the copy", e))?
-        };
-        let file = File::open(&copy).map_err(|e| SourceError::io(&loc, "reading the copy", e))?;
+        // Check, describe and store the copy at once, each reading the same file (the
+        // page cache serves all three): the manifest describes exactly the stored bytes,
+        // and a copy that fails the check fails the backup, whose stored bytes the
+        // engine then discards. One after the other, the check alone took most of the
+        // backup's time (BENCHMARKS.md).
         ctx.events.emit(Event::Step {
-            message: format!("{}: storing the database copy", ctx.label),
+            message: format!(
+                "{}: checking, fingerprinting and storing the database copy",
+                ctx.label
+            ),
         });
-        let stored = store
-            .put_stream(Box::new(file), ".sqlite")
-            .map_err(|e| SourceError::store(&loc, e))?;
+        let open_copy = || {
+            open_private_copy(&copy).map_err(|e| sqlite_error(&loc, &copy, "opening the copy", e))
+        };
+        let (checked, described, stored) = std::thread::scope(|s| {
+            let checked = s.spawn(|| {
+                integrity_check(&open_copy()?).map_err(|m| SourceError::invalid(&loc, format!("the backup copy fails the integrity check: {m}; the live database may be corrupt")))
+            });
+            let described = s.spawn(|| {
+                describe(&open_copy()?)
+                    .map_err(|e| SourceError::query(&loc, "fingerprinting the copy", e))
+            });
+            let stored = File::open(&copy)
+                .map_err(|e| SourceError::io(&loc, "reading the copy", e))
+                .and_then(|file| {
+                    store
+                        .put_stream(Box::new(file), ".sqlite")
+                        .map_err(|e| SourceError::store(&loc, e))
+                });
+            (
+                joined(checked.join(), &loc, "the integrity check"),
+                joined(described.join(), &loc, "fingerprinting the copy"),
+                stored,
+            )
+        });
+        checked?;
+        let (counts, fingerprint) = described?;
+        let stored = stored?;
         Ok(BackupOutcome {
             stored,
             format: "sqlite-db",

@@ -259,7 +259,7 @@ fn restore_into_sandbox(
     let t = Instant::now();
     let inspection = sandbox
         .target()
-        .inspect(sctx)
+        .inspect_as(record, sctx)
         .map_err(|e| format!("restored, but could not be inspected: {e}"))?;
     r.steps.push(named_step("verify", t));
     Ok(inspection)

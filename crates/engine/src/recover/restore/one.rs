@@ -237,7 +237,7 @@ fn restore_and_inspect(
         message: format!("verifying {} against backup {}", sctx.label, t.backup_id),
     });
     t.source
-        .inspect(sctx)
+        .inspect_as(&t.record, sctx)
         .map_err(|e| format!("restored, but could not be inspected: {e}"))
 }
 
