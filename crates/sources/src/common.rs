@@ -15,7 +15,7 @@ use drydock_domain::{PartDigest, Secret, SourceRecord};
 use sha2::{Digest, Sha256};
 
 use crate::process::{Tool, ToolSpec};
-use crate::{DataSource, Fetch, Inspection, SourceError};
+use crate::{DataSource, Fetch, Inspection, SourceError, Store, Stored};
 
 /// Where the database is, parsed from the configured url.
 #[derive(Debug, Clone)]
@@ -314,6 +314,31 @@ pub(crate) fn store_while_fingerprinting<T, E>(
             .unwrap_or_else(|_| Err(SourceError::invalid(location, "fingerprinting panicked")));
         (stored, inspection)
     })
+}
+
+/// Stores the private file at `path` as one stream (`what` names it in errors): the
+/// way a copy that other threads check at the same time is stored (SQLite, Redis).
+pub(crate) fn store_file(
+    store: &dyn Store,
+    path: &Path,
+    extension: &str,
+    location: &str,
+    what: &str,
+) -> Result<Stored, SourceError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| SourceError::io(location, format!("reading {what}"), e))?;
+    store
+        .put_stream(Box::new(file), extension)
+        .map_err(|e| SourceError::store(location, e))
+}
+
+/// A checking thread's result; its panic is an error of this operation, not drydock's end.
+pub(crate) fn joined<T>(
+    result: std::thread::Result<Result<T, SourceError>>,
+    location: &str,
+    what: &str,
+) -> Result<T, SourceError> {
+    result.unwrap_or_else(|_| Err(SourceError::invalid(location, format!("{what} panicked"))))
 }
 
 /// Refuses a backup recorded in another format than `format` (`what` names that format

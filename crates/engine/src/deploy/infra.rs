@@ -99,11 +99,7 @@ pub(super) fn preflight(
         }
         folders.extend(rt.data_paths());
     }
-    let selection = Selection {
-        all: true,
-        services: services.to_vec(),
-        ..Selection::default()
-    };
+    let selection = every_source_of(services);
     let backups = good_backups(config, &selection, ctx).map_err(|e| InfraFailure {
         cause: format!("looking for the backups to come back to: {e}"),
         fix: recover_by_hand(services, None),
@@ -272,11 +268,7 @@ pub(super) fn compare(
     services: &[String],
     ctx: &RunContext,
 ) -> Result<Vec<SourceCheck>, InfraFailure> {
-    let selection = Selection {
-        all: true,
-        services: services.to_vec(),
-        ..Selection::default()
-    };
+    let selection = every_source_of(services);
     let live = verify_live(config, &selection, ctx).map_err(|e| InfraFailure {
         cause: format!("comparing the live data with the backup: {e}"),
         fix: recover_by_hand(services, None),
@@ -491,4 +483,13 @@ pub(super) fn recover_by_hand(services: &[String], backup: Option<&str>) -> Stri
         "check the service(s) with `drydock diagnose{s}`; to go back, check out the previous revision and recreate them (e.g. `git checkout PREVIOUS && docker compose up -d --force-recreate`), then `drydock restore {}{s} --force` and `drydock verify --live`",
         backup.unwrap_or("latest")
     )
+}
+
+/// Every source of `services`, whatever its priority.
+fn every_source_of(services: &[String]) -> Selection {
+    Selection {
+        all: true,
+        services: services.to_vec(),
+        ..Selection::default()
+    }
 }

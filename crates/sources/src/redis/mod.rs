@@ -28,7 +28,7 @@ mod sandbox;
 mod throwaway;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,6 +37,7 @@ use drydock_domain::{Event, Secret, SourceRecord};
 use redis::{Connection, Value};
 use sha2::{Digest, Sha256};
 
+use crate::common::{joined, store_file};
 use crate::testdata::{self, FileRecord, Project, TestData, TestMeasures, User, REDIS_PREFIX};
 use crate::{
     BackupOutcome, DataSource, Fetch, Inspection, RestoreMode, Sandbox, SourceContext, SourceError,
@@ -126,20 +127,11 @@ impl DataSource for Redis {
                 fingerprint_instance(&mut con, &|| server.try_connect())
                     .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))
             });
-            let stored = File::open(&rdb)
-                .map_err(|e| SourceError::io(&loc, "reading the RDB copy", e))
-                .and_then(|file| {
-                    store
-                        .put_stream(Box::new(file), ".rdb")
-                        .map_err(|e| SourceError::store(&loc, e))
-                });
-            let described = described.join().unwrap_or_else(|_| {
-                Err(SourceError::invalid(
-                    &loc,
-                    "fingerprinting the RDB panicked",
-                ))
-            });
-            (described, stored)
+            let stored = store_file(store, &rdb, ".rdb", &loc, "the RDB copy");
+            (
+                joined(described.join(), &loc, "fingerprinting the RDB"),
+                stored,
+            )
         });
         let (counts, fingerprint) = described?;
         let stored = stored?;

@@ -27,6 +27,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+use crate::common::{joined, store_file};
 use crate::scratch;
 use crate::testdata::{
     self, FileRecord, Project, TestData, TestMeasures, User, SQL_FILES, SQL_PROJECTS, SQL_USERS,
@@ -124,15 +125,6 @@ impl Sqlite {
     fn sqlite_err(&self, what: &str, e: rusqlite::Error) -> SourceError {
         sqlite_error(&self.loc(), self.path(), what, e)
     }
-}
-
-/// A checking thread's result; a panic is an error of the backup, not of drydock.
-fn joined<T>(
-    result: std::thread::Result<Result<T, SourceError>>,
-    loc: &str,
-    what: &str,
-) -> Result<T, SourceError> {
-    result.unwrap_or_else(|_| Err(SourceError::invalid(loc, format!("{what} panicked"))))
 }
 
 fn sqlite_error(loc: &str, path: &Path, what: &str, e: rusqlite::Error) -> SourceError {
@@ -251,13 +243,7 @@ impl DataSource for Sqlite {
                 describe(&open_copy()?)
                     .map_err(|e| SourceError::query(&loc, "fingerprinting the copy", e))
             });
-            let stored = File::open(&copy)
-                .map_err(|e| SourceError::io(&loc, "reading the copy", e))
-                .and_then(|file| {
-                    store
-                        .put_stream(Box::new(file), ".sqlite")
-                        .map_err(|e| SourceError::store(&loc, e))
-                });
+            let stored = store_file(store, &copy, ".sqlite", &loc, "the copy");
             (
                 joined(checked.join(), &loc, "the integrity check"),
                 joined(described.join(), &loc, "fingerprinting the copy"),
