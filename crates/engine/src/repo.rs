@@ -140,23 +140,22 @@ impl Store for RepoStore<'_> {
         &self,
         root: &Path,
         excludes: &[String],
-    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
-        let (stored, entries) = self
+        each: &mut (dyn FnMut(TreeEntry) + Send),
+    ) -> Result<Stored, StoreError> {
+        let stored = self
             .repo
-            .backup_tree(root, excludes, &self.base_meta)
+            .backup_tree_each(root, excludes, &self.base_meta, &mut |e| {
+                each(tree_entry(e))
+            })
             .map_err(|e| StoreError(e.to_string()))?;
         self.created.borrow_mut().push(stored.id.clone());
-        let entries = entries.into_iter().map(tree_entry).collect();
-        Ok((
-            Stored {
-                snapshot_id: stored.id,
-                path: None,
-                logical_bytes: stored.logical_bytes,
-                stored_bytes: stored.added_bytes,
-                sha256: None,
-            },
-            entries,
-        ))
+        Ok(Stored {
+            snapshot_id: stored.id,
+            path: None,
+            logical_bytes: stored.logical_bytes,
+            stored_bytes: stored.added_bytes,
+            sha256: None,
+        })
     }
 }
 

@@ -1,9 +1,9 @@
 //! Plain directories.
 //!
 //! Backup hands the directory to the repository (`Store::put_tree`), which walks it
-//! without following symlinks or opening special files and returns every entry as
+//! without following symlinks or opening special files and hands on every entry as
 //! stored, with the SHA-256 of exactly the stored bytes; the fingerprint is computed
-//! from those entries. Restore recreates the tree beside the target (same filesystem)
+//! from those entries as they come (a tree is never held whole). Restore recreates the tree beside the target (same filesystem)
 //! and swaps it in with renames, so a failed restore leaves the old tree in place.
 //! When the target is a mount point (it cannot be renamed), the swap is done one
 //! level down: its children are moved out and the restored ones moved in.
@@ -243,10 +243,11 @@ impl DataSource for Files {
         // The top directory as the backup starts (the repository keeps no node for it).
         let top = tree::top_dir_parts(&root)
             .map_err(|e| SourceError::io(&loc, "reading the directory's own metadata", e))?;
-        let (stored, entries) = store
-            .put_tree(&root, &self.config.exclude)
+        let mut fingerprint = tree::TreeFingerprint::new();
+        let stored = store
+            .put_tree(&root, &self.config.exclude, &mut |e| fingerprint.add(&e))
             .map_err(|e| SourceError::store(&loc, e))?;
-        let (counts, fingerprint) = tree::fingerprint(&entries);
+        let (counts, fingerprint) = fingerprint.finish();
         let fingerprint = tree::with_parts(fingerprint, top);
         Ok(BackupOutcome {
             stored,
@@ -317,9 +318,8 @@ impl DataSource for Files {
         self.recover(ctx)?;
         let root = self.existing_dir()?;
         let excludes = self.excludes(&root)?;
-        let entries = tree::walk_excluding(&root, &excludes)
+        let (counts, fingerprint) = tree::fingerprint_dir(&root, &excludes)
             .map_err(|e| SourceError::io(&self.loc(), "reading the directory", e))?;
-        let (counts, fingerprint) = tree::fingerprint(&entries);
         let fingerprint = tree::with_top_dir(fingerprint, &root)
             .map_err(|e| SourceError::io(&self.loc(), "reading the directory's own metadata", e))?;
         Ok(Inspection {

@@ -58,13 +58,16 @@ pub trait Store {
         reader: Box<dyn Read + Send>,
         extension: &str,
     ) -> Result<Stored, StoreError>;
-    /// Stores the tree under `root` (excluding the glob patterns), returning what each
-    /// entry looked like as stored, with the SHA-256 of every file's stored bytes.
+    /// Stores the tree under `root` (excluding the glob patterns), handing `each` what
+    /// each entry looked like as stored, with the SHA-256 of every file's stored bytes,
+    /// as soon as it is stored (in any order; from another thread). When this fails,
+    /// what `each` saw is no backup.
     fn put_tree(
         &self,
         root: &Path,
         excludes: &[String],
-    ) -> Result<(Stored, Vec<TreeEntry>), StoreError>;
+        each: &mut (dyn FnMut(TreeEntry) + Send),
+    ) -> Result<Stored, StoreError>;
 }
 
 /// Where a restore reads from (the engine implements it over the repository).

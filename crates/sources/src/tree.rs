@@ -63,21 +63,50 @@ pub struct TreeEntry {
 /// says where.
 pub const PER_ENTRY_PARTS_MAX: usize = 100_000;
 
-/// Counts (`files`, `dirs`, `symlinks`, `special`, `bytes`) and the fingerprint of a tree.
-/// Up to [`PER_ENTRY_PARTS_MAX`] entries, a part per entry keeps mismatch messages
-/// precise ("which file"); past it, a part per directory (named `DIR/`, the root `./`)
-/// digests the directory's direct entries, order-independently.
+/// Counts (`files`, `dirs`, `symlinks`, `special`, `bytes`) and the fingerprint of a tree
+/// given whole (see [`TreeFingerprint`], which takes one entry at a time).
 pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint) {
-    let mut counts: BTreeMap<String, u64> = ["files", "dirs", "symlinks", "special", "bytes"]
-        .iter()
-        .map(|k| (k.to_string(), 0))
-        .collect();
-    let per_entry = entries.len() <= PER_ENTRY_PARTS_MAX;
-    let mut parts = BTreeMap::new();
-    let mut dirs: BTreeMap<String, (RowSetDigest, u64)> = BTreeMap::new();
-    for e in entries {
+    let mut fingerprint = TreeFingerprint::new();
+    entries.iter().for_each(|e| fingerprint.add(e));
+    fingerprint.finish()
+}
+
+/// The counts and fingerprint of a tree, taken one entry at a time in any order, so a
+/// tree of millions of files is never held whole. Up to [`PER_ENTRY_PARTS_MAX`] entries
+/// (the root itself not counted), a part per entry keeps mismatch messages precise
+/// ("which file"); past it, a part per directory (named `DIR/`, the root `./`) digests
+/// the directory's direct entries, order-independently. Both are kept until the count
+/// decides, so memory is bounded by that limit and the number of directories.
+pub struct TreeFingerprint {
+    counts: BTreeMap<String, u64>,
+    entries: usize,
+    /// One part per entry; `None` once the tree has more than the limit.
+    per_entry: Option<BTreeMap<String, PartDigest>>,
+    per_dir: BTreeMap<String, (RowSetDigest, u64)>,
+}
+
+impl Default for TreeFingerprint {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeFingerprint {
+    pub fn new() -> Self {
+        TreeFingerprint {
+            counts: ["files", "dirs", "symlinks", "special", "bytes"]
+                .iter()
+                .map(|k| (k.to_string(), 0))
+                .collect(),
+            entries: 0,
+            per_entry: Some(BTreeMap::new()),
+            per_dir: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, e: &TreeEntry) {
         if e.path.as_os_str().is_empty() || e.path == Path::new(".") {
-            continue; // the root itself: its mode belongs to the mount, not the data
+            return; // the root itself: its mode belongs to the mount, not the data
         }
         let key = match e.kind {
             EntryKind::File => "files",
@@ -85,9 +114,9 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
             EntryKind::Symlink => "symlinks",
             _ => "special",
         };
-        *counts.get_mut(key).unwrap() += 1;
+        *self.counts.get_mut(key).expect("every kind is counted") += 1;
         let size = if e.kind == EntryKind::File { e.size } else { 0 };
-        *counts.get_mut("bytes").unwrap() += size;
+        *self.counts.get_mut("bytes").expect("bytes are counted") += size;
         let mut h = Sha256::new();
         h.update(e.kind.tag());
         h.update((e.mode & 0o7777).to_le_bytes());
@@ -97,7 +126,11 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
             h.update(t.as_os_str().as_bytes());
         }
         let digest = h.finalize();
-        if per_entry {
+        self.entries += 1;
+        if self.entries > PER_ENTRY_PARTS_MAX {
+            self.per_entry = None;
+        }
+        if let Some(parts) = &mut self.per_entry {
             // Names may be any bytes; escape_ascii keeps the part name printable and unique.
             let name = e.path.as_os_str().as_bytes().escape_ascii().to_string();
             parts.insert(
@@ -107,30 +140,39 @@ pub fn fingerprint(entries: &[TreeEntry]) -> (BTreeMap<String, u64>, Fingerprint
                     digest: hex::encode(digest),
                 },
             );
-        } else {
-            let parent = match e.path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => {
-                    format!("{}/", p.as_os_str().as_bytes().escape_ascii())
-                }
-                _ => "./".to_string(),
-            };
-            let name = e.path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
-            let (rows, bytes) = dirs.entry(parent).or_default();
-            let mut row = Vec::with_capacity(name.len() + 33);
-            row.extend_from_slice(name);
-            row.push(0);
-            row.extend_from_slice(&digest);
-            rows.add(&row);
-            *bytes += size;
         }
+        let parent = match e.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                format!("{}/", p.as_os_str().as_bytes().escape_ascii())
+            }
+            _ => "./".to_string(),
+        };
+        let name = e.path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+        let (rows, bytes) = self.per_dir.entry(parent).or_default();
+        let mut row = Vec::with_capacity(name.len() + 33);
+        row.extend_from_slice(name);
+        row.push(0);
+        row.extend_from_slice(&digest);
+        rows.add(&row);
+        *bytes += size;
     }
-    for (dir, (rows, bytes)) in dirs {
-        let mut part = rows.finish();
-        // The count a mismatch message shows: bytes, as for a single file.
-        part.count = bytes;
-        parts.insert(dir, part);
+
+    pub fn finish(self) -> (BTreeMap<String, u64>, Fingerprint) {
+        let parts = match self.per_entry {
+            Some(parts) => parts,
+            None => self
+                .per_dir
+                .into_iter()
+                .map(|(dir, (rows, bytes))| {
+                    let mut part = rows.finish();
+                    // The count a mismatch message shows: bytes, as for a single file.
+                    part.count = bytes;
+                    (dir, part)
+                })
+                .collect(),
+        };
+        (self.counts, Fingerprint::from_parts(parts))
     }
-    (counts, Fingerprint::from_parts(parts))
 }
 
 /// The top directory's own metadata as it goes into [`TOP_DIR_PART`] (permission bits
@@ -288,17 +330,40 @@ pub fn walk(root: &Path, excluded: &dyn Fn(&Path) -> bool) -> std::io::Result<Ve
     walk_with(root, &|rel, _is_dir| excluded(rel))
 }
 
-/// [`walk`] leaving out what `excludes` names.
-pub fn walk_excluding(root: &Path, excludes: &Excludes) -> std::io::Result<Vec<TreeEntry>> {
-    walk_with(root, &|rel, is_dir| excludes.is_excluded(rel, is_dir))
-}
-
 /// [`walk`] with a decision that also knows whether the entry is a directory.
 pub fn walk_with(
     root: &Path,
     excluded: &dyn Fn(&Path, bool) -> bool,
 ) -> std::io::Result<Vec<TreeEntry>> {
     let mut out = Vec::new();
+    walk_each(root, excluded, &mut |e| out.push(e))?;
+    Ok(out)
+}
+
+/// The counts and fingerprint of a live directory, leaving out what `excludes` names,
+/// read entry by entry (memory does not grow with the number of files).
+pub fn fingerprint_dir(
+    root: &Path,
+    excludes: &Excludes,
+) -> std::io::Result<(BTreeMap<String, u64>, Fingerprint)> {
+    let mut fingerprint = TreeFingerprint::new();
+    walk_each(
+        root,
+        &|rel, is_dir| excludes.is_excluded(rel, is_dir),
+        &mut |e| fingerprint.add(&e),
+    )?;
+    Ok(fingerprint.finish())
+}
+
+/// [`walk_with`], handing each entry to `each` as it is read (sorted by name, parents
+/// before their contents, the root first).
+pub fn walk_each(
+    root: &Path,
+    excluded: &dyn Fn(&Path, bool) -> bool,
+    each: &mut dyn FnMut(TreeEntry),
+) -> std::io::Result<()> {
+    // One read buffer for every file: a small file must not cost a fresh megabyte.
+    let mut buf = vec![0u8; 1 << 20];
     let mut it = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -335,7 +400,7 @@ pub fn walk_with(
             EntryKind::BlockDevice
         };
         let (sha256, size) = if kind == EntryKind::File {
-            let (digest, n) = hash_file(entry.path())?;
+            let (digest, n) = hash_file(entry.path(), &mut buf)?;
             (Some(digest), n)
         } else {
             (None, 0)
@@ -345,7 +410,7 @@ pub fn walk_with(
         } else {
             None
         };
-        out.push(TreeEntry {
+        each(TreeEntry {
             path: rel,
             kind,
             mode: meta.mode() & 0o7777,
@@ -354,13 +419,13 @@ pub fn walk_with(
             link_target,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Hashes a regular file. Opened without following a symlink and without blocking, and
 /// checked to still be a regular file, so an entry swapped for a FIFO or a symlink
 /// after the walk saw it cannot hang the walk or redirect it.
-fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+fn hash_file(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -373,10 +438,9 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
         )));
     }
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf)?;
+        let k = f.read(buf)?;
         if k == 0 {
             break;
         }

@@ -37,6 +37,12 @@ pub(crate) struct ReadOutcome {
 }
 
 impl ReadOutcome {
+    /// Whether the engine is done with this input (read to its end, failed, dropped or
+    /// found gone).
+    pub(crate) fn settled(&self) -> bool {
+        self.sha256.is_some() || self.error.is_some() || self.abandoned || self.vanished
+    }
+
     /// `Ok((bytes, sha256))` when the input was read completely.
     pub(crate) fn complete(&self) -> Result<(u64, String), String> {
         if let Some(err) = &self.error {

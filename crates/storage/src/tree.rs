@@ -1,4 +1,4 @@
-//! Backing up a directory tree, and restoring one.
+//! Backing up a directory tree (restoring one is `tree_restore`).
 //!
 //! The walk is rustic's own recipe (`ignore` walker, no symlink following,
 //! sorted, entries mapped by `LocalSourceSaveOptions::map_entry`), with
@@ -7,10 +7,13 @@
 //!   `restic restore --target DEST`) puts the root's contents directly under
 //!   the destination;
 //! - exclude globs are rooted at the backed-up directory;
-//! - every file is read through [`HashingReader`], so the returned
-//!   [`TreeEntry`] list carries the SHA-256 of exactly the bytes stored, and
-//!   a file that cannot be read fails the backup instead of silently missing
-//!   from it (rustic only logs such a file).
+//! - every file is read through [`HashingReader`], so each [`TreeEntry`]
+//!   handed on carries the SHA-256 of exactly the bytes stored, and a file
+//!   that cannot be read fails the backup instead of silently missing from it
+//!   (rustic only logs such a file);
+//! - entries are handed on as soon as their file is read, not collected: the
+//!   walk holds only the few entries whose file is still being read, so memory
+//!   does not grow with the number of files.
 //!
 //! FIFOs, sockets and devices are stored as special nodes and never opened.
 //! Files are opened with `O_NONBLOCK | O_NOFOLLOW` and checked to be regular
@@ -24,11 +27,11 @@
 //! the bad bytes. drydock's own restore is exact.
 
 use std::{
+    collections::VecDeque,
     fs::{File, OpenOptions},
     os::unix::fs::OpenOptionsExt,
-    panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{mpsc, Arc, Mutex, PoisonError},
 };
 
 use ignore::{
@@ -37,22 +40,72 @@ use ignore::{
 };
 use rustic_core::{
     repofile::{Node, NodeType},
-    BackupOptions, ErrorKind, LocalDestination, LocalSourceSaveOptions, LsOptions, ParentOptions,
-    ReadSource, ReadSourceEntry, ReadSourceOpen, RestoreOptions, RusticError, RusticResult,
+    BackupOptions, ErrorKind, LocalSourceSaveOptions, ParentOptions, ReadSource, ReadSourceEntry,
+    ReadSourceOpen, RusticError, RusticResult,
 };
 
 use crate::{
     error::StorageError,
     reader::{new_slot, read_slot, HashingReader, OutcomeSlot},
-    repo::{new_snapshot, panic_message, Repository},
+    repo::{new_snapshot, Repository},
     types::{EntryKind, SnapshotMeta, StoredSnapshot, TreeEntry},
 };
 
-/// What the walk saw, collected while rustic consumes it.
-#[derive(Default)]
+/// What the walk saw, kept while rustic consumes it: the entries whose file is still
+/// being read (in walk order), and every failure.
 struct WalkLog {
-    entries: Vec<(TreeEntry, Option<OutcomeSlot>)>,
+    pending: VecDeque<(TreeEntry, Option<OutcomeSlot>)>,
     failures: Vec<String>,
+    /// Where finished entries go; `None` once the backup is over.
+    finished: Option<mpsc::Sender<TreeEntry>>,
+}
+
+impl WalkLog {
+    /// Hands on the entries at the front whose file has been read (with `all`, every
+    /// entry: the engine is done, so an unread file is a failure).
+    fn pass_on(&mut self, all: bool) {
+        while let Some((_, slot)) = self.pending.front() {
+            if !all && slot.as_ref().is_some_and(|slot| !read_slot(slot).settled()) {
+                break;
+            }
+            let Some((mut entry, slot)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(slot) = slot {
+                let outcome = read_slot(&slot);
+                if outcome.vanished {
+                    continue;
+                }
+                match outcome.complete() {
+                    Ok((bytes, sha)) => {
+                        entry.size = bytes;
+                        entry.sha256 = Some(sha);
+                    }
+                    Err(cause) => {
+                        self.failures
+                            .push(format!("{}: {cause}", entry.path.display()));
+                        continue;
+                    }
+                }
+            }
+            if let Some(finished) = &self.finished {
+                // The receiver only goes away with the backup itself.
+                let _ = finished.send(entry);
+            }
+        }
+    }
+}
+
+/// Ends the walk's log when the backup is over, however it ends (a panic included):
+/// the rest is handed on and the receiving side sees the end.
+struct EndOfWalk<'a>(&'a SharedLog);
+
+impl Drop for EndOfWalk<'_> {
+    fn drop(&mut self) {
+        let mut log = log_of(self.0);
+        log.pass_on(true);
+        log.finished = None;
+    }
 }
 
 type SharedLog = Arc<Mutex<WalkLog>>;
@@ -153,9 +206,12 @@ impl Iterator for TreeWalker {
                 path: abs.clone(),
                 slot,
             });
-            log_of(&self.log)
-                .entries
-                .push((tree_entry(rel.clone(), &node), slot));
+            {
+                let mut log = log_of(&self.log);
+                log.pending
+                    .push_back((tree_entry(rel.clone(), &node), slot));
+                log.pass_on(false);
+            }
             return Some(Ok(ReadSourceEntry {
                 path: rel,
                 node,
@@ -214,7 +270,7 @@ const GO_MODE_SETGID: u32 = 1 << 22;
 const GO_MODE_STICKY: u32 = 1 << 20;
 
 /// Go `FileMode` -> POSIX permission bits (`0o7777`).
-fn permission_bits(go_mode: u32) -> u32 {
+pub(crate) fn permission_bits(go_mode: u32) -> u32 {
     let mut mode = go_mode & 0o777;
     if go_mode & GO_MODE_SETUID != 0 {
         mode |= 0o4000;
@@ -295,13 +351,29 @@ fn summarize(failures: &[String]) -> String {
 
 impl Repository {
     /// Stores the contents of directory `root` as a new snapshot; returns it
-    /// with one [`TreeEntry`] per stored entry.
+    /// with one [`TreeEntry`] per stored entry (see [`Repository::backup_tree_each`]
+    /// for a tree too big to hold its entries).
     pub fn backup_tree(
         &self,
         root: &Path,
         excludes: &[String],
         meta: &SnapshotMeta,
     ) -> Result<(StoredSnapshot, Vec<TreeEntry>), StorageError> {
+        let mut entries = Vec::new();
+        let stored = self.backup_tree_each(root, excludes, meta, &mut |e| entries.push(e))?;
+        Ok((stored, entries))
+    }
+
+    /// Stores the contents of directory `root` as a new snapshot, handing each stored
+    /// entry to `each` as soon as it is stored (walk order, from another thread). When
+    /// this fails, what `each` saw is not a backup.
+    pub fn backup_tree_each(
+        &self,
+        root: &Path,
+        excludes: &[String],
+        meta: &SnapshotMeta,
+        each: &mut (dyn FnMut(TreeEntry) + Send),
+    ) -> Result<StoredSnapshot, StorageError> {
         let root = std::fs::canonicalize(root).map_err(|e| {
             StorageError::io(
                 format!("backup source {}", root.display()),
@@ -324,7 +396,12 @@ impl Repository {
             .same_file_system(false)
             .sort_by_file_path(Path::cmp)
             .overrides(overrides);
-        let log: SharedLog = Arc::default();
+        let (finished, received) = mpsc::channel();
+        let log: SharedLog = Arc::new(Mutex::new(WalkLog {
+            pending: VecDeque::new(),
+            failures: Vec::new(),
+            finished: Some(finished),
+        }));
         let source = TreeSource {
             root: root.clone(),
             builder,
@@ -340,30 +417,13 @@ impl Repository {
         let opts = BackupOptions::default()
             .no_scan(true)
             .parent_opts(ParentOptions::default().force(true));
-        let result = engine.archive(&opts, &source, snap, std::slice::from_ref(&root));
+        let result = std::thread::scope(|scope| {
+            scope.spawn(move || received.into_iter().for_each(each));
+            let _end = EndOfWalk(&log);
+            engine.archive(&opts, &source, snap, std::slice::from_ref(&root))
+        });
         drop(source);
-
-        let WalkLog {
-            entries,
-            mut failures,
-        } = std::mem::take(&mut *log_of(&log));
-        let mut stored = Vec::with_capacity(entries.len());
-        for (mut entry, slot) in entries {
-            if let Some(slot) = slot {
-                let outcome = read_slot(&slot);
-                if outcome.vanished {
-                    continue;
-                }
-                match outcome.complete() {
-                    Ok((bytes, sha)) => {
-                        entry.size = bytes;
-                        entry.sha256 = Some(sha);
-                    }
-                    Err(cause) => failures.push(format!("{}: {cause}", entry.path.display())),
-                }
-            }
-            stored.push(entry);
-        }
+        let failures = std::mem::take(&mut log_of(&log).failures);
         let what = format!("the tree at {}", root.display());
 
         let saved = match result {
@@ -390,338 +450,18 @@ impl Repository {
             return Err(StorageError::ReadFailed { what, cause });
         }
         let summary = saved.summary.as_ref();
-        Ok((
-            StoredSnapshot {
-                id: saved.id.to_hex().as_str().to_string(),
-                logical_bytes: summary.map_or(0, |s| s.total_bytes_processed),
-                added_bytes: summary.map_or(0, |s| s.data_added_packed),
-                sha256: None,
-            },
-            stored,
-        ))
-    }
-
-    /// Recreates the snapshot's contents directly under `dest`, which must
-    /// not exist or be an empty directory.
-    pub fn restore_tree(&self, snapshot_id: &str, dest: &Path) -> Result<(), StorageError> {
-        match std::fs::read_dir(dest) {
-            Ok(mut it) => {
-                if it.next().is_some() {
-                    return Err(StorageError::invalid(
-                        format!("restore destination {}", dest.display()),
-                        "is not empty",
-                        "restore into a new or empty directory",
-                    ));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(StorageError::io(
-                    format!("restore destination {}", dest.display()),
-                    "restore into a new or empty directory drydock may write",
-                    e,
-                ));
-            }
-        }
-        let Some(dest_str) = dest.to_str() else {
-            return Err(StorageError::invalid(
-                format!("restore destination {}", dest.display()),
-                "is not valid UTF-8 (the storage engine needs UTF-8 destination paths)",
-                "restore into a directory with a UTF-8 path",
-            ));
-        };
-        let engine = self
-            .engine()?
-            .to_indexed()
-            .map_err(|e| self.engine_err("reading the index of", &e))?;
-        let snap = self.load_snapshot(&engine, snapshot_id)?;
-        let root = engine
-            .node_from_snapshot_and_path(&snap, "")
-            .map_err(|e| self.engine_err("reading a snapshot tree of", &e))?;
-        let nodes = engine
-            .ls(&root, &LsOptions::default())
-            .map_err(|e| self.engine_err("listing a snapshot of", &e))?;
-        let dest_ld = LocalDestination::new(dest_str, true, false)
-            .map_err(|e| self.engine_err("preparing the restore destination for", &e))?;
-        // Numeric ids: restored data belongs to the same uid/gid as before
-        // (container users rarely have names on the host).
-        let opts = RestoreOptions::default().numeric_id(true);
-        // rustic's restore workers unwrap I/O results (a full disk panics a
-        // worker); that must become an error, not a crash.
-        // rustic 0.13's restore queues every decrypted blob for its writer tasks
-        // without bound, so its memory grows with the restore (1 GiB of files peaked at
-        // about 1 GB RSS). File contents are therefore streamed first, one file at a
-        // time through `dump` (bounded); rustic's restore then finds each file's
-        // content in place (it hashes what exists and compares blob ids), writes
-        // nothing more, and applies what it is good at: directories, links, special
-        // files, modes, owners, times.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            stream_file_contents(&engine, nodes.clone(), dest)?;
-            let plan = engine
-                .prepare_restore(&opts, nodes.clone(), &dest_ld, false)
-                .map_err(Stop::Engine)?;
-            engine
-                .restore(plan, &opts, nodes, &dest_ld)
-                .map_err(Stop::Engine)
-        }));
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(Stop::Engine(e))) => Err(self.engine_err("restoring a snapshot of", &e)),
-            Ok(Err(Stop::Unsafe(problem))) => Err(StorageError::invalid(
-                format!(
-                    "snapshot {snapshot_id} of repository at {}",
-                    self.location
-                ),
-                format!("{problem}; nothing was written into {}", dest.display()),
-                "the snapshot was not written by drydock or restic (their trees hold plain names only); restore an older backup, and check who else writes to this repository",
-            )),
-            Err(panic) => Err(StorageError::Engine(format!(
-                "restoring snapshot {snapshot_id} of repository at {} into {} aborted: {}; check free space and permissions at the destination",
-                self.location,
-                dest.display(),
-                panic_message(panic.as_ref())
-            ))),
-        }
-    }
-}
-
-/// Why a restore stopped.
-enum Stop {
-    Engine(Box<RusticError>),
-    /// The tree holds an entry that would land outside the destination; nothing was
-    /// written.
-    Unsafe(String),
-}
-
-impl From<Box<RusticError>> for Stop {
-    fn from(e: Box<RusticError>) -> Stop {
-        Stop::Engine(e)
-    }
-}
-
-/// Checks one entry of a tree walk before anything is written. rustic's restore joins
-/// stored names onto the destination as they are, so a name such as `..`, `../x`,
-/// `/etc/x` or `a/b` (which neither restic nor rustic writes, but anyone with the
-/// repository key can) would place data outside it; restic refuses such names too.
-/// Names within a directory must also be strictly increasing (restic writes trees
-/// sorted): a repeated name is how a symlink and a directory of the same name would
-/// send later writes through the link. `open` holds, per directory on the walk's
-/// current branch, the last name seen in it.
-fn check_entry(
-    path: &Path,
-    node: &rustic_core::repofile::Node,
-    open: &mut Vec<(PathBuf, Option<std::ffi::OsString>)>,
-) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    let name = node.name();
-    let bytes = name.as_bytes();
-    if bytes.is_empty()
-        || bytes == b"."
-        || bytes == b".."
-        || bytes.contains(&b'/')
-        || bytes.contains(&0)
-    {
-        return Err(format!(
-            "its tree holds an entry named {:?} (at {:?}), which is not a plain file name and would be written outside the restore target",
-            name,
-            path
-        ));
-    }
-    let parent = path.parent().unwrap_or(Path::new(""));
-    while open.last().is_some_and(|(dir, _)| dir != parent) {
-        open.pop();
-    }
-    if open.is_empty() && !parent.as_os_str().is_empty() {
-        return Err(format!(
-            "its tree lists {path:?} outside the directory walked before it"
-        ));
-    }
-    if open.is_empty() {
-        open.push((PathBuf::new(), None));
-    }
-    let last = &mut open.last_mut().expect("pushed above").1;
-    if last.as_deref().is_some_and(|prev| prev >= &*name) {
-        return Err(format!(
-            "its tree holds the name {name:?} twice or out of order in {parent:?} (a repeated name could send writes through a symlink)"
-        ));
-    }
-    *last = Some(name.into_owned());
-    if node.is_dir() {
-        open.push((path.to_path_buf(), None));
-    }
-    Ok(())
-}
-
-/// Writes every regular file's content under `dest`: a few workers, each streaming one
-/// whole file at a time, so memory stays bounded by the workers, not the restore's size.
-/// Hard-linked copies after the first are left to rustic's restore, which links them.
-/// Every entry is checked ([`check_entry`]) before the first byte is written.
-fn stream_file_contents<S: rustic_core::IndexedFull + Sync>(
-    engine: &rustic_core::Repository<S>,
-    nodes: impl Iterator<
-        Item = rustic_core::RusticResult<(std::path::PathBuf, rustic_core::repofile::Node)>,
-    >,
-    dest: &Path,
-) -> Result<(), Stop> {
-    let mut linked = std::collections::BTreeSet::new();
-    let mut files = Vec::new();
-    let mut open = Vec::new();
-    for item in nodes {
-        let (path, node) = item?;
-        check_entry(&path, &node, &mut open).map_err(Stop::Unsafe)?;
-        let duplicate_link = node.meta.links > 1
-            && node.meta.inode != 0
-            && !linked.insert((node.meta.device_id, node.meta.inode));
-        if node.is_file() && !duplicate_link {
-            files.push((path, node));
-        }
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> rustic_core::RusticResult<()> {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, node)) = files.get(i) else {
-                            return Ok(());
-                        };
-                        stream_one_file(engine, node, &dest.join(path))?;
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("restore worker panicked"))
-    })
-    .map_err(Stop::Engine)
-}
-
-fn stream_one_file<S: rustic_core::IndexedFull>(
-    engine: &rustic_core::Repository<S>,
-    node: &rustic_core::repofile::Node,
-    target: &Path,
-) -> rustic_core::RusticResult<()> {
-    let io = |what: &str, path: &Path, e: std::io::Error| {
-        rustic_core::RusticError::with_source(
-            rustic_core::ErrorKind::InputOutput,
-            "{what} `{path}` failed",
-            e,
-        )
-        .attach_context("what", what.to_string())
-        .attach_context("path", path.display().to_string())
-    };
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io("creating the directory", parent, e))?;
-    }
-    let file = std::fs::File::create(target).map_err(|e| io("creating", target, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, SparseWriter::new(file));
-    engine.dump(node, &mut out)?;
-    std::io::Write::flush(&mut out).map_err(|e| io("writing", target, e))?;
-    out.get_mut()
-        .finish()
-        .map_err(|e| io("writing", target, e))?;
-    // With its stored size and mtime the file counts as already restored, so rustic
-    // does not read it back to compare content (the engine verifies the restored
-    // tree's fingerprint afterwards anyway).
-    if let Some(mtime) = node.meta.mtime {
-        out.get_ref()
-            .file
-            .set_modified(std::time::SystemTime::from(mtime))
-            .map_err(|e| io("setting the modification time of", target, e))?;
-    }
-    Ok(())
-}
-
-/// Writes a restored file so that runs of zeros stay holes: a block (4 KiB, aligned
-/// to the file's start) of only zeros is skipped with a seek instead of written, and
-/// the length is set at the end. A sparse file (a VM image, a database's preallocated
-/// space) then comes back sparse instead of taking its whole size on disk; reading it
-/// gives the same bytes either way.
-struct SparseWriter {
-    file: std::fs::File,
-    /// Bytes accounted for so far (written or skipped).
-    len: u64,
-    /// Whether the last block was skipped (the file must then be extended at the end).
-    pending_hole: bool,
-}
-
-const SPARSE_BLOCK: usize = 4096;
-
-impl SparseWriter {
-    fn new(file: std::fs::File) -> Self {
-        SparseWriter {
-            file,
-            len: 0,
-            pending_hole: false,
-        }
-    }
-
-    /// Gives the file its full length when it ends in a hole.
-    fn finish(&mut self) -> std::io::Result<()> {
-        if self.pending_hole {
-            self.file.set_len(self.len)?;
-            self.pending_hole = false;
-        }
-        Ok(())
-    }
-}
-
-impl std::io::Write for SparseWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use std::io::Seek;
-        // Up to the next block boundary, so blocks stay aligned whatever the caller's
-        // buffer sizes are.
-        let room = SPARSE_BLOCK - (self.len % SPARSE_BLOCK as u64) as usize;
-        let chunk = &buf[..buf.len().min(room)];
-        if chunk.len() == SPARSE_BLOCK && chunk.iter().all(|b| *b == 0) {
-            self.file
-                .seek(std::io::SeekFrom::Current(SPARSE_BLOCK as i64))?;
-            self.pending_hole = true;
-        } else {
-            self.file.write_all(chunk)?;
-            self.pending_hole = false;
-        }
-        self.len += chunk.len() as u64;
-        Ok(chunk.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        Ok(StoredSnapshot {
+            id: saved.id.to_hex().as_str().to_string(),
+            logical_bytes: summary.map_or(0, |s| s.total_bytes_processed),
+            added_bytes: summary.map_or(0, |s| s.data_added_packed),
+            sha256: None,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zero_blocks_become_holes_and_the_bytes_stay_the_same() {
-        use std::io::Write;
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut data = vec![0u8; 8 << 20];
-        data[..100].fill(7);
-        data[(4 << 20)..(4 << 20) + 5000].fill(9);
-        let mut out = std::io::BufWriter::with_capacity(
-            1 << 20,
-            SparseWriter::new(std::fs::File::create(&path).unwrap()),
-        );
-        out.write_all(&data).unwrap();
-        out.flush().unwrap();
-        out.get_mut().finish().unwrap();
-        drop(out);
-        assert_eq!(std::fs::read(&path).unwrap(), data);
-        let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!(meta.len(), data.len() as u64);
-        // 8 MiB of which ~12 KiB hold data: far fewer 512-byte blocks than 16384.
-        assert!(meta.blocks() < 1024, "{} blocks", meta.blocks());
-    }
 
     #[test]
     fn go_modes_map_to_permission_bits() {

@@ -118,7 +118,8 @@ impl Store for MemStore {
         &self,
         root: &Path,
         excludes: &[String],
-    ) -> Result<(Stored, Vec<TreeEntry>), StoreError> {
+        each: &mut (dyn FnMut(TreeEntry) + Send),
+    ) -> Result<Stored, StoreError> {
         self.calls.set(self.calls.get() + 1);
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("tree");
@@ -146,16 +147,14 @@ impl Store for MemStore {
         let bytes = entries.iter().map(|e| e.size).sum();
         *self.tree.borrow_mut() = Some(copy);
         *self.dir.borrow_mut() = Some(dir);
-        Ok((
-            Stored {
-                snapshot_id: "mem-tree".into(),
-                path: None,
-                logical_bytes: bytes,
-                stored_bytes: bytes,
-                sha256: None,
-            },
-            entries,
-        ))
+        entries.into_iter().for_each(each);
+        Ok(Stored {
+            snapshot_id: "mem-tree".into(),
+            path: None,
+            logical_bytes: bytes,
+            stored_bytes: bytes,
+            sha256: None,
+        })
     }
 }
 
