@@ -27,6 +27,9 @@
 //! - a rolling-hash set-up per file (~0.25 ms, half the CPU of a backup of small
 //!   files): rustic_cdc is patched to compute its tables once
 //!   (`vendor/rustic_cdc/README.drydock.md`);
+//! - a read-data check that never reads the packs of snapshots' root trees (it
+//!   follows the blobs trees name; a root is named by a snapshot): `copy`'s
+//!   `unproved_root_tree_packs` reads and hashes them after rustic's check;
 //! - cache: none (`RepositoryOptions::no_cache`), never `~/.cache/rustic`;
 //! - privacy: the process umask is set to 077 on open/init/lock/backup
 //!   (`repo::private_umask` says why), so repository files are 0600 and

@@ -59,7 +59,7 @@ impl Damage {
     }
 }
 
-fn hashes_to(bytes: &[u8], id: &Id) -> bool {
+pub(crate) fn hashes_to(bytes: &[u8], id: &Id) -> bool {
     hex::encode(Sha256::digest(bytes)) == id.to_hex().as_str()
 }
 
@@ -75,7 +75,11 @@ impl Repository {
     /// A file's stored bytes as they are, unchecked (the S3 backend refuses to return
     /// bytes that do not hash to their name, which is the very thing looked for here);
     /// `None` when it is not there.
-    fn stored_bytes(&self, tpe: FileType, id: &Id) -> Result<Option<Vec<u8>>, StorageError> {
+    pub(crate) fn stored_bytes(
+        &self,
+        tpe: FileType,
+        id: &Id,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         let key = object_key(tpe, id);
         match &self.place {
             Place::Local(root) => match std::fs::read(root.join(&key)) {
