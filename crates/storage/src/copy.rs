@@ -19,8 +19,8 @@ use rustic_core::{
 
 use crate::{
     error::StorageError,
-    repair::hashes_to,
     repo::{one_line_finding, panic_message, Repository},
+    stored::hashes_to,
     types::CheckReport,
 };
 

@@ -61,6 +61,7 @@ mod restic_lock;
 pub mod s3;
 mod s3_backend;
 mod s3_create;
+mod stored;
 mod stream;
 mod tree;
 mod tree_restore;

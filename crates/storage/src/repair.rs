@@ -15,13 +15,12 @@ use rustic_core::{
     repofile::{IndexFile, IndexId, PackId, SnapshotId},
     FileType, Id, RepairIndexOptions,
 };
-use sha2::{Digest, Sha256};
 
 use crate::{
     copy::{CopyStart, MISSING_FROM_INDEX},
     error::StorageError,
-    repo::{Place, Repository},
-    s3_backend::object_key,
+    repo::Repository,
+    stored::hashes_to,
 };
 
 /// One repository file proven damaged, or lost.
@@ -59,10 +58,6 @@ impl Damage {
     }
 }
 
-pub(crate) fn hashes_to(bytes: &[u8], id: &Id) -> bool {
-    hex::encode(Sha256::digest(bytes)) == id.to_hex().as_str()
-}
-
 fn file_type(kind: &str) -> FileType {
     match kind {
         "index" => FileType::Index,
@@ -72,29 +67,6 @@ fn file_type(kind: &str) -> FileType {
 }
 
 impl Repository {
-    /// A file's stored bytes as they are, unchecked (the S3 backend refuses to return
-    /// bytes that do not hash to their name, which is the very thing looked for here);
-    /// `None` when it is not there.
-    pub(crate) fn stored_bytes(
-        &self,
-        tpe: FileType,
-        id: &Id,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        let key = object_key(tpe, id);
-        match &self.place {
-            Place::Local(root) => match std::fs::read(root.join(&key)) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StorageError::io(
-                    format!("reading {key} of repository {}", self.location),
-                    "check the repository's disk and permissions",
-                    e,
-                )),
-            },
-            Place::S3(client) => Ok(client.get(&key)?),
-        }
-    }
-
     /// Looks for damage without reading pack contents, except the `suspect_packs` (full
     /// hex ids a read check named earlier): every index and snapshot file is read and
     /// hashed, and the packs the index lists are compared with the packs there are (a
