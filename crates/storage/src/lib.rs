@@ -52,6 +52,7 @@
 mod copy;
 mod durable_local;
 mod error;
+mod key_file;
 mod lock;
 mod prune;
 mod reader;

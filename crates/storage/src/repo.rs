@@ -25,6 +25,7 @@ use rustic_core::{
 use crate::{
     durable_local::DurableLocal,
     error::StorageError,
+    key_file,
     s3::{S3Client, S3Options},
     s3_backend::S3Backend,
     s3_create,
@@ -161,6 +162,13 @@ impl Repository {
                 )
             })
             .map_err(|e| StorageError::engine(format!("creating repository at {location}"), &e))?;
+        key_file::replace_created_key(
+            &backends,
+            &location,
+            &engine.key(),
+            password,
+            engine.key_id(),
+        )?;
         // A directory the operator created beforehand keeps its mode under
         // any umask; the repository root must be private too.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {

@@ -117,7 +117,7 @@ pub fn human_age(d: Duration) -> String {
     }
 }
 
-fn this_host() -> String {
+pub(crate) fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()

@@ -23,7 +23,7 @@ use rustic_core::{
     Credentials, KeyOptions, OpenStatus, Repository as Engine, RepositoryBackends,
 };
 
-use crate::{error::StorageError, s3::S3Client};
+use crate::{error::StorageError, key_file, s3::S3Client};
 
 /// How long a creator waits before reading the config back; longer than the time
 /// between another creator's "no config here" and its config being written.
@@ -55,6 +55,7 @@ pub(crate) fn create(
         .and_then(|r| r.open(&Credentials::Masterkey(ours.key())))
         .is_ok_and(|r| r.config().id == ours.config().id);
     if still_ours {
+        key_file::replace_created_key(backends, location, &ours.key(), password, ours.key_id())?;
         return Ok(ours);
     }
     // Another host's config replaced ours: our key opens nothing; remove it.

@@ -24,6 +24,39 @@ fn right_password_opens() {
     assert!(again.snapshots().unwrap().is_empty());
 }
 
+/// The one key file of a new repository derives its key in 32 MiB (scrypt N = 2^15,
+/// r = 8) with the work of rustic's parameters (p = 4), is named by the SHA-256 of its
+/// bytes like every repository file, is private, and opens with the password only.
+#[test]
+fn a_new_repository_has_one_key_file_of_drydocks_parameters() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, repo) = new_repo();
+    let keys_dir = repo.local_path().unwrap().join("keys");
+    let keys: Vec<_> = std::fs::read_dir(&keys_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let bytes = std::fs::read(&keys[0]).unwrap();
+    assert_eq!(
+        keys[0].file_name().unwrap().to_str().unwrap(),
+        hex::encode(Sha256::digest(&bytes))
+    );
+    let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "key file mode {mode:o}");
+    let file: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(file["kdf"], "scrypt");
+    assert_eq!(
+        (file["N"].as_u64(), file["r"].as_u64(), file["p"].as_u64()),
+        (Some(32768), Some(8), Some(4))
+    );
+    assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD));
+    Repository::open(repo.local_path().unwrap(), PASSWORD).unwrap();
+    let err = Repository::open(repo.local_path().unwrap(), "not the password").unwrap_err();
+    assert!(matches!(err, StorageError::WrongPassword { .. }), "{err:?}");
+}
+
 #[test]
 fn a_plain_directory_is_not_a_repository() {
     let dir = tempfile::tempdir().unwrap();
