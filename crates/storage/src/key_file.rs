@@ -42,7 +42,7 @@ fn key_file_bytes(master: &MasterKey, password: &str) -> Vec<u8> {
     let mut data = nonce.to_vec();
     data.extend_from_slice(&sealed);
     let file = KeyFile {
-        hostname: Some(crate::restic_lock::this_host()).filter(|h| !h.is_empty()),
+        hostname: Some(crate::host::this_host()).filter(|h| !h.is_empty()),
         username: None,
         created: Some(rustic_core::jiff::Zoned::now()),
         kdf: "scrypt".to_string(),

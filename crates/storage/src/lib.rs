@@ -52,6 +52,7 @@
 mod copy;
 mod durable_local;
 mod error;
+mod host;
 mod key_file;
 mod lock;
 mod prune;

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::StorageError;
+use crate::host::this_host;
 use crate::repo::Place;
 use crate::s3::S3Client;
 
@@ -115,12 +116,6 @@ pub fn human_age(d: Duration) -> String {
         120..=7199 => format!("{} min", s / 60),
         _ => format!("{} h", s / 3600),
     }
-}
-
-pub(crate) fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 fn process_alive(pid: i64) -> bool {
