@@ -11,13 +11,11 @@
 //! last), so restic and rustic open the repository as before; keys written earlier
 //! (with rustic's parameters) keep working, their parameters are read from the file.
 
-use aes256ctr_poly1305aes::aead::Aead;
-use aes256ctr_poly1305aes::{Aes256CtrPoly1305Aes, Key, Nonce};
 use rustic_core::repofile::{KeyFile, KeyId, MasterKey};
 use rustic_core::{FileType, Id, RepositoryBackends, WriteBackend};
 use sha2::{Digest, Sha256};
 
-use crate::error::StorageError;
+use crate::{error::StorageError, sealed::seal};
 
 /// scrypt's cost: N = 2^15 blocks of 128 * r bytes (32 MiB), p rounds of it.
 pub(crate) const KDF_LOG_N: u8 = 15;
@@ -34,13 +32,7 @@ fn key_file_bytes(master: &MasterKey, password: &str) -> Vec<u8> {
     scrypt::scrypt(password.as_bytes(), &salt, &params, &mut derived)
         .expect("64 bytes is a valid scrypt output length");
     let plain = serde_json::to_vec(master).expect("a master key serializes");
-    let mut nonce = [0u8; 16];
-    rand::fill(&mut nonce);
-    let sealed = Aes256CtrPoly1305Aes::new(Key::from_slice(&derived))
-        .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
-        .expect("encryption of a small buffer cannot fail");
-    let mut data = nonce.to_vec();
-    data.extend_from_slice(&sealed);
+    let data = seal(&derived, &plain);
     let file = KeyFile {
         hostname: Some(crate::host::this_host()).filter(|h| !h.is_empty()),
         username: None,

@@ -63,6 +63,7 @@ mod restic_lock;
 pub mod s3;
 mod s3_backend;
 mod s3_create;
+mod sealed;
 mod stored;
 mod stream;
 mod tree;

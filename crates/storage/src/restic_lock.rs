@@ -29,6 +29,7 @@ use crate::error::StorageError;
 use crate::host::this_host;
 use crate::repo::Place;
 use crate::s3::S3Client;
+use crate::sealed::seal;
 
 /// A lock not refreshed for this long is stale (restic's `StaleLockTimeout`).
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
@@ -133,25 +134,22 @@ fn process_alive(pid: i64) -> bool {
     }
 }
 
-fn cipher(key: &MasterKey) -> Aes256CtrPoly1305Aes {
+fn key_bytes(key: &MasterKey) -> [u8; 64] {
     let mut bytes = [0u8; 64];
     bytes[..32].copy_from_slice(&key.encrypt);
     bytes[32..48].copy_from_slice(&key.mac.k);
     bytes[48..].copy_from_slice(&key.mac.r);
-    Aes256CtrPoly1305Aes::new(Key::from_slice(&bytes))
+    bytes
+}
+
+fn cipher(key: &MasterKey) -> Aes256CtrPoly1305Aes {
+    Aes256CtrPoly1305Aes::new(Key::from_slice(&key_bytes(key)))
 }
 
 /// The file restic would write for `info`: nonce, ciphertext, MAC.
 pub fn encrypt(key: &MasterKey, info: &LockInfo) -> Vec<u8> {
     let plain = serde_json::to_vec(info).expect("a lock serializes");
-    let mut nonce = [0u8; 16];
-    rand::fill(&mut nonce);
-    let sealed = cipher(key)
-        .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
-        .expect("encryption of a small buffer cannot fail");
-    let mut file = nonce.to_vec();
-    file.extend_from_slice(&sealed);
-    file
+    seal(&key_bytes(key), &plain)
 }
 
 /// Lock files are a few hundred bytes; anything bigger is not read.
