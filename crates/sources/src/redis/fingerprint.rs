@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use drydock_domain::{Fingerprint, RowSetDigest};
+use drydock_domain::{Fingerprint, PartDigest, RowSetDigest};
 use redis::{Connection, Value};
 use sha2::{Digest, Sha256};
+
+/// The counts and fingerprint of an instance, as a manifest holds them.
+pub(super) type Described = (BTreeMap<String, u64>, Fingerprint);
 
 /// Keys per SCAN page and per pipeline.
 pub(super) const SCAN_COUNT: usize = 1000;
@@ -133,14 +136,25 @@ pub fn fingerprint_instance(
     con: &mut Connection,
     connect: &Connector<'_>,
 ) -> redis::RedisResult<(BTreeMap<String, u64>, Fingerprint)> {
-    let mut parts = BTreeMap::new();
-    let (mut persistent_total, mut expiring_total) = (0u64, 0u64);
-    let mut dbs = 0u64;
+    let mut dbs = Vec::new();
     for (db, _) in keyspace(con)? {
         redis::cmd("SELECT").arg(db).query::<Value>(con)?;
         let (persistent, expiring) = digest_db(con, db, connect)?;
+        dbs.push((db, persistent, expiring));
+    }
+    redis::cmd("SELECT").arg(0).query::<Value>(con)?;
+    Ok(instance_fingerprint(dbs))
+}
+
+/// The counts and fingerprint of an instance from each database's digests (without
+/// expiry, with expiry), however they were read.
+pub(super) fn instance_fingerprint(dbs: Vec<(u32, PartDigest, PartDigest)>) -> Described {
+    let mut parts = BTreeMap::new();
+    let (mut persistent_total, mut expiring_total) = (0u64, 0u64);
+    let mut non_empty = 0u64;
+    for (db, persistent, expiring) in dbs {
         if persistent.count + expiring.count > 0 {
-            dbs += 1;
+            non_empty += 1;
         }
         if persistent.count > 0 {
             persistent_total += persistent.count;
@@ -154,15 +168,14 @@ pub fn fingerprint_instance(
             );
         }
     }
-    redis::cmd("SELECT").arg(0).query::<Value>(con)?;
     let mut counts = BTreeMap::new();
     counts.insert("keys".to_string(), persistent_total);
     counts.insert(
         drydock_domain::fingerprint::ADVISORY_COUNT.to_string(),
         expiring_total,
     );
-    counts.insert("dbs".to_string(), dbs);
-    Ok((counts, Fingerprint::from_parts(parts)))
+    counts.insert("dbs".to_string(), non_empty);
+    (counts, Fingerprint::from_parts(parts))
 }
 
 /// Digests of one database's keys (`con` is on it): (without expiry, with expiry).
@@ -170,7 +183,7 @@ pub(super) fn digest_db(
     con: &mut Connection,
     db: u32,
     connect: &Connector<'_>,
-) -> redis::RedisResult<(drydock_domain::PartDigest, drydock_domain::PartDigest)> {
+) -> redis::RedisResult<(PartDigest, PartDigest)> {
     let readers = scan_fanned_out(
         con,
         |e| e,
@@ -238,33 +251,50 @@ fn digest_keys(
         if matches!(v, Value::Nil) {
             continue; // vanished between TYPE and read
         }
-        row.clear();
-        row.extend_from_slice(&(k.len() as u64).to_le_bytes());
-        row.extend_from_slice(k);
-        row.extend_from_slice(ty.as_bytes());
-        row.push(0);
-        row.push(u8::from(expires));
-        row.extend_from_slice(&value_digest(&ty, v));
-        if expires {
-            expiring.add(&row);
-        } else {
-            persistent.add(&row);
-        }
+        add_key(
+            &mut row,
+            k,
+            &ty,
+            expires,
+            &value_digest(&ty, v),
+            persistent,
+            expiring,
+        );
     }
     Ok(())
 }
 
+/// Adds one key's row (key, type, expiry class, value digest) to the digest of its
+/// class; `row` is a reusable buffer. The RDB reader (`rdb_parse`) adds its keys here
+/// too, so a file and a live server digest alike.
+pub(super) fn add_key(
+    row: &mut Vec<u8>,
+    key: &[u8],
+    ty: &str,
+    expires: bool,
+    value: &[u8; 32],
+    persistent: &mut RowSetDigest,
+    expiring: &mut RowSetDigest,
+) {
+    row.clear();
+    row.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    row.extend_from_slice(key);
+    row.extend_from_slice(ty.as_bytes());
+    row.push(0);
+    row.push(u8::from(expires));
+    row.extend_from_slice(value);
+    if expires {
+        expiring.add(row);
+    } else {
+        persistent.add(row);
+    }
+}
+
 /// SHA-256 of a value read logically; sets and hashes are sorted first.
 pub(super) fn value_digest(ty: &str, v: Value) -> [u8; 32] {
-    let mut h = Sha256::new();
     match (ty, v) {
         ("set", Value::Array(items)) | ("set", Value::Set(items)) => {
-            let mut members: Vec<Vec<u8>> = items.into_iter().map(bytes_of).collect();
-            members.sort();
-            h.update(b"S");
-            for m in &members {
-                feed_bytes(&mut h, m);
-            }
+            set_digest(items.into_iter().map(bytes_of).collect())
         }
         ("hash", Value::Array(items)) => {
             let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(items.len() / 2);
@@ -272,27 +302,63 @@ pub(super) fn value_digest(ty: &str, v: Value) -> [u8; 32] {
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 pairs.push((bytes_of(f), bytes_of(v)));
             }
-            pairs.sort();
-            h.update(b"H");
-            for (f, v) in &pairs {
-                feed_bytes(&mut h, f);
-                feed_bytes(&mut h, v);
-            }
+            hash_digest(pairs)
         }
-        ("hash", Value::Map(items)) => {
-            let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = items
+        ("hash", Value::Map(items)) => hash_digest(
+            items
                 .into_iter()
                 .map(|(f, v)| (bytes_of(f), bytes_of(v)))
-                .collect();
-            pairs.sort();
-            h.update(b"H");
-            for (f, v) in &pairs {
-                feed_bytes(&mut h, f);
-                feed_bytes(&mut h, v);
-            }
+                .collect(),
+        ),
+        (_, v) => {
+            let mut h = Sha256::new();
+            feed_value(&mut h, &v);
+            h.finalize().into()
         }
-        (_, v) => feed_value(&mut h, &v),
     }
+}
+
+/// The digest of a set's members, in any order.
+pub(super) fn set_digest(mut members: Vec<Vec<u8>>) -> [u8; 32] {
+    members.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(b"S");
+    for m in &members {
+        feed_bytes(&mut h, m);
+    }
+    h.finalize().into()
+}
+
+/// The digest of a hash's (field, value) pairs, in any order.
+pub(super) fn hash_digest(mut pairs: Vec<(Vec<u8>, Vec<u8>)>) -> [u8; 32] {
+    pairs.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(b"H");
+    for (f, v) in &pairs {
+        feed_bytes(&mut h, f);
+        feed_bytes(&mut h, v);
+    }
+    h.finalize().into()
+}
+
+/// The digest of a reply that is an array of bulk strings (LRANGE, ZRANGE
+/// WITHSCORES), as [`feed_value`] encodes it.
+pub(super) fn bulk_array_digest<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"A");
+    h.update((items.len() as u64).to_le_bytes());
+    for i in items {
+        h.update(b"B");
+        feed_bytes(&mut h, i);
+    }
+    h.finalize().into()
+}
+
+/// The digest of a GET reply, as [`feed_value`] encodes it.
+pub(super) fn string_digest(value: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"B");
+    feed_bytes(&mut h, value);
     h.finalize().into()
 }
 

@@ -3,33 +3,37 @@
 //! Backup streams a consistent RDB the way `redis-cli --rdb` does (a replication
 //! sync; the password goes to redis-cli through `REDISCLI_AUTH`, never argv), or, when
 //! that is refused, asks for a BGSAVE and copies the file if drydock can read the
-//! server's directory. The RDB is then loaded into a throwaway `redis-server` on
-//! loopback, which proves it loads, and the counts and fingerprint are read from there,
-//! so they describe exactly the stored bytes; the file is stored meanwhile (a backup
-//! whose RDB does not load or fingerprint fails, and the engine discards what it stored).
+//! server's directory. The RDB is then read whole by drydock's own reader (`rdb_parse`:
+//! every encoding walked, the CRC-64 checked), which gives the counts and fingerprint,
+//! while the file is stored (a backup whose RDB does not read whole fails, and the
+//! engine discards what it stored). An RDB holding a stream or module data is loaded
+//! into a throwaway `redis-server` on loopback instead, and fingerprinted from there.
 //!
 //! The fingerprint reads every value logically per type (never through DUMP for the
 //! ordinary types: its bytes depend on the encoding), one part per non-empty database,
 //! on two connections at once (`fingerprint::READERS`): the server answers one while
 //! drydock hashes the other's replies.
 //!
-//! Restore loads the fetched RDB into a throwaway server and moves every key into the
+//! Restore reads the fetched RDB the same way (and proves it is the backup's) while a
+//! throwaway server loads it, then moves every key into the
 //! configured instance with pipelined DUMP + `RESTORE ... REPLACE` (same server family,
 //! so the payload is fine there), pages of keys on two pairs of connections at once.
 //!
 //! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
-//! handle, endpoint, connections), `rdb` (fetching and checking RDB files),
+//! handle, endpoint, connections), `rdb` (fetching and checking RDB files), `rdb_parse` (reading one without a server),
 //! `fingerprint`, `throwaway` (a private server loading an RDB) and `sandbox`.
 
 mod connect;
 mod fingerprint;
 mod rdb;
+mod rdb_parse;
 mod sandbox;
 mod throwaway;
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::BufWriter;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use drydock_domain::config::{RedisSource, SourceKind};
@@ -44,8 +48,9 @@ use crate::{
     Store,
 };
 
-use fingerprint::{keyspace, SCAN_COUNT};
+use fingerprint::{keyspace, Described, SCAN_COUNT};
 use rdb::{check_rdb_magic, create_private, HashingWriter};
+use rdb_parse::{fingerprint_rdb, RdbError};
 use sandbox::RedisSandbox;
 use throwaway::Throwaway;
 
@@ -112,21 +117,13 @@ impl DataSource for Redis {
         check_rdb_magic(&rdb).map_err(|m| SourceError::invalid(&loc, m))?;
 
         ctx.events.emit(Event::Step {
-            message: format!(
-                "{}: loading the RDB into a throwaway redis-server to check and fingerprint it",
-                ctx.label
-            ),
+            message: format!("{}: reading the RDB to check and fingerprint it", ctx.label),
         });
-        // Stored while the throwaway server loads and fingerprints it (each reads the
-        // same private file); a copy that does not load or fingerprint fails the
-        // backup, whose stored bytes the engine then discards.
+        // Stored while it is read (each reads the same private file); a copy that does
+        // not read whole or fingerprint fails the backup, whose stored bytes the engine
+        // then discards.
         let (described, stored) = std::thread::scope(|s| {
-            let described = s.spawn(|| {
-                let server = Throwaway::start(work.path(), &loc)?;
-                let mut con = server.connect(&loc)?;
-                fingerprint_instance(&mut con, &|| server.try_connect())
-                    .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))
-            });
+            let described = s.spawn(|| self.describe_rdb(&rdb, work.path(), ctx));
             let stored = store_file(store, &rdb, ".rdb", &loc, "the RDB copy");
             (
                 joined(described.join(), &loc, "fingerprinting the RDB"),
@@ -194,19 +191,38 @@ impl DataSource for Redis {
 
         ctx.events.emit(Event::Step {
             message: format!(
-                "{}: loading the backup into a throwaway redis-server",
+                "{}: reading the backup's RDB and loading it into a throwaway redis-server",
                 ctx.label
             ),
         });
-        let server = Throwaway::start(work.path(), &loc)?;
+        // The file is read (and fingerprinted) while the throwaway server loads it.
+        let (read, server) = std::thread::scope(|s| {
+            let read = s.spawn(|| {
+                read_rdb(
+                    &rdb,
+                    &loc,
+                    "the live instance was not changed; restore an older backup",
+                )
+            });
+            let server = Throwaway::start(work.path(), &loc);
+            (
+                joined(read.join(), &loc, "reading the backup's RDB"),
+                server,
+            )
+        });
+        let read = read?;
+        let server = server?;
         let mut source = server.connect(&loc)?;
         let dbs = keyspace(&mut source)
             .map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
 
-        // Proven before the live instance changes: the loaded backup must be exactly
-        // what the manifest describes.
-        let (counts, fingerprint) = fingerprint_instance(&mut source, &|| server.try_connect())
-            .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?;
+        // Proven before the live instance changes: the backup must be exactly what the
+        // manifest describes.
+        let (counts, fingerprint) = match read {
+            Some(described) => described,
+            None => fingerprint_instance(&mut source, &|| server.try_connect())
+                .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?,
+        };
         let (differences, _) = crate::compare_with_record(
             record,
             &Inspection {
@@ -447,6 +463,35 @@ impl DataSource for Redis {
 }
 
 impl Redis {
+    /// Counts and fingerprint of the RDB at `rdb`, read from the file itself; when it
+    /// holds what the reader leaves to a server (a stream, a module type), loaded into a
+    /// throwaway server in `dir` and read back from there.
+    fn describe_rdb(
+        &self,
+        rdb: &Path,
+        dir: &Path,
+        ctx: &SourceContext<'_>,
+    ) -> Result<Described, SourceError> {
+        let loc = self.loc();
+        if let Some(described) = read_rdb(
+            rdb,
+            &loc,
+            "the server's snapshot did not arrive whole: check the server's log and disk, then back up again",
+        )? {
+            return Ok(described);
+        }
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: the RDB holds a stream or module data: loading it into a throwaway redis-server to check and fingerprint it",
+                ctx.label
+            ),
+        });
+        let server = Throwaway::start(dir, &loc)?;
+        let mut con = server.connect(&loc)?;
+        fingerprint_instance(&mut con, &|| server.try_connect())
+            .map_err(|e| SourceError::query(&loc, "fingerprinting the RDB", e))
+    }
+
     /// Moves one page of keys from the throwaway server (`from`) into the target (`to`)
     /// with `DUMP`/`PTTL` and `RESTORE ... REPLACE`; returns the payload bytes moved.
     fn move_keys(
@@ -498,6 +543,20 @@ impl Redis {
             })?;
         }
         Ok(moved)
+    }
+}
+
+/// Counts and fingerprint of the RDB file at `rdb` read without a server, or None
+/// when it holds what only a server reads ([`RdbError::Unsupported`]).
+fn read_rdb(rdb: &Path, loc: &str, fix: &str) -> Result<Option<Described>, SourceError> {
+    let file =
+        File::open(rdb).map_err(|e| SourceError::io(loc, "opening the RDB file to read it", e))?;
+    match fingerprint_rdb(file, jiff::Timestamp::now().as_millisecond()) {
+        Ok(described) => Ok(Some(described)),
+        Err(RdbError::Unsupported(_)) => Ok(None),
+        Err(damaged @ RdbError::Damaged(_)) => {
+            Err(SourceError::invalid(loc, format!("{damaged}; {fix}")))
+        }
     }
 }
 
