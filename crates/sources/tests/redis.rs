@@ -353,6 +353,43 @@ fn damaged_rdb_fails_the_restore_before_touching_the_target() {
     assert_eq!(v, "1");
 }
 
+/// The same without a stream, so drydock's own RDB reader (not a throwaway server)
+/// refuses the damaged copy; the target keeps its data.
+#[test]
+fn damaged_rdb_is_refused_by_the_rdb_reader_before_touching_the_target() {
+    let live = RedisServer::start();
+    {
+        let mut c = client(&live, 0);
+        let _: () = c.set("greeting", "hello").unwrap();
+        let _: () = c
+            .hset_multiple("user:1", &[("name", "Ada"), ("n", "1")])
+            .unwrap();
+        let _: () = c.rpush("queue", &["a", "b"]).unwrap();
+    }
+    let s = scratch();
+    let store = MemStore::new();
+    let out = source(&live).backup(&store, &ctx(s.path())).unwrap();
+    assert_eq!(out.counts["keys"], 3);
+    let mut rec = record(SourceKind::Redis, &out);
+    rec.sha256 = None;
+
+    let target_server = RedisServer::start();
+    let mut c = client(&target_server, 0);
+    let _: () = c.set("precious", "1").unwrap();
+    let mut fetch = store.fetch();
+    let data = fetch.stream.as_mut().unwrap();
+    let n = data.len();
+    data[n - 20] ^= 0xff;
+    let err = source(&target_server)
+        .restore(&fetch, &rec, &ctx(s.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the RDB is damaged"), "{err}");
+    assert!(err.contains("the live instance was not changed"), "{err}");
+    let v: String = c.get("precious").unwrap();
+    assert_eq!(v, "1");
+}
+
 #[test]
 fn many_keys_are_fingerprinted_quickly() {
     let live = RedisServer::start();
