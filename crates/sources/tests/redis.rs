@@ -42,6 +42,28 @@ fn client(server: &RedisServer, db: i64) -> redis::Connection {
 
 /// Every value type, binary keys and values, and keys with an expiry, in db0 and db3.
 fn populate(server: &RedisServer) {
+    populate_without_streams(server);
+    let mut c = client(server, 0);
+    let _: String = redis::cmd("XADD")
+        .arg("events")
+        .arg("1-1")
+        .arg("type")
+        .arg("login")
+        .arg("user")
+        .arg("1")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("events")
+        .arg("2-0")
+        .arg("type")
+        .arg("logout")
+        .query(&mut c)
+        .unwrap();
+}
+
+/// [`populate`] but the stream: what drydock's RDB reader reads without a server.
+fn populate_without_streams(server: &RedisServer) {
     let mut c = client(server, 0);
     let _: () = c.set("greeting", "hello").unwrap();
     let _: () = c
@@ -62,22 +84,6 @@ fn populate(server: &RedisServer) {
             "user:1",
             &[("name", "Ada"), ("email", "ada@example.org"), ("n", "1")],
         )
-        .unwrap();
-    let _: String = redis::cmd("XADD")
-        .arg("events")
-        .arg("1-1")
-        .arg("type")
-        .arg("login")
-        .arg("user")
-        .arg("1")
-        .query(&mut c)
-        .unwrap();
-    let _: String = redis::cmd("XADD")
-        .arg("events")
-        .arg("2-0")
-        .arg("type")
-        .arg("logout")
-        .query(&mut c)
         .unwrap();
     let _: () = c.set_ex("session:abc", "token", 3600).unwrap();
     let _: () = c.rpush("expiring-list", &["1", "2"]).unwrap();
@@ -150,6 +156,70 @@ fn round_trip_all_types_two_dbs_with_expiry() {
     let mut c3 = client(&empty, 3);
     let ttl: i64 = c3.ttl("cfg").unwrap();
     assert!(ttl > 500, "ttl {ttl}");
+}
+
+/// Without a stream the backup is read and restored from the RDB file itself (no
+/// throwaway server): Redis' own `DEBUG DIGEST` (every key, value and expiry time) of
+/// the restored instance is the live one's, and a non-empty target is replaced.
+/// The step messages of a run.
+#[derive(Default)]
+struct Steps(std::sync::Mutex<Vec<String>>);
+
+impl drydock_domain::EventSink for Steps {
+    fn emit(&self, event: drydock_domain::Event) {
+        if let drydock_domain::Event::Step { message } = event {
+            self.0.lock().unwrap().push(message);
+        }
+    }
+}
+
+#[test]
+fn restore_from_the_rdb_file_matches_redis_debug_digest() {
+    let live = RedisServer::start_with_password("live-pass-canary-3");
+    populate_without_streams(&live);
+    let s = scratch();
+    let src = source(&live);
+    let store = MemStore::new();
+    let out = src.backup(&store, &ctx(s.path())).unwrap();
+    assert_eq!(out.counts["keys"], 10);
+    assert_eq!(out.counts["expiring_keys"], 3);
+    let digest = |server: &RedisServer| -> String {
+        let mut c = client(server, 0);
+        redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap()
+    };
+    let before = digest(&live);
+
+    let other = RedisServer::start_with_password("target-pass-canary-4");
+    {
+        let mut c = client(&other, 0);
+        let _: () = c.set("greeting", "other value").unwrap();
+        let _: () = c.set("only-here", "1").unwrap();
+        let mut c7 = client(&other, 7);
+        let _: () = c7.set("db7-only", "1").unwrap();
+    }
+    let target = source(&other);
+    let steps = Steps::default();
+    let restore_ctx = drydock_sources::SourceContext {
+        events: &steps,
+        ..ctx(s.path())
+    };
+    target
+        .restore(
+            &store.fetch(),
+            &record(SourceKind::Redis, &out),
+            &restore_ctx,
+        )
+        .unwrap();
+    let steps = steps.0.into_inner().unwrap();
+    assert!(
+        steps.iter().any(|m| m.contains("reading the backup's RDB")),
+        "{steps:?}"
+    );
+    assert!(!steps.iter().any(|m| m.contains("throwaway")), "{steps:?}");
+    assert_holds(&target, &out.fingerprint, "keys", &ctx(s.path()));
+    assert_eq!(digest(&other), before);
+    let leftovers: Vec<_> = std::fs::read_dir(s.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "scratch not cleaned: {leftovers:?}");
 }
 
 #[test]

@@ -14,19 +14,21 @@
 //! on two connections at once (`fingerprint::READERS`): the server answers one while
 //! drydock hashes the other's replies.
 //!
-//! Restore reads the fetched RDB the same way (and proves it is the backup's) while a
-//! throwaway server loads it, then moves every key into the
-//! configured instance with pipelined DUMP + `RESTORE ... REPLACE` (same server family,
-//! so the payload is fine there), pages of keys on two pairs of connections at once.
+//! Restore reads the fetched RDB the same way and proves it is the backup's before the
+//! live instance changes, then writes every key with `RESTORE ... REPLACE ABSTTL`, each
+//! payload cut from the file (`restore_rdb`), on two connections at once: no server
+//! but the target. An RDB with a stream or module data is loaded into a throwaway
+//! server, proven there and moved with pipelined DUMP + RESTORE.
 //!
 //! This file implements [`DataSource`]; the jobs it calls have a file each: `connect` (the
-//! handle, endpoint, connections), `rdb` (fetching and checking RDB files), `rdb_parse` (reading one without a server),
-//! `fingerprint`, `throwaway` (a private server loading an RDB) and `sandbox`.
+//! handle, endpoint, connections), `rdb` (fetching and checking RDB files), `rdb_parse` (reading one
+//! without a server), `restore_rdb` (writing its keys into the target), `fingerprint`, `throwaway` (a private server loading an RDB) and `sandbox`.
 
 mod connect;
 mod fingerprint;
 mod rdb;
 mod rdb_parse;
+mod restore_rdb;
 mod sandbox;
 mod throwaway;
 
@@ -190,110 +192,23 @@ impl DataSource for Redis {
         check_rdb_magic(&rdb).map_err(|m| SourceError::invalid(&loc, m))?;
 
         ctx.events.emit(Event::Step {
-            message: format!(
-                "{}: reading the backup's RDB and loading it into a throwaway redis-server",
-                ctx.label
-            ),
+            message: format!("{}: reading the backup's RDB", ctx.label),
         });
-        // The file is read (and fingerprinted) while the throwaway server loads it.
-        let (read, server) = std::thread::scope(|s| {
-            let read = s.spawn(|| {
-                read_rdb(
-                    &rdb,
-                    &loc,
-                    "the live instance was not changed; restore an older backup",
-                )
-            });
-            let server = Throwaway::start(work.path(), &loc);
-            (
-                joined(read.join(), &loc, "reading the backup's RDB"),
-                server,
-            )
-        });
-        let read = read?;
-        let server = server?;
-        let mut source = server.connect(&loc)?;
-        let dbs = keyspace(&mut source)
-            .map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
-
-        // Proven before the live instance changes: the backup must be exactly what the
-        // manifest describes.
-        let (counts, fingerprint) = match read {
-            Some(described) => described,
-            None => fingerprint_instance(&mut source, &|| server.try_connect())
-                .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?,
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let read = read_rdb(
+            &rdb,
+            &loc,
+            now_ms,
+            "the live instance was not changed; restore an older backup",
+        )?;
+        let Some(described) = read else {
+            return self.restore_through_throwaway(&mut target, work.path(), record, ctx);
         };
-        let (differences, _) = crate::compare_with_record(
-            record,
-            &Inspection {
-                counts,
-                fingerprint,
-            },
-        );
-        if !differences.is_empty() {
-            return Err(SourceError::invalid(
-                &loc,
-                format!(
-                    "the backup loaded into a throwaway redis-server does not match it: {}; the live instance was not changed",
-                    differences.join("; ")
-                ),
-            ));
-        }
-        let _ = redis::cmd("SELECT").arg(0).query::<Value>(&mut source);
-
-        let live = keyspace(&mut target).map_err(|e| self.query_err("INFO keyspace", e))?;
-        ctx.before_replacing_live("flushing the instance and moving the backup's keys in")?;
-        if live.iter().any(|(_, keys)| *keys > 0) {
-            ctx.events.emit(Event::Step {
-                message: format!("{}: flushing the target (FLUSHALL)", ctx.label),
-            });
-            redis::cmd("FLUSHALL")
-                .query::<Value>(&mut target)
-                .map_err(|e| self.query_err("FLUSHALL", e))?;
-        }
-
-        // Pages of keys move on [`fingerprint::READERS`] pairs of connections at once.
-        let moved_bytes = AtomicU64::new(0);
-        for (db, _) in dbs {
-            redis::cmd("SELECT")
-                .arg(db)
-                .query::<Value>(&mut source)
-                .map_err(|e| SourceError::query(&loc, "SELECT on the throwaway server", e))?;
-            redis::cmd("SELECT").arg(db).query::<Value>(&mut target).map_err(|e| {
-                self.query_err(&format!("SELECT {db} (the backup has keys in db {db}; does the target allow that many databases?)"), e)
-            })?;
-            fingerprint::scan_fanned_out(
-                &mut source,
-                |e| SourceError::query(&loc, "SCAN on the throwaway server", e),
-                || {
-                    let mut from = server.connect(&loc)?;
-                    let mut to = self.connect()?;
-                    redis::cmd("SELECT")
-                        .arg(db)
-                        .query::<Value>(&mut from)
-                        .map_err(|e| {
-                            SourceError::query(&loc, "SELECT on the throwaway server", e)
-                        })?;
-                    redis::cmd("SELECT")
-                        .arg(db)
-                        .query::<Value>(&mut to)
-                        .map_err(|e| self.query_err(&format!("SELECT {db}"), e))?;
-                    Ok((from, to))
-                },
-                |(from, to), keys| {
-                    let bytes = self.move_keys(from, to, &keys, &loc)?;
-                    let total = moved_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-                    ctx.events.emit(Event::Progress {
-                        source: ctx.label.to_string(),
-                        bytes: total,
-                    });
-                    Ok(())
-                },
-            )?;
-        }
-        let _ = redis::cmd("SELECT").arg(0).query::<Value>(&mut target);
-        drop(server);
-        Ok(())
+        // Proven before the live instance changes: the file holds exactly what the
+        // manifest describes.
+        prove_backup(record, described, &loc)?;
+        self.flush_target(&mut target, ctx)?;
+        self.restore_from_rdb(&rdb, now_ms, ctx)
     }
 
     fn inspect(&self, _ctx: &SourceContext<'_>) -> Result<Inspection, SourceError> {
@@ -463,6 +378,95 @@ impl DataSource for Redis {
 }
 
 impl Redis {
+    /// A restore of an RDB holding what only a server reads (a stream, module data):
+    /// loaded into a throwaway server, proven there, and moved key by key with DUMP and
+    /// RESTORE.
+    fn restore_through_throwaway(
+        &self,
+        target: &mut Connection,
+        dir: &Path,
+        record: &SourceRecord,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        let loc = self.loc();
+        ctx.events.emit(Event::Step {
+            message: format!(
+                "{}: the RDB holds a stream or module data: loading it into a throwaway redis-server",
+                ctx.label
+            ),
+        });
+        let server = Throwaway::start(dir, &loc)?;
+        let mut source = server.connect(&loc)?;
+        let dbs = keyspace(&mut source)
+            .map_err(|e| SourceError::query(&loc, "reading the backup's keyspace", e))?;
+        let described = fingerprint_instance(&mut source, &|| server.try_connect())
+            .map_err(|e| SourceError::query(&loc, "fingerprinting the loaded backup", e))?;
+        prove_backup(record, described, &loc)?;
+        let _ = redis::cmd("SELECT").arg(0).query::<Value>(&mut source);
+        self.flush_target(target, ctx)?;
+
+        // Pages of keys move on [`fingerprint::READERS`] pairs of connections at once.
+        let moved_bytes = AtomicU64::new(0);
+        for (db, _) in dbs {
+            redis::cmd("SELECT")
+                .arg(db)
+                .query::<Value>(&mut source)
+                .map_err(|e| SourceError::query(&loc, "SELECT on the throwaway server", e))?;
+            redis::cmd("SELECT").arg(db).query::<Value>(target).map_err(|e| {
+                self.query_err(&format!("SELECT {db} (the backup has keys in db {db}; does the target allow that many databases?)"), e)
+            })?;
+            fingerprint::scan_fanned_out(
+                &mut source,
+                |e| SourceError::query(&loc, "SCAN on the throwaway server", e),
+                || {
+                    let mut from = server.connect(&loc)?;
+                    let mut to = self.connect()?;
+                    redis::cmd("SELECT")
+                        .arg(db)
+                        .query::<Value>(&mut from)
+                        .map_err(|e| {
+                            SourceError::query(&loc, "SELECT on the throwaway server", e)
+                        })?;
+                    redis::cmd("SELECT")
+                        .arg(db)
+                        .query::<Value>(&mut to)
+                        .map_err(|e| self.query_err(&format!("SELECT {db}"), e))?;
+                    Ok((from, to))
+                },
+                |(from, to), keys| {
+                    let bytes = self.move_keys(from, to, &keys, &loc)?;
+                    let total = moved_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                    ctx.events.emit(Event::Progress {
+                        source: ctx.label.to_string(),
+                        bytes: total,
+                    });
+                    Ok(())
+                },
+            )?;
+        }
+        let _ = redis::cmd("SELECT").arg(0).query::<Value>(target);
+        Ok(())
+    }
+
+    /// Confirms the restore as owed, then empties the target (`FLUSHALL`) if it holds keys.
+    fn flush_target(
+        &self,
+        target: &mut Connection,
+        ctx: &SourceContext<'_>,
+    ) -> Result<(), SourceError> {
+        let live = keyspace(target).map_err(|e| self.query_err("INFO keyspace", e))?;
+        ctx.before_replacing_live("flushing the instance and moving the backup's keys in")?;
+        if live.iter().any(|(_, keys)| *keys > 0) {
+            ctx.events.emit(Event::Step {
+                message: format!("{}: flushing the target (FLUSHALL)", ctx.label),
+            });
+            redis::cmd("FLUSHALL")
+                .query::<Value>(target)
+                .map_err(|e| self.query_err("FLUSHALL", e))?;
+        }
+        Ok(())
+    }
+
     /// Counts and fingerprint of the RDB at `rdb`, read from the file itself; when it
     /// holds what the reader leaves to a server (a stream, a module type), loaded into a
     /// throwaway server in `dir` and read back from there.
@@ -476,6 +480,7 @@ impl Redis {
         if let Some(described) = read_rdb(
             rdb,
             &loc,
+            jiff::Timestamp::now().as_millisecond(),
             "the server's snapshot did not arrive whole: check the server's log and disk, then back up again",
         )? {
             return Ok(described);
@@ -532,26 +537,45 @@ impl Redis {
             any = true;
         }
         if any {
-            restore.query::<()>(to).map_err(|e| {
-                let mut err = self.query_err("RESTORE", e);
-                if let SourceError::Query { cause, .. } = &mut err {
-                    if cause.contains("payload version") {
-                        cause.push_str(" (the target runs an older Redis than the local redis-server that read the backup; restore into a Redis at least as new)");
-                    }
-                }
-                err
-            })?;
+            restore.query::<()>(to).map_err(|e| self.restore_err(e))?;
         }
         Ok(moved)
     }
 }
 
+/// Refuses a backup whose RDB is not what its manifest describes.
+fn prove_backup(record: &SourceRecord, described: Described, loc: &str) -> Result<(), SourceError> {
+    let (counts, fingerprint) = described;
+    let (differences, _) = crate::compare_with_record(
+        record,
+        &Inspection {
+            counts,
+            fingerprint,
+        },
+    );
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(SourceError::invalid(
+        loc,
+        format!(
+            "the backup's RDB does not match its manifest: {}; the live instance was not changed",
+            differences.join("; ")
+        ),
+    ))
+}
+
 /// Counts and fingerprint of the RDB file at `rdb` read without a server, or None
 /// when it holds what only a server reads ([`RdbError::Unsupported`]).
-fn read_rdb(rdb: &Path, loc: &str, fix: &str) -> Result<Option<Described>, SourceError> {
+fn read_rdb(
+    rdb: &Path,
+    loc: &str,
+    now_ms: i64,
+    fix: &str,
+) -> Result<Option<Described>, SourceError> {
     let file =
         File::open(rdb).map_err(|e| SourceError::io(loc, "opening the RDB file to read it", e))?;
-    match fingerprint_rdb(file, jiff::Timestamp::now().as_millisecond()) {
+    match fingerprint_rdb(file, now_ms) {
         Ok(described) => Ok(Some(described)),
         Err(RdbError::Unsupported(_)) => Ok(None),
         Err(damaged @ RdbError::Damaged(_)) => {

@@ -50,24 +50,80 @@ fn damaged(what: impl Into<String>) -> RdbError {
 /// Counts and fingerprint of the RDB read from `input`, keys expiring before `now_ms`
 /// (Unix milliseconds) left out.
 pub(super) fn fingerprint_rdb(input: impl Read, now_ms: i64) -> Result<Described> {
+    let mut dbs: BTreeMap<u32, (RowSetDigest, RowSetDigest)> = BTreeMap::new();
+    let mut row = Vec::with_capacity(128);
+    walk(input, now_ms, false, |key| {
+        let (persistent, expiring) = dbs.entry(key.db).or_default();
+        add_key(
+            &mut row,
+            &key.key,
+            key.type_name,
+            key.expires_at_ms.is_some(),
+            &key.digest,
+            persistent,
+            expiring,
+        );
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|stop| match stop {
+        Stop::Rdb(e) => e,
+        Stop::Visit(never) => match never {},
+    })?;
+    let parts: Vec<(u32, PartDigest, PartDigest)> = dbs
+        .into_iter()
+        .map(|(db, (p, e))| (db, p.finish(), e.finish()))
+        .collect();
+    Ok(instance_fingerprint(parts))
+}
+
+/// One key of an RDB.
+pub(super) struct RdbKey {
+    pub(super) db: u32,
+    pub(super) key: Vec<u8>,
+    pub(super) expires_at_ms: Option<i64>,
+    type_name: &'static str,
+    digest: [u8; 32],
+    /// The `RESTORE` payload of the value (only when asked for): its type and bytes as
+    /// the file holds them, the file's RDB version and the CRC-64 of both, as `DUMP`
+    /// writes it.
+    pub(super) payload: Vec<u8>,
+}
+
+/// Why a walk over an RDB stopped early.
+pub(super) enum Stop<E> {
+    Rdb(RdbError),
+    Visit(E),
+}
+
+impl<E> From<RdbError> for Stop<E> {
+    fn from(e: RdbError) -> Self {
+        Stop::Rdb(e)
+    }
+}
+
+/// Every key of the RDB read from `input`, in file order, handed to `visit` (keys
+/// expiring before `now_ms` left out); with `payloads`, each with its `RESTORE`
+/// payload. The file's checksum is checked after the last key.
+pub(super) fn walk<E>(
+    input: impl Read,
+    now_ms: i64,
+    payloads: bool,
+    mut visit: impl FnMut(RdbKey) -> std::result::Result<(), E>,
+) -> std::result::Result<(), Stop<E>> {
     let mut r = Input::new(input);
     let head = r.exact(9)?;
     if &head[..5] != b"REDIS" {
-        return Err(damaged("no REDIS header"));
+        return Err(damaged("no REDIS header").into());
     }
-    let version: u32 = std::str::from_utf8(&head[5..])
+    let version: u16 = std::str::from_utf8(&head[5..])
         .ok()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| damaged("the header's version is not a number"))?;
-    if version > NEWEST_VERSION {
-        return Err(RdbError::Unsupported(format!(
-            "RDB format version {version}"
-        )));
+    if u32::from(version) > NEWEST_VERSION {
+        return Err(RdbError::Unsupported(format!("RDB format version {version}")).into());
     }
-    let mut dbs: BTreeMap<u32, (RowSetDigest, RowSetDigest)> = BTreeMap::new();
     let mut db = 0u32;
     let mut expiry: Option<i64> = None;
-    let mut row = Vec::with_capacity(128);
     loop {
         let op = r.byte()?;
         match op {
@@ -103,25 +159,37 @@ pub(super) fn fingerprint_rdb(input: impl Read, now_ms: i64) -> Result<Described
             0xF6 | 0xF7 => {
                 return Err(RdbError::Unsupported(format!(
                     "the RDB holds module or early function data (opcode {op})"
-                )))
+                ))
+                .into())
             }
             ty => {
                 let key = r.string()?;
-                let (name, digest) = r.value(ty)?;
-                let expires_at = expiry.take();
-                if expires_at.is_some_and(|t| t < now_ms) {
+                if payloads {
+                    r.recording = Some(vec![ty]);
+                }
+                let (type_name, digest) = r.value(ty)?;
+                let payload = match r.recording.take() {
+                    Some(mut raw) => {
+                        raw.extend_from_slice(&version.to_le_bytes());
+                        let crc = CRC64.checksum(&raw);
+                        raw.extend_from_slice(&crc.to_le_bytes());
+                        raw
+                    }
+                    None => Vec::new(),
+                };
+                let expires_at_ms = expiry.take();
+                if expires_at_ms.is_some_and(|t| t < now_ms) {
                     continue; // a server loading the file drops it
                 }
-                let (persistent, expiring) = dbs.entry(db).or_default();
-                add_key(
-                    &mut row,
-                    &key,
-                    name,
-                    expires_at.is_some(),
-                    &digest,
-                    persistent,
-                    expiring,
-                );
+                visit(RdbKey {
+                    db,
+                    key,
+                    expires_at_ms,
+                    type_name,
+                    digest,
+                    payload,
+                })
+                .map_err(Stop::Visit)?;
             }
         }
     }
@@ -131,17 +199,14 @@ pub(super) fn fingerprint_rdb(input: impl Read, now_ms: i64) -> Result<Described
     if version >= 5 && stored != 0 && stored != computed {
         return Err(damaged(format!(
             "its CRC-64 is {computed:016x}, the file says {stored:016x}"
-        )));
+        ))
+        .into());
     }
     let mut rest = [0u8; 1];
     if r.inner.read(&mut rest).map_err(read_error)? != 0 {
-        return Err(damaged("bytes after the end of the RDB"));
+        return Err(damaged("bytes after the end of the RDB").into());
     }
-    let parts: Vec<(u32, PartDigest, PartDigest)> = dbs
-        .into_iter()
-        .map(|(db, (p, e))| (db, p.finish(), e.finish()))
-        .collect();
-    Ok(instance_fingerprint(parts))
+    Ok(())
 }
 
 fn read_error(e: std::io::Error) -> RdbError {
@@ -156,6 +221,8 @@ fn read_error(e: std::io::Error) -> RdbError {
 struct Input<R: Read> {
     inner: BufReader<R>,
     crc: Crc,
+    /// Every byte read, while a value's payload is wanted.
+    recording: Option<Vec<u8>>,
 }
 
 const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
@@ -177,6 +244,7 @@ impl<R: Read> Input<R> {
         Input {
             inner: BufReader::with_capacity(1 << 20, inner),
             crc: Crc(CRC64.digest()),
+            recording: None,
         }
     }
 
@@ -190,6 +258,9 @@ impl<R: Read> Input<R> {
             return Err(damaged("it ends early (truncated)"));
         }
         self.crc.0.update(&buf);
+        if let Some(rec) = &mut self.recording {
+            rec.extend_from_slice(&buf);
+        }
         Ok(buf)
     }
 
@@ -197,6 +268,9 @@ impl<R: Read> Input<R> {
         let mut buf = [0u8; N];
         self.inner.read_exact(&mut buf).map_err(read_error)?;
         self.crc.0.update(&buf);
+        if let Some(rec) = &mut self.recording {
+            rec.extend_from_slice(&buf);
+        }
         Ok(buf)
     }
 
